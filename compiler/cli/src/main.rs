@@ -1,0 +1,50 @@
+//! `oaasc`: the OaaS command-line tool.
+
+mod commands;
+mod files;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// The OaaS compiler and tools: check `.oaas` packages, and (as later commands arrive) build,
+/// draw and run them.
+#[derive(Parser)]
+#[command(name = "oaasc", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Check(commands::check::CheckArgs),
+}
+
+/// Exit codes shared by all commands.
+pub mod exit {
+    /// Everything went well.
+    pub const OK: u8 = 0;
+    /// The sources have errors (or warnings with `--deny-warnings`).
+    pub const FAILED: u8 = 1;
+    /// Bad usage or an IO problem (missing file, unreadable directory).
+    pub const USAGE: u8 = 2;
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            let code = if err.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            return ExitCode::from(code);
+        }
+    };
+    let code = match cli.command {
+        Command::Check(args) => commands::check::run(args),
+    };
+    ExitCode::from(code)
+}

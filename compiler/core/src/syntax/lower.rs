@@ -1,0 +1,1061 @@
+//! Lowering from pest's parse tree to the [`ast`]. The only module that sees pest types:
+//! everything leaves it as AST nodes with byte spans, or as [`Diagnostic`]s.
+
+use super::ast::*;
+use super::expected;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::span::{FileId, Span};
+use pest::iterators::{Pair, Pairs};
+use pest::Parser;
+use pest_derive::Parser;
+
+#[derive(Parser)]
+#[grammar = "../../../grammar/oaas.pest"]
+pub(crate) struct OaasParser;
+
+/// Expressions nested deeper than this are refused rather than risking the stack.
+const MAX_DEPTH: usize = 200;
+
+/// Parses and lowers one file. Always returns a tree: broken parts are left out of it and
+/// described in the diagnostics.
+pub(crate) fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
+    expected::enable_details();
+    let mut lower = Lower {
+        file,
+        text,
+        diagnostics: Vec::new(),
+        depth: 0,
+    };
+    let whole = Span::new(0, text.len());
+    let mut ast = File {
+        package: None,
+        items: Vec::new(),
+        span: whole,
+    };
+    match OaasParser::parse(Rule::file, text) {
+        Ok(mut pairs) => {
+            if let Some(root) = pairs.next() {
+                lower.file(root, &mut ast);
+            }
+        }
+        Err(err) => {
+            let d = expected::to_diagnostic(file, text, 0, &err);
+            lower.diagnostics.push(d);
+        }
+    }
+    (ast, lower.diagnostics)
+}
+
+/// Parses an object access expression such as `vid42:transcode(height=720)/src`.
+pub(crate) fn parse_access(text: &str) -> Result<super::AccessExpr, Diagnostic> {
+    expected::enable_details();
+    let file = FileId(0);
+    let pairs = OaasParser::parse(Rule::access_expr, text)
+        .map_err(|e| expected::to_diagnostic(file, text, 0, &e))?;
+    let mut lower = Lower {
+        file,
+        text,
+        diagnostics: Vec::new(),
+        depth: 0,
+    };
+    let result = pairs.into_iter().next().map(|root| lower.access_expr(root));
+    if let Some(d) = lower.diagnostics.into_iter().next() {
+        return Err(d);
+    }
+    result.flatten().ok_or_else(|| {
+        Diagnostic::new(
+            Code::E0001,
+            file,
+            Span::new(0, text.len()),
+            "not an object access expression",
+        )
+    })
+}
+
+struct Lower<'t> {
+    file: FileId,
+    text: &'t str,
+    diagnostics: Vec<Diagnostic>,
+    depth: usize,
+}
+
+fn span_of(pair: &Pair<Rule>) -> Span {
+    let s = pair.as_span();
+    Span::new(s.start(), s.end())
+}
+
+fn ident(pair: Pair<Rule>) -> Ident {
+    Ident {
+        span: span_of(&pair),
+        name: pair.as_str().to_string(),
+    }
+}
+
+/// Children that carry meaning: keyword tokens are dropped.
+fn children(pair: Pair<Rule>) -> impl Iterator<Item = Pair<Rule>> {
+    pair.into_inner().filter(|p| !is_keyword(p.as_rule()))
+}
+
+fn is_keyword(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::k_package
+            | Rule::k_use
+            | Rule::k_record
+            | Rule::k_class
+            | Rule::k_extends
+            | Rule::k_state
+            | Rule::k_file
+            | Rule::k_ref
+            | Rule::k_fn
+            | Rule::k_macro
+            | Rule::k_let
+            | Rule::k_return
+            | Rule::k_for
+            | Rule::k_in
+            | Rule::EOI
+    )
+}
+
+impl<'t> Lower<'t> {
+    fn err(&self, code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(code, self.file, span, message)
+    }
+
+    fn push(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// Re-parses a swallowed stretch with the strict rule to say what was expected there.
+    fn report_bad(&mut self, bad: Pair<Rule>, strict: Rule, what: &str) {
+        let start = bad.as_span().start();
+        self.report_bad_from(bad, start, strict, what);
+    }
+
+    /// Like [`Self::report_bad`], re-parsing from `start`, which may lie before the bad stretch
+    /// when the stretch continues the member before it (`state x: int =` then a new line).
+    fn report_bad_from(&mut self, bad: Pair<Rule>, start: usize, strict: Rule, what: &str) {
+        let rest = self.text.get(start..).unwrap_or("");
+        let diagnostic = match OaasParser::parse(strict, rest) {
+            Err(err) => expected::to_diagnostic(self.file, self.text, start, &err),
+            Ok(_) => {
+                let span = span_of(&bad);
+                Diagnostic::new(Code::E0001, self.file, span, format!("this is not {what}"))
+                    .label(format!("expected {what}"))
+            }
+        };
+        self.diagnostics.push(diagnostic.note(format!(
+            "the parser skipped this line and went on with the next {what}"
+        )));
+    }
+
+    fn file(&mut self, root: Pair<Rule>, ast: &mut File) {
+        let mut seen_item = false;
+        for pair in children(root) {
+            match pair.as_rule() {
+                Rule::package_decl => {
+                    let span = span_of(&pair);
+                    let name = children(pair).next().map(ident);
+                    if ast.package.is_some() {
+                        self.push(
+                            self.err(Code::E0003, span, "a file has only one `package` line")
+                                .label("second package declaration"),
+                        );
+                    } else if seen_item {
+                        self.push(
+                            self.err(
+                                Code::E0003,
+                                span,
+                                "`package` must be the first line of the file",
+                            )
+                            .label("declared after other items")
+                            .help("move this line to the top of the file"),
+                        );
+                    }
+                    if ast.package.is_none() {
+                        ast.package = name;
+                    }
+                }
+                Rule::use_decl => {
+                    seen_item = true;
+                    if let Some(u) = self.use_decl(pair) {
+                        ast.items.push(Item::Use(u));
+                    }
+                }
+                Rule::record_decl => {
+                    seen_item = true;
+                    ast.items.push(Item::Record(self.record(pair)));
+                }
+                Rule::class_decl => {
+                    seen_item = true;
+                    ast.items.push(Item::Class(self.class(pair)));
+                }
+                Rule::bad_item => {
+                    seen_item = true;
+                    if pair.as_str() == "}" {
+                        self.push(
+                            self.err(
+                                Code::E0001,
+                                span_of(&pair),
+                                "unexpected `}` with nothing to close",
+                            )
+                            .label("no open `{` for this"),
+                        );
+                    } else {
+                        self.report_bad(pair, Rule::item_only, "declaration");
+                    }
+                }
+                _ => {}
+            }
+        }
+        if ast.package.is_none() && !self.diagnostics.iter().any(|d| d.code == Code::E0003) {
+            let at = Span::new(
+                0,
+                self.text
+                    .find('\n')
+                    .unwrap_or(self.text.len())
+                    .min(self.text.len()),
+            );
+            self.push(
+                self.err(Code::E0003, at, "this file has no `package` line")
+                    .label("expected `package NAME` here")
+                    .help("start the file with `package NAME`, for example `package video`"),
+            );
+        }
+    }
+
+    fn use_decl(&mut self, pair: Pair<Rule>) -> Option<UseDecl> {
+        let span = span_of(&pair);
+        let path = children(pair).next()?;
+        let mut segments: Vec<Ident> = children(path).map(ident).collect();
+        let name = segments.pop()?;
+        Some(UseDecl {
+            package: segments,
+            name,
+            span,
+        })
+    }
+
+    fn docs(&self, start: usize) -> Option<Docs> {
+        let before = self.text.get(..start)?;
+        let mut lines: Vec<&str> = Vec::new();
+        let mut first = start;
+        // Walk back line by line over `///` lines directly above the declaration.
+        let mut end = before.rfind('\n')?;
+        let head = before.get(end + 1..)?;
+        if !head.trim().is_empty() {
+            return None;
+        }
+        loop {
+            let line_start = before.get(..end)?.rfind('\n').map(|i| i + 1).unwrap_or(0);
+            let line = before.get(line_start..end)?.trim();
+            match line.strip_prefix("///") {
+                Some(doc) => {
+                    lines.push(doc.strip_prefix(' ').unwrap_or(doc));
+                    first = line_start + before.get(line_start..end)?.find("///").unwrap_or(0);
+                }
+                None => break,
+            }
+            if line_start == 0 {
+                break;
+            }
+            end = line_start - 1;
+        }
+        if lines.is_empty() {
+            return None;
+        }
+        lines.reverse();
+        let doc_end = self.text.get(first..start)?.trim_end().len() + first;
+        Some(Docs {
+            text: lines.join("\n"),
+            span: Span::new(first, doc_end),
+        })
+    }
+
+    fn annotation(&mut self, pair: Pair<Rule>) -> Annotation {
+        let span = span_of(&pair);
+        let mut name = Ident {
+            name: String::new(),
+            span,
+        };
+        let mut args = Vec::new();
+        for p in children(pair) {
+            match p.as_rule() {
+                Rule::ident | Rule::word => name = ident(p),
+                Rule::ann_args => args = children(p).filter_map(|a| self.arg(a)).collect(),
+                _ => {}
+            }
+        }
+        Annotation { name, args, span }
+    }
+
+    fn record(&mut self, pair: Pair<Rule>) -> RecordDecl {
+        let span = span_of(&pair);
+        let mut annotations = Vec::new();
+        let mut name = None;
+        let mut fields = Vec::new();
+        for p in children(pair) {
+            match p.as_rule() {
+                Rule::annotation => annotations.push(self.annotation(p)),
+                Rule::ident | Rule::word => name = Some(ident(p)),
+                Rule::record_field => {
+                    let fspan = span_of(&p);
+                    let mut inner = children(p);
+                    if let (Some(n), Some(t)) = (inner.next(), inner.next()) {
+                        fields.push(RecordField {
+                            name: ident(n),
+                            ty: self.type_expr(t),
+                            span: fspan,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        let start = annotations
+            .first()
+            .map(|a| a.span.start)
+            .unwrap_or(span.start) as usize;
+        RecordDecl {
+            docs: self.docs(start),
+            annotations,
+            name: name.unwrap_or(Ident {
+                name: String::new(),
+                span,
+            }),
+            fields,
+            span,
+        }
+    }
+
+    fn class(&mut self, pair: Pair<Rule>) -> ClassDecl {
+        let span = span_of(&pair);
+        let mut annotations = Vec::new();
+        let mut name = None;
+        let mut parent = None;
+        let mut members: Vec<Member> = Vec::new();
+        // Annotations written after one function's signature but on a later line belong to the
+        // next member.
+        let mut carried: Vec<Annotation> = Vec::new();
+        for p in children(pair) {
+            match p.as_rule() {
+                Rule::annotation => annotations.push(self.annotation(p)),
+                Rule::ident | Rule::word => name = Some(ident(p)),
+                Rule::extends_clause => parent = children(p).next().map(ident),
+                Rule::member_decl => {
+                    if let Some(mut member) = self.member(p) {
+                        if !carried.is_empty() {
+                            let mut leading = std::mem::take(&mut carried);
+                            member.span = leading[0].span.cover(member.span);
+                            leading.append(&mut member.annotations);
+                            member.annotations = leading;
+                            member.docs = None;
+                        }
+                        carried = self.split_trailing(&mut member);
+                        members.push(member);
+                    }
+                }
+                Rule::bad_member => {
+                    carried.clear();
+                    // A line starting with `=`, `,`, `->`, ... continues the member before it:
+                    // re-parse that member with what may follow it, to point at the real gap.
+                    let continues = p
+                        .as_str()
+                        .starts_with(|c: char| !(c.is_alphanumeric() || c == '@' || c == '_'));
+                    match members.last() {
+                        Some(prev) if continues => {
+                            let from = prev.span.start as usize;
+                            self.report_bad_from(p, from, Rule::member_only, "member");
+                        }
+                        _ => self.report_bad(p, Rule::member_only, "member"),
+                    }
+                }
+                Rule::class_end => {
+                    if p.as_str() != "}" {
+                        let open = name.as_ref().map(|n| n.span).unwrap_or(span);
+                        let body = self
+                            .text
+                            .get(..span.end as usize)
+                            .unwrap_or("")
+                            .trim_end()
+                            .len();
+                        let at = Span::new(body, body);
+                        self.push(
+                            self.err(Code::E0002, at, "this class is missing its closing `}`")
+                                .label("expected `}` here")
+                                .secondary(self.file, open, "the class opened here"),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        for a in carried {
+            self.push(self.err(Code::E0005, a.span, format!("annotation `@{}` annotates nothing", a.name.name))
+                .label("no member follows it")
+                .help("put annotations right before the member they describe, or after a function's signature on the same line"));
+        }
+        let start = annotations
+            .first()
+            .map(|a| a.span.start)
+            .unwrap_or(span.start) as usize;
+        ClassDecl {
+            docs: self.docs(start),
+            annotations,
+            name: name.unwrap_or(Ident {
+                name: String::new(),
+                span,
+            }),
+            parent,
+            members,
+            span,
+        }
+    }
+
+    /// Takes off a function's trailing annotations that start on a later line than its
+    /// signature ends, and returns them for the next member.
+    fn split_trailing(&self, member: &mut Member) -> Vec<Annotation> {
+        let MemberKind::Fn(sig) = &member.kind else {
+            return Vec::new();
+        };
+        let sig_line = line_of(self.text, sig.span.end as usize);
+        let Some(cut) = member.annotations.iter().position(|a| {
+            a.span.start > sig.span.end && line_of(self.text, a.span.start as usize) > sig_line
+        }) else {
+            return Vec::new();
+        };
+        let moved = member.annotations.split_off(cut);
+        let last_kept = member
+            .annotations
+            .last()
+            .map(|a| a.span.end)
+            .unwrap_or(sig.span.end);
+        member.span = Span::new(
+            member.span.start as usize,
+            last_kept.max(sig.span.end) as usize,
+        );
+        moved
+    }
+
+    fn member(&mut self, pair: Pair<Rule>) -> Option<Member> {
+        let span = span_of(&pair);
+        let mut annotations = Vec::new();
+        let mut modifiers = Modifiers::default();
+        let mut result = None;
+        for p in children(pair) {
+            match p.as_rule() {
+                Rule::annotation => annotations.push(self.annotation(p)),
+                Rule::modifier => {
+                    if let Some(m) = p.into_inner().next() {
+                        self.modifier(m, &mut modifiers);
+                    }
+                }
+                Rule::state_decl | Rule::ref_decl => {
+                    let is_state = p.as_rule() == Rule::state_decl;
+                    let mut name = None;
+                    let mut ty = None;
+                    let mut default = None;
+                    for q in children(p) {
+                        match q.as_rule() {
+                            Rule::ident | Rule::word => name = Some(ident(q)),
+                            Rule::type_expr => ty = Some(self.type_expr(q)),
+                            Rule::default => {
+                                default = children(q).next().and_then(|e| self.expr(e))
+                            }
+                            _ => {}
+                        }
+                    }
+                    let (name, ty) = (name?, ty?);
+                    let kind = if is_state {
+                        MemberKind::State { ty, default }
+                    } else {
+                        MemberKind::Ref { ty, default }
+                    };
+                    result = Some((name, kind));
+                }
+                Rule::file_decl => {
+                    let mut name = None;
+                    let mut media_type = None;
+                    for q in children(p) {
+                        match q.as_rule() {
+                            Rule::ident | Rule::word => name = Some(ident(q)),
+                            Rule::string_lit => media_type = Some(self.string_lit(q)),
+                            _ => {}
+                        }
+                    }
+                    result = Some((name?, MemberKind::File { media_type }));
+                }
+                Rule::fn_decl | Rule::macro_decl => {
+                    let is_macro = p.as_rule() == Rule::macro_decl;
+                    let mut name = None;
+                    let mut params = Vec::new();
+                    let mut ret = None;
+                    let mut sig_span: Option<Span> = None;
+                    let mut body = None;
+                    for q in children(p) {
+                        match q.as_rule() {
+                            Rule::ident | Rule::word => name = Some(ident(q)),
+                            Rule::params => {
+                                sig_span = Some(span_of(&q));
+                                params = children(q).filter_map(|x| self.param(x)).collect();
+                            }
+                            Rule::ret_type => {
+                                let rspan = span_of(&q);
+                                sig_span = Some(sig_span.map(|s| s.cover(rspan)).unwrap_or(rspan));
+                                ret = children(q).next().map(|t| self.type_expr(t));
+                            }
+                            Rule::annotation => annotations.push(self.annotation(q)),
+                            Rule::macro_body => body = Some(self.macro_body(q)),
+                            _ => {}
+                        }
+                    }
+                    let name = name?;
+                    let sig = Signature {
+                        params,
+                        ret,
+                        span: sig_span.unwrap_or(name.span),
+                    };
+                    let kind = match (is_macro, body) {
+                        (true, Some(body)) => MemberKind::Macro { sig, body },
+                        _ => MemberKind::Fn(sig),
+                    };
+                    result = Some((name, kind));
+                }
+                _ => {}
+            }
+        }
+        let (name, kind) = result?;
+        let start = annotations
+            .first()
+            .map(|a| a.span.start.min(span.start))
+            .unwrap_or(span.start) as usize;
+        Some(Member {
+            docs: self.docs(start),
+            annotations,
+            modifiers,
+            name,
+            kind,
+            span,
+        })
+    }
+
+    fn modifier(&mut self, m: Pair<Rule>, mods: &mut Modifiers) {
+        let span = span_of(&m);
+        let word = m.as_str();
+        let slot = match m.as_rule() {
+            Rule::access => {
+                let access = match word {
+                    "public" => Access::Public,
+                    "internal" => Access::Internal,
+                    _ => Access::Private,
+                };
+                if let Some((_, first)) = mods.access {
+                    let first_word = self.text.get(first.range()).unwrap_or("");
+                    let msg = if first_word == word {
+                        format!("`{word}` is written twice")
+                    } else {
+                        format!("a member has one access modifier, but here are `{first_word}` and `{word}`")
+                    };
+                    self.push(
+                        self.err(Code::E0006, span, msg)
+                            .label("remove this")
+                            .secondary(self.file, first, "first given here"),
+                    );
+                } else {
+                    mods.access = Some((access, span));
+                }
+                return;
+            }
+            Rule::mut_kw => &mut mods.mut_,
+            Rule::static_kw => &mut mods.static_,
+            Rule::override_kw => &mut mods.override_,
+            _ => return,
+        };
+        if let Some(first) = *slot {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::E0006,
+                    self.file,
+                    span,
+                    format!("`{word}` is written twice"),
+                )
+                .label("remove this")
+                .secondary(self.file, first, "first given here"),
+            );
+        } else {
+            *slot = Some(span);
+        }
+    }
+
+    fn param(&mut self, pair: Pair<Rule>) -> Option<Param> {
+        let span = span_of(&pair);
+        let mut inner = children(pair);
+        let name = ident(inner.next()?);
+        let ty = self.type_expr(inner.next()?);
+        let default = inner
+            .next()
+            .and_then(|d| children(d).next())
+            .and_then(|e| self.expr(e));
+        Some(Param {
+            name,
+            ty,
+            default,
+            span,
+        })
+    }
+
+    fn type_expr(&mut self, pair: Pair<Rule>) -> TypeExpr {
+        let span = span_of(&pair);
+        let mut inner = pair.into_inner();
+        let base = match inner.next() {
+            Some(atom) if atom.as_rule() == Rule::list_type => {
+                let aspan = span_of(&atom);
+                let elem = atom.into_inner().next().map(|t| self.type_expr(t));
+                match elem {
+                    Some(e) => TypeExpr {
+                        kind: TypeExprKind::List(Box::new(e)),
+                        span: aspan,
+                    },
+                    None => TypeExpr {
+                        kind: TypeExprKind::Named(Ident {
+                            name: String::new(),
+                            span,
+                        }),
+                        span,
+                    },
+                }
+            }
+            Some(atom) => {
+                let id = ident(atom);
+                TypeExpr {
+                    span: id.span,
+                    kind: TypeExprKind::Named(id),
+                }
+            }
+            None => TypeExpr {
+                kind: TypeExprKind::Named(Ident {
+                    name: String::new(),
+                    span,
+                }),
+                span,
+            },
+        };
+        if inner.next().is_some() {
+            TypeExpr {
+                kind: TypeExprKind::Optional(Box::new(base)),
+                span,
+            }
+        } else {
+            base
+        }
+    }
+
+    fn macro_body(&mut self, pair: Pair<Rule>) -> MacroBody {
+        let span = span_of(&pair);
+        let mut stmts = Vec::new();
+        for p in children(pair) {
+            match p.as_rule() {
+                Rule::let_stmt => {
+                    if let Some(l) = self.let_stmt(p) {
+                        stmts.push(Stmt::Let(l));
+                    }
+                }
+                Rule::return_stmt => {
+                    let sspan = span_of(&p);
+                    if let Some(value) = children(p).next().and_then(|e| self.expr(e)) {
+                        stmts.push(Stmt::Return { value, span: sspan });
+                    }
+                }
+                Rule::expr_stmt => {
+                    let sspan = span_of(&p);
+                    if let Some(value) = children(p).next().and_then(|e| self.expr(e)) {
+                        stmts.push(Stmt::Expr { value, span: sspan });
+                    }
+                }
+                Rule::bad_stmt => {
+                    self.report_bad(p, Rule::stmt_only, "statement (`let`, `return` or a call)")
+                }
+                _ => {}
+            }
+        }
+        MacroBody { stmts, span }
+    }
+
+    fn let_stmt(&mut self, pair: Pair<Rule>) -> Option<Let> {
+        let span = span_of(&pair);
+        let mut inner = children(pair);
+        let name = ident(inner.next()?);
+        let value = self.expr(inner.next()?)?;
+        Some(Let { name, value, span })
+    }
+
+    fn arg(&mut self, pair: Pair<Rule>) -> Option<Arg> {
+        let span = span_of(&pair);
+        let mut name = None;
+        let mut value = None;
+        for p in children(pair) {
+            match p.as_rule() {
+                Rule::ident | Rule::word => name = Some(ident(p)),
+                Rule::expr => value = self.expr(p),
+                _ => {}
+            }
+        }
+        Some(Arg {
+            name,
+            value: value?,
+            span,
+        })
+    }
+
+    fn args(&mut self, pair: Pair<Rule>) -> Vec<Arg> {
+        children(pair).filter_map(|a| self.arg(a)).collect()
+    }
+
+    /// Lowers an `expr` pair: a primary followed by `.field` and `.call(...)` suffixes.
+    fn expr(&mut self, pair: Pair<Rule>) -> Option<Expr> {
+        if self.depth >= MAX_DEPTH {
+            let span = span_of(&pair);
+            if !self
+                .diagnostics
+                .iter()
+                .any(|d| d.code == Code::E0001 && d.message.contains("nested"))
+            {
+                self.push(self.err(
+                    Code::E0001,
+                    span,
+                    format!("expressions are nested more than {MAX_DEPTH} deep"),
+                ));
+            }
+            return None;
+        }
+        self.depth += 1;
+        let result = self.expr_inner(pair);
+        self.depth -= 1;
+        result
+    }
+
+    fn expr_inner(&mut self, pair: Pair<Rule>) -> Option<Expr> {
+        let mut inner: Pairs<Rule> = pair.into_inner();
+        let mut current = self.primary(inner.next()?)?;
+        for suffix in inner {
+            let sspan = span_of(&suffix);
+            let span = current.span.cover(sspan);
+            match suffix.as_rule() {
+                Rule::field_suffix => {
+                    let name = ident(children(suffix).next()?);
+                    current = Expr {
+                        kind: ExprKind::Field {
+                            target: Box::new(current),
+                            name,
+                        },
+                        span,
+                    };
+                }
+                Rule::call_suffix => {
+                    let mut parts = children(suffix);
+                    let method = ident(parts.next()?);
+                    let args = parts.next().map(|a| self.args(a)).unwrap_or_default();
+                    current = Expr {
+                        kind: ExprKind::Call {
+                            target: Box::new(current),
+                            method,
+                            args,
+                        },
+                        span,
+                    };
+                }
+                _ => {}
+            }
+        }
+        Some(current)
+    }
+
+    fn primary(&mut self, pair: Pair<Rule>) -> Option<Expr> {
+        let span = span_of(&pair);
+        let kind = match pair.as_rule() {
+            Rule::expr => return self.expr(pair),
+            Rule::self_kw => ExprKind::SelfRef,
+            Rule::ident | Rule::word => ExprKind::Name { name: ident(pair) },
+            Rule::free_call => {
+                let mut parts = children(pair);
+                let func = ident(parts.next()?);
+                let args = parts.next().map(|a| self.args(a)).unwrap_or_default();
+                ExprKind::FreeCall { func, args }
+            }
+            Rule::list_lit => ExprKind::List {
+                items: children(pair).filter_map(|e| self.expr(e)).collect(),
+            },
+            Rule::object_lit => {
+                let mut members = Vec::new();
+                for m in children(pair) {
+                    let mut parts = children(m);
+                    let (Some(k), Some(v)) = (parts.next(), parts.next()) else {
+                        continue;
+                    };
+                    let key = self.string_lit(k).value;
+                    members.push((key, self.expr(v)?));
+                }
+                ExprKind::Object { members }
+            }
+            Rule::for_expr => {
+                let mut parts = children(pair);
+                let var = ident(parts.next()?);
+                let iter = self.expr(parts.next()?)?;
+                let body = parts.next()?;
+                let mut lets = Vec::new();
+                let mut value = None;
+                for b in children(body) {
+                    match b.as_rule() {
+                        Rule::let_stmt => lets.extend(self.let_stmt(b)),
+                        Rule::expr => value = self.expr(b),
+                        _ => {}
+                    }
+                }
+                ExprKind::For {
+                    var,
+                    iter: Box::new(iter),
+                    lets,
+                    value: Box::new(value?),
+                }
+            }
+            _ => return self.literal(pair),
+        };
+        Some(Expr { kind, span })
+    }
+
+    fn literal(&mut self, pair: Pair<Rule>) -> Option<Expr> {
+        let span = span_of(&pair);
+        let text = pair.as_str();
+        let kind = match pair.as_rule() {
+            Rule::int_lit => match text.parse::<i64>() {
+                Ok(value) => ExprKind::Int { value },
+                Err(_) => {
+                    self.push(
+                        self.err(
+                            Code::E0004,
+                            span,
+                            format!("the number `{text}` does not fit in an `int`"),
+                        )
+                        .label("too large")
+                        .note("an `int` is a 64-bit signed integer"),
+                    );
+                    return None;
+                }
+            },
+            Rule::float_lit => match text.parse::<f64>() {
+                Ok(value) if value.is_finite() => ExprKind::Float { value },
+                _ => {
+                    self.push(
+                        self.err(
+                            Code::E0004,
+                            span,
+                            format!("`{text}` is not a finite number"),
+                        )
+                        .label("here"),
+                    );
+                    return None;
+                }
+            },
+            Rule::duration_lit => {
+                let digits: String = text.chars().take_while(char::is_ascii_digit).collect();
+                let unit = &text[digits.len()..];
+                let factor: u64 = match unit {
+                    "ms" => 1,
+                    "s" => 1_000,
+                    "m" => 60_000,
+                    _ => 3_600_000,
+                };
+                match digits
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|n| n.checked_mul(factor))
+                {
+                    Some(millis) => ExprKind::Duration { millis },
+                    None => {
+                        self.push(
+                            self.err(
+                                Code::E0004,
+                                span,
+                                format!("the duration `{text}` is too long"),
+                            )
+                            .label("here"),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Rule::string_lit => ExprKind::Str {
+                value: self.string_lit(pair).value,
+            },
+            Rule::bool_lit => ExprKind::Bool {
+                value: text == "true",
+            },
+            Rule::null_lit => ExprKind::Null,
+            _ => {
+                self.push(
+                    self.err(Code::E0001, span, "expected an expression")
+                        .label("here"),
+                );
+                return None;
+            }
+        };
+        Some(Expr { kind, span })
+    }
+
+    fn string_lit(&mut self, pair: Pair<Rule>) -> StringLit {
+        let span = span_of(&pair);
+        let raw = pair.as_str();
+        let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or("");
+        let mut value = String::with_capacity(inner.len());
+        let mut chars = inner.char_indices();
+        while let Some((i, c)) = chars.next() {
+            if c != '\\' {
+                value.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some((_, 'n')) => value.push('\n'),
+                Some((_, 't')) => value.push('\t'),
+                Some((_, 'r')) => value.push('\r'),
+                Some((_, '0')) => value.push('\0'),
+                Some((_, '\\')) => value.push('\\'),
+                Some((_, '"')) => value.push('"'),
+                Some((j, other)) => {
+                    let at = span.start as usize + 1 + i;
+                    let esc = Span::new(at, at + 1 + (j - i) + other.len_utf8() - 1);
+                    self.push(
+                        self.err(
+                            Code::E0004,
+                            esc,
+                            format!("unknown escape `\\{other}` in a string"),
+                        )
+                        .label("not an escape")
+                        .help("the escapes are \\n, \\t, \\r, \\0, \\\\ and \\\""),
+                    );
+                }
+                None => {}
+            }
+        }
+        StringLit { value, span }
+    }
+
+    // ------------------------------------------------------------ object access expressions
+
+    fn access_expr(&mut self, root: Pair<Rule>) -> Option<super::AccessExpr> {
+        let mut target = None;
+        let mut file_name = None;
+        for p in children(root) {
+            match p.as_rule() {
+                Rule::object_call => {
+                    let mut parts = children(p);
+                    let id = parts.next()?.as_str().to_string();
+                    let function = ident(parts.next()?);
+                    let args = parts.next().map(|a| self.oal_args(a)).unwrap_or_default();
+                    target = Some(super::AccessTarget::Object { id, function, args });
+                }
+                Rule::static_call => {
+                    let mut names = Vec::new();
+                    let mut args = Vec::new();
+                    for q in children(p) {
+                        match q.as_rule() {
+                            Rule::ident | Rule::word => names.push(ident(q)),
+                            Rule::oal_args => args = self.oal_args(q),
+                            _ => {}
+                        }
+                    }
+                    let function = names.pop()?;
+                    let class = names.pop()?;
+                    let package = names
+                        .into_iter()
+                        .map(|n| n.name)
+                        .collect::<Vec<_>>()
+                        .join(".");
+                    let package = if package.is_empty() {
+                        None
+                    } else {
+                        Some(package)
+                    };
+                    target = Some(super::AccessTarget::Static {
+                        package,
+                        class,
+                        function,
+                        args,
+                    });
+                }
+                Rule::file_suffix => file_name = children(p).next().map(ident),
+                _ => {}
+            }
+        }
+        Some(super::AccessExpr {
+            target: target?,
+            file: file_name,
+        })
+    }
+
+    fn oal_args(&mut self, pair: Pair<Rule>) -> Vec<Arg> {
+        let mut args = Vec::new();
+        for a in children(pair) {
+            let span = span_of(&a);
+            let mut parts = children(a);
+            let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            if let Some(value) = self.json_value(value) {
+                args.push(Arg {
+                    name: Some(ident(name)),
+                    value,
+                    span,
+                });
+            }
+        }
+        args
+    }
+
+    fn json_value(&mut self, pair: Pair<Rule>) -> Option<Expr> {
+        if self.depth >= MAX_DEPTH {
+            self.push(self.err(
+                Code::E0001,
+                span_of(&pair),
+                format!("values are nested more than {MAX_DEPTH} deep"),
+            ));
+            return None;
+        }
+        self.depth += 1;
+        let result = self.json_value_inner(pair);
+        self.depth -= 1;
+        result
+    }
+
+    fn json_value_inner(&mut self, pair: Pair<Rule>) -> Option<Expr> {
+        let span = span_of(&pair);
+        let inner = pair.into_inner().next()?;
+        let kind = match inner.as_rule() {
+            Rule::json_object => {
+                let mut members = Vec::new();
+                for m in children(inner) {
+                    let mut parts = children(m);
+                    let (Some(k), Some(v)) = (parts.next(), parts.next()) else {
+                        continue;
+                    };
+                    let key = self.string_lit(k).value;
+                    members.push((key, self.json_value(v)?));
+                }
+                ExprKind::Object { members }
+            }
+            Rule::json_array => ExprKind::List {
+                items: children(inner).filter_map(|v| self.json_value(v)).collect(),
+            },
+            Rule::bare_word => ExprKind::Str {
+                value: inner.as_str().to_string(),
+            },
+            _ => return self.literal(inner),
+        };
+        Some(Expr { kind, span })
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset.min(text.len()))
+        .map(|s| s.matches('\n').count())
+        .unwrap_or(0)
+}

@@ -1,0 +1,67 @@
+//! Syntax: the grammar (`grammar/oaas.pest`), the AST, and parsing with recovery.
+//!
+//! Parsing never fails: [`parse`] returns the tree *and* its diagnostics, so later stages and
+//! the language server can work on broken files.
+
+pub mod ast;
+mod expected;
+mod lower;
+
+use crate::diagnostic::Diagnostic;
+use crate::span::FileId;
+use serde::Serialize;
+
+/// A parsed file and what went wrong while parsing it.
+#[derive(Clone, Debug)]
+pub struct Parsed {
+    /// The tree, with broken parts left out.
+    pub ast: ast::File,
+    /// Syntax errors, each at its own place.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses one `.oaas` file.
+pub fn parse(file: FileId, text: &str) -> Parsed {
+    let (ast, diagnostics) = lower::parse_file(file, text);
+    Parsed { ast, diagnostics }
+}
+
+/// A parsed object access expression: `vid42:transcode(height=720)/src`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AccessExpr {
+    /// What is called.
+    pub target: AccessTarget,
+    /// `/name`: a file of the call's output object.
+    pub file: Option<ast::Ident>,
+}
+
+/// The call part of an object access expression.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum AccessTarget {
+    /// `OBJECT_ID:fn(args)`.
+    Object {
+        /// The object id as written.
+        id: String,
+        /// The function.
+        function: ast::Ident,
+        /// `name=value` arguments.
+        args: Vec<ast::Arg>,
+    },
+    /// `[package.]Class.fn(args)`.
+    Static {
+        /// The package, when qualified.
+        package: Option<String>,
+        /// The class.
+        class: ast::Ident,
+        /// The function.
+        function: ast::Ident,
+        /// `name=value` arguments.
+        args: Vec<ast::Arg>,
+    },
+}
+
+/// Parses an object access expression. The error's spans are offsets into `text`.
+pub fn parse_access_expr(text: &str) -> Result<AccessExpr, Diagnostic> {
+    lower::parse_access(text)
+}
