@@ -1,0 +1,295 @@
+//! The annotations the language knows, where each may go, and the types of their arguments.
+
+use super::model::{AnnotationValue, Loc};
+use super::suggest;
+use super::Checker;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::span::FileId;
+use crate::syntax::ast;
+use std::collections::BTreeMap;
+
+/// What an annotation is written on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A class: defaults for its functions.
+    Class,
+    /// A task function.
+    Fn,
+    /// A macro.
+    Macro,
+    /// State, a file or a ref.
+    Data,
+}
+
+/// The kind of an annotation argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ArgKind {
+    Str,
+    Count,
+    Duration,
+}
+
+impl ArgKind {
+    fn describe(self) -> &'static str {
+        match self {
+            ArgKind::Str => "a string",
+            ArgKind::Count => "a whole number of at least 1",
+            ArgKind::Duration => "a duration such as `30s` or `200ms`",
+        }
+    }
+}
+
+/// One known annotation: its name, its arguments (name, kind, required) and where it fits.
+struct Spec {
+    name: &'static str,
+    args: &'static [(&'static str, ArgKind, bool)],
+    on_macro: bool,
+    about: &'static str,
+}
+
+const SPECS: &[Spec] = &[
+    Spec {
+        name: "local",
+        args: &[("command", ArgKind::Str, true)],
+        on_macro: false,
+        about: "the command that starts the function container on one machine",
+    },
+    Spec {
+        name: "url",
+        args: &[("url", ArgKind::Str, true)],
+        on_macro: false,
+        about: "the address of an already running function container",
+    },
+    Spec {
+        name: "image",
+        args: &[("image", ArgKind::Str, true)],
+        on_macro: false,
+        about: "the container image for a cluster",
+    },
+    Spec {
+        name: "builtin",
+        args: &[("name", ArgKind::Str, true)],
+        on_macro: false,
+        about: "an operation the runtime performs itself",
+    },
+    Spec {
+        name: "timeout",
+        args: &[("after", ArgKind::Duration, true)],
+        on_macro: true,
+        about: "how long one call may take",
+    },
+    Spec {
+        name: "retry",
+        args: &[
+            ("attempts", ArgKind::Count, true),
+            ("backoff", ArgKind::Duration, false),
+        ],
+        on_macro: false,
+        about: "how often a failed call is tried again, and the first wait between tries",
+    },
+    Spec {
+        name: "concurrency",
+        args: &[("limit", ArgKind::Count, true)],
+        on_macro: false,
+        about: "how many calls may run at once",
+    },
+];
+
+/// The names of the annotations that give a function a way to run.
+pub const RUNNERS: &[&str] = &["local", "url", "image", "builtin"];
+
+/// Every known annotation name with a line about it (for completion and docs).
+pub fn known() -> impl Iterator<Item = (&'static str, &'static str)> {
+    SPECS.iter().map(|s| (s.name, s.about))
+}
+
+/// Checks annotations written on one thing; returns the valid ones.
+pub(super) fn check_all(
+    checker: &mut Checker<'_>,
+    file: FileId,
+    written: &[ast::Annotation],
+    target: Target,
+) -> Vec<AnnotationValue> {
+    let mut out: Vec<AnnotationValue> = Vec::new();
+    for a in written {
+        let Some(spec) = SPECS.iter().find(|s| s.name == a.name.name) else {
+            let mut d = Diagnostic::new(
+                Code::E0116,
+                file,
+                a.name.span,
+                format!("there is no annotation `@{}`", a.name.name),
+            )
+            .label("unknown annotation")
+            .note(format!(
+                "the annotations are {}",
+                SPECS
+                    .iter()
+                    .map(|s| format!("`@{}`", s.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            if let Some(s) = suggest::closest(&a.name.name, SPECS.iter().map(|s| s.name)) {
+                d = d.help(format!("did you mean `@{s}`?"));
+            }
+            checker.diagnostics.push(d);
+            continue;
+        };
+        let misplaced = match target {
+            Target::Data => Some("state, files and refs"),
+            Target::Macro if !spec.on_macro => Some("macros (they run inside the runtime)"),
+            _ => None,
+        };
+        if let Some(what) = misplaced {
+            let d = Diagnostic::new(
+                Code::E0005,
+                file,
+                a.span,
+                format!("`@{}` does not apply to {what}", spec.name),
+            )
+            .label("misplaced annotation")
+            .note(format!("`@{}` sets {}", spec.name, spec.about));
+            checker.diagnostics.push(d);
+            continue;
+        }
+        if let Some(first) = out.iter().find(|x| x.name == spec.name) {
+            let d = Diagnostic::new(
+                Code::E0213,
+                file,
+                a.span,
+                format!("`@{}` is given twice", spec.name),
+            )
+            .label("second one")
+            .secondary(first.loc.file, first.loc.span, "first one");
+            checker.diagnostics.push(d);
+            continue;
+        }
+        if let Some(args) = check_args(checker, file, a, spec) {
+            out.push(AnnotationValue {
+                name: spec.name.to_string(),
+                args,
+                loc: Loc { file, span: a.span },
+            });
+        }
+    }
+    out
+}
+
+fn check_args(
+    checker: &mut Checker<'_>,
+    file: FileId,
+    a: &ast::Annotation,
+    spec: &Spec,
+) -> Option<BTreeMap<String, serde_json::Value>> {
+    let mut values = BTreeMap::new();
+    let mut ok = true;
+    let mut positional = 0usize;
+    let expected = || {
+        spec.args
+            .iter()
+            .map(|(n, k, _)| format!("`{n}`: {}", k.describe()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for arg in &a.args {
+        let slot = match &arg.name {
+            Some(n) => spec.args.iter().find(|(name, _, _)| *name == n.name),
+            None => {
+                positional += 1;
+                spec.args.get(positional - 1)
+            }
+        };
+        let Some((name, kind, _)) = slot else {
+            let (span, msg) = match &arg.name {
+                Some(n) => (
+                    n.span,
+                    format!("`@{}` has no argument `{}`", spec.name, n.name),
+                ),
+                None => (
+                    arg.span,
+                    format!(
+                        "`@{}` takes at most {} argument(s)",
+                        spec.name,
+                        spec.args.len()
+                    ),
+                ),
+            };
+            checker.diagnostics.push(
+                Diagnostic::new(Code::E0213, file, span, msg)
+                    .label("not an argument of this annotation")
+                    .note(format!("it takes {}", expected())),
+            );
+            ok = false;
+            continue;
+        };
+        if values.contains_key(*name) {
+            checker.diagnostics.push(
+                Diagnostic::new(
+                    Code::E0105,
+                    file,
+                    arg.span,
+                    format!("`{name}` is given twice"),
+                )
+                .label("again"),
+            );
+            ok = false;
+            continue;
+        }
+        let value = match (kind, &arg.value.kind) {
+            (ArgKind::Str, ast::ExprKind::Str { value }) => {
+                Some(serde_json::Value::from(value.clone()))
+            }
+            (ArgKind::Count, ast::ExprKind::Int { value }) if *value >= 1 => {
+                Some(serde_json::Value::from(*value))
+            }
+            (ArgKind::Duration, ast::ExprKind::Duration { millis }) => {
+                Some(serde_json::Value::from(*millis))
+            }
+            _ => None,
+        };
+        match value {
+            Some(v) => {
+                let key = if *kind == ArgKind::Duration {
+                    format!("{name}_ms")
+                } else {
+                    name.to_string()
+                };
+                values.insert(key, v);
+                values.insert(format!("__seen_{name}"), serde_json::Value::Null);
+            }
+            None => {
+                let found = checker.sources.get(file).slice(arg.value.span).to_string();
+                checker.diagnostics.push(
+                    Diagnostic::new(
+                        Code::E0213,
+                        file,
+                        arg.value.span,
+                        format!(
+                            "`{name}` of `@{}` must be {}, not `{found}`",
+                            spec.name,
+                            kind.describe()
+                        ),
+                    )
+                    .label(format!("expected {}", kind.describe())),
+                );
+                ok = false;
+            }
+        }
+    }
+    for (name, kind, required) in spec.args {
+        if *required && !values.contains_key(&format!("__seen_{name}")) && ok {
+            checker.diagnostics.push(
+                Diagnostic::new(
+                    Code::E0213,
+                    file,
+                    a.span,
+                    format!("`@{}` needs `{name}`, {}", spec.name, kind.describe()),
+                )
+                .label("missing argument")
+                .note(format!("it takes {}", expected())),
+            );
+            ok = false;
+        }
+    }
+    values.retain(|k, _| !k.starts_with("__seen_"));
+    ok.then_some(values)
+}

@@ -1,0 +1,1060 @@
+//! Macro bodies: names, calls, arguments, field access, `for`, `flatten`, access modifiers,
+//! `return`, and unused bindings and parameters.
+
+use super::model::*;
+use super::suggest;
+use super::types::{assignable, join, Ty};
+use super::{Checker, ResolvedCall, Symbol};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::span::{FileId, Span};
+use crate::syntax::ast::{self, Access};
+
+/// A name bound in a macro body.
+#[derive(Clone, Debug)]
+struct Local {
+    name: String,
+    ty: Ty,
+    loc: Loc,
+    used: bool,
+    kind: LocalKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LocalKind {
+    Param(u32),
+    Let,
+    LoopVar,
+}
+
+/// The macro being checked.
+struct Cx {
+    file: FileId,
+    class: ClassId,
+    member: MemberId,
+    package: PackageId,
+    is_static: bool,
+    scopes: Vec<Vec<Local>>,
+}
+
+/// A parameter as arguments are matched against it (functions and `new` alike).
+struct ParamSpec {
+    name: String,
+    ty: Ty,
+    required: bool,
+    loc: Option<Loc>,
+}
+
+impl Checker<'_> {
+    /// Checks the body of every macro.
+    pub(super) fn check_bodies(&mut self) {
+        let macros: Vec<(MemberId, FileId, &ast::Member)> = self
+            .member_asts
+            .iter()
+            .filter(|(_, (_, m))| matches!(m.kind, ast::MemberKind::Macro { .. }))
+            .map(|(id, (f, m))| (*id, *f, *m))
+            .collect();
+        for (id, file, m) in macros {
+            let ast::MemberKind::Macro { body, .. } = &m.kind else {
+                continue;
+            };
+            self.check_macro(id, file, body);
+        }
+    }
+
+    fn check_macro(&mut self, id: MemberId, file: FileId, body: &ast::MacroBody) {
+        let member = self.model.member(id).clone();
+        let class = member.owner;
+        let sig = member.signature().cloned().unwrap_or(Signature {
+            params: Vec::new(),
+            ret: None,
+        });
+        let params = sig
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Local {
+                name: p.name.clone(),
+                ty: p.ty.subst_self(class),
+                loc: p.loc,
+                used: false,
+                kind: LocalKind::Param(i as u32),
+            })
+            .collect();
+        let mut cx = Cx {
+            file,
+            class,
+            member: id,
+            package: self.model.class(class).package,
+            is_static: member.is_static,
+            scopes: vec![params],
+        };
+        let mut returned: Option<Span> = None;
+        for stmt in &body.stmts {
+            let span = match stmt {
+                ast::Stmt::Let(l) => l.span,
+                ast::Stmt::Expr { span, .. } | ast::Stmt::Return { span, .. } => *span,
+            };
+            if let Some(ret_span) = returned {
+                let d = Diagnostic::new(Code::E0008, file, span, "nothing can come after `return`")
+                    .label("after the return")
+                    .secondary(file, ret_span, "the macro returns here")
+                    .note("a macro body is `let` bindings and calls, then one `return`");
+                self.diagnostics.push(d);
+                continue;
+            }
+            match stmt {
+                ast::Stmt::Let(l) => self.let_binding(&mut cx, l, LocalKind::Let),
+                ast::Stmt::Expr { value, .. } => {
+                    if !matches!(
+                        value.kind,
+                        ast::ExprKind::Call { .. }
+                            | ast::ExprKind::For { .. }
+                            | ast::ExprKind::FreeCall { .. }
+                    ) {
+                        let d = Diagnostic::new(
+                            Code::E0008,
+                            file,
+                            value.span,
+                            "this statement does nothing",
+                        )
+                        .label("a value that is not used")
+                        .help("bind it with `let`, return it, or remove it");
+                        self.diagnostics.push(d);
+                    }
+                    self.expr(&mut cx, value);
+                }
+                ast::Stmt::Return { value, span } => {
+                    returned = Some(*span);
+                    let ty = self.value_expr(&mut cx, value);
+                    match sig.ret.as_ref().map(|t| t.subst_self(class)) {
+                        Some(expected) if !assignable(&self.model, &ty, &expected) => {
+                            let d = Diagnostic::new(
+                                Code::E0203,
+                                file,
+                                value.span,
+                                format!(
+                                    "`{}` returns `{}`, but this is `{}`",
+                                    member.name,
+                                    expected.display(&self.model),
+                                    ty.display(&self.model)
+                                ),
+                            )
+                            .label(format!("a `{}`", ty.display(&self.model)))
+                            .secondary(
+                                member.loc.file,
+                                member.loc.span,
+                                "the result type is declared with the macro",
+                            );
+                            self.diagnostics.push(d);
+                        }
+                        Some(_) => {}
+                        None => {
+                            let d = Diagnostic::new(
+                                Code::E0203,
+                                file,
+                                value.span,
+                                format!(
+                                    "`{}` declares no result, but returns a value",
+                                    member.name
+                                ),
+                            )
+                            .label("returned here")
+                            .help("declare the result: `-> Type` after the parameters");
+                            self.diagnostics.push(d);
+                        }
+                    }
+                }
+            }
+        }
+        if returned.is_none() && sig.ret.is_some() {
+            let at = Span::new(
+                body.span.end.saturating_sub(1) as usize,
+                body.span.end as usize,
+            );
+            let d = Diagnostic::new(
+                Code::E0008,
+                file,
+                at,
+                format!("macro `{}` never returns its result", member.name),
+            )
+            .label("expected `return ...` before this `}`")
+            .secondary(
+                member.loc.file,
+                member.loc.span,
+                "declared with a result here",
+            );
+            self.diagnostics.push(d);
+        }
+        let scope = cx.scopes.pop().unwrap_or_default();
+        self.report_unused(&scope);
+    }
+
+    fn report_unused(&mut self, scope: &[Local]) {
+        for local in scope.iter().filter(|l| !l.used && !l.name.starts_with('_')) {
+            let d = match local.kind {
+                LocalKind::Let => Diagnostic::new(
+                    Code::W0001,
+                    local.loc.file,
+                    local.loc.span,
+                    format!("`{}` is never used", local.name),
+                )
+                .label("bound here, used nowhere")
+                .note("the call still runs")
+                .help(format!(
+                    "if the call is only for its effect, drop `let {} =`, or name it `_{}`",
+                    local.name, local.name
+                )),
+                LocalKind::Param(_) => Diagnostic::new(
+                    Code::W0002,
+                    local.loc.file,
+                    local.loc.span,
+                    format!("parameter `{}` is never used", local.name),
+                )
+                .label("unused parameter")
+                .help(format!("remove it, or name it `_{}`", local.name)),
+                LocalKind::LoopVar => continue,
+            };
+            self.diagnostics.push(d);
+        }
+    }
+
+    fn let_binding(&mut self, cx: &mut Cx, l: &ast::Let, kind: LocalKind) {
+        let ty = self.expr(cx, &l.value);
+        self.expr_types.insert((cx.file, l.name.span), ty.clone());
+        self.bind(cx, &l.name, ty, kind);
+    }
+
+    fn bind(&mut self, cx: &mut Cx, name: &ast::Ident, ty: Ty, kind: LocalKind) {
+        if let Some(prev) = cx.scopes.iter().flatten().find(|x| x.name == name.name) {
+            let what = match prev.kind {
+                LocalKind::Param(_) => "a parameter",
+                LocalKind::Let => "a `let` binding",
+                LocalKind::LoopVar => "a loop variable",
+            };
+            let d = Diagnostic::new(
+                Code::E0104,
+                cx.file,
+                name.span,
+                format!("`{}` is already {what}", name.name),
+            )
+            .label("bound again here")
+            .secondary(prev.loc.file, prev.loc.span, "first bound here")
+            .note("names in a macro are bound once: each stands for one value of the dataflow")
+            .help("choose another name");
+            self.diagnostics.push(d);
+        }
+        let loc = Loc {
+            file: cx.file,
+            span: name.span,
+        };
+        self.reference(cx.file, name.span, Symbol::Local(loc));
+        if let Some(scope) = cx.scopes.last_mut() {
+            scope.push(Local {
+                name: name.name.clone(),
+                ty,
+                loc,
+                used: false,
+                kind,
+            });
+        }
+    }
+
+    /// Checks an expression whose value is used: a call without a result is an error here.
+    fn value_expr(&mut self, cx: &mut Cx, e: &ast::Expr) -> Ty {
+        let ty = self.expr(cx, e);
+        match ty {
+            Ty::Unit => {
+                let d = Diagnostic::new(
+                    Code::E0212,
+                    cx.file,
+                    e.span,
+                    "this call gives no result to use",
+                )
+                .label("no value")
+                .note("a function declared without `-> Type` returns nothing");
+                self.diagnostics.push(d);
+                Ty::Unknown
+            }
+            Ty::ClassRef(c) => {
+                let name = self.model.class(c).name.clone();
+                let d = Diagnostic::new(
+                    Code::E0212,
+                    cx.file,
+                    e.span,
+                    format!("the class `{name}` is not a value"),
+                )
+                .label("a class name")
+                .help(format!(
+                    "call one of its static functions, such as `{name}.new(...)`"
+                ));
+                self.diagnostics.push(d);
+                Ty::Unknown
+            }
+            other => other,
+        }
+    }
+
+    fn expr(&mut self, cx: &mut Cx, e: &ast::Expr) -> Ty {
+        let ty = self.expr_inner(cx, e);
+        self.expr_types.insert((cx.file, e.span), ty.clone());
+        ty
+    }
+
+    fn expr_inner(&mut self, cx: &mut Cx, e: &ast::Expr) -> Ty {
+        match &e.kind {
+            ast::ExprKind::Int { .. } => Ty::Int,
+            ast::ExprKind::Float { .. } => Ty::Float,
+            ast::ExprKind::Str { .. } => Ty::String,
+            ast::ExprKind::Bool { .. } => Ty::Bool,
+            ast::ExprKind::Null => Ty::Optional(Box::new(Ty::Unknown)),
+            ast::ExprKind::Duration { .. } => Ty::Duration,
+            ast::ExprKind::Object { members } => {
+                for (_, v) in members {
+                    self.value_expr(cx, v);
+                }
+                Ty::Json
+            }
+            ast::ExprKind::List { items } => {
+                let mut elem: Option<Ty> = None;
+                for item in items {
+                    let t = self.value_expr(cx, item);
+                    elem = match elem {
+                        None => Some(t),
+                        Some(prev) => match join(&self.model, &prev, &t) {
+                            Some(j) => Some(j),
+                            None => {
+                                let d = Diagnostic::new(
+                                    Code::E0211,
+                                    cx.file,
+                                    item.span,
+                                    format!(
+                                        "this list holds `{}` values, but this is `{}`",
+                                        prev.display(&self.model),
+                                        t.display(&self.model)
+                                    ),
+                                )
+                                .label("a different type");
+                                self.diagnostics.push(d);
+                                Some(prev)
+                            }
+                        },
+                    };
+                }
+                Ty::List(Box::new(elem.unwrap_or(Ty::Unknown)))
+            }
+            ast::ExprKind::SelfRef => {
+                if cx.is_static {
+                    let d = Diagnostic::new(
+                        Code::E0112,
+                        cx.file,
+                        e.span,
+                        "a static macro has no `self`",
+                    )
+                    .label("no object here")
+                    .help("remove `static` to make it a macro of each object");
+                    self.diagnostics.push(d);
+                    Ty::Unknown
+                } else {
+                    Ty::Class(cx.class)
+                }
+            }
+            ast::ExprKind::Name { name } => self.name(cx, name),
+            ast::ExprKind::Field { target, name } => {
+                let t = self.value_expr(cx, target);
+                self.field(cx, &t, name)
+            }
+            ast::ExprKind::Call {
+                target,
+                method,
+                args,
+            } => self.call(cx, e, target, method, args),
+            ast::ExprKind::FreeCall { func, args } => self.free_call(cx, e, func, args),
+            ast::ExprKind::For {
+                var,
+                iter,
+                lets,
+                value,
+            } => {
+                let t = self.value_expr(cx, iter);
+                let elem = match &t {
+                    Ty::List(inner) => (**inner).clone(),
+                    Ty::Unknown | Ty::Json => Ty::Unknown,
+                    other => {
+                        let d = Diagnostic::new(
+                            Code::E0206,
+                            cx.file,
+                            iter.span,
+                            format!(
+                                "`for` goes over a list, but this is `{}`",
+                                other.display(&self.model)
+                            ),
+                        )
+                        .label("not a list");
+                        self.diagnostics.push(d);
+                        Ty::Unknown
+                    }
+                };
+                cx.scopes.push(Vec::new());
+                self.bind(cx, var, elem, LocalKind::LoopVar);
+                for l in lets {
+                    self.let_binding(cx, l, LocalKind::Let);
+                }
+                let v = self.expr(cx, value);
+                let scope = cx.scopes.pop().unwrap_or_default();
+                self.report_unused(&scope);
+                Ty::List(Box::new(v))
+            }
+        }
+    }
+
+    fn name(&mut self, cx: &mut Cx, name: &ast::Ident) -> Ty {
+        if let Some(local) = cx
+            .scopes
+            .iter_mut()
+            .rev()
+            .flat_map(|s| s.iter_mut().rev())
+            .find(|l| l.name == name.name)
+        {
+            local.used = true;
+            let (ty, loc, kind) = (local.ty.clone(), local.loc, local.kind);
+            let symbol = match kind {
+                LocalKind::Param(i) => Symbol::Param(cx.member, i),
+                _ => Symbol::Local(loc),
+            };
+            self.reference(cx.file, name.span, symbol);
+            return ty;
+        }
+        match self.lookup_type_name(cx.file, &name.name) {
+            Some(Symbol::Class(c)) => {
+                self.reference(cx.file, name.span, Symbol::Class(c));
+                Ty::ClassRef(c)
+            }
+            Some(Symbol::Record(r)) => {
+                self.reference(cx.file, name.span, Symbol::Record(r));
+                let d = Diagnostic::new(
+                    Code::E0212,
+                    cx.file,
+                    name.span,
+                    format!("the record type `{}` is not a value", name.name),
+                )
+                .label("a type name");
+                self.diagnostics.push(d);
+                Ty::Unknown
+            }
+            _ => {
+                let locals: Vec<String> =
+                    cx.scopes.iter().flatten().map(|l| l.name.clone()).collect();
+                let mut d = Diagnostic::new(
+                    Code::E0112,
+                    cx.file,
+                    name.span,
+                    format!("there is nothing named `{}` here", name.name),
+                )
+                .label("unknown name");
+                if let Some(h) = suggest::did_you_mean(suggest::closest(
+                    &name.name,
+                    locals.iter().map(String::as_str),
+                )) {
+                    d = d.help(h);
+                } else {
+                    d = d.note(
+                        "a macro can use `self`, its parameters, earlier `let` names and classes",
+                    );
+                }
+                self.diagnostics.push(d);
+                Ty::Unknown
+            }
+        }
+    }
+
+    fn field(&mut self, cx: &mut Cx, target: &Ty, name: &ast::Ident) -> Ty {
+        match target {
+            Ty::Unknown | Ty::Json => Ty::Unknown,
+            Ty::Optional(inner) => self.field(cx, inner, name).optional(),
+            Ty::Record(r) => {
+                let record = self.model.record(*r);
+                match record.fields.iter().position(|f| f.name == name.name) {
+                    Some(i) => {
+                        let ty = record.fields[i].ty.clone();
+                        self.reference(cx.file, name.span, Symbol::RecordField(*r, i as u32));
+                        ty
+                    }
+                    None => {
+                        let names: Vec<&str> =
+                            record.fields.iter().map(|f| f.name.as_str()).collect();
+                        let mut d = Diagnostic::new(
+                            Code::E0114,
+                            cx.file,
+                            name.span,
+                            format!("record `{}` has no field `{}`", record.name, name.name),
+                        )
+                        .label("unknown field")
+                        .secondary(
+                            record.loc.file,
+                            record.loc.span,
+                            format!("`{}` declared here", record.name),
+                        );
+                        if let Some(h) = suggest::did_you_mean(suggest::closest(&name.name, names))
+                        {
+                            d = d.help(h);
+                        }
+                        self.diagnostics.push(d);
+                        Ty::Unknown
+                    }
+                }
+            }
+            Ty::Class(c) => {
+                let c = *c;
+                let class_name = self.model.class(c).name.clone();
+                let Some(mid) = self.model.lookup(c, &name.name) else {
+                    let names: Vec<String> = self
+                        .model
+                        .class(c)
+                        .members
+                        .iter()
+                        .filter(|(_, m)| !self.model.member(**m).is_callable())
+                        .map(|(n, _)| n.clone())
+                        .collect();
+                    let loc = self.model.class(c).loc;
+                    let mut d = Diagnostic::new(
+                        Code::E0114,
+                        cx.file,
+                        name.span,
+                        format!("class `{class_name}` has no field `{}`", name.name),
+                    )
+                    .label("unknown field")
+                    .secondary(
+                        loc.file,
+                        loc.span,
+                        format!("`{class_name}` declared here"),
+                    );
+                    if let Some(h) = suggest::did_you_mean(suggest::closest(
+                        &name.name,
+                        names.iter().map(String::as_str),
+                    )) {
+                        d = d.help(h);
+                    }
+                    self.diagnostics.push(d);
+                    return Ty::Unknown;
+                };
+                self.reference(cx.file, name.span, Symbol::Member(mid));
+                let m = self.model.member(mid).clone();
+                self.check_access(cx, mid, name.span);
+                match &m.kind {
+                    MemberKind::State { ty, .. } => ty.subst_self(c),
+                    MemberKind::Ref { ty } => ty.subst_self(c),
+                    MemberKind::File { .. } => {
+                        let d = Diagnostic::new(
+                            Code::E0205,
+                            cx.file,
+                            name.span,
+                            format!(
+                                "`{}` is a file; a macro passes objects, not file contents",
+                                name.name
+                            ),
+                        )
+                        .label("a file")
+                        .help(format!(
+                            "pass the object itself, or call `file(name: \"{}\")` for a signed URL",
+                            name.name
+                        ));
+                        self.diagnostics.push(d);
+                        Ty::Unknown
+                    }
+                    MemberKind::Fn(_) | MemberKind::Macro(_) => {
+                        let d = Diagnostic::new(
+                            Code::E0205,
+                            cx.file,
+                            name.span,
+                            format!("`{}` is a {}, not a field", name.name, m.describe()),
+                        )
+                        .label("not a field")
+                        .help(format!("call it: `{}(...)`", name.name));
+                        self.diagnostics.push(d);
+                        Ty::Unknown
+                    }
+                }
+            }
+            other => {
+                let d = Diagnostic::new(
+                    Code::E0205,
+                    cx.file,
+                    name.span,
+                    format!(
+                        "a `{}` has no fields; `.{}` needs an object or a record",
+                        other.display(&self.model),
+                        name.name
+                    ),
+                )
+                .label("no fields here");
+                self.diagnostics.push(d);
+                Ty::Unknown
+            }
+        }
+    }
+
+    fn check_access(&mut self, cx: &Cx, mid: MemberId, span: Span) {
+        let m = self.model.member(mid);
+        let owner = self.model.class(m.owner);
+        let data = !m.is_callable();
+        let (code, msg, note) = match m.access {
+            Access::Public => return,
+            Access::Internal if owner.package == cx.package => return,
+            Access::Private if self.model.is_subclass(cx.class, m.owner) => return,
+            Access::Internal => (
+                Code::E0301,
+                format!(
+                    "`{}` is internal to package `{}`",
+                    m.name,
+                    self.model.package(owner.package).name
+                ),
+                "`internal` members are for macros and functions of their own package",
+            ),
+            Access::Private => (
+                if data { Code::E0302 } else { Code::E0300 },
+                format!("`{}` is private to class `{}`", m.name, owner.name),
+                "`private` members are for macros of their own class and its subclasses",
+            ),
+        };
+        let d = Diagnostic::new(code, cx.file, span, msg)
+            .label(format!(
+                "not accessible from `{}`",
+                self.model.class(cx.class).name
+            ))
+            .secondary(
+                m.loc.file,
+                m.loc.span,
+                format!("declared `{}` here", m.access.as_str()),
+            )
+            .note(note);
+        self.diagnostics.push(d);
+    }
+
+    fn call(
+        &mut self,
+        cx: &mut Cx,
+        e: &ast::Expr,
+        target: &ast::Expr,
+        method: &ast::Ident,
+        args: &[ast::Arg],
+    ) -> Ty {
+        let target_ty = self.expr(cx, target);
+        let (class, on_class) = match &target_ty {
+            Ty::ClassRef(c) => (*c, true),
+            Ty::Class(c) => (*c, false),
+            Ty::Unknown => {
+                self.args_only(cx, args);
+                return Ty::Unknown;
+            }
+            Ty::Unit => {
+                self.value_expr(cx, target);
+                self.args_only(cx, args);
+                return Ty::Unknown;
+            }
+            other => {
+                let mut d = Diagnostic::new(
+                    Code::E0204,
+                    cx.file,
+                    method.span,
+                    format!(
+                        "`{}` is called on a `{}`, which is not an object",
+                        method.name,
+                        other.display(&self.model)
+                    ),
+                )
+                .label("not an object")
+                .secondary(
+                    cx.file,
+                    target.span,
+                    format!("this is a `{}`", other.display(&self.model)),
+                );
+                if let Ty::List(inner) = other {
+                    if inner.is_object() {
+                        d = d.help(format!(
+                            "to call it on each element, write `for x in ... {{ x.{}(...) }}`",
+                            method.name
+                        ));
+                    }
+                }
+                self.diagnostics.push(d);
+                self.args_only(cx, args);
+                return Ty::Unknown;
+            }
+        };
+        let class_name = self.model.class(class).name.clone();
+        let Some(mid) = self.model.lookup(class, &method.name) else {
+            let names: Vec<String> = self
+                .model
+                .class(class)
+                .members
+                .iter()
+                .filter(|(_, m)| self.model.member(**m).is_callable())
+                .map(|(n, _)| n.clone())
+                .collect();
+            let loc = self.model.class(class).loc;
+            let mut d = Diagnostic::new(
+                Code::E0113,
+                cx.file,
+                method.span,
+                format!("class `{class_name}` has no function `{}`", method.name),
+            )
+            .label("unknown function")
+            .secondary(loc.file, loc.span, format!("`{class_name}` declared here"));
+            if let Some(h) = suggest::did_you_mean(suggest::closest(
+                &method.name,
+                names.iter().map(String::as_str),
+            )) {
+                d = d.help(h);
+            }
+            self.diagnostics.push(d);
+            self.args_only(cx, args);
+            return Ty::Unknown;
+        };
+        self.reference(cx.file, method.span, Symbol::Member(mid));
+        let m = self.model.member(mid).clone();
+        let Some(sig) = m.signature().cloned() else {
+            let d = Diagnostic::new(
+                Code::E0113,
+                cx.file,
+                method.span,
+                format!(
+                    "`{}` is a {} of `{class_name}`, not a function",
+                    method.name,
+                    m.describe()
+                ),
+            )
+            .label("cannot be called")
+            .secondary(m.loc.file, m.loc.span, "declared here")
+            .help(format!("read it without parentheses: `.{}`", method.name));
+            self.diagnostics.push(d);
+            self.args_only(cx, args);
+            return Ty::Unknown;
+        };
+        self.check_access(cx, mid, method.span);
+        if on_class && !m.is_static {
+            let d = Diagnostic::new(Code::E0210, cx.file, method.span, format!("`{}` is called on each object, not on the class `{class_name}`", method.name))
+                .label("needs an object")
+                .secondary(m.loc.file, m.loc.span, "declared without `static`")
+                .help(format!("call it on a `{class_name}` object, for example one made by `{class_name}.new(...)`"));
+            self.diagnostics.push(d);
+        } else if !on_class && m.is_static {
+            let d = Diagnostic::new(
+                Code::E0210,
+                cx.file,
+                method.span,
+                format!(
+                    "`{}` is static: call it on the class, `{class_name}.{}(...)`",
+                    method.name, method.name
+                ),
+            )
+            .label("static function called on an object")
+            .secondary(m.loc.file, m.loc.span, "declared `static` here");
+            self.diagnostics.push(d);
+        }
+        let is_new = self.is_builtin(mid, "new");
+        let params: Vec<ParamSpec> = if is_new {
+            self.constructor_params(class)
+        } else {
+            sig.params
+                .iter()
+                .map(|p| ParamSpec {
+                    name: p.name.clone(),
+                    ty: p.ty.subst_self(class),
+                    required: p.default.is_none(),
+                    loc: Some(p.loc),
+                })
+                .collect()
+        };
+        let what = format!("`{class_name}.{}`", method.name);
+        let bindings = self.match_args(cx, method.span, args, &params, &what, is_new);
+        let ret = sig
+            .ret
+            .as_ref()
+            .map(|t| t.subst_self(class))
+            .unwrap_or(Ty::Unit);
+        self.calls.insert(
+            (cx.file, e.span),
+            ResolvedCall {
+                class,
+                member: mid,
+                on_class,
+                bindings,
+                result: ret.clone(),
+                is_new,
+            },
+        );
+        ret
+    }
+
+    /// Whether a member is the standard library builtin of that name.
+    fn is_builtin(&self, mid: MemberId, name: &str) -> bool {
+        let m = self.model.member(mid);
+        Some(m.owner) == self.model.object
+            && m.annotations.iter().any(|a| {
+                a.name == "builtin" && a.args.get("name").and_then(|v| v.as_str()) == Some(name)
+            })
+    }
+
+    /// `new` takes the class's state fields and refs by name.
+    fn constructor_params(&self, class: ClassId) -> Vec<ParamSpec> {
+        let c = self.model.class(class);
+        c.member_order
+            .iter()
+            .map(|id| self.model.member(*id))
+            .filter_map(|m| match &m.kind {
+                MemberKind::State { ty, default } => Some(ParamSpec {
+                    name: m.name.clone(),
+                    ty: ty.subst_self(class),
+                    required: default.is_none() && !matches!(ty, Ty::Optional(_)),
+                    loc: Some(m.loc),
+                }),
+                MemberKind::Ref { ty } => Some(ParamSpec {
+                    name: m.name.clone(),
+                    ty: ty.subst_self(class),
+                    required: false,
+                    loc: Some(m.loc),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Type-checks arguments whose callee is unknown, so their own mistakes still show.
+    fn args_only(&mut self, cx: &mut Cx, args: &[ast::Arg]) {
+        for a in args {
+            self.value_expr(cx, &a.value);
+        }
+    }
+
+    /// Matches arguments to parameters: names, positions, count, duplicates, types, missing ones.
+    /// Returns, per parameter, the index of the argument bound to it (None: the default).
+    fn match_args(
+        &mut self,
+        cx: &mut Cx,
+        callee_span: Span,
+        args: &[ast::Arg],
+        params: &[ParamSpec],
+        what: &str,
+        named_only: bool,
+    ) -> Vec<(String, Option<usize>)> {
+        let mut bound: Vec<Option<usize>> = vec![None; params.len()];
+        let mut seen_named: Option<Span> = None;
+        let mut positional = 0usize;
+        for (i, arg) in args.iter().enumerate() {
+            let ty = self.value_expr(cx, &arg.value);
+            let slot = match &arg.name {
+                Some(n) => {
+                    seen_named = Some(n.span);
+                    match params.iter().position(|p| p.name == n.name) {
+                        Some(p) => Some(p),
+                        None => {
+                            let mut d = Diagnostic::new(
+                                Code::E0117,
+                                cx.file,
+                                n.span,
+                                format!("{what} has no parameter `{}`", n.name),
+                            )
+                            .label("unknown argument name");
+                            if let Some(h) = suggest::did_you_mean(suggest::closest(
+                                &n.name,
+                                params.iter().map(|p| p.name.as_str()),
+                            )) {
+                                d = d.help(h);
+                            } else if !params.is_empty() {
+                                d = d.note(format!(
+                                    "its parameters are {}",
+                                    params
+                                        .iter()
+                                        .map(|p| format!("`{}`", p.name))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ));
+                            }
+                            self.diagnostics.push(d);
+                            None
+                        }
+                    }
+                }
+                None if named_only => {
+                    let d = Diagnostic::new(
+                        Code::E0117,
+                        cx.file,
+                        arg.span,
+                        format!("{what} takes named arguments only: the class's state fields"),
+                    )
+                    .label("give a field name: `field: value`");
+                    self.diagnostics.push(d);
+                    None
+                }
+                None => {
+                    if let Some(named) = seen_named {
+                        let d = Diagnostic::new(
+                            Code::E0208,
+                            cx.file,
+                            arg.span,
+                            "a positional argument cannot follow a named one",
+                        )
+                        .label("positional")
+                        .secondary(cx.file, named, "named argument before it")
+                        .help("name this argument too, or move it before the named ones");
+                        self.diagnostics.push(d);
+                        None
+                    } else {
+                        positional += 1;
+                        if positional > params.len() {
+                            let d = Diagnostic::new(
+                                Code::E0201,
+                                cx.file,
+                                arg.span,
+                                format!(
+                                    "{what} takes {} argument(s), but more are given",
+                                    params.len()
+                                ),
+                            )
+                            .label("one too many");
+                            self.diagnostics.push(d);
+                            None
+                        } else {
+                            Some(positional - 1)
+                        }
+                    }
+                }
+            };
+            let Some(p) = slot else { continue };
+            if bound[p].is_some() {
+                let d = Diagnostic::new(
+                    Code::E0105,
+                    cx.file,
+                    arg.span,
+                    format!("`{}` is given twice", params[p].name),
+                )
+                .label("given again");
+                self.diagnostics.push(d);
+                continue;
+            }
+            bound[p] = Some(i);
+            if !assignable(&self.model, &ty, &params[p].ty) {
+                let mut d = Diagnostic::new(
+                    Code::E0200,
+                    cx.file,
+                    arg.value.span,
+                    format!(
+                        "mismatched types: `{}` expects `{}`, but this is `{}`",
+                        params[p].name,
+                        params[p].ty.display(&self.model),
+                        ty.display(&self.model)
+                    ),
+                )
+                .label(format!("expected `{}`", params[p].ty.display(&self.model)));
+                if let Some(loc) = params[p].loc {
+                    d = d.secondary(loc.file, loc.span, "parameter declared here");
+                }
+                self.diagnostics.push(d);
+            }
+        }
+        let missing: Vec<&ParamSpec> = params
+            .iter()
+            .zip(&bound)
+            .filter(|(p, b)| p.required && b.is_none())
+            .map(|(p, _)| p)
+            .collect();
+        if !missing.is_empty() {
+            let names = missing
+                .iter()
+                .map(|p| format!("`{}: {}`", p.name, p.ty.display(&self.model)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let plural = if missing.len() == 1 {
+                "argument"
+            } else {
+                "arguments"
+            };
+            let mut d = Diagnostic::new(
+                Code::E0202,
+                cx.file,
+                callee_span,
+                format!("{what} is missing the required {plural} {names}"),
+            )
+            .label("missing arguments");
+            for p in &missing {
+                if let Some(loc) = p.loc {
+                    d = d.secondary(loc.file, loc.span, format!("`{}` has no default", p.name));
+                }
+            }
+            self.diagnostics.push(d);
+        }
+        params
+            .iter()
+            .zip(bound)
+            .map(|(p, b)| (p.name.clone(), b))
+            .collect()
+    }
+
+    fn free_call(
+        &mut self,
+        cx: &mut Cx,
+        _e: &ast::Expr,
+        func: &ast::Ident,
+        args: &[ast::Arg],
+    ) -> Ty {
+        if func.name != "flatten" {
+            let mut d = Diagnostic::new(Code::E0113, cx.file, func.span, format!("there is no function `{}`", func.name))
+                .label("unknown function")
+                .note("functions are called on an object (`x.f()`) or a class (`C.f()`); the only free function is `flatten`");
+            if let Some(h) = suggest::did_you_mean(suggest::closest(&func.name, ["flatten"])) {
+                d = d.help(h);
+            }
+            self.diagnostics.push(d);
+            self.args_only(cx, args);
+            return Ty::Unknown;
+        }
+        if args.len() != 1 || args[0].name.is_some() {
+            let d = Diagnostic::new(
+                Code::E0201,
+                cx.file,
+                func.span,
+                "`flatten` takes exactly one list of lists",
+            )
+            .label("one positional argument expected");
+            self.diagnostics.push(d);
+            self.args_only(cx, args);
+            return Ty::Unknown;
+        }
+        let t = self.value_expr(cx, &args[0].value);
+        match t {
+            Ty::List(inner) => match *inner {
+                Ty::List(elem) => Ty::List(elem),
+                Ty::Unknown => Ty::List(Box::new(Ty::Unknown)),
+                other => {
+                    let d = Diagnostic::new(
+                        Code::E0209,
+                        cx.file,
+                        args[0].value.span,
+                        format!(
+                            "`flatten` needs a list of lists, but this is a list of `{}`",
+                            other.display(&self.model)
+                        ),
+                    )
+                    .label("already flat");
+                    self.diagnostics.push(d);
+                    Ty::Unknown
+                }
+            },
+            Ty::Unknown => Ty::Unknown,
+            other => {
+                let d = Diagnostic::new(
+                    Code::E0209,
+                    cx.file,
+                    args[0].value.span,
+                    format!(
+                        "`flatten` needs a list of lists, but this is a `{}`",
+                        other.display(&self.model)
+                    ),
+                )
+                .label("not a list of lists");
+                self.diagnostics.push(d);
+                Ty::Unknown
+            }
+        }
+    }
+}
