@@ -81,3 +81,13 @@ fn io_reason(e: &std::io::Error) -> String {
         _ => e.to_string(),
     }
 }
+
+/// Collects and loads in one step; an empty result is an error.
+pub fn load_paths(paths: &[PathBuf]) -> Result<Workspace, String> {
+    let files = collect(paths)?;
+    if files.is_empty() {
+        let shown: Vec<String> = paths.iter().map(|p| format!("`{}`", display(p))).collect();
+        return Err(format!("no .oaas files found in {}", shown.join(", ")));
+    }
+    load(&files)
+}

@@ -2,12 +2,13 @@
 
 mod commands;
 mod files;
+mod report;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-/// The OaaS compiler and tools: check `.oaas` packages, and (as later commands arrive) build,
-/// draw and run them.
+/// The OaaS compiler and tools: check `.oaas` packages, build their artifacts and draw their
+/// macros as invocation graphs.
 #[derive(Parser)]
 #[command(name = "oaasc", version, about, long_about = None, propagate_version = true)]
 struct Cli {
@@ -18,6 +19,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Check(commands::check::CheckArgs),
+    Build(commands::build::BuildArgs),
+    Graph(commands::graph::GraphArgs),
 }
 
 /// Exit codes shared by all commands.
@@ -45,6 +48,8 @@ fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Check(args) => commands::check::run(args),
+        Command::Build(args) => commands::build::run(args),
+        Command::Graph(args) => commands::graph::run(args),
     };
     ExitCode::from(code)
 }

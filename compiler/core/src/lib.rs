@@ -10,8 +10,10 @@
 //! Every stage collects [`Diagnostic`]s and carries on where it can; nothing panics on user
 //! input. No IO happens here: callers hand in the texts, through a [`Workspace`].
 
+pub mod artifact;
 pub mod check;
 pub mod diagnostic;
+pub mod graph;
 pub mod render;
 pub mod span;
 pub mod syntax;

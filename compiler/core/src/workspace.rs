@@ -45,3 +45,50 @@ impl Workspace {
         check::analyze(&self.sources)
     }
 }
+
+/// The result of [`Workspace::build`]: the analysis, the graphs, and the artifact when there
+/// are no errors.
+#[derive(Debug, Clone)]
+pub struct Build {
+    /// The checked workspace.
+    pub analysis: Analysis,
+    /// One graph per macro (empty when there are errors).
+    pub graphs: Vec<crate::graph::InvocationGraph>,
+    /// The artifact, present only without errors.
+    pub artifact: Option<crate::artifact::Artifact>,
+    /// Checker diagnostics and graph warnings, sorted.
+    pub diagnostics: Vec<crate::Diagnostic>,
+}
+
+impl Build {
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(|d| d.is_error())
+    }
+}
+
+impl Workspace {
+    /// Checks everything and, if there are no errors, builds the graphs and the artifact.
+    pub fn build(&self) -> Build {
+        let analysis = self.check();
+        let mut diagnostics = analysis.diagnostics.clone();
+        if analysis.error_count() > 0 {
+            return Build {
+                analysis,
+                graphs: Vec::new(),
+                artifact: None,
+                diagnostics,
+            };
+        }
+        let (graphs, warnings) = crate::graph::build_all(&analysis, &self.sources);
+        diagnostics.extend(warnings);
+        crate::diagnostic::sort(&mut diagnostics);
+        let artifact = crate::artifact::build(&analysis, &self.sources, &graphs);
+        Build {
+            analysis,
+            graphs,
+            artifact: Some(artifact),
+            diagnostics,
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! `oaasc build`: check a package and write its artifact, the JSON the runtime executes.
+
+use crate::{exit, files, report};
+use clap::Args;
+use std::path::PathBuf;
+
+/// Check packages and write the package artifact (classes, functions, macro graphs, source
+/// map, content-hash version) that `oaasc serve` deploys.
+///
+/// Examples:
+///   oaasc build examples/video                   # writes video.oaas.json
+///   oaasc build examples/video -o build/video.json
+///   oaasc build examples/video -o -              # to standard output
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+pub struct BuildArgs {
+    /// A package file or directory (all `*.oaas` below it).
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Where to write the artifact; `-` for standard output. Default: `<package>.oaas.json`.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// Runs the command and returns the exit code.
+pub fn run(args: BuildArgs) -> u8 {
+    let workspace = match files::load_paths(std::slice::from_ref(&args.path)) {
+        Ok(w) => w,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return exit::USAGE;
+        }
+    };
+    let build = workspace.build();
+    report::diagnostics(&workspace.sources, &build.diagnostics);
+    let Some(artifact) = build.artifact else {
+        eprintln!("error: not built: fix the errors above first");
+        return exit::FAILED;
+    };
+    let json = artifact.to_json();
+    let output = args.output.unwrap_or_else(|| {
+        let name = artifact
+            .packages
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join("+");
+        PathBuf::from(format!(
+            "{}.oaas.json",
+            if name.is_empty() { "package" } else { &name }
+        ))
+    });
+    if output.as_os_str() == "-" {
+        print!("{json}");
+        return exit::OK;
+    }
+    if let Err(e) = std::fs::write(&output, json) {
+        eprintln!("error: cannot write `{}`: {e}", output.display());
+        return exit::USAGE;
+    }
+    let classes: usize = artifact.packages.iter().map(|p| p.classes.len()).sum();
+    let macros: usize = artifact
+        .packages
+        .iter()
+        .flat_map(|p| &p.classes)
+        .map(|c| {
+            c.macros
+                .iter()
+                .filter(|m| m.declared_in == c.qualified)
+                .count()
+        })
+        .sum();
+    eprintln!(
+        "wrote {} ({} classes, {} macros, version {})",
+        files::display(&output),
+        classes,
+        macros,
+        &artifact.version[..artifact.version.len().min(19)]
+    );
+    exit::OK
+}

@@ -1,0 +1,451 @@
+//! The package artifact: what `oaasc build` writes and the runtime executes. Versioned,
+//! deterministic JSON holding resolved classes (inheritance flattened), records, functions
+//! with their run settings, macros with their invocation graphs, a source map, and a content
+//! hash that is the package version. Documented in `docs/artifact.md`.
+//!
+//! The runtime depends on these types, never on the checker's internals.
+
+mod emit;
+pub mod schema;
+
+pub use emit::build;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The format tag written into every artifact.
+pub const FORMAT: &str = "oaas-artifact/1";
+
+/// A built set of packages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// [`FORMAT`].
+    pub format: String,
+    /// `sha256:` of the artifact's JSON with this field empty: the package version.
+    pub version: String,
+    /// The user packages (the standard library's `Object` builtins are flattened into classes).
+    pub packages: Vec<PackageArtifact>,
+    /// Source files named by the source map.
+    pub sources: Vec<SourceFile>,
+}
+
+/// One package.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PackageArtifact {
+    /// `video`.
+    pub name: String,
+    /// Records by name.
+    pub records: Vec<RecordArtifact>,
+    /// Classes by name.
+    pub classes: Vec<ClassArtifact>,
+}
+
+/// A record type.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordArtifact {
+    /// `Face`.
+    pub name: String,
+    /// `video.Face`.
+    pub qualified: String,
+    /// Fields in order.
+    pub fields: Vec<FieldArtifact>,
+    /// JSON Schema of a value of the record.
+    pub schema: serde_json::Value,
+}
+
+/// A record field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldArtifact {
+    /// Name.
+    pub name: String,
+    /// Type.
+    #[serde(rename = "type")]
+    pub ty: TypeRef,
+}
+
+/// A type, with classes and records named `package.Name`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TypeRef {
+    /// `int`.
+    Int,
+    /// `float`.
+    Float,
+    /// `bool`.
+    Bool,
+    /// `string`.
+    String,
+    /// Any JSON.
+    Json,
+    /// `[T]`.
+    List(Box<TypeRef>),
+    /// `T?`.
+    Optional(Box<TypeRef>),
+    /// A record value.
+    Record(String),
+    /// An object id of this class or a subclass.
+    Class(String),
+}
+
+/// Who may reach a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Anyone, through the object access interface.
+    Public,
+    /// Macros and functions of the same package.
+    Internal,
+    /// Macros of the same class and its subclasses.
+    Private,
+}
+
+/// A class with everything it inherits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassArtifact {
+    /// `Video`.
+    pub name: String,
+    /// `video.Video`.
+    pub qualified: String,
+    /// The parent, qualified (`std.Object` for classes that name none).
+    pub parent: Option<String>,
+    /// The class, its parent, ... up to `std.Object`.
+    pub ancestors: Vec<String>,
+    /// Doc comment.
+    pub docs: Option<String>,
+    /// Structured state fields.
+    pub state: Vec<StateArtifact>,
+    /// JSON Schema of the whole state object.
+    pub state_schema: serde_json::Value,
+    /// Files.
+    pub files: Vec<FileArtifact>,
+    /// References to other objects.
+    pub refs: Vec<RefArtifact>,
+    /// Task functions (builtins included), by name.
+    pub functions: Vec<FunctionArtifact>,
+    /// Macros, by name.
+    pub macros: Vec<MacroArtifact>,
+}
+
+/// A state field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateArtifact {
+    /// Name.
+    pub name: String,
+    /// Type.
+    #[serde(rename = "type")]
+    pub ty: TypeRef,
+    /// Default value; fields without one (and not optional) are required by `new`.
+    pub default: Option<serde_json::Value>,
+    /// Who may read it.
+    pub access: Access,
+}
+
+/// A file member.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileArtifact {
+    /// Name.
+    pub name: String,
+    /// Media type, if declared.
+    pub media_type: Option<String>,
+    /// Who may read it.
+    pub access: Access,
+}
+
+/// A ref member.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefArtifact {
+    /// Name.
+    pub name: String,
+    /// The class referred to, qualified.
+    pub class: String,
+    /// A list of references rather than one.
+    pub many: bool,
+    /// Who may read it.
+    pub access: Access,
+}
+
+/// A parameter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParamArtifact {
+    /// Name.
+    pub name: String,
+    /// Type.
+    #[serde(rename = "type")]
+    pub ty: TypeRef,
+    /// Default; parameters without one are required.
+    pub default: Option<serde_json::Value>,
+}
+
+/// How a function runs, from annotations on it, its class and the class's ancestors.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    /// Performed by the runtime itself: `new`, `get`, `update`, `copy`, `delete`, `file`.
+    pub builtin: Option<String>,
+    /// Command starting the container on one machine (`PORT` is set).
+    pub local: Option<String>,
+    /// Address of a running container.
+    pub url: Option<String>,
+    /// Container image for clusters.
+    pub image: Option<String>,
+    /// Longest a call may take.
+    pub timeout_ms: Option<u64>,
+    /// Tries after the first failure.
+    pub retry_attempts: Option<u64>,
+    /// First wait between tries (doubling after each).
+    pub retry_backoff_ms: Option<u64>,
+    /// Calls at once.
+    pub concurrency: Option<u64>,
+}
+
+/// A task function.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FunctionArtifact {
+    /// Name.
+    pub name: String,
+    /// The class that declares it (an ancestor for inherited functions).
+    pub declared_in: String,
+    /// Who may call it.
+    pub access: Access,
+    /// Changes its object (writes the next version).
+    #[serde(rename = "mut")]
+    pub mutates: bool,
+    /// Called on the class, with no object.
+    #[serde(rename = "static")]
+    pub is_static: bool,
+    /// Parameters (for `new`: the class's state fields and refs).
+    pub params: Vec<ParamArtifact>,
+    /// Result type; `None` for functions without one.
+    pub returns: Option<TypeRef>,
+    /// How it runs.
+    pub run: RunSettings,
+    /// Doc comment.
+    pub docs: Option<String>,
+}
+
+/// A macro with its graph.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MacroArtifact {
+    /// Name.
+    pub name: String,
+    /// The class that declares it.
+    pub declared_in: String,
+    /// Who may call it.
+    pub access: Access,
+    /// Called on the class, with no object.
+    #[serde(rename = "static")]
+    pub is_static: bool,
+    /// Parameters.
+    pub params: Vec<ParamArtifact>,
+    /// Result type.
+    pub returns: Option<TypeRef>,
+    /// Longest chain of calls.
+    pub depth: usize,
+    /// Most calls at one step of the top level.
+    pub width: usize,
+    /// Longest a whole run may take, if set with `@timeout`.
+    pub timeout_ms: Option<u64>,
+    /// The dataflow.
+    pub graph: GraphArtifact,
+    /// Doc comment.
+    pub docs: Option<String>,
+}
+
+/// One level of an invocation graph.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GraphArtifact {
+    /// Nodes, in source order.
+    pub nodes: Vec<NodeArtifact>,
+    /// Dependencies between nodes of this level.
+    pub edges: Vec<EdgeArtifact>,
+    /// The level's value: the macro's result, or a `for` body's value per element.
+    pub result: Option<ValueRef>,
+}
+
+/// An edge: `to` waits for `from`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EdgeArtifact {
+    /// The earlier node.
+    pub from: u32,
+    /// The later node.
+    pub to: u32,
+    /// `data` (uses its output) or `order` (same object, kept in source order).
+    pub kind: String,
+}
+
+/// A node of an invocation graph. Ids are unique across all levels of one macro.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeArtifact {
+    /// Id, unique within the macro.
+    pub id: u32,
+    /// Short label: `p.extract_frames(every_s)`.
+    pub label: String,
+    /// What it does.
+    #[serde(flatten)]
+    pub op: NodeOp,
+    /// Where it is in the source.
+    pub source: SourceSpan,
+}
+
+/// What a node does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum NodeOp {
+    /// Call a function or macro.
+    Call {
+        /// The class it is looked up on (dispatch follows the object's real class).
+        class: String,
+        /// The function or macro.
+        function: String,
+        /// The object called on; `None` for static calls.
+        target: Option<ValueRef>,
+        /// Arguments by parameter name.
+        args: BTreeMap<String, ValueRef>,
+        /// A `mut` call.
+        #[serde(rename = "mut")]
+        mutates: bool,
+    },
+    /// Run the body once per element of `over`, with the element bound to `var`.
+    Map {
+        /// Loop variable.
+        var: String,
+        /// The list.
+        over: ValueRef,
+        /// The body.
+        body: Box<GraphArtifact>,
+    },
+    /// Join a list of lists.
+    Flatten {
+        /// The list of lists.
+        input: ValueRef,
+    },
+}
+
+/// How a value is obtained at run time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueRef {
+    /// A constant.
+    Const(serde_json::Value),
+    /// The macro's object.
+    #[serde(rename = "self")]
+    SelfObj,
+    /// A macro parameter.
+    Param(String),
+    /// The element bound by an enclosing `for`.
+    Var(String),
+    /// A node's output (an object id, a list of them, or a value).
+    Node(u32),
+    /// A field of a value (an object's state or ref, a record's field).
+    Field {
+        /// The value read from.
+        of: Box<ValueRef>,
+        /// The field.
+        name: String,
+    },
+    /// A list of values.
+    List(Vec<ValueRef>),
+    /// A JSON object of values.
+    Object(BTreeMap<String, ValueRef>),
+}
+
+/// Where a node is in the source, to report a failure at its line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceSpan {
+    /// Index into [`Artifact::sources`].
+    pub file: u32,
+    /// 1-based start line.
+    pub line: u32,
+    /// 1-based start column (characters).
+    pub column: u32,
+    /// 1-based end line.
+    pub end_line: u32,
+    /// End column (exclusive).
+    pub end_column: u32,
+    /// Byte offsets into the file.
+    pub start: u32,
+    /// End byte offset.
+    pub end: u32,
+    /// The source text of the node.
+    pub text: String,
+}
+
+/// A source file of the artifact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceFile {
+    /// Path as given to the compiler.
+    pub path: String,
+    /// The whole text, so a runtime error can be drawn at its line without the files at hand.
+    pub text: String,
+}
+
+impl Artifact {
+    /// Finds a class by qualified name (`video.Video`).
+    pub fn class(&self, qualified: &str) -> Option<&ClassArtifact> {
+        self.packages
+            .iter()
+            .flat_map(|p| &p.classes)
+            .find(|c| c.qualified == qualified)
+    }
+
+    /// Finds a class by name, qualified or, when unambiguous, bare (`Video`).
+    pub fn find_class(&self, name: &str) -> Option<&ClassArtifact> {
+        if let Some(c) = self.class(name) {
+            return Some(c);
+        }
+        let mut found = self
+            .packages
+            .iter()
+            .flat_map(|p| &p.classes)
+            .filter(|c| c.name == name);
+        let first = found.next()?;
+        found.next().is_none().then_some(first)
+    }
+
+    /// Deterministic JSON text of the artifact (pretty, newline-terminated).
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    /// Parses an artifact and checks its format tag and content hash.
+    pub fn from_json(text: &str) -> Result<Artifact, String> {
+        let artifact: Artifact =
+            serde_json::from_str(text).map_err(|e| format!("not a package artifact: {e}"))?;
+        if artifact.format != FORMAT {
+            return Err(format!(
+                "artifact format `{}` is not supported (expected `{FORMAT}`)",
+                artifact.format
+            ));
+        }
+        let expected = artifact.content_hash();
+        if artifact.version != expected {
+            return Err(format!(
+                "artifact content does not match its version `{}`",
+                artifact.version
+            ));
+        }
+        Ok(artifact)
+    }
+
+    /// The hash of the artifact with an empty version field.
+    pub fn content_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut copy = self.clone();
+        copy.version = String::new();
+        let bytes = serde_json::to_vec(&copy).unwrap_or_default();
+        format!("sha256:{:x}", Sha256::digest(&bytes))
+    }
+}
+
+impl ClassArtifact {
+    /// A function by name.
+    pub fn function(&self, name: &str) -> Option<&FunctionArtifact> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+
+    /// A macro by name.
+    pub fn macro_named(&self, name: &str) -> Option<&MacroArtifact> {
+        self.macros.iter().find(|m| m.name == name)
+    }
+}
