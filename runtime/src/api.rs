@@ -1,0 +1,399 @@
+//! The object access interface over HTTP (axum): packages, classes, objects, files,
+//! invocations, `/oal/` expressions, `/healthz`, `/metrics`, `/openapi.json`.
+
+use crate::blobs;
+use crate::engine::{new_id, Caller, CallResult, Engine, Target};
+use crate::error::ApiError;
+use crate::store::{FieldFilter, InvocationStatus};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use oaas_compiler::artifact::Artifact;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+type Shared = Arc<Engine>;
+
+/// The whole HTTP surface.
+pub fn router(engine: Shared) -> Router {
+    let blob_routes = Router::new()
+        .route("/blobs/{*key}", get(blobs::get).put(blobs::put))
+        .with_state(engine.blobs.clone());
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/api/packages", post(deploy).get(list_packages))
+        .route("/api/classes/{cls}", get(get_class))
+        .route("/api/classes/{cls}/objects", post(create_object).get(list_objects))
+        .route("/api/classes/{cls}/invoke/{func}", post(invoke_static))
+        .route("/api/objects/{id}", get(get_object).delete(delete_object))
+        .route("/api/objects/{id}/versions", get(object_versions))
+        .route("/api/objects/{id}/files/{name}", get(get_file))
+        .route("/api/objects/{id}/invoke/{func}", post(invoke_object))
+        .route("/api/invocations/{id}", get(get_invocation))
+        .route("/api/tasks/{task}/outputs/{class}", post(allocate_output))
+        .route("/oal/{*expr}", get(oal).post(oal))
+        .fallback(not_found)
+        .with_state(engine)
+        .merge(blob_routes)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such path; see /openapi.json for the API")
+}
+
+async fn healthz(State(engine): State<Shared>) -> Json<Value> {
+    Json(json!({"status": "ok", "packages": engine.registry.list().len(), "containers": engine.containers.local_count()}))
+}
+
+async fn metrics(State(engine): State<Shared>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], engine.metrics.render()).into_response()
+}
+
+async fn openapi() -> Json<Value> {
+    Json(crate::openapi::document())
+}
+
+/// Parses a JSON body, answering 400 with serde's reason instead of axum's default.
+fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+}
+
+#[derive(Deserialize)]
+struct DeploySources {
+    sources: HashMap<String, String>,
+    workdir: Option<PathBuf>,
+}
+
+/// `POST /api/packages`: an artifact (as `oaasc build` writes it), or `{sources: {path: text},
+/// workdir}` compiled here.
+async fn deploy(State(engine): State<Shared>, body: bytes::Bytes) -> Result<Response, ApiError> {
+    let value = parse_body(&body)?;
+    let (artifact, workdir) = if value.get("format").is_some() {
+        let text = String::from_utf8_lossy(&body);
+        (Artifact::from_json(&text).map_err(ApiError::bad_request)?, None)
+    } else {
+        let req: DeploySources = serde_json::from_value(value)
+            .map_err(|e| ApiError::bad_request(format!("expected a package artifact or {{\"sources\": {{path: text}}}}: {e}")))?;
+        (compile(&req.sources)?, req.workdir)
+    };
+    let artifact = engine.deploy(artifact, workdir).await?;
+    let classes: Vec<String> = artifact.packages.iter().flat_map(|p| p.classes.iter().map(|c| c.qualified.clone())).collect();
+    Ok((StatusCode::CREATED, Json(json!({"version": artifact.version, "packages": artifact.packages.iter().map(|p| &p.name).collect::<Vec<_>>(), "classes": classes}))).into_response())
+}
+
+/// Compiles `.oaas` sources into an artifact; errors come back as the checker's diagnostics.
+pub fn compile(sources: &HashMap<String, String>) -> Result<Artifact, ApiError> {
+    let mut ws = oaas_compiler::Workspace::new();
+    let mut paths: Vec<&String> = sources.keys().collect();
+    paths.sort();
+    for p in paths {
+        ws.add_file(p.clone(), sources[p].clone());
+    }
+    let build = ws.build();
+    match build.artifact {
+        Some(a) if !build.has_errors() => Ok(a),
+        _ => {
+            let rendered = oaas_compiler::render::render_human(&ws.sources, &build.diagnostics, false);
+            let diags: Vec<Value> = build
+                .diagnostics
+                .iter()
+                .map(|d| serde_json::to_value(oaas_compiler::render::JsonDiagnostic::new(&ws.sources, d)).unwrap_or(Value::Null))
+                .collect();
+            Err(ApiError::bad_request(format!("the package has errors:\n{rendered}")).with(json!({"diagnostics": diags})))
+        }
+    }
+}
+
+async fn list_packages(State(engine): State<Shared>) -> Json<Value> {
+    let list: Vec<Value> = engine.registry.list().into_iter().map(|(name, version)| json!({"name": name, "version": version})).collect();
+    Json(json!({"packages": list}))
+}
+
+async fn get_class(State(engine): State<Shared>, Path(cls): Path<String>) -> Result<Json<Value>, ApiError> {
+    let (_, class) = engine.find_class(&cls)?;
+    let public = |a: oaas_compiler::artifact::Access| a == oaas_compiler::artifact::Access::Public;
+    Ok(Json(json!({
+        "name": class.name,
+        "qualified": class.qualified,
+        "parent": class.parent,
+        "docs": class.docs,
+        "state": class.state.iter().filter(|s| public(s.access)).collect::<Vec<_>>(),
+        "files": class.files.iter().filter(|f| public(f.access)).collect::<Vec<_>>(),
+        "refs": class.refs.iter().filter(|r| public(r.access)).collect::<Vec<_>>(),
+        "functions": class.functions.iter().filter(|f| public(f.access)).map(|f| json!({"name": f.name, "params": f.params, "returns": f.returns, "mut": f.mutates, "static": f.is_static, "docs": f.docs})).collect::<Vec<_>>(),
+        "macros": class.macros.iter().filter(|m| public(m.access)).map(|m| json!({"name": m.name, "params": m.params, "returns": m.returns, "docs": m.docs})).collect::<Vec<_>>(),
+    })))
+}
+
+async fn create_object(State(engine): State<Shared>, Path(cls): Path<String>, headers: HeaderMap, body: bytes::Bytes) -> Result<Response, ApiError> {
+    let args = parse_body(&body)?;
+    invoke(engine, Target::Class(cls), "new".into(), args, false, &headers).await
+}
+
+async fn list_objects(State(engine): State<Shared>, Path(cls): Path<String>, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, ApiError> {
+    let mut filters = Vec::new();
+    let mut after = None;
+    let mut limit = 100usize;
+    for (k, v) in q {
+        match k.as_str() {
+            "after" => after = Some(v),
+            "limit" => limit = v.parse().map_err(|_| ApiError::bad_request("`limit` must be a whole number"))?,
+            field => {
+                // Values are JSON when they parse as JSON (`count=3`, `done=true`), else strings.
+                let value = serde_json::from_str(&v).unwrap_or(Value::String(v));
+                filters.push(FieldFilter { field: field.to_string(), value });
+            }
+        }
+    }
+    Ok(Json(engine.list(&cls, filters, after, limit).await?))
+}
+
+#[derive(Deserialize, Default)]
+struct VersionQuery {
+    version: Option<u64>,
+    relay: Option<bool>,
+}
+
+async fn get_object(State(engine): State<Shared>, Path(id): Path<String>, Query(q): Query<VersionQuery>) -> Result<Json<Value>, ApiError> {
+    let obj = engine.object(&id, q.version).await?;
+    let (_, class) = engine.class_of_object(&obj)?;
+    Ok(Json(engine.view(&obj, &class, Caller::External)))
+}
+
+async fn object_versions(State(engine): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let history = engine.store.history(&id).await?;
+    if history.is_empty() {
+        return Err(ApiError::not_found(format!("there is no object `{id}`")));
+    }
+    let views: Vec<Value> = history
+        .iter()
+        .map(|o| match engine.class_of_object(o) {
+            Ok((_, c)) => engine.view(o, &c, Caller::External),
+            Err(_) => json!({"id": o.id, "version": o.version}),
+        })
+        .collect();
+    Ok(Json(json!({"versions": views})))
+}
+
+async fn delete_object(State(engine): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+    invoke(engine, Target::Object(id), "delete".into(), Value::Null, false, &headers).await
+}
+
+/// `GET /api/objects/{id}/files/{name}`: a redirect to a signed URL, or `?relay=true` to stream
+/// the file through the runtime.
+async fn get_file(State(engine): State<Shared>, Path((id, name)): Path<(String, String)>, Query(q): Query<VersionQuery>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let (url, key) = engine.file_url(&id, &name, q.version, Caller::External).await?;
+    if q.relay.unwrap_or(false) {
+        let path = engine.blobs.path(&key).ok_or_else(|| ApiError::internal("bad blob key"))?;
+        let file = tokio::fs::File::open(path).await.map_err(|_| ApiError::not_found("the file is missing from blob storage"))?;
+        let _ = headers;
+        return Ok(Response::builder()
+            .status(StatusCode::OK)
+            .body(Body::from_stream(tokio_util::io::ReaderStream::new(file)))
+            .map_err(|e| ApiError::internal(e.to_string()))?);
+    }
+    Ok(Redirect::temporary(&url).into_response())
+}
+
+async fn invoke_object(
+    State(engine): State<Shared>,
+    Path((id, func)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Result<Response, ApiError> {
+    let args = parse_body(&body)?;
+    let is_async = q.get("async").is_some_and(|v| v == "true" || v == "1");
+    invoke(engine, Target::Object(id), func, args, is_async, &headers).await
+}
+
+async fn invoke_static(
+    State(engine): State<Shared>,
+    Path((cls, func)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Result<Response, ApiError> {
+    let args = parse_body(&body)?;
+    let is_async = q.get("async").is_some_and(|v| v == "true" || v == "1");
+    invoke(engine, Target::Class(cls), func, args, is_async, &headers).await
+}
+
+fn call_body(r: &CallResult) -> Value {
+    json!({"invocation_id": r.invocation_id, "task_id": r.task_id, "status": "succeeded", "result": r.result})
+}
+
+/// Runs a call synchronously or accepts it for asynchronous running, honouring
+/// `Idempotency-Key`.
+async fn invoke(engine: Shared, target: Target, func: String, args: Value, is_async: bool, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+    if let Some(k) = &key {
+        if let Some(inv_id) = engine.store.idempotent(k).await? {
+            return invocation_response(&engine, &inv_id, is_async).await;
+        }
+    }
+    let request = json!({
+        "target": match &target { Target::Object(id) => json!({"object": id}), Target::Class(c) => json!({"class": c}) },
+        "function": func,
+        "args": args,
+    });
+    if !is_async && key.is_none() {
+        let r = engine.call(target, &func, args, Caller::External, None).await?;
+        let status = if func == "new" { StatusCode::CREATED } else { StatusCode::OK };
+        return Ok((status, Json(call_body(&r))).into_response());
+    }
+    // Validate before accepting, so a bad call is refused now rather than failing later.
+    precheck(&engine, &target, &func, &args).await?;
+    let id = new_id();
+    let output_id = planned_output(&engine, &target, &func, &id);
+    engine.accept_async(&id, request, output_id.clone(), key).await?;
+    let task = {
+        let engine = engine.clone();
+        let id = id.clone();
+        async move {
+            let outcome = engine.call(target, &func, args, Caller::External, Some(id.clone())).await;
+            if let Err(e) = engine.finish_invocation(&id, &outcome).await {
+                tracing::error!(invocation = %id, error = %e, "cannot record the outcome");
+            }
+            outcome
+        }
+    };
+    if is_async {
+        tokio::spawn(task);
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"invocation_id": id, "task_id": format!("{id}.n0"), "status": "pending", "output_id": output_id, "status_url": format!("/api/invocations/{id}")})),
+        )
+            .into_response());
+    }
+    match tokio::spawn(task).await {
+        Ok(Ok(r)) => Ok((StatusCode::OK, Json(call_body(&r))).into_response()),
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
+}
+
+async fn precheck(engine: &Engine, target: &Target, func: &str, args: &Value) -> Result<(), ApiError> {
+    let (artifact, class) = match target {
+        Target::Object(id) => {
+            let o = engine.object(id, None).await?;
+            engine.class_of_object(&o)?
+        }
+        Target::Class(c) => engine.find_class(c)?,
+    };
+    let Some(f) = class.function(func) else {
+        return Err(ApiError::not_found(format!("class `{}` has no function `{func}`", class.name)));
+    };
+    if f.access != oaas_compiler::artifact::Access::Public {
+        return Err(ApiError::forbidden(format!("`{}.{func}` is not public", class.name)));
+    }
+    crate::values::bind_args(&artifact, &format!("`{}.{func}`", class.name), &f.params, args).map_err(ApiError::bad_request)?;
+    Ok(())
+}
+
+fn planned_output(engine: &Engine, target: &Target, func: &str, invocation: &str) -> Option<String> {
+    let class = match target {
+        Target::Class(c) => engine.find_class(c).ok().map(|(_, c)| c),
+        Target::Object(_) => None,
+    };
+    let returns = class.as_ref().and_then(|c| c.function(func)).and_then(|f| f.returns.clone());
+    engine.planned_output(returns.as_ref(), &format!("{invocation}.n0"))
+}
+
+async fn invocation_response(engine: &Engine, id: &str, is_async: bool) -> Result<Response, ApiError> {
+    let inv = engine.store.invocation(id).await?.ok_or_else(|| ApiError::not_found(format!("there is no invocation `{id}`")))?;
+    match inv.status {
+        InvocationStatus::Succeeded => Ok((StatusCode::OK, Json(json!({"invocation_id": inv.id, "task_id": format!("{}.n0", inv.id), "status": "succeeded", "result": inv.result}))).into_response()),
+        InvocationStatus::Failed => {
+            let err = inv.error.unwrap_or(Value::Null);
+            let status = err.get("status").and_then(Value::as_u64).and_then(|s| StatusCode::from_u16(s as u16).ok()).unwrap_or(StatusCode::BAD_GATEWAY);
+            Err(ApiError::from_body(status, &err))
+        }
+        InvocationStatus::Pending => {
+            let status = if is_async { StatusCode::ACCEPTED } else { StatusCode::CONFLICT };
+            Ok((status, Json(json!({"invocation_id": inv.id, "status": "pending", "output_id": inv.output_id, "message": "this request is still running"}))).into_response())
+        }
+    }
+}
+
+async fn get_invocation(State(engine): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let inv = engine.store.invocation(&id).await?.ok_or_else(|| ApiError::not_found(format!("there is no invocation `{id}`")))?;
+    Ok(Json(json!({
+        "invocation_id": inv.id,
+        "status": inv.status,
+        "request": inv.request,
+        "result": inv.result,
+        "error": inv.error,
+        "output_id": inv.output_id,
+        "nodes": inv.nodes,
+        "created_at": inv.created_at,
+        "updated_at": inv.updated_at,
+    })))
+}
+
+async fn allocate_output(
+    State(engine): State<Shared>,
+    Path((task, class)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let signed = blobs::Signed::from_query(&q).ok_or_else(|| ApiError::forbidden("a signed URL is needed"))?;
+    engine
+        .blobs
+        .verify("POST", &crate::tasks::allocation_key(&task, &class), &signed)
+        .map_err(ApiError::forbidden)?;
+    let (_, cls) = engine.find_class(&class)?;
+    let k = {
+        let mut map = engine.allocations.lock().map_err(|_| ApiError::internal("allocation table poisoned"))?;
+        let n = map.entry(task.clone()).or_insert(0);
+        *n += 1;
+        *n - 1
+    };
+    Ok(Json(crate::builtins::allocate(&engine, &cls, &task, k)))
+}
+
+/// `/oal/{expression}`: an object access expression such as `vid42:transcode(height=720)/src`
+/// or `video.Video.new(title="clip")`.
+async fn oal(State(engine): State<Shared>, Path(expr): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let parsed = oaas_compiler::syntax::parse_access_expr(&expr).map_err(|d| ApiError::bad_request(format!("not an object access expression: {}", d.message)))?;
+    let to_args = |args: &[oaas_compiler::syntax::ast::Arg]| -> Result<Value, ApiError> {
+        let mut map = serde_json::Map::new();
+        for a in args {
+            let name = a.name.as_ref().map(|n| n.name.clone()).unwrap_or_default();
+            let v = crate::oal::expr_to_json(&a.value).ok_or_else(|| ApiError::bad_request(format!("argument `{name}` is not a plain value")))?;
+            map.insert(name, v);
+        }
+        Ok(Value::Object(map))
+    };
+    let (target, func, args) = match &parsed.target {
+        oaas_compiler::syntax::AccessTarget::Object { id, function, args } => (Target::Object(id.clone()), function.name.clone(), to_args(args)?),
+        oaas_compiler::syntax::AccessTarget::Static { package, class, function, args } => {
+            let cls = match package {
+                Some(p) => format!("{p}.{}", class.name),
+                None => class.name.clone(),
+            };
+            (Target::Class(cls), function.name.clone(), to_args(args)?)
+        }
+    };
+    let response = invoke(engine.clone(), target, func, args, false, &headers).await?;
+    let Some(file) = parsed.file else { return Ok(response) };
+    // `/file`: redirect to that file of the call's result object.
+    let body = axum::body::to_bytes(response.into_body(), 16 << 20).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let id = value
+        .pointer("/result/id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request(format!("`/{}` needs the call to return an object", file.name)))?;
+    let (url, _) = engine.file_url(id, &file.name, None, Caller::External).await?;
+    Ok(Redirect::temporary(&url).into_response())
+}

@@ -1,0 +1,220 @@
+//! Function containers: `@local` commands started as child processes with `PORT` set,
+//! awaited until they answer, restarted with backoff when they die, stopped on shutdown, with
+//! their output logged under the data folder; `@url` endpoints called as they are. One pooled
+//! keep-alive HTTP client serves all calls.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+/// How long a starting container may take to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Every container the runtime knows.
+pub struct Containers {
+    /// The pooled client for all task calls.
+    pub client: reqwest::Client,
+    logs: PathBuf,
+    local: Mutex<HashMap<String, Arc<LocalContainer>>>,
+    shutdown: watch::Sender<bool>,
+}
+
+/// A `@local` container: its command, where it runs, and its current address.
+pub struct LocalContainer {
+    command: String,
+    workdir: PathBuf,
+    log: PathBuf,
+    url: RwLock<Option<String>>,
+    ready: watch::Sender<u64>,
+    child: tokio::sync::Mutex<Option<Child>>,
+}
+
+/// Why a container could not be reached.
+#[derive(Debug, Clone)]
+pub struct StartError(pub String);
+
+impl Containers {
+    /// Containers logging under `logs`.
+    pub fn new(logs: PathBuf) -> Containers {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        let (shutdown, _) = watch::channel(false);
+        Containers { client, logs, local: Mutex::new(HashMap::new()), shutdown }
+    }
+
+    /// The base URL of a `@local` container, starting it if needed.
+    pub async fn local_url(&self, command: &str, workdir: &Path) -> Result<String, StartError> {
+        let key = format!("{}\u{0}{}", workdir.display(), command);
+        let container = {
+            let mut map = self.local.lock().map_err(|_| StartError("container table poisoned".into()))?;
+            match map.get(&key) {
+                Some(c) => c.clone(),
+                None => {
+                    let name: String = command.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).take(60).collect();
+                    let c = Arc::new(LocalContainer {
+                        command: command.to_string(),
+                        workdir: workdir.to_path_buf(),
+                        log: self.logs.join(format!("{name}.log")),
+                        url: RwLock::new(None),
+                        ready: watch::channel(0).0,
+                        child: tokio::sync::Mutex::new(None),
+                    });
+                    map.insert(key, c.clone());
+                    let supervised = c.clone();
+                    let shutdown = self.shutdown.subscribe();
+                    tokio::spawn(async move { supervise(supervised, shutdown).await });
+                    c
+                }
+            }
+        };
+        container.wait_ready().await
+    }
+
+    /// Stops every local container.
+    pub async fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+        let all: Vec<Arc<LocalContainer>> = self.local.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        for c in all {
+            if let Some(mut child) = c.child.lock().await.take() {
+                let _ = child.kill().await;
+            }
+        }
+    }
+
+    /// How many local containers are known.
+    pub fn local_count(&self) -> usize {
+        self.local.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+impl LocalContainer {
+    async fn wait_ready(&self) -> Result<String, StartError> {
+        if let Some(url) = self.url.read().ok().and_then(|u| u.clone()) {
+            return Ok(url);
+        }
+        let mut rx = self.ready.subscribe();
+        let wait = async {
+            loop {
+                if let Some(url) = self.url.read().ok().and_then(|u| u.clone()) {
+                    return Ok(url);
+                }
+                if rx.changed().await.is_err() {
+                    return Err(StartError("the container supervisor stopped".into()));
+                }
+            }
+        };
+        tokio::time::timeout(START_TIMEOUT, wait).await.map_err(|_| {
+            StartError(format!(
+                "the container `{}` did not start within {}s; see its log {}",
+                self.command,
+                START_TIMEOUT.as_secs(),
+                self.log.display()
+            ))
+        })?
+    }
+}
+
+fn free_port() -> Option<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok().map(|a| a.port())
+}
+
+/// Starts the container, waits for it to accept connections, and restarts it with backoff
+/// whenever it exits, until shutdown.
+async fn supervise(c: Arc<LocalContainer>, mut shutdown: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_millis(100);
+    let mut generation = 0u64;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let Some(port) = free_port() else {
+            tokio::time::sleep(backoff).await;
+            continue;
+        };
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&c.log);
+        let (out, err) = match log.and_then(|f| Ok((f.try_clone()?, f))) {
+            Ok((a, b)) => (std::process::Stdio::from(a), std::process::Stdio::from(b)),
+            Err(_) => (std::process::Stdio::null(), std::process::Stdio::null()),
+        };
+        let spawned = Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec {}", c.command))
+            .current_dir(&c.workdir)
+            .env("PORT", port.to_string())
+            // SDK containers exit when the runtime dies, even by SIGKILL.
+            .env("OAAS_EXIT_WITH_PARENT", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn();
+        let child = match spawned {
+            Ok(ch) => ch,
+            Err(e) => {
+                tracing::warn!(command = %c.command, error = %e, "cannot start container");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        *c.child.lock().await = Some(child);
+        let started = std::time::Instant::now();
+        // Wait until it accepts connections (or dies).
+        let url = format!("http://127.0.0.1:{port}");
+        let mut up = false;
+        while started.elapsed() < START_TIMEOUT {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                up = true;
+                break;
+            }
+            let exited = matches!(c.child.lock().await.as_mut().map(|ch| ch.try_wait()), Some(Ok(Some(_))));
+            if exited || *shutdown.borrow() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if up {
+            tracing::info!(command = %c.command, %url, "container ready");
+            if let Ok(mut u) = c.url.write() {
+                *u = Some(url);
+            }
+            generation += 1;
+            let _ = c.ready.send(generation);
+            backoff = Duration::from_millis(100);
+        }
+        // Wait for it to exit, or for shutdown.
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    if let Some(mut ch) = c.child.lock().await.take() {
+                        let _ = ch.kill().await;
+                    }
+                    return;
+                }
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                    let mut guard = c.child.lock().await;
+                    let exited = match guard.as_mut() {
+                        Some(ch) => !matches!(ch.try_wait(), Ok(None)),
+                        None => true,
+                    };
+                    if exited {
+                        *guard = None;
+                        break;
+                    }
+                }
+            }
+        }
+        if let Ok(mut u) = c.url.write() {
+            *u = None;
+        }
+        tracing::warn!(command = %c.command, "container exited; restarting");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

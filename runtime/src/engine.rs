@@ -1,0 +1,482 @@
+//! The runtime's core: deployed packages, objects and their versions, and calls of functions
+//! (builtins in-process, others as tasks sent to function containers).
+
+use crate::blobs::Blobs;
+use crate::containers::Containers;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::store::{now_ms, Commit, CommitOutcome, FieldFilter, Invocation, InvocationStatus, ObjectVersion, PackageRecord, Store};
+use crate::values;
+use oaas_compiler::artifact::{Access, Artifact, ClassArtifact, FunctionArtifact, TypeRef};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// How long signed file URLs live.
+pub const URL_TTL_S: u64 = 3600;
+/// Timeout of a task when its function sets none.
+pub const DEFAULT_TIMEOUT_MS: u64 = 60_000;
+
+/// The running platform.
+pub struct Engine {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// File blobs.
+    pub blobs: Arc<Blobs>,
+    /// Deployed packages.
+    pub registry: Registry,
+    /// Function containers.
+    pub containers: Containers,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Working directory of each package version's `@local` commands.
+    workdirs: Mutex<HashMap<String, PathBuf>>,
+    /// One lock per object for `mut` calls: one order, no lost update.
+    object_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// `@concurrency` limits per function.
+    limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Folder `@local` commands run in when a deploy names none.
+    pub default_workdir: PathBuf,
+    /// Outputs allocated so far per task (`allocate_url`).
+    pub allocations: Mutex<HashMap<String, usize>>,
+}
+
+/// What to call.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// A function of an object.
+    Object(String),
+    /// A static function of a class (qualified or unambiguous bare name).
+    Class(String),
+}
+
+/// Who is calling: the outside world (only `public` members) or the runtime itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// Through the object access interface.
+    External,
+    /// From a macro of the platform.
+    Internal,
+}
+
+/// A call's result, ready to show.
+#[derive(Clone, Debug)]
+pub struct CallResult {
+    /// The invocation id.
+    pub invocation_id: String,
+    /// The task id.
+    pub task_id: String,
+    /// The result: a value, an object view, a list of object views, or null.
+    pub result: Value,
+}
+
+fn object_id_for(task_id: &str, index: usize) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{task_id}#{index}").as_bytes()).to_string()
+}
+
+/// A new id for an invocation or a created object (UUIDv7: sortable by time).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+impl Engine {
+    /// An engine over a store, blobs and a log folder.
+    pub fn new(store: Arc<dyn Store>, blobs: Arc<Blobs>, logs: PathBuf, default_workdir: PathBuf) -> Engine {
+        Engine {
+            store,
+            blobs,
+            registry: Registry::default(),
+            containers: Containers::new(logs),
+            metrics: Metrics::default(),
+            workdirs: Mutex::new(HashMap::new()),
+            object_locks: Mutex::new(HashMap::new()),
+            limits: Mutex::new(HashMap::new()),
+            default_workdir,
+            allocations: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Loads every deployed package from the store (after a restart).
+    pub async fn load_packages(&self) -> Result<usize, ApiError> {
+        let packages = self.store.packages().await?;
+        let n = packages.len();
+        for p in packages {
+            match Artifact::from_json(&p.artifact) {
+                Ok(a) => self.registry.insert(Arc::new(a)),
+                Err(e) => tracing::warn!(version = %p.version, error = %e, "skipping a stored package"),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Deploys an artifact: stored durably, then current for its packages. Deploying the same
+    /// version again changes nothing.
+    pub async fn deploy(&self, artifact: Artifact, workdir: Option<PathBuf>) -> Result<Arc<Artifact>, ApiError> {
+        let record = PackageRecord {
+            version: artifact.version.clone(),
+            names: artifact.packages.iter().map(|p| p.name.clone()).collect(),
+            artifact: artifact.to_json(),
+            deployed_at: now_ms(),
+        };
+        self.store.put_package(record).await?;
+        if let (Some(dir), Ok(mut w)) = (workdir, self.workdirs.lock()) {
+            w.insert(artifact.version.clone(), dir);
+        }
+        let artifact = Arc::new(artifact);
+        self.registry.insert(artifact.clone());
+        Ok(artifact)
+    }
+
+    fn workdir(&self, version: &str) -> PathBuf {
+        self.workdirs.lock().ok().and_then(|w| w.get(version).cloned()).unwrap_or_else(|| self.default_workdir.clone())
+    }
+
+    /// The artifact and class of a stored object.
+    pub fn class_of_object(&self, obj: &ObjectVersion) -> Result<(Arc<Artifact>, ClassArtifact), ApiError> {
+        let artifact = self
+            .registry
+            .version(&obj.package_version)
+            .ok_or_else(|| ApiError::internal(format!("package version {} of object {} is not loaded", obj.package_version, obj.id)))?;
+        let class = artifact
+            .class(&obj.class)
+            .cloned()
+            .ok_or_else(|| ApiError::internal(format!("class {} is missing from its package", obj.class)))?;
+        Ok((artifact, class))
+    }
+
+    /// Finds a class in the current packages.
+    pub fn find_class(&self, name: &str) -> Result<(Arc<Artifact>, ClassArtifact), ApiError> {
+        let (artifact, qualified) = self
+            .registry
+            .class(name)
+            .ok_or_else(|| ApiError::not_found(format!("there is no class `{name}` in the deployed packages (give it as `package.Class`)")))?;
+        let class = artifact.class(&qualified).cloned().ok_or_else(|| ApiError::not_found(format!("no class `{name}`")))?;
+        Ok((artifact, class))
+    }
+
+    /// Reads an object (newest version, or the given one); deleted objects are 404 unless a
+    /// version is asked for.
+    pub async fn object(&self, id: &str, version: Option<u64>) -> Result<ObjectVersion, ApiError> {
+        let obj = self.store.object(id, version).await?.ok_or_else(|| match version {
+            Some(v) => ApiError::not_found(format!("object `{id}` has no version {v}")),
+            None => ApiError::not_found(format!("there is no object `{id}`")),
+        })?;
+        if obj.deleted && version.is_none() {
+            return Err(ApiError::not_found(format!("object `{id}` was deleted (its earlier versions stay readable with ?version=)")));
+        }
+        Ok(obj)
+    }
+
+    /// The files of an object version: those it records, plus files uploaded afterwards to
+    /// the version's own upload URLs (`new` hands those out; the upload completes the version).
+    pub fn effective_files(&self, obj: &ObjectVersion, class: &ClassArtifact) -> BTreeMap<String, String> {
+        let mut files = obj.files.clone();
+        for f in &class.files {
+            if !files.contains_key(&f.name) {
+                let key = crate::tasks::file_key(&obj.id, obj.version, &f.name);
+                if self.blobs.path(&key).is_some_and(|p| p.exists()) {
+                    files.insert(f.name.clone(), key);
+                }
+            }
+        }
+        files
+    }
+
+    /// An object as callers see it: only what the caller may read.
+    pub fn view(&self, obj: &ObjectVersion, class: &ClassArtifact, caller: Caller) -> Value {
+        let present = self.effective_files(obj, class);
+        let visible = |a: Access| caller == Caller::Internal || a == Access::Public;
+        let mut state = Map::new();
+        for f in &class.state {
+            if visible(f.access) {
+                state.insert(f.name.clone(), obj.state.get(&f.name).cloned().unwrap_or(Value::Null));
+            }
+        }
+        let mut refs = Map::new();
+        for r in &class.refs {
+            if visible(r.access) {
+                refs.insert(r.name.clone(), obj.refs.get(&r.name).cloned().unwrap_or(if r.many { json!([]) } else { Value::Null }));
+            }
+        }
+        let mut files = Map::new();
+        for f in &class.files {
+            if visible(f.access) {
+                files.insert(f.name.clone(), json!({"uploaded": present.contains_key(&f.name), "media_type": f.media_type}));
+            }
+        }
+        json!({
+            "id": obj.id,
+            "class": obj.class,
+            "version": obj.version,
+            "state": state,
+            "refs": refs,
+            "files": files,
+            "deleted": obj.deleted,
+            "package_version": obj.package_version,
+            "created_at": obj.created_at,
+        })
+    }
+
+    /// A signed URL to read one file of an object.
+    pub async fn file_url(&self, id: &str, name: &str, version: Option<u64>, caller: Caller) -> Result<(String, String), ApiError> {
+        let obj = self.object(id, version).await?;
+        let (_, class) = self.class_of_object(&obj)?;
+        let decl = class
+            .files
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| ApiError::not_found(format!("class `{}` has no file `{name}`", class.name)))?;
+        if caller == Caller::External && decl.access != Access::Public {
+            return Err(ApiError::forbidden(format!("file `{name}` of `{}` is not public", class.name)));
+        }
+        let files = self.effective_files(&obj, &class);
+        let key = files.get(name).ok_or_else(|| ApiError::not_found(format!("file `{name}` of object `{id}` has not been uploaded")))?;
+        Ok((self.blobs.sign("GET", key, URL_TTL_S), key.clone()))
+    }
+
+    /// Lists the objects of a class.
+    pub async fn list(&self, class: &str, filters: Vec<FieldFilter>, after: Option<String>, limit: usize) -> Result<Value, ApiError> {
+        let (artifact, class) = self.find_class(class)?;
+        for f in &filters {
+            let field = class
+                .state
+                .iter()
+                .find(|s| s.name == f.field)
+                .ok_or_else(|| ApiError::bad_request(format!("class `{}` has no state field `{}` to filter on", class.name, f.field)))?;
+            if field.access != Access::Public {
+                return Err(ApiError::forbidden(format!("state field `{}` of `{}` is not public", f.field, class.name)));
+            }
+            values::check(&artifact, &f.value, &field.ty).map_err(|e| ApiError::bad_request(format!("filter `{}`: {e}", f.field)))?;
+        }
+        let limit = limit.clamp(1, 1000);
+        let objects = self.store.list(&class.qualified, &filters, after.as_deref(), limit).await?;
+        let next = if objects.len() == limit { objects.last().map(|o| o.id.clone()) } else { None };
+        let items: Vec<Value> = objects
+            .iter()
+            .map(|o| match self.class_of_object(o) {
+                Ok((_, c)) => self.view(o, &c, Caller::External),
+                Err(_) => json!({"id": o.id, "class": o.class, "version": o.version}),
+            })
+            .collect();
+        Ok(json!({"items": items, "next_after": next}))
+    }
+
+    fn object_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = match self.object_locks.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.entry(id.to_string()).or_default().clone()
+    }
+
+    fn limit(&self, key: &str, n: u64) -> Arc<Semaphore> {
+        let mut map = match self.limits.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.entry(key.to_string()).or_insert_with(|| Arc::new(Semaphore::new(n as usize))).clone()
+    }
+
+    /// Calls a function (or builtin) synchronously, end to end: checks access and arguments,
+    /// runs the task, commits its result once, and returns it.
+    pub async fn call(&self, target: Target, function: &str, args: Value, caller: Caller, invocation_id: Option<String>) -> Result<CallResult, ApiError> {
+        let invocation_id = invocation_id.unwrap_or_else(new_id);
+        let task_id = format!("{invocation_id}.n0");
+        self.call_task(target, function, args, caller, &invocation_id, &task_id).await
+    }
+
+    /// Runs one task with a given id (used by direct calls and by macro nodes).
+    pub async fn call_task(&self, target: Target, function: &str, args: Value, caller: Caller, invocation_id: &str, task_id: &str) -> Result<CallResult, ApiError> {
+        // A task committed before (a retry of the request, or a resumed macro) returns its first result.
+        if let Some(result) = self.store.task_result(task_id).await? {
+            return Ok(CallResult { invocation_id: invocation_id.to_string(), task_id: task_id.to_string(), result: result.unwrap_or(Value::Null) });
+        }
+        let (artifact, class, object) = match &target {
+            Target::Object(id) => {
+                let obj = self.object(id, None).await?;
+                let (a, c) = self.class_of_object(&obj)?;
+                (a, c, Some(obj))
+            }
+            Target::Class(name) => {
+                let (a, c) = self.find_class(name)?;
+                (a, c, None)
+            }
+        };
+        let func = match class.function(function) {
+            Some(f) => f.clone(),
+            None if class.macro_named(function).is_some() => {
+                return Err(ApiError::not_implemented(format!(
+                    "`{}.{function}` is a macro; macro execution is not available in this runtime yet",
+                    class.name
+                )))
+            }
+            None => {
+                let names: Vec<&str> = class.functions.iter().map(|f| f.name.as_str()).chain(class.macros.iter().map(|m| m.name.as_str())).collect();
+                return Err(ApiError::not_found(format!("class `{}` has no function `{function}`; it has {}", class.name, names.join(", "))));
+            }
+        };
+        if caller == Caller::External && func.access != Access::Public {
+            return Err(ApiError::forbidden(format!(
+                "`{}.{}` is {}: only public functions can be called from outside",
+                class.name,
+                func.name,
+                match func.access {
+                    Access::Internal => "internal to its package",
+                    _ => "private to its class",
+                }
+            )));
+        }
+        match (&object, func.is_static) {
+            (Some(_), true) => return Err(ApiError::bad_request(format!("`{}` is static: call it on the class `{}`", func.name, class.qualified))),
+            (None, false) => return Err(ApiError::bad_request(format!("`{}` is called on an object of `{}`, not on the class", func.name, class.qualified))),
+            _ => {}
+        }
+        let what = format!("`{}.{}`", class.name, func.name);
+        let args = values::bind_args(&artifact, &what, &func.params, &args).map_err(ApiError::bad_request)?;
+        let started = Instant::now();
+        let result = if let Some(builtin) = func.run.builtin.clone() {
+            let lock = match (&object, func.mutates) {
+                (Some(o), true) => Some(self.object_lock(&o.id)),
+                _ => None,
+            };
+            let _guard = match &lock {
+                Some(l) => Some(l.lock().await),
+                None => None,
+            };
+            let object = match (object, func.mutates) {
+                (Some(o), true) => Some(self.object(&o.id, None).await?),
+                (o, _) => o,
+            };
+            crate::builtins::run(self, &builtin, &artifact, &class, object, args, task_id, caller).await
+        } else {
+            self.run_task(&artifact, &class, &func, object, args, invocation_id, task_id).await
+        };
+        self.metrics.record(&class.qualified, &func.name, started.elapsed().as_secs_f64() * 1000.0, result.is_err());
+        result.map(|result| CallResult { invocation_id: invocation_id.to_string(), task_id: task_id.to_string(), result })
+    }
+
+    /// Commits a task's outcome once; a conflict or earlier commit is resolved here.
+    pub async fn commit(&self, commit: Commit) -> Result<Option<Value>, ApiError> {
+        let fallback = commit.task_result.clone();
+        match self.store.commit(commit).await? {
+            CommitOutcome::Committed => Ok(fallback),
+            CommitOutcome::AlreadyCommitted(first) => Ok(first),
+            CommitOutcome::Conflict(why) => Err(ApiError::conflict(format!("the object changed under this call ({why}); call again"))),
+        }
+    }
+
+    /// Runs a task in its function container, with the function's retry, timeout and
+    /// concurrency settings; validates and commits the response.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_task(
+        &self,
+        artifact: &Artifact,
+        class: &ClassArtifact,
+        func: &FunctionArtifact,
+        object: Option<ObjectVersion>,
+        args: Map<String, Value>,
+        invocation_id: &str,
+        task_id: &str,
+    ) -> Result<Value, ApiError> {
+        let _permit = match func.run.concurrency {
+            Some(n) => Some(self.limit(&format!("{}.{}", class.qualified, func.name), n).acquire_owned().await.map_err(|_| ApiError::internal("limit closed"))?),
+            None => None,
+        };
+        // `mut` calls on one object run one at a time, each on the newest version.
+        let lock = match (&object, func.mutates) {
+            (Some(o), true) => Some(self.object_lock(&o.id)),
+            _ => None,
+        };
+        let _guard = match &lock {
+            Some(l) => Some(l.lock().await),
+            None => None,
+        };
+        let object = match (object, func.mutates) {
+            (Some(o), true) => Some(self.object(&o.id, None).await?),
+            (o, _) => o,
+        };
+        let request = crate::tasks::TaskRequest::build(self, artifact, class, func, object.as_ref(), &args, invocation_id, task_id)?;
+        let base = self.endpoint(artifact, func).await?;
+        let response = crate::tasks::send_with_retries(self, &base, &request, func).await?;
+        let commit = crate::tasks::accept(self, artifact, class, func, object.as_ref(), &request, response, task_id)?;
+        let result = commit.task_result.clone();
+        let committed = self.commit(commit).await?;
+        Ok(committed.or(result).unwrap_or(Value::Null))
+    }
+
+    async fn endpoint(&self, artifact: &Artifact, func: &FunctionArtifact) -> Result<String, ApiError> {
+        if let Some(url) = &func.run.url {
+            return Ok(url.trim_end_matches('/').to_string());
+        }
+        if let Some(cmd) = &func.run.local {
+            let dir = self.workdir(&artifact.version);
+            return self
+                .containers
+                .local_url(cmd, &dir)
+                .await
+                .map_err(|e| ApiError::function_failed(e.0).with(json!({"function": func.name})));
+        }
+        Err(ApiError::function_failed(format!(
+            "`{}` has no way to run here: it needs `@local(...)` or `@url(...)` (an `@image` runs only on a cluster)",
+            func.name
+        )))
+    }
+
+    /// Records an invocation accepted for asynchronous running.
+    pub async fn accept_async(&self, id: &str, request: Value, output_id: Option<String>, idempotency: Option<String>) -> Result<(), ApiError> {
+        let now = now_ms();
+        let inv = Invocation {
+            id: id.to_string(),
+            request,
+            status: InvocationStatus::Pending,
+            result: None,
+            error: None,
+            output_id,
+            nodes: BTreeMap::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.commit(Commit { invocations: vec![inv], idempotency: idempotency.map(|k| (k, id.to_string())), ..Default::default() }).await?;
+        Ok(())
+    }
+
+    /// Stores the outcome of an invocation.
+    pub async fn finish_invocation(&self, id: &str, outcome: &Result<CallResult, ApiError>) -> Result<(), ApiError> {
+        let Some(mut inv) = self.store.invocation(id).await? else { return Ok(()) };
+        match outcome {
+            Ok(r) => {
+                inv.status = InvocationStatus::Succeeded;
+                inv.result = Some(r.result.clone());
+            }
+            Err(e) => {
+                inv.status = InvocationStatus::Failed;
+                inv.error = Some(json!({"status": e.status.as_u16(), "code": e.code, "message": e.message, "details": e.details}));
+            }
+        }
+        inv.updated_at = now_ms();
+        self.commit(Commit { invocations: vec![inv], ..Default::default() }).await?;
+        Ok(())
+    }
+
+    /// The output id a call will produce, when it produces one object.
+    pub fn planned_output(&self, func_returns: Option<&TypeRef>, task_id: &str) -> Option<String> {
+        match func_returns {
+            Some(TypeRef::Class(_)) => Some(object_id_for(task_id, 0)),
+            _ => None,
+        }
+    }
+
+    /// Waits `d`, for tests of time-outs and retries.
+    pub async fn pause(d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+}
+
+/// The deterministic id of a task's `index`-th output object.
+pub fn output_id(task_id: &str, index: usize) -> String {
+    object_id_for(task_id, index)
+}

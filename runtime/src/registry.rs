@@ -1,0 +1,78 @@
+//! Deployed packages, held in memory: package and class metadata is read on every call. A
+//! package version is immutable; deploying a new version makes it the one new calls use,
+//! while objects keep the version they were created under.
+
+use oaas_compiler::artifact::{Artifact, ClassArtifact};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// All deployed package versions and which is current per package name.
+#[derive(Default)]
+pub struct Registry {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    versions: HashMap<String, Arc<Artifact>>,
+    /// Package name -> current version.
+    current: HashMap<String, String>,
+}
+
+impl Registry {
+    /// Adds a version and makes it current for the packages it holds.
+    pub fn insert(&self, artifact: Arc<Artifact>) {
+        if let Ok(mut inner) = self.inner.write() {
+            for p in &artifact.packages {
+                inner.current.insert(p.name.clone(), artifact.version.clone());
+            }
+            inner.versions.insert(artifact.version.clone(), artifact);
+        }
+    }
+
+    /// A version by hash.
+    pub fn version(&self, version: &str) -> Option<Arc<Artifact>> {
+        self.inner.read().ok()?.versions.get(version).cloned()
+    }
+
+    /// The current version holding a package.
+    pub fn current(&self, package: &str) -> Option<Arc<Artifact>> {
+        let inner = self.inner.read().ok()?;
+        let v = inner.current.get(package)?;
+        inner.versions.get(v).cloned()
+    }
+
+    /// Finds a class (`video.Video`, or `Video` when only one package has it) in the
+    /// current versions; returns the artifact with the class's qualified name.
+    pub fn class(&self, name: &str) -> Option<(Arc<Artifact>, String)> {
+        let inner = self.inner.read().ok()?;
+        let mut found = Vec::new();
+        for version in inner.current.values() {
+            if let Some(a) = inner.versions.get(version) {
+                if let Some(c) = a.find_class(name) {
+                    found.push((a.clone(), c.qualified.clone()));
+                }
+            }
+        }
+        found.sort_by(|a, b| a.1.cmp(&b.1));
+        found.dedup_by(|a, b| a.1 == b.1);
+        if found.len() == 1 {
+            found.pop()
+        } else {
+            None
+        }
+    }
+
+    /// Names of current packages with their versions.
+    pub fn list(&self) -> Vec<(String, String)> {
+        let Ok(inner) = self.inner.read() else { return Vec::new() };
+        let mut out: Vec<(String, String)> = inner.current.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        out.sort();
+        out
+    }
+}
+
+/// Looks a class up in an artifact.
+pub fn class_of<'a>(artifact: &'a Artifact, qualified: &str) -> Option<&'a ClassArtifact> {
+    artifact.class(qualified)
+}

@@ -1,0 +1,460 @@
+//! The embedded store: SQLite in WAL mode. All writes go through one writer thread that
+//! groups the commits waiting at that moment into one transaction (one disk sync for many
+//! requests); reads use a small pool of their own connections.
+
+use super::*;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// Most commits grouped into one transaction.
+const MAX_GROUP: usize = 512;
+/// Read connections.
+const READERS: usize = 4;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS packages (
+  version     TEXT PRIMARY KEY,
+  names       TEXT NOT NULL,
+  artifact    TEXT NOT NULL,
+  deployed_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS objects (
+  id              TEXT NOT NULL,
+  version         INTEGER NOT NULL,
+  class           TEXT NOT NULL,
+  package_version TEXT NOT NULL,
+  state           TEXT NOT NULL,
+  refs            TEXT NOT NULL,
+  files           TEXT NOT NULL,
+  deleted         INTEGER NOT NULL,
+  task_id         TEXT,
+  created_at      INTEGER NOT NULL,
+  PRIMARY KEY (id, version)
+);
+CREATE TABLE IF NOT EXISTS heads (
+  id      TEXT PRIMARY KEY,
+  version INTEGER NOT NULL,
+  class   TEXT NOT NULL,
+  deleted INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS heads_by_class ON heads (class, id);
+CREATE TABLE IF NOT EXISTS tasks (
+  task_id      TEXT PRIMARY KEY,
+  result       TEXT,
+  committed_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS invocations (
+  id         TEXT PRIMARY KEY,
+  request    TEXT NOT NULL,
+  status     TEXT NOT NULL,
+  result     TEXT,
+  error      TEXT,
+  output_id  TEXT,
+  nodes      TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS invocations_pending ON invocations (status);
+CREATE TABLE IF NOT EXISTS idempotency (
+  key           TEXT PRIMARY KEY,
+  invocation_id TEXT NOT NULL
+);
+";
+
+enum WriteOp {
+    Commit(Commit, oneshot::Sender<StoreResult<CommitOutcome>>),
+    Package(PackageRecord, oneshot::Sender<StoreResult<()>>),
+}
+
+/// SQLite-backed [`Store`].
+pub struct SqliteStore {
+    writer: Mutex<mpsc::Sender<WriteOp>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    path: PathBuf,
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+fn open(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path).map_err(err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+    // FULL: a commit is on disk before it is acknowledged.
+    conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let conn = open(path)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        let mut readers = Vec::new();
+        for _ in 0..READERS {
+            readers.push(open(path)?);
+        }
+        let (tx, rx) = mpsc::channel::<WriteOp>();
+        std::thread::Builder::new()
+            .name("oaas-store-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(err)?;
+        Ok(SqliteStore { writer: Mutex::new(tx), readers: Arc::new(Mutex::new(readers)), path: path.to_path_buf() })
+    }
+
+    /// Where the database file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn send(&self, op: WriteOp) -> StoreResult<()> {
+        let tx = self.writer.lock().map_err(|_| StoreError("writer lock poisoned".into()))?;
+        tx.send(op).map_err(|_| StoreError("the store's writer has stopped".into()))
+    }
+
+    /// Runs a read on a pooled connection in the blocking pool.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.lock().ok().and_then(|mut pool| pool.pop());
+            let conn = match conn {
+                Some(c) => c,
+                None => open(&path)?,
+            };
+            let out = f(&conn);
+            if let Ok(mut pool) = readers.lock() {
+                if pool.len() < READERS {
+                    pool.push(conn);
+                }
+            }
+            out
+        })
+        .await
+        .map_err(err)?
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteOp>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        write_batch(&mut conn, batch);
+    }
+}
+
+/// Writes a group of operations in one transaction; each in a savepoint of its own so one
+/// conflict does not undo the others.
+fn write_batch(conn: &mut Connection, batch: Vec<WriteOp>) {
+    let mut tx = match conn.transaction() {
+        Ok(tx) => tx,
+        Err(e) => {
+            for op in batch {
+                fail(op, err(&e));
+            }
+            return;
+        }
+    };
+    let mut replies: Vec<Box<dyn FnOnce(Option<StoreError>)>> = Vec::new();
+    for op in batch {
+        match op {
+            WriteOp::Commit(commit, reply) => {
+                let outcome = (|| {
+                    let sp = tx.savepoint().map_err(err)?;
+                    let outcome = apply_commit(&sp, &commit)?;
+                    if outcome == CommitOutcome::Committed {
+                        sp.commit().map_err(err)?;
+                    }
+                    // Dropping an uncommitted savepoint rolls it back.
+                    Ok(outcome)
+                })();
+                replies.push(Box::new(move |e: Option<StoreError>| {
+                    let _ = reply.send(match e {
+                        Some(e) => Err(e),
+                        None => outcome,
+                    });
+                }));
+            }
+            WriteOp::Package(p, reply) => {
+                let r = tx
+                    .execute(
+                        "INSERT OR IGNORE INTO packages (version, names, artifact, deployed_at) VALUES (?1, ?2, ?3, ?4)",
+                        params![p.version, serde_json::to_string(&p.names).unwrap_or_default(), p.artifact, p.deployed_at],
+                    )
+                    .map(|_| ())
+                    .map_err(err);
+                replies.push(Box::new(move |e: Option<StoreError>| {
+                    let _ = reply.send(match e {
+                        Some(e) => Err(e),
+                        None => r,
+                    });
+                }));
+            }
+        }
+    }
+    let result = tx.commit().map_err(err);
+    for reply in replies {
+        reply(result.as_ref().err().map(|e| StoreError(e.0.clone())));
+    }
+}
+
+fn fail(op: WriteOp, e: StoreError) {
+    match op {
+        WriteOp::Commit(_, r) => {
+            let _ = r.send(Err(e));
+        }
+        WriteOp::Package(_, r) => {
+            let _ = r.send(Err(e));
+        }
+    }
+}
+
+fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
+    if let Some(task) = &c.task_id {
+        let existing: Option<Option<String>> = tx
+            .query_row("SELECT result FROM tasks WHERE task_id = ?1", params![task], |r| r.get(0))
+            .optional()
+            .map_err(err)?;
+        if let Some(result) = existing {
+            return Ok(CommitOutcome::AlreadyCommitted(result.and_then(|s| serde_json::from_str(&s).ok())));
+        }
+    }
+    for v in &c.versions {
+        let inserted = tx
+            .execute(
+                "INSERT OR IGNORE INTO objects (id, version, class, package_version, state, refs, files, deleted, task_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    v.id,
+                    v.version as i64,
+                    v.class,
+                    v.package_version,
+                    v.state.to_string(),
+                    serde_json::to_string(&v.refs).unwrap_or_default(),
+                    serde_json::to_string(&v.files).unwrap_or_default(),
+                    v.deleted as i64,
+                    v.task_id,
+                    v.created_at
+                ],
+            )
+            .map_err(err)?;
+        if inserted == 0 {
+            return Ok(CommitOutcome::Conflict(format!("object {} already has version {}", v.id, v.version)));
+        }
+        tx.execute(
+            "INSERT INTO heads (id, version, class, deleted) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted
+             WHERE excluded.version > heads.version",
+            params![v.id, v.version as i64, v.class, v.deleted as i64],
+        )
+        .map_err(err)?;
+    }
+    if let Some(task) = &c.task_id {
+        tx.execute(
+            "INSERT INTO tasks (task_id, result, committed_at) VALUES (?1, ?2, ?3)",
+            params![task, c.task_result.as_ref().map(|v| v.to_string()), now_ms()],
+        )
+        .map_err(err)?;
+    }
+    for inv in &c.invocations {
+        tx.execute(
+            "INSERT INTO invocations (id, request, status, result, error, output_id, nodes, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT(id) DO UPDATE SET status = excluded.status, result = excluded.result, error = excluded.error,
+               output_id = excluded.output_id, nodes = excluded.nodes, updated_at = excluded.updated_at",
+            params![
+                inv.id,
+                inv.request.to_string(),
+                inv.status.as_str(),
+                inv.result.as_ref().map(|v| v.to_string()),
+                inv.error.as_ref().map(|v| v.to_string()),
+                inv.output_id,
+                serde_json::to_string(&inv.nodes).unwrap_or_default(),
+                inv.created_at,
+                inv.updated_at
+            ],
+        )
+        .map_err(err)?;
+    }
+    if let Some((key, inv)) = &c.idempotency {
+        tx.execute("INSERT OR IGNORE INTO idempotency (key, invocation_id) VALUES (?1, ?2)", params![key, inv]).map_err(err)?;
+    }
+    Ok(CommitOutcome::Committed)
+}
+
+fn row_to_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectVersion> {
+    let state: String = r.get(4)?;
+    let refs: String = r.get(5)?;
+    let files: String = r.get(6)?;
+    Ok(ObjectVersion {
+        id: r.get(0)?,
+        version: r.get::<_, i64>(1)? as u64,
+        class: r.get(2)?,
+        package_version: r.get(3)?,
+        state: serde_json::from_str(&state).unwrap_or(Value::Null),
+        refs: serde_json::from_str(&refs).unwrap_or_default(),
+        files: serde_json::from_str(&files).unwrap_or_default(),
+        deleted: r.get::<_, i64>(7)? != 0,
+        task_id: r.get(8)?,
+        created_at: r.get(9)?,
+    })
+}
+
+const VERSION_COLUMNS: &str = "o.id, o.version, o.class, o.package_version, o.state, o.refs, o.files, o.deleted, o.task_id, o.created_at";
+
+fn row_to_invocation(r: &rusqlite::Row<'_>) -> rusqlite::Result<Invocation> {
+    let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+    let request: String = r.get(1)?;
+    let status: String = r.get(2)?;
+    let nodes: String = r.get(6)?;
+    Ok(Invocation {
+        id: r.get(0)?,
+        request: serde_json::from_str(&request).unwrap_or(Value::Null),
+        status: InvocationStatus::parse(&status),
+        result: parse(r.get(3)?),
+        error: parse(r.get(4)?),
+        output_id: r.get(5)?,
+        nodes: serde_json::from_str(&nodes).unwrap_or_default(),
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
+    })
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn put_package(&self, package: PackageRecord) -> StoreResult<()> {
+        let (tx, rx) = oneshot::channel();
+        self.send(WriteOp::Package(package, tx))?;
+        rx.await.map_err(err)?
+    }
+
+    async fn packages(&self) -> StoreResult<Vec<PackageRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT version, names, artifact, deployed_at FROM packages ORDER BY deployed_at, version").map_err(err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let names: String = r.get(1)?;
+                    Ok(PackageRecord { version: r.get(0)?, names: serde_json::from_str(&names).unwrap_or_default(), artifact: r.get(2)?, deployed_at: r.get(3)? })
+                })
+                .map_err(err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(err)
+        })
+        .await
+    }
+
+    async fn object(&self, id: &str, version: Option<u64>) -> StoreResult<Option<ObjectVersion>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            let q = match version {
+                Some(_) => format!("SELECT {VERSION_COLUMNS} FROM objects o WHERE o.id = ?1 AND o.version = ?2"),
+                None => format!("SELECT {VERSION_COLUMNS} FROM objects o JOIN heads h ON h.id = o.id AND h.version = o.version WHERE o.id = ?1"),
+            };
+            let mut stmt = c.prepare_cached(&q).map_err(err)?;
+            match version {
+                Some(v) => stmt.query_row(params![id, v as i64], row_to_version),
+                None => stmt.query_row(params![id], row_to_version),
+            }
+            .optional()
+            .map_err(err)
+        })
+        .await
+    }
+
+    async fn history(&self, id: &str) -> StoreResult<Vec<ObjectVersion>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!("SELECT {VERSION_COLUMNS} FROM objects o WHERE o.id = ?1 ORDER BY o.version")).map_err(err)?;
+            let rows = stmt.query_map(params![id], row_to_version).map_err(err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(err)
+        })
+        .await
+    }
+
+    async fn list(&self, class: &str, filters: &[FieldFilter], after: Option<&str>, limit: usize) -> StoreResult<Vec<ObjectVersion>> {
+        let class = class.to_string();
+        let filters = filters.to_vec();
+        let after = after.unwrap_or("").to_string();
+        self.read(move |c| {
+            let mut sql = format!(
+                "SELECT {VERSION_COLUMNS} FROM heads h JOIN objects o ON o.id = h.id AND o.version = h.version
+                 WHERE h.class = ?1 AND h.deleted = 0 AND h.id > ?2"
+            );
+            let mut values: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(class), Box::new(after)];
+            for f in &filters {
+                let path = format!("$.\"{}\"", f.field.replace('"', ""));
+                values.push(Box::new(path));
+                values.push(Box::new(f.value.to_string()));
+                sql.push_str(&format!(" AND json_extract(o.state, ?{}) IS json_extract(?{}, '$')", values.len() - 1, values.len()));
+            }
+            values.push(Box::new(limit as i64));
+            sql.push_str(&format!(" ORDER BY h.id LIMIT ?{}", values.len()));
+            let mut stmt = c.prepare(&sql).map_err(err)?;
+            let refs: Vec<&dyn rusqlite::ToSql> = values.iter().map(|b| b.as_ref()).collect();
+            let rows = stmt.query_map(refs.as_slice(), row_to_version).map_err(err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(err)
+        })
+        .await
+    }
+
+    async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome> {
+        let (tx, rx) = oneshot::channel();
+        self.send(WriteOp::Commit(commit, tx))?;
+        rx.await.map_err(err)?
+    }
+
+    async fn task_result(&self, task_id: &str) -> StoreResult<Option<Option<Value>>> {
+        let task_id = task_id.to_string();
+        self.read(move |c| {
+            let r: Option<Option<String>> =
+                c.query_row("SELECT result FROM tasks WHERE task_id = ?1", params![task_id], |r| r.get(0)).optional().map_err(err)?;
+            Ok(r.map(|o| o.and_then(|s| serde_json::from_str(&s).ok())))
+        })
+        .await
+    }
+
+    async fn invocation(&self, id: &str) -> StoreResult<Option<Invocation>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT id, request, status, result, error, output_id, nodes, created_at, updated_at FROM invocations WHERE id = ?1",
+                params![id],
+                row_to_invocation,
+            )
+            .optional()
+            .map_err(err)
+        })
+        .await
+    }
+
+    async fn pending_invocations(&self) -> StoreResult<Vec<Invocation>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare("SELECT id, request, status, result, error, output_id, nodes, created_at, updated_at FROM invocations WHERE status = 'pending' ORDER BY created_at")
+                .map_err(err)?;
+            let rows = stmt.query_map([], row_to_invocation).map_err(err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(err)
+        })
+        .await
+    }
+
+    async fn idempotent(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_string();
+        self.read(move |c| {
+            c.query_row("SELECT invocation_id FROM idempotency WHERE key = ?1", params![key], |r| r.get(0)).optional().map_err(err)
+        })
+        .await
+    }
+}

@@ -1,0 +1,426 @@
+//! Tasks over the function-container protocol (`docs/protocol.md`): building the request,
+//! sending it with retries and a timeout, and turning the response into a commit.
+
+use crate::engine::{output_id, Caller, Engine, DEFAULT_TIMEOUT_MS, URL_TTL_S};
+use crate::error::ApiError;
+use crate::store::{now_ms, Commit, ObjectVersion};
+use crate::values;
+use oaas_compiler::artifact::{Artifact, ClassArtifact, FunctionArtifact, TypeRef};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The protocol version sent in every task.
+pub const PROTOCOL: &str = "oaas-task/1";
+
+/// The JSON document POSTed to a container.
+#[derive(Clone, Debug, Serialize)]
+pub struct TaskRequest {
+    /// [`PROTOCOL`].
+    pub protocol: &'static str,
+    /// Task id.
+    pub task_id: String,
+    /// Invocation id.
+    pub invocation_id: String,
+    /// Package name.
+    pub package: String,
+    /// Qualified class.
+    pub class: String,
+    /// Function name.
+    pub function: String,
+    /// The class that declares the function (an ancestor, for inherited functions).
+    pub declared_in: String,
+    /// Arguments with defaults filled in.
+    pub args: Map<String, Value>,
+    /// The object, for object functions.
+    #[serde(rename = "self")]
+    pub self_: Option<Value>,
+    /// The pre-allocated output object, for `-> Class`.
+    pub output: Option<Value>,
+    /// Output allocation, for `-> [Class]`.
+    pub outputs: Option<Value>,
+    /// Unix milliseconds after which the runtime stops waiting.
+    pub deadline_ms: i64,
+    /// The version `self` will get (for `mut` functions).
+    #[serde(skip)]
+    pub next_version: u64,
+}
+
+/// One output object in a response.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct OutputReply {
+    /// Allocated id (list outputs only).
+    pub id: Option<String>,
+    /// State fields.
+    #[serde(default)]
+    pub state: Map<String, Value>,
+    /// Refs.
+    #[serde(default)]
+    pub refs: BTreeMap<String, Value>,
+    /// Files uploaded to the output's URLs.
+    #[serde(default)]
+    pub files: Vec<String>,
+}
+
+/// A container's 2xx answer.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct TaskResponse {
+    /// New state of `self` (merged key by key), for `mut`.
+    pub state: Option<Map<String, Value>>,
+    /// Files of `self` uploaded, for `mut`.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// The output object.
+    pub output: Option<OutputReply>,
+    /// The output objects.
+    pub outputs: Option<Vec<OutputReply>>,
+    /// A value result.
+    pub value: Option<Value>,
+}
+
+/// Where a file of an object version is stored.
+pub fn file_key(id: &str, version: u64, name: &str) -> String {
+    format!("objects/{id}/v{version}/{name}")
+}
+
+/// The id of the `k`-th output allocated through `allocate_url`.
+pub fn allocated_id(task_id: &str, k: usize) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{task_id}#a{k}").as_bytes()).to_string()
+}
+
+/// The blob key that signs a task's allocation URL for outputs of a class.
+pub fn allocation_key(task_id: &str, class: &str) -> String {
+    format!("alloc/{task_id}/{class}")
+}
+
+/// Upload URLs for every file of a class on a new object version.
+pub fn upload_urls(engine: &Engine, class: &ClassArtifact, id: &str, version: u64) -> Map<String, Value> {
+    class.files.iter().map(|f| (f.name.clone(), Value::from(engine.blobs.sign("PUT", &file_key(id, version, &f.name), URL_TTL_S)))).collect()
+}
+
+fn class_named<'a>(artifact: &'a Artifact, t: &TypeRef) -> Option<&'a ClassArtifact> {
+    match t {
+        TypeRef::Class(c) => artifact.class(c),
+        _ => None,
+    }
+}
+
+impl TaskRequest {
+    /// Builds the request for one task.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        engine: &Engine,
+        artifact: &Artifact,
+        class: &ClassArtifact,
+        func: &FunctionArtifact,
+        object: Option<&ObjectVersion>,
+        args: &Map<String, Value>,
+        invocation_id: &str,
+        task_id: &str,
+    ) -> Result<TaskRequest, ApiError> {
+        let next_version = object.map(|o| o.version + 1).unwrap_or(1);
+        let self_ = object.map(|o| {
+            let files: Map<String, Value> = engine
+                .effective_files(o, class)
+                .iter()
+                .map(|(name, key)| {
+                    let media = class.files.iter().find(|f| &f.name == name).and_then(|f| f.media_type.clone());
+                    (name.clone(), json!({"url": engine.blobs.sign("GET", key, URL_TTL_S), "media_type": media}))
+                })
+                .collect();
+            let upload = if func.mutates { upload_urls(engine, class, &o.id, next_version) } else { Map::new() };
+            json!({"id": o.id, "class": o.class, "version": o.version, "state": o.state, "refs": o.refs, "files": files, "upload": upload})
+        });
+        let (output, outputs) = match &func.returns {
+            Some(t @ TypeRef::Class(name)) => {
+                let out_class = class_named(artifact, t).ok_or_else(|| ApiError::internal(format!("output class {name} is missing")))?;
+                let id = output_id(task_id, 0);
+                (Some(json!({"id": id, "class": name, "upload": upload_urls(engine, out_class, &id, 1)})), None)
+            }
+            Some(TypeRef::List(inner)) if matches!(**inner, TypeRef::Class(_)) => {
+                let name = match &**inner {
+                    TypeRef::Class(n) => n.clone(),
+                    _ => String::new(),
+                };
+                let url = engine.blobs.sign("POST", &allocation_key(task_id, &name), URL_TTL_S);
+                let url = url.replacen(&format!("/blobs/alloc/{task_id}/"), &format!("/api/tasks/{task_id}/outputs/"), 1);
+                (None, Some(json!({"class": name, "allocate_url": url})))
+            }
+            _ => (None, None),
+        };
+        let timeout = func.run.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+        Ok(TaskRequest {
+            protocol: PROTOCOL,
+            task_id: task_id.to_string(),
+            invocation_id: invocation_id.to_string(),
+            package: class.qualified.split('.').next().unwrap_or("").to_string(),
+            class: class.qualified.clone(),
+            function: func.name.clone(),
+            declared_in: func.declared_in.clone(),
+            args: args.clone(),
+            self_,
+            output,
+            outputs,
+            deadline_ms: now_ms() + timeout as i64,
+            next_version,
+        })
+    }
+}
+
+/// How one attempt failed.
+enum Failure {
+    Retryable(ApiError),
+    Final(ApiError),
+}
+
+/// Sends the task, retrying transient failures with exponential backoff.
+pub async fn send_with_retries(engine: &Engine, base: &str, request: &TaskRequest, func: &FunctionArtifact) -> Result<TaskResponse, ApiError> {
+    let attempts = 1 + func.run.retry_attempts.unwrap_or(0);
+    let mut backoff = Duration::from_millis(func.run.retry_backoff_ms.unwrap_or(100));
+    let timeout = Duration::from_millis(func.run.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
+    let mut last = ApiError::function_failed("no attempt was made");
+    for attempt in 1..=attempts {
+        match send_once(engine, base, request, timeout).await {
+            Ok(r) => return Ok(r),
+            Err(Failure::Final(e)) => return Err(e.with(json!({"task_id": request.task_id, "function": request.function, "attempts": attempt}))),
+            Err(Failure::Retryable(e)) => {
+                tracing::debug!(task = %request.task_id, attempt, error = %e, "task failed; retrying if allowed");
+                last = e;
+                if attempt < attempts {
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+            }
+        }
+    }
+    let details = json!({"task_id": request.task_id, "function": request.function, "attempts": attempts});
+    Err(last.with(details))
+}
+
+async fn send_once(engine: &Engine, base: &str, request: &TaskRequest, timeout: Duration) -> Result<TaskResponse, Failure> {
+    let url = format!("{base}/");
+    let mut req = engine
+        .containers
+        .client
+        .post(&url)
+        .timeout(timeout)
+        .header("ce-specversion", "1.0")
+        .header("ce-id", &request.task_id)
+        .header("ce-type", "dev.oaas.task.v1")
+        .header("ce-source", format!("/classes/{}/functions/{}", request.class, request.function))
+        .header("ce-time", httpdate_now())
+        .json(request);
+    if let Some(id) = request.self_.as_ref().and_then(|s| s.get("id")).and_then(Value::as_str) {
+        req = req.header("ce-subject", id);
+    }
+    let response = match req.send().await {
+        Ok(r) => r,
+        Err(e) if e.is_timeout() => {
+            return Err(Failure::Retryable(ApiError::timeout(format!(
+                "`{}` did not answer within {} ms",
+                request.function,
+                timeout.as_millis()
+            ))))
+        }
+        Err(e) => return Err(Failure::Retryable(ApiError::function_failed(format!("cannot reach the container of `{}`: {e}", request.function)))),
+    };
+    let status = response.status();
+    let body = match response.bytes().await {
+        Ok(b) => b,
+        Err(e) if e.is_timeout() => return Err(Failure::Retryable(ApiError::timeout(format!("`{}` did not finish its answer in time", request.function)))),
+        Err(e) => return Err(Failure::Retryable(ApiError::function_failed(format!("the answer of `{}` broke off: {e}", request.function)))),
+    };
+    if status.is_success() {
+        return serde_json::from_slice::<TaskResponse>(&body)
+            .map_err(|e| Failure::Final(ApiError::function_failed(format!("`{}` answered with a body that is not a task response: {e}", request.function))));
+    }
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let message = parsed
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(500).collect());
+    let retryable = parsed.pointer("/error/retryable").and_then(Value::as_bool).unwrap_or(status.is_server_error() || status.as_u16() == 429);
+    let e = ApiError::function_failed(format!("`{}` failed ({}): {message}", request.function, status.as_u16()));
+    Err(if retryable { Failure::Retryable(e) } else { Failure::Final(e) })
+}
+
+fn httpdate_now() -> String {
+    // RFC 3339 in UTC from Unix milliseconds, without a date crate.
+    let ms = now_ms();
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to a calendar date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn bad_reply(func: &FunctionArtifact, why: String) -> ApiError {
+    ApiError::function_failed(format!("`{}` answered something its declaration does not allow: {why}", func.name))
+}
+
+/// Checks state fields against a class and merges them over a base.
+fn merge_state(artifact: &Artifact, class: &ClassArtifact, base: &Value, patch: &Map<String, Value>) -> Result<Value, String> {
+    let mut state = base.as_object().cloned().unwrap_or_default();
+    for (k, v) in patch {
+        let field = class.state.iter().find(|f| &f.name == k).ok_or_else(|| format!("class `{}` has no state field `{k}`", class.name))?;
+        values::check(artifact, v, &field.ty).map_err(|e| format!("state field `{k}`: {e}"))?;
+        state.insert(k.clone(), v.clone());
+    }
+    Ok(Value::Object(state))
+}
+
+/// The initial state of a new object: defaults, then given fields; required ones must be there.
+pub fn initial_state(artifact: &Artifact, class: &ClassArtifact, given: &Map<String, Value>) -> Result<Value, String> {
+    let mut base = Map::new();
+    for f in &class.state {
+        if let Some(d) = &f.default {
+            base.insert(f.name.clone(), d.clone());
+        } else if matches!(f.ty, TypeRef::Optional(_)) {
+            base.insert(f.name.clone(), Value::Null);
+        }
+    }
+    let state = merge_state(artifact, class, &Value::Object(base), given)?;
+    let missing: Vec<&str> = class.state.iter().filter(|f| state.get(&f.name).is_none()).map(|f| f.name.as_str()).collect();
+    if !missing.is_empty() {
+        return Err(format!("required state field(s) of `{}` not given: {}", class.name, missing.join(", ")));
+    }
+    Ok(state)
+}
+
+fn check_refs(class: &ClassArtifact, refs: &BTreeMap<String, Value>) -> Result<(), String> {
+    for (k, v) in refs {
+        let r = class.refs.iter().find(|r| &r.name == k).ok_or_else(|| format!("class `{}` has no ref `{k}`", class.name))?;
+        let ok = match v {
+            Value::Array(items) => r.many && items.iter().all(Value::is_string),
+            Value::String(_) => !r.many,
+            Value::Null => !r.many,
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("ref `{k}` must be {}", if r.many { "a list of object ids" } else { "an object id" }));
+        }
+    }
+    Ok(())
+}
+
+/// Turns a response into the commit of the task.
+#[allow(clippy::too_many_arguments)]
+pub fn accept(
+    engine: &Engine,
+    artifact: &Artifact,
+    class: &ClassArtifact,
+    func: &FunctionArtifact,
+    object: Option<&ObjectVersion>,
+    request: &TaskRequest,
+    response: TaskResponse,
+    task_id: &str,
+) -> Result<Commit, ApiError> {
+    let now = now_ms();
+    let mut versions = Vec::new();
+    let mut self_view = None;
+    if func.mutates {
+        let obj = object.ok_or_else(|| ApiError::internal("a mut call without its object"))?;
+        let patch = response.state.clone().unwrap_or_default();
+        let state = merge_state(artifact, class, &obj.state, &patch).map_err(|e| bad_reply(func, e))?;
+        let mut files = engine.effective_files(obj, class);
+        for name in &response.files {
+            if !class.files.iter().any(|f| &f.name == name) {
+                return Err(bad_reply(func, format!("class `{}` has no file `{name}`", class.name)));
+            }
+            files.insert(name.clone(), file_key(&obj.id, request.next_version, name));
+        }
+        let v = ObjectVersion {
+            id: obj.id.clone(),
+            class: obj.class.clone(),
+            package_version: obj.package_version.clone(),
+            version: request.next_version,
+            state,
+            refs: obj.refs.clone(),
+            files,
+            deleted: false,
+            task_id: Some(task_id.to_string()),
+            created_at: now,
+        };
+        self_view = Some(engine.view(&v, class, Caller::External));
+        versions.push(v);
+    } else if response.state.is_some() || !response.files.is_empty() {
+        return Err(bad_reply(func, "it is not `mut`, so it cannot change its object's state or files".into()));
+    }
+    let new_object = |id: String, out_class: &ClassArtifact, reply: &OutputReply| -> Result<ObjectVersion, ApiError> {
+        let state = initial_state(artifact, out_class, &reply.state).map_err(|e| bad_reply(func, e))?;
+        check_refs(out_class, &reply.refs).map_err(|e| bad_reply(func, e))?;
+        let mut files = BTreeMap::new();
+        for name in &reply.files {
+            if !out_class.files.iter().any(|f| &f.name == name) {
+                return Err(bad_reply(func, format!("class `{}` has no file `{name}`", out_class.name)));
+            }
+            files.insert(name.clone(), file_key(&id, 1, name));
+        }
+        Ok(ObjectVersion {
+            id,
+            class: out_class.qualified.clone(),
+            package_version: artifact.version.clone(),
+            version: 1,
+            state,
+            refs: reply.refs.clone(),
+            files,
+            deleted: false,
+            task_id: Some(task_id.to_string()),
+            created_at: now,
+        })
+    };
+    let result = match &func.returns {
+        Some(t @ TypeRef::Class(_)) => {
+            let out_class = class_named(artifact, t).ok_or_else(|| ApiError::internal("output class missing"))?;
+            let reply = response.output.clone().ok_or_else(|| bad_reply(func, "it must return an output object (`output`)".into()))?;
+            let v = new_object(output_id(task_id, 0), out_class, &reply)?;
+            let view = engine.view(&v, out_class, Caller::External);
+            versions.push(v);
+            view
+        }
+        Some(TypeRef::List(inner)) if matches!(**inner, TypeRef::Class(_)) => {
+            let out_class = class_named(artifact, inner).ok_or_else(|| ApiError::internal("output class missing"))?;
+            let replies = response.outputs.clone().unwrap_or_default();
+            let mut views = Vec::new();
+            for (i, reply) in replies.iter().enumerate() {
+                let id = match &reply.id {
+                    Some(id) => {
+                        if !(0..=replies.len() + 1024).any(|k| allocated_id(task_id, k) == *id) {
+                            return Err(bad_reply(func, format!("output id `{id}` was not allocated for this task")));
+                        }
+                        id.clone()
+                    }
+                    None => output_id(task_id, i),
+                };
+                let v = new_object(id, out_class, reply)?;
+                views.push(engine.view(&v, out_class, Caller::External));
+                versions.push(v);
+            }
+            Value::Array(views)
+        }
+        Some(t) => {
+            // An absent value reads as null, which only optional types accept.
+            let value = response.value.clone().unwrap_or(Value::Null);
+            values::check(artifact, &value, t).map_err(|e| bad_reply(func, format!("its value: {e}")))?;
+            value
+        }
+        None => self_view.clone().unwrap_or(Value::Null),
+    };
+    Ok(Commit { task_id: Some(task_id.to_string()), task_result: Some(result), versions, ..Default::default() })
+}
