@@ -2,7 +2,7 @@
 //! invocations, `/oal/` expressions, `/healthz`, `/metrics`, `/openapi.json`.
 
 use crate::blobs;
-use crate::engine::{new_id, Caller, CallResult, Engine, Target};
+use crate::engine::{new_id, CallResult, Caller, Engine, Target};
 use crate::error::ApiError;
 use crate::store::{FieldFilter, InvocationStatus};
 use axum::body::Body;
@@ -31,7 +31,10 @@ pub fn router(engine: Shared) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/api/packages", post(deploy).get(list_packages))
         .route("/api/classes/{cls}", get(get_class))
-        .route("/api/classes/{cls}/objects", post(create_object).get(list_objects))
+        .route(
+            "/api/classes/{cls}/objects",
+            post(create_object).get(list_objects),
+        )
         .route("/api/classes/{cls}/invoke/{func}", post(invoke_static))
         .route("/api/objects/{id}", get(get_object).delete(delete_object))
         .route("/api/objects/{id}/versions", get(object_versions))
@@ -50,11 +53,17 @@ async fn not_found() -> ApiError {
 }
 
 async fn healthz(State(engine): State<Shared>) -> Json<Value> {
-    Json(json!({"status": "ok", "packages": engine.registry.list().len(), "containers": engine.containers.local_count()}))
+    Json(
+        json!({"status": "ok", "packages": engine.registry.list().len(), "containers": engine.containers.local_count()}),
+    )
 }
 
 async fn metrics(State(engine): State<Shared>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], engine.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        engine.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn openapi() -> Json<Value> {
@@ -66,7 +75,8 @@ fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -81,14 +91,24 @@ async fn deploy(State(engine): State<Shared>, body: bytes::Bytes) -> Result<Resp
     let value = parse_body(&body)?;
     let (artifact, workdir) = if value.get("format").is_some() {
         let text = String::from_utf8_lossy(&body);
-        (Artifact::from_json(&text).map_err(ApiError::bad_request)?, None)
+        (
+            Artifact::from_json(&text).map_err(ApiError::bad_request)?,
+            None,
+        )
     } else {
-        let req: DeploySources = serde_json::from_value(value)
-            .map_err(|e| ApiError::bad_request(format!("expected a package artifact or {{\"sources\": {{path: text}}}}: {e}")))?;
+        let req: DeploySources = serde_json::from_value(value).map_err(|e| {
+            ApiError::bad_request(format!(
+                "expected a package artifact or {{\"sources\": {{path: text}}}}: {e}"
+            ))
+        })?;
         (compile(&req.sources)?, req.workdir)
     };
     let artifact = engine.deploy(artifact, workdir).await?;
-    let classes: Vec<String> = artifact.packages.iter().flat_map(|p| p.classes.iter().map(|c| c.qualified.clone())).collect();
+    let classes: Vec<String> = artifact
+        .packages
+        .iter()
+        .flat_map(|p| p.classes.iter().map(|c| c.qualified.clone()))
+        .collect();
     Ok((StatusCode::CREATED, Json(json!({"version": artifact.version, "packages": artifact.packages.iter().map(|p| &p.name).collect::<Vec<_>>(), "classes": classes}))).into_response())
 }
 
@@ -104,23 +124,38 @@ pub fn compile(sources: &HashMap<String, String>) -> Result<Artifact, ApiError> 
     match build.artifact {
         Some(a) if !build.has_errors() => Ok(a),
         _ => {
-            let rendered = oaas_compiler::render::render_human(&ws.sources, &build.diagnostics, false);
+            let rendered =
+                oaas_compiler::render::render_human(&ws.sources, &build.diagnostics, false);
             let diags: Vec<Value> = build
                 .diagnostics
                 .iter()
-                .map(|d| serde_json::to_value(oaas_compiler::render::JsonDiagnostic::new(&ws.sources, d)).unwrap_or(Value::Null))
+                .map(|d| {
+                    serde_json::to_value(oaas_compiler::render::JsonDiagnostic::new(&ws.sources, d))
+                        .unwrap_or(Value::Null)
+                })
                 .collect();
-            Err(ApiError::bad_request(format!("the package has errors:\n{rendered}")).with(json!({"diagnostics": diags})))
+            Err(
+                ApiError::bad_request(format!("the package has errors:\n{rendered}"))
+                    .with(json!({"diagnostics": diags})),
+            )
         }
     }
 }
 
 async fn list_packages(State(engine): State<Shared>) -> Json<Value> {
-    let list: Vec<Value> = engine.registry.list().into_iter().map(|(name, version)| json!({"name": name, "version": version})).collect();
+    let list: Vec<Value> = engine
+        .registry
+        .list()
+        .into_iter()
+        .map(|(name, version)| json!({"name": name, "version": version}))
+        .collect();
     Json(json!({"packages": list}))
 }
 
-async fn get_class(State(engine): State<Shared>, Path(cls): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn get_class(
+    State(engine): State<Shared>,
+    Path(cls): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let (_, class) = engine.find_class(&cls)?;
     let public = |a: oaas_compiler::artifact::Access| a == oaas_compiler::artifact::Access::Public;
     Ok(Json(json!({
@@ -136,23 +171,47 @@ async fn get_class(State(engine): State<Shared>, Path(cls): Path<String>) -> Res
     })))
 }
 
-async fn create_object(State(engine): State<Shared>, Path(cls): Path<String>, headers: HeaderMap, body: bytes::Bytes) -> Result<Response, ApiError> {
+async fn create_object(
+    State(engine): State<Shared>,
+    Path(cls): Path<String>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Result<Response, ApiError> {
     let args = parse_body(&body)?;
-    invoke(engine, Target::Class(cls), "new".into(), args, false, &headers).await
+    invoke(
+        engine,
+        Target::Class(cls),
+        "new".into(),
+        args,
+        false,
+        &headers,
+    )
+    .await
 }
 
-async fn list_objects(State(engine): State<Shared>, Path(cls): Path<String>, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, ApiError> {
+async fn list_objects(
+    State(engine): State<Shared>,
+    Path(cls): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
     let mut filters = Vec::new();
     let mut after = None;
     let mut limit = 100usize;
     for (k, v) in q {
         match k.as_str() {
             "after" => after = Some(v),
-            "limit" => limit = v.parse().map_err(|_| ApiError::bad_request("`limit` must be a whole number"))?,
+            "limit" => {
+                limit = v
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("`limit` must be a whole number"))?
+            }
             field => {
                 // Values are JSON when they parse as JSON (`count=3`, `done=true`), else strings.
                 let value = serde_json::from_str(&v).unwrap_or(Value::String(v));
-                filters.push(FieldFilter { field: field.to_string(), value });
+                filters.push(FieldFilter {
+                    field: field.to_string(),
+                    value,
+                });
             }
         }
     }
@@ -165,13 +224,20 @@ struct VersionQuery {
     relay: Option<bool>,
 }
 
-async fn get_object(State(engine): State<Shared>, Path(id): Path<String>, Query(q): Query<VersionQuery>) -> Result<Json<Value>, ApiError> {
+async fn get_object(
+    State(engine): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<VersionQuery>,
+) -> Result<Json<Value>, ApiError> {
     let obj = engine.object(&id, q.version).await?;
     let (_, class) = engine.class_of_object(&obj)?;
     Ok(Json(engine.view(&obj, &class, Caller::External)))
 }
 
-async fn object_versions(State(engine): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn object_versions(
+    State(engine): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let history = engine.store.history(&id).await?;
     if history.is_empty() {
         return Err(ApiError::not_found(format!("there is no object `{id}`")));
@@ -186,17 +252,41 @@ async fn object_versions(State(engine): State<Shared>, Path(id): Path<String>) -
     Ok(Json(json!({"versions": views})))
 }
 
-async fn delete_object(State(engine): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
-    invoke(engine, Target::Object(id), "delete".into(), Value::Null, false, &headers).await
+async fn delete_object(
+    State(engine): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    invoke(
+        engine,
+        Target::Object(id),
+        "delete".into(),
+        Value::Null,
+        false,
+        &headers,
+    )
+    .await
 }
 
 /// `GET /api/objects/{id}/files/{name}`: a redirect to a signed URL, or `?relay=true` to stream
 /// the file through the runtime.
-async fn get_file(State(engine): State<Shared>, Path((id, name)): Path<(String, String)>, Query(q): Query<VersionQuery>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let (url, key) = engine.file_url(&id, &name, q.version, Caller::External).await?;
+async fn get_file(
+    State(engine): State<Shared>,
+    Path((id, name)): Path<(String, String)>,
+    Query(q): Query<VersionQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (url, key) = engine
+        .file_url(&id, &name, q.version, Caller::External)
+        .await?;
     if q.relay.unwrap_or(false) {
-        let path = engine.blobs.path(&key).ok_or_else(|| ApiError::internal("bad blob key"))?;
-        let file = tokio::fs::File::open(path).await.map_err(|_| ApiError::not_found("the file is missing from blob storage"))?;
+        let path = engine
+            .blobs
+            .path(&key)
+            .ok_or_else(|| ApiError::internal("bad blob key"))?;
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|_| ApiError::not_found("the file is missing from blob storage"))?;
         let _ = headers;
         return Ok(Response::builder()
             .status(StatusCode::OK)
@@ -236,8 +326,18 @@ fn call_body(r: &CallResult) -> Value {
 
 /// Runs a call synchronously or accepts it for asynchronous running, honouring
 /// `Idempotency-Key`.
-async fn invoke(engine: Shared, target: Target, func: String, args: Value, is_async: bool, headers: &HeaderMap) -> Result<Response, ApiError> {
-    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+async fn invoke(
+    engine: Shared,
+    target: Target,
+    func: String,
+    args: Value,
+    is_async: bool,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     if let Some(k) = &key {
         if let Some(inv_id) = engine.store.idempotent(k).await? {
             return invocation_response(&engine, &inv_id, is_async).await;
@@ -249,20 +349,30 @@ async fn invoke(engine: Shared, target: Target, func: String, args: Value, is_as
         "args": args,
     });
     if !is_async && key.is_none() {
-        let r = engine.call(target, &func, args, Caller::External, None).await?;
-        let status = if func == "new" { StatusCode::CREATED } else { StatusCode::OK };
+        let r = engine
+            .call(target, &func, args, Caller::External, None)
+            .await?;
+        let status = if func == "new" {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
         return Ok((status, Json(call_body(&r))).into_response());
     }
     // Validate before accepting, so a bad call is refused now rather than failing later.
     precheck(&engine, &target, &func, &args).await?;
     let id = new_id();
     let output_id = planned_output(&engine, &target, &func, &id);
-    engine.accept_async(&id, request, output_id.clone(), key).await?;
+    engine
+        .accept_async(&id, request, output_id.clone(), key)
+        .await?;
     let task = {
         let engine = engine.clone();
         let id = id.clone();
         async move {
-            let outcome = engine.call(target, &func, args, Caller::External, Some(id.clone())).await;
+            let outcome = engine
+                .call(target, &func, args, Caller::External, Some(id.clone()))
+                .await;
             if let Err(e) = engine.finish_invocation(&id, &outcome).await {
                 tracing::error!(invocation = %id, error = %e, "cannot record the outcome");
             }
@@ -284,7 +394,12 @@ async fn invoke(engine: Shared, target: Target, func: String, args: Value, is_as
     }
 }
 
-async fn precheck(engine: &Engine, target: &Target, func: &str, args: &Value) -> Result<(), ApiError> {
+async fn precheck(
+    engine: &Engine,
+    target: &Target,
+    func: &str,
+    args: &Value,
+) -> Result<(), ApiError> {
     let (artifact, class) = match target {
         Target::Object(id) => {
             let o = engine.object(id, None).await?;
@@ -292,27 +407,54 @@ async fn precheck(engine: &Engine, target: &Target, func: &str, args: &Value) ->
         }
         Target::Class(c) => engine.find_class(c)?,
     };
-    let Some(f) = class.function(func) else {
-        return Err(ApiError::not_found(format!("class `{}` has no function `{func}`", class.name)));
+    let (access, params) = match (class.function(func), class.macro_named(func)) {
+        (Some(f), _) => (f.access, &f.params),
+        (None, Some(m)) => (m.access, &m.params),
+        (None, None) => {
+            return Err(ApiError::not_found(format!(
+                "class `{}` has no function `{func}`",
+                class.name
+            )))
+        }
     };
-    if f.access != oaas_compiler::artifact::Access::Public {
-        return Err(ApiError::forbidden(format!("`{}.{func}` is not public", class.name)));
+    if access != oaas_compiler::artifact::Access::Public {
+        return Err(ApiError::forbidden(format!(
+            "`{}.{func}` is not public",
+            class.name
+        )));
     }
-    crate::values::bind_args(&artifact, &format!("`{}.{func}`", class.name), &f.params, args).map_err(ApiError::bad_request)?;
+    crate::values::bind_args(&artifact, &format!("`{}.{func}`", class.name), params, args)
+        .map_err(ApiError::bad_request)?;
     Ok(())
 }
 
-fn planned_output(engine: &Engine, target: &Target, func: &str, invocation: &str) -> Option<String> {
+fn planned_output(
+    engine: &Engine,
+    target: &Target,
+    func: &str,
+    invocation: &str,
+) -> Option<String> {
     let class = match target {
         Target::Class(c) => engine.find_class(c).ok().map(|(_, c)| c),
         Target::Object(_) => None,
     };
-    let returns = class.as_ref().and_then(|c| c.function(func)).and_then(|f| f.returns.clone());
+    let returns = class
+        .as_ref()
+        .and_then(|c| c.function(func))
+        .and_then(|f| f.returns.clone());
     engine.planned_output(returns.as_ref(), &format!("{invocation}.n0"))
 }
 
-async fn invocation_response(engine: &Engine, id: &str, is_async: bool) -> Result<Response, ApiError> {
-    let inv = engine.store.invocation(id).await?.ok_or_else(|| ApiError::not_found(format!("there is no invocation `{id}`")))?;
+async fn invocation_response(
+    engine: &Engine,
+    id: &str,
+    is_async: bool,
+) -> Result<Response, ApiError> {
+    let inv = engine
+        .store
+        .invocation(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("there is no invocation `{id}`")))?;
     match inv.status {
         InvocationStatus::Succeeded => Ok((StatusCode::OK, Json(json!({"invocation_id": inv.id, "task_id": format!("{}.n0", inv.id), "status": "succeeded", "result": inv.result}))).into_response()),
         InvocationStatus::Failed => {
@@ -327,8 +469,15 @@ async fn invocation_response(engine: &Engine, id: &str, is_async: bool) -> Resul
     }
 }
 
-async fn get_invocation(State(engine): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let inv = engine.store.invocation(&id).await?.ok_or_else(|| ApiError::not_found(format!("there is no invocation `{id}`")))?;
+async fn get_invocation(
+    State(engine): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let inv = engine
+        .store
+        .invocation(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("there is no invocation `{id}`")))?;
     Ok(Json(json!({
         "invocation_id": inv.id,
         "status": inv.status,
@@ -347,14 +496,22 @@ async fn allocate_output(
     Path((task, class)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let signed = blobs::Signed::from_query(&q).ok_or_else(|| ApiError::forbidden("a signed URL is needed"))?;
+    let signed = blobs::Signed::from_query(&q)
+        .ok_or_else(|| ApiError::forbidden("a signed URL is needed"))?;
     engine
         .blobs
-        .verify("POST", &crate::tasks::allocation_key(&task, &class), &signed)
+        .verify(
+            "POST",
+            &crate::tasks::allocation_key(&task, &class),
+            &signed,
+        )
         .map_err(ApiError::forbidden)?;
     let (_, cls) = engine.find_class(&class)?;
     let k = {
-        let mut map = engine.allocations.lock().map_err(|_| ApiError::internal("allocation table poisoned"))?;
+        let mut map = engine
+            .allocations
+            .lock()
+            .map_err(|_| ApiError::internal("allocation table poisoned"))?;
         let n = map.entry(task.clone()).or_insert(0);
         *n += 1;
         *n - 1
@@ -364,20 +521,37 @@ async fn allocate_output(
 
 /// `/oal/{expression}`: an object access expression such as `vid42:transcode(height=720)/src`
 /// or `video.Video.new(title="clip")`.
-async fn oal(State(engine): State<Shared>, Path(expr): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let parsed = oaas_compiler::syntax::parse_access_expr(&expr).map_err(|d| ApiError::bad_request(format!("not an object access expression: {}", d.message)))?;
+async fn oal(
+    State(engine): State<Shared>,
+    Path(expr): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let parsed = oaas_compiler::syntax::parse_access_expr(&expr).map_err(|d| {
+        ApiError::bad_request(format!("not an object access expression: {}", d.message))
+    })?;
     let to_args = |args: &[oaas_compiler::syntax::ast::Arg]| -> Result<Value, ApiError> {
         let mut map = serde_json::Map::new();
         for a in args {
             let name = a.name.as_ref().map(|n| n.name.clone()).unwrap_or_default();
-            let v = crate::oal::expr_to_json(&a.value).ok_or_else(|| ApiError::bad_request(format!("argument `{name}` is not a plain value")))?;
+            let v = crate::oal::expr_to_json(&a.value).ok_or_else(|| {
+                ApiError::bad_request(format!("argument `{name}` is not a plain value"))
+            })?;
             map.insert(name, v);
         }
         Ok(Value::Object(map))
     };
     let (target, func, args) = match &parsed.target {
-        oaas_compiler::syntax::AccessTarget::Object { id, function, args } => (Target::Object(id.clone()), function.name.clone(), to_args(args)?),
-        oaas_compiler::syntax::AccessTarget::Static { package, class, function, args } => {
+        oaas_compiler::syntax::AccessTarget::Object { id, function, args } => (
+            Target::Object(id.clone()),
+            function.name.clone(),
+            to_args(args)?,
+        ),
+        oaas_compiler::syntax::AccessTarget::Static {
+            package,
+            class,
+            function,
+            args,
+        } => {
             let cls = match package {
                 Some(p) => format!("{p}.{}", class.name),
                 None => class.name.clone(),
@@ -386,14 +560,25 @@ async fn oal(State(engine): State<Shared>, Path(expr): Path<String>, headers: He
         }
     };
     let response = invoke(engine.clone(), target, func, args, false, &headers).await?;
-    let Some(file) = parsed.file else { return Ok(response) };
+    let Some(file) = parsed.file else {
+        return Ok(response);
+    };
     // `/file`: redirect to that file of the call's result object.
-    let body = axum::body::to_bytes(response.into_body(), 16 << 20).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    let body = axum::body::to_bytes(response.into_body(), 16 << 20)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let id = value
         .pointer("/result/id")
         .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::bad_request(format!("`/{}` needs the call to return an object", file.name)))?;
-    let (url, _) = engine.file_url(id, &file.name, None, Caller::External).await?;
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "`/{}` needs the call to return an object",
+                file.name
+            ))
+        })?;
+    let (url, _) = engine
+        .file_url(id, &file.name, None, Caller::External)
+        .await?;
     Ok(Redirect::temporary(&url).into_response())
 }

@@ -36,18 +36,29 @@ pub struct Signed {
 impl Signed {
     /// Reads `method`, `exp` and `sig` from a query.
     pub fn from_query(q: &HashMap<String, String>) -> Option<Signed> {
-        Some(Signed { method: q.get("method")?.clone(), exp: q.get("exp")?.parse().ok()?, sig: q.get("sig")?.clone() })
+        Some(Signed {
+            method: q.get("method")?.clone(),
+            exp: q.get("exp")?.parse().ok()?,
+            sig: q.get("sig")?.clone(),
+        })
     }
 }
 
 fn now_s() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl Blobs {
     /// Blobs under `root`, URLs signed with `secret` on `base_url`.
     pub fn new(root: PathBuf, secret: Vec<u8>, base_url: String) -> Blobs {
-        Blobs { root, secret, base_url }
+        Blobs {
+            root,
+            secret,
+            base_url,
+        }
     }
 
     fn signature(&self, method: &str, key: &str, exp: u64) -> String {
@@ -63,7 +74,10 @@ impl Blobs {
     pub fn sign(&self, method: &str, key: &str, ttl_s: u64) -> String {
         let exp = now_s() + ttl_s;
         let sig = self.signature(method, key, exp);
-        format!("{}/blobs/{key}?method={method}&exp={exp}&sig={sig}", self.base_url)
+        format!(
+            "{}/blobs/{key}?method={method}&exp={exp}&sig={sig}",
+            self.base_url
+        )
     }
 
     /// Checks a signed request; the error is what to tell the caller.
@@ -86,7 +100,11 @@ impl Blobs {
 
     /// The file behind a key, refusing keys that climb out of the folder.
     pub fn path(&self, key: &str) -> Option<PathBuf> {
-        if key.is_empty() || key.split('/').any(|s| s.is_empty() || s == "." || s == ".." || s.contains('\\')) {
+        if key.is_empty()
+            || key
+                .split('/')
+                .any(|s| s.is_empty() || s == "." || s == ".." || s.contains('\\'))
+        {
             return None;
         }
         Some(self.root.join(key))
@@ -102,41 +120,73 @@ impl Blobs {
 
     /// Reads a whole blob.
     pub async fn read(&self, key: &str) -> std::io::Result<Vec<u8>> {
-        let path = self.path(key).ok_or_else(|| std::io::Error::other("bad key"))?;
+        let path = self
+            .path(key)
+            .ok_or_else(|| std::io::Error::other("bad key"))?;
         tokio::fs::read(path).await
     }
 }
 
 fn problem(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, axum::Json(serde_json::json!({"error": {"code": code, "message": message}}))).into_response()
+    (
+        status,
+        axum::Json(serde_json::json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
 }
 
 /// `GET /blobs/{key}`: a signed read, with `Range: bytes=a-b`.
-pub async fn get(State(blobs): State<Arc<Blobs>>, Path(key): Path<String>, Query(q): Query<HashMap<String, String>>, headers: HeaderMap) -> Response {
-    let Some(q) = Signed::from_query(&q) else { return problem(StatusCode::FORBIDDEN, "forbidden", "a signed URL is needed") };
+pub async fn get(
+    State(blobs): State<Arc<Blobs>>,
+    Path(key): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(q) = Signed::from_query(&q) else {
+        return problem(StatusCode::FORBIDDEN, "forbidden", "a signed URL is needed");
+    };
     if let Err(why) = blobs.verify("GET", &key, &q) {
         return problem(StatusCode::FORBIDDEN, "forbidden", why);
     }
-    let Some(path) = blobs.path(&key) else { return problem(StatusCode::BAD_REQUEST, "bad_request", "bad blob key") };
+    let Some(path) = blobs.path(&key) else {
+        return problem(StatusCode::BAD_REQUEST, "bad_request", "bad blob key");
+    };
     let mut file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
-        Err(_) => return problem(StatusCode::NOT_FOUND, "not_found", "no such file has been uploaded"),
+        Err(_) => {
+            return problem(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such file has been uploaded",
+            )
+        }
     };
     let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).and_then(|r| parse_range(r, len));
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| parse_range(r, len));
     match range {
         Some((start, end)) => {
             if file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
-                return problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cannot read the file");
+                return problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "cannot read the file",
+                );
             }
-            let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(end - start + 1)));
+            let body = Body::from_stream(tokio_util::io::ReaderStream::new(
+                file.take(end - start + 1),
+            ));
             Response::builder()
                 .status(StatusCode::PARTIAL_CONTENT)
                 .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"))
                 .header(header::CONTENT_LENGTH, end - start + 1)
                 .header(header::ACCEPT_RANGES, "bytes")
                 .body(body)
-                .unwrap_or_else(|_| problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "response"))
+                .unwrap_or_else(|_| {
+                    problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "response")
+                })
         }
         None if headers.contains_key(header::RANGE) && len > 0 => Response::builder()
             .status(StatusCode::RANGE_NOT_SATISFIABLE)
@@ -172,21 +222,40 @@ fn parse_range(value: &str, len: u64) -> Option<(u64, u64)> {
 
 /// `PUT /blobs/{key}`: a signed upload, written to a temporary file and renamed into place,
 /// so a reader never sees half a file.
-pub async fn put(State(blobs): State<Arc<Blobs>>, Path(key): Path<String>, Query(q): Query<HashMap<String, String>>, body: Body) -> Response {
-    let Some(q) = Signed::from_query(&q) else { return problem(StatusCode::FORBIDDEN, "forbidden", "a signed URL is needed") };
+pub async fn put(
+    State(blobs): State<Arc<Blobs>>,
+    Path(key): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Body,
+) -> Response {
+    let Some(q) = Signed::from_query(&q) else {
+        return problem(StatusCode::FORBIDDEN, "forbidden", "a signed URL is needed");
+    };
     if let Err(why) = blobs.verify("PUT", &key, &q) {
         return problem(StatusCode::FORBIDDEN, "forbidden", why);
     }
-    let Some(path) = blobs.path(&key) else { return problem(StatusCode::BAD_REQUEST, "bad_request", "bad blob key") };
+    let Some(path) = blobs.path(&key) else {
+        return problem(StatusCode::BAD_REQUEST, "bad_request", "bad blob key");
+    };
     if let Some(dir) = path.parent() {
         if tokio::fs::create_dir_all(dir).await.is_err() {
-            return problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cannot create the blob folder");
+            return problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "cannot create the blob folder",
+            );
         }
     }
     let tmp = path.with_extension(format!("part-{}", uuid::Uuid::new_v4()));
     let mut file = match tokio::fs::File::create(&tmp).await {
         Ok(f) => f,
-        Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cannot write the blob"),
+        Err(_) => {
+            return problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "cannot write the blob",
+            )
+        }
     };
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -196,12 +265,20 @@ pub async fn put(State(blobs): State<Arc<Blobs>>, Path(key): Path<String>, Query
         };
         if !ok {
             let _ = tokio::fs::remove_file(&tmp).await;
-            return problem(StatusCode::BAD_REQUEST, "bad_request", "the upload was interrupted");
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the upload was interrupted",
+            );
         }
     }
     if file.sync_all().await.is_err() || tokio::fs::rename(&tmp, &path).await.is_err() {
         let _ = tokio::fs::remove_file(&tmp).await;
-        return problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "cannot store the blob");
+        return problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "cannot store the blob",
+        );
     }
     StatusCode::CREATED.into_response()
 }
@@ -222,15 +299,33 @@ mod tests {
 
     #[test]
     fn signatures_bind_method_key_and_expiry() {
-        let b = Blobs::new(PathBuf::from("/tmp/x"), b"secret".to_vec(), "http://h".into());
+        let b = Blobs::new(
+            PathBuf::from("/tmp/x"),
+            b"secret".to_vec(),
+            "http://h".into(),
+        );
         let url = b.sign("GET", "objects/a/v1/src", 60);
         let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
-        let get = |k: &str| query.split('&').find_map(|p| p.strip_prefix(&format!("{k}="))).unwrap_or("").to_string();
-        let q = Signed { method: get("method"), exp: get("exp").parse().unwrap_or(0), sig: get("sig") };
+        let get = |k: &str| {
+            query
+                .split('&')
+                .find_map(|p| p.strip_prefix(&format!("{k}=")))
+                .unwrap_or("")
+                .to_string()
+        };
+        let q = Signed {
+            method: get("method"),
+            exp: get("exp").parse().unwrap_or(0),
+            sig: get("sig"),
+        };
         assert!(b.verify("GET", "objects/a/v1/src", &q).is_ok());
         assert!(b.verify("PUT", "objects/a/v1/src", &q).is_err());
         assert!(b.verify("GET", "objects/b/v1/src", &q).is_err());
-        let expired = Signed { method: q.method.clone(), exp: 1, sig: q.sig.clone() };
+        let expired = Signed {
+            method: q.method.clone(),
+            exp: 1,
+            sig: q.sig.clone(),
+        };
         assert!(b.verify("GET", "objects/a/v1/src", &expired).is_err());
         assert!(b.path("../etc/passwd").is_none());
     }

@@ -1,7 +1,7 @@
 //! The standard library's builtins, performed by the runtime itself: `new`, `get`,
 //! `update`, `copy`, `delete` and `file`.
 
-use crate::engine::{new_id, Caller, Engine};
+use crate::engine::{Caller, Engine};
 use crate::error::ApiError;
 use crate::store::{now_ms, Commit, ObjectVersion};
 use crate::tasks::{initial_state, upload_urls};
@@ -21,7 +21,11 @@ pub async fn run(
     task_id: &str,
     caller: Caller,
 ) -> Result<Value, ApiError> {
-    let needs_object = || object.clone().ok_or_else(|| ApiError::bad_request(format!("`{name}` needs an object")));
+    let needs_object = || {
+        object
+            .clone()
+            .ok_or_else(|| ApiError::bad_request(format!("`{name}` needs an object")))
+    };
     match name {
         "new" => {
             // State fields and refs arrive as arguments; null means "not given" for optional refs.
@@ -35,7 +39,8 @@ pub async fn run(
                 }
             }
             let state = initial_state(artifact, class, &state).map_err(ApiError::bad_request)?;
-            let id = if task_id.ends_with(".n0") { new_id() } else { crate::engine::output_id(task_id, 0) };
+            // Deterministic: a task run twice creates the same object once.
+            let id = crate::engine::output_id(task_id, 0);
             let v = ObjectVersion {
                 id: id.clone(),
                 class: class.qualified.clone(),
@@ -61,11 +66,23 @@ pub async fn run(
             let obj = needs_object()?;
             let latest = engine.object(&obj.id, None).await?;
             let patch = args.get("patch").cloned().unwrap_or(Value::Null);
-            let Value::Object(patch) = patch else { return Err(ApiError::bad_request("`update` takes `patch`: a JSON object of state fields")) };
+            let Value::Object(patch) = patch else {
+                return Err(ApiError::bad_request(
+                    "`update` takes `patch`: a JSON object of state fields",
+                ));
+            };
             for k in patch.keys() {
-                let f = class.state.iter().find(|f| &f.name == k).ok_or_else(|| ApiError::bad_request(format!("class `{}` has no state field `{k}`", class.name)))?;
+                let f = class.state.iter().find(|f| &f.name == k).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "class `{}` has no state field `{k}`",
+                        class.name
+                    ))
+                })?;
                 if caller == Caller::External && f.access != Access::Public {
-                    return Err(ApiError::forbidden(format!("state field `{k}` of `{}` is not public", class.name)));
+                    return Err(ApiError::forbidden(format!(
+                        "state field `{k}` of `{}` is not public",
+                        class.name
+                    )));
                 }
             }
             let mut state = latest.state.as_object().cloned().unwrap_or_default();
@@ -74,38 +91,76 @@ pub async fn run(
             }
             let state = initial_state(artifact, class, &state).map_err(ApiError::bad_request)?;
             let files = engine.effective_files(&latest, class);
-            let v = ObjectVersion { version: latest.version + 1, state, files, task_id: Some(task_id.to_string()), created_at: now_ms(), ..latest };
+            let v = ObjectVersion {
+                version: latest.version + 1,
+                state,
+                files,
+                task_id: Some(task_id.to_string()),
+                created_at: now_ms(),
+                ..latest
+            };
             let view = engine.view(&v, class, caller);
             commit(engine, task_id, vec![v], view).await
         }
         "copy" => {
             let obj = needs_object()?;
-            let id = if task_id.ends_with(".n0") { new_id() } else { crate::engine::output_id(task_id, 0) };
+            let id = crate::engine::output_id(task_id, 0);
             // Blobs are immutable, so the copy can share them.
             let files = engine.effective_files(&obj, class);
-            let v = ObjectVersion { id, version: 1, files, task_id: Some(task_id.to_string()), created_at: now_ms(), deleted: false, ..obj };
+            let v = ObjectVersion {
+                id,
+                version: 1,
+                files,
+                task_id: Some(task_id.to_string()),
+                created_at: now_ms(),
+                deleted: false,
+                ..obj
+            };
             let view = engine.view(&v, class, caller);
             commit(engine, task_id, vec![v], view).await
         }
         "delete" => {
             let obj = needs_object()?;
             let files = engine.effective_files(&obj, class);
-            let v = ObjectVersion { version: obj.version + 1, deleted: true, files, task_id: Some(task_id.to_string()), created_at: now_ms(), ..obj };
+            let v = ObjectVersion {
+                version: obj.version + 1,
+                deleted: true,
+                files,
+                task_id: Some(task_id.to_string()),
+                created_at: now_ms(),
+                ..obj
+            };
             let view = engine.view(&v, class, caller);
             commit(engine, task_id, vec![v], view).await
         }
         "file" => {
             let obj = needs_object()?;
             let file = args.get("name").and_then(Value::as_str).unwrap_or("");
-            let (url, _) = engine.file_url(&obj.id, file, Some(obj.version), caller).await?;
+            let (url, _) = engine
+                .file_url(&obj.id, file, Some(obj.version), caller)
+                .await?;
             Ok(Value::from(url))
         }
-        other => Err(ApiError::not_implemented(format!("the builtin `{other}` is unknown to this runtime"))),
+        other => Err(ApiError::not_implemented(format!(
+            "the builtin `{other}` is unknown to this runtime"
+        ))),
     }
 }
 
-async fn commit(engine: &Engine, task_id: &str, versions: Vec<ObjectVersion>, view: Value) -> Result<Value, ApiError> {
-    let result = engine.commit(Commit { task_id: Some(task_id.to_string()), task_result: Some(view.clone()), versions, ..Default::default() }).await?;
+async fn commit(
+    engine: &Engine,
+    task_id: &str,
+    versions: Vec<ObjectVersion>,
+    view: Value,
+) -> Result<Value, ApiError> {
+    let result = engine
+        .commit(Commit {
+            task_id: Some(task_id.to_string()),
+            task_result: Some(view.clone()),
+            versions,
+            ..Default::default()
+        })
+        .await?;
     Ok(result.unwrap_or(view))
 }
 

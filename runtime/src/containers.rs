@@ -17,6 +17,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Containers {
     /// The pooled client for all task calls.
     pub client: reqwest::Client,
+    /// The runtime's own address, given to containers as `OAAS_RUNTIME_URL`.
+    pub runtime_url: RwLock<String>,
     logs: PathBuf,
     local: Mutex<HashMap<String, Arc<LocalContainer>>>,
     shutdown: watch::Sender<bool>,
@@ -45,18 +47,31 @@ impl Containers {
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         let (shutdown, _) = watch::channel(false);
-        Containers { client, logs, local: Mutex::new(HashMap::new()), shutdown }
+        Containers {
+            client,
+            runtime_url: RwLock::new(String::new()),
+            logs,
+            local: Mutex::new(HashMap::new()),
+            shutdown,
+        }
     }
 
     /// The base URL of a `@local` container, starting it if needed.
     pub async fn local_url(&self, command: &str, workdir: &Path) -> Result<String, StartError> {
         let key = format!("{}\u{0}{}", workdir.display(), command);
         let container = {
-            let mut map = self.local.lock().map_err(|_| StartError("container table poisoned".into()))?;
+            let mut map = self
+                .local
+                .lock()
+                .map_err(|_| StartError("container table poisoned".into()))?;
             match map.get(&key) {
                 Some(c) => c.clone(),
                 None => {
-                    let name: String = command.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).take(60).collect();
+                    let name: String = command
+                        .chars()
+                        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                        .take(60)
+                        .collect();
                     let c = Arc::new(LocalContainer {
                         command: command.to_string(),
                         workdir: workdir.to_path_buf(),
@@ -68,7 +83,12 @@ impl Containers {
                     map.insert(key, c.clone());
                     let supervised = c.clone();
                     let shutdown = self.shutdown.subscribe();
-                    tokio::spawn(async move { supervise(supervised, shutdown).await });
+                    let runtime_url = self
+                        .runtime_url
+                        .read()
+                        .map(|u| u.clone())
+                        .unwrap_or_default();
+                    tokio::spawn(async move { supervise(supervised, shutdown, runtime_url).await });
                     c
                 }
             }
@@ -79,7 +99,11 @@ impl Containers {
     /// Stops every local container.
     pub async fn shutdown(&self) {
         let _ = self.shutdown.send(true);
-        let all: Vec<Arc<LocalContainer>> = self.local.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        let all: Vec<Arc<LocalContainer>> = self
+            .local
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
         for c in all {
             if let Some(mut child) = c.child.lock().await.take() {
                 let _ = child.kill().await;
@@ -109,24 +133,34 @@ impl LocalContainer {
                 }
             }
         };
-        tokio::time::timeout(START_TIMEOUT, wait).await.map_err(|_| {
-            StartError(format!(
-                "the container `{}` did not start within {}s; see its log {}",
-                self.command,
-                START_TIMEOUT.as_secs(),
-                self.log.display()
-            ))
-        })?
+        tokio::time::timeout(START_TIMEOUT, wait)
+            .await
+            .map_err(|_| {
+                StartError(format!(
+                    "the container `{}` did not start within {}s; see its log {}",
+                    self.command,
+                    START_TIMEOUT.as_secs(),
+                    self.log.display()
+                ))
+            })?
     }
 }
 
 fn free_port() -> Option<u16> {
-    std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok().map(|a| a.port())
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()
+        .map(|a| a.port())
 }
 
 /// Starts the container, waits for it to accept connections, and restarts it with backoff
 /// whenever it exits, until shutdown.
-async fn supervise(c: Arc<LocalContainer>, mut shutdown: watch::Receiver<bool>) {
+async fn supervise(
+    c: Arc<LocalContainer>,
+    mut shutdown: watch::Receiver<bool>,
+    runtime_url: String,
+) {
     let mut backoff = Duration::from_millis(100);
     let mut generation = 0u64;
     loop {
@@ -137,7 +171,10 @@ async fn supervise(c: Arc<LocalContainer>, mut shutdown: watch::Receiver<bool>) 
             tokio::time::sleep(backoff).await;
             continue;
         };
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&c.log);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&c.log);
         let (out, err) = match log.and_then(|f| Ok((f.try_clone()?, f))) {
             Ok((a, b)) => (std::process::Stdio::from(a), std::process::Stdio::from(b)),
             Err(_) => (std::process::Stdio::null(), std::process::Stdio::null()),
@@ -149,6 +186,8 @@ async fn supervise(c: Arc<LocalContainer>, mut shutdown: watch::Receiver<bool>) 
             .env("PORT", port.to_string())
             // SDK containers exit when the runtime dies, even by SIGKILL.
             .env("OAAS_EXIT_WITH_PARENT", "1")
+            // Where containers can read other objects (`GET /api/objects/{id}`).
+            .env("OAAS_RUNTIME_URL", &runtime_url)
             .stdin(std::process::Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -169,11 +208,17 @@ async fn supervise(c: Arc<LocalContainer>, mut shutdown: watch::Receiver<bool>) 
         let url = format!("http://127.0.0.1:{port}");
         let mut up = false;
         while started.elapsed() < START_TIMEOUT {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 up = true;
                 break;
             }
-            let exited = matches!(c.child.lock().await.as_mut().map(|ch| ch.try_wait()), Some(Ok(Some(_))));
+            let exited = matches!(
+                c.child.lock().await.as_mut().map(|ch| ch.try_wait()),
+                Some(Ok(Some(_)))
+            );
             if exited || *shutdown.borrow() {
                 break;
             }

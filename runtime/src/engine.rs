@@ -6,7 +6,10 @@ use crate::containers::Containers;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use crate::store::{now_ms, Commit, CommitOutcome, FieldFilter, Invocation, InvocationStatus, ObjectVersion, PackageRecord, Store};
+use crate::store::{
+    now_ms, Commit, CommitOutcome, FieldFilter, Invocation, InvocationStatus, ObjectVersion,
+    PackageRecord, Store,
+};
 use crate::values;
 use oaas_compiler::artifact::{Access, Artifact, ClassArtifact, FunctionArtifact, TypeRef};
 use serde_json::{json, Map, Value};
@@ -75,7 +78,11 @@ pub struct CallResult {
 }
 
 fn object_id_for(task_id: &str, index: usize) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{task_id}#{index}").as_bytes()).to_string()
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("{task_id}#{index}").as_bytes(),
+    )
+    .to_string()
 }
 
 /// A new id for an invocation or a created object (UUIDv7: sortable by time).
@@ -85,7 +92,12 @@ pub fn new_id() -> String {
 
 impl Engine {
     /// An engine over a store, blobs and a log folder.
-    pub fn new(store: Arc<dyn Store>, blobs: Arc<Blobs>, logs: PathBuf, default_workdir: PathBuf) -> Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        blobs: Arc<Blobs>,
+        logs: PathBuf,
+        default_workdir: PathBuf,
+    ) -> Engine {
         Engine {
             store,
             blobs,
@@ -107,7 +119,9 @@ impl Engine {
         for p in packages {
             match Artifact::from_json(&p.artifact) {
                 Ok(a) => self.registry.insert(Arc::new(a)),
-                Err(e) => tracing::warn!(version = %p.version, error = %e, "skipping a stored package"),
+                Err(e) => {
+                    tracing::warn!(version = %p.version, error = %e, "skipping a stored package")
+                }
             }
         }
         Ok(n)
@@ -115,7 +129,11 @@ impl Engine {
 
     /// Deploys an artifact: stored durably, then current for its packages. Deploying the same
     /// version again changes nothing.
-    pub async fn deploy(&self, artifact: Artifact, workdir: Option<PathBuf>) -> Result<Arc<Artifact>, ApiError> {
+    pub async fn deploy(
+        &self,
+        artifact: Artifact,
+        workdir: Option<PathBuf>,
+    ) -> Result<Arc<Artifact>, ApiError> {
         let record = PackageRecord {
             version: artifact.version.clone(),
             names: artifact.packages.iter().map(|p| p.name.clone()).collect(),
@@ -132,48 +150,70 @@ impl Engine {
     }
 
     fn workdir(&self, version: &str) -> PathBuf {
-        self.workdirs.lock().ok().and_then(|w| w.get(version).cloned()).unwrap_or_else(|| self.default_workdir.clone())
+        self.workdirs
+            .lock()
+            .ok()
+            .and_then(|w| w.get(version).cloned())
+            .unwrap_or_else(|| self.default_workdir.clone())
     }
 
     /// The artifact and class of a stored object.
-    pub fn class_of_object(&self, obj: &ObjectVersion) -> Result<(Arc<Artifact>, ClassArtifact), ApiError> {
-        let artifact = self
-            .registry
-            .version(&obj.package_version)
-            .ok_or_else(|| ApiError::internal(format!("package version {} of object {} is not loaded", obj.package_version, obj.id)))?;
-        let class = artifact
-            .class(&obj.class)
-            .cloned()
-            .ok_or_else(|| ApiError::internal(format!("class {} is missing from its package", obj.class)))?;
+    pub fn class_of_object(
+        &self,
+        obj: &ObjectVersion,
+    ) -> Result<(Arc<Artifact>, ClassArtifact), ApiError> {
+        let artifact = self.registry.version(&obj.package_version).ok_or_else(|| {
+            ApiError::internal(format!(
+                "package version {} of object {} is not loaded",
+                obj.package_version, obj.id
+            ))
+        })?;
+        let class = artifact.class(&obj.class).cloned().ok_or_else(|| {
+            ApiError::internal(format!("class {} is missing from its package", obj.class))
+        })?;
         Ok((artifact, class))
     }
 
     /// Finds a class in the current packages.
     pub fn find_class(&self, name: &str) -> Result<(Arc<Artifact>, ClassArtifact), ApiError> {
-        let (artifact, qualified) = self
-            .registry
-            .class(name)
-            .ok_or_else(|| ApiError::not_found(format!("there is no class `{name}` in the deployed packages (give it as `package.Class`)")))?;
-        let class = artifact.class(&qualified).cloned().ok_or_else(|| ApiError::not_found(format!("no class `{name}`")))?;
+        let (artifact, qualified) = self.registry.class(name).ok_or_else(|| {
+            ApiError::not_found(format!(
+                "there is no class `{name}` in the deployed packages (give it as `package.Class`)"
+            ))
+        })?;
+        let class = artifact
+            .class(&qualified)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(format!("no class `{name}`")))?;
         Ok((artifact, class))
     }
 
     /// Reads an object (newest version, or the given one); deleted objects are 404 unless a
     /// version is asked for.
     pub async fn object(&self, id: &str, version: Option<u64>) -> Result<ObjectVersion, ApiError> {
-        let obj = self.store.object(id, version).await?.ok_or_else(|| match version {
-            Some(v) => ApiError::not_found(format!("object `{id}` has no version {v}")),
-            None => ApiError::not_found(format!("there is no object `{id}`")),
-        })?;
+        let obj = self
+            .store
+            .object(id, version)
+            .await?
+            .ok_or_else(|| match version {
+                Some(v) => ApiError::not_found(format!("object `{id}` has no version {v}")),
+                None => ApiError::not_found(format!("there is no object `{id}`")),
+            })?;
         if obj.deleted && version.is_none() {
-            return Err(ApiError::not_found(format!("object `{id}` was deleted (its earlier versions stay readable with ?version=)")));
+            return Err(ApiError::not_found(format!(
+                "object `{id}` was deleted (its earlier versions stay readable with ?version=)"
+            )));
         }
         Ok(obj)
     }
 
     /// The files of an object version: those it records, plus files uploaded afterwards to
     /// the version's own upload URLs (`new` hands those out; the upload completes the version).
-    pub fn effective_files(&self, obj: &ObjectVersion, class: &ClassArtifact) -> BTreeMap<String, String> {
+    pub fn effective_files(
+        &self,
+        obj: &ObjectVersion,
+        class: &ClassArtifact,
+    ) -> BTreeMap<String, String> {
         let mut files = obj.files.clone();
         for f in &class.files {
             if !files.contains_key(&f.name) {
@@ -193,19 +233,32 @@ impl Engine {
         let mut state = Map::new();
         for f in &class.state {
             if visible(f.access) {
-                state.insert(f.name.clone(), obj.state.get(&f.name).cloned().unwrap_or(Value::Null));
+                state.insert(
+                    f.name.clone(),
+                    obj.state.get(&f.name).cloned().unwrap_or(Value::Null),
+                );
             }
         }
         let mut refs = Map::new();
         for r in &class.refs {
             if visible(r.access) {
-                refs.insert(r.name.clone(), obj.refs.get(&r.name).cloned().unwrap_or(if r.many { json!([]) } else { Value::Null }));
+                refs.insert(
+                    r.name.clone(),
+                    obj.refs.get(&r.name).cloned().unwrap_or(if r.many {
+                        json!([])
+                    } else {
+                        Value::Null
+                    }),
+                );
             }
         }
         let mut files = Map::new();
         for f in &class.files {
             if visible(f.access) {
-                files.insert(f.name.clone(), json!({"uploaded": present.contains_key(&f.name), "media_type": f.media_type}));
+                files.insert(
+                    f.name.clone(),
+                    json!({"uploaded": present.contains_key(&f.name), "media_type": f.media_type}),
+                );
             }
         }
         json!({
@@ -222,39 +275,72 @@ impl Engine {
     }
 
     /// A signed URL to read one file of an object.
-    pub async fn file_url(&self, id: &str, name: &str, version: Option<u64>, caller: Caller) -> Result<(String, String), ApiError> {
+    pub async fn file_url(
+        &self,
+        id: &str,
+        name: &str,
+        version: Option<u64>,
+        caller: Caller,
+    ) -> Result<(String, String), ApiError> {
         let obj = self.object(id, version).await?;
         let (_, class) = self.class_of_object(&obj)?;
-        let decl = class
-            .files
-            .iter()
-            .find(|f| f.name == name)
-            .ok_or_else(|| ApiError::not_found(format!("class `{}` has no file `{name}`", class.name)))?;
+        let decl = class.files.iter().find(|f| f.name == name).ok_or_else(|| {
+            ApiError::not_found(format!("class `{}` has no file `{name}`", class.name))
+        })?;
         if caller == Caller::External && decl.access != Access::Public {
-            return Err(ApiError::forbidden(format!("file `{name}` of `{}` is not public", class.name)));
+            return Err(ApiError::forbidden(format!(
+                "file `{name}` of `{}` is not public",
+                class.name
+            )));
         }
         let files = self.effective_files(&obj, &class);
-        let key = files.get(name).ok_or_else(|| ApiError::not_found(format!("file `{name}` of object `{id}` has not been uploaded")))?;
+        let key = files.get(name).ok_or_else(|| {
+            ApiError::not_found(format!(
+                "file `{name}` of object `{id}` has not been uploaded"
+            ))
+        })?;
         Ok((self.blobs.sign("GET", key, URL_TTL_S), key.clone()))
     }
 
     /// Lists the objects of a class.
-    pub async fn list(&self, class: &str, filters: Vec<FieldFilter>, after: Option<String>, limit: usize) -> Result<Value, ApiError> {
+    pub async fn list(
+        &self,
+        class: &str,
+        filters: Vec<FieldFilter>,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Value, ApiError> {
         let (artifact, class) = self.find_class(class)?;
         for f in &filters {
             let field = class
                 .state
                 .iter()
                 .find(|s| s.name == f.field)
-                .ok_or_else(|| ApiError::bad_request(format!("class `{}` has no state field `{}` to filter on", class.name, f.field)))?;
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "class `{}` has no state field `{}` to filter on",
+                        class.name, f.field
+                    ))
+                })?;
             if field.access != Access::Public {
-                return Err(ApiError::forbidden(format!("state field `{}` of `{}` is not public", f.field, class.name)));
+                return Err(ApiError::forbidden(format!(
+                    "state field `{}` of `{}` is not public",
+                    f.field, class.name
+                )));
             }
-            values::check(&artifact, &f.value, &field.ty).map_err(|e| ApiError::bad_request(format!("filter `{}`: {e}", f.field)))?;
+            values::check(&artifact, &f.value, &field.ty)
+                .map_err(|e| ApiError::bad_request(format!("filter `{}`: {e}", f.field)))?;
         }
         let limit = limit.clamp(1, 1000);
-        let objects = self.store.list(&class.qualified, &filters, after.as_deref(), limit).await?;
-        let next = if objects.len() == limit { objects.last().map(|o| o.id.clone()) } else { None };
+        let objects = self
+            .store
+            .list(&class.qualified, &filters, after.as_deref(), limit)
+            .await?;
+        let next = if objects.len() == limit {
+            objects.last().map(|o| o.id.clone())
+        } else {
+            None
+        };
         let items: Vec<Value> = objects
             .iter()
             .map(|o| match self.class_of_object(o) {
@@ -278,23 +364,53 @@ impl Engine {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
-        map.entry(key.to_string()).or_insert_with(|| Arc::new(Semaphore::new(n as usize))).clone()
+        map.entry(key.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(n as usize)))
+            .clone()
     }
 
-    /// Calls a function (or builtin) synchronously, end to end: checks access and arguments,
-    /// runs the task, commits its result once, and returns it.
-    pub async fn call(&self, target: Target, function: &str, args: Value, caller: Caller, invocation_id: Option<String>) -> Result<CallResult, ApiError> {
+    /// Calls a function, builtin or macro synchronously, end to end: checks access and
+    /// arguments, runs the task (or the macro's graph), commits its result once, and returns it.
+    pub async fn call(
+        self: &Arc<Self>,
+        target: Target,
+        function: &str,
+        args: Value,
+        caller: Caller,
+        invocation_id: Option<String>,
+    ) -> Result<CallResult, ApiError> {
         let invocation_id = invocation_id.unwrap_or_else(new_id);
         let task_id = format!("{invocation_id}.n0");
-        self.call_task(target, function, args, caller, &invocation_id, &task_id).await
+        self.call_task(target, function, args, caller, &invocation_id, &task_id)
+            .await
+    }
+
+    /// [`Engine::call_task`] as a boxed future, for macros calling macros.
+    pub fn call_task_boxed(
+        self: Arc<Self>,
+        target: Target,
+        function: String,
+        args: Value,
+        caller: Caller,
+        invocation_id: String,
+        task_id: String,
+    ) -> futures_util::future::BoxFuture<'static, Result<CallResult, ApiError>> {
+        Box::pin(async move {
+            self.call_task(target, &function, args, caller, &invocation_id, &task_id)
+                .await
+        })
     }
 
     /// Runs one task with a given id (used by direct calls and by macro nodes).
-    pub async fn call_task(&self, target: Target, function: &str, args: Value, caller: Caller, invocation_id: &str, task_id: &str) -> Result<CallResult, ApiError> {
-        // A task committed before (a retry of the request, or a resumed macro) returns its first result.
-        if let Some(result) = self.store.task_result(task_id).await? {
-            return Ok(CallResult { invocation_id: invocation_id.to_string(), task_id: task_id.to_string(), result: result.unwrap_or(Value::Null) });
-        }
+    pub async fn call_task(
+        self: &Arc<Self>,
+        target: Target,
+        function: &str,
+        args: Value,
+        caller: Caller,
+        invocation_id: &str,
+        task_id: &str,
+    ) -> Result<CallResult, ApiError> {
         let (artifact, class, object) = match &target {
             Target::Object(id) => {
                 let obj = self.object(id, None).await?;
@@ -306,17 +422,43 @@ impl Engine {
                 (a, c, None)
             }
         };
+        if let Some(m) = class.macro_named(function) {
+            let m = Arc::new(m.clone());
+            return self
+                .call_macro(
+                    artifact,
+                    &class,
+                    m,
+                    object,
+                    args,
+                    caller,
+                    invocation_id,
+                    task_id,
+                )
+                .await;
+        }
+        // A task committed before (a retry of the request, or a resumed macro) returns its first result.
+        if let Some(result) = self.store.task_result(task_id).await? {
+            return Ok(CallResult {
+                invocation_id: invocation_id.to_string(),
+                task_id: task_id.to_string(),
+                result: result.unwrap_or(Value::Null),
+            });
+        }
         let func = match class.function(function) {
             Some(f) => f.clone(),
-            None if class.macro_named(function).is_some() => {
-                return Err(ApiError::not_implemented(format!(
-                    "`{}.{function}` is a macro; macro execution is not available in this runtime yet",
-                    class.name
-                )))
-            }
             None => {
-                let names: Vec<&str> = class.functions.iter().map(|f| f.name.as_str()).chain(class.macros.iter().map(|m| m.name.as_str())).collect();
-                return Err(ApiError::not_found(format!("class `{}` has no function `{function}`; it has {}", class.name, names.join(", "))));
+                let names: Vec<&str> = class
+                    .functions
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .chain(class.macros.iter().map(|m| m.name.as_str()))
+                    .collect();
+                return Err(ApiError::not_found(format!(
+                    "class `{}` has no function `{function}`; it has {}",
+                    class.name,
+                    names.join(", ")
+                )));
             }
         };
         if caller == Caller::External && func.access != Access::Public {
@@ -331,12 +473,23 @@ impl Engine {
             )));
         }
         match (&object, func.is_static) {
-            (Some(_), true) => return Err(ApiError::bad_request(format!("`{}` is static: call it on the class `{}`", func.name, class.qualified))),
-            (None, false) => return Err(ApiError::bad_request(format!("`{}` is called on an object of `{}`, not on the class", func.name, class.qualified))),
+            (Some(_), true) => {
+                return Err(ApiError::bad_request(format!(
+                    "`{}` is static: call it on the class `{}`",
+                    func.name, class.qualified
+                )))
+            }
+            (None, false) => {
+                return Err(ApiError::bad_request(format!(
+                    "`{}` is called on an object of `{}`, not on the class",
+                    func.name, class.qualified
+                )))
+            }
             _ => {}
         }
         let what = format!("`{}.{}`", class.name, func.name);
-        let args = values::bind_args(&artifact, &what, &func.params, &args).map_err(ApiError::bad_request)?;
+        let args = values::bind_args(&artifact, &what, &func.params, &args)
+            .map_err(ApiError::bad_request)?;
         let started = Instant::now();
         let result = if let Some(builtin) = func.run.builtin.clone() {
             let lock = match (&object, func.mutates) {
@@ -351,12 +504,185 @@ impl Engine {
                 (Some(o), true) => Some(self.object(&o.id, None).await?),
                 (o, _) => o,
             };
-            crate::builtins::run(self, &builtin, &artifact, &class, object, args, task_id, caller).await
+            crate::builtins::run(
+                self, &builtin, &artifact, &class, object, args, task_id, caller,
+            )
+            .await
         } else {
-            self.run_task(&artifact, &class, &func, object, args, invocation_id, task_id).await
+            self.run_task(
+                &artifact,
+                &class,
+                &func,
+                object,
+                args,
+                invocation_id,
+                task_id,
+            )
+            .await
         };
-        self.metrics.record(&class.qualified, &func.name, started.elapsed().as_secs_f64() * 1000.0, result.is_err());
-        result.map(|result| CallResult { invocation_id: invocation_id.to_string(), task_id: task_id.to_string(), result })
+        self.metrics.record(
+            &class.qualified,
+            &func.name,
+            started.elapsed().as_secs_f64() * 1000.0,
+            result.is_err(),
+        );
+        result.map(|result| CallResult {
+            invocation_id: invocation_id.to_string(),
+            task_id: task_id.to_string(),
+            result,
+        })
+    }
+
+    /// Runs a macro: checks access and arguments, then executes its graph. A top-level macro
+    /// call records its invocation (so it resumes after a restart) and its per-node progress.
+    #[allow(clippy::too_many_arguments)]
+    async fn call_macro(
+        self: &Arc<Self>,
+        artifact: Arc<Artifact>,
+        class: &ClassArtifact,
+        m: Arc<oaas_compiler::artifact::MacroArtifact>,
+        object: Option<ObjectVersion>,
+        args: Value,
+        caller: Caller,
+        invocation_id: &str,
+        task_id: &str,
+    ) -> Result<CallResult, ApiError> {
+        if caller == Caller::External && m.access != Access::Public {
+            return Err(ApiError::forbidden(format!(
+                "macro `{}.{}` is not public: only public macros can be called from outside",
+                class.name, m.name
+            )));
+        }
+        match (&object, m.is_static) {
+            (Some(_), true) => {
+                return Err(ApiError::bad_request(format!(
+                    "`{}` is static: call it on the class `{}`",
+                    m.name, class.qualified
+                )))
+            }
+            (None, false) => {
+                return Err(ApiError::bad_request(format!(
+                    "`{}` is called on an object of `{}`, not on the class",
+                    m.name, class.qualified
+                )))
+            }
+            _ => {}
+        }
+        let what = format!("`{}.{}`", class.name, m.name);
+        let bound =
+            values::bind_args(&artifact, &what, &m.params, &args).map_err(ApiError::bad_request)?;
+        let top_level = task_id == format!("{invocation_id}.n0");
+        let progress = Arc::new(crate::executor::Progress::default());
+        let writer = if top_level {
+            if self.store.invocation(invocation_id).await?.is_none() {
+                let request = json!({
+                    "target": match &object { Some(o) => json!({"object": o.id}), None => json!({"class": class.qualified}) },
+                    "function": m.name,
+                    "args": args,
+                });
+                self.accept_async(invocation_id, request, None, None)
+                    .await?;
+            }
+            Some(crate::executor::spawn_progress_writer(
+                self.clone(),
+                invocation_id.to_string(),
+                progress.clone(),
+            ))
+        } else {
+            None
+        };
+        let run = crate::executor::MacroRun {
+            engine: self.clone(),
+            artifact: artifact.clone(),
+            macro_: m.clone(),
+            self_id: object.map(|o| o.id),
+            args: bound,
+            invocation_id: invocation_id.to_string(),
+            prefix: if top_level {
+                invocation_id.to_string()
+            } else {
+                task_id.to_string()
+            },
+            progress: progress.clone(),
+        };
+        let started = Instant::now();
+        let outcome = match run.run().await {
+            Ok(result) => {
+                let result = self
+                    .expand_objects(result, m.returns.as_ref(), caller)
+                    .await;
+                Ok(CallResult {
+                    invocation_id: invocation_id.to_string(),
+                    task_id: task_id.to_string(),
+                    result,
+                })
+            }
+            Err(e) => Err(e),
+        };
+        self.metrics.record(
+            &class.qualified,
+            &m.name,
+            started.elapsed().as_secs_f64() * 1000.0,
+            outcome.is_err(),
+        );
+        if let Some(w) = writer {
+            w.abort();
+            self.finish_invocation_with_nodes(invocation_id, &outcome, progress.snapshot())
+                .await?;
+        }
+        outcome
+    }
+
+    /// Turns object ids in a macro's result into object views, following the declared type.
+    fn expand_objects<'a>(
+        &'a self,
+        value: Value,
+        ty: Option<&'a TypeRef>,
+        caller: Caller,
+    ) -> futures_util::future::BoxFuture<'a, Value> {
+        Box::pin(async move {
+            match (ty, value) {
+                (Some(TypeRef::Class(_)), Value::String(id)) => {
+                    match self.object(&id, None).await {
+                        Ok(obj) => match self.class_of_object(&obj) {
+                            Ok((_, c)) => self.view(&obj, &c, caller),
+                            Err(_) => Value::String(id),
+                        },
+                        Err(_) => Value::String(id),
+                    }
+                }
+                (Some(TypeRef::Optional(inner)), v) => {
+                    self.expand_objects(v, Some(inner), caller).await
+                }
+                (Some(TypeRef::List(inner)), Value::Array(items)) => {
+                    let mut out = Vec::with_capacity(items.len());
+                    for i in items {
+                        out.push(self.expand_objects(i, Some(inner), caller).await);
+                    }
+                    Value::Array(out)
+                }
+                (_, v) => v,
+            }
+        })
+    }
+
+    /// Stores a macro's outcome with its final per-node status.
+    async fn finish_invocation_with_nodes(
+        &self,
+        id: &str,
+        outcome: &Result<CallResult, ApiError>,
+        nodes: BTreeMap<String, Value>,
+    ) -> Result<(), ApiError> {
+        let Some(mut inv) = self.store.invocation(id).await? else {
+            return Ok(());
+        };
+        inv.nodes = nodes;
+        self.commit(Commit {
+            invocations: vec![inv],
+            ..Default::default()
+        })
+        .await?;
+        self.finish_invocation(id, outcome).await
     }
 
     /// Commits a task's outcome once; a conflict or earlier commit is resolved here.
@@ -365,7 +691,9 @@ impl Engine {
         match self.store.commit(commit).await? {
             CommitOutcome::Committed => Ok(fallback),
             CommitOutcome::AlreadyCommitted(first) => Ok(first),
-            CommitOutcome::Conflict(why) => Err(ApiError::conflict(format!("the object changed under this call ({why}); call again"))),
+            CommitOutcome::Conflict(why) => Err(ApiError::conflict(format!(
+                "the object changed under this call ({why}); call again"
+            ))),
         }
     }
 
@@ -383,7 +711,12 @@ impl Engine {
         task_id: &str,
     ) -> Result<Value, ApiError> {
         let _permit = match func.run.concurrency {
-            Some(n) => Some(self.limit(&format!("{}.{}", class.qualified, func.name), n).acquire_owned().await.map_err(|_| ApiError::internal("limit closed"))?),
+            Some(n) => Some(
+                self.limit(&format!("{}.{}", class.qualified, func.name), n)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| ApiError::internal("limit closed"))?,
+            ),
             None => None,
         };
         // `mut` calls on one object run one at a time, each on the newest version.
@@ -399,16 +732,40 @@ impl Engine {
             (Some(o), true) => Some(self.object(&o.id, None).await?),
             (o, _) => o,
         };
-        let request = crate::tasks::TaskRequest::build(self, artifact, class, func, object.as_ref(), &args, invocation_id, task_id)?;
+        let objects = crate::tasks::object_documents(self, func, &args).await?;
+        let request = crate::tasks::TaskRequest::build(
+            self,
+            artifact,
+            class,
+            func,
+            object.as_ref(),
+            &args,
+            invocation_id,
+            task_id,
+            objects,
+        )?;
         let base = self.endpoint(artifact, func).await?;
         let response = crate::tasks::send_with_retries(self, &base, &request, func).await?;
-        let commit = crate::tasks::accept(self, artifact, class, func, object.as_ref(), &request, response, task_id)?;
+        let commit = crate::tasks::accept(
+            self,
+            artifact,
+            class,
+            func,
+            object.as_ref(),
+            &request,
+            response,
+            task_id,
+        )?;
         let result = commit.task_result.clone();
         let committed = self.commit(commit).await?;
         Ok(committed.or(result).unwrap_or(Value::Null))
     }
 
-    async fn endpoint(&self, artifact: &Artifact, func: &FunctionArtifact) -> Result<String, ApiError> {
+    async fn endpoint(
+        &self,
+        artifact: &Artifact,
+        func: &FunctionArtifact,
+    ) -> Result<String, ApiError> {
         if let Some(url) = &func.run.url {
             return Ok(url.trim_end_matches('/').to_string());
         }
@@ -427,7 +784,13 @@ impl Engine {
     }
 
     /// Records an invocation accepted for asynchronous running.
-    pub async fn accept_async(&self, id: &str, request: Value, output_id: Option<String>, idempotency: Option<String>) -> Result<(), ApiError> {
+    pub async fn accept_async(
+        &self,
+        id: &str,
+        request: Value,
+        output_id: Option<String>,
+        idempotency: Option<String>,
+    ) -> Result<(), ApiError> {
         let now = now_ms();
         let inv = Invocation {
             id: id.to_string(),
@@ -440,13 +803,24 @@ impl Engine {
             created_at: now,
             updated_at: now,
         };
-        self.commit(Commit { invocations: vec![inv], idempotency: idempotency.map(|k| (k, id.to_string())), ..Default::default() }).await?;
+        self.commit(Commit {
+            invocations: vec![inv],
+            idempotency: idempotency.map(|k| (k, id.to_string())),
+            ..Default::default()
+        })
+        .await?;
         Ok(())
     }
 
     /// Stores the outcome of an invocation.
-    pub async fn finish_invocation(&self, id: &str, outcome: &Result<CallResult, ApiError>) -> Result<(), ApiError> {
-        let Some(mut inv) = self.store.invocation(id).await? else { return Ok(()) };
+    pub async fn finish_invocation(
+        &self,
+        id: &str,
+        outcome: &Result<CallResult, ApiError>,
+    ) -> Result<(), ApiError> {
+        let Some(mut inv) = self.store.invocation(id).await? else {
+            return Ok(());
+        };
         match outcome {
             Ok(r) => {
                 inv.status = InvocationStatus::Succeeded;
@@ -454,11 +828,17 @@ impl Engine {
             }
             Err(e) => {
                 inv.status = InvocationStatus::Failed;
-                inv.error = Some(json!({"status": e.status.as_u16(), "code": e.code, "message": e.message, "details": e.details}));
+                inv.error = Some(
+                    json!({"status": e.status.as_u16(), "code": e.code, "message": e.message, "details": e.details}),
+                );
             }
         }
         inv.updated_at = now_ms();
-        self.commit(Commit { invocations: vec![inv], ..Default::default() }).await?;
+        self.commit(Commit {
+            invocations: vec![inv],
+            ..Default::default()
+        })
+        .await?;
         Ok(())
     }
 

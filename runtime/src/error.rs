@@ -19,7 +19,12 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), details: Value::Null }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Value::Null,
+        }
     }
     /// 400: the request is malformed or does not fit the declaration.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -72,7 +77,11 @@ impl ApiError {
 
     /// Rebuilds an error from a stored body (for invocations read back).
     pub fn from_body(status: StatusCode, body: &Value) -> ApiError {
-        let message = body.get("message").and_then(Value::as_str).unwrap_or("failed").to_string();
+        let message = body
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("failed")
+            .to_string();
         let mut e = Self::new(status, "function_failed", message);
         e.details = body.clone();
         e
@@ -93,6 +102,12 @@ impl IntoResponse for ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }

@@ -15,6 +15,7 @@ pub mod builtins;
 pub mod containers;
 pub mod engine;
 pub mod error;
+pub mod executor;
 pub mod metrics;
 pub mod oal;
 pub mod openapi;
@@ -70,7 +71,9 @@ fn secret(data: &std::path::Path) -> std::io::Result<Vec<u8>> {
             return Ok(s);
         }
     }
-    let s: Vec<u8> = (0..4).flat_map(|_| *uuid::Uuid::new_v4().as_bytes()).collect();
+    let s: Vec<u8> = (0..4)
+        .flat_map(|_| *uuid::Uuid::new_v4().as_bytes())
+        .collect();
     std::fs::write(&path, &s)?;
     Ok(s)
 }
@@ -78,14 +81,31 @@ fn secret(data: &std::path::Path) -> std::io::Result<Vec<u8>> {
 /// Opens the data folder, loads deployed packages, starts serving, and resumes unfinished
 /// invocations.
 pub async fn start(config: Config) -> Result<Running, String> {
-    std::fs::create_dir_all(config.data.join("blobs")).map_err(|e| format!("cannot create {}: {e}", config.data.display()))?;
-    std::fs::create_dir_all(config.data.join("logs")).map_err(|e| format!("cannot create logs: {e}"))?;
+    std::fs::create_dir_all(config.data.join("blobs"))
+        .map_err(|e| format!("cannot create {}: {e}", config.data.display()))?;
+    std::fs::create_dir_all(config.data.join("logs"))
+        .map_err(|e| format!("cannot create logs: {e}"))?;
     let secret = secret(&config.data).map_err(|e| format!("cannot write the signing key: {e}"))?;
-    let store = store::sqlite::SqliteStore::open(&config.data.join("oaas.db")).map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let store = store::sqlite::SqliteStore::open(&config.data.join("oaas.db"))
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let blobs = Arc::new(blobs::Blobs::new(config.data.join("blobs"), secret, format!("http://{addr}")));
-    let engine = Arc::new(Engine::new(Arc::new(store), blobs, config.data.join("logs"), config.workdir.clone()));
+    let blobs = Arc::new(blobs::Blobs::new(
+        config.data.join("blobs"),
+        secret,
+        format!("http://{addr}"),
+    ));
+    let engine = Arc::new(Engine::new(
+        Arc::new(store),
+        blobs,
+        config.data.join("logs"),
+        config.workdir.clone(),
+    ));
+    if let Ok(mut u) = engine.containers.runtime_url.write() {
+        *u = format!("http://{addr}");
+    }
     engine.load_packages().await.map_err(|e| e.to_string())?;
     let app = api::router(engine.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -97,7 +117,12 @@ pub async fn start(config: Config) -> Result<Running, String> {
             .await;
     });
     resume(engine.clone()).await;
-    Ok(Running { addr, engine, shutdown: tx, server })
+    Ok(Running {
+        addr,
+        engine,
+        shutdown: tx,
+        server,
+    })
 }
 
 /// Runs every invocation that was accepted but not finished when the runtime stopped. Task
@@ -119,9 +144,15 @@ async fn resume(engine: Arc<Engine>) {
                 (_, Some(c)) => Target::Class(c.as_str().unwrap_or("").to_string()),
                 _ => return,
             };
-            let func = req.get("function").and_then(|f| f.as_str()).unwrap_or("").to_string();
+            let func = req
+                .get("function")
+                .and_then(|f| f.as_str())
+                .unwrap_or("")
+                .to_string();
             let args = req.get("args").cloned().unwrap_or(serde_json::Value::Null);
-            let outcome = engine.call(target, &func, args, Caller::External, Some(inv.id.clone())).await;
+            let outcome = engine
+                .call(target, &func, args, Caller::External, Some(inv.id.clone()))
+                .await;
             let _ = engine.finish_invocation(&inv.id, &outcome).await;
         });
     }

@@ -12,7 +12,9 @@ pub fn expr_to_json(e: &Expr) -> Option<Value> {
         ExprKind::Bool { value } => Value::from(*value),
         ExprKind::Null => Value::Null,
         ExprKind::Duration { millis } => Value::from(*millis),
-        ExprKind::List { items } => Value::Array(items.iter().map(expr_to_json).collect::<Option<Vec<_>>>()?),
+        ExprKind::List { items } => {
+            Value::Array(items.iter().map(expr_to_json).collect::<Option<Vec<_>>>()?)
+        }
         ExprKind::Object { members } => {
             let mut m = serde_json::Map::new();
             for (k, v) in members {

@@ -26,9 +26,17 @@ fn op(summary: &str, params: &[(&str, &str, &str)], body: bool, ok: &str) -> Val
 /// The OpenAPI document.
 pub fn document() -> Value {
     let id = ("id", "path", "object id");
-    let cls = ("cls", "path", "class, `package.Class` or an unambiguous `Class`");
+    let cls = (
+        "cls",
+        "path",
+        "class, `package.Class` or an unambiguous `Class`",
+    );
     let func = ("func", "path", "function name");
-    let asyncq = ("async", "query", "`true`: answer 202 at once and run in the background");
+    let asyncq = (
+        "async",
+        "query",
+        "`true`: answer 202 at once and run in the background",
+    );
     json!({
         "openapi": "3.1.0",
         "info": {"title": "OaaS runtime", "version": env!("CARGO_PKG_VERSION"),

@@ -24,7 +24,9 @@ impl Registry {
     pub fn insert(&self, artifact: Arc<Artifact>) {
         if let Ok(mut inner) = self.inner.write() {
             for p in &artifact.packages {
-                inner.current.insert(p.name.clone(), artifact.version.clone());
+                inner
+                    .current
+                    .insert(p.name.clone(), artifact.version.clone());
             }
             inner.versions.insert(artifact.version.clone(), artifact);
         }
@@ -65,8 +67,14 @@ impl Registry {
 
     /// Names of current packages with their versions.
     pub fn list(&self) -> Vec<(String, String)> {
-        let Ok(inner) = self.inner.read() else { return Vec::new() };
-        let mut out: Vec<(String, String)> = inner.current.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let Ok(inner) = self.inner.read() else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, String)> = inner
+            .current
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         out.sort();
         out
     }

@@ -40,6 +40,9 @@ pub struct TaskRequest {
     pub output: Option<Value>,
     /// Output allocation, for `-> [Class]`.
     pub outputs: Option<Value>,
+    /// The objects named by object-typed arguments, by id: class, version, state, refs and
+    /// signed GET URLs of their files, so a function can read what it is given.
+    pub objects: Map<String, Value>,
     /// Unix milliseconds after which the runtime stops waiting.
     pub deadline_ms: i64,
     /// The version `self` will get (for `mut` functions).
@@ -86,7 +89,11 @@ pub fn file_key(id: &str, version: u64, name: &str) -> String {
 
 /// The id of the `k`-th output allocated through `allocate_url`.
 pub fn allocated_id(task_id: &str, k: usize) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{task_id}#a{k}").as_bytes()).to_string()
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("{task_id}#a{k}").as_bytes(),
+    )
+    .to_string()
 }
 
 /// The blob key that signs a task's allocation URL for outputs of a class.
@@ -95,8 +102,26 @@ pub fn allocation_key(task_id: &str, class: &str) -> String {
 }
 
 /// Upload URLs for every file of a class on a new object version.
-pub fn upload_urls(engine: &Engine, class: &ClassArtifact, id: &str, version: u64) -> Map<String, Value> {
-    class.files.iter().map(|f| (f.name.clone(), Value::from(engine.blobs.sign("PUT", &file_key(id, version, &f.name), URL_TTL_S)))).collect()
+pub fn upload_urls(
+    engine: &Engine,
+    class: &ClassArtifact,
+    id: &str,
+    version: u64,
+) -> Map<String, Value> {
+    class
+        .files
+        .iter()
+        .map(|f| {
+            (
+                f.name.clone(),
+                Value::from(
+                    engine
+                        .blobs
+                        .sign("PUT", &file_key(id, version, &f.name), URL_TTL_S),
+                ),
+            )
+        })
+        .collect()
 }
 
 fn class_named<'a>(artifact: &'a Artifact, t: &TypeRef) -> Option<&'a ClassArtifact> {
@@ -118,6 +143,7 @@ impl TaskRequest {
         args: &Map<String, Value>,
         invocation_id: &str,
         task_id: &str,
+        objects: Map<String, Value>,
     ) -> Result<TaskRequest, ApiError> {
         let next_version = object.map(|o| o.version + 1).unwrap_or(1);
         let self_ = object.map(|o| {
@@ -134,17 +160,29 @@ impl TaskRequest {
         });
         let (output, outputs) = match &func.returns {
             Some(t @ TypeRef::Class(name)) => {
-                let out_class = class_named(artifact, t).ok_or_else(|| ApiError::internal(format!("output class {name} is missing")))?;
+                let out_class = class_named(artifact, t)
+                    .ok_or_else(|| ApiError::internal(format!("output class {name} is missing")))?;
                 let id = output_id(task_id, 0);
-                (Some(json!({"id": id, "class": name, "upload": upload_urls(engine, out_class, &id, 1)})), None)
+                (
+                    Some(
+                        json!({"id": id, "class": name, "upload": upload_urls(engine, out_class, &id, 1)}),
+                    ),
+                    None,
+                )
             }
             Some(TypeRef::List(inner)) if matches!(**inner, TypeRef::Class(_)) => {
                 let name = match &**inner {
                     TypeRef::Class(n) => n.clone(),
                     _ => String::new(),
                 };
-                let url = engine.blobs.sign("POST", &allocation_key(task_id, &name), URL_TTL_S);
-                let url = url.replacen(&format!("/blobs/alloc/{task_id}/"), &format!("/api/tasks/{task_id}/outputs/"), 1);
+                let url = engine
+                    .blobs
+                    .sign("POST", &allocation_key(task_id, &name), URL_TTL_S);
+                let url = url.replacen(
+                    &format!("/blobs/alloc/{task_id}/"),
+                    &format!("/api/tasks/{task_id}/outputs/"),
+                    1,
+                );
                 (None, Some(json!({"class": name, "allocate_url": url})))
             }
             _ => (None, None),
@@ -162,10 +200,57 @@ impl TaskRequest {
             self_,
             output,
             outputs,
+            objects,
             deadline_ms: now_ms() + timeout as i64,
             next_version,
         })
     }
+}
+
+/// Most objects passed in one task's `objects`.
+const MAX_OBJECTS: usize = 10_000;
+
+fn is_object_type(t: &TypeRef) -> bool {
+    match t {
+        TypeRef::Class(_) => true,
+        TypeRef::List(i) | TypeRef::Optional(i) => is_object_type(i),
+        _ => false,
+    }
+}
+
+fn collect_ids(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|i| collect_ids(i, out)),
+        _ => {}
+    }
+}
+
+/// The documents of the objects named by a call's object-typed arguments.
+pub async fn object_documents(engine: &Engine, func: &FunctionArtifact, args: &Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+    let mut ids = Vec::new();
+    for p in func.params.iter().filter(|p| is_object_type(&p.ty)) {
+        if let Some(v) = args.get(&p.name) {
+            collect_ids(v, &mut ids);
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    if ids.len() > MAX_OBJECTS {
+        return Err(ApiError::bad_request(format!("a call may pass at most {MAX_OBJECTS} objects, not {}", ids.len())));
+    }
+    let mut out = Map::new();
+    for id in ids {
+        let obj = engine.object(&id, None).await?;
+        let (_, class) = engine.class_of_object(&obj)?;
+        let files: Map<String, Value> = engine
+            .effective_files(&obj, &class)
+            .iter()
+            .map(|(name, key)| (name.clone(), json!({"url": engine.blobs.sign("GET", key, URL_TTL_S)})))
+            .collect();
+        out.insert(id.clone(), json!({"id": obj.id, "class": obj.class, "version": obj.version, "state": obj.state, "refs": obj.refs, "files": files}));
+    }
+    Ok(out)
 }
 
 /// How one attempt failed.
@@ -175,7 +260,12 @@ enum Failure {
 }
 
 /// Sends the task, retrying transient failures with exponential backoff.
-pub async fn send_with_retries(engine: &Engine, base: &str, request: &TaskRequest, func: &FunctionArtifact) -> Result<TaskResponse, ApiError> {
+pub async fn send_with_retries(
+    engine: &Engine,
+    base: &str,
+    request: &TaskRequest,
+    func: &FunctionArtifact,
+) -> Result<TaskResponse, ApiError> {
     let attempts = 1 + func.run.retry_attempts.unwrap_or(0);
     let mut backoff = Duration::from_millis(func.run.retry_backoff_ms.unwrap_or(100));
     let timeout = Duration::from_millis(func.run.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
@@ -194,11 +284,17 @@ pub async fn send_with_retries(engine: &Engine, base: &str, request: &TaskReques
             }
         }
     }
-    let details = json!({"task_id": request.task_id, "function": request.function, "attempts": attempts});
+    let details =
+        json!({"task_id": request.task_id, "function": request.function, "attempts": attempts});
     Err(last.with(details))
 }
 
-async fn send_once(engine: &Engine, base: &str, request: &TaskRequest, timeout: Duration) -> Result<TaskResponse, Failure> {
+async fn send_once(
+    engine: &Engine,
+    base: &str,
+    request: &TaskRequest,
+    timeout: Duration,
+) -> Result<TaskResponse, Failure> {
     let url = format!("{base}/");
     let mut req = engine
         .containers
@@ -208,10 +304,18 @@ async fn send_once(engine: &Engine, base: &str, request: &TaskRequest, timeout: 
         .header("ce-specversion", "1.0")
         .header("ce-id", &request.task_id)
         .header("ce-type", "dev.oaas.task.v1")
-        .header("ce-source", format!("/classes/{}/functions/{}", request.class, request.function))
+        .header(
+            "ce-source",
+            format!("/classes/{}/functions/{}", request.class, request.function),
+        )
         .header("ce-time", httpdate_now())
         .json(request);
-    if let Some(id) = request.self_.as_ref().and_then(|s| s.get("id")).and_then(Value::as_str) {
+    if let Some(id) = request
+        .self_
+        .as_ref()
+        .and_then(|s| s.get("id"))
+        .and_then(Value::as_str)
+    {
         req = req.header("ce-subject", id);
     }
     let response = match req.send().await {
@@ -223,17 +327,36 @@ async fn send_once(engine: &Engine, base: &str, request: &TaskRequest, timeout: 
                 timeout.as_millis()
             ))))
         }
-        Err(e) => return Err(Failure::Retryable(ApiError::function_failed(format!("cannot reach the container of `{}`: {e}", request.function)))),
+        Err(e) => {
+            return Err(Failure::Retryable(ApiError::function_failed(format!(
+                "cannot reach the container of `{}`: {e}",
+                request.function
+            ))))
+        }
     };
     let status = response.status();
     let body = match response.bytes().await {
         Ok(b) => b,
-        Err(e) if e.is_timeout() => return Err(Failure::Retryable(ApiError::timeout(format!("`{}` did not finish its answer in time", request.function)))),
-        Err(e) => return Err(Failure::Retryable(ApiError::function_failed(format!("the answer of `{}` broke off: {e}", request.function)))),
+        Err(e) if e.is_timeout() => {
+            return Err(Failure::Retryable(ApiError::timeout(format!(
+                "`{}` did not finish its answer in time",
+                request.function
+            ))))
+        }
+        Err(e) => {
+            return Err(Failure::Retryable(ApiError::function_failed(format!(
+                "the answer of `{}` broke off: {e}",
+                request.function
+            ))))
+        }
     };
     if status.is_success() {
-        return serde_json::from_slice::<TaskResponse>(&body)
-            .map_err(|e| Failure::Final(ApiError::function_failed(format!("`{}` answered with a body that is not a task response: {e}", request.function))));
+        return serde_json::from_slice::<TaskResponse>(&body).map_err(|e| {
+            Failure::Final(ApiError::function_failed(format!(
+                "`{}` answered with a body that is not a task response: {e}",
+                request.function
+            )))
+        });
     }
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let message = parsed
@@ -241,9 +364,20 @@ async fn send_once(engine: &Engine, base: &str, request: &TaskRequest, timeout: 
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(500).collect());
-    let retryable = parsed.pointer("/error/retryable").and_then(Value::as_bool).unwrap_or(status.is_server_error() || status.as_u16() == 429);
-    let e = ApiError::function_failed(format!("`{}` failed ({}): {message}", request.function, status.as_u16()));
-    Err(if retryable { Failure::Retryable(e) } else { Failure::Final(e) })
+    let retryable = parsed
+        .pointer("/error/retryable")
+        .and_then(Value::as_bool)
+        .unwrap_or(status.is_server_error() || status.as_u16() == 429);
+    let e = ApiError::function_failed(format!(
+        "`{}` failed ({}): {message}",
+        request.function,
+        status.as_u16()
+    ));
+    Err(if retryable {
+        Failure::Retryable(e)
+    } else {
+        Failure::Final(e)
+    })
 }
 
 fn httpdate_now() -> String {
@@ -253,7 +387,12 @@ fn httpdate_now() -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to a calendar date (Howard Hinnant's algorithm).
@@ -271,14 +410,26 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 }
 
 fn bad_reply(func: &FunctionArtifact, why: String) -> ApiError {
-    ApiError::function_failed(format!("`{}` answered something its declaration does not allow: {why}", func.name))
+    ApiError::function_failed(format!(
+        "`{}` answered something its declaration does not allow: {why}",
+        func.name
+    ))
 }
 
 /// Checks state fields against a class and merges them over a base.
-fn merge_state(artifact: &Artifact, class: &ClassArtifact, base: &Value, patch: &Map<String, Value>) -> Result<Value, String> {
+fn merge_state(
+    artifact: &Artifact,
+    class: &ClassArtifact,
+    base: &Value,
+    patch: &Map<String, Value>,
+) -> Result<Value, String> {
     let mut state = base.as_object().cloned().unwrap_or_default();
     for (k, v) in patch {
-        let field = class.state.iter().find(|f| &f.name == k).ok_or_else(|| format!("class `{}` has no state field `{k}`", class.name))?;
+        let field = class
+            .state
+            .iter()
+            .find(|f| &f.name == k)
+            .ok_or_else(|| format!("class `{}` has no state field `{k}`", class.name))?;
         values::check(artifact, v, &field.ty).map_err(|e| format!("state field `{k}`: {e}"))?;
         state.insert(k.clone(), v.clone());
     }
@@ -286,7 +437,11 @@ fn merge_state(artifact: &Artifact, class: &ClassArtifact, base: &Value, patch: 
 }
 
 /// The initial state of a new object: defaults, then given fields; required ones must be there.
-pub fn initial_state(artifact: &Artifact, class: &ClassArtifact, given: &Map<String, Value>) -> Result<Value, String> {
+pub fn initial_state(
+    artifact: &Artifact,
+    class: &ClassArtifact,
+    given: &Map<String, Value>,
+) -> Result<Value, String> {
     let mut base = Map::new();
     for f in &class.state {
         if let Some(d) = &f.default {
@@ -296,16 +451,29 @@ pub fn initial_state(artifact: &Artifact, class: &ClassArtifact, given: &Map<Str
         }
     }
     let state = merge_state(artifact, class, &Value::Object(base), given)?;
-    let missing: Vec<&str> = class.state.iter().filter(|f| state.get(&f.name).is_none()).map(|f| f.name.as_str()).collect();
+    let missing: Vec<&str> = class
+        .state
+        .iter()
+        .filter(|f| state.get(&f.name).is_none())
+        .map(|f| f.name.as_str())
+        .collect();
     if !missing.is_empty() {
-        return Err(format!("required state field(s) of `{}` not given: {}", class.name, missing.join(", ")));
+        return Err(format!(
+            "required state field(s) of `{}` not given: {}",
+            class.name,
+            missing.join(", ")
+        ));
     }
     Ok(state)
 }
 
 fn check_refs(class: &ClassArtifact, refs: &BTreeMap<String, Value>) -> Result<(), String> {
     for (k, v) in refs {
-        let r = class.refs.iter().find(|r| &r.name == k).ok_or_else(|| format!("class `{}` has no ref `{k}`", class.name))?;
+        let r = class
+            .refs
+            .iter()
+            .find(|r| &r.name == k)
+            .ok_or_else(|| format!("class `{}` has no ref `{k}`", class.name))?;
         let ok = match v {
             Value::Array(items) => r.many && items.iter().all(Value::is_string),
             Value::String(_) => !r.many,
@@ -313,7 +481,14 @@ fn check_refs(class: &ClassArtifact, refs: &BTreeMap<String, Value>) -> Result<(
             _ => false,
         };
         if !ok {
-            return Err(format!("ref `{k}` must be {}", if r.many { "a list of object ids" } else { "an object id" }));
+            return Err(format!(
+                "ref `{k}` must be {}",
+                if r.many {
+                    "a list of object ids"
+                } else {
+                    "an object id"
+                }
+            ));
         }
     }
     Ok(())
@@ -337,11 +512,15 @@ pub fn accept(
     if func.mutates {
         let obj = object.ok_or_else(|| ApiError::internal("a mut call without its object"))?;
         let patch = response.state.clone().unwrap_or_default();
-        let state = merge_state(artifact, class, &obj.state, &patch).map_err(|e| bad_reply(func, e))?;
+        let state =
+            merge_state(artifact, class, &obj.state, &patch).map_err(|e| bad_reply(func, e))?;
         let mut files = engine.effective_files(obj, class);
         for name in &response.files {
             if !class.files.iter().any(|f| &f.name == name) {
-                return Err(bad_reply(func, format!("class `{}` has no file `{name}`", class.name)));
+                return Err(bad_reply(
+                    func,
+                    format!("class `{}` has no file `{name}`", class.name),
+                ));
             }
             files.insert(name.clone(), file_key(&obj.id, request.next_version, name));
         }
@@ -360,15 +539,25 @@ pub fn accept(
         self_view = Some(engine.view(&v, class, Caller::External));
         versions.push(v);
     } else if response.state.is_some() || !response.files.is_empty() {
-        return Err(bad_reply(func, "it is not `mut`, so it cannot change its object's state or files".into()));
+        return Err(bad_reply(
+            func,
+            "it is not `mut`, so it cannot change its object's state or files".into(),
+        ));
     }
-    let new_object = |id: String, out_class: &ClassArtifact, reply: &OutputReply| -> Result<ObjectVersion, ApiError> {
-        let state = initial_state(artifact, out_class, &reply.state).map_err(|e| bad_reply(func, e))?;
+    let new_object = |id: String,
+                      out_class: &ClassArtifact,
+                      reply: &OutputReply|
+     -> Result<ObjectVersion, ApiError> {
+        let state =
+            initial_state(artifact, out_class, &reply.state).map_err(|e| bad_reply(func, e))?;
         check_refs(out_class, &reply.refs).map_err(|e| bad_reply(func, e))?;
         let mut files = BTreeMap::new();
         for name in &reply.files {
             if !out_class.files.iter().any(|f| &f.name == name) {
-                return Err(bad_reply(func, format!("class `{}` has no file `{name}`", out_class.name)));
+                return Err(bad_reply(
+                    func,
+                    format!("class `{}` has no file `{name}`", out_class.name),
+                ));
             }
             files.insert(name.clone(), file_key(&id, 1, name));
         }
@@ -387,22 +576,29 @@ pub fn accept(
     };
     let result = match &func.returns {
         Some(t @ TypeRef::Class(_)) => {
-            let out_class = class_named(artifact, t).ok_or_else(|| ApiError::internal("output class missing"))?;
-            let reply = response.output.clone().ok_or_else(|| bad_reply(func, "it must return an output object (`output`)".into()))?;
+            let out_class = class_named(artifact, t)
+                .ok_or_else(|| ApiError::internal("output class missing"))?;
+            let reply = response.output.clone().ok_or_else(|| {
+                bad_reply(func, "it must return an output object (`output`)".into())
+            })?;
             let v = new_object(output_id(task_id, 0), out_class, &reply)?;
             let view = engine.view(&v, out_class, Caller::External);
             versions.push(v);
             view
         }
         Some(TypeRef::List(inner)) if matches!(**inner, TypeRef::Class(_)) => {
-            let out_class = class_named(artifact, inner).ok_or_else(|| ApiError::internal("output class missing"))?;
+            let out_class = class_named(artifact, inner)
+                .ok_or_else(|| ApiError::internal("output class missing"))?;
             let replies = response.outputs.clone().unwrap_or_default();
             let mut views = Vec::new();
             for (i, reply) in replies.iter().enumerate() {
                 let id = match &reply.id {
                     Some(id) => {
                         if !(0..=replies.len() + 1024).any(|k| allocated_id(task_id, k) == *id) {
-                            return Err(bad_reply(func, format!("output id `{id}` was not allocated for this task")));
+                            return Err(bad_reply(
+                                func,
+                                format!("output id `{id}` was not allocated for this task"),
+                            ));
                         }
                         id.clone()
                     }
@@ -417,10 +613,16 @@ pub fn accept(
         Some(t) => {
             // An absent value reads as null, which only optional types accept.
             let value = response.value.clone().unwrap_or(Value::Null);
-            values::check(artifact, &value, t).map_err(|e| bad_reply(func, format!("its value: {e}")))?;
+            values::check(artifact, &value, t)
+                .map_err(|e| bad_reply(func, format!("its value: {e}")))?;
             value
         }
         None => self_view.clone().unwrap_or(Value::Null),
     };
-    Ok(Commit { task_id: Some(task_id.to_string()), task_result: Some(result), versions, ..Default::default() })
+    Ok(Commit {
+        task_id: Some(task_id.to_string()),
+        task_result: Some(result),
+        versions,
+        ..Default::default()
+    })
 }

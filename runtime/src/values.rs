@@ -48,16 +48,26 @@ pub fn check(artifact: &Artifact, v: &Value, t: &TypeRef) -> Result<(), String> 
             true
         }
         (TypeRef::Record(name), Value::Object(map)) => {
-            let record = artifact.packages.iter().flat_map(|p| &p.records).find(|r| &r.qualified == name);
+            let record = artifact
+                .packages
+                .iter()
+                .flat_map(|p| &p.records)
+                .find(|r| &r.qualified == name);
             if let Some(record) = record {
                 for f in &record.fields {
                     match map.get(&f.name) {
-                        Some(v) => check(artifact, v, &f.ty).map_err(|e| format!("field `{}`: {e}", f.name))?,
+                        Some(v) => check(artifact, v, &f.ty)
+                            .map_err(|e| format!("field `{}`: {e}", f.name))?,
                         None if matches!(f.ty, TypeRef::Optional(_)) => {}
-                        None => return Err(format!("missing field `{}` of `{}`", f.name, type_name(t))),
+                        None => {
+                            return Err(format!("missing field `{}` of `{}`", f.name, type_name(t)))
+                        }
                     }
                 }
-                if let Some(extra) = map.keys().find(|k| !record.fields.iter().any(|f| &f.name == *k)) {
+                if let Some(extra) = map
+                    .keys()
+                    .find(|k| !record.fields.iter().any(|f| &f.name == *k))
+                {
                     return Err(format!("`{}` has no field `{extra}`", type_name(t)));
                 }
             }
@@ -68,23 +78,41 @@ pub fn check(artifact: &Artifact, v: &Value, t: &TypeRef) -> Result<(), String> 
     if ok {
         Ok(())
     } else {
-        Err(format!("expected `{}`, but this is {}", type_name(t), kind_of(v)))
+        Err(format!(
+            "expected `{}`, but this is {}",
+            type_name(t),
+            kind_of(v)
+        ))
     }
 }
 
 /// Checks call arguments (a JSON object) against parameters and fills in defaults. The
 /// messages follow the checker's: unknown names, missing required arguments, mismatched types.
-pub fn bind_args(artifact: &Artifact, what: &str, params: &[ParamArtifact], args: &Value) -> Result<Map<String, Value>, String> {
+pub fn bind_args(
+    artifact: &Artifact,
+    what: &str,
+    params: &[ParamArtifact],
+    args: &Value,
+) -> Result<Map<String, Value>, String> {
     let given = match args {
         Value::Null => Map::new(),
         Value::Object(m) => m.clone(),
-        other => return Err(format!("arguments must be a JSON object of `name: value`, not {}", kind_of(other))),
+        other => {
+            return Err(format!(
+                "arguments must be a JSON object of `name: value`, not {}",
+                kind_of(other)
+            ))
+        }
     };
     if let Some(unknown) = given.keys().find(|k| !params.iter().any(|p| &p.name == *k)) {
         let names: Vec<String> = params.iter().map(|p| format!("`{}`", p.name)).collect();
         return Err(format!(
             "{what} has no parameter `{unknown}`{}",
-            if names.is_empty() { " (it takes none)".to_string() } else { format!("; its parameters are {}", names.join(", ")) }
+            if names.is_empty() {
+                " (it takes none)".to_string()
+            } else {
+                format!("; its parameters are {}", names.join(", "))
+            }
         ));
     }
     let mut out = Map::new();
@@ -92,7 +120,13 @@ pub fn bind_args(artifact: &Artifact, what: &str, params: &[ParamArtifact], args
     for p in params {
         match given.get(&p.name) {
             Some(v) => {
-                check(artifact, v, &p.ty).map_err(|e| format!("mismatched types: `{}` expects `{}`: {e}", p.name, type_name(&p.ty)))?;
+                check(artifact, v, &p.ty).map_err(|e| {
+                    format!(
+                        "mismatched types: `{}` expects `{}`: {e}",
+                        p.name,
+                        type_name(&p.ty)
+                    )
+                })?;
                 out.insert(p.name.clone(), v.clone());
             }
             None => match &p.default {
@@ -107,7 +141,10 @@ pub fn bind_args(artifact: &Artifact, what: &str, params: &[ParamArtifact], args
         }
     }
     if !missing.is_empty() {
-        return Err(format!("{what} is missing the required argument(s) {}", missing.join(", ")));
+        return Err(format!(
+            "{what} is missing the required argument(s) {}",
+            missing.join(", ")
+        ));
     }
     Ok(out)
 }
@@ -118,7 +155,12 @@ mod tests {
     use serde_json::json;
 
     fn empty() -> Artifact {
-        Artifact { format: String::new(), version: String::new(), packages: Vec::new(), sources: Vec::new() }
+        Artifact {
+            format: String::new(),
+            version: String::new(),
+            packages: Vec::new(),
+            sources: Vec::new(),
+        }
     }
 
     #[test]
@@ -129,16 +171,33 @@ mod tests {
         assert!(check(&a, &json!(null), &TypeRef::Optional(Box::new(TypeRef::Int))).is_ok());
         assert!(check(&a, &json!([1, "x"]), &TypeRef::List(Box::new(TypeRef::Int))).is_err());
         let params = vec![
-            ParamArtifact { name: "height".into(), ty: TypeRef::Int, default: Some(json!(720)) },
-            ParamArtifact { name: "title".into(), ty: TypeRef::String, default: None },
+            ParamArtifact {
+                name: "height".into(),
+                ty: TypeRef::Int,
+                default: Some(json!(720)),
+            },
+            ParamArtifact {
+                name: "title".into(),
+                ty: TypeRef::String,
+                default: None,
+            },
         ];
         let bound = bind_args(&a, "`f`", &params, &json!({"title": "x"})).unwrap_or_default();
         assert_eq!(bound.get("height"), Some(&json!(720)));
-        let e = bind_args(&a, "`f`", &params, &json!({"title": 1})).err().unwrap_or_default();
-        assert!(e.contains("mismatched types: `title` expects `string`"), "{e}");
-        let e = bind_args(&a, "`f`", &params, &json!({})).err().unwrap_or_default();
+        let e = bind_args(&a, "`f`", &params, &json!({"title": 1}))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.contains("mismatched types: `title` expects `string`"),
+            "{e}"
+        );
+        let e = bind_args(&a, "`f`", &params, &json!({}))
+            .err()
+            .unwrap_or_default();
         assert!(e.contains("missing the required"), "{e}");
-        let e = bind_args(&a, "`f`", &params, &json!({"titel": "x"})).err().unwrap_or_default();
+        let e = bind_args(&a, "`f`", &params, &json!({"titel": "x"}))
+            .err()
+            .unwrap_or_default();
         assert!(e.contains("no parameter `titel`"), "{e}");
     }
 }

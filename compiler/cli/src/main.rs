@@ -1,5 +1,6 @@
 //! `oaasc`: the OaaS command-line tool.
 
+mod client;
 mod commands;
 mod files;
 mod report;
@@ -21,6 +22,10 @@ enum Command {
     Check(commands::check::CheckArgs),
     Build(commands::build::BuildArgs),
     Graph(commands::graph::GraphArgs),
+    Serve(commands::serve::ServeArgs),
+    Run(commands::run::RunArgs),
+    Fmt(commands::fmt::FmtArgs),
+    Lsp(commands::lsp::LspArgs),
 }
 
 /// Exit codes shared by all commands.
@@ -50,6 +55,10 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(args),
         Command::Build(args) => commands::build::run(args),
         Command::Graph(args) => commands::graph::run(args),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Run(args) => commands::run::run(args),
+        Command::Fmt(args) => commands::fmt::run(args),
+        Command::Lsp(args) => commands::lsp::run(args),
     };
     ExitCode::from(code)
 }

@@ -165,7 +165,13 @@ pub trait Store: Send + Sync + 'static {
     /// Every version of an object, oldest first.
     async fn history(&self, id: &str) -> StoreResult<Vec<ObjectVersion>>;
     /// Newest versions of a class's live objects, filtered, ordered by id, paged.
-    async fn list(&self, class: &str, filters: &[FieldFilter], after: Option<&str>, limit: usize) -> StoreResult<Vec<ObjectVersion>>;
+    async fn list(
+        &self,
+        class: &str,
+        filters: &[FieldFilter],
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<ObjectVersion>>;
     /// Writes a commit atomically and durably.
     async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome>;
     /// A committed task's result.

@@ -81,11 +81,15 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 
 fn open(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open(path).map_err(err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(err)?;
     // FULL: a commit is on disk before it is acknowledged.
-    conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
-    conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(err)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(err)?;
     Ok(conn)
 }
 
@@ -103,7 +107,11 @@ impl SqliteStore {
             .name("oaas-store-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(err)?;
-        Ok(SqliteStore { writer: Mutex::new(tx), readers: Arc::new(Mutex::new(readers)), path: path.to_path_buf() })
+        Ok(SqliteStore {
+            writer: Mutex::new(tx),
+            readers: Arc::new(Mutex::new(readers)),
+            path: path.to_path_buf(),
+        })
     }
 
     /// Where the database file is.
@@ -112,8 +120,12 @@ impl SqliteStore {
     }
 
     fn send(&self, op: WriteOp) -> StoreResult<()> {
-        let tx = self.writer.lock().map_err(|_| StoreError("writer lock poisoned".into()))?;
-        tx.send(op).map_err(|_| StoreError("the store's writer has stopped".into()))
+        let tx = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError("writer lock poisoned".into()))?;
+        tx.send(op)
+            .map_err(|_| StoreError("the store's writer has stopped".into()))
     }
 
     /// Runs a read on a pooled connection in the blocking pool.
@@ -225,11 +237,17 @@ fn fail(op: WriteOp, e: StoreError) {
 fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
     if let Some(task) = &c.task_id {
         let existing: Option<Option<String>> = tx
-            .query_row("SELECT result FROM tasks WHERE task_id = ?1", params![task], |r| r.get(0))
+            .query_row(
+                "SELECT result FROM tasks WHERE task_id = ?1",
+                params![task],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(err)?;
         if let Some(result) = existing {
-            return Ok(CommitOutcome::AlreadyCommitted(result.and_then(|s| serde_json::from_str(&s).ok())));
+            return Ok(CommitOutcome::AlreadyCommitted(
+                result.and_then(|s| serde_json::from_str(&s).ok()),
+            ));
         }
     }
     for v in &c.versions {
@@ -252,7 +270,10 @@ fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
             )
             .map_err(err)?;
         if inserted == 0 {
-            return Ok(CommitOutcome::Conflict(format!("object {} already has version {}", v.id, v.version)));
+            return Ok(CommitOutcome::Conflict(format!(
+                "object {} already has version {}",
+                v.id, v.version
+            )));
         }
         tx.execute(
             "INSERT INTO heads (id, version, class, deleted) VALUES (?1, ?2, ?3, ?4)
@@ -265,7 +286,11 @@ fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
     if let Some(task) = &c.task_id {
         tx.execute(
             "INSERT INTO tasks (task_id, result, committed_at) VALUES (?1, ?2, ?3)",
-            params![task, c.task_result.as_ref().map(|v| v.to_string()), now_ms()],
+            params![
+                task,
+                c.task_result.as_ref().map(|v| v.to_string()),
+                now_ms()
+            ],
         )
         .map_err(err)?;
     }
@@ -290,7 +315,11 @@ fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
         .map_err(err)?;
     }
     if let Some((key, inv)) = &c.idempotency {
-        tx.execute("INSERT OR IGNORE INTO idempotency (key, invocation_id) VALUES (?1, ?2)", params![key, inv]).map_err(err)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO idempotency (key, invocation_id) VALUES (?1, ?2)",
+            params![key, inv],
+        )
+        .map_err(err)?;
     }
     Ok(CommitOutcome::Committed)
 }
@@ -376,14 +405,24 @@ impl Store for SqliteStore {
     async fn history(&self, id: &str) -> StoreResult<Vec<ObjectVersion>> {
         let id = id.to_string();
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(&format!("SELECT {VERSION_COLUMNS} FROM objects o WHERE o.id = ?1 ORDER BY o.version")).map_err(err)?;
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM objects o WHERE o.id = ?1 ORDER BY o.version"
+                ))
+                .map_err(err)?;
             let rows = stmt.query_map(params![id], row_to_version).map_err(err)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(err)
         })
         .await
     }
 
-    async fn list(&self, class: &str, filters: &[FieldFilter], after: Option<&str>, limit: usize) -> StoreResult<Vec<ObjectVersion>> {
+    async fn list(
+        &self,
+        class: &str,
+        filters: &[FieldFilter],
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<ObjectVersion>> {
         let class = class.to_string();
         let filters = filters.to_vec();
         let after = after.unwrap_or("").to_string();
@@ -418,8 +457,14 @@ impl Store for SqliteStore {
     async fn task_result(&self, task_id: &str) -> StoreResult<Option<Option<Value>>> {
         let task_id = task_id.to_string();
         self.read(move |c| {
-            let r: Option<Option<String>> =
-                c.query_row("SELECT result FROM tasks WHERE task_id = ?1", params![task_id], |r| r.get(0)).optional().map_err(err)?;
+            let r: Option<Option<String>> = c
+                .query_row(
+                    "SELECT result FROM tasks WHERE task_id = ?1",
+                    params![task_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(err)?;
             Ok(r.map(|o| o.and_then(|s| serde_json::from_str(&s).ok())))
         })
         .await
@@ -453,7 +498,13 @@ impl Store for SqliteStore {
     async fn idempotent(&self, key: &str) -> StoreResult<Option<String>> {
         let key = key.to_string();
         self.read(move |c| {
-            c.query_row("SELECT invocation_id FROM idempotency WHERE key = ?1", params![key], |r| r.get(0)).optional().map_err(err)
+            c.query_row(
+                "SELECT invocation_id FROM idempotency WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)
         })
         .await
     }

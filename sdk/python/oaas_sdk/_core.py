@@ -147,6 +147,7 @@ class Context:
     - `read_file(name)`, `write_file(name, data)` (mut functions), `file_url(name)`.
     - `output`: the output object of a `-> Class` function, else None.
     - `new_output()`: one more element of a `-> [Class]` function's result.
+    - `object(id)`, `read_object_file(id, name)`: objects passed in object-typed arguments.
     - `fail(message, retryable=False)`: stop with an error.
     """
 
@@ -238,6 +239,21 @@ class Context:
         if default is not None and name not in self._files:
             return default
         return self._http("GET", self.file_url(name), None, f"read file {name!r}")
+
+    def object(self, object_id: str) -> dict:
+        """Another object passed in an object-typed argument: `{id, class, version, state,
+        refs, files}` as the runtime sent it in the task's `objects`."""
+        objects = self.task.get("objects") or {}
+        if object_id not in objects:
+            raise FunctionError(f"object {object_id!r} was not passed to this call")
+        return objects[object_id]
+
+    def read_object_file(self, object_id: str, name: str) -> bytes:
+        """The content of file `name` of an object passed in an argument."""
+        entry = (self.object(object_id).get("files") or {}).get(name)
+        if not entry:
+            raise FunctionError(f"object {object_id!r} has no uploaded file {name!r}")
+        return self._http("GET", entry["url"], None, f"read file {name!r} of {object_id}")
 
     def write_file(self, name: str, data: Any, media_type: Optional[str] = None) -> None:
         """Upload a new version of file `name` of the object (`mut` functions only)."""

@@ -73,6 +73,10 @@ pub struct Task {
     /// How to allocate the outputs of a `-> [Class]` function.
     #[serde(default)]
     pub outputs: Option<OutputsSlot>,
+    /// Objects named by object-typed arguments, by id (`{id, class, version, state, refs,
+    /// files}`), so a function can read what it is given.
+    #[serde(default)]
+    pub objects: Map<String, Value>,
     /// Unix time in milliseconds after which the runtime stops waiting.
     #[serde(default)]
     pub deadline_ms: Option<u64>,

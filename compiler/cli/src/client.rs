@@ -1,0 +1,257 @@
+//! Talking to a runtime over HTTP: the embedded one that `oaasc run` starts, or a cluster's.
+//! Also: parsing `name=value` arguments by their declared types, and printing results.
+
+use oaas_compiler::artifact::{Artifact, ParamArtifact, TypeRef};
+use serde_json::{json, Map, Value};
+use std::time::Duration;
+
+/// The runtime address used when `--cluster` is not given to the cluster commands.
+pub fn default_cluster() -> String {
+    std::env::var("OAAS_CLUSTER").unwrap_or_else(|_| "http://127.0.0.1:6000".to_string())
+}
+
+/// An error from the runtime, with its JSON body when there is one.
+#[derive(Debug)]
+pub struct ClientError {
+    /// HTTP status (0 when the runtime could not be reached).
+    pub status: u16,
+    /// The message for people.
+    pub message: String,
+    /// The `error` object of the body.
+    pub body: Value,
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.status == 0 {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{} ({})", self.message, self.status)
+        }
+    }
+}
+
+/// A small JSON-over-HTTP client for one runtime.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    /// `http://host:port`.
+    pub base: String,
+}
+
+impl Client {
+    /// A client for the runtime at `base`.
+    pub fn new(base: &str) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_string(),
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+        let r = req
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await
+            .map_err(|e| ClientError {
+                status: 0,
+                message: format!("cannot reach the runtime at {}: {e}", self.base),
+                body: Value::Null,
+            })?;
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+        if (200..300).contains(&status) {
+            return Ok(body);
+        }
+        let err = body.get("error").cloned().unwrap_or(Value::Null);
+        let message = err
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or(text);
+        Err(ClientError {
+            status,
+            message,
+            body: err,
+        })
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    /// `PUT url` with bytes (signed upload URLs).
+    pub async fn put_bytes(&self, url: &str, bytes: Vec<u8>) -> Result<(), ClientError> {
+        self.send(self.http.put(url).body(bytes)).await.map(|_| ())
+    }
+
+    /// `GET url` as bytes.
+    pub async fn get_bytes(&self, url: &str) -> Result<Vec<u8>, ClientError> {
+        let r = self.http.get(url).send().await.map_err(|e| ClientError {
+            status: 0,
+            message: e.to_string(),
+            body: Value::Null,
+        })?;
+        let status = r.status().as_u16();
+        let bytes = r.bytes().await.map_err(|e| ClientError {
+            status,
+            message: e.to_string(),
+            body: Value::Null,
+        })?;
+        if !(200..300).contains(&status) {
+            return Err(ClientError {
+                status,
+                message: String::from_utf8_lossy(&bytes).into_owned(),
+                body: Value::Null,
+            });
+        }
+        Ok(bytes.to_vec())
+    }
+}
+
+/// Parses one `name=value` pair.
+pub fn split_pair(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{text}` is not `name=value`"))
+}
+
+/// A command-line value read as a value of a declared type: `720` for `int`, `clip` or
+/// `"clip"` for `string`, JSON for lists, records and `json`.
+pub fn parse_value(raw: &str, ty: &TypeRef) -> Result<Value, String> {
+    let as_json = || serde_json::from_str::<Value>(raw);
+    match ty {
+        TypeRef::Int => raw
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("`{raw}` is not an `int`")),
+        TypeRef::Float => raw
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Value::from)
+            .ok_or_else(|| format!("`{raw}` is not a `float`")),
+        TypeRef::Bool => match raw.trim() {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err(format!("`{raw}` is not a `bool` (true or false)")),
+        },
+        TypeRef::String | TypeRef::Class(_) => Ok(match as_json() {
+            Ok(Value::String(s)) => Value::String(s),
+            _ => Value::String(raw.to_string()),
+        }),
+        TypeRef::Optional(inner) => {
+            if raw.trim() == "null" {
+                Ok(Value::Null)
+            } else {
+                parse_value(raw, inner)
+            }
+        }
+        TypeRef::Json | TypeRef::List(_) | TypeRef::Record(_) => {
+            as_json().map_err(|e| format!("`{raw}` is not JSON: {e}"))
+        }
+    }
+}
+
+/// Reads `name=value` arguments by the parameters' declared types.
+pub fn parse_args(
+    pairs: &[String],
+    params: &[ParamArtifact],
+    what: &str,
+) -> Result<Map<String, Value>, String> {
+    let mut out = Map::new();
+    for pair in pairs {
+        let (name, raw) = split_pair(pair)?;
+        let Some(p) = params.iter().find(|p| p.name == name) else {
+            let names: Vec<String> = params.iter().map(|p| format!("`{}`", p.name)).collect();
+            return Err(format!(
+                "{what} has no parameter `{name}`; {}",
+                if names.is_empty() {
+                    "it takes none".to_string()
+                } else {
+                    format!("its parameters are {}", names.join(", "))
+                }
+            ));
+        };
+        let v = parse_value(&raw, &p.ty).map_err(|e| format!("bad value for `{name}`: {e}"))?;
+        out.insert(name, v);
+    }
+    Ok(out)
+}
+
+/// The parameters of a function or macro of a class.
+pub fn params_of(artifact: &Artifact, class: &str, function: &str) -> Option<Vec<ParamArtifact>> {
+    let c = artifact.find_class(class)?;
+    c.function(function)
+        .map(|f| f.params.clone())
+        .or_else(|| c.macro_named(function).map(|m| m.params.clone()))
+}
+
+fn is_object_view(v: &Value) -> bool {
+    v.get("id").is_some() && v.get("class").is_some() && v.get("version").is_some()
+}
+
+/// A result for people: objects with id, class, version and state; values as JSON.
+pub fn render_result(v: &Value) -> String {
+    let object = |o: &Value| -> String {
+        let mut s = format!(
+            "object {}  ({} v{})\n",
+            o["id"].as_str().unwrap_or("?"),
+            o["class"].as_str().unwrap_or("?"),
+            o["version"].as_u64().unwrap_or(0)
+        );
+        if let Some(state) = o.get("state").and_then(Value::as_object) {
+            for (k, val) in state {
+                s.push_str(&format!("  {k}: {}\n", val));
+            }
+        }
+        if let Some(files) = o.get("files").and_then(Value::as_object) {
+            for (k, f) in files {
+                let up = if f.get("uploaded").and_then(Value::as_bool).unwrap_or(false) {
+                    "uploaded"
+                } else {
+                    "not uploaded"
+                };
+                s.push_str(&format!("  file {k}: {up}\n"));
+            }
+        }
+        s
+    };
+    match v {
+        o if is_object_view(o) => object(o),
+        Value::Array(items) if items.iter().all(is_object_view) && !items.is_empty() => {
+            let mut s = format!("{} objects\n", items.len());
+            for i in items {
+                s.push_str(&object(i));
+            }
+            s
+        }
+        other => format!(
+            "{}\n",
+            serde_json::to_string_pretty(other).unwrap_or_default()
+        ),
+    }
+}
+
+/// The JSON body for deploying sources.
+pub fn sources_body(workspace: &oaas_compiler::Workspace, workdir: &std::path::Path) -> Value {
+    let mut sources = Map::new();
+    for (id, f) in workspace.sources.iter() {
+        if id != workspace.stdlib_file() {
+            sources.insert(f.path.clone(), Value::String(f.text.clone()));
+        }
+    }
+    json!({"sources": sources, "workdir": workdir})
+}

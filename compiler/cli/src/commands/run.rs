@@ -1,0 +1,473 @@
+//! `oaasc run`: run a function or macro end to end, on an embedded runtime (default) or on a
+//! cluster.
+
+use crate::client::{self, Client};
+use crate::{exit, files, report};
+use clap::{Args, ValueEnum};
+use oaas_compiler::artifact::Artifact;
+use oaas_compiler::syntax::{parse_access_expr, AccessTarget};
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Run a call end to end: check and build the package, start an embedded runtime (or use
+/// --cluster), start the package's @local containers, deploy, call, show each macro node's
+/// progress live, and print the result.
+///
+/// TARGET is one of:
+///   Class.fn           a static function, `new`, or (with --new) a function of a new object
+///   OBJECT_ID:fn       a function or macro of an existing object
+///   an object access expression, such as 'vid42:transcode(height=720)' or
+///   'video.Video.new(title="clip")'
+///
+/// Examples:
+///   oaasc run examples/record Record.new --arg count=1
+///   oaasc run examples/text Text.chain --file body=hello.txt --arg first=' a' --arg second=' b'
+///   oaasc run examples/video Video.detect_faces --new title=clip --file src=clip.mp4 --arg every_s=1
+///   oaasc run examples/record 'RECORD_ID:increment(by=2)' --data .oaas
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+pub struct RunArgs {
+    /// The package: a directory or file.
+    pub path: PathBuf,
+    /// What to call.
+    pub target: String,
+    /// An argument, `name=value`, read by the parameter's declared type (repeatable).
+    #[arg(long = "arg", value_name = "NAME=VALUE")]
+    pub args: Vec<String>,
+    /// A state field of the object to create first, `field=value` (repeatable); used when
+    /// TARGET is `Class.fn` of an object function.
+    #[arg(long = "new", value_name = "FIELD=VALUE")]
+    pub new: Vec<String>,
+    /// A file of the object to create first, `name=path` (repeatable).
+    #[arg(long = "file", value_name = "NAME=PATH")]
+    pub files: Vec<String>,
+    /// Data folder of the embedded runtime.
+    #[arg(long, default_value = ".oaas")]
+    pub data: PathBuf,
+    /// Use the runtime at this URL (`oaasc serve`) instead of an embedded one.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// How to print the result.
+    #[arg(long, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+}
+
+/// Result formats.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Output {
+    /// Objects with id, class, version and state; values as JSON.
+    Human,
+    /// The runtime's JSON answer, for scripts.
+    Json,
+}
+
+/// Runs the command and returns the exit code.
+pub fn run(args: RunArgs) -> u8 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::USAGE;
+        }
+    };
+    rt.block_on(run_async(args))
+}
+
+/// What the target resolved to.
+struct Call {
+    class: String,
+    function: String,
+    /// `Some(id)` for a call on an existing object.
+    object: Option<String>,
+    args: Map<String, Value>,
+    /// Create an object first (object function given as `Class.fn`).
+    create_first: bool,
+}
+
+fn package_dir(path: &Path) -> PathBuf {
+    let dir = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    std::fs::canonicalize(&dir).unwrap_or(dir)
+}
+
+async fn run_async(args: RunArgs) -> u8 {
+    let workspace = match files::load_paths(std::slice::from_ref(&args.path)) {
+        Ok(w) => w,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return exit::USAGE;
+        }
+    };
+    let build = workspace.build();
+    report::diagnostics(&workspace.sources, &build.diagnostics);
+    let Some(artifact) = build.artifact else {
+        eprintln!("error: not run: fix the errors above first");
+        return exit::FAILED;
+    };
+    let call = match resolve_target(&artifact, &args) {
+        Ok(c) => c,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return exit::USAGE;
+        }
+    };
+    // The runtime: embedded unless --cluster.
+    let (client, embedded) = match &args.cluster {
+        Some(url) => (Client::new(url), None),
+        None => {
+            let config = oaas_runtime::Config {
+                data: args.data.clone(),
+                listen: ([127, 0, 0, 1], 0).into(),
+                workdir: package_dir(&args.path),
+            };
+            match oaas_runtime::start(config).await {
+                Ok(r) => (Client::new(&r.url()), Some(r)),
+                Err(e) => {
+                    eprintln!("error: cannot start the embedded runtime: {e}");
+                    return exit::USAGE;
+                }
+            }
+        }
+    };
+    let code = match execute(&client, &workspace, &artifact, call, &args).await {
+        Ok(result) => {
+            match args.output {
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&result).unwrap_or_default()
+                ),
+                Output::Human => print!("{}", client::render_result(&result["result"])),
+            }
+            exit::OK
+        }
+        Err(e) => {
+            let failures = e
+                .body
+                .get("failures")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if !failures.is_empty() {
+                eprint!(
+                    "{}",
+                    report::runtime_failures(&workspace.sources, &failures)
+                );
+            }
+            eprintln!("error: {}", e);
+            if args.output == Output::Json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"error": e.body})).unwrap_or_default()
+                );
+            }
+            if e.status == 400 || e.status == 404 || e.status == 403 {
+                exit::USAGE
+            } else {
+                exit::FAILED
+            }
+        }
+    };
+    if let Some(r) = embedded {
+        r.stop().await;
+    }
+    code
+}
+
+fn resolve_target(artifact: &Artifact, args: &RunArgs) -> Result<Call, String> {
+    let t = args.target.trim();
+    let mut call = if t.contains(':') || t.contains('(') {
+        let parsed =
+            parse_access_expr(t).map_err(|d| format!("`{t}` is not a target: {}", d.message))?;
+        if parsed.file.is_some() {
+            return Err("`/file` is for the runtime's /oal/ path; `oaasc run` prints the result object instead".into());
+        }
+        let to_json =
+            |a: &[oaas_compiler::syntax::ast::Arg]| -> Result<Map<String, Value>, String> {
+                let mut m = Map::new();
+                for arg in a {
+                    let name = arg
+                        .name
+                        .as_ref()
+                        .map(|n| n.name.clone())
+                        .unwrap_or_default();
+                    let v = oaas_runtime::oal::expr_to_json(&arg.value)
+                        .ok_or_else(|| format!("argument `{name}` is not a plain value"))?;
+                    m.insert(name, v);
+                }
+                Ok(m)
+            };
+        match parsed.target {
+            AccessTarget::Object {
+                id,
+                function,
+                args: a,
+            } => Call {
+                class: String::new(),
+                function: function.name,
+                object: Some(id),
+                args: to_json(&a)?,
+                create_first: false,
+            },
+            AccessTarget::Static {
+                package,
+                class,
+                function,
+                args: a,
+            } => {
+                let cls = package
+                    .map(|p| format!("{p}.{}", class.name))
+                    .unwrap_or(class.name);
+                Call {
+                    class: cls,
+                    function: function.name,
+                    object: None,
+                    args: to_json(&a)?,
+                    create_first: false,
+                }
+            }
+        }
+    } else {
+        let (cls, func) = t.rsplit_once('.').ok_or_else(|| format!("`{t}` is not a target: write `Class.fn`, `OBJECT_ID:fn` or an object access expression"))?;
+        Call {
+            class: cls.to_string(),
+            function: func.to_string(),
+            object: None,
+            args: Map::new(),
+            create_first: false,
+        }
+    };
+    if call.object.is_none() {
+        let class = artifact.find_class(&call.class).ok_or_else(|| {
+            let names: Vec<String> = artifact
+                .packages
+                .iter()
+                .flat_map(|p| p.classes.iter().map(|c| c.qualified.clone()))
+                .collect();
+            format!(
+                "there is no class `{}`; the package has {}",
+                call.class,
+                names.join(", ")
+            )
+        })?;
+        call.class = class.qualified.clone();
+        let is_static = match (
+            class.function(&call.function),
+            class.macro_named(&call.function),
+        ) {
+            (Some(f), _) => f.is_static,
+            (None, Some(m)) => m.is_static,
+            (None, None) => {
+                let names: Vec<String> = class
+                    .functions
+                    .iter()
+                    .map(|f| f.name.clone())
+                    .chain(class.macros.iter().map(|m| m.name.clone()))
+                    .collect();
+                return Err(format!(
+                    "class `{}` has no function `{}`; it has {}",
+                    class.name,
+                    call.function,
+                    names.join(", ")
+                ));
+            }
+        };
+        call.create_first = !is_static;
+        if call.create_first
+            && args.new.is_empty()
+            && args.files.is_empty()
+            && class.state.iter().any(|s| {
+                s.default.is_none()
+                    && !matches!(s.ty, oaas_compiler::artifact::TypeRef::Optional(_))
+            })
+        {
+            return Err(format!(
+                "`{}.{}` is called on an object: give the new object's state with --new (required: {})",
+                class.name,
+                call.function,
+                class.state.iter().filter(|s| s.default.is_none()).map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if let Some(params) = client::params_of(artifact, &call.class, &call.function) {
+            let parsed = client::parse_args(
+                &args.args,
+                &params,
+                &format!("`{}.{}`", class.name, call.function),
+            )?;
+            call.args.extend(parsed);
+        }
+    } else if !args.args.is_empty() {
+        // The object's class is not known before asking the runtime: take JSON or plain strings.
+        for pair in &args.args {
+            let (k, v) = client::split_pair(pair)?;
+            call.args
+                .insert(k, serde_json::from_str(&v).unwrap_or(Value::String(v)));
+        }
+    }
+    Ok(call)
+}
+
+async fn execute(
+    client: &Client,
+    workspace: &oaas_compiler::Workspace,
+    artifact: &Artifact,
+    call: Call,
+    args: &RunArgs,
+) -> Result<Value, client::ClientError> {
+    let deployed = client
+        .post(
+            "/api/packages",
+            &client::sources_body(workspace, &package_dir(&args.path)),
+        )
+        .await?;
+    eprintln!(
+        "deployed {} ({})",
+        deployed["packages"],
+        deployed["version"]
+            .as_str()
+            .unwrap_or("")
+            .get(..19)
+            .unwrap_or("")
+    );
+    let usage = |m: String| client::ClientError {
+        status: 400,
+        message: m,
+        body: Value::Null,
+    };
+    let object = match (&call.object, call.create_first) {
+        (Some(id), _) => Some(id.clone()),
+        (None, true) => {
+            Some(create_object(client, artifact, &call.class, &args.new, &args.files).await?)
+        }
+        (None, false) => None,
+    };
+    let is_new = call.function == "new" && object.is_none();
+    if is_new && (!args.new.is_empty() || !args.files.is_empty()) {
+        let id = create_object(client, artifact, &call.class, &args.new, &args.files).await?;
+        return client
+            .get(&format!("/api/objects/{id}"))
+            .await
+            .map(|o| json!({"result": o}));
+    }
+    let class_name = call.class.clone();
+    let is_macro = match &object {
+        Some(_) if call.object.is_some() => {
+            let obj = client
+                .get(&format!("/api/objects/{}", object.as_deref().unwrap_or("")))
+                .await?;
+            let cls = obj["class"].as_str().unwrap_or("").to_string();
+            artifact
+                .class(&cls)
+                .is_some_and(|c| c.macro_named(&call.function).is_some())
+        }
+        _ => artifact
+            .find_class(&class_name)
+            .is_some_and(|c| c.macro_named(&call.function).is_some()),
+    };
+    let path = match &object {
+        Some(id) => format!("/api/objects/{id}/invoke/{}", call.function),
+        None => format!("/api/classes/{class_name}/invoke/{}", call.function),
+    };
+    let body = Value::Object(call.args.clone());
+    if !is_macro {
+        return client.post(&path, &body).await;
+    }
+    // Macros: run asynchronously and show each node's progress until it finishes.
+    let accepted = client.post(&format!("{path}?async=true"), &body).await?;
+    let id = accepted["invocation_id"]
+        .as_str()
+        .ok_or_else(|| usage("the runtime gave no invocation id".into()))?
+        .to_string();
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} nodes {wide_msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let inv = client.get(&format!("/api/invocations/{id}")).await?;
+        let nodes = inv["nodes"].as_object().cloned().unwrap_or_default();
+        let finished = nodes
+            .values()
+            .filter(|n| {
+                matches!(
+                    n["status"].as_str(),
+                    Some("succeeded" | "failed" | "skipped")
+                )
+            })
+            .count();
+        bar.set_length(nodes.len() as u64);
+        bar.set_position(finished as u64);
+        let running: Vec<&str> = nodes
+            .values()
+            .filter(|n| n["status"] == "running")
+            .filter_map(|n| n["label"].as_str())
+            .take(3)
+            .collect();
+        bar.set_message(running.join(", "));
+        match inv["status"].as_str() {
+            Some("succeeded") => {
+                bar.finish_and_clear();
+                eprintln!("{} nodes done", nodes.len());
+                return Ok(
+                    json!({"invocation_id": id, "status": "succeeded", "result": inv["result"], "nodes": inv["nodes"]}),
+                );
+            }
+            Some("failed") => {
+                bar.finish_and_clear();
+                let err = inv["error"].clone();
+                let details = err.get("details").cloned().unwrap_or(Value::Null);
+                return Err(client::ClientError {
+                    status: err["status"].as_u64().unwrap_or(502) as u16,
+                    message: err["message"]
+                        .as_str()
+                        .unwrap_or("the macro failed")
+                        .to_string(),
+                    body: details,
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Creates an object from `--new` fields and uploads `--file`s; returns its id.
+async fn create_object(
+    client: &Client,
+    artifact: &Artifact,
+    class: &str,
+    fields: &[String],
+    uploads: &[String],
+) -> Result<String, client::ClientError> {
+    let usage = |m: String| client::ClientError {
+        status: 400,
+        message: m,
+        body: Value::Null,
+    };
+    let params = client::params_of(artifact, class, "new").unwrap_or_default();
+    let state = client::parse_args(fields, &params, &format!("`{class}.new`")).map_err(usage)?;
+    let created = client
+        .post(
+            &format!("/api/classes/{class}/objects"),
+            &Value::Object(state),
+        )
+        .await?;
+    let id = created["result"]["id"].as_str().unwrap_or("").to_string();
+    for pair in uploads {
+        let (name, path) = client::split_pair(pair).map_err(usage)?;
+        let url = created["result"]["upload"][&name]
+            .as_str()
+            .ok_or_else(|| usage(format!("class `{class}` has no file `{name}`")))?;
+        let bytes =
+            std::fs::read(&path).map_err(|e| usage(format!("cannot read `{path}`: {e}")))?;
+        client.put_bytes(url, bytes).await?;
+    }
+    eprintln!("created {class} {id}");
+    Ok(id)
+}

@@ -1,0 +1,228 @@
+//! Macros executed as invocation graphs: a real runtime, real SQLite, real Python containers.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flow")
+}
+
+async fn runtime(data: &std::path::Path) -> (oaas_runtime::Running, reqwest::Client) {
+    let config = oaas_runtime::Config {
+        data: data.to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        workdir: fixture(),
+    };
+    let running = oaas_runtime::start(config).await.unwrap();
+    let client = reqwest::Client::new();
+    let source = std::fs::read_to_string(fixture().join("flow.oaas")).unwrap();
+    let r = client
+        .post(format!("{}/api/packages", running.url()))
+        .json(&json!({"sources": {"flow.oaas": source}, "workdir": fixture()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    (running, client)
+}
+
+async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
+    let r = client.post(url).json(&body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn num(client: &reqwest::Client, base: &str, value: i64) -> String {
+    let (status, body) = post(
+        client,
+        format!("{base}/api/classes/flow.Num/objects"),
+        json!({"value": value}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["result"]["id"].as_str().unwrap().to_string()
+}
+
+fn values(list: &Value) -> Vec<i64> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["state"]["value"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dataflow_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, client) = runtime(dir.path()).await;
+    let base = rt.url();
+    let id = num(&client, &base, 1).await;
+    let call =
+        |m: &str, args: Value| post(&client, format!("{base}/api/objects/{id}/invoke/{m}"), args);
+
+    // Diamond: (1+1+10) + (1+1+100).
+    let (status, body) = call("diamond", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["state"]["value"], 114);
+
+    // Fan-out over 100 elements: sum of (1+i)+1 for i in 0..100.
+    let (status, body) = call("fan", json!({"n": 100})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["result"]["state"]["value"],
+        (0..100).map(|i| 1 + i + 1).sum::<i64>()
+    );
+
+    // Nested fan-out, flattened: for x in 1..=3, for y in x..x+2: y+1.
+    let (status, body) = call("nested", json!({"n": 3, "m": 2})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(values(&body["result"]), vec![2, 3, 3, 4, 4, 5]);
+
+    // A macro returning a list.
+    let (status, body) = call("list", json!({"n": 4})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(values(&body["result"]), vec![11, 12, 13, 14]);
+
+    // `mut` calls in source order, and the read after them sees all three.
+    let (status, body) = call("ordered", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], json!(["a", "b", "c"]));
+    let obj: Value = client
+        .get(format!("{base}/api/objects/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(obj["version"], 4);
+
+    // A transient failure is retried to success.
+    let (status, body) = call("retried", json!({"key": "k"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["state"]["value"], 2);
+
+    // Per-node status is recorded on the invocation.
+    let inv = body["invocation_id"].as_str().unwrap();
+    let inv: Value = client
+        .get(format!("{base}/api/invocations/{inv}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inv["status"], "succeeded");
+    assert_eq!(inv["nodes"]["n0"]["status"], "succeeded", "{inv}");
+    rt.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failure_skips_dependents_and_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, client) = runtime(dir.path()).await;
+    let base = rt.url();
+    let id = num(&client, &base, 0).await;
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/objects/{id}/invoke/fails_in_branch"),
+        json!({"n": 5, "bad": 3}),
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    let failures = body["error"]["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{body}");
+    let f = &failures[0];
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("value 3 is not allowed"),
+        "{f}"
+    );
+    assert_eq!(f["label"], "x.check(bad)");
+    // The failing call's place in the source.
+    let line = std::fs::read_to_string(fixture().join("flow.oaas"))
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("x.check(bad: bad)"))
+        .unwrap()
+        + 1;
+    assert_eq!(f["source"]["line"], line);
+    assert_eq!(f["source"]["text"], "x.check(bad: bad)");
+    assert_eq!(f["source"]["file"], "flow.oaas");
+    // Siblings finished, the independent branch finished, the join was skipped.
+    let nodes = body["error"]["nodes"].as_object().unwrap();
+    let status_of = |k: &str| nodes[k]["status"].as_str().unwrap().to_string();
+    let checks: Vec<String> = nodes
+        .iter()
+        .filter(|(k, v)| k.contains(".e") && v["label"] == "x.check(bad)")
+        .map(|(_, v)| v["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        checks.iter().filter(|s| *s == "succeeded").count(),
+        4,
+        "{nodes:?}"
+    );
+    assert_eq!(checks.iter().filter(|s| *s == "failed").count(), 1);
+    let other = nodes
+        .iter()
+        .find(|(_, v)| v["label"] == "self.add(by)")
+        .unwrap()
+        .0
+        .clone();
+    assert_eq!(status_of(&other), "succeeded");
+    let join = nodes
+        .iter()
+        .find(|(_, v)| v["label"] == "Num.sum(parts)")
+        .unwrap()
+        .0
+        .clone();
+    assert_eq!(status_of(&join), "skipped");
+    assert!(nodes[&join]["cause"].as_str().unwrap().contains("failed"));
+    rt.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn completed_nodes_are_reused_when_a_macro_runs_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, client) = runtime(dir.path()).await;
+    let base = rt.url();
+    let id = num(&client, &base, 1).await;
+    // Run the same invocation twice through the engine: same task ids, same outputs, once.
+    let engine = rt.engine.clone();
+    let target = || oaas_runtime::engine::Target::Object(id.clone());
+    let inv = Some("01900000-0000-7000-8000-000000000001".to_string());
+    let a = engine
+        .call(
+            target(),
+            "fan",
+            json!({"n": 5}),
+            oaas_runtime::engine::Caller::External,
+            inv.clone(),
+        )
+        .await
+        .unwrap();
+    let b = engine
+        .call(
+            target(),
+            "fan",
+            json!({"n": 5}),
+            oaas_runtime::engine::Caller::External,
+            inv,
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.result["id"], b.result["id"]);
+    let list: Value = client
+        .get(format!("{base}/api/classes/flow.Num/objects?limit=1000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // 1 input + 5 from range + 5 from add + 1 sum.
+    assert_eq!(list["items"].as_array().unwrap().len(), 12, "{list}");
+    rt.stop().await;
+}
