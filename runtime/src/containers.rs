@@ -10,6 +10,9 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
+/// Starts in a row that fail before a container is ready, after which calls fail at once
+/// (the supervisor keeps trying in the background).
+const FAILED_STARTS: u32 = 3;
 /// How long a starting container may take to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -32,6 +35,8 @@ pub struct LocalContainer {
     url: RwLock<Option<String>>,
     ready: watch::Sender<u64>,
     child: tokio::sync::Mutex<Option<Child>>,
+    /// Starts in a row that ended before the container accepted connections.
+    failed_starts: std::sync::atomic::AtomicU32,
 }
 
 /// Why a container could not be reached.
@@ -79,6 +84,7 @@ impl Containers {
                         url: RwLock::new(None),
                         ready: watch::channel(0).0,
                         child: tokio::sync::Mutex::new(None),
+                        failed_starts: std::sync::atomic::AtomicU32::new(0),
                     });
                     map.insert(key, c.clone());
                     let supervised = c.clone();
@@ -127,6 +133,14 @@ impl LocalContainer {
             loop {
                 if let Some(url) = self.url.read().ok().and_then(|u| u.clone()) {
                     return Ok(url);
+                }
+                let failed = self.failed_starts.load(std::sync::atomic::Ordering::SeqCst);
+                if failed >= FAILED_STARTS {
+                    return Err(StartError(format!(
+                        "the container `{}` exited while starting, {failed} times in a row; see its log {}",
+                        self.command,
+                        self.log.display()
+                    )));
                 }
                 if rx.changed().await.is_err() {
                     return Err(StartError("the container supervisor stopped".into()));
@@ -224,15 +238,19 @@ async fn supervise(
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        generation += 1;
         if up {
             tracing::info!(command = %c.command, %url, "container ready");
             if let Ok(mut u) = c.url.write() {
                 *u = Some(url);
             }
-            generation += 1;
-            let _ = c.ready.send(generation);
+            c.failed_starts.store(0, std::sync::atomic::Ordering::SeqCst);
             backoff = Duration::from_millis(100);
+        } else {
+            c.failed_starts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
+        // Wake callers waiting for it, up or not.
+        let _ = c.ready.send(generation);
         // Wait for it to exit, or for shutdown.
         loop {
             tokio::select! {

@@ -117,6 +117,9 @@ impl Engine {
         let packages = self.store.packages().await?;
         let n = packages.len();
         for p in packages {
+            if let (Some(dir), Ok(mut w)) = (&p.workdir, self.workdirs.lock()) {
+                w.insert(p.version.clone(), PathBuf::from(dir));
+            }
             match Artifact::from_json(&p.artifact) {
                 Ok(a) => self.registry.insert(Arc::new(a)),
                 Err(e) => {
@@ -139,6 +142,7 @@ impl Engine {
             names: artifact.packages.iter().map(|p| p.name.clone()).collect(),
             artifact: artifact.to_json(),
             deployed_at: now_ms(),
+            workdir: workdir.as_ref().map(|d| d.to_string_lossy().into_owned()),
         };
         self.store.put_package(record).await?;
         if let (Some(dir), Ok(mut w)) = (workdir, self.workdirs.lock()) {

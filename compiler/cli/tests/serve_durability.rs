@@ -12,12 +12,22 @@ fn fixture() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn serve(data: &Path, port: u16) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_oaasc"))
-        .args(["serve", "--data", data.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .current_dir(fixture())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -25,7 +35,10 @@ fn serve(data: &Path, port: u16) -> Child {
         .unwrap();
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "oaasc serve did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "oaasc serve did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child
@@ -39,19 +52,41 @@ async fn kill_9_loses_no_acknowledged_write() {
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let source = std::fs::read_to_string(fixture().join("testpkg.oaas")).unwrap();
-    let r = client.post(format!("{base}/api/packages")).json(&json!({"sources": {"testpkg.oaas": source}})).send().await.unwrap();
+    let r = client
+        .post(format!("{base}/api/packages"))
+        .json(&json!({"sources": {"testpkg.oaas": source}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
-    let created: Value = client.post(format!("{base}/api/classes/testpkg.Counter/objects")).json(&json!({})).send().await.unwrap().json().await.unwrap();
+    let created: Value = client
+        .post(format!("{base}/api/classes/testpkg.Counter/objects"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let id = created["result"]["id"].as_str().unwrap().to_string();
 
     // Four writers increment until the server dies; each remembers the counts acknowledged.
     let mut writers = Vec::new();
     for _ in 0..4 {
-        let (client, url) = (client.clone(), format!("{base}/api/objects/{id}/invoke/increment"));
+        let (client, url) = (
+            client.clone(),
+            format!("{base}/api/objects/{id}/invoke/increment"),
+        );
         writers.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             loop {
-                match client.post(&url).json(&json!({"by": 1})).timeout(Duration::from_secs(5)).send().await {
+                match client
+                    .post(&url)
+                    .json(&json!({"by": 1}))
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status() == 200 => {
                         let v: Value = r.json().await.unwrap_or(Value::Null);
                         if let Some(n) = v["result"].as_i64() {
@@ -71,17 +106,110 @@ async fn kill_9_loses_no_acknowledged_write() {
     for w in writers {
         acked.extend(w.await.unwrap());
     }
-    assert!(acked.len() > 10, "too few writes acknowledged before the kill: {}", acked.len());
+    assert!(
+        acked.len() > 10,
+        "too few writes acknowledged before the kill: {}",
+        acked.len()
+    );
 
     let mut server = serve(dir.path(), port);
-    let history: Value = client.get(format!("{base}/api/objects/{id}/versions")).send().await.unwrap().json().await.unwrap();
-    let counts: Vec<i64> = history["versions"].as_array().unwrap().iter().map(|v| v["state"]["count"].as_i64().unwrap()).collect();
+    let history: Value = client
+        .get(format!("{base}/api/objects/{id}/versions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let counts: Vec<i64> = history["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["state"]["count"].as_i64().unwrap())
+        .collect();
     for n in &acked {
-        assert!(counts.contains(n), "acknowledged count {n} is missing after restart (have up to {:?})", counts.last());
+        assert!(
+            counts.contains(n),
+            "acknowledged count {n} is missing after restart (have up to {:?})",
+            counts.last()
+        );
     }
     // The store still works after the crash.
-    let r: Value = client.post(format!("{base}/api/objects/{id}/invoke/increment")).json(&json!({"by": 1})).send().await.unwrap().json().await.unwrap();
+    let r: Value = client
+        .post(format!("{base}/api/objects/{id}/invoke/increment"))
+        .json(&json!({"by": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(r["result"].as_i64().unwrap(), *counts.last().unwrap() + 1);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+fn flow_fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../runtime/tests/fixtures/flow")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn macros_resume_after_kill_9_and_outputs_exist_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = serve(dir.path(), port);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let source = std::fs::read_to_string(flow_fixture().join("flow.oaas")).unwrap();
+    let r = client
+        .post(format!("{base}/api/packages"))
+        .json(&json!({"sources": {"flow.oaas": source}, "workdir": flow_fixture()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = client.post(format!("{base}/api/classes/flow.Num/objects")).json(&json!({"value": 0})).send().await.unwrap().json().await.unwrap();
+    let id = created["result"]["id"].as_str().unwrap().to_string();
+
+    // 100 macros of three steps each, accepted asynchronously.
+    let mut invocations = Vec::new();
+    for _ in 0..100 {
+        let r: Value = client
+            .post(format!("{base}/api/objects/{id}/invoke/slow_chain?async=true"))
+            .json(&json!({"ms": 150}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        invocations.push(r["invocation_id"].as_str().unwrap().to_string());
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let mut server = serve(dir.path(), port);
+    let started = Instant::now();
+    for inv in &invocations {
+        loop {
+            let v: Value = client.get(format!("{base}/api/invocations/{inv}")).send().await.unwrap().json().await.unwrap();
+            match v["status"].as_str() {
+                Some("succeeded") => {
+                    assert_eq!(v["result"]["state"]["value"], 3, "{v}");
+                    break;
+                }
+                Some("failed") => panic!("invocation {inv} failed after the restart: {v}"),
+                _ => {
+                    assert!(started.elapsed() < Duration::from_secs(120), "invocation {inv} did not finish: {v}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+    // Every node's output object exists exactly once: the input, and three per macro.
+    let list: Value = client.get(format!("{base}/api/classes/flow.Num/objects?limit=1000")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1 + 3 * invocations.len());
     server.kill().unwrap();
     server.wait().unwrap();
 }

@@ -44,6 +44,8 @@ pub struct PackageRecord {
     pub artifact: String,
     /// Unix milliseconds.
     pub deployed_at: i64,
+    /// Folder the package's `@local` commands run in, if the deploy named one.
+    pub workdir: Option<String>,
 }
 
 /// Status of an invocation.

@@ -18,7 +18,8 @@ CREATE TABLE IF NOT EXISTS packages (
   version     TEXT PRIMARY KEY,
   names       TEXT NOT NULL,
   artifact    TEXT NOT NULL,
-  deployed_at INTEGER NOT NULL
+  deployed_at INTEGER NOT NULL,
+  workdir     TEXT
 );
 CREATE TABLE IF NOT EXISTS objects (
   id              TEXT NOT NULL,
@@ -203,8 +204,9 @@ fn write_batch(conn: &mut Connection, batch: Vec<WriteOp>) {
             WriteOp::Package(p, reply) => {
                 let r = tx
                     .execute(
-                        "INSERT OR IGNORE INTO packages (version, names, artifact, deployed_at) VALUES (?1, ?2, ?3, ?4)",
-                        params![p.version, serde_json::to_string(&p.names).unwrap_or_default(), p.artifact, p.deployed_at],
+                        "INSERT INTO packages (version, names, artifact, deployed_at, workdir) VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT(version) DO UPDATE SET workdir = COALESCE(excluded.workdir, packages.workdir)",
+                        params![p.version, serde_json::to_string(&p.names).unwrap_or_default(), p.artifact, p.deployed_at, p.workdir],
                     )
                     .map(|_| ())
                     .map_err(err);
@@ -372,11 +374,11 @@ impl Store for SqliteStore {
 
     async fn packages(&self) -> StoreResult<Vec<PackageRecord>> {
         self.read(|c| {
-            let mut stmt = c.prepare("SELECT version, names, artifact, deployed_at FROM packages ORDER BY deployed_at, version").map_err(err)?;
+            let mut stmt = c.prepare("SELECT version, names, artifact, deployed_at, workdir FROM packages ORDER BY deployed_at, version").map_err(err)?;
             let rows = stmt
                 .query_map([], |r| {
                     let names: String = r.get(1)?;
-                    Ok(PackageRecord { version: r.get(0)?, names: serde_json::from_str(&names).unwrap_or_default(), artifact: r.get(2)?, deployed_at: r.get(3)? })
+                    Ok(PackageRecord { version: r.get(0)?, names: serde_json::from_str(&names).unwrap_or_default(), artifact: r.get(2)?, deployed_at: r.get(3)?, workdir: r.get(4)? })
                 })
                 .map_err(err)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(err)
