@@ -93,29 +93,6 @@ impl Client {
     pub async fn put_bytes(&self, url: &str, bytes: Vec<u8>) -> Result<(), ClientError> {
         self.send(self.http.put(url).body(bytes)).await.map(|_| ())
     }
-
-    /// `GET url` as bytes.
-    pub async fn get_bytes(&self, url: &str) -> Result<Vec<u8>, ClientError> {
-        let r = self.http.get(url).send().await.map_err(|e| ClientError {
-            status: 0,
-            message: e.to_string(),
-            body: Value::Null,
-        })?;
-        let status = r.status().as_u16();
-        let bytes = r.bytes().await.map_err(|e| ClientError {
-            status,
-            message: e.to_string(),
-            body: Value::Null,
-        })?;
-        if !(200..300).contains(&status) {
-            return Err(ClientError {
-                status,
-                message: String::from_utf8_lossy(&bytes).into_owned(),
-                body: Value::Null,
-            });
-        }
-        Ok(bytes.to_vec())
-    }
 }
 
 /// Parses one `name=value` pair.

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 /// The OaaS compiler and tools: check `.oaas` packages, build their artifacts and draw their
 /// macros as invocation graphs.
 #[derive(Parser)]
-#[command(name = "oaasc", version, about, long_about = None, propagate_version = true)]
+#[command(name = "oaasc", version, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,6 +24,10 @@ enum Command {
     Graph(commands::graph::GraphArgs),
     Serve(commands::serve::ServeArgs),
     Run(commands::run::RunArgs),
+    Deploy(commands::deploy::DeployArgs),
+    Invoke(commands::invoke::InvokeArgs),
+    Objects(commands::objects::ObjectsArgs),
+    Invocations(commands::invocations::InvocationsArgs),
     Fmt(commands::fmt::FmtArgs),
     Lsp(commands::lsp::LspArgs),
 }
@@ -57,6 +61,10 @@ fn main() -> ExitCode {
         Command::Graph(args) => commands::graph::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Run(args) => commands::run::run(args),
+        Command::Deploy(args) => commands::deploy::run(args),
+        Command::Invoke(args) => commands::invoke::run(args),
+        Command::Objects(args) => commands::objects::run(args),
+        Command::Invocations(args) => commands::invocations::run(args),
         Command::Fmt(args) => commands::fmt::run(args),
         Command::Lsp(args) => commands::lsp::run(args),
     };

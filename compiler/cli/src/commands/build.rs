@@ -4,8 +4,10 @@ use crate::{exit, files, report};
 use clap::Args;
 use std::path::PathBuf;
 
-/// Check packages and write the package artifact (classes, functions, macro graphs, source
-/// map, content-hash version) that `oaasc serve` deploys.
+/// Check a package and write its artifact (the JSON the runtime runs).
+///
+/// The artifact holds classes, functions, macro graphs, a source map and a content-hash
+/// version; see docs/artifact.md.
 ///
 /// Examples:
 ///   oaasc build examples/video                   # writes video.oaas.json

@@ -5,8 +5,10 @@ use clap::{Args, ValueEnum};
 use oaas_compiler::graph::draw;
 use std::path::PathBuf;
 
-/// Draw macros as invocation graphs: calls as boxes, `for` fan-outs as clusters, data edges
-/// solid, ordering edges (around `mut` calls) dashed.
+/// Draw macros as invocation graphs (dot, mermaid or JSON).
+///
+/// Calls are boxes, `for` fan-outs clusters, data edges solid, ordering edges (around `mut`
+/// calls) dashed.
 ///
 /// Examples:
 ///   oaasc graph examples/video Video.detect_faces --format dot | dot -Tsvg > g.svg

@@ -10,9 +10,11 @@ use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Run a call end to end: check and build the package, start an embedded runtime (or use
-/// --cluster), start the package's @local containers, deploy, call, show each macro node's
-/// progress live, and print the result.
+/// Run a function or macro end to end, on an embedded runtime or a cluster.
+///
+/// Checks and builds the package, starts an embedded runtime (or uses --cluster), starts the
+/// package's @local containers, deploys, calls, shows each macro node's progress live, and
+/// prints the result.
 ///
 /// TARGET is one of:
 ///   Class.fn           a static function, `new`, or (with --new) a function of a new object

@@ -5,8 +5,10 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// Run the OaaS runtime: the object access interface over HTTP, an embedded SQLite store and
-/// a local blob folder under --data. Nothing to install.
+/// Run the OaaS runtime (HTTP API, embedded SQLite store, local blobs).
+///
+/// The object access interface over HTTP, an embedded SQLite store and a local blob folder
+/// under --data. Nothing to install.
 ///
 /// Examples:
 ///   oaasc serve                                  # data in .oaas/, listening on 127.0.0.1:6000
@@ -29,7 +31,10 @@ pub struct ServeArgs {
 
 /// Runs the command until Ctrl-C; returns the exit code.
 pub fn run(args: ServeArgs) -> u8 {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -38,11 +43,18 @@ pub fn run(args: ServeArgs) -> u8 {
     };
     rt.block_on(async move {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "info".into()),
+            )
             .with_writer(std::io::stderr)
             .try_init();
         let workdir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        let config = oaas_runtime::Config { data: args.data.clone(), listen: args.listen, workdir };
+        let config = oaas_runtime::Config {
+            data: args.data.clone(),
+            listen: args.listen,
+            workdir,
+        };
         let running = match oaas_runtime::start(config).await {
             Ok(r) => r,
             Err(e) => {
@@ -50,8 +62,15 @@ pub fn run(args: ServeArgs) -> u8 {
                 return exit::USAGE;
             }
         };
-        eprintln!("oaas runtime listening on {} (data in {})", running.url(), args.data.display());
-        eprintln!("API description: {}/openapi.json; stop with Ctrl-C", running.url());
+        eprintln!(
+            "oaas runtime listening on {} (data in {})",
+            running.url(),
+            args.data.display()
+        );
+        eprintln!(
+            "API description: {}/openapi.json; stop with Ctrl-C",
+            running.url()
+        );
         let _ = tokio::signal::ctrl_c().await;
         eprintln!("stopping");
         running.stop().await;

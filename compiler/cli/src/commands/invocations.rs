@@ -1,0 +1,47 @@
+//! `oaasc invocations`: read invocations on a running runtime.
+
+use crate::client::{self, Client};
+use crate::exit;
+use clap::{Args, Subcommand};
+
+/// Read invocations (status, result or error, per-node progress of macros).
+///
+/// Examples:
+///   oaasc invocations get INVOCATION_ID
+///   oaasc invocations get INVOCATION_ID --cluster http://10.0.0.5:6000
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+pub struct InvocationsArgs {
+    #[command(subcommand)]
+    command: InvocationsCommand,
+    /// The runtime's URL (default: $OAAS_CLUSTER, else http://127.0.0.1:6000).
+    #[arg(long, global = true)]
+    cluster: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum InvocationsCommand {
+    /// One invocation, as JSON.
+    Get {
+        /// The invocation id.
+        id: String,
+    },
+}
+
+/// Runs the command and returns the exit code.
+pub fn run(args: InvocationsArgs) -> u8 {
+    let client = Client::new(&args.cluster.clone().unwrap_or_else(client::default_cluster));
+    super::block_on(async move {
+        let InvocationsCommand::Get { id } = args.command;
+        match client.get(&format!("/api/invocations/{id}")).await {
+            Ok(v) => {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::FAILED
+            }
+        }
+    })
+}

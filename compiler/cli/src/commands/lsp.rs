@@ -1,0 +1,28 @@
+//! `oaasc lsp`: the language server, for editors.
+
+use crate::exit;
+use clap::Args;
+
+/// Run the language server on standard input and output (see docs/lsp.md).
+///
+/// Editors start it; it is not meant to be run by hand. It checks every .oaas file of the
+/// editor's workspace folders with the open buffers laid over them, and answers hover,
+/// go-to-definition, references, completion, symbols, inlay hints, rename and formatting.
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+pub struct LspArgs {
+    /// Accepted for editors that pass it; standard input and output are the only transport.
+    #[arg(long)]
+    pub stdio: bool,
+}
+
+/// Runs the server until the editor says `exit`.
+pub fn run(_args: LspArgs) -> u8 {
+    match oaas_lsp::run_stdio() {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: language server: {e}");
+            exit::FAILED
+        }
+    }
+}

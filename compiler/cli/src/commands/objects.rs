@@ -1,0 +1,141 @@
+//! `oaasc objects`: list, read and create objects on a running runtime.
+
+use crate::client::{self, Client};
+use crate::exit;
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value};
+
+/// List, read and create objects on a running runtime.
+///
+/// Examples:
+///   oaasc objects list record.Record --filter count=3
+///   oaasc objects get OBJECT_ID --version 2
+///   oaasc objects create record.Record --set count=1 --set 'data={"a": 1}'
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+pub struct ObjectsArgs {
+    #[command(subcommand)]
+    command: ObjectsCommand,
+    /// The runtime's URL (default: $OAAS_CLUSTER, else http://127.0.0.1:6000).
+    #[arg(long, global = true)]
+    cluster: Option<String>,
+    /// Print the runtime's JSON answer.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum ObjectsCommand {
+    /// The objects of a class, filtered on public state fields, paged.
+    List {
+        /// `package.Class` (or an unambiguous `Class`).
+        class: String,
+        /// `field=value` (repeatable); values are JSON or plain strings.
+        #[arg(long = "filter", value_name = "FIELD=VALUE")]
+        filters: Vec<String>,
+        /// Page size.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Continue after this id (from the previous page's `next_after`).
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// One object: the newest version or `--version N`.
+    Get {
+        /// Object id.
+        id: String,
+        /// A version number.
+        #[arg(long)]
+        version: Option<u64>,
+    },
+    /// Create an object (builtin `new`).
+    Create {
+        /// `package.Class`.
+        class: String,
+        /// A state field, `field=value` (repeatable); values are JSON or plain strings.
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        fields: Vec<String>,
+    },
+}
+
+fn pairs(list: &[String]) -> Result<Vec<(String, String)>, String> {
+    list.iter().map(|p| client::split_pair(p)).collect()
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+/// Runs the command and returns the exit code.
+pub fn run(args: ObjectsArgs) -> u8 {
+    let client = Client::new(&args.cluster.clone().unwrap_or_else(client::default_cluster));
+    let json = args.json;
+    super::block_on(async move {
+        let result = match args.command {
+            ObjectsCommand::List { class, filters, limit, after } => {
+                let mut q = vec![format!("limit={limit}")];
+                match pairs(&filters) {
+                    Ok(p) => q.extend(p.into_iter().map(|(k, v)| format!("{}={}", encode(&k), encode(&v)))),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return exit::USAGE;
+                    }
+                }
+                if let Some(a) = after {
+                    q.push(format!("after={}", encode(&a)));
+                }
+                client.get(&format!("/api/classes/{class}/objects?{}", q.join("&"))).await.map(|v| {
+                    if json {
+                        v
+                    } else {
+                        let items = v["items"].clone();
+                        if let Some(next) = v["next_after"].as_str() {
+                            eprintln!("more: --after {next}");
+                        }
+                        serde_json::json!({"result": items})
+                    }
+                })
+            }
+            ObjectsCommand::Get { id, version } => {
+                let q = version.map(|v| format!("?version={v}")).unwrap_or_default();
+                client.get(&format!("/api/objects/{id}{q}")).await.map(|v| serde_json::json!({"result": v}))
+            }
+            ObjectsCommand::Create { class, fields } => {
+                let mut body = Map::new();
+                match pairs(&fields) {
+                    Ok(p) => {
+                        for (k, v) in p {
+                            body.insert(k, serde_json::from_str(&v).unwrap_or(Value::String(v)));
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return exit::USAGE;
+                    }
+                }
+                client.post(&format!("/api/classes/{class}/objects"), &Value::Object(body)).await
+            }
+        };
+        match result {
+            Ok(v) if json => {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                exit::OK
+            }
+            Ok(v) => {
+                let r = &v["result"];
+                if r.as_array().is_some_and(|a| a.is_empty()) {
+                    println!("no objects");
+                } else {
+                    print!("{}", client::render_result(r));
+                }
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::FAILED
+            }
+        }
+    })
+}

@@ -1,0 +1,91 @@
+//! `oaasc run` end to end: the real binary, an embedded runtime, real Python containers.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `oaasc run` from the repository root with a fresh data folder.
+fn run(args: &[&str]) -> (i32, String, String) {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_oaasc"))
+        .arg("run")
+        .args(args)
+        .args(["--data", data.path().to_str().unwrap()])
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn filters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[id]"),
+        (r"sha256:[0-9a-f]{12}", "sha256:[hash]"),
+    ]
+}
+
+#[test]
+fn a_macro_runs_and_prints_its_result() {
+    let (code, stdout, stderr) = run(&["runtime/tests/fixtures/flow", "Num.diamond", "--new", "value=1"]);
+    assert_eq!(code, 0, "{stderr}");
+    insta::with_settings!({filters => filters()}, {
+        insta::assert_snapshot!("run_success", stdout);
+    });
+    assert!(stderr.contains("4 nodes done"), "{stderr}");
+}
+
+#[test]
+fn a_failure_is_drawn_at_the_macro_line() {
+    let (code, stdout, stderr) =
+        run(&["runtime/tests/fixtures/flow", "Num.fails_in_branch", "--new", "value=0", "--arg", "n=4", "--arg", "bad=2"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let drawn: String = stderr.lines().filter(|l| !l.starts_with("deployed") && !l.starts_with("created")).collect::<Vec<_>>().join("\n");
+    insta::with_settings!({filters => filters()}, {
+        insta::assert_snapshot!("run_failure", drawn);
+    });
+    assert!(stderr.contains("value 2 is not allowed"));
+    assert!(stderr.contains("flow.oaas:"), "{stderr}");
+}
+
+#[test]
+fn a_bad_argument_value_is_refused_before_anything_runs() {
+    let (code, stdout, stderr) = run(&["runtime/tests/fixtures/flow", "Num.fan", "--new", "value=1", "--arg", "n=many"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    insta::assert_snapshot!("run_bad_argument", stderr);
+    let (code, _, stderr) = run(&["runtime/tests/fixtures/flow", "Num.fan", "--new", "value=1", "--arg", "count=3"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("has no parameter `count`; its parameters are `n`"), "{stderr}");
+    let (code, _, stderr) = run(&["runtime/tests/fixtures/flow", "Num.nothing"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("class `Num` has no function `nothing`"), "{stderr}");
+}
+
+#[test]
+fn the_examples_run() {
+    // The record workload: reads and `mut` calls on one object, in source order.
+    let (code, stdout, stderr) = run(&["examples/record", "Record.bump_twice", "--arg", "key=k", "--arg", "value=v"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), "2");
+    // The text workload: a three-step chain making new immutable objects.
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("hello.txt");
+    std::fs::write(&body, "hello").unwrap();
+    let (code, stdout, stderr) =
+        run(&["examples/text", "Text.chain", "--file", &format!("body={}", body.display()), "--arg", "first= big", "--arg", "second= world"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("length: 15"), "{stdout}");
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for c in ["check", "build", "graph", "serve", "run", "deploy", "invoke", "objects", "invocations", "fmt", "lsp"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_oaasc")).args([c, "--help"]).output().unwrap();
+        assert!(out.status.success(), "{c} --help: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{c}");
+    }
+}
