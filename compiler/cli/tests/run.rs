@@ -19,19 +19,31 @@ fn run(args: &[&str]) -> (i32, String, String) {
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn filters() -> Vec<(&'static str, &'static str)> {
     vec![
-        (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[id]"),
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[id]",
+        ),
         (r"sha256:[0-9a-f]{12}", "sha256:[hash]"),
     ]
 }
 
 #[test]
 fn a_macro_runs_and_prints_its_result() {
-    let (code, stdout, stderr) = run(&["runtime/tests/fixtures/flow", "Num.diamond", "--new", "value=1"]);
+    let (code, stdout, stderr) = run(&[
+        "runtime/tests/fixtures/flow",
+        "Num.diamond",
+        "--new",
+        "value=1",
+    ]);
     assert_eq!(code, 0, "{stderr}");
     insta::with_settings!({filters => filters()}, {
         insta::assert_snapshot!("run_success", stdout);
@@ -41,10 +53,22 @@ fn a_macro_runs_and_prints_its_result() {
 
 #[test]
 fn a_failure_is_drawn_at_the_macro_line() {
-    let (code, stdout, stderr) =
-        run(&["runtime/tests/fixtures/flow", "Num.fails_in_branch", "--new", "value=0", "--arg", "n=4", "--arg", "bad=2"]);
+    let (code, stdout, stderr) = run(&[
+        "runtime/tests/fixtures/flow",
+        "Num.fails_in_branch",
+        "--new",
+        "value=0",
+        "--arg",
+        "n=4",
+        "--arg",
+        "bad=2",
+    ]);
     assert_eq!(code, 1, "{stdout}{stderr}");
-    let drawn: String = stderr.lines().filter(|l| !l.starts_with("deployed") && !l.starts_with("created")).collect::<Vec<_>>().join("\n");
+    let drawn: String = stderr
+        .lines()
+        .filter(|l| !l.starts_with("deployed") && !l.starts_with("created"))
+        .collect::<Vec<_>>()
+        .join("\n");
     insta::with_settings!({filters => filters()}, {
         insta::assert_snapshot!("run_failure", drawn);
     });
@@ -54,38 +78,139 @@ fn a_failure_is_drawn_at_the_macro_line() {
 
 #[test]
 fn a_bad_argument_value_is_refused_before_anything_runs() {
-    let (code, stdout, stderr) = run(&["runtime/tests/fixtures/flow", "Num.fan", "--new", "value=1", "--arg", "n=many"]);
+    let (code, stdout, stderr) = run(&[
+        "runtime/tests/fixtures/flow",
+        "Num.fan",
+        "--new",
+        "value=1",
+        "--arg",
+        "n=many",
+    ]);
     assert_eq!(code, 2, "{stdout}{stderr}");
     insta::assert_snapshot!("run_bad_argument", stderr);
-    let (code, _, stderr) = run(&["runtime/tests/fixtures/flow", "Num.fan", "--new", "value=1", "--arg", "count=3"]);
+    let (code, _, stderr) = run(&[
+        "runtime/tests/fixtures/flow",
+        "Num.fan",
+        "--new",
+        "value=1",
+        "--arg",
+        "count=3",
+    ]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("has no parameter `count`; its parameters are `n`"), "{stderr}");
+    assert!(
+        stderr.contains("has no parameter `count`; its parameters are `n`"),
+        "{stderr}"
+    );
     let (code, _, stderr) = run(&["runtime/tests/fixtures/flow", "Num.nothing"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("class `Num` has no function `nothing`"), "{stderr}");
+    assert!(
+        stderr.contains("class `Num` has no function `nothing`"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn the_examples_run() {
     // The record workload: reads and `mut` calls on one object, in source order.
-    let (code, stdout, stderr) = run(&["examples/record", "Record.bump_twice", "--arg", "key=k", "--arg", "value=v"]);
+    let (code, stdout, stderr) = run(&[
+        "examples/record",
+        "Record.bump_twice",
+        "--arg",
+        "key=k",
+        "--arg",
+        "value=v",
+    ]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.trim(), "2");
     // The text workload: a three-step chain making new immutable objects.
     let dir = tempfile::tempdir().unwrap();
     let body = dir.path().join("hello.txt");
     std::fs::write(&body, "hello").unwrap();
-    let (code, stdout, stderr) =
-        run(&["examples/text", "Text.chain", "--file", &format!("body={}", body.display()), "--arg", "first= big", "--arg", "second= world"]);
+    let (code, stdout, stderr) = run(&[
+        "examples/text",
+        "Text.chain",
+        "--file",
+        &format!("body={}", body.display()),
+        "--arg",
+        "first= big",
+        "--arg",
+        "second= world",
+    ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("length: 15"), "{stdout}");
 }
 
 #[test]
 fn every_subcommand_has_help() {
-    for c in ["check", "build", "graph", "serve", "run", "deploy", "invoke", "objects", "invocations", "fmt", "lsp"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_oaasc")).args([c, "--help"]).output().unwrap();
-        assert!(out.status.success(), "{c} --help: {}", String::from_utf8_lossy(&out.stderr));
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{c}");
+    for c in [
+        "check",
+        "build",
+        "graph",
+        "serve",
+        "run",
+        "deploy",
+        "invoke",
+        "objects",
+        "invocations",
+        "fmt",
+        "lsp",
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_oaasc"))
+            .args([c, "--help"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{c} --help: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{c}"
+        );
     }
+}
+
+#[test]
+fn the_video_example_finds_the_face_in_a_real_photograph() {
+    // A clip made from scikit-image's astronaut photograph (needs examples/video/requirements.txt).
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    let made = Command::new("python3")
+        .arg(root().join("examples/video/tools/make_clip.py"))
+        .arg(&clip)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "make_clip.py failed (pip install -r examples/video/requirements.txt): {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let (code, stdout, stderr) = run(&[
+        "examples/video",
+        "Video.detect_faces",
+        "--new",
+        "title=clip",
+        "--file",
+        &format!("src={}", clip.display()),
+        "--arg",
+        "every_s=1",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let detection = &v["result"];
+    assert_eq!(detection["class"], "video.Detection");
+    let faces = detection["state"]["faces"].as_array().unwrap();
+    let frames = detection["state"]["frames_scanned"].as_i64().unwrap();
+    assert!(frames >= 5, "{detection}");
+    // The astronaut's face is found on (nearly) every frame scanned.
+    assert!(faces.len() as i64 >= frames - 1, "{detection}");
+    assert!(
+        faces
+            .iter()
+            .all(|f| f["w"].as_i64().unwrap() > 20 && f["score"].as_f64().unwrap() >= 0.5),
+        "{detection}"
+    );
 }

@@ -64,6 +64,19 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 ";
 
+/// Brings a database made by an earlier version up to the current schema.
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    let has_workdir: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('packages') WHERE name = 'workdir'")
+        .and_then(|mut s| s.exists([]))
+        .map_err(err)?;
+    if !has_workdir {
+        conn.execute_batch("ALTER TABLE packages ADD COLUMN workdir TEXT")
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
 enum WriteOp {
     Commit(Commit, oneshot::Sender<StoreResult<CommitOutcome>>),
     Package(PackageRecord, oneshot::Sender<StoreResult<()>>),
@@ -99,6 +112,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
         let conn = open(path)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        migrate(&conn)?;
         let mut readers = Vec::new();
         for _ in 0..READERS {
             readers.push(open(path)?);
