@@ -244,10 +244,12 @@ async fn supervise(
             if let Ok(mut u) = c.url.write() {
                 *u = Some(url);
             }
-            c.failed_starts.store(0, std::sync::atomic::Ordering::SeqCst);
+            c.failed_starts
+                .store(0, std::sync::atomic::Ordering::SeqCst);
             backoff = Duration::from_millis(100);
         } else {
-            c.failed_starts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            c.failed_starts
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         // Wake callers waiting for it, up or not.
         let _ = c.ready.send(generation);

@@ -5,7 +5,7 @@ use crate::blobs::Blobs;
 use crate::containers::Containers;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::registry::Registry;
+use crate::registry::{ClassHandle, Registry};
 use crate::store::{
     now_ms, Commit, CommitOutcome, FieldFilter, Invocation, InvocationStatus, ObjectVersion,
     PackageRecord, Store,
@@ -165,29 +165,27 @@ impl Engine {
     pub fn class_of_object(
         &self,
         obj: &ObjectVersion,
-    ) -> Result<(Arc<Artifact>, ClassArtifact), ApiError> {
+    ) -> Result<(Arc<Artifact>, ClassHandle), ApiError> {
         let artifact = self.registry.version(&obj.package_version).ok_or_else(|| {
             ApiError::internal(format!(
                 "package version {} of object {} is not loaded",
                 obj.package_version, obj.id
             ))
         })?;
-        let class = artifact.class(&obj.class).cloned().ok_or_else(|| {
+        let class = ClassHandle::find(&artifact, &obj.class).ok_or_else(|| {
             ApiError::internal(format!("class {} is missing from its package", obj.class))
         })?;
         Ok((artifact, class))
     }
 
     /// Finds a class in the current packages.
-    pub fn find_class(&self, name: &str) -> Result<(Arc<Artifact>, ClassArtifact), ApiError> {
+    pub fn find_class(&self, name: &str) -> Result<(Arc<Artifact>, ClassHandle), ApiError> {
         let (artifact, qualified) = self.registry.class(name).ok_or_else(|| {
             ApiError::not_found(format!(
                 "there is no class `{name}` in the deployed packages (give it as `package.Class`)"
             ))
         })?;
-        let class = artifact
-            .class(&qualified)
-            .cloned()
+        let class = ClassHandle::find(&artifact, &qualified)
             .ok_or_else(|| ApiError::not_found(format!("no class `{name}`")))?;
         Ok((artifact, class))
     }
@@ -521,6 +519,7 @@ impl Engine {
                 args,
                 invocation_id,
                 task_id,
+                caller,
             )
             .await
         };
@@ -677,16 +676,7 @@ impl Engine {
         outcome: &Result<CallResult, ApiError>,
         nodes: BTreeMap<String, Value>,
     ) -> Result<(), ApiError> {
-        let Some(mut inv) = self.store.invocation(id).await? else {
-            return Ok(());
-        };
-        inv.nodes = nodes;
-        self.commit(Commit {
-            invocations: vec![inv],
-            ..Default::default()
-        })
-        .await?;
-        self.finish_invocation(id, outcome).await
+        self.finish_invocation_inner(id, outcome, Some(nodes)).await
     }
 
     /// Commits a task's outcome once; a conflict or earlier commit is resolved here.
@@ -713,6 +703,7 @@ impl Engine {
         args: Map<String, Value>,
         invocation_id: &str,
         task_id: &str,
+        caller: Caller,
     ) -> Result<Value, ApiError> {
         let _permit = match func.run.concurrency {
             Some(n) => Some(
@@ -761,6 +752,18 @@ impl Engine {
             task_id,
         )?;
         let result = commit.task_result.clone();
+        if caller == Caller::Internal && commit.versions.is_empty() {
+            // A value result that changes no object need not be on disk before the macro goes
+            // on: if the runtime dies first, the task simply runs again on resume and gives
+            // the same value. Its commit joins the next group.
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.commit(commit).await {
+                    tracing::warn!(error = %e, "cannot record a task result");
+                }
+            });
+            return Ok(result.unwrap_or(Value::Null));
+        }
         let committed = self.commit(commit).await?;
         Ok(committed.or(result).unwrap_or(Value::Null))
     }
@@ -817,14 +820,27 @@ impl Engine {
     }
 
     /// Stores the outcome of an invocation.
-    pub async fn finish_invocation(
+    pub async fn finish_invocation(&self, id: &str, outcome: &Result<CallResult, ApiError>) -> Result<(), ApiError> {
+        self.finish_invocation_inner(id, outcome, None).await
+    }
+
+    /// Stores an invocation's outcome (and its final per-node status) in one commit.
+    async fn finish_invocation_inner(
         &self,
         id: &str,
         outcome: &Result<CallResult, ApiError>,
+        nodes: Option<BTreeMap<String, Value>>,
     ) -> Result<(), ApiError> {
         let Some(mut inv) = self.store.invocation(id).await? else {
             return Ok(());
         };
+        if inv.status != InvocationStatus::Pending && nodes.is_none() {
+            // Already recorded (a macro records its own outcome).
+            return Ok(());
+        }
+        if let Some(nodes) = nodes {
+            inv.nodes = nodes;
+        }
         match outcome {
             Ok(r) => {
                 inv.status = InvocationStatus::Succeeded;
@@ -832,17 +848,11 @@ impl Engine {
             }
             Err(e) => {
                 inv.status = InvocationStatus::Failed;
-                inv.error = Some(
-                    json!({"status": e.status.as_u16(), "code": e.code, "message": e.message, "details": e.details}),
-                );
+                inv.error = Some(json!({"status": e.status.as_u16(), "code": e.code, "message": e.message, "details": e.details}));
             }
         }
         inv.updated_at = now_ms();
-        self.commit(Commit {
-            invocations: vec![inv],
-            ..Default::default()
-        })
-        .await?;
+        self.commit(Commit { invocations: vec![inv], ..Default::default() }).await?;
         Ok(())
     }
 

@@ -84,3 +84,33 @@ impl Registry {
 pub fn class_of<'a>(artifact: &'a Artifact, qualified: &str) -> Option<&'a ClassArtifact> {
     artifact.class(qualified)
 }
+
+/// A class of a deployed artifact, shared rather than copied: calls look classes up on every
+/// request, and a class holds its functions, macros and graphs.
+#[derive(Clone)]
+pub struct ClassHandle {
+    artifact: Arc<Artifact>,
+    package: usize,
+    index: usize,
+}
+
+impl ClassHandle {
+    /// The class `qualified` of an artifact.
+    pub fn find(artifact: &Arc<Artifact>, qualified: &str) -> Option<ClassHandle> {
+        artifact.packages.iter().enumerate().find_map(|(p, pkg)| {
+            pkg.classes
+                .iter()
+                .position(|c| c.qualified == qualified)
+                .map(|index| ClassHandle { artifact: artifact.clone(), package: p, index })
+        })
+    }
+}
+
+impl std::ops::Deref for ClassHandle {
+    type Target = ClassArtifact;
+
+    fn deref(&self) -> &ClassArtifact {
+        // Indices come from `find` on this immutable artifact, so they are in range.
+        &self.artifact.packages[self.package].classes[self.index]
+    }
+}

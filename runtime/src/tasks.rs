@@ -227,7 +227,11 @@ fn collect_ids(v: &Value, out: &mut Vec<String>) {
 }
 
 /// The documents of the objects named by a call's object-typed arguments.
-pub async fn object_documents(engine: &Engine, func: &FunctionArtifact, args: &Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+pub async fn object_documents(
+    engine: &Engine,
+    func: &FunctionArtifact,
+    args: &Map<String, Value>,
+) -> Result<Map<String, Value>, ApiError> {
     let mut ids = Vec::new();
     for p in func.params.iter().filter(|p| is_object_type(&p.ty)) {
         if let Some(v) = args.get(&p.name) {
@@ -237,7 +241,10 @@ pub async fn object_documents(engine: &Engine, func: &FunctionArtifact, args: &M
     ids.sort();
     ids.dedup();
     if ids.len() > MAX_OBJECTS {
-        return Err(ApiError::bad_request(format!("a call may pass at most {MAX_OBJECTS} objects, not {}", ids.len())));
+        return Err(ApiError::bad_request(format!(
+            "a call may pass at most {MAX_OBJECTS} objects, not {}",
+            ids.len()
+        )));
     }
     let mut out = Map::new();
     for id in ids {
@@ -246,7 +253,12 @@ pub async fn object_documents(engine: &Engine, func: &FunctionArtifact, args: &M
         let files: Map<String, Value> = engine
             .effective_files(&obj, &class)
             .iter()
-            .map(|(name, key)| (name.clone(), json!({"url": engine.blobs.sign("GET", key, URL_TTL_S)})))
+            .map(|(name, key)| {
+                (
+                    name.clone(),
+                    json!({"url": engine.blobs.sign("GET", key, URL_TTL_S)}),
+                )
+            })
             .collect();
         out.insert(id.clone(), json!({"id": obj.id, "class": obj.class, "version": obj.version, "state": obj.state, "refs": obj.refs, "files": files}));
     }
