@@ -288,10 +288,10 @@ async fn get_file(
             .await
             .map_err(|_| ApiError::not_found("the file is missing from blob storage"))?;
         let _ = headers;
-        return Ok(Response::builder()
+        return Response::builder()
             .status(StatusCode::OK)
             .body(Body::from_stream(tokio_util::io::ReaderStream::new(file)))
-            .map_err(|e| ApiError::internal(e.to_string()))?);
+            .map_err(|e| ApiError::internal(e.to_string()));
     }
     Ok(Redirect::temporary(&url).into_response())
 }

@@ -266,7 +266,8 @@ mod tests {
         let idx = LineIndex::new(text);
         let y = text.find('y').unwrap_or(0);
         let (line, col) = idx.utf16_position(text, y);
-        assert_eq!((line, col), (0, 8));
+        // `x = "` is 5 units, the emoji 2 (a surrogate pair), `" ` 2 more: `y` is at 9.
+        assert_eq!((line, col), (0, 9));
         assert_eq!(idx.offset_of_utf16(text, line, col), y);
         assert_eq!(
             idx.offset_of_utf16(text, 0, 500),

@@ -41,7 +41,7 @@ pub fn to_dot(model: &Model, graph: &InvocationGraph) -> String {
         "  input [label=\"{}\", shape=oval];",
         dot_escape(&inputs(model, graph))
     );
-    dot_level(model, graph, &graph.root, 1, &mut out);
+    dot_level(graph, &graph.root, 1, &mut out);
     let _ = writeln!(out, "  result [label=\"return\", shape=oval];");
     for id in sources(&graph.root) {
         let _ = writeln!(out, "  input -> {};", anchor(graph, id, true));
@@ -116,13 +116,7 @@ fn cluster_head(graph: &InvocationGraph, id: super::NodeId) -> String {
     }
 }
 
-fn dot_level(
-    model: &Model,
-    graph: &InvocationGraph,
-    level: &Level,
-    indent: usize,
-    out: &mut String,
-) {
+fn dot_level(graph: &InvocationGraph, level: &Level, indent: usize, out: &mut String) {
     let pad = "  ".repeat(indent);
     for id in level.node_ids() {
         let node = graph.node(id);
@@ -139,7 +133,7 @@ fn dot_level(
                         dot_escape(&node.label)
                     );
                 }
-                dot_level(model, graph, &m.body, indent + 1, out);
+                dot_level(graph, &m.body, indent + 1, out);
                 let _ = writeln!(out, "{pad}}}");
             }
             NodeKind::Flatten { .. } => {

@@ -32,7 +32,17 @@ pub fn render_human(sources: &Sources, diagnostics: &[Diagnostic], color: bool) 
             Severity::Warning => (ReportKind::Warning, Color::Yellow),
         };
         let primary = ariadne_span(sources, d.primary.file, d.primary.span);
-        let mut label = Label::new(primary.clone()).with_order(0);
+        // ariadne starts a new source section whenever a label's order goes back up the file,
+        // so labels are ordered by position, not primary first.
+        let mut places: Vec<(FileId, Span)> = std::iter::once((d.primary.file, d.primary.span))
+            .chain(d.secondary.iter().map(|s| (s.file, s.span)))
+            .collect();
+        places.sort();
+        let order = |file: FileId, span: Span| {
+            places.iter().position(|p| *p == (file, span)).unwrap_or(0) as i32
+        };
+        let mut label =
+            Label::new(primary.clone()).with_order(order(d.primary.file, d.primary.span));
         if !d.primary.message.is_empty() {
             label = label.with_message(&d.primary.message);
         }
@@ -44,9 +54,9 @@ pub fn render_human(sources: &Sources, diagnostics: &[Diagnostic], color: bool) 
             .with_message(&d.message)
             .with_config(config)
             .with_label(label);
-        for (i, s) in d.secondary.iter().enumerate() {
+        for s in &d.secondary {
             let mut label =
-                Label::new(ariadne_span(sources, s.file, s.span)).with_order(i as i32 + 1);
+                Label::new(ariadne_span(sources, s.file, s.span)).with_order(order(s.file, s.span));
             if !s.message.is_empty() {
                 label = label.with_message(&s.message);
             }

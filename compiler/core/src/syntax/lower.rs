@@ -4,7 +4,7 @@
 use super::ast::*;
 use super::expected;
 use crate::diagnostic::{Code, Diagnostic};
-use crate::span::{FileId, Span};
+use crate::span::{FileId, LineIndex, Span};
 use pest::iterators::{Pair, Pairs};
 use pest::Parser;
 use pest_derive::Parser;
@@ -16,13 +16,17 @@ pub(crate) struct OaasParser;
 /// Expressions nested deeper than this are refused rather than risking the stack.
 const MAX_DEPTH: usize = 200;
 
+/// Syntax errors reported per file; past this, one more diagnostic says how many were left
+/// out (a file of garbage would otherwise print each of its lines again and again).
+const MAX_SYNTAX_ERRORS: usize = 100;
+
 /// Parses and lowers one file. Always returns a tree: broken parts are left out of it and
 /// described in the diagnostics.
 pub(crate) fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
-    expected::enable_details();
     let mut lower = Lower {
         file,
         text,
+        lines: LineIndex::new(text),
         diagnostics: Vec::new(),
         depth: 0,
     };
@@ -38,23 +42,61 @@ pub(crate) fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
                 lower.file(root, &mut ast);
             }
         }
-        Err(err) => {
-            let d = expected::to_diagnostic(file, text, 0, &err);
-            lower.diagnostics.push(d);
+        Err(plain) => {
+            // Parse again with details, to say what was expected.
+            let err = expected::parse_with_details(Rule::file, text)
+                .err()
+                .unwrap_or(plain);
+            let whole = expected::Stretch {
+                text,
+                offset: 0,
+                limit: text.len(),
+                end_words: "the end of the file",
+            };
+            lower
+                .diagnostics
+                .push(expected::to_diagnostic(file, &whole, &err));
         }
     }
-    (ast, lower.diagnostics)
+    let mut diagnostics = lower.diagnostics;
+    if diagnostics.len() > MAX_SYNTAX_ERRORS {
+        crate::diagnostic::sort(&mut diagnostics);
+        let rest = diagnostics.split_off(MAX_SYNTAX_ERRORS);
+        if let Some(next) = rest.first() {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::E0001,
+                    file,
+                    next.primary.span,
+                    format!("too many syntax errors: {} more are not shown", rest.len()),
+                )
+                .label("more errors from here on")
+                .help(format!(
+                    "fix the first {MAX_SYNTAX_ERRORS} errors and check again"
+                )),
+            );
+        }
+    }
+    (ast, diagnostics)
 }
 
 /// Parses an object access expression such as `vid42:transcode(height=720)/src`.
+// A diagnostic is the error, as everywhere; access expressions are parsed one at a time.
+#[allow(clippy::result_large_err)]
 pub(crate) fn parse_access(text: &str) -> Result<super::AccessExpr, Diagnostic> {
-    expected::enable_details();
     let file = FileId(0);
-    let pairs = OaasParser::parse(Rule::access_expr, text)
-        .map_err(|e| expected::to_diagnostic(file, text, 0, &e))?;
+    let whole = expected::Stretch {
+        text,
+        offset: 0,
+        limit: text.len(),
+        end_words: "the end of the expression",
+    };
+    let pairs = expected::parse_with_details(Rule::access_expr, text)
+        .map_err(|e| expected::to_diagnostic(file, &whole, &e))?;
     let mut lower = Lower {
         file,
         text,
+        lines: LineIndex::new(text),
         diagnostics: Vec::new(),
         depth: 0,
     };
@@ -75,13 +117,59 @@ pub(crate) fn parse_access(text: &str) -> Result<super::AccessExpr, Diagnostic> 
 struct Lower<'t> {
     file: FileId,
     text: &'t str,
+    lines: LineIndex,
     diagnostics: Vec<Diagnostic>,
     depth: usize,
 }
 
+/// The span of a pair, without the whitespace and comments pest leaves at its end when the
+/// rule ends with an optional part that matched nothing (`type_atom ~ optional_mark?`).
 fn span_of(pair: &Pair<Rule>) -> Span {
     let s = pair.as_span();
-    Span::new(s.start(), s.end())
+    Span::new(s.start(), trim_trivia(pair.get_input(), s.start(), s.end()))
+}
+
+/// The end of `text[start..end]` once trailing whitespace and `//` comments are cut off.
+pub(crate) fn trim_trivia(text: &str, start: usize, mut end: usize) -> usize {
+    let bytes = text.as_bytes();
+    // Trivia after a token ends in whitespace, or in a comment at the very end of the text.
+    let last_is_space = end > start && bytes.get(end - 1).is_some_and(u8::is_ascii_whitespace);
+    if !last_is_space && end < text.len() {
+        return end;
+    }
+    loop {
+        while end > start && bytes.get(end - 1).is_some_and(u8::is_ascii_whitespace) {
+            end -= 1;
+        }
+        // Strings never span lines, so lexing the last line from its start (or from the
+        // span's start, a token boundary) finds a comment reliably.
+        let line_start = text
+            .get(..end)
+            .and_then(|t| t.rfind('\n'))
+            .map_or(0, |i| i + 1)
+            .max(start);
+        match comment_start(text.get(line_start..end).unwrap_or("")) {
+            Some(at) if line_start + at > start => end = line_start + at,
+            _ => return end,
+        }
+    }
+}
+
+/// Where a `//` comment starts in one line of source, skipping string literals.
+fn comment_start(line: &str) -> Option<usize> {
+    let bytes = line.as_bytes();
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match (in_string, bytes[i]) {
+            (true, b'\\') => i += 1,
+            (true, b'"') | (false, b'"') => in_string = !in_string,
+            (false, b'/') if bytes.get(i + 1) == Some(&b'/') => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 fn ident(pair: Pair<Rule>) -> Ident {
@@ -126,6 +214,21 @@ impl<'t> Lower<'t> {
         self.diagnostics.push(diagnostic);
     }
 
+    /// Whether a bad stretch continues the node before it: it starts on the line where that node
+    /// ends, or starts with a character that cannot start a node (`=`, `,`, `->`, ...).
+    fn continues(&self, prev: Span, bad: &Pair<Rule>) -> bool {
+        let start = bad.as_span().start();
+        let same_line = !self
+            .text
+            .get(prev.end as usize..start)
+            .unwrap_or("\n")
+            .contains('\n');
+        let odd_start = bad
+            .as_str()
+            .starts_with(|c: char| !(c.is_alphanumeric() || c == '@' || c == '_'));
+        same_line || odd_start
+    }
+
     /// Re-parses a swallowed stretch with the strict rule to say what was expected there.
     fn report_bad(&mut self, bad: Pair<Rule>, strict: Rule, what: &str) {
         let start = bad.as_span().start();
@@ -134,15 +237,20 @@ impl<'t> Lower<'t> {
 
     /// Like [`Self::report_bad`], re-parsing from `start`, which may lie before the bad stretch
     /// when the stretch continues the member before it (`state x: int =` then a new line).
+    /// Only the stretch is re-parsed, so an error is reported on its own line, not on the next.
     fn report_bad_from(&mut self, bad: Pair<Rule>, start: usize, strict: Rule, what: &str) {
-        let rest = self.text.get(start..).unwrap_or("");
-        let diagnostic = match OaasParser::parse(strict, rest) {
-            Err(err) => expected::to_diagnostic(self.file, self.text, start, &err),
-            Ok(_) => {
-                let span = span_of(&bad);
-                Diagnostic::new(Code::E0001, self.file, span, format!("this is not {what}"))
-                    .label(format!("expected {what}"))
-            }
+        let span = span_of(&bad);
+        let stretch = expected::Stretch {
+            text: self.text,
+            offset: start,
+            limit: span.end as usize,
+            end_words: expected::LINE_END,
+        };
+        let slice = self.text.get(start..stretch.limit).unwrap_or("");
+        let diagnostic = match expected::parse_with_details(strict, slice) {
+            Err(err) => expected::to_diagnostic(self.file, &stretch, &err),
+            Ok(_) => Diagnostic::new(Code::E0001, self.file, span, format!("this is not {what}"))
+                .label(format!("expected {what}")),
         };
         self.diagnostics.push(diagnostic.note(format!(
             "the parser skipped this line and went on with the next {what}"
@@ -202,7 +310,31 @@ impl<'t> Lower<'t> {
                             .label("no open `{` for this"),
                         );
                     } else {
+                        let first = pair.as_str().split_whitespace().next().unwrap_or("");
+                        let member_like = matches!(
+                            first,
+                            "state"
+                                | "file"
+                                | "ref"
+                                | "fn"
+                                | "macro"
+                                | "public"
+                                | "internal"
+                                | "private"
+                                | "mut"
+                                | "static"
+                                | "override"
+                                | "let"
+                                | "return"
+                        );
                         self.report_bad(pair, Rule::item_only, "declaration");
+                        if member_like {
+                            if let Some(d) = self.diagnostics.pop() {
+                                self.push(d.help(
+                                    "members and statements belong inside a `class Name { ... }`",
+                                ));
+                            }
+                        }
                     }
                 }
                 _ => {}
@@ -337,6 +469,8 @@ impl<'t> Lower<'t> {
         // Annotations written after one function's signature but on a later line belong to the
         // next member.
         let mut carried: Vec<Annotation> = Vec::new();
+        // The member parsed right before the current pair, if that was a member.
+        let mut previous: Option<Span> = None;
         for p in children(pair) {
             match p.as_rule() {
                 Rule::annotation => annotations.push(self.annotation(p)),
@@ -348,44 +482,49 @@ impl<'t> Lower<'t> {
                             let mut leading = std::mem::take(&mut carried);
                             member.span = leading[0].span.cover(member.span);
                             leading.append(&mut member.annotations);
+                            member.docs = self.docs(leading[0].span.start as usize);
                             member.annotations = leading;
-                            member.docs = None;
                         }
                         carried = self.split_trailing(&mut member);
+                        previous = Some(member.span);
                         members.push(member);
                     }
                 }
                 Rule::bad_member => {
                     carried.clear();
-                    // A line starting with `=`, `,`, `->`, ... continues the member before it:
-                    // re-parse that member with what may follow it, to point at the real gap.
-                    let continues = p
-                        .as_str()
-                        .starts_with(|c: char| !(c.is_alphanumeric() || c == '@' || c == '_'));
-                    match members.last() {
-                        Some(prev) if continues => {
-                            let from = prev.span.start as usize;
+                    // A bad stretch that continues the member right before it (`state x: int`
+                    // then `= ` on the next line, or junk after a member on its line): re-parse
+                    // that member with it, to point at the real gap.
+                    match previous.take() {
+                        Some(prev) if self.continues(prev, &p) => {
+                            let from = prev.start as usize;
                             self.report_bad_from(p, from, Rule::member_only, "member");
                         }
                         _ => self.report_bad(p, Rule::member_only, "member"),
                     }
                 }
-                Rule::class_end => {
-                    if p.as_str() != "}" {
-                        let open = name.as_ref().map(|n| n.span).unwrap_or(span);
-                        let body = self
-                            .text
-                            .get(..span.end as usize)
-                            .unwrap_or("")
-                            .trim_end()
-                            .len();
-                        let at = Span::new(body, body);
-                        self.push(
-                            self.err(Code::E0002, at, "this class is missing its closing `}`")
-                                .label("expected `}` here")
-                                .secondary(self.file, open, "the class opened here"),
+                Rule::class_end if p.as_str() != "}" => {
+                    let open = name.as_ref().map(|n| n.span).unwrap_or(span);
+                    let body = self
+                        .text
+                        .get(..span.end as usize)
+                        .unwrap_or("")
+                        .trim_end()
+                        .len();
+                    let at = Span::new(body, body);
+                    let mut d = self
+                        .err(Code::E0002, at, "this class is missing its closing `}`")
+                        .label("expected `}` here")
+                        .secondary(self.file, open, "the class opened here");
+                    if members
+                        .iter()
+                        .any(|m| matches!(m.kind, MemberKind::Macro { .. }))
+                    {
+                        d = d.note(
+                            "if a macro body above lacks its `}`, the class's `}` closed it instead",
                         );
                     }
+                    self.push(d);
                 }
                 _ => {}
             }
@@ -418,9 +557,9 @@ impl<'t> Lower<'t> {
         let MemberKind::Fn(sig) = &member.kind else {
             return Vec::new();
         };
-        let sig_line = line_of(self.text, sig.span.end as usize);
+        let sig_line = self.lines.line_of(sig.span.end as usize);
         let Some(cut) = member.annotations.iter().position(|a| {
-            a.span.start > sig.span.end && line_of(self.text, a.span.start as usize) > sig_line
+            a.span.start > sig.span.end && self.lines.line_of(a.span.start as usize) > sig_line
         }) else {
             return Vec::new();
         };
@@ -652,8 +791,12 @@ impl<'t> Lower<'t> {
 
     fn macro_body(&mut self, pair: Pair<Rule>) -> MacroBody {
         let span = span_of(&pair);
-        let mut stmts = Vec::new();
+        let mut stmts: Vec<Stmt> = Vec::new();
+        // The statement parsed right before the current pair, if that was a statement.
+        let mut previous: Option<Span> = None;
         for p in children(pair) {
+            let this = span_of(&p);
+            let before = previous.replace(this);
             match p.as_rule() {
                 Rule::let_stmt => {
                     if let Some(l) = self.let_stmt(p) {
@@ -673,7 +816,20 @@ impl<'t> Lower<'t> {
                     }
                 }
                 Rule::bad_stmt => {
-                    self.report_bad(p, Rule::stmt_only, "statement (`let`, `return` or a call)")
+                    previous = None;
+                    let what = "statement (`let`, `return` or a call)";
+                    match before {
+                        // `self.put(key: )` parses as the field `self.put`, then a bad `(key: )`:
+                        // report the whole line, and drop the half statement.
+                        Some(prev) if self.continues(prev, &p) => {
+                            if matches!(stmts.last(), Some(Stmt::Expr { span, .. }) if *span == prev)
+                            {
+                                stmts.pop();
+                            }
+                            self.report_bad_from(p, prev.start as usize, Rule::stmt_only, what);
+                        }
+                        _ => self.report_bad(p, Rule::stmt_only, what),
+                    }
                 }
                 _ => {}
             }
@@ -849,9 +1005,10 @@ impl<'t> Lower<'t> {
                         self.err(
                             Code::E0004,
                             span,
-                            format!("`{text}` is not a finite number"),
+                            format!("the number `{text}` does not fit in a `float`"),
                         )
-                        .label("here"),
+                        .label("too large")
+                        .note("a `float` is a 64-bit floating-point number"),
                     );
                     return None;
                 }
@@ -1026,6 +1183,31 @@ impl<'t> Lower<'t> {
         result
     }
 
+    /// A bare word in an access expression: a literal if the whole word is one, else a string.
+    fn bare_word(&mut self, pair: Pair<Rule>) -> Option<Expr> {
+        let span = span_of(&pair);
+        let word = pair.as_str();
+        let literal = OaasParser::parse(Rule::literal_only, word)
+            .ok()
+            .and_then(|mut pairs| pairs.next())
+            .and_then(|root| root.into_inner().next());
+        let Some(literal) = literal else {
+            return Some(Expr {
+                kind: ExprKind::Str {
+                    value: word.to_string(),
+                },
+                span,
+            });
+        };
+        // The literal was parsed on its own: move what it reports to where the word is.
+        let before = self.diagnostics.len();
+        let expr = self.literal(literal);
+        for d in self.diagnostics.iter_mut().skip(before) {
+            d.primary.span = span;
+        }
+        expr.map(|e| Expr { kind: e.kind, span })
+    }
+
     fn json_value_inner(&mut self, pair: Pair<Rule>) -> Option<Expr> {
         let span = span_of(&pair);
         let inner = pair.into_inner().next()?;
@@ -1045,17 +1227,9 @@ impl<'t> Lower<'t> {
             Rule::json_array => ExprKind::List {
                 items: children(inner).filter_map(|v| self.json_value(v)).collect(),
             },
-            Rule::bare_word => ExprKind::Str {
-                value: inner.as_str().to_string(),
-            },
+            Rule::bare_word => return self.bare_word(inner),
             _ => return self.literal(inner),
         };
         Some(Expr { kind, span })
     }
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset.min(text.len()))
-        .map(|s| s.matches('\n').count())
-        .unwrap_or(0)
 }
