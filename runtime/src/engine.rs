@@ -820,7 +820,11 @@ impl Engine {
     }
 
     /// Stores the outcome of an invocation.
-    pub async fn finish_invocation(&self, id: &str, outcome: &Result<CallResult, ApiError>) -> Result<(), ApiError> {
+    pub async fn finish_invocation(
+        &self,
+        id: &str,
+        outcome: &Result<CallResult, ApiError>,
+    ) -> Result<(), ApiError> {
         self.finish_invocation_inner(id, outcome, None).await
     }
 
@@ -848,11 +852,17 @@ impl Engine {
             }
             Err(e) => {
                 inv.status = InvocationStatus::Failed;
-                inv.error = Some(json!({"status": e.status.as_u16(), "code": e.code, "message": e.message, "details": e.details}));
+                inv.error = Some(
+                    json!({"status": e.status.as_u16(), "code": e.code, "message": e.message, "details": e.details}),
+                );
             }
         }
         inv.updated_at = now_ms();
-        self.commit(Commit { invocations: vec![inv], ..Default::default() }).await?;
+        self.commit(Commit {
+            invocations: vec![inv],
+            ..Default::default()
+        })
+        .await?;
         Ok(())
     }
 

@@ -101,7 +101,11 @@ impl ClassHandle {
             pkg.classes
                 .iter()
                 .position(|c| c.qualified == qualified)
-                .map(|index| ClassHandle { artifact: artifact.clone(), package: p, index })
+                .map(|index| ClassHandle {
+                    artifact: artifact.clone(),
+                    package: p,
+                    index,
+                })
         })
     }
 }

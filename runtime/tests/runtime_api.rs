@@ -12,7 +12,11 @@ fn fixture() -> PathBuf {
 
 /// A runtime with the test package deployed.
 async fn runtime(data: &std::path::Path) -> (oaas_runtime::Running, reqwest::Client) {
-    let config = oaas_runtime::Config { data: data.to_path_buf(), listen: "127.0.0.1:0".parse().unwrap(), workdir: fixture() };
+    let config = oaas_runtime::Config {
+        data: data.to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        workdir: fixture(),
+    };
     let running = oaas_runtime::start(config).await.unwrap();
     let client = reqwest::Client::new();
     let source = std::fs::read_to_string(fixture().join("testpkg.oaas")).unwrap();
@@ -33,7 +37,12 @@ async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value
 }
 
 async fn new_counter(client: &reqwest::Client, base: &str) -> String {
-    let (status, body) = post(client, format!("{base}/api/classes/testpkg.Counter/objects"), json!({"label": "t"})).await;
+    let (status, body) = post(
+        client,
+        format!("{base}/api/classes/testpkg.Counter/objects"),
+        json!({"label": "t"}),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     body["result"]["id"].as_str().unwrap().to_string()
 }
@@ -46,8 +55,13 @@ async fn concurrent_mut_increments_lose_no_update() {
     let id = new_counter(&client, &base).await;
     let mut tasks = Vec::new();
     for _ in 0..200 {
-        let (client, url) = (client.clone(), format!("{base}/api/objects/{id}/invoke/increment"));
-        tasks.push(tokio::spawn(async move { post(&client, url, json!({"by": 1})).await }));
+        let (client, url) = (
+            client.clone(),
+            format!("{base}/api/objects/{id}/invoke/increment"),
+        );
+        tasks.push(tokio::spawn(async move {
+            post(&client, url, json!({"by": 1})).await
+        }));
     }
     let mut seen = Vec::new();
     for t in tasks {
@@ -58,10 +72,24 @@ async fn concurrent_mut_increments_lose_no_update() {
     seen.sort();
     // Each increment saw a distinct count: applied one at a time, in one order.
     assert_eq!(seen, (1..=200).collect::<Vec<i64>>());
-    let obj: Value = client.get(format!("{base}/api/objects/{id}")).send().await.unwrap().json().await.unwrap();
+    let obj: Value = client
+        .get(format!("{base}/api/objects/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(obj["state"]["count"], 200);
     assert_eq!(obj["version"], 201);
-    let history: Value = client.get(format!("{base}/api/objects/{id}/versions")).send().await.unwrap().json().await.unwrap();
+    let history: Value = client
+        .get(format!("{base}/api/objects/{id}/versions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(history["versions"].as_array().unwrap().len(), 201);
     rt.stop().await;
 }
@@ -73,25 +101,64 @@ async fn retries_failures_and_timeouts() {
     let base = rt.url();
     let id = new_counter(&client, &base).await;
     // Fails twice with a retryable error, then succeeds on the third try (@retry attempts: 3).
-    let (status, body) = post(&client, format!("{base}/api/objects/{id}/invoke/flaky"), json!({"key": "a"})).await;
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/objects/{id}/invoke/flaky"),
+        json!({"key": "a"}),
+    )
+    .await;
     assert_eq!((status, body["result"].clone()), (200, json!(3)), "{body}");
     // More failures than retries: a 502 that carries the container's message.
-    let (status, body) = post(&client, format!("{base}/api/objects/{id}/invoke/flaky"), json!({"key": "b", "fail_times": 9})).await;
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/objects/{id}/invoke/flaky"),
+        json!({"key": "b", "fail_times": 9}),
+    )
+    .await;
     assert_eq!(status, 502, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("transient failure 4 of 9"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("transient failure 4 of 9"),
+        "{body}"
+    );
     assert_eq!(body["error"]["attempts"], 4);
     // A permanent failure is not retried.
-    let (status, body) = post(&client, format!("{base}/api/objects/{id}/invoke/broken"), json!({})).await;
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/objects/{id}/invoke/broken"),
+        json!({}),
+    )
+    .await;
     assert_eq!(status, 502, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("the frobnicator is out of order"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the frobnicator is out of order"),
+        "{body}"
+    );
     assert_eq!(body["error"]["attempts"], 1);
     // A hung container: 504 after its @timeout(300ms).
     let started = std::time::Instant::now();
-    let (status, body) = post(&client, format!("{base}/api/objects/{id}/invoke/hang"), json!({})).await;
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/objects/{id}/invoke/hang"),
+        json!({}),
+    )
+    .await;
     assert_eq!(status, 504, "{body}");
     assert!(started.elapsed() < std::time::Duration::from_secs(4));
     // The object is untouched by all of that.
-    let obj: Value = client.get(format!("{base}/api/objects/{id}")).send().await.unwrap().json().await.unwrap();
+    let obj: Value = client
+        .get(format!("{base}/api/objects/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(obj["version"], 1);
     rt.stop().await;
 }
@@ -102,29 +169,104 @@ async fn bad_input_gets_clear_errors() {
     let (rt, client) = runtime(dir.path()).await;
     let base = rt.url();
     let id = new_counter(&client, &base).await;
-    let r = client.post(format!("{base}/api/objects/{id}/invoke/increment")).body("{not json").send().await.unwrap();
+    let r = client
+        .post(format!("{base}/api/objects/{id}/invoke/increment"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("not valid JSON"), "{body}");
-    let (status, body) = post(&client, format!("{base}/api/objects/nope/invoke/increment"), json!({})).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON"),
+        "{body}"
+    );
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/objects/nope/invoke/increment"),
+        json!({}),
+    )
+    .await;
     assert_eq!(status, 404, "{body}");
-    let (status, body) = post(&client, format!("{base}/api/objects/{id}/invoke/incremnt"), json!({})).await;
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/objects/{id}/invoke/incremnt"),
+        json!({}),
+    )
+    .await;
     assert_eq!(status, 404, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("no function `incremnt`"), "{body}");
-    let (status, body) = post(&client, format!("{base}/api/objects/{id}/invoke/increment"), json!({"by": "two"})).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no function `incremnt`"),
+        "{body}"
+    );
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/objects/{id}/invoke/increment"),
+        json!({"by": "two"}),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("mismatched types: `by` expects `int`"), "{body}");
-    let (status, body) = post(&client, format!("{base}/api/objects/{id}/invoke/increment"), json!({"bye": 2})).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("mismatched types: `by` expects `int`"),
+        "{body}"
+    );
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/objects/{id}/invoke/increment"),
+        json!({"bye": 2}),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("no parameter `bye`"), "{body}");
-    let (status, body) = post(&client, format!("{base}/api/objects/{id}/invoke/hidden"), json!({})).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no parameter `bye`"),
+        "{body}"
+    );
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/objects/{id}/invoke/hidden"),
+        json!({}),
+    )
+    .await;
     assert_eq!(status, 403, "{body}");
-    let (status, body) = post(&client, format!("{base}/api/classes/testpkg.Counter/objects"), json!({"count": 1.5})).await;
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/classes/testpkg.Counter/objects"),
+        json!({"count": 1.5}),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     // Private and internal state is not readable from outside.
-    let obj: Value = client.get(format!("{base}/api/objects/{id}")).send().await.unwrap().json().await.unwrap();
-    assert!(obj["state"].get("secret").is_none() && obj["state"].get("note").is_none(), "{obj}");
-    let r = client.get(format!("{base}/api/classes/testpkg.Counter/objects?secret=hidden")).send().await.unwrap();
+    let obj: Value = client
+        .get(format!("{base}/api/objects/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        obj["state"].get("secret").is_none() && obj["state"].get("note").is_none(),
+        "{obj}"
+    );
+    let r = client
+        .get(format!(
+            "{base}/api/classes/testpkg.Counter/objects?secret=hidden"
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     rt.stop().await;
 }
@@ -134,40 +276,124 @@ async fn files_move_by_signed_urls() {
     let dir = tempfile::tempdir().unwrap();
     let (rt, client) = runtime(dir.path()).await;
     let base = rt.url();
-    let (status, body) = post(&client, format!("{base}/api/classes/testpkg.Doc/objects"), json!({"title": "t"})).await;
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/classes/testpkg.Doc/objects"),
+        json!({"title": "t"}),
+    )
+    .await;
     assert_eq!(status, 201);
     let id = body["result"]["id"].as_str().unwrap().to_string();
-    let upload = body["result"]["upload"]["body"].as_str().unwrap().to_string();
-    assert_eq!(client.put(&upload).body("hello ").send().await.unwrap().status(), 201);
+    let upload = body["result"]["upload"]["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        client
+            .put(&upload)
+            .body("hello ")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
     // A tampered signature, and a URL used for another method, are refused.
     let tampered = upload.replace("sig=", "sig=00");
-    assert_eq!(client.put(&tampered).body("x").send().await.unwrap().status(), 403);
+    assert_eq!(
+        client
+            .put(&tampered)
+            .body("x")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
     assert_eq!(client.get(&upload).send().await.unwrap().status(), 403);
     let expired = {
         let (head, _) = upload.split_once("exp=").unwrap();
         let sig = upload.split_once("&sig=").unwrap().1;
         format!("{head}exp=1&sig={sig}")
     };
-    assert_eq!(client.put(&expired).body("x").send().await.unwrap().status(), 403);
+    assert_eq!(
+        client
+            .put(&expired)
+            .body("x")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
     // A mut function reads the file and writes the next version of it.
-    let (status, body) = post(&client, format!("{base}/api/objects/{id}/invoke/append"), json!({"text": "world"})).await;
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/objects/{id}/invoke/append"),
+        json!({"text": "world"}),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     // Reads answer with a redirect to a signed URL...
-    let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let r = no_redirect.get(format!("{base}/api/objects/{id}/files/body")).send().await.unwrap();
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirect
+        .get(format!("{base}/api/objects/{id}/files/body"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 307);
     let location = r.headers()["location"].to_str().unwrap().to_string();
-    assert_eq!(client.get(&location).send().await.unwrap().text().await.unwrap(), "hello world");
-    let r = client.get(&location).header("Range", "bytes=6-10").send().await.unwrap();
+    assert_eq!(
+        client
+            .get(&location)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "hello world"
+    );
+    let r = client
+        .get(&location)
+        .header("Range", "bytes=6-10")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 206);
     assert_eq!(r.text().await.unwrap(), "world");
     // ...or stream through the runtime on request; older versions keep their file.
-    let relayed = client.get(format!("{base}/api/objects/{id}/files/body?relay=true")).send().await.unwrap().text().await.unwrap();
+    let relayed = client
+        .get(format!("{base}/api/objects/{id}/files/body?relay=true"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(relayed, "hello world");
-    let v1 = client.get(format!("{base}/api/objects/{id}/files/body?version=1")).send().await.unwrap().text().await.unwrap();
+    let v1 = client
+        .get(format!("{base}/api/objects/{id}/files/body?version=1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(v1, "hello ");
     // A private file is not reachable.
-    assert_eq!(client.get(format!("{base}/api/objects/{id}/files/draft")).send().await.unwrap().status(), 403);
+    assert_eq!(
+        client
+            .get(format!("{base}/api/objects/{id}/files/draft"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
     rt.stop().await;
 }
 
@@ -178,12 +404,24 @@ async fn async_calls_idempotency_outputs_and_queries() {
     let base = rt.url();
     let id = new_counter(&client, &base).await;
     // Async: 202 at once, then the invocation reports the result.
-    let (status, body) = post(&client, format!("{base}/api/objects/{id}/invoke/increment?async=true"), json!({"by": 5})).await;
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/objects/{id}/invoke/increment?async=true"),
+        json!({"by": 5}),
+    )
+    .await;
     assert_eq!(status, 202, "{body}");
     let inv = body["invocation_id"].as_str().unwrap().to_string();
     let mut result = Value::Null;
     for _ in 0..200 {
-        let v: Value = client.get(format!("{base}/api/invocations/{inv}")).send().await.unwrap().json().await.unwrap();
+        let v: Value = client
+            .get(format!("{base}/api/invocations/{inv}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if v["status"] == "succeeded" {
             result = v["result"].clone();
             break;
@@ -192,38 +430,118 @@ async fn async_calls_idempotency_outputs_and_queries() {
     }
     assert_eq!(result, json!(5));
     // The same Idempotency-Key twice: one increment, the same answer.
-    let call = || client.post(format!("{base}/api/objects/{id}/invoke/increment")).header("Idempotency-Key", "k-1").json(&json!({"by": 1})).send();
+    let call = || {
+        client
+            .post(format!("{base}/api/objects/{id}/invoke/increment"))
+            .header("Idempotency-Key", "k-1")
+            .json(&json!({"by": 1}))
+            .send()
+    };
     let first: Value = call().await.unwrap().json().await.unwrap();
     let second: Value = call().await.unwrap().json().await.unwrap();
     assert_eq!(first["result"], json!(6));
     assert_eq!(second["result"], json!(6));
     assert_eq!(first["invocation_id"], second["invocation_id"]);
     // Functions returning objects: one output, and a list of outputs.
-    let (status, body) = post(&client, format!("{base}/api/objects/{id}/invoke/spawn"), json!({"start": 40})).await;
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/objects/{id}/invoke/spawn"),
+        json!({"start": 40}),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"]["state"]["count"], 40);
-    let (status, body) = post(&client, format!("{base}/api/objects/{id}/invoke/split"), json!({"n": 3})).await;
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/objects/{id}/invoke/split"),
+        json!({"n": 3}),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"].as_array().unwrap().len(), 3);
     // Query objects of the class by a state field, with paging.
-    let list: Value = client.get(format!("{base}/api/classes/testpkg.Counter/objects?count=40")).send().await.unwrap().json().await.unwrap();
+    let list: Value = client
+        .get(format!(
+            "{base}/api/classes/testpkg.Counter/objects?count=40"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
-    let page: Value = client.get(format!("{base}/api/classes/Counter/objects?limit=2")).send().await.unwrap().json().await.unwrap();
+    let page: Value = client
+        .get(format!("{base}/api/classes/Counter/objects?limit=2"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
     let after = page["next_after"].as_str().unwrap();
-    let rest: Value = client.get(format!("{base}/api/classes/Counter/objects?limit=10&after={after}")).send().await.unwrap().json().await.unwrap();
+    let rest: Value = client
+        .get(format!(
+            "{base}/api/classes/Counter/objects?limit=10&after={after}"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(rest["items"].as_array().unwrap().len(), 3, "{rest}");
     // An object access expression.
-    let r: Value = client.get(format!("{base}/oal/{id}:read()")).send().await.unwrap().json().await.unwrap();
+    let r: Value = client
+        .get(format!("{base}/oal/{id}:read()"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(r["result"], json!(6));
     // Old versions stay readable.
-    let v2: Value = client.get(format!("{base}/api/objects/{id}?version=2")).send().await.unwrap().json().await.unwrap();
+    let v2: Value = client
+        .get(format!("{base}/api/objects/{id}?version=2"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v2["state"]["count"], 5);
-    let health: Value = client.get(format!("{base}/healthz")).send().await.unwrap().json().await.unwrap();
+    let health: Value = client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
-    let metrics = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("oaas_invocations_total{class=\"testpkg.Counter\",function=\"increment\"}"), "{metrics}");
-    let openapi: Value = client.get(format!("{base}/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains("oaas_invocations_total{class=\"testpkg.Counter\",function=\"increment\"}"),
+        "{metrics}"
+    );
+    let openapi: Value = client
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(openapi["paths"]["/api/objects/{id}/invoke/{func}"].is_object());
     let _ = Arc::new(());
     rt.stop().await;

@@ -67,7 +67,11 @@ where
     }
     let elapsed = started.elapsed();
     all.sort();
-    Ok(Stats { throughput: calls as f64 / elapsed.as_secs_f64(), p50: percentile(&all, 0.5), p99: percentile(&all, 0.99) })
+    Ok(Stats {
+        throughput: calls as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&all, 0.5),
+        p99: percentile(&all, 0.99),
+    })
 }
 
 fn ms(d: Duration) -> f64 {
@@ -86,31 +90,58 @@ async fn run() -> Result<(), String> {
     let quick = std::env::args().any(|a| a == "--quick");
     let arg = |name: &str, default: usize| -> usize {
         let args: Vec<String> = std::env::args().collect();
-        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
     };
     let calls_c1 = arg("--calls-c1", if quick { 100 } else { 1000 });
     let calls_c64 = arg("--calls-c64", if quick { 1000 } else { 10_000 });
 
     // The container, in-process on an ephemeral port.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-    let container = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let container = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
     tokio::spawn(async move {
-        let _ = Functions::new().function("chain.Chain", "f", f).serve(listener).await;
+        let _ = Functions::new()
+            .function("chain.Chain", "f", f)
+            .serve(listener)
+            .await;
     });
 
     // The runtime, with a fresh store.
     let data = std::env::temp_dir().join(format!("oaas-macro-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    let config = oaas_runtime::Config { data: data.clone(), listen: ([127, 0, 0, 1], 0).into(), workdir: std::env::temp_dir() };
+    let config = oaas_runtime::Config {
+        data: data.clone(),
+        listen: ([127, 0, 0, 1], 0).into(),
+        workdir: std::env::temp_dir(),
+    };
     let rt = oaas_runtime::start(config).await?;
     let base = rt.url();
-    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .map_err(|e| e.to_string())?;
     let source = format!(
         "package chain\n\n@url(\"{container}\")\nclass Chain {{\n  public state n: int = 0\n  public fn f(x: int) -> int\n\n  public macro three(x: int) -> int {{\n    let a = self.f(x: x)\n    let b = self.f(x: a)\n    return self.f(x: b)\n  }}\n}}\n"
     );
-    let r = client.post(format!("{base}/api/packages")).json(&json!({"sources": {"chain.oaas": source}})).send().await.map_err(|e| e.to_string())?;
+    let r = client
+        .post(format!("{base}/api/packages"))
+        .json(&json!({"sources": {"chain.oaas": source}}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     if !r.status().is_success() {
-        return Err(format!("deploy failed: {}", r.text().await.unwrap_or_default()));
+        return Err(format!(
+            "deploy failed: {}",
+            r.text().await.unwrap_or_default()
+        ));
     }
     let created: Value = client
         .post(format!("{base}/api/classes/chain.Chain/objects"))
@@ -121,14 +152,25 @@ async fn run() -> Result<(), String> {
         .json()
         .await
         .map_err(|e| e.to_string())?;
-    let id = created["result"]["id"].as_str().ok_or("no object id")?.to_string();
+    let id = created["result"]["id"]
+        .as_str()
+        .ok_or("no object id")?
+        .to_string();
 
     let macro_op = {
-        let (client, url) = (client.clone(), format!("{base}/api/objects/{id}/invoke/three"));
+        let (client, url) = (
+            client.clone(),
+            format!("{base}/api/objects/{id}/invoke/three"),
+        );
         move |i: usize| {
             let (client, url) = (client.clone(), url.clone());
             async move {
-                let r = client.post(&url).json(&json!({"x": i})).send().await.map_err(|e| e.to_string())?;
+                let r = client
+                    .post(&url)
+                    .json(&json!({"x": i}))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let v: Value = r.json().await.map_err(|e| e.to_string())?;
                 if v["result"].as_i64() != Some(i as i64 + 3) {
                     return Err(format!("wrong macro result: {v}"));
@@ -150,9 +192,17 @@ async fn run() -> Result<(), String> {
                         "self": {"id": id, "class": "chain.Chain", "version": 1, "state": {"n": 0}, "refs": {}, "files": {}, "upload": {}},
                         "output": null, "outputs": null, "objects": {}, "deadline_ms": 0
                     });
-                    let r = client.post(&url).header("ce-specversion", "1.0").json(&task).send().await.map_err(|e| e.to_string())?;
+                    let r = client
+                        .post(&url)
+                        .header("ce-specversion", "1.0")
+                        .json(&task)
+                        .send()
+                        .await
+                        .map_err(|e| e.to_string())?;
                     let v: Value = r.json().await.map_err(|e| e.to_string())?;
-                    x = v["value"].as_i64().ok_or_else(|| format!("bad direct answer: {v}"))?;
+                    x = v["value"]
+                        .as_i64()
+                        .ok_or_else(|| format!("bad direct answer: {v}"))?;
                 }
                 if x != i as i64 + 3 {
                     return Err("wrong direct result".into());
@@ -168,15 +218,28 @@ async fn run() -> Result<(), String> {
         measure(50, 4, move |i| m(i)).await?;
         measure(50, 4, move |i| d(i)).await?;
     }
-    println!("three-step macro vs. three direct calls ({} cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    println!("{:<8} {:>5} {:>8} {:>12} {:>10} {:>10}", "mode", "conc", "calls", "ops/s", "p50 ms", "p99 ms");
+    println!(
+        "three-step macro vs. three direct calls ({} cores)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    println!(
+        "{:<8} {:>5} {:>8} {:>12} {:>10} {:>10}",
+        "mode", "conc", "calls", "ops/s", "p50 ms", "p99 ms"
+    );
     for (concurrency, calls) in [(1usize, calls_c1), (64, calls_c64)] {
         let d = direct_op.clone();
         let direct = measure(calls, concurrency, move |i| d(i)).await?;
         let m = macro_op.clone();
         let through = measure(calls, concurrency, move |i| m(i + 1_000_000)).await?;
         for (name, s) in [("direct", &direct), ("macro", &through)] {
-            println!("{name:<8} {concurrency:>5} {calls:>8} {:>12.0} {:>10.3} {:>10.3}", s.throughput, ms(s.p50), ms(s.p99));
+            println!(
+                "{name:<8} {concurrency:>5} {calls:>8} {:>12.0} {:>10.3} {:>10.3}",
+                s.throughput,
+                ms(s.p50),
+                ms(s.p99)
+            );
         }
         println!(
             "  c={concurrency}: the macro adds {:.3} ms to p50; throughput ratio macro/direct = {:.2}",

@@ -168,14 +168,24 @@ async fn macros_resume_after_kill_9_and_outputs_exist_once() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let created: Value = client.post(format!("{base}/api/classes/flow.Num/objects")).json(&json!({"value": 0})).send().await.unwrap().json().await.unwrap();
+    let created: Value = client
+        .post(format!("{base}/api/classes/flow.Num/objects"))
+        .json(&json!({"value": 0}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let id = created["result"]["id"].as_str().unwrap().to_string();
 
     // 100 macros of three steps each, accepted asynchronously.
     let mut invocations = Vec::new();
     for _ in 0..100 {
         let r: Value = client
-            .post(format!("{base}/api/objects/{id}/invoke/slow_chain?async=true"))
+            .post(format!(
+                "{base}/api/objects/{id}/invoke/slow_chain?async=true"
+            ))
             .json(&json!({"ms": 150}))
             .send()
             .await
@@ -193,7 +203,14 @@ async fn macros_resume_after_kill_9_and_outputs_exist_once() {
     let started = Instant::now();
     for inv in &invocations {
         loop {
-            let v: Value = client.get(format!("{base}/api/invocations/{inv}")).send().await.unwrap().json().await.unwrap();
+            let v: Value = client
+                .get(format!("{base}/api/invocations/{inv}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             match v["status"].as_str() {
                 Some("succeeded") => {
                     assert_eq!(v["result"]["state"]["value"], 3, "{v}");
@@ -201,15 +218,28 @@ async fn macros_resume_after_kill_9_and_outputs_exist_once() {
                 }
                 Some("failed") => panic!("invocation {inv} failed after the restart: {v}"),
                 _ => {
-                    assert!(started.elapsed() < Duration::from_secs(120), "invocation {inv} did not finish: {v}");
+                    assert!(
+                        started.elapsed() < Duration::from_secs(120),
+                        "invocation {inv} did not finish: {v}"
+                    );
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
         }
     }
     // Every node's output object exists exactly once: the input, and three per macro.
-    let list: Value = client.get(format!("{base}/api/classes/flow.Num/objects?limit=1000")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(list["items"].as_array().unwrap().len(), 1 + 3 * invocations.len());
+    let list: Value = client
+        .get(format!("{base}/api/classes/flow.Num/objects?limit=1000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1 + 3 * invocations.len()
+    );
     server.kill().unwrap();
     server.wait().unwrap();
 }

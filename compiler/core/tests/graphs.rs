@@ -14,7 +14,11 @@ fn root() -> PathBuf {
 fn build_files(files: &[PathBuf]) -> (Workspace, Build) {
     let mut ws = Workspace::new();
     for f in files {
-        let rel = f.strip_prefix(root()).unwrap_or(f).to_string_lossy().replace('\\', "/");
+        let rel = f
+            .strip_prefix(root())
+            .unwrap_or(f)
+            .to_string_lossy()
+            .replace('\\', "/");
         ws.add_file(rel, std::fs::read_to_string(f).unwrap());
     }
     let build = ws.build();
@@ -39,12 +43,20 @@ fn package_dir(dir: &str) -> Vec<PathBuf> {
 
 fn graph<'a>(build: &'a Build, title: &str) -> &'a InvocationGraph {
     let model = &build.analysis.model;
-    build.graphs.iter().find(|g| draw::title(model, g) == title).unwrap_or_else(|| panic!("no macro {title}"))
+    build
+        .graphs
+        .iter()
+        .find(|g| draw::title(model, g) == title)
+        .unwrap_or_else(|| panic!("no macro {title}"))
 }
 
 /// Edges of the top level as (from label, to label, kind).
 fn edges(g: &InvocationGraph) -> Vec<(String, String, EdgeKind)> {
-    let mut out: Vec<_> = g.root.edges().map(|(a, b, k)| (g.node(a).label.clone(), g.node(b).label.clone(), k)).collect();
+    let mut out: Vec<_> = g
+        .root
+        .edges()
+        .map(|(a, b, k)| (g.node(a).label.clone(), g.node(b).label.clone(), k))
+        .collect();
     out.sort();
     out
 }
@@ -61,7 +73,11 @@ fn redacted(mut a: oaas_compiler::artifact::Artifact) -> oaas_compiler::artifact
 fn drawings(build: &Build) -> String {
     let model = &build.analysis.model;
     let mut out = String::new();
-    for g in build.graphs.iter().filter(|g| model.package(model.class(g.class).package).name != "std") {
+    for g in build
+        .graphs
+        .iter()
+        .filter(|g| model.package(model.class(g.class).package).name != "std")
+    {
         out.push_str(&draw::to_dot(model, g));
         out.push_str(&draw::to_mermaid(model, g));
     }
@@ -77,13 +93,26 @@ fn video_detect_faces_is_split_map_flatten_map_merge() {
         .node_ids()
         .map(|id| match &g.node(id).kind {
             NodeKind::Call(_) => g.node(id).label.clone(),
-            NodeKind::Map(m) => format!("map[{}]", m.body.node_ids().map(|i| g.node(i).label.clone()).collect::<Vec<_>>().join(",")),
+            NodeKind::Map(m) => format!(
+                "map[{}]",
+                m.body
+                    .node_ids()
+                    .map(|i| g.node(i).label.clone())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
             NodeKind::Flatten { .. } => "flatten".into(),
         })
         .collect();
     assert_eq!(
         kinds,
-        ["self.split(segment_s)", "map[p.extract_frames(every_s)]", "flatten", "map[f.detect_faces()]", "Detection.merge(parts)"]
+        [
+            "self.split(segment_s)",
+            "map[p.extract_frames(every_s)]",
+            "flatten",
+            "map[f.detect_faces()]",
+            "Detection.merge(parts)"
+        ]
     );
     // A chain: each step feeds the next.
     let chain: Vec<(String, String)> = edges(g).into_iter().map(|(a, b, _)| (a, b)).collect();
@@ -114,17 +143,26 @@ fn diamond_has_two_branches_joined() {
 fn mut_calls_keep_source_order_on_their_object() {
     let (_, build) = fixture("mut_order.oaas");
     let g = graph(&build, "Account.shuffle");
-    let order: Vec<(String, String)> = edges(g).into_iter().filter(|e| e.2 == EdgeKind::Order).map(|(a, b, _)| (a, b)).collect();
+    let order: Vec<(String, String)> = edges(g)
+        .into_iter()
+        .filter(|e| e.2 == EdgeKind::Order)
+        .map(|(a, b, _)| (a, b))
+        .collect();
     // Every call before a mut runs before it; every call after runs after it.
     for (a, b) in [
         ("self.audit()", "self.deposit(amount)"),
         ("self.deposit(amount)", "self.withdraw(amount)"),
         ("self.withdraw(amount)", "self.report()"),
     ] {
-        assert!(order.iter().any(|(x, y)| x == a && y == b), "missing order edge {a} -> {b} in {order:?}");
+        assert!(
+            order.iter().any(|(x, y)| x == a && y == b),
+            "missing order edge {a} -> {b} in {order:?}"
+        );
     }
     // The read of `before` feeds the withdraw as data too.
-    assert!(edges(g).iter().any(|(a, b, k)| a == "self.audit()" && b == "self.withdraw(amount)" && *k == EdgeKind::Data));
+    assert!(edges(g).iter().any(|(a, b, k)| a == "self.audit()"
+        && b == "self.withdraw(amount)"
+        && *k == EdgeKind::Data));
     insta::assert_snapshot!("mut_order", drawings(&build));
 }
 
@@ -137,7 +175,11 @@ fn nested_for_nests_maps() {
         _ => None,
     });
     let outer = map.unwrap();
-    let inner_maps = outer.body.node_ids().filter(|id| matches!(g.node(*id).kind, NodeKind::Map(_))).count();
+    let inner_maps = outer
+        .body
+        .node_ids()
+        .filter(|id| matches!(g.node(*id).kind, NodeKind::Map(_)))
+        .count();
     assert_eq!(inner_maps, 1);
     assert_eq!(g.depth, 3);
     insta::assert_snapshot!("nested_for", drawings(&build));
@@ -147,9 +189,16 @@ fn nested_for_nests_maps() {
 fn a_result_used_twice_and_one_unused() {
     let (_, build) = fixture("used_twice.oaas");
     let g = graph(&build, "Doc.both");
-    let from_summary = edges(g).iter().filter(|(a, _, k)| a == "self.summary()" && *k == EdgeKind::Data).count();
+    let from_summary = edges(g)
+        .iter()
+        .filter(|(a, _, k)| a == "self.summary()" && *k == EdgeKind::Data)
+        .count();
     assert_eq!(from_summary, 2);
-    let unused: Vec<_> = build.diagnostics.iter().filter(|d| d.code == oaas_compiler::Code::W0004).collect();
+    let unused: Vec<_> = build
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == oaas_compiler::Code::W0004)
+        .collect();
     assert_eq!(unused.len(), 1, "{:?}", build.diagnostics);
     assert!(unused[0].message.contains("`score`"));
     insta::assert_snapshot!("used_twice", drawings(&build));
@@ -162,10 +211,16 @@ fn inherited_and_overridden_functions() {
     let dog = artifact.class("zoo.Dog").unwrap();
     assert_eq!(dog.ancestors, ["zoo.Dog", "zoo.Animal", "std.Object"]);
     assert_eq!(dog.function("speak").unwrap().declared_in, "zoo.Dog");
-    assert_eq!(dog.function("speak").unwrap().run.local.as_deref(), Some("python3 dog.py"));
+    assert_eq!(
+        dog.function("speak").unwrap().run.local.as_deref(),
+        Some("python3 dog.py")
+    );
     assert_eq!(dog.function("rename").unwrap().declared_in, "zoo.Animal");
     // Inherited functions run where their class says: Dog's own @local applies to them too.
-    assert_eq!(dog.function("rename").unwrap().run.local.as_deref(), Some("python3 dog.py"));
+    assert_eq!(
+        dog.function("rename").unwrap().run.local.as_deref(),
+        Some("python3 dog.py")
+    );
     assert_eq!(dog.macro_named("greet").unwrap().declared_in, "zoo.Animal");
     assert!(dog.function("new").unwrap().run.builtin.is_some());
     insta::assert_snapshot!("inherited", drawings(&build));
@@ -192,7 +247,14 @@ fn artifacts_are_byte_identical_across_builds_and_round_trip() {
 fn example_artifacts() {
     for dir in ["examples/text", "examples/record"] {
         let (_, build) = build_files(&package_dir(dir));
-        let name = Path::new(dir).file_name().unwrap().to_string_lossy().to_string();
-        insta::assert_json_snapshot!(format!("artifact_{name}"), redacted(build.artifact.unwrap()));
+        let name = Path::new(dir)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        insta::assert_json_snapshot!(
+            format!("artifact_{name}"),
+            redacted(build.artifact.unwrap())
+        );
     }
 }

@@ -38,13 +38,27 @@ pub fn run(args: DeployArgs) -> u8 {
         eprintln!("error: not deployed: fix the errors above first");
         return exit::FAILED;
     }
-    let dir = if args.path.is_dir() { args.path.clone() } else { args.path.parent().map(|p| p.to_path_buf()).unwrap_or_default() };
+    let dir = if args.path.is_dir() {
+        args.path.clone()
+    } else {
+        args.path
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_default()
+    };
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
     let client = Client::new(&args.cluster.unwrap_or_else(client::default_cluster));
     super::block_on(async move {
-        match client.post("/api/packages", &client::sources_body(&workspace, &dir)).await {
+        match client
+            .post("/api/packages", &client::sources_body(&workspace, &dir))
+            .await
+        {
             Ok(v) => {
-                println!("deployed {} version {}", v["packages"], v["version"].as_str().unwrap_or(""));
+                println!(
+                    "deployed {} version {}",
+                    v["packages"],
+                    v["version"].as_str().unwrap_or("")
+                );
                 for c in v["classes"].as_array().into_iter().flatten() {
                     println!("  class {}", c.as_str().unwrap_or(""));
                 }

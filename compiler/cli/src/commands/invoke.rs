@@ -37,15 +37,30 @@ pub fn run(args: InvokeArgs) -> u8 {
     let parsed = match parse_access_expr(&args.expr) {
         Ok(p) => p,
         Err(d) => {
-            eprintln!("error: `{}` is not an object access expression: {}", args.expr, d.message);
+            eprintln!(
+                "error: `{}` is not an object access expression: {}",
+                args.expr, d.message
+            );
             return exit::USAGE;
         }
     };
     let mut body = Map::new();
     let (path, fargs) = match &parsed.target {
-        AccessTarget::Object { id, function, args: a } => (format!("/api/objects/{id}/invoke/{}", function.name), a),
-        AccessTarget::Static { package, class, function, args: a } => {
-            let cls = package.as_ref().map(|p| format!("{p}.{}", class.name)).unwrap_or_else(|| class.name.clone());
+        AccessTarget::Object {
+            id,
+            function,
+            args: a,
+        } => (format!("/api/objects/{id}/invoke/{}", function.name), a),
+        AccessTarget::Static {
+            package,
+            class,
+            function,
+            args: a,
+        } => {
+            let cls = package
+                .as_ref()
+                .map(|p| format!("{p}.{}", class.name))
+                .unwrap_or_else(|| class.name.clone());
             (format!("/api/classes/{cls}/invoke/{}", function.name), a)
         }
     };
@@ -63,7 +78,11 @@ pub fn run(args: InvokeArgs) -> u8 {
     }
     let client = Client::new(&args.cluster.clone().unwrap_or_else(client::default_cluster));
     super::block_on(async move {
-        let path = if args.is_async { format!("{path}?async=true") } else { path };
+        let path = if args.is_async {
+            format!("{path}?async=true")
+        } else {
+            path
+        };
         let mut answer = match client.post(&path, &Value::Object(body)).await {
             Ok(v) => v,
             Err(e) => {
@@ -88,12 +107,20 @@ pub fn run(args: InvokeArgs) -> u8 {
                 }
             }
             if answer["status"] == "failed" {
-                eprintln!("error: {}", answer["error"]["message"].as_str().unwrap_or("the call failed"));
+                eprintln!(
+                    "error: {}",
+                    answer["error"]["message"]
+                        .as_str()
+                        .unwrap_or("the call failed")
+                );
                 return exit::FAILED;
             }
         }
         if args.json || (args.is_async && !args.wait) {
-            println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&answer).unwrap_or_default()
+            );
         } else {
             print!("{}", client::render_result(&answer["result"]));
         }

@@ -64,7 +64,13 @@ fn pairs(list: &[String]) -> Result<Vec<(String, String)>, String> {
 
 fn encode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -74,10 +80,18 @@ pub fn run(args: ObjectsArgs) -> u8 {
     let json = args.json;
     super::block_on(async move {
         let result = match args.command {
-            ObjectsCommand::List { class, filters, limit, after } => {
+            ObjectsCommand::List {
+                class,
+                filters,
+                limit,
+                after,
+            } => {
                 let mut q = vec![format!("limit={limit}")];
                 match pairs(&filters) {
-                    Ok(p) => q.extend(p.into_iter().map(|(k, v)| format!("{}={}", encode(&k), encode(&v)))),
+                    Ok(p) => q.extend(
+                        p.into_iter()
+                            .map(|(k, v)| format!("{}={}", encode(&k), encode(&v))),
+                    ),
                     Err(e) => {
                         eprintln!("error: {e}");
                         return exit::USAGE;
@@ -86,21 +100,27 @@ pub fn run(args: ObjectsArgs) -> u8 {
                 if let Some(a) = after {
                     q.push(format!("after={}", encode(&a)));
                 }
-                client.get(&format!("/api/classes/{class}/objects?{}", q.join("&"))).await.map(|v| {
-                    if json {
-                        v
-                    } else {
-                        let items = v["items"].clone();
-                        if let Some(next) = v["next_after"].as_str() {
-                            eprintln!("more: --after {next}");
+                client
+                    .get(&format!("/api/classes/{class}/objects?{}", q.join("&")))
+                    .await
+                    .map(|v| {
+                        if json {
+                            v
+                        } else {
+                            let items = v["items"].clone();
+                            if let Some(next) = v["next_after"].as_str() {
+                                eprintln!("more: --after {next}");
+                            }
+                            serde_json::json!({"result": items})
                         }
-                        serde_json::json!({"result": items})
-                    }
-                })
+                    })
             }
             ObjectsCommand::Get { id, version } => {
                 let q = version.map(|v| format!("?version={v}")).unwrap_or_default();
-                client.get(&format!("/api/objects/{id}{q}")).await.map(|v| serde_json::json!({"result": v}))
+                client
+                    .get(&format!("/api/objects/{id}{q}"))
+                    .await
+                    .map(|v| serde_json::json!({"result": v}))
             }
             ObjectsCommand::Create { class, fields } => {
                 let mut body = Map::new();
@@ -115,7 +135,12 @@ pub fn run(args: ObjectsArgs) -> u8 {
                         return exit::USAGE;
                     }
                 }
-                client.post(&format!("/api/classes/{class}/objects"), &Value::Object(body)).await
+                client
+                    .post(
+                        &format!("/api/classes/{class}/objects"),
+                        &Value::Object(body),
+                    )
+                    .await
             }
         };
         match result {
