@@ -13,6 +13,7 @@
 pub mod artifact;
 pub mod check;
 pub mod diagnostic;
+pub mod format;
 pub mod graph;
 pub mod render;
 pub mod span;

@@ -134,6 +134,19 @@ pub(super) fn check_all(
             checker.diagnostics.push(d);
             continue;
         };
+        if spec.name == "builtin" && file != checker.stdlib {
+            let d = Diagnostic::new(
+                Code::E0005,
+                file,
+                a.span,
+                "`@builtin` is reserved for the standard library",
+            )
+            .label("not available here")
+            .note("a builtin is an operation the runtime itself performs; only `std.Object` declares them")
+            .help("say how the function runs with `@local`, `@url` or `@image`");
+            checker.diagnostics.push(d);
+            continue;
+        }
         let misplaced = match target {
             Target::Data => Some("state, files and refs"),
             Target::Macro if !spec.on_macro => Some("macros (they run inside the runtime)"),

@@ -3,7 +3,7 @@
 
 use super::model::*;
 use super::suggest;
-use super::types::{assignable, join, Ty};
+use super::types::{assignable, join, literal_problem, Ty};
 use super::{Checker, ResolvedCall, Symbol};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::span::{FileId, Span};
@@ -147,7 +147,27 @@ impl Checker<'_> {
                             );
                             self.diagnostics.push(d);
                         }
-                        Some(_) => {}
+                        Some(expected) => {
+                            if let Some((span, problem)) = self.literal_in(&cx, value, &expected) {
+                                let d = Diagnostic::new(
+                                    Code::E0203,
+                                    file,
+                                    span,
+                                    format!(
+                                        "`{}` returns `{}`: {problem}",
+                                        member.name,
+                                        expected.display(&self.model)
+                                    ),
+                                )
+                                .label("does not fit the result type")
+                                .secondary(
+                                    member.loc.file,
+                                    member.loc.span,
+                                    "the result type is declared with the macro",
+                                );
+                                self.diagnostics.push(d);
+                            }
+                        }
                         None => {
                             let d = Diagnostic::new(
                                 Code::E0203,
@@ -185,7 +205,11 @@ impl Checker<'_> {
             );
             self.diagnostics.push(d);
         }
-        let scope = cx.scopes.pop().unwrap_or_default();
+        let mut scope = cx.scopes.pop().unwrap_or_default();
+        if member.is_override {
+            // An override must keep the inherited parameters, names included, used or not.
+            scope.retain(|l| !matches!(l.kind, LocalKind::Param(_)));
+        }
         self.report_unused(&scope);
     }
 
@@ -219,7 +243,7 @@ impl Checker<'_> {
     }
 
     fn let_binding(&mut self, cx: &mut Cx, l: &ast::Let, kind: LocalKind) {
-        let ty = self.expr(cx, &l.value);
+        let ty = self.value_expr(cx, &l.value);
         self.expr_types.insert((cx.file, l.name.span), ty.clone());
         self.bind(cx, &l.name, ty, kind);
     }
@@ -272,6 +296,19 @@ impl Checker<'_> {
                 )
                 .label("no value")
                 .note("a function declared without `-> Type` returns nothing");
+                self.diagnostics.push(d);
+                Ty::Unknown
+            }
+            Ty::List(ref inner) if holds_unit(inner) => {
+                let d = Diagnostic::new(
+                    Code::E0212,
+                    cx.file,
+                    e.span,
+                    "this `for` gives no values: its body is a call without a result",
+                )
+                .label("a list of no values")
+                .note("a function declared without `-> Type` returns nothing")
+                .help("to run the calls for their effect only, write the `for` as a statement, without `let`");
                 self.diagnostics.push(d);
                 Ty::Unknown
             }
@@ -441,6 +478,7 @@ impl Checker<'_> {
                 self.diagnostics.push(d);
                 Ty::Unknown
             }
+            _ if self.is_failed_import(cx.file, &name.name) => Ty::Unknown,
             _ => {
                 let locals: Vec<String> =
                     cx.scopes.iter().flatten().map(|l| l.name.clone()).collect();
@@ -538,8 +576,8 @@ impl Checker<'_> {
                     return Ty::Unknown;
                 };
                 self.reference(cx.file, name.span, Symbol::Member(mid));
-                let m = self.model.member(mid).clone();
                 self.check_access(cx, mid, name.span);
+                let m = self.model.member(mid);
                 match &m.kind {
                     MemberKind::State { ty, .. } => ty.subst_self(c),
                     MemberKind::Ref { ty } => ty.subst_self(c),
@@ -562,11 +600,12 @@ impl Checker<'_> {
                         Ty::Unknown
                     }
                     MemberKind::Fn(_) | MemberKind::Macro(_) => {
+                        let describe = m.describe();
                         let d = Diagnostic::new(
                             Code::E0205,
                             cx.file,
                             name.span,
-                            format!("`{}` is a {}, not a field", name.name, m.describe()),
+                            format!("`{}` is a {describe}, not a field", name.name),
                         )
                         .label("not a field")
                         .help(format!("call it: `{}(...)`", name.name));
@@ -647,7 +686,15 @@ impl Checker<'_> {
                 return Ty::Unknown;
             }
             Ty::Unit => {
-                self.value_expr(cx, target);
+                let d = Diagnostic::new(
+                    Code::E0212,
+                    cx.file,
+                    target.span,
+                    "this call gives no result to use",
+                )
+                .label("no value")
+                .note("a function declared without `-> Type` returns nothing");
+                self.diagnostics.push(d);
                 self.args_only(cx, args);
                 return Ty::Unknown;
             }
@@ -711,46 +758,32 @@ impl Checker<'_> {
             return Ty::Unknown;
         };
         self.reference(cx.file, method.span, Symbol::Member(mid));
-        let m = self.model.member(mid).clone();
-        let Some(sig) = m.signature().cloned() else {
+        // Only what is needed is copied out of the member: calls are the hot path.
+        let m = self.model.member(mid);
+        let (m_loc, m_static, m_describe) = (m.loc, m.is_static, m.describe());
+        let is_macro = matches!(m.kind, MemberKind::Macro(_));
+        let Some(sig) = m.signature() else {
             let d = Diagnostic::new(
                 Code::E0113,
                 cx.file,
                 method.span,
                 format!(
-                    "`{}` is a {} of `{class_name}`, not a function",
+                    "`{}` is a {m_describe} of `{class_name}`, not a function",
                     method.name,
-                    m.describe()
                 ),
             )
             .label("cannot be called")
-            .secondary(m.loc.file, m.loc.span, "declared here")
+            .secondary(m_loc.file, m_loc.span, "declared here")
             .help(format!("read it without parentheses: `.{}`", method.name));
             self.diagnostics.push(d);
             self.args_only(cx, args);
             return Ty::Unknown;
         };
-        self.check_access(cx, mid, method.span);
-        if on_class && !m.is_static {
-            let d = Diagnostic::new(Code::E0210, cx.file, method.span, format!("`{}` is called on each object, not on the class `{class_name}`", method.name))
-                .label("needs an object")
-                .secondary(m.loc.file, m.loc.span, "declared without `static`")
-                .help(format!("call it on a `{class_name}` object, for example one made by `{class_name}.new(...)`"));
-            self.diagnostics.push(d);
-        } else if !on_class && m.is_static {
-            let d = Diagnostic::new(
-                Code::E0210,
-                cx.file,
-                method.span,
-                format!(
-                    "`{}` is static: call it on the class, `{class_name}.{}(...)`",
-                    method.name, method.name
-                ),
-            )
-            .label("static function called on an object")
-            .secondary(m.loc.file, m.loc.span, "declared `static` here");
-            self.diagnostics.push(d);
-        }
+        let ret = sig
+            .ret
+            .as_ref()
+            .map(|t| t.subst_self(class))
+            .unwrap_or(Ty::Unit);
         let is_new = self.is_builtin(mid, "new");
         let params: Vec<ParamSpec> = if is_new {
             self.constructor_params(class)
@@ -765,13 +798,39 @@ impl Checker<'_> {
                 })
                 .collect()
         };
+        self.check_access(cx, mid, method.span);
+        if on_class && !m_static {
+            let d = Diagnostic::new(Code::E0210, cx.file, method.span, format!("`{}` is called on each object, not on the class `{class_name}`", method.name))
+                .label("needs an object")
+                .secondary(m_loc.file, m_loc.span, "declared without `static`")
+                .help(format!("call it on a `{class_name}` object, for example one made by `{class_name}.new(...)`"));
+            self.diagnostics.push(d);
+        } else if !on_class && m_static {
+            let d = Diagnostic::new(
+                Code::E0210,
+                cx.file,
+                method.span,
+                format!(
+                    "`{}` is static: call it on the class, `{class_name}.{}(...)`",
+                    method.name, method.name
+                ),
+            )
+            .label("static function called on an object")
+            .secondary(m_loc.file, m_loc.span, "declared `static` here");
+            self.diagnostics.push(d);
+        }
         let what = format!("`{class_name}.{}`", method.name);
         let bindings = self.match_args(cx, method.span, args, &params, &what, is_new);
-        let ret = sig
-            .ret
-            .as_ref()
-            .map(|t| t.subst_self(class))
-            .unwrap_or(Ty::Unit);
+        if is_macro {
+            self.macro_calls.push((
+                cx.member,
+                mid,
+                Loc {
+                    file: cx.file,
+                    span: e.span,
+                },
+            ));
+        }
         self.calls.insert(
             (cx.file, e.span),
             ResolvedCall {
@@ -784,6 +843,23 @@ impl Checker<'_> {
             },
         );
         ret
+    }
+
+    /// A problem inside a `{...}` or `[...]` literal given where `expected` is wanted (a record
+    /// literal with a missing, unknown or mistyped field), found from the types of its parts.
+    fn literal_in(&self, cx: &Cx, e: &ast::Expr, expected: &Ty) -> Option<(Span, String)> {
+        // Plain lists were checked element by element already (E0211); records are what the
+        // types alone do not show.
+        if !has_object_literal(e) {
+            return None;
+        }
+        let leaf = |x: &ast::Expr| {
+            self.expr_types
+                .get(&(cx.file, x.span))
+                .cloned()
+                .unwrap_or(Ty::Unknown)
+        };
+        literal_problem(&self.model, e, expected, &leaf)
     }
 
     /// Whether a member is the standard library builtin of that name.
@@ -840,6 +916,9 @@ impl Checker<'_> {
         let mut bound: Vec<Option<usize>> = vec![None; params.len()];
         let mut seen_named: Option<Span> = None;
         let mut positional = 0usize;
+        // An argument that could not be bound was reported; the parameter it was probably
+        // meant for is then not reported missing too.
+        let mut unbound = false;
         for (i, arg) in args.iter().enumerate() {
             let ty = self.value_expr(cx, &arg.value);
             let slot = match &arg.name {
@@ -920,7 +999,10 @@ impl Checker<'_> {
                     }
                 }
             };
-            let Some(p) = slot else { continue };
+            let Some(p) = slot else {
+                unbound = true;
+                continue;
+            };
             if bound[p].is_some() {
                 let d = Diagnostic::new(
                     Code::E0105,
@@ -950,6 +1032,22 @@ impl Checker<'_> {
                     d = d.secondary(loc.file, loc.span, "parameter declared here");
                 }
                 self.diagnostics.push(d);
+            } else if let Some((span, problem)) = self.literal_in(cx, &arg.value, &params[p].ty) {
+                let mut d = Diagnostic::new(
+                    Code::E0200,
+                    cx.file,
+                    span,
+                    format!(
+                        "mismatched types: `{}` expects `{}`: {problem}",
+                        params[p].name,
+                        params[p].ty.display(&self.model)
+                    ),
+                )
+                .label("does not fit");
+                if let Some(loc) = params[p].loc {
+                    d = d.secondary(loc.file, loc.span, "parameter declared here");
+                }
+                self.diagnostics.push(d);
             }
         }
         let missing: Vec<&ParamSpec> = params
@@ -958,7 +1056,7 @@ impl Checker<'_> {
             .filter(|(p, b)| p.required && b.is_none())
             .map(|(p, _)| p)
             .collect();
-        if !missing.is_empty() {
+        if !missing.is_empty() && !unbound {
             let names = missing
                 .iter()
                 .map(|p| format!("`{}: {}`", p.name, p.ty.display(&self.model)))
@@ -1056,5 +1154,24 @@ impl Checker<'_> {
                 Ty::Unknown
             }
         }
+    }
+}
+
+/// Whether a type is "no value", or a list (of lists) of it: what a `for` over calls without a
+/// result gives.
+fn holds_unit(ty: &Ty) -> bool {
+    match ty {
+        Ty::Unit => true,
+        Ty::List(inner) => holds_unit(inner),
+        _ => false,
+    }
+}
+
+/// Whether an expression is or holds (in list literals) a `{...}` literal.
+fn has_object_literal(e: &ast::Expr) -> bool {
+    match &e.kind {
+        ast::ExprKind::Object { .. } => true,
+        ast::ExprKind::List { items } => items.iter().any(has_object_literal),
+        _ => false,
     }
 }

@@ -5,13 +5,13 @@
 use super::annotations;
 use super::model::*;
 use super::suggest;
-use super::types::{assignable, Ty};
+use super::types::{assignable, literal_problem, Ty};
 use super::{Checker, Symbol};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::span::{FileId, Span};
 use crate::syntax::ast;
 use petgraph::graph::DiGraph;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Names visible in one file: its package's declarations, `use`d classes and the standard
 /// library.
@@ -19,8 +19,12 @@ use std::collections::{BTreeMap, HashMap};
 pub struct FileScope {
     /// The file's package.
     pub package: Option<PackageId>,
-    /// Type and class names.
+    /// Classes and records brought in with `use` (the package's own names and the standard
+    /// library's are found through the model).
     pub names: HashMap<String, Symbol>,
+    /// Names of `use` declarations that failed: already reported, so later uses of the name
+    /// are not reported again.
+    pub failed_imports: HashSet<String>,
 }
 
 impl Checker<'_> {
@@ -39,8 +43,13 @@ impl Checker<'_> {
         // Directory -> first package name seen there, to catch mixed directories.
         let mut by_dir: HashMap<String, (String, FileId, Span)> = HashMap::new();
         for (file, ast) in self.files {
-            let Some(pkg) = &ast.package else { continue };
             let path = &self.sources.get(*file).path;
+            let Some(pkg) = &ast.package else {
+                // A file without `package` (E0003) is still checked, alone in a package whose
+                // name no `package` line can spell.
+                self.add_to_package(*file, &format!("<{path}>"));
+                continue;
+            };
             let dir = path
                 .rsplit_once('/')
                 .map(|(d, _)| d.to_string())
@@ -66,27 +75,32 @@ impl Checker<'_> {
                     }
                 }
             }
-            let id = match self.model.package_named(&pkg.name) {
-                Some(id) => id,
-                None => {
-                    self.model.packages.push(Package {
-                        name: pkg.name.clone(),
-                        files: Vec::new(),
-                        classes: BTreeMap::new(),
-                        records: BTreeMap::new(),
-                    });
-                    PackageId(self.model.packages.len() as u32 - 1)
-                }
-            };
-            self.model.packages[id.0 as usize].files.push(*file);
-            self.scopes.insert(
-                *file,
-                FileScope {
-                    package: Some(id),
-                    names: HashMap::new(),
-                },
-            );
+            self.add_to_package(*file, &pkg.name);
         }
+    }
+
+    fn add_to_package(&mut self, file: FileId, name: &str) {
+        let id = match self.model.package_named(name) {
+            Some(id) => id,
+            None => {
+                self.model.packages.push(Package {
+                    name: name.to_string(),
+                    files: Vec::new(),
+                    classes: BTreeMap::new(),
+                    records: BTreeMap::new(),
+                });
+                PackageId(self.model.packages.len() as u32 - 1)
+            }
+        };
+        self.model.packages[id.0 as usize].files.push(file);
+        self.scopes.insert(
+            file,
+            FileScope {
+                package: Some(id),
+                names: HashMap::new(),
+                failed_imports: HashSet::new(),
+            },
+        );
     }
 
     fn declare_items(&mut self) {
@@ -171,35 +185,9 @@ impl Checker<'_> {
                 }
             }
         }
-        // Fill each file's scope: standard library, then the package's own names.
-        let std_names: Vec<(String, Symbol)> = self
-            .model
-            .package_named("std")
-            .map(|p| {
-                let p = self.model.package(p);
-                p.classes
-                    .iter()
-                    .map(|(n, c)| (n.clone(), Symbol::Class(*c)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for scope in self.scopes.values_mut() {
-            let Some(package) = scope.package else {
-                continue;
-            };
-            scope.names.extend(std_names.iter().cloned());
-            let p = &self.model.packages[package.0 as usize];
-            scope.names.extend(
-                p.classes
-                    .iter()
-                    .map(|(n, c)| (n.clone(), Symbol::Class(*c))),
-            );
-            scope.names.extend(
-                p.records
-                    .iter()
-                    .map(|(n, r)| (n.clone(), Symbol::Record(*r))),
-            );
-        }
+        // The package's own names and the standard library's are looked up in the model, not
+        // copied into each file's scope: copying would cost files x names.
+        self.std_package = self.model.package_named("std");
     }
 
     fn resolve_uses(&mut self) {
@@ -236,6 +224,7 @@ impl Checker<'_> {
                         d = d.help(h);
                     }
                     self.diagnostics.push(d);
+                    self.import_failed(*file, &u.name.name);
                     continue;
                 };
                 let package = self.model.package(pkg);
@@ -268,13 +257,15 @@ impl Checker<'_> {
                             d = d.help(h);
                         }
                         self.diagnostics.push(d);
+                        self.import_failed(*file, &u.name.name);
                         continue;
                     }
                 };
                 self.reference(*file, u.name.span, symbol);
+                let existing = self.lookup_type_name(*file, &u.name.name);
                 if let Some(scope) = self.scopes.get_mut(file) {
-                    if let Some(existing) = scope.names.get(&u.name.name) {
-                        if *existing != symbol {
+                    if let Some(existing) = existing {
+                        if existing != symbol {
                             let d = Diagnostic::new(
                                 Code::E0100,
                                 *file,
@@ -293,11 +284,56 @@ impl Checker<'_> {
         }
     }
 
-    /// Resolves a name of a class or record in a file's scope.
-    pub(super) fn lookup_type_name(&self, file: FileId, name: &str) -> Option<Symbol> {
+    fn import_failed(&mut self, file: FileId, name: &str) {
+        if self.lookup_type_name(file, name).is_some() {
+            return;
+        }
+        if let Some(scope) = self.scopes.get_mut(&file) {
+            scope.failed_imports.insert(name.to_string());
+        }
+    }
+
+    /// Whether `name` is what a failed `use` of the file would have brought in.
+    pub(super) fn is_failed_import(&self, file: FileId, name: &str) -> bool {
         self.scopes
             .get(&file)
-            .and_then(|s| s.names.get(name).copied())
+            .is_some_and(|s| s.failed_imports.contains(name))
+    }
+
+    /// Resolves a name of a class or record in a file's scope: `use`d names, then the
+    /// package's own, then the standard library's classes.
+    pub(super) fn lookup_type_name(&self, file: FileId, name: &str) -> Option<Symbol> {
+        let scope = self.scopes.get(&file)?;
+        if let Some(symbol) = scope.names.get(name) {
+            return Some(*symbol);
+        }
+        let in_package = |p: PackageId| {
+            let p = self.model.package(p);
+            p.classes
+                .get(name)
+                .map(|c| Symbol::Class(*c))
+                .or_else(|| p.records.get(name).map(|r| Symbol::Record(*r)))
+        };
+        scope.package.and_then(in_package).or_else(|| {
+            let std = self.model.package(self.std_package?);
+            std.classes.get(name).map(|c| Symbol::Class(*c))
+        })
+    }
+
+    /// Every class and record name visible in a file, for suggestions.
+    fn visible_type_names(&self, file: FileId) -> Vec<&str> {
+        let Some(scope) = self.scopes.get(&file) else {
+            return Vec::new();
+        };
+        let mut names: Vec<&str> = scope.names.keys().map(String::as_str).collect();
+        if let Some(p) = scope.package {
+            let p = self.model.package(p);
+            names.extend(p.classes.keys().chain(p.records.keys()).map(String::as_str));
+        }
+        if let Some(std) = self.std_package {
+            names.extend(self.model.package(std).classes.keys().map(String::as_str));
+        }
+        names
     }
 
     fn resolve_parents(&mut self) {
@@ -336,8 +372,10 @@ impl Checker<'_> {
                         self.model.object
                     }
                     _ => {
-                        let d = self.unknown_type(file, p, "class");
-                        self.diagnostics.push(d);
+                        if !self.is_failed_import(file, &p.name) {
+                            let d = self.unknown_type(file, p, "class");
+                            self.diagnostics.push(d);
+                        }
                         self.model.object
                     }
                 },
@@ -399,11 +437,7 @@ impl Checker<'_> {
     }
 
     pub(super) fn unknown_type(&self, file: FileId, name: &ast::Ident, what: &str) -> Diagnostic {
-        let mut candidates: Vec<&str> = self
-            .scopes
-            .get(&file)
-            .map(|s| s.names.keys().map(String::as_str).collect())
-            .unwrap_or_default();
+        let mut candidates = self.visible_type_names(file);
         if what == "type" {
             candidates.extend(["int", "float", "bool", "string", "json", "Self"]);
         }
@@ -468,7 +502,7 @@ impl Checker<'_> {
                         Ty::Record(r)
                     }
                     _ => {
-                        if !name.name.is_empty() {
+                        if !name.name.is_empty() && !self.is_failed_import(file, &name.name) {
                             let d = self.unknown_type(file, name, "type");
                             self.diagnostics.push(d);
                         }
@@ -585,6 +619,10 @@ impl Checker<'_> {
 
     fn resolve_member(&mut self, class: ClassId, file: FileId, m: &ast::Member) -> Member {
         self.check_modifiers(file, m);
+        let callable = matches!(
+            m.kind,
+            ast::MemberKind::Fn(_) | ast::MemberKind::Macro { .. }
+        );
         let target = match m.kind {
             ast::MemberKind::Fn(_) => annotations::Target::Fn,
             ast::MemberKind::Macro { .. } => annotations::Target::Macro,
@@ -594,9 +632,7 @@ impl Checker<'_> {
         let kind = match &m.kind {
             ast::MemberKind::State { ty, default } => {
                 let resolved = self.resolve_type(file, ty, Some(class));
-                if matches!(resolved, Ty::Class(_) | Ty::SelfTy)
-                    || resolved.list_element().is_some_and(Ty::is_object)
-                {
+                if holds_object(&resolved) {
                     let d = Diagnostic::new(
                         Code::E0110,
                         file,
@@ -672,9 +708,11 @@ impl Checker<'_> {
             owner: class,
             kind,
             access: m.modifiers.access(),
-            is_mut: m.modifiers.mut_.is_some(),
-            is_static: m.modifiers.static_.is_some(),
-            is_override: m.modifiers.override_.is_some(),
+            // Modifiers refused by `check_modifiers` (E0007) do not count, so they cause
+            // nothing further.
+            is_mut: m.modifiers.mut_.is_some() && matches!(m.kind, ast::MemberKind::Fn(_)),
+            is_static: m.modifiers.static_.is_some() && callable,
+            is_override: m.modifiers.override_.is_some() && callable,
             loc: Loc {
                 file,
                 span: m.name.span,
@@ -786,26 +824,34 @@ impl Checker<'_> {
             self.diagnostics.push(d);
             return Some(serde_json::Value::Null);
         };
-        let fits = match (&found, ty) {
-            // A JSON object literal fits a record if its keys are the record's fields.
-            (Ty::Json, Ty::Record(r)) => record_literal_fits(&self.model, *r, &value),
-            (Ty::Json, Ty::Optional(inner)) if matches!(**inner, Ty::Record(_)) => {
-                matches!(**inner, Ty::Record(r) if record_literal_fits(&self.model, r, &value))
-            }
-            _ => assignable(&self.model, &found, ty),
-        };
-        if !fits {
-            let d = Diagnostic::new(
-                Code::E0207,
-                file,
-                expr.span,
-                format!(
-                    "{what} must be of type `{}`, but this is `{}`",
-                    ty.display(&self.model),
-                    found.display(&self.model)
-                ),
-            )
-            .label(format!("of type `{}`", found.display(&self.model)));
+        let leaf = |e: &ast::Expr| const_value(e).map(|(_, t)| t).unwrap_or(Ty::Unknown);
+        if let Some((span, problem)) = literal_problem(&self.model, expr, ty, &leaf) {
+            // A problem inside a literal is shown where it is; a plain mismatch as a whole.
+            let nested = span != expr.span || problem.starts_with("record");
+            let d = if nested {
+                Diagnostic::new(
+                    Code::E0207,
+                    file,
+                    span,
+                    format!(
+                        "{what} must be of type `{}`: {problem}",
+                        ty.display(&self.model)
+                    ),
+                )
+                .label("does not fit the declared type")
+            } else {
+                Diagnostic::new(
+                    Code::E0207,
+                    file,
+                    span,
+                    format!(
+                        "{what} must be of type `{}`, but this is `{}`",
+                        ty.display(&self.model),
+                        found.display(&self.model)
+                    ),
+                )
+                .label(format!("of type `{}`", found.display(&self.model)))
+            };
             self.diagnostics.push(d);
             // Count the default as given, so calls are not also told it is missing.
             return Some(serde_json::Value::Null);
@@ -1057,11 +1103,11 @@ pub fn const_value(expr: &ast::Expr) -> Option<(serde_json::Value, Ty)> {
     })
 }
 
-/// Whether a JSON object literal has exactly the record's fields.
-fn record_literal_fits(model: &Model, record: RecordId, value: &serde_json::Value) -> bool {
-    let Some(obj) = value.as_object() else {
-        return false;
-    };
-    let fields = &model.record(record).fields;
-    obj.len() == fields.len() && fields.iter().all(|f| obj.contains_key(&f.name))
+/// Whether values of a type hold objects: a class, or a list or optional of one.
+fn holds_object(ty: &Ty) -> bool {
+    match ty {
+        Ty::Class(_) | Ty::SelfTy => true,
+        Ty::List(t) | Ty::Optional(t) => holds_object(t),
+        _ => false,
+    }
 }

@@ -81,6 +81,8 @@ pub struct Analysis {
     pub expr_types: HashMap<(FileId, Span), Ty>,
     /// Every resolved name, declarations included, in source order.
     pub references: Vec<Reference>,
+    /// Where each member's syntax is: indexes into `files`, its items and the class's members.
+    member_paths: HashMap<MemberId, (usize, usize, usize)>,
 }
 
 impl Analysis {
@@ -96,28 +98,53 @@ impl Analysis {
 
     /// The tree of a file.
     pub fn file(&self, id: FileId) -> Option<&ast::File> {
-        self.files.iter().find(|(f, _)| *f == id).map(|(_, a)| a)
+        match self.files.get(id.0 as usize) {
+            Some((f, ast)) if *f == id => Some(ast),
+            _ => self.files.iter().find(|(f, _)| *f == id).map(|(_, a)| a),
+        }
     }
 
     /// The syntax of a member (for macro bodies).
     pub fn member_ast(&self, id: MemberId) -> Option<&ast::Member> {
-        let m = self.model.member(id);
-        let class = self.model.class(m.owner);
-        let file = self.file(class.decl.file)?;
-        file.classes()
-            .find(|c| c.span == class.decl.span)?
-            .members
-            .iter()
-            .find(|x| x.name.span == m.loc.span)
+        let &(file, item, member) = self.member_paths.get(&id)?;
+        match self.files.get(file)?.1.items.get(item)? {
+            ast::Item::Class(c) => c.members.get(member),
+            _ => None,
+        }
     }
+}
+
+/// Finds each member's place in the trees, by the span of its name.
+fn member_paths(
+    files: &[(FileId, ast::File)],
+    model: &Model,
+) -> HashMap<MemberId, (usize, usize, usize)> {
+    let mut by_name: HashMap<(FileId, Span), (usize, usize, usize)> = HashMap::new();
+    for (fi, (file, tree)) in files.iter().enumerate() {
+        for (ii, item) in tree.items.iter().enumerate() {
+            if let ast::Item::Class(c) = item {
+                for (mi, m) in c.members.iter().enumerate() {
+                    by_name.insert((*file, m.name.span), (fi, ii, mi));
+                }
+            }
+        }
+    }
+    model
+        .members
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let path = by_name.get(&(m.loc.file, m.loc.span))?;
+            Some((MemberId(i as u32), *path))
+        })
+        .collect()
 }
 
 /// Parses and checks all files of `sources`. File 0 is taken to be the standard library.
 pub fn analyze(sources: &Sources) -> Analysis {
     let mut diagnostics = Vec::new();
     let mut files = Vec::with_capacity(sources.len());
-    for (id, file) in sources.iter() {
-        let parsed = syntax::parse(id, &file.text);
+    for (id, parsed) in parse_all(sources) {
         diagnostics.extend(parsed.diagnostics);
         files.push((id, parsed.ast));
     }
@@ -128,10 +155,12 @@ pub fn analyze(sources: &Sources) -> Analysis {
         model: Model::default(),
         diagnostics,
         scopes: HashMap::new(),
+        std_package: None,
         class_asts: BTreeMap::new(),
         record_asts: BTreeMap::new(),
         member_asts: BTreeMap::new(),
         calls: HashMap::new(),
+        macro_calls: Vec::new(),
         expr_types: HashMap::new(),
         references: Vec::new(),
     };
@@ -151,6 +180,7 @@ pub fn analyze(sources: &Sources) -> Analysis {
     diagnostics.dedup();
     references.sort_by_key(|r| r.loc);
     references.dedup();
+    let member_paths = member_paths(&files, &model);
     Analysis {
         files,
         diagnostics,
@@ -158,7 +188,63 @@ pub fn analyze(sources: &Sources) -> Analysis {
         calls,
         expr_types,
         references,
+        member_paths,
     }
+}
+
+/// Below this much source text, parsing on several threads does not pay for the threads.
+const PARALLEL_PARSE_BYTES: usize = 256 * 1024;
+
+/// Parses every file, in file order. Parsing is most of a check's time and files are
+/// independent, so large workspaces are parsed on up to one thread per core.
+fn parse_all(sources: &Sources) -> Vec<(FileId, syntax::Parsed)> {
+    let all: Vec<(FileId, &str)> = sources
+        .iter()
+        .map(|(id, f)| (id, f.text.as_str()))
+        .collect();
+    let bytes: usize = all.iter().map(|(_, t)| t.len()).sum();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(all.len());
+    let parse = |chunk: &[(FileId, &str)]| -> Vec<(FileId, syntax::Parsed)> {
+        chunk
+            .iter()
+            .map(|(id, text)| (*id, syntax::parse(*id, text)))
+            .collect()
+    };
+    if threads < 2 || bytes < PARALLEL_PARSE_BYTES {
+        return parse(&all);
+    }
+    // Interleaved chunks would balance better, but contiguous ones keep the order trivial;
+    // files are split by size so each thread gets a similar share of text.
+    let share = bytes.div_ceil(threads);
+    let mut chunks: Vec<&[(FileId, &str)]> = Vec::with_capacity(threads);
+    let (mut start, mut size) = (0, 0);
+    for (i, (_, text)) in all.iter().enumerate() {
+        size += text.len();
+        if size >= share && chunks.len() + 1 < threads {
+            chunks.push(&all[start..=i]);
+            (start, size) = (i + 1, 0);
+        }
+    }
+    chunks.push(&all[start..]);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|chunk| scope.spawn(|| parse(chunk)))
+            .collect();
+        let mut out = Vec::with_capacity(all.len());
+        for handle in handles {
+            // A panic in a parse (a bug) goes on in this thread, as it would without threads.
+            out.extend(
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        out
+    })
 }
 
 /// The state of one check run.
@@ -169,10 +255,14 @@ pub(crate) struct Checker<'a> {
     model: Model,
     diagnostics: Vec<Diagnostic>,
     scopes: HashMap<FileId, collect::FileScope>,
+    /// The standard library's package, once declared.
+    std_package: Option<PackageId>,
     class_asts: BTreeMap<ClassId, (FileId, &'a ast::ClassDecl)>,
     record_asts: BTreeMap<RecordId, (FileId, &'a ast::RecordDecl)>,
     member_asts: BTreeMap<MemberId, (FileId, &'a ast::Member)>,
     calls: HashMap<(FileId, Span), ResolvedCall>,
+    /// Calls of macros from macros: (caller, callee, the call), for the recursion check.
+    macro_calls: Vec<(MemberId, MemberId, Loc)>,
     expr_types: HashMap<(FileId, Span), Ty>,
     references: Vec<Reference>,
 }
@@ -193,62 +283,57 @@ impl Checker<'_> {
         let mut node = |g: &mut DiGraph<MemberId, Loc>, m: MemberId| {
             *nodes.entry(m).or_insert_with(|| g.add_node(m))
         };
-        // Which macro each call sits in: by span containment within the macro's declaration.
-        let macros: Vec<MemberId> = self
-            .member_asts
-            .iter()
-            .filter(|(_, (_, m))| matches!(m.kind, ast::MemberKind::Macro { .. }))
-            .map(|(id, _)| *id)
-            .collect();
-        let mut edges = Vec::new();
-        for (&(file, span), call) in &self.calls {
-            if !matches!(self.model.member(call.member).kind, MemberKind::Macro(_)) {
-                continue;
-            }
-            let caller = macros.iter().copied().find(|m| {
-                let decl = self.model.member(*m).decl;
-                decl.file == file && decl.span.contains(span)
-            });
-            if let Some(caller) = caller {
-                edges.push((caller, call.member, Loc { file, span }));
-            }
-        }
+        let mut edges = std::mem::take(&mut self.macro_calls);
         edges.sort_by_key(|e| e.2);
         for (from, to, loc) in edges {
             let (a, b) = (node(&mut graph, from), node(&mut graph, to));
             graph.add_edge(a, b, loc);
         }
-        for scc in petgraph::algo::tarjan_scc(&graph) {
+        let sccs = petgraph::algo::tarjan_scc(&graph);
+        // Each node's component, and for each cyclic component the text naming its macros.
+        let mut component = vec![0; graph.node_count()];
+        let mut cycle_names: Vec<Option<String>> = Vec::with_capacity(sccs.len());
+        for (i, scc) in sccs.iter().enumerate() {
+            for n in scc {
+                component[n.index()] = i;
+            }
             let cyclic = scc.len() > 1 || scc.iter().any(|n| graph.contains_edge(*n, *n));
-            if !cyclic {
+            cycle_names.push(cyclic.then(|| {
+                let mut members: Vec<MemberId> = scc.iter().map(|n| graph[*n]).collect();
+                members.sort();
+                members
+                    .iter()
+                    .map(|m| {
+                        let m = self.model.member(*m);
+                        format!("`{}.{}`", self.model.class(m.owner).name, m.name)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" -> ")
+            }));
+        }
+        // Report at each call that stays inside a cycle.
+        for edge in graph.edge_indices() {
+            let Some((a, b)) = graph.edge_endpoints(edge) else {
                 continue;
-            }
-            let mut members: Vec<MemberId> = scc.iter().map(|n| graph[*n]).collect();
-            members.sort();
-            let names: Vec<String> = members
-                .iter()
-                .map(|m| {
-                    format!(
-                        "`{}.{}`",
-                        self.model.class(self.model.member(*m).owner).name,
-                        self.model.member(*m).name
-                    )
-                })
-                .collect();
-            // Report at each call that stays inside the cycle.
-            for edge in graph.edge_indices() {
-                let Some((a, b)) = graph.edge_endpoints(edge) else {
-                    continue;
-                };
-                if scc.contains(&a) && scc.contains(&b) {
-                    let loc = graph[edge];
-                    let d = Diagnostic::new(Code::E0501, loc.file, loc.span, format!("macros call each other in a cycle: {}", names.join(" -> ")))
-                        .label("this call closes the cycle")
-                        .note("a macro is a finite graph of calls, so it cannot call itself, directly or through others")
-                        .help("move the repeated step into a function, or fan out with `for`");
-                    self.diagnostics.push(d);
-                }
-            }
+            };
+            let c = component[a.index()];
+            let Some(names) = cycle_names[c]
+                .as_ref()
+                .filter(|_| component[b.index()] == c)
+            else {
+                continue;
+            };
+            let loc = graph[edge];
+            let d = Diagnostic::new(
+                Code::E0501,
+                loc.file,
+                loc.span,
+                format!("macros call each other in a cycle: {names}"),
+            )
+            .label("this call closes the cycle")
+            .note("a macro is a finite graph of calls, so it cannot call itself, directly or through others")
+            .help("move the repeated step into a function, or fan out with `for`");
+            self.diagnostics.push(d);
         }
     }
 
@@ -261,9 +346,15 @@ impl Checker<'_> {
                 continue;
             }
             let m = self.model.member(*id);
-            let runs = annotations::RUNNERS
-                .iter()
-                .any(|r| self.model.setting(m.owner, *id, r).is_some());
+            // `@builtin` counts on the function only: `Object` carries one for its own
+            // functions, and every class inherits from `Object`.
+            let runs = annotations::RUNNERS.iter().any(|r| {
+                if *r == "builtin" {
+                    m.annotations.iter().any(|a| a.name == *r)
+                } else {
+                    self.model.setting(m.owner, *id, r).is_some()
+                }
+            });
             if !runs {
                 let class = self.model.class(m.owner).name.clone();
                 found.push(
@@ -274,5 +365,42 @@ impl Checker<'_> {
             }
         }
         self.diagnostics.extend(found);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Large workspaces are parsed on several threads: the result must be the serial one, in
+    /// file order.
+    #[test]
+    fn parsing_on_threads_keeps_file_order_and_results() {
+        let mut sources = Sources::new();
+        let mut total = 0;
+        let mut i = 0;
+        while total <= PARALLEL_PARSE_BYTES {
+            let mut text = format!("package p{i}\n");
+            for j in 0..200 {
+                text.push_str(&format!(
+                    "record R{j} {{ a: int, b: [string] }}\nclass C{j} {{ public state s: int = {j} }}\n"
+                ));
+            }
+            if i % 7 == 3 {
+                text.push_str("class Broken {\n  state x int\n}\n");
+            }
+            total += text.len();
+            sources.add(format!("p{i}/f.oaas"), text);
+            i += 1;
+        }
+        let parsed = parse_all(&sources);
+        assert_eq!(parsed.len(), sources.len());
+        for ((id, p), (expected_id, file)) in parsed.iter().zip(sources.iter()) {
+            assert_eq!(*id, expected_id);
+            let serial = syntax::parse(expected_id, &file.text);
+            assert_eq!(p.ast, serial.ast);
+            assert_eq!(p.diagnostics, serial.diagnostics);
+        }
+        assert!(parsed.iter().any(|(_, p)| !p.diagnostics.is_empty()));
     }
 }

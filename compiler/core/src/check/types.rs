@@ -1,6 +1,8 @@
 //! The types of the language and the rules for using one where another is expected.
 
 use super::model::{ClassId, Model, RecordId};
+use crate::span::Span;
+use crate::syntax::ast;
 
 /// A type, after names are resolved.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -127,4 +129,83 @@ pub fn join(model: &Model, a: &Ty, b: &Ty) -> Option<Ty> {
         return model.common_ancestor(*x, *y).map(Ty::Class);
     }
     None
+}
+
+/// Checks a literal written where `expected` is wanted, looking inside `{...}` objects and
+/// `[...]` lists so that a record literal is held to its record's fields. `leaf` gives the type
+/// of any other expression. Returns where the first problem is and what it is.
+pub fn literal_problem(
+    model: &Model,
+    expr: &ast::Expr,
+    expected: &Ty,
+    leaf: &dyn Fn(&ast::Expr) -> Ty,
+) -> Option<(Span, String)> {
+    literal_in(model, expr, expected, leaf, None)
+}
+
+/// [`literal_problem`], knowing the record field the literal is written for, if any.
+fn literal_in(
+    model: &Model,
+    expr: &ast::Expr,
+    expected: &Ty,
+    leaf: &dyn Fn(&ast::Expr) -> Ty,
+    field: Option<(&str, &str)>,
+) -> Option<(Span, String)> {
+    match (&expr.kind, expected) {
+        (_, Ty::Unknown) => None,
+        (ast::ExprKind::Null, Ty::Optional(_)) => None,
+        (_, Ty::Optional(inner)) => literal_in(model, expr, inner, leaf, field),
+        (ast::ExprKind::List { items }, Ty::List(elem)) => items
+            .iter()
+            .find_map(|item| literal_in(model, item, elem, leaf, None)),
+        (ast::ExprKind::Object { members }, Ty::Record(r)) => {
+            let record = model.record(*r);
+            for (key, value) in members {
+                let Some(f) = record.fields.iter().find(|f| f.name == *key) else {
+                    return Some((
+                        value.span,
+                        format!("record `{}` has no field `{key}`", record.name),
+                    ));
+                };
+                let problem = literal_in(model, value, &f.ty, leaf, Some((&record.name, key)));
+                if problem.is_some() {
+                    return problem;
+                }
+            }
+            record
+                .fields
+                .iter()
+                .find(|f| {
+                    !matches!(f.ty, Ty::Optional(_) | Ty::Json)
+                        && !members.iter().any(|(k, _)| *k == f.name)
+                })
+                .map(|f| {
+                    (
+                        expr.span,
+                        format!(
+                            "record `{}` needs its field `{}: {}`",
+                            record.name,
+                            f.name,
+                            f.ty.display(model)
+                        ),
+                    )
+                })
+        }
+        _ => {
+            let found = leaf(expr);
+            if assignable(model, &found, expected) {
+                return None;
+            }
+            let (want, got) = (expected.display(model), found.display(model));
+            Some((
+                expr.span,
+                match field {
+                    Some((record, name)) => format!(
+                        "field `{name}` of record `{record}` is `{want}`, but this is `{got}`"
+                    ),
+                    None => format!("expected `{want}`, but this is `{got}`"),
+                },
+            ))
+        }
+    }
 }

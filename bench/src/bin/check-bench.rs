@@ -1,0 +1,207 @@
+//! `check-bench`: generates a package of about 100,000 lines and times parse-only beside a
+//! full `Workspace::check()` in the same run, with peak memory for each.
+//!
+//! ```text
+//! cargo run --release -p oaas-bench --bin check-bench -- [--lines N] [--iters N] [--out DIR]
+//! ```
+//! `--out DIR` also writes the package there, to time `oaasc check DIR` by hand.
+
+use oaas_bench::generate;
+use oaas_compiler::syntax;
+use oaas_compiler::{FileId, Workspace};
+use std::time::{Duration, Instant};
+
+struct Options {
+    lines: usize,
+    iters: usize,
+    out: Option<String>,
+}
+
+fn options() -> Result<Options, String> {
+    let mut o = Options {
+        lines: 100_000,
+        iters: 5,
+        out: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--lines" => o.lines = value()?.parse().map_err(|e| format!("--lines: {e}"))?,
+            "--iters" => o.iters = value()?.parse().map_err(|e| format!("--iters: {e}"))?,
+            "--out" => o.out = Some(value()?),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    o.iters = o.iters.max(1);
+    Ok(o)
+}
+
+/// Peak resident memory of this process so far, in KiB (`VmHWM`), if the kernel says.
+fn peak_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Resets the peak to the current resident size (Linux 4.0+), so each phase is measured alone.
+fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+        .unwrap_or_else(|| "n/a".into())
+}
+
+fn stats(mut times: Vec<Duration>) -> (Duration, Duration) {
+    times.sort();
+    (times[0], times[times.len() / 2])
+}
+
+/// CPU time (user + system) this process has used on all its threads, from
+/// `/proc/self/stat` (in clock ticks of 10 ms). Unlike wall time, it does not grow when other
+/// processes share the cores; it does count the check's parsing threads.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn main() {
+    let o = match options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("check-bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    let started = Instant::now();
+    let package = generate(o.lines, 1_000);
+    let bytes: usize = package.files.iter().map(|f| f.text.len()).sum();
+    println!(
+        "generated {} lines ({:.1} MB) in {} files: {} classes, in {}",
+        package.lines,
+        bytes as f64 / 1e6,
+        package.files.len(),
+        package.classes,
+        ms(started.elapsed())
+    );
+    if let Some(dir) = &o.out {
+        for f in &package.files {
+            let path = std::path::Path::new(dir).join(&f.path);
+            if let Some(parent) = path.parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            if let Err(e) = std::fs::write(&path, &f.text) {
+                eprintln!("check-bench: cannot write {}: {e}", path.display());
+                std::process::exit(1);
+            }
+        }
+        println!("wrote the package under {dir}/bench");
+    }
+
+    let mut workspace = Workspace::new();
+    for f in &package.files {
+        workspace.add_file(f.path.clone(), f.text.clone());
+    }
+    let baseline = peak_kib();
+    let resettable = reset_peak();
+
+    let mut parse_times = Vec::new();
+    let mut parse_cpu = Vec::new();
+    for _ in 0..o.iters {
+        let (t, c) = (Instant::now(), cpu_time());
+        let mut errors = 0;
+        for (i, f) in package.files.iter().enumerate() {
+            let parsed = syntax::parse(FileId(i as u32 + 1), &f.text);
+            errors += parsed.diagnostics.len();
+            std::hint::black_box(&parsed);
+        }
+        parse_times.push(t.elapsed());
+        if let (Some(before), Some(after)) = (c, cpu_time()) {
+            parse_cpu.push(after.saturating_sub(before));
+        }
+        assert_eq!(errors, 0, "the generated package has syntax errors");
+    }
+    let parse_peak = peak_kib();
+
+    if resettable {
+        reset_peak();
+    }
+    let mut check_times = Vec::new();
+    let mut check_cpu = Vec::new();
+    let mut diagnostics = 0;
+    for _ in 0..o.iters {
+        let (t, c) = (Instant::now(), cpu_time());
+        let analysis = workspace.check();
+        check_times.push(t.elapsed());
+        if let (Some(before), Some(after)) = (c, cpu_time()) {
+            check_cpu.push(after.saturating_sub(before));
+        }
+        diagnostics = analysis.diagnostics.len();
+        if diagnostics > 0 {
+            let first = &analysis.diagnostics[0];
+            eprintln!(
+                "first diagnostic: {} {} in {}",
+                first.code,
+                first.message,
+                workspace.sources.get(first.primary.file).path
+            );
+        }
+        drop(analysis);
+    }
+    let check_peak = peak_kib();
+
+    let (pmin, pmed) = stats(parse_times);
+    let (cmin, cmed) = stats(check_times);
+    let cpu = |times: Vec<Duration>| {
+        if times.is_empty() {
+            return String::new();
+        }
+        let (min, med) = stats(times);
+        format!(
+            "   cpu (all threads) min {:>10}  median {:>10}",
+            ms(min),
+            ms(med)
+        )
+    };
+    println!("iterations: {}", o.iters);
+    println!(
+        "parse only   wall min {:>10}  median {:>10}{}",
+        ms(pmin),
+        ms(pmed),
+        cpu(parse_cpu)
+    );
+    println!(
+        "full check   wall min {:>10}  median {:>10}{}",
+        ms(cmin),
+        ms(cmed),
+        cpu(check_cpu)
+    );
+    println!("diagnostics from the full check: {diagnostics}");
+    println!(
+        "peak memory (VmHWM): before parsing {}, parse-only phase {}, check phase {}{}",
+        mib(baseline),
+        mib(parse_peak),
+        mib(check_peak),
+        if resettable {
+            " (peak reset between phases)"
+        } else {
+            " (cumulative: peak could not be reset)"
+        }
+    );
+    let goal = cmed < Duration::from_secs(1) && check_peak.is_some_and(|k| k < 500 * 1024);
+    println!(
+        "goal (full check < 1 s and < 500 MB): {}",
+        if goal { "met" } else { "missed" }
+    );
+}
