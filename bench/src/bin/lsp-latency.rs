@@ -1,0 +1,234 @@
+//! `lsp-latency`: how long the language server takes from a change notification to the
+//! published diagnostics, on one generated package file of about 5,000 lines; beside it, in
+//! the same run, the time of a bare `Workspace::check()` of the same text (the floor), and
+//! the time of hover and completion requests on that file.
+//!
+//! ```text
+//! cargo run --release -p oaas-bench --bin lsp-latency -- [--lines N] [--iters N]
+//! ```
+//! The server runs in a thread over `Connection::memory()`, as the tests drive it; each
+//! change is one incremental edit that adds or removes an error, so that every change
+//! publishes new diagnostics; changes are 30 ms apart, as keystrokes are, and the floor is
+//! measured between them, so that both see the same load.
+
+use lsp_server::{Connection, Message, Notification, Request, RequestId};
+use oaas_bench::generate;
+use oaas_compiler::Workspace;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// The pause between two changes.
+const PAUSE_MS: u64 = 30;
+
+struct Options {
+    lines: usize,
+    iters: usize,
+}
+
+fn options() -> Result<Options, String> {
+    let mut o = Options {
+        lines: 5_000,
+        iters: 30,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--lines" => o.lines = value()?.parse().map_err(|e| format!("--lines: {e}"))?,
+            "--iters" => o.iters = value()?.parse().map_err(|e| format!("--iters: {e}"))?,
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    o.iters = o.iters.max(3);
+    Ok(o)
+}
+
+struct Stats {
+    median: Duration,
+    p90: Duration,
+    min: Duration,
+    max: Duration,
+}
+
+fn stats(mut v: Vec<Duration>) -> Stats {
+    v.sort();
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    Stats {
+        median: at(0.5),
+        p90: at(0.9),
+        min: v[0],
+        max: v[v.len() - 1],
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+struct Client {
+    conn: Connection,
+    next: i32,
+}
+
+impl Client {
+    fn send(&self, m: Message) -> Result<(), String> {
+        self.conn.sender.send(m).map_err(|e| e.to_string())
+    }
+
+    fn notify(&self, method: &str, params: Value) -> Result<(), String> {
+        self.send(Notification::new(method.into(), params).into())
+    }
+
+    fn request(&mut self, method: &str, params: Value) -> Result<Value, String> {
+        self.next += 1;
+        let id = RequestId::from(self.next);
+        self.send(Request::new(id.clone(), method.into(), params).into())?;
+        loop {
+            match self.recv()? {
+                Message::Response(r) if r.id == id => {
+                    return r.response_result.map_err(|e| e.message);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn recv(&self) -> Result<Message, String> {
+        self.conn
+            .receiver
+            .recv_timeout(Duration::from_secs(120))
+            .map_err(|e| format!("no answer from the server: {e}"))
+    }
+
+    /// Waits for diagnostics of `uri`; returns how many there are.
+    fn diagnostics(&self, uri: &str) -> Result<usize, String> {
+        loop {
+            if let Message::Notification(n) = self.recv()? {
+                if n.method == "textDocument/publishDiagnostics" && n.params["uri"] == uri {
+                    return Ok(n.params["diagnostics"].as_array().map_or(0, Vec::len));
+                }
+            }
+        }
+    }
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let o = options()?;
+    let generated = generate(o.lines, usize::MAX);
+    let file = generated.files.first().ok_or("nothing generated")?;
+    let text = file.text.clone();
+    let lines = text.lines().count();
+
+    let mut workspace = Workspace::new();
+    workspace.add_file(file.path.clone(), text.clone());
+    let errors = workspace.check().error_count();
+
+    let (server, conn) = Connection::memory();
+    let thread = std::thread::spawn(move || oaas_lsp::run(server));
+    let mut c = Client { conn, next: 0 };
+    c.request("initialize", json!({ "capabilities": {} }))?;
+    c.notify("initialized", json!({}))?;
+    let uri = "file:///bench/part_000.oaas";
+    c.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "oaas", "version": 1, "text": text } }),
+    )?;
+    let first = c.diagnostics(uri)?;
+
+    // One place to edit: the default of the first state field (`= 0` <-> `= x`, an error).
+    let at = text.find("count0: int = 0").ok_or("no edit site")? + "count0: int = ".len();
+    let line = text[..at].matches('\n').count();
+    let col = at - text[..at].rfind('\n').map_or(0, |i| i + 1);
+    // The floor (a bare check of the same text) and the server's latency, taken in turns so
+    // that both see the same load on the machine.
+    let mut floor = Vec::new();
+    let mut latency = Vec::new();
+    for i in 0..o.iters {
+        let t = Instant::now();
+        std::hint::black_box(workspace.check());
+        floor.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(PAUSE_MS));
+
+        let new = if i % 2 == 0 { "x" } else { "0" };
+        let t = Instant::now();
+        c.notify(
+            "textDocument/didChange",
+            json!({
+                "textDocument": { "uri": uri, "version": i + 2 },
+                "contentChanges": [{
+                    "range": { "start": { "line": line, "character": col }, "end": { "line": line, "character": col + 1 } },
+                    "text": new,
+                }],
+            }),
+        )?;
+        c.diagnostics(uri)?;
+        latency.push(t.elapsed());
+        // One change at a time, as keystrokes come (a burst is checked once anyway).
+        std::thread::sleep(Duration::from_millis(PAUSE_MS));
+    }
+
+    // Requests on the same file: hover on a call's name, completion inside it.
+    let call = text.find("self.parts0(").ok_or("no call")? + "self.".len() + 2;
+    let cl = text[..call].matches('\n').count();
+    let cc = call - text[..call].rfind('\n').map_or(0, |i| i + 1);
+    let position =
+        json!({ "textDocument": { "uri": uri }, "position": { "line": cl, "character": cc } });
+    let mut hover = Vec::new();
+    let mut complete = Vec::new();
+    for _ in 0..o.iters {
+        let t = Instant::now();
+        c.request("textDocument/hover", position.clone())?;
+        hover.push(t.elapsed());
+        let t = Instant::now();
+        c.request("textDocument/completion", position.clone())?;
+        complete.push(t.elapsed());
+    }
+    c.request("shutdown", Value::Null)?;
+    c.notify("exit", Value::Null)?;
+    let _ = thread.join();
+
+    let (f, l, h, k) = (stats(floor), stats(latency), stats(hover), stats(complete));
+    println!(
+        "lsp-latency: one file of {lines} lines, {} classes ({errors} errors), {} runs each",
+        generated.classes, o.iters
+    );
+    println!("  first diagnostics after didOpen: {first} diagnostics");
+    println!(
+        "  Workspace::check() alone (floor):             median {}, p90 {}, min {}, max {}",
+        ms(f.median),
+        ms(f.p90),
+        ms(f.min),
+        ms(f.max)
+    );
+    println!(
+        "  didChange -> publishDiagnostics (the server): median {}, p90 {}, min {}, max {}",
+        ms(l.median),
+        ms(l.p90),
+        ms(l.min),
+        ms(l.max)
+    );
+    println!(
+        "  hover on a call:                              median {}, p90 {}",
+        ms(h.median),
+        ms(h.p90)
+    );
+    println!(
+        "  completion after `self.pa`:                   median {}, p90 {}",
+        ms(k.median),
+        ms(k.p90)
+    );
+    let goal = Duration::from_millis(50);
+    println!(
+        "  goal: didChange -> diagnostics under {} at the median: {}",
+        ms(goal),
+        if l.median < goal { "met" } else { "NOT met" }
+    );
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! Every name of the workspace with what it refers to, built once per analysis from the
+//! checker's references plus what the language server needs on top: declarations of function
+//! parameters, named arguments (`split(segment_s: 30)` names a parameter, `new(title: ..)` a
+//! state field), and the types of loop variables.
+
+use oaas_compiler::check::model::{Loc, MemberId, MemberKind};
+use oaas_compiler::check::types::Ty;
+use oaas_compiler::check::Symbol;
+use oaas_compiler::syntax::ast;
+use oaas_compiler::{Analysis, FileId};
+use std::collections::{HashMap, HashSet};
+
+/// Names and their symbols, sorted by place.
+#[derive(Debug, Default)]
+pub struct Index {
+    refs: Vec<(Loc, Symbol)>,
+    /// Types of `let` names and loop variables, by where they are bound.
+    pub local_types: HashMap<Loc, Ty>,
+}
+
+impl Index {
+    /// Builds the index of an analysis.
+    pub fn build(analysis: &Analysis) -> Index {
+        let model = &analysis.model;
+        // A macro's parameters are bound like locals; name them as parameters everywhere.
+        let mut params: HashMap<Loc, Symbol> = HashMap::new();
+        for (i, m) in model.members.iter().enumerate() {
+            if let Some(sig) = m.signature() {
+                for (j, p) in sig.params.iter().enumerate() {
+                    params.insert(p.loc, Symbol::Param(MemberId(i as u32), j as u32));
+                }
+            }
+        }
+        let mut refs: Vec<(Loc, Symbol)> = analysis
+            .references
+            .iter()
+            .map(|r| match r.symbol {
+                Symbol::Local(loc) => (r.loc, params.get(&loc).copied().unwrap_or(r.symbol)),
+                other => (r.loc, other),
+            })
+            .collect();
+        // Declarations, whether or not the checker listed them.
+        refs.extend(params.iter().map(|(loc, s)| (*loc, *s)));
+        for (i, c) in model.classes.iter().enumerate() {
+            refs.push((
+                c.loc,
+                Symbol::Class(oaas_compiler::check::model::ClassId(i as u32)),
+            ));
+        }
+        for (i, r) in model.records.iter().enumerate() {
+            let id = oaas_compiler::check::model::RecordId(i as u32);
+            refs.push((r.loc, Symbol::Record(id)));
+            for (j, f) in r.fields.iter().enumerate() {
+                refs.push((f.loc, Symbol::RecordField(id, j as u32)));
+            }
+        }
+        for (i, m) in model.members.iter().enumerate() {
+            refs.push((m.loc, Symbol::Member(MemberId(i as u32))));
+        }
+        // Named arguments.
+        let mut local_types: HashMap<Loc, Ty> = HashMap::new();
+        for (file, ast) in &analysis.files {
+            walk_exprs(ast, &mut |e| match &e.kind {
+                ast::ExprKind::Call { args, .. } => {
+                    let Some(call) = analysis.calls.get(&(*file, e.span)) else {
+                        return;
+                    };
+                    for a in args {
+                        let Some(name) = &a.name else { continue };
+                        let symbol = if call.is_new {
+                            model
+                                .lookup(call.class, &name.name)
+                                .filter(|m| {
+                                    matches!(
+                                        model.member(*m).kind,
+                                        MemberKind::State { .. } | MemberKind::Ref { .. }
+                                    )
+                                })
+                                .map(Symbol::Member)
+                        } else {
+                            model.member(call.member).signature().and_then(|sig| {
+                                sig.params
+                                    .iter()
+                                    .position(|p| p.name == name.name)
+                                    .map(|j| Symbol::Param(call.member, j as u32))
+                            })
+                        };
+                        if let Some(symbol) = symbol {
+                            refs.push((
+                                Loc {
+                                    file: *file,
+                                    span: name.span,
+                                },
+                                symbol,
+                            ));
+                        }
+                    }
+                }
+                ast::ExprKind::For { var, iter, .. } => {
+                    let loc = Loc {
+                        file: *file,
+                        span: var.span,
+                    };
+                    if let Some(Ty::List(elem)) = analysis.expr_types.get(&(*file, iter.span)) {
+                        local_types.insert(loc, (**elem).clone());
+                    }
+                }
+                _ => {}
+            });
+        }
+        for (file, ast) in &analysis.files {
+            for l in lets(ast) {
+                if let Some(ty) = analysis.expr_types.get(&(*file, l.name.span)) {
+                    let loc = Loc {
+                        file: *file,
+                        span: l.name.span,
+                    };
+                    local_types.insert(loc, ty.clone());
+                }
+            }
+        }
+        refs.sort_by_key(|(loc, s)| (*loc, *s));
+        refs.dedup();
+        Index { refs, local_types }
+    }
+
+    /// The name under a cursor: a name containing the offset, else one ending at it.
+    pub fn at(&self, file: FileId, offset: usize) -> Option<(Loc, Symbol)> {
+        let from = self.refs.partition_point(|(l, _)| l.file < file);
+        let mut touching = None;
+        for (loc, symbol) in &self.refs[from..] {
+            if loc.file != file || loc.span.start as usize > offset {
+                break;
+            }
+            let (start, end) = (loc.span.start as usize, loc.span.end as usize);
+            if start <= offset && offset < end {
+                return Some((*loc, *symbol));
+            }
+            if end == offset {
+                touching = Some((*loc, *symbol));
+            }
+        }
+        touching
+    }
+
+    /// Every place naming one of the symbols.
+    pub fn places(&self, symbols: &HashSet<Symbol>) -> Vec<Loc> {
+        let mut out: Vec<Loc> = self
+            .refs
+            .iter()
+            .filter(|(_, s)| symbols.contains(s))
+            .map(|(l, _)| *l)
+            .collect();
+        out.dedup();
+        out
+    }
+}
+
+/// Calls `f` on every expression of a file: defaults, annotation arguments, macro bodies.
+pub fn walk_exprs<'a>(file: &'a ast::File, f: &mut impl FnMut(&'a ast::Expr)) {
+    for class in file.classes() {
+        for a in &class.annotations {
+            a.args.iter().for_each(|x| walk_expr(&x.value, f));
+        }
+        for m in &class.members {
+            for a in &m.annotations {
+                a.args.iter().for_each(|x| walk_expr(&x.value, f));
+            }
+            match &m.kind {
+                ast::MemberKind::State { default, .. } | ast::MemberKind::Ref { default, .. } => {
+                    default.iter().for_each(|d| walk_expr(d, f))
+                }
+                ast::MemberKind::File { .. } => {}
+                ast::MemberKind::Fn(sig) => sig
+                    .params
+                    .iter()
+                    .filter_map(|p| p.default.as_ref())
+                    .for_each(|d| walk_expr(d, f)),
+                ast::MemberKind::Macro { sig, body } => {
+                    sig.params
+                        .iter()
+                        .filter_map(|p| p.default.as_ref())
+                        .for_each(|d| walk_expr(d, f));
+                    for s in &body.stmts {
+                        match s {
+                            ast::Stmt::Let(l) => walk_expr(&l.value, f),
+                            ast::Stmt::Expr { value, .. } | ast::Stmt::Return { value, .. } => {
+                                walk_expr(value, f)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Calls `f` on an expression and everything inside it.
+pub fn walk_expr<'a>(e: &'a ast::Expr, f: &mut impl FnMut(&'a ast::Expr)) {
+    f(e);
+    match &e.kind {
+        ast::ExprKind::List { items } => items.iter().for_each(|x| walk_expr(x, f)),
+        ast::ExprKind::Object { members } => members.iter().for_each(|(_, x)| walk_expr(x, f)),
+        ast::ExprKind::Field { target, .. } => walk_expr(target, f),
+        ast::ExprKind::Call { target, args, .. } => {
+            walk_expr(target, f);
+            args.iter().for_each(|a| walk_expr(&a.value, f));
+        }
+        ast::ExprKind::FreeCall { args, .. } => args.iter().for_each(|a| walk_expr(&a.value, f)),
+        ast::ExprKind::For {
+            iter, lets, value, ..
+        } => {
+            walk_expr(iter, f);
+            lets.iter().for_each(|l| walk_expr(&l.value, f));
+            walk_expr(value, f);
+        }
+        _ => {}
+    }
+}
+
+/// The `let`s of a file (in macro bodies and `for` bodies), in order.
+pub fn lets(file: &ast::File) -> Vec<&ast::Let> {
+    let mut out = Vec::new();
+    for class in file.classes() {
+        for m in &class.members {
+            if let ast::MemberKind::Macro { body, .. } = &m.kind {
+                for s in &body.stmts {
+                    if let ast::Stmt::Let(l) = s {
+                        out.push(l);
+                    }
+                }
+            }
+        }
+    }
+    walk_exprs(file, &mut |e| {
+        if let ast::ExprKind::For { lets, .. } = &e.kind {
+            out.extend(lets.iter());
+        }
+    });
+    out.sort_by_key(|l| l.span.start);
+    out
+}

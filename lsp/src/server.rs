@@ -1,0 +1,450 @@
+//! The main loop (after rust-analyzer's `lsp-server` example): read a message, update the
+//! texts or answer from the last check, and publish diagnostics once no more messages wait.
+//!
+//! Dispatch cannot panic on what a client sends: unknown methods get `MethodNotFound`,
+//! parameters that do not decode get `InvalidParams`, and a request whose handler fails
+//! anyway gets `InternalError` while the server goes on.
+
+use crate::convert::{self, CodeDocs};
+use crate::documents::Documents;
+use crate::snapshot::Snapshot;
+use crate::{complete, navigate, symbols};
+use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
+use lsp_types as lsp;
+use oaas_compiler::span::LineIndex;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+
+/// An error answer: a protocol error code and a message.
+type Failure = (i32, String);
+
+/// What the server advertises.
+pub fn capabilities() -> lsp::ServerCapabilities {
+    lsp::ServerCapabilities {
+        text_document_sync: Some(lsp::TextDocumentSyncCapability::Options(
+            lsp::TextDocumentSyncOptions {
+                open_close: Some(true),
+                change: Some(lsp::TextDocumentSyncKind::INCREMENTAL),
+                ..Default::default()
+            },
+        )),
+        hover_provider: Some(lsp::HoverProviderCapability::Simple(true)),
+        completion_provider: Some(lsp::CompletionOptions {
+            trigger_characters: Some(vec![".".into(), "@".into(), "(".into(), ",".into()]),
+            ..Default::default()
+        }),
+        definition_provider: Some(lsp::OneOf::Left(true)),
+        references_provider: Some(lsp::OneOf::Left(true)),
+        document_highlight_provider: Some(lsp::OneOf::Left(true)),
+        document_symbol_provider: Some(lsp::OneOf::Left(true)),
+        workspace_symbol_provider: Some(lsp::OneOf::Left(true)),
+        document_formatting_provider: Some(lsp::OneOf::Left(true)),
+        rename_provider: Some(lsp::OneOf::Right(lsp::RenameOptions {
+            prepare_provider: Some(true),
+            work_done_progress_options: Default::default(),
+        })),
+        inlay_hint_provider: Some(lsp::OneOf::Left(true)),
+        ..Default::default()
+    }
+}
+
+/// Settings a client may pass as `initializationOptions`.
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Options {
+    /// Where the pages of diagnostic codes are: `BASE/E0001.md`.
+    error_docs_base: Option<String>,
+}
+
+/// The state of a running server.
+pub struct Server {
+    conn: Connection,
+    docs: Documents,
+    snap: Option<Snapshot>,
+    dirty: bool,
+    published: HashMap<String, Vec<lsp::Diagnostic>>,
+    code_docs: CodeDocs,
+}
+
+/// Runs the protocol on a connection until `exit` or until the client goes away.
+pub fn run(conn: Connection) -> Result<(), lsp_server::ProtocolError> {
+    let (id, params) = conn.initialize_start()?;
+    let init: lsp::InitializeParams = serde_json::from_value(params).unwrap_or_default();
+    let result = serde_json::json!({
+        "capabilities": capabilities(),
+        "serverInfo": { "name": "oaas-lsp", "version": env!("CARGO_PKG_VERSION") },
+    });
+    conn.initialize_finish(id, result)?;
+    let roots = roots(&init);
+    let options: Options = init
+        .initialization_options
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    let code_docs = CodeDocs {
+        base: options
+            .error_docs_base
+            .map(|b| if b.ends_with('/') { b } else { format!("{b}/") })
+            .or_else(|| find_error_docs(&roots)),
+    };
+    let watch = init
+        .capabilities
+        .workspace
+        .as_ref()
+        .and_then(|w| w.did_change_watched_files)
+        .and_then(|d| d.dynamic_registration)
+        .unwrap_or(false);
+    if watch && !roots.is_empty() {
+        // Files changed on disk outside the editor (a `git checkout`) are checked again.
+        let registration = lsp::RegistrationParams {
+            registrations: vec![lsp::Registration {
+                id: "oaas-watch-files".into(),
+                method: "workspace/didChangeWatchedFiles".into(),
+                register_options: serde_json::to_value(
+                    lsp::DidChangeWatchedFilesRegistrationOptions {
+                        watchers: vec![lsp::FileSystemWatcher {
+                            glob_pattern: lsp::GlobPattern::String("**/*.oaas".into()),
+                            kind: None,
+                        }],
+                    },
+                )
+                .ok(),
+            }],
+        };
+        let request = Request::new(
+            "oaas-watch-files".to_string().into(),
+            "client/registerCapability".into(),
+            registration,
+        );
+        let _ = conn.sender.send(request.into());
+    }
+    let mut server = Server {
+        conn,
+        docs: Documents::new(roots),
+        snap: None,
+        dirty: true,
+        published: HashMap::new(),
+        code_docs,
+    };
+    server.main_loop()
+}
+
+/// The workspace folders of an `initialize` request.
+fn roots(init: &lsp::InitializeParams) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = init
+        .workspace_folders
+        .iter()
+        .flatten()
+        .filter_map(|f| convert::uri_to_path(f.uri.as_str()))
+        .collect();
+    #[allow(deprecated)] // older clients send only these
+    if out.is_empty() {
+        if let Some(p) = init
+            .root_uri
+            .as_ref()
+            .and_then(|u| convert::uri_to_path(u.as_str()))
+        {
+            out.push(p);
+        } else if let Some(p) = &init.root_path {
+            out.push(PathBuf::from(p));
+        }
+    }
+    out
+}
+
+/// `docs/errors` in a workspace folder or above it, else above the server's executable.
+fn find_error_docs(roots: &[PathBuf]) -> Option<String> {
+    let exe = std::env::current_exe().ok();
+    let starts = roots.iter().map(|r| r.as_path()).chain(exe.as_deref());
+    for start in starts {
+        for dir in start.ancestors() {
+            let candidate = dir.join("docs").join("errors");
+            if candidate.is_dir() {
+                return Some(format!("{}/", convert::path_to_uri(&candidate)));
+            }
+        }
+    }
+    None
+}
+
+impl Server {
+    fn main_loop(&mut self) -> Result<(), lsp_server::ProtocolError> {
+        loop {
+            let msg = if self.dirty {
+                match self.conn.receiver.try_recv() {
+                    Ok(msg) => msg,
+                    Err(e) if e.is_empty() => {
+                        self.refresh();
+                        continue;
+                    }
+                    Err(_) => return Ok(()),
+                }
+            } else {
+                match self.conn.receiver.recv() {
+                    Ok(msg) => msg,
+                    Err(_) => return Ok(()),
+                }
+            };
+            match msg {
+                Message::Request(req) => {
+                    if self.conn.handle_shutdown(&req)? {
+                        return Ok(());
+                    }
+                    let id = req.id.clone();
+                    let response = std::panic::catch_unwind(AssertUnwindSafe(|| self.request(req)))
+                        .unwrap_or_else(|_| {
+                            Response::new_err(
+                                id,
+                                ErrorCode::InternalError as i32,
+                                "the server failed on this request".into(),
+                            )
+                        });
+                    self.send(response.into());
+                }
+                Message::Notification(n) => {
+                    if n.method == "exit" {
+                        return Ok(());
+                    }
+                    let method = n.method.clone();
+                    if std::panic::catch_unwind(AssertUnwindSafe(|| self.notification(n))).is_err()
+                    {
+                        eprintln!("oaas-lsp: failed on notification `{method}`");
+                    }
+                }
+                Message::Response(_) => {}
+            }
+        }
+    }
+
+    fn send(&self, msg: Message) {
+        // A closed channel ends the loop at the next receive.
+        let _ = self.conn.sender.send(msg);
+    }
+
+    /// Checks the texts again and publishes what changed.
+    fn refresh(&mut self) {
+        let mut snap = Snapshot::build(&self.docs);
+        self.publish(&snap);
+        snap.index_names();
+        let old = self.snap.replace(snap);
+        self.dirty = false;
+        // Freeing a large analysis takes a few milliseconds: not on the way to the next change.
+        if old.is_some() {
+            let _ = std::thread::Builder::new()
+                .name("oaas-lsp-drop".into())
+                .spawn(move || drop(old));
+        }
+    }
+
+    fn publish(&mut self, snap: &Snapshot) {
+        let mut by_file: Vec<Vec<lsp::Diagnostic>> = vec![Vec::new(); snap.uris.len()];
+        for d in &snap.analysis.diagnostics {
+            let file = d.primary.file;
+            if file.0 == 0 {
+                continue;
+            }
+            let Some(slot) = by_file.get_mut(file.0 as usize) else {
+                continue;
+            };
+            slot.push(convert::diagnostic(
+                d,
+                snap.source(file),
+                &self.code_docs,
+                |id| Some((snap.source(id), snap.uris.get(id.0 as usize)?.clone())),
+            ));
+        }
+        let present: HashSet<&String> = snap.uris.iter().skip(1).collect();
+        let gone: Vec<String> = self
+            .published
+            .keys()
+            .filter(|u| !present.contains(u))
+            .cloned()
+            .collect();
+        for uri in gone {
+            self.published.remove(&uri);
+            self.notify_diagnostics(&uri, Vec::new(), None);
+        }
+        for (i, diagnostics) in by_file.into_iter().enumerate().skip(1) {
+            let uri = &snap.uris[i];
+            if self.published.get(uri) == Some(&diagnostics) {
+                continue;
+            }
+            self.notify_diagnostics(uri, diagnostics.clone(), snap.versions[i]);
+            self.published.insert(uri.clone(), diagnostics);
+        }
+    }
+
+    fn notify_diagnostics(
+        &self,
+        uri: &str,
+        diagnostics: Vec<lsp::Diagnostic>,
+        version: Option<i32>,
+    ) {
+        let Some(uri) = convert::uri(uri) else { return };
+        let params = lsp::PublishDiagnosticsParams {
+            uri,
+            diagnostics,
+            version,
+        };
+        self.send(Notification::new("textDocument/publishDiagnostics".into(), params).into());
+    }
+
+    fn notification(&mut self, n: Notification) {
+        match n.method.as_str() {
+            "textDocument/didOpen" => {
+                if let Ok(p) = decode::<lsp::DidOpenTextDocumentParams>(n.params) {
+                    let uri = p.text_document.uri.as_str().to_string();
+                    self.docs
+                        .open(&uri, p.text_document.text, p.text_document.version);
+                    // Publish for a newly opened buffer even if nothing changed.
+                    self.published.remove(&uri);
+                    self.dirty = true;
+                }
+            }
+            "textDocument/didChange" => {
+                if let Ok(p) = decode::<lsp::DidChangeTextDocumentParams>(n.params) {
+                    if let Some(doc) = self.docs.get_mut(p.text_document.uri.as_str()) {
+                        for change in p.content_changes {
+                            apply_change(&mut doc.text, change);
+                        }
+                        doc.version = Some(p.text_document.version);
+                        self.dirty = true;
+                    }
+                }
+            }
+            "textDocument/didClose" => {
+                if let Ok(p) = decode::<lsp::DidCloseTextDocumentParams>(n.params) {
+                    self.docs.close(p.text_document.uri.as_str());
+                    self.dirty = true;
+                }
+            }
+            "workspace/didChangeWatchedFiles" => {
+                if let Ok(p) = decode::<lsp::DidChangeWatchedFilesParams>(n.params) {
+                    for change in p.changes {
+                        self.docs.disk_changed(change.uri.as_str());
+                    }
+                    self.dirty = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn request(&mut self, req: Request) -> Response {
+        if self.dirty || self.snap.is_none() {
+            self.refresh();
+        }
+        let Some(snap) = self.snap.as_ref() else {
+            return Response::new_err(
+                req.id,
+                ErrorCode::InternalError as i32,
+                "no workspace".into(),
+            );
+        };
+        let Request { id, method, params } = req;
+        let result: Result<serde_json::Value, Failure> = match method.as_str() {
+            "textDocument/hover" => handle(params, |p| Ok(navigate::hover(snap, &p))),
+            "textDocument/definition" => handle(params, |p| Ok(navigate::definition(snap, &p))),
+            "textDocument/references" => handle(params, |p| Ok(navigate::references(snap, &p))),
+            "textDocument/documentHighlight" => {
+                handle(params, |p| Ok(navigate::highlights(snap, &p)))
+            }
+            "textDocument/completion" => handle(params, |p| Ok(complete::completion(snap, &p))),
+            "textDocument/documentSymbol" => handle(params, |p: lsp::DocumentSymbolParams| {
+                let file = snap.file_id(&p.text_document.uri);
+                Ok(file
+                    .and_then(|f| symbols::document_symbols(snap, f))
+                    .map(lsp::DocumentSymbolResponse::Nested))
+            }),
+            "workspace/symbol" => handle(params, |p: lsp::WorkspaceSymbolParams| {
+                Ok(lsp::WorkspaceSymbolResponse::Flat(
+                    symbols::workspace_symbols(snap, &p.query),
+                ))
+            }),
+            "textDocument/inlayHint" => handle(params, |p: lsp::InlayHintParams| {
+                let file = snap.file_id(&p.text_document.uri);
+                Ok(file.map(|f| symbols::inlay_hints(snap, f, p.range)))
+            }),
+            "textDocument/prepareRename" => handle(params, |p| {
+                navigate::prepare_rename(snap, &p).map_err(|m| (ErrorCode::RequestFailed as i32, m))
+            }),
+            "textDocument/rename" => handle(params, |p| {
+                navigate::rename(snap, &p).map_err(|m| (ErrorCode::RequestFailed as i32, m))
+            }),
+            "textDocument/formatting" => handle(params, |p: lsp::DocumentFormattingParams| {
+                Ok(snap
+                    .file_id(&p.text_document.uri)
+                    .and_then(|f| format_edits(snap, f)))
+            }),
+            "initialize" => Err((
+                ErrorCode::InvalidRequest as i32,
+                "the server is already initialized".into(),
+            )),
+            _ => Err((
+                ErrorCode::MethodNotFound as i32,
+                format!("unknown method `{method}`"),
+            )),
+        };
+        match result {
+            Ok(value) => Response::new_ok(id, value),
+            Err((code, message)) => Response::new_err(id, code, message),
+        }
+    }
+}
+
+fn decode<P: DeserializeOwned>(params: serde_json::Value) -> Result<P, Failure> {
+    serde_json::from_value(params).map_err(|e| {
+        (
+            ErrorCode::InvalidParams as i32,
+            format!("invalid parameters: {e}"),
+        )
+    })
+}
+
+/// Decodes the parameters, runs the handler and encodes its answer.
+fn handle<P: DeserializeOwned, R: Serialize>(
+    params: serde_json::Value,
+    f: impl FnOnce(P) -> Result<R, Failure>,
+) -> Result<serde_json::Value, Failure> {
+    let value = f(decode(params)?)?;
+    serde_json::to_value(value).map_err(|e| (ErrorCode::InternalError as i32, e.to_string()))
+}
+
+/// Applies one change of `didChange`: a range replaced, or the whole text.
+fn apply_change(text: &mut String, change: lsp::TextDocumentContentChangeEvent) {
+    match change.range {
+        Some(range) => {
+            let lines = LineIndex::new(text);
+            let a = lines.offset_of_utf16(text, range.start.line, range.start.character);
+            let b = lines.offset_of_utf16(text, range.end.line, range.end.character);
+            let (start, end) = (a.min(b), a.max(b));
+            if text.is_char_boundary(start) && text.is_char_boundary(end) {
+                text.replace_range(start..end, &change.text);
+            }
+        }
+        None => *text = change.text,
+    }
+}
+
+/// The edit that formats a whole file: none when it is formatted, `None` when it cannot be
+/// (syntax errors, which the diagnostics show).
+fn format_edits(snap: &Snapshot, file: oaas_compiler::FileId) -> Option<Vec<lsp::TextEdit>> {
+    if file.0 == 0 {
+        return None;
+    }
+    let source = snap.source(file);
+    let formatted = oaas_compiler::format::format(&source.text).ok()?;
+    if formatted == source.text {
+        return Some(Vec::new());
+    }
+    Some(vec![lsp::TextEdit {
+        range: lsp::Range {
+            start: lsp::Position::new(0, 0),
+            end: convert::position(source, source.text.len()),
+        },
+        new_text: formatted,
+    }])
+}
