@@ -44,6 +44,12 @@ pub struct Engine {
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Folder `@local` commands run in when a deploy names none.
     pub default_workdir: PathBuf,
+    /// The newest version of objects read or written here, so calls need not read the store
+    /// each time. One runtime owns its store, so this cannot go stale.
+    latest: Mutex<HashMap<String, ObjectVersion>>,
+    /// Invocations started by a direct call in this process that no task can have committed
+    /// for yet: their tasks skip the look-up of an earlier result.
+    fresh: Mutex<std::collections::HashSet<String>>,
     /// Outputs allocated so far per task (`allocate_url`).
     pub allocations: Mutex<HashMap<String, usize>>,
 }
@@ -109,6 +115,8 @@ impl Engine {
             limits: Mutex::new(HashMap::new()),
             default_workdir,
             allocations: Mutex::new(HashMap::new()),
+            latest: Mutex::new(HashMap::new()),
+            fresh: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -193,10 +201,21 @@ impl Engine {
     /// Reads an object (newest version, or the given one); deleted objects are 404 unless a
     /// version is asked for.
     pub async fn object(&self, id: &str, version: Option<u64>) -> Result<ObjectVersion, ApiError> {
-        let obj = self
-            .store
-            .object(id, version)
-            .await?
+        let cached = match version {
+            None => self.latest.lock().ok().and_then(|c| c.get(id).cloned()),
+            Some(_) => None,
+        };
+        let from_store = match cached {
+            Some(o) => Some(o),
+            None => {
+                let o = self.store.object(id, version).await?;
+                if let (None, Some(o)) = (version, &o) {
+                    self.remember(o);
+                }
+                o
+            }
+        };
+        let obj = from_store
             .ok_or_else(|| match version {
                 Some(v) => ApiError::not_found(format!("object `{id}` has no version {v}")),
                 None => ApiError::not_found(format!("there is no object `{id}`")),
@@ -381,10 +400,21 @@ impl Engine {
         caller: Caller,
         invocation_id: Option<String>,
     ) -> Result<CallResult, ApiError> {
+        let fresh = invocation_id.is_none();
         let invocation_id = invocation_id.unwrap_or_else(new_id);
         let task_id = format!("{invocation_id}.n0");
-        self.call_task(target, function, args, caller, &invocation_id, &task_id)
-            .await
+        if fresh {
+            if let Ok(mut f) = self.fresh.lock() {
+                f.insert(invocation_id.clone());
+            }
+        }
+        let result = self.call_task(target, function, args, caller, &invocation_id, &task_id).await;
+        if fresh {
+            if let Ok(mut f) = self.fresh.lock() {
+                f.remove(&invocation_id);
+            }
+        }
+        result
     }
 
     /// [`Engine::call_task`] as a boxed future, for macros calling macros.
@@ -440,7 +470,8 @@ impl Engine {
                 .await;
         }
         // A task committed before (a retry of the request, or a resumed macro) returns its first result.
-        if let Some(result) = self.store.task_result(task_id).await? {
+        let earlier = if self.is_fresh(invocation_id) { None } else { self.store.task_result(task_id).await? };
+        if let Some(result) = earlier {
             return Ok(CallResult {
                 invocation_id: invocation_id.to_string(),
                 task_id: task_id.to_string(),
@@ -577,14 +608,24 @@ impl Engine {
         let top_level = task_id == format!("{invocation_id}.n0");
         let progress = Arc::new(crate::executor::Progress::default());
         let writer = if top_level {
-            if self.store.invocation(invocation_id).await?.is_none() {
-                let request = json!({
+            let request = || {
+                json!({
                     "target": match &object { Some(o) => json!({"object": o.id}), None => json!({"class": class.qualified}) },
                     "function": m.name,
                     "args": args,
+                })
+            };
+            if self.is_fresh(invocation_id) {
+                // A synchronous call: its caller waits, so the record that lets it resume need
+                // not be on disk before the first node runs. It joins the next group commit.
+                let (engine, id, req) = (self.clone(), invocation_id.to_string(), request());
+                tokio::spawn(async move {
+                    if let Err(e) = engine.accept_async(&id, req, None, None).await {
+                        tracing::warn!(invocation = %id, error = %e, "cannot record the invocation");
+                    }
                 });
-                self.accept_async(invocation_id, request, None, None)
-                    .await?;
+            } else if self.store.invocation(invocation_id).await?.is_none() {
+                self.accept_async(invocation_id, request(), None, None).await?;
             }
             Some(crate::executor::spawn_progress_writer(
                 self.clone(),
@@ -682,13 +723,45 @@ impl Engine {
     /// Commits a task's outcome once; a conflict or earlier commit is resolved here.
     pub async fn commit(&self, commit: Commit) -> Result<Option<Value>, ApiError> {
         let fallback = commit.task_result.clone();
+        let versions = if commit.versions.is_empty() { Vec::new() } else { commit.versions.clone() };
         match self.store.commit(commit).await? {
-            CommitOutcome::Committed => Ok(fallback),
-            CommitOutcome::AlreadyCommitted(first) => Ok(first),
+            CommitOutcome::Committed => {
+                for v in &versions {
+                    self.remember(v);
+                }
+                Ok(fallback)
+            }
+            CommitOutcome::AlreadyCommitted(first) => {
+                if let Ok(mut c) = self.latest.lock() {
+                    for v in &versions {
+                        c.remove(&v.id);
+                    }
+                }
+                Ok(first)
+            }
             CommitOutcome::Conflict(why) => Err(ApiError::conflict(format!(
                 "the object changed under this call ({why}); call again"
             ))),
         }
+    }
+
+    /// Keeps an object's newest version in memory (bounded: the cache is emptied when full).
+    fn remember(&self, v: &ObjectVersion) {
+        if let Ok(mut c) = self.latest.lock() {
+            if c.len() >= 100_000 {
+                c.clear();
+            }
+            match c.get(&v.id) {
+                Some(old) if old.version > v.version => {}
+                _ => {
+                    c.insert(v.id.clone(), v.clone());
+                }
+            }
+        }
+    }
+
+    fn is_fresh(&self, invocation_id: &str) -> bool {
+        self.fresh.lock().map(|f| f.contains(invocation_id)).unwrap_or(false)
     }
 
     /// Runs a task in its function container, with the function's retry, timeout and

@@ -315,7 +315,8 @@ fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
             "INSERT INTO invocations (id, request, status, result, error, output_id, nodes, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT(id) DO UPDATE SET status = excluded.status, result = excluded.result, error = excluded.error,
-               output_id = excluded.output_id, nodes = excluded.nodes, updated_at = excluded.updated_at",
+               output_id = excluded.output_id, nodes = excluded.nodes, updated_at = excluded.updated_at
+             WHERE NOT (excluded.status = 'pending' AND invocations.status != 'pending')",
             params![
                 inv.id,
                 inv.request.to_string(),
