@@ -6,6 +6,9 @@ mod files;
 mod report;
 
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 /// The OaaS compiler and tools: check `.oaas` packages, build their artifacts and draw their

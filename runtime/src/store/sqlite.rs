@@ -253,8 +253,9 @@ fn fail(op: WriteOp, e: StoreError) {
 fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
     if let Some(task) = &c.task_id {
         let existing: Option<Option<String>> = tx
+            .prepare_cached("SELECT result FROM tasks WHERE task_id = ?1")
+            .map_err(err)?
             .query_row(
-                "SELECT result FROM tasks WHERE task_id = ?1",
                 params![task],
                 |r| r.get(0),
             )
@@ -267,10 +268,8 @@ fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
         }
     }
     for v in &c.versions {
-        let inserted = tx
-            .execute(
-                "INSERT OR IGNORE INTO objects (id, version, class, package_version, state, refs, files, deleted, task_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        let inserted = tx.prepare_cached("INSERT OR IGNORE INTO objects (id, version, class, package_version, state, refs, files, deleted, task_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)").map_err(err)?.execute(
                 params![
                     v.id,
                     v.version as i64,
@@ -291,17 +290,15 @@ fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
                 v.id, v.version
             )));
         }
-        tx.execute(
-            "INSERT INTO heads (id, version, class, deleted) VALUES (?1, ?2, ?3, ?4)
+        tx.prepare_cached("INSERT INTO heads (id, version, class, deleted) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted
-             WHERE excluded.version > heads.version",
+             WHERE excluded.version > heads.version").map_err(err)?.execute(
             params![v.id, v.version as i64, v.class, v.deleted as i64],
         )
         .map_err(err)?;
     }
     if let Some(task) = &c.task_id {
-        tx.execute(
-            "INSERT INTO tasks (task_id, result, committed_at) VALUES (?1, ?2, ?3)",
+        tx.prepare_cached("INSERT INTO tasks (task_id, result, committed_at) VALUES (?1, ?2, ?3)").map_err(err)?.execute(
             params![
                 task,
                 c.task_result.as_ref().map(|v| v.to_string()),
@@ -311,12 +308,11 @@ fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
         .map_err(err)?;
     }
     for inv in &c.invocations {
-        tx.execute(
-            "INSERT INTO invocations (id, request, status, result, error, output_id, nodes, created_at, updated_at)
+        tx.prepare_cached("INSERT INTO invocations (id, request, status, result, error, output_id, nodes, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT(id) DO UPDATE SET status = excluded.status, result = excluded.result, error = excluded.error,
                output_id = excluded.output_id, nodes = excluded.nodes, updated_at = excluded.updated_at
-             WHERE NOT (excluded.status = 'pending' AND invocations.status != 'pending')",
+             WHERE NOT (excluded.status = 'pending' AND invocations.status != 'pending')").map_err(err)?.execute(
             params![
                 inv.id,
                 inv.request.to_string(),
@@ -332,8 +328,7 @@ fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
         .map_err(err)?;
     }
     if let Some((key, inv)) = &c.idempotency {
-        tx.execute(
-            "INSERT OR IGNORE INTO idempotency (key, invocation_id) VALUES (?1, ?2)",
+        tx.prepare_cached("INSERT OR IGNORE INTO idempotency (key, invocation_id) VALUES (?1, ?2)").map_err(err)?.execute(
             params![key, inv],
         )
         .map_err(err)?;
@@ -490,8 +485,7 @@ impl Store for SqliteStore {
     async fn invocation(&self, id: &str) -> StoreResult<Option<Invocation>> {
         let id = id.to_string();
         self.read(move |c| {
-            c.query_row(
-                "SELECT id, request, status, result, error, output_id, nodes, created_at, updated_at FROM invocations WHERE id = ?1",
+            c.prepare_cached("SELECT id, request, status, result, error, output_id, nodes, created_at, updated_at FROM invocations WHERE id = ?1").map_err(err)?.query_row(
                 params![id],
                 row_to_invocation,
             )
@@ -515,8 +509,7 @@ impl Store for SqliteStore {
     async fn idempotent(&self, key: &str) -> StoreResult<Option<String>> {
         let key = key.to_string();
         self.read(move |c| {
-            c.query_row(
-                "SELECT invocation_id FROM idempotency WHERE key = ?1",
+            c.prepare_cached("SELECT invocation_id FROM idempotency WHERE key = ?1").map_err(err)?.query_row(
                 params![key],
                 |r| r.get(0),
             )
