@@ -6,6 +6,10 @@
 //! ```
 //! `--out DIR` also writes the package there, to time `oaasc check DIR` by hand.
 
+// The same allocator as the `oaasc` binary, which runs the checker and the language server.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use oaas_bench::generate;
 use oaas_compiler::syntax;
 use oaas_compiler::{FileId, Workspace};

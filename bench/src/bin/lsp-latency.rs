@@ -11,6 +11,10 @@
 //! publishes new diagnostics; changes are 30 ms apart, as keystrokes are, and the floor is
 //! measured between them, so that both see the same load.
 
+// The same allocator as the `oaasc` binary, which runs the checker and the language server.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use lsp_server::{Connection, Message, Notification, Request, RequestId};
 use oaas_bench::generate;
 use oaas_compiler::Workspace;
