@@ -215,11 +215,10 @@ impl Engine {
                 o
             }
         };
-        let obj = from_store
-            .ok_or_else(|| match version {
-                Some(v) => ApiError::not_found(format!("object `{id}` has no version {v}")),
-                None => ApiError::not_found(format!("there is no object `{id}`")),
-            })?;
+        let obj = from_store.ok_or_else(|| match version {
+            Some(v) => ApiError::not_found(format!("object `{id}` has no version {v}")),
+            None => ApiError::not_found(format!("there is no object `{id}`")),
+        })?;
         if obj.deleted && version.is_none() {
             return Err(ApiError::not_found(format!(
                 "object `{id}` was deleted (its earlier versions stay readable with ?version=)"
@@ -408,7 +407,9 @@ impl Engine {
                 f.insert(invocation_id.clone());
             }
         }
-        let result = self.call_task(target, function, args, caller, &invocation_id, &task_id).await;
+        let result = self
+            .call_task(target, function, args, caller, &invocation_id, &task_id)
+            .await;
         if fresh {
             if let Ok(mut f) = self.fresh.lock() {
                 f.remove(&invocation_id);
@@ -470,7 +471,11 @@ impl Engine {
                 .await;
         }
         // A task committed before (a retry of the request, or a resumed macro) returns its first result.
-        let earlier = if self.is_fresh(invocation_id) { None } else { self.store.task_result(task_id).await? };
+        let earlier = if self.is_fresh(invocation_id) {
+            None
+        } else {
+            self.store.task_result(task_id).await?
+        };
         if let Some(result) = earlier {
             return Ok(CallResult {
                 invocation_id: invocation_id.to_string(),
@@ -625,7 +630,8 @@ impl Engine {
                     }
                 });
             } else if self.store.invocation(invocation_id).await?.is_none() {
-                self.accept_async(invocation_id, request(), None, None).await?;
+                self.accept_async(invocation_id, request(), None, None)
+                    .await?;
             }
             Some(crate::executor::spawn_progress_writer(
                 self.clone(),
@@ -723,7 +729,11 @@ impl Engine {
     /// Commits a task's outcome once; a conflict or earlier commit is resolved here.
     pub async fn commit(&self, commit: Commit) -> Result<Option<Value>, ApiError> {
         let fallback = commit.task_result.clone();
-        let versions = if commit.versions.is_empty() { Vec::new() } else { commit.versions.clone() };
+        let versions = if commit.versions.is_empty() {
+            Vec::new()
+        } else {
+            commit.versions.clone()
+        };
         match self.store.commit(commit).await? {
             CommitOutcome::Committed => {
                 for v in &versions {
@@ -761,7 +771,10 @@ impl Engine {
     }
 
     fn is_fresh(&self, invocation_id: &str) -> bool {
-        self.fresh.lock().map(|f| f.contains(invocation_id)).unwrap_or(false)
+        self.fresh
+            .lock()
+            .map(|f| f.contains(invocation_id))
+            .unwrap_or(false)
     }
 
     /// Runs a task in its function container, with the function's retry, timeout and

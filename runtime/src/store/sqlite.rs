@@ -255,10 +255,7 @@ fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
         let existing: Option<Option<String>> = tx
             .prepare_cached("SELECT result FROM tasks WHERE task_id = ?1")
             .map_err(err)?
-            .query_row(
-                params![task],
-                |r| r.get(0),
-            )
+            .query_row(params![task], |r| r.get(0))
             .optional()
             .map_err(err)?;
         if let Some(result) = existing {
@@ -290,22 +287,24 @@ fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
                 v.id, v.version
             )));
         }
-        tx.prepare_cached("INSERT INTO heads (id, version, class, deleted) VALUES (?1, ?2, ?3, ?4)
+        tx.prepare_cached(
+            "INSERT INTO heads (id, version, class, deleted) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted
-             WHERE excluded.version > heads.version").map_err(err)?.execute(
-            params![v.id, v.version as i64, v.class, v.deleted as i64],
+             WHERE excluded.version > heads.version",
         )
+        .map_err(err)?
+        .execute(params![v.id, v.version as i64, v.class, v.deleted as i64])
         .map_err(err)?;
     }
     if let Some(task) = &c.task_id {
-        tx.prepare_cached("INSERT INTO tasks (task_id, result, committed_at) VALUES (?1, ?2, ?3)").map_err(err)?.execute(
-            params![
+        tx.prepare_cached("INSERT INTO tasks (task_id, result, committed_at) VALUES (?1, ?2, ?3)")
+            .map_err(err)?
+            .execute(params![
                 task,
                 c.task_result.as_ref().map(|v| v.to_string()),
                 now_ms()
-            ],
-        )
-        .map_err(err)?;
+            ])
+            .map_err(err)?;
     }
     for inv in &c.invocations {
         tx.prepare_cached("INSERT INTO invocations (id, request, status, result, error, output_id, nodes, created_at, updated_at)
@@ -328,10 +327,10 @@ fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
         .map_err(err)?;
     }
     if let Some((key, inv)) = &c.idempotency {
-        tx.prepare_cached("INSERT OR IGNORE INTO idempotency (key, invocation_id) VALUES (?1, ?2)").map_err(err)?.execute(
-            params![key, inv],
-        )
-        .map_err(err)?;
+        tx.prepare_cached("INSERT OR IGNORE INTO idempotency (key, invocation_id) VALUES (?1, ?2)")
+            .map_err(err)?
+            .execute(params![key, inv])
+            .map_err(err)?;
     }
     Ok(CommitOutcome::Committed)
 }
@@ -509,12 +508,11 @@ impl Store for SqliteStore {
     async fn idempotent(&self, key: &str) -> StoreResult<Option<String>> {
         let key = key.to_string();
         self.read(move |c| {
-            c.prepare_cached("SELECT invocation_id FROM idempotency WHERE key = ?1").map_err(err)?.query_row(
-                params![key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err)
+            c.prepare_cached("SELECT invocation_id FROM idempotency WHERE key = ?1")
+                .map_err(err)?
+                .query_row(params![key], |r| r.get(0))
+                .optional()
+                .map_err(err)
         })
         .await
     }

@@ -1,0 +1,635 @@
+//! `runtime-bench`: the paper's JSON-update workload, through the runtime and directly.
+//!
+//! ```text
+//! cargo run --release -p oaas-bench --bin runtime-bench -- [--quick] [--objects N]
+//!     [--calls-c1 N] [--calls-c64 N] [--warmup N] [--data DIR] [--only runtime|direct]
+//!     [--container URL]
+//! ```
+//!
+//! 1000 objects of `record.Record`; each call puts one random 10-byte key (drawn from 320)
+//! with a random 40-byte value into one random object's `data`, with the `mut fn put` of
+//! the Rust SDK container (`sdk/rust/examples/record.rs`, served in-process on an ephemeral
+//! port and named by `@url`).
+//!
+//! - **runtime**: `POST /api/objects/{id}/invoke/put` over real HTTP to an in-process runtime
+//!   (`oaas_runtime::start`) with its SQLite store in a fresh data folder: every call reads
+//!   the object, calls the container, and commits version n+1 durably before answering.
+//! - **direct**: the same container, `POST /` with the protocol's task document and the
+//!   object's state inline; nothing is stored (the harness keeps each object's state in
+//!   memory so that the documents grow as they do through the runtime).
+//!
+//! Both modes run the same number of calls at each concurrency, in the same order, so the
+//! objects' states have the same sizes. Printed: throughput, p50 and p99 at concurrency 1
+//! and 64, and the ratios.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use serde_json::{json, Map, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[allow(dead_code)]
+#[path = "../../../sdk/rust/examples/record.rs"]
+mod record;
+
+const KEYS: usize = 320;
+const KEY_LEN: usize = 10;
+const VALUE_LEN: usize = 40;
+
+struct Options {
+    objects: usize,
+    calls_c1: usize,
+    calls_c64: usize,
+    warmup: usize,
+    data: Option<std::path::PathBuf>,
+    /// Run one mode only (for profiling).
+    only: Option<Mode>,
+    /// A container already running elsewhere (`http://host:port`) instead of the in-process one.
+    container: Option<String>,
+}
+
+fn options() -> Result<Options, String> {
+    let mut o = Options {
+        objects: 1000,
+        calls_c1: 3000,
+        calls_c64: 30_000,
+        warmup: 500,
+        data: None,
+        only: None,
+        container: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or(format!("{a} needs a value"));
+        let num = |v: String| v.parse::<usize>().map_err(|e| format!("{a}: {e}"));
+        match a.as_str() {
+            "--quick" => {
+                o.objects = 100;
+                o.calls_c1 = 200;
+                o.calls_c64 = 2000;
+                o.warmup = 50;
+            }
+            "--objects" => o.objects = num(value()?)?.max(1),
+            "--calls-c1" => o.calls_c1 = num(value()?)?.max(1),
+            "--calls-c64" => o.calls_c64 = num(value()?)?.max(64),
+            "--warmup" => o.warmup = num(value()?)?,
+            "--data" => o.data = Some(value()?.into()),
+            "--container" => o.container = Some(value()?.trim_end_matches('/').to_string()),
+            "--only" => {
+                o.only = Some(match value()?.as_str() {
+                    "runtime" => Mode::Runtime,
+                    "direct" => Mode::Direct,
+                    other => {
+                        return Err(format!(
+                            "--only: `{other}` is neither `runtime` nor `direct`"
+                        ))
+                    }
+                })
+            }
+            "-h" | "--help" => {
+                println!("runtime-bench [--quick] [--objects N] [--calls-c1 N] [--calls-c64 N] [--warmup N] [--data DIR] [--only runtime|direct] [--container URL]");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok(o)
+}
+
+/// xorshift64*: reproducible, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn text(&mut self, len: usize) -> String {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        (0..len)
+            .map(|_| ALPHABET[self.below(ALPHABET.len())] as char)
+            .collect()
+    }
+}
+
+/// The calls of one phase: (object index, key index, value), drawn up front so both modes
+/// run the same sequence.
+fn workload(rng: &mut Rng, objects: usize, n: usize) -> Arc<Vec<(usize, usize, String)>> {
+    Arc::new(
+        (0..n)
+            .map(|_| (rng.below(objects), rng.below(KEYS), rng.text(VALUE_LEN)))
+            .collect(),
+    )
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Runtime,
+    Direct,
+}
+
+struct Target {
+    client: reqwest::Client,
+    runtime: String,
+    container: String,
+    ids: Vec<String>,
+    keys: Vec<String>,
+    /// Direct mode: each object's state and version, kept by the harness.
+    mirror: Vec<Mutex<(u64, Map<String, Value>)>>,
+}
+
+impl Target {
+    async fn call(&self, mode: Mode, object: usize, key: usize, value: &str) -> Result<(), String> {
+        match mode {
+            Mode::Runtime => {
+                let url = format!(
+                    "{}/api/objects/{}/invoke/put",
+                    self.runtime, self.ids[object]
+                );
+                let r = self
+                    .client
+                    .post(url)
+                    .json(&json!({"key": self.keys[key], "value": value}))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let status = r.status();
+                let body = r.bytes().await.map_err(|e| e.to_string())?;
+                if status != 200 {
+                    return Err(format!(
+                        "runtime answered {status}: {}",
+                        String::from_utf8_lossy(&body)
+                    ));
+                }
+                Ok(())
+            }
+            Mode::Direct => {
+                let (version, state) = {
+                    let m = self.mirror[object].lock().map_err(|_| "poisoned")?;
+                    (m.0, m.1.clone())
+                };
+                let id = &self.ids[object];
+                let task_id = format!("direct-{object}-{version}.n0");
+                let doc = json!({
+                    "protocol": "oaas-task/1",
+                    "task_id": task_id,
+                    "invocation_id": &task_id[..task_id.len() - 3],
+                    "package": "record",
+                    "class": "record.Record",
+                    "function": "put",
+                    "declared_in": "record.Record",
+                    "args": {"key": self.keys[key], "value": value},
+                    "self": {"id": id, "class": "record.Record", "version": version, "state": state, "refs": {}, "files": {}, "upload": {}},
+                    "output": null,
+                    "outputs": null,
+                    "deadline_ms": 4_102_444_800_000i64,
+                });
+                let r = self
+                    .client
+                    .post(format!("{}/", self.container))
+                    .header("ce-specversion", "1.0")
+                    .header("ce-id", &task_id)
+                    .header("ce-type", "dev.oaas.task.v1")
+                    .header("ce-source", "/classes/record.Record/functions/put")
+                    .header("ce-subject", id)
+                    .json(&doc)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let status = r.status();
+                let body = r.bytes().await.map_err(|e| e.to_string())?;
+                if status != 200 {
+                    return Err(format!(
+                        "container answered {status}: {}",
+                        String::from_utf8_lossy(&body)
+                    ));
+                }
+                let reply: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+                // Merge the patch top-level key by key, as the runtime does (no durability).
+                let mut m = self.mirror[object].lock().map_err(|_| "poisoned")?;
+                if let Some(patch) = reply.get("state").and_then(Value::as_object) {
+                    for (k, v) in patch {
+                        m.1.insert(k.clone(), v.clone());
+                    }
+                }
+                m.0 += 1;
+                Ok(())
+            }
+        }
+    }
+}
+
+struct Stats {
+    calls: usize,
+    wall: Duration,
+    p50: Duration,
+    p99: Duration,
+    /// CPU time of this whole process (load generator, runtime and container) per call.
+    cpu_per_call: Duration,
+}
+
+/// CPU time used by this process so far, all threads (`/proc/self/stat`, in clock ticks of
+/// 1/100 s).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // After the command: state is field 3, utime 14 and stime 15 (1-based, man proc).
+    let ticks = |i: usize| {
+        fields
+            .get(i - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(14) + ticks(15)) * 10)
+}
+
+/// Latency of `fsync` after appending 4 KiB, in the data folder: what one durable commit
+/// costs on this disk at the least.
+fn fsync_latency(dir: &std::path::Path) -> (Duration, Duration) {
+    use std::io::Write;
+    let path = dir.join("fsync-probe");
+    let mut times = Vec::new();
+    if let Ok(mut f) = std::fs::File::create(&path) {
+        for _ in 0..200 {
+            let _ = f.write_all(&[7u8; 4096]);
+            let t = Instant::now();
+            let _ = f.sync_all();
+            times.push(t.elapsed());
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    times.sort();
+    let at = |p: f64| {
+        times
+            .get((times.len() as f64 * p) as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    (at(0.5), at(0.99))
+}
+
+impl Stats {
+    fn throughput(&self) -> f64 {
+        self.calls as f64 / self.wall.as_secs_f64()
+    }
+}
+
+async fn run_phase(
+    target: &Arc<Target>,
+    mode: Mode,
+    concurrency: usize,
+    calls: &Arc<Vec<(usize, usize, String)>>,
+) -> Result<Stats, String> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let cpu = cpu_time();
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (target, calls, next) = (target.clone(), calls.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(calls.len() / concurrency + 1);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((object, key, value)) = calls.get(i) else {
+                    break;
+                };
+                let t = Instant::now();
+                target.call(mode, *object, *key, value).await?;
+                lat.push(t.elapsed());
+            }
+            Ok::<_, String>(lat)
+        }));
+    }
+    let mut all = Vec::with_capacity(calls.len());
+    for w in workers {
+        all.extend(w.await.map_err(|e| e.to_string())??);
+    }
+    let wall = started.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu);
+    all.sort();
+    let pct = |p: f64| {
+        all.get(
+            ((all.len() as f64 * p).ceil() as usize)
+                .saturating_sub(1)
+                .min(all.len().saturating_sub(1)),
+        )
+        .copied()
+        .unwrap_or_default()
+    };
+    Ok(Stats {
+        calls: all.len(),
+        wall,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        cpu_per_call: cpu / all.len().max(1) as u32,
+    })
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let n = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("{n} cores, {cpu}")
+}
+
+async fn bench(o: Options) -> Result<(), String> {
+    // The container: the Rust SDK's record example, in-process on an ephemeral port (or
+    // one given with --container, e.g. `PORT=8080 target/release/examples/record`).
+    let container = match &o.container {
+        Some(url) => url.clone(),
+        None => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| e.to_string())?;
+            let url = format!(
+                "http://{}",
+                listener.local_addr().map_err(|e| e.to_string())?
+            );
+            tokio::spawn(async move {
+                if let Err(e) = record::functions().serve(listener).await {
+                    eprintln!("container: {e}");
+                }
+            });
+            url
+        }
+    };
+
+    // The runtime, with a fresh data folder.
+    let (data, remove_data) = match &o.data {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("oaas-runtime-bench-{}", std::process::id())),
+            true,
+        ),
+    };
+    let _ = std::fs::remove_dir_all(&data);
+    let config = oaas_runtime::Config {
+        data: data.clone(),
+        listen: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+        workdir: std::env::temp_dir(),
+    };
+    let running = oaas_runtime::start(config).await?;
+    let fsync = fsync_latency(&data);
+    let runtime = running.url();
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let source = format!(
+        "package record\n\n@url(\"{container}\")\nclass Record {{\n  public state data: json = {{}}\n  public state count: int = 0\n  public mut fn put(key: string, value: string)\n  public mut fn increment(by: int = 1) -> int\n  public fn read_count() -> int\n}}\n"
+    );
+    let r = client
+        .post(format!("{runtime}/api/packages"))
+        .json(&json!({"sources": {"record.oaas": source}}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if r.status() != 201 {
+        return Err(format!(
+            "deploy failed: {}",
+            r.text().await.unwrap_or_default()
+        ));
+    }
+
+    // 1000 objects, created 64 at a time.
+    eprintln!("creating {} objects ...", o.objects);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut creators = Vec::new();
+    for _ in 0..64 {
+        let (client, next, url, n) = (
+            client.clone(),
+            next.clone(),
+            format!("{runtime}/api/classes/record.Record/objects"),
+            o.objects,
+        );
+        creators.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                let r = client
+                    .post(&url)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let body: Value = r.json().await.map_err(|e| e.to_string())?;
+                let id = body
+                    .pointer("/result/id")
+                    .and_then(Value::as_str)
+                    .ok_or(format!("create failed: {body}"))?;
+                ids.push(id.to_string());
+            }
+            Ok::<_, String>(ids)
+        }));
+    }
+    let mut ids = Vec::new();
+    for c in creators {
+        ids.extend(c.await.map_err(|e| e.to_string())??);
+    }
+
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let keys: Vec<String> = (0..KEYS).map(|_| rng.text(KEY_LEN)).collect();
+    let mirror = (0..ids.len())
+        .map(|_| {
+            Mutex::new((
+                1,
+                Map::from_iter([
+                    ("data".to_string(), json!({})),
+                    ("count".to_string(), json!(0)),
+                ]),
+            ))
+        })
+        .collect();
+    let target = Arc::new(Target {
+        client,
+        runtime: runtime.clone(),
+        container: container.clone(),
+        ids,
+        keys,
+        mirror,
+    });
+
+    // Same calls for both modes, phase by phase.
+    let warm = workload(&mut rng, o.objects, o.warmup);
+    let c1 = workload(&mut rng, o.objects, o.calls_c1);
+    let c64 = workload(&mut rng, o.objects, o.calls_c64);
+    let mut results = Vec::new();
+    for (name, conc, calls) in [("warm-up", 8, &warm), ("c=1", 1, &c1), ("c=64", 64, &c64)] {
+        for mode in [Mode::Runtime, Mode::Direct] {
+            if o.only.is_some_and(|m| m != mode) {
+                continue;
+            }
+            let label = if mode == Mode::Runtime {
+                "runtime"
+            } else {
+                "direct"
+            };
+            eprintln!("{label} {name}: {} calls ...", calls.len());
+            let s = run_phase(&target, mode, conc, calls).await?;
+            if name != "warm-up" {
+                results.push((label, conc, s));
+            }
+        }
+    }
+
+    // Check that the runtime stored every put (no lost update): each object has one
+    // version per call and exactly the keys put into it. (The direct run may lose updates
+    // when two calls on one object overlap: it has no platform to order them.)
+    let mut expected: Vec<(u64, std::collections::HashSet<usize>)> =
+        vec![(1, Default::default()); target.ids.len()];
+    for (object, key, _) in warm.iter().chain(c1.iter()).chain(c64.iter()) {
+        expected[*object].0 += 1;
+        expected[*object].1.insert(*key);
+    }
+    for (i, (version, keys)) in expected
+        .iter()
+        .enumerate()
+        .take(if o.only == Some(Mode::Direct) { 0 } else { 50 })
+    {
+        let obj: Value = target
+            .client
+            .get(format!("{runtime}/api/objects/{}", target.ids[i]))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let stored = obj
+            .pointer("/state/data")
+            .and_then(Value::as_object)
+            .map(|m| m.len());
+        if obj["version"].as_u64() != Some(*version) || stored != Some(keys.len()) {
+            return Err(format!(
+                "object {i}: expected version {version} with {} keys, the runtime has {obj}",
+                keys.len()
+            ));
+        }
+    }
+
+    let db_size = std::fs::metadata(data.join("oaas.db"))
+        .map(|m| m.len())
+        .unwrap_or(0)
+        + std::fs::metadata(data.join("oaas.db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    running.stop().await;
+    if remove_data {
+        let _ = std::fs::remove_dir_all(&data);
+    }
+
+    println!(
+        "JSON-update workload: {} objects, keys from {KEYS} ({KEY_LEN} B), values {VALUE_LEN} B, Rust SDK container",
+        o.objects
+    );
+    println!("machine: {}", machine());
+    println!(
+        "store: SQLite WAL, synchronous=FULL, group commits; {:.1} MB after the run",
+        db_size as f64 / 1e6
+    );
+    println!(
+        "disk: fsync after a 4 KiB append in the data folder: p50 {:.3} ms, p99 {:.3} ms",
+        ms(fsync.0),
+        ms(fsync.1)
+    );
+    println!();
+    println!("| mode    | concurrency | calls  | throughput (calls/s) | p50 (ms) | p99 (ms) | CPU/call (us) |");
+    println!("| ------- | ----------- | ------ | -------------------- | -------- | -------- | ------------- |");
+    for (label, conc, s) in &results {
+        println!(
+            "| {label:<7} | {conc:>11} | {:>6} | {:>20.0} | {:>8.3} | {:>8.3} | {:>13.0} |",
+            s.calls,
+            s.throughput(),
+            ms(s.p50),
+            ms(s.p99),
+            s.cpu_per_call.as_secs_f64() * 1e6
+        );
+    }
+    println!();
+    let find = |label: &str, conc: usize| {
+        results
+            .iter()
+            .find(|(l, c, _)| *l == label && *c == conc)
+            .map(|(_, _, s)| s)
+    };
+    for conc in [1, 64] {
+        if let (Some(rt), Some(d)) = (find("runtime", conc), find("direct", conc)) {
+            println!(
+                "c={conc}: runtime/direct throughput {:.2} (1/{:.1}); p50 {:.3} ms vs {:.3} ms (+{:.3} ms); p99 {:.3} ms vs {:.3} ms; CPU/call x{:.1}",
+                rt.throughput() / d.throughput(),
+                d.throughput() / rt.throughput(),
+                ms(rt.p50),
+                ms(d.p50),
+                ms(rt.p50) - ms(d.p50),
+                ms(rt.p99),
+                ms(d.p99),
+                rt.cpu_per_call.as_secs_f64() / d.cpu_per_call.as_secs_f64().max(1e-9)
+            );
+        }
+    }
+    if let (Some(rt64), Some(d64), Some(rt1), Some(d1)) = (
+        find("runtime", 64),
+        find("direct", 64),
+        find("runtime", 1),
+        find("direct", 1),
+    ) {
+        let ratio = rt64.throughput() / d64.throughput();
+        let added = ms(rt1.p50) - ms(d1.p50);
+        println!(
+            "goals: throughput at c=64 >= 1/3 of direct: {} ({ratio:.2}); p50 at c=1 adds <= 1 ms: {} (+{added:.3} ms, of which one fsync is about {:.3} ms)",
+            if ratio >= 1.0 / 3.0 { "met" } else { "MISSED" },
+            if added <= 1.0 { "met" } else { "MISSED" },
+            ms(fsync.0)
+        );
+    }
+    Ok(())
+}
+
+fn main() {
+    let o = match options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(bench(o)) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
