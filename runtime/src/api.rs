@@ -42,7 +42,7 @@ pub fn router(engine: Shared) -> Router {
         .route("/api/objects/{id}/invoke/{func}", post(invoke_object))
         .route("/api/invocations/{id}", get(get_invocation))
         .route("/api/tasks/{task}/outputs/{class}", post(allocate_output))
-        .route("/oal/{*expr}", get(oal).post(oal))
+        .route("/oal/{*expr}", get(oal_get).post(oal))
         .fallback(not_found)
         .with_state(engine)
         .merge(blob_routes)
@@ -362,7 +362,7 @@ async fn invoke(
     // Validate before accepting, so a bad call is refused now rather than failing later.
     precheck(&engine, &target, &func, &args).await?;
     let id = new_id();
-    let output_id = planned_output(&engine, &target, &func, &id);
+    let output_id = planned_output(&engine, &target, &func, &id).await;
     engine
         .accept_async(&id, request, output_id.clone(), key)
         .await?;
@@ -428,7 +428,9 @@ async fn precheck(
     Ok(())
 }
 
-fn planned_output(
+/// The id of the object a call will output, when it outputs one object (deterministic, so an
+/// asynchronous caller can know it at once).
+async fn planned_output(
     engine: &Engine,
     target: &Target,
     func: &str,
@@ -436,7 +438,10 @@ fn planned_output(
 ) -> Option<String> {
     let class = match target {
         Target::Class(c) => engine.find_class(c).ok().map(|(_, c)| c),
-        Target::Object(_) => None,
+        Target::Object(id) => match engine.object(id, None).await {
+            Ok(o) => engine.class_of_object(&o).ok().map(|(_, c)| c),
+            Err(_) => None,
+        },
     };
     let returns = class
         .as_ref()
@@ -462,10 +467,13 @@ async fn invocation_response(
             let status = err.get("status").and_then(Value::as_u64).and_then(|s| StatusCode::from_u16(s as u16).ok()).unwrap_or(StatusCode::BAD_GATEWAY);
             Err(ApiError::from_body(status, &err))
         }
-        InvocationStatus::Pending => {
-            let status = if is_async { StatusCode::ACCEPTED } else { StatusCode::CONFLICT };
-            Ok((status, Json(json!({"invocation_id": inv.id, "status": "pending", "output_id": inv.output_id, "message": "this request is still running"}))).into_response())
-        }
+        InvocationStatus::Pending if is_async => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"invocation_id": inv.id, "status": "pending", "output_id": inv.output_id, "status_url": format!("/api/invocations/{}", inv.id)})),
+        )
+            .into_response()),
+        InvocationStatus::Pending => Err(ApiError::conflict("the first request with this Idempotency-Key is still running; ask again later")
+            .with(json!({"invocation_id": inv.id, "status_url": format!("/api/invocations/{}", inv.id)}))),
     }
 }
 
@@ -521,6 +529,49 @@ async fn allocate_output(
 
 /// `/oal/{expression}`: an object access expression such as `vid42:transcode(height=720)/src`
 /// or `video.Video.new(title="clip")`.
+/// `GET /oal/...`: only calls that change nothing (no `mut`, no macro, no new objects); the
+/// others need `POST`, so a link followed by a crawler cannot change state.
+async fn oal_get(
+    State(engine): State<Shared>,
+    Path(expr): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let parsed = oaas_compiler::syntax::parse_access_expr(&expr).map_err(|d| {
+        ApiError::bad_request(format!("not an object access expression: {}", d.message))
+    })?;
+    let (class, func) = match &parsed.target {
+        oaas_compiler::syntax::AccessTarget::Object { id, function, .. } => {
+            let o = engine.object(id, None).await?;
+            (engine.class_of_object(&o)?.1, function.name.clone())
+        }
+        oaas_compiler::syntax::AccessTarget::Static {
+            package,
+            class,
+            function,
+            ..
+        } => {
+            let cls = package
+                .as_ref()
+                .map(|p| format!("{p}.{}", class.name))
+                .unwrap_or_else(|| class.name.clone());
+            (engine.find_class(&cls)?.1, function.name.clone())
+        }
+    };
+    let reads_only = class.function(&func).is_some_and(|f| {
+        let makes_objects = matches!(&f.returns, Some(oaas_compiler::artifact::TypeRef::Class(_)))
+            || matches!(&f.returns, Some(oaas_compiler::artifact::TypeRef::List(t)) if matches!(**t, oaas_compiler::artifact::TypeRef::Class(_)));
+        !f.mutates && (!makes_objects || f.run.builtin.as_deref() == Some("get"))
+    });
+    if !reads_only && class.function(&func).is_some() || class.macro_named(&func).is_some() {
+        return Err(ApiError::bad_request(format!(
+            "`{}.{func}` changes or creates objects: call it with POST /oal/...",
+            class.name
+        ))
+        .with(json!({"method": "POST"})));
+    }
+    oal(State(engine), Path(expr), headers).await
+}
+
 async fn oal(
     State(engine): State<Shared>,
     Path(expr): Path<String>,

@@ -77,10 +77,17 @@ impl Containers {
                         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
                         .take(60)
                         .collect();
+                    // The same command in two packages gets two logs.
+                    let dir = {
+                        use std::hash::{Hash, Hasher};
+                        let mut h = std::collections::hash_map::DefaultHasher::new();
+                        workdir.hash(&mut h);
+                        h.finish() & 0xffff_ffff
+                    };
                     let c = Arc::new(LocalContainer {
                         command: command.to_string(),
                         workdir: workdir.to_path_buf(),
-                        log: self.logs.join(format!("{name}.log")),
+                        log: self.logs.join(format!("{name}-{dir:08x}.log")),
                         url: RwLock::new(None),
                         ready: watch::channel(0).0,
                         child: tokio::sync::Mutex::new(None),

@@ -82,8 +82,20 @@ impl ApiError {
             .and_then(Value::as_str)
             .unwrap_or("failed")
             .to_string();
-        let mut e = Self::new(status, "function_failed", message);
-        e.details = body.clone();
+        // The stored body is `{status, code, message, details}` (see `finish_invocation`):
+        // rebuild the error as it was first answered.
+        let code = match body.get("code").and_then(Value::as_str) {
+            Some("bad_request") => "bad_request",
+            Some("forbidden") => "forbidden",
+            Some("not_found") => "not_found",
+            Some("conflict") => "conflict",
+            Some("function_timeout") => "function_timeout",
+            Some("internal") => "internal",
+            Some("not_implemented") => "not_implemented",
+            _ => "function_failed",
+        };
+        let mut e = Self::new(status, code, message);
+        e.details = body.get("details").cloned().unwrap_or(Value::Null);
         e
     }
 }

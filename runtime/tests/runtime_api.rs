@@ -546,3 +546,65 @@ async fn async_calls_idempotency_outputs_and_queries() {
     let _ = Arc::new(());
     rt.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_cannot_change_state_and_async_outputs_are_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, client) = runtime(dir.path()).await;
+    let base = rt.url();
+    let id = new_counter(&client, &base).await;
+    // GET runs only calls that change nothing.
+    let r = client
+        .get(format!("{base}/oal/{id}:increment(by=1)"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("POST"),
+        "{body}"
+    );
+    let r = client
+        .post(format!("{base}/oal/{id}:increment(by=1)"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let read: Value = client
+        .get(format!("{base}/oal/{id}:read()"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["result"], json!(1));
+    // An asynchronous call of an object function that makes one object names it at once.
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/objects/{id}/invoke/spawn?async=true"),
+        json!({"start": 3}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let planned = body["output_id"].as_str().unwrap().to_string();
+    let inv = body["invocation_id"].as_str().unwrap().to_string();
+    for _ in 0..200 {
+        let v: Value = client
+            .get(format!("{base}/api/invocations/{inv}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["status"] == "succeeded" {
+            assert_eq!(v["result"]["id"], json!(planned));
+            rt.stop().await;
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the asynchronous call did not finish");
+}

@@ -71,9 +71,25 @@ pub fn run(args: ServeArgs) -> u8 {
             "API description: {}/openapi.json; stop with Ctrl-C",
             running.url()
         );
-        let _ = tokio::signal::ctrl_c().await;
+        wait_for_stop().await;
         eprintln!("stopping");
         running.stop().await;
         exit::OK
     })
+}
+
+/// Waits for Ctrl-C or, on Unix, SIGTERM (what service managers send).
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
