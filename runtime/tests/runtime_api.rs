@@ -608,3 +608,61 @@ async fn get_cannot_change_state_and_async_outputs_are_known() {
     }
     panic!("the asynchronous call did not finish");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn containers_restart_and_concurrency_limits_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, client) = runtime(dir.path()).await;
+    let base = rt.url();
+    let id = new_counter(&client, &base).await;
+    // @concurrency(1): eight calls at once never overlap in the container.
+    let mut calls = Vec::new();
+    for _ in 0..8 {
+        let (client, url) = (
+            client.clone(),
+            format!("{base}/api/objects/{id}/invoke/probe"),
+        );
+        calls.push(tokio::spawn(
+            async move { post(&client, url, json!({})).await },
+        ));
+    }
+    for c in calls {
+        let (status, body) = c.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["result"], json!(1), "calls overlapped: {body}");
+    }
+    // A container that dies is started again; calls work once it is back.
+    let (_, first) = post(
+        &client,
+        format!("{base}/api/objects/{id}/invoke/pid"),
+        json!({}),
+    )
+    .await;
+    let (status, _) = post(
+        &client,
+        format!("{base}/api/objects/{id}/invoke/die"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 502);
+    let mut second = Value::Null;
+    for _ in 0..100 {
+        let (status, body) = post(
+            &client,
+            format!("{base}/api/objects/{id}/invoke/pid"),
+            json!({}),
+        )
+        .await;
+        if status == 200 {
+            second = body["result"].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(second.is_i64(), "the container did not come back");
+    assert_ne!(
+        first["result"], second,
+        "the same process answered after dying"
+    );
+    rt.stop().await;
+}
