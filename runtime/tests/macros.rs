@@ -4,32 +4,15 @@
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
+mod common;
+use common::post;
+
 fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flow")
+    common::fixture("flow")
 }
 
 async fn runtime(data: &std::path::Path) -> (oaas_runtime::Running, reqwest::Client) {
-    let config = oaas_runtime::Config {
-        data: data.to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        workdir: fixture(),
-    };
-    let running = oaas_runtime::start(config).await.unwrap();
-    let client = reqwest::Client::new();
-    let source = std::fs::read_to_string(fixture().join("flow.oaas")).unwrap();
-    let r = client
-        .post(format!("{}/api/packages", running.url()))
-        .json(&json!({"sources": {"flow.oaas": source}, "workdir": fixture()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    (running, client)
-}
-
-async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
-    let r = client.post(url).json(&body).send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    common::start_fixture(data, "flow", "flow.oaas").await
 }
 
 async fn num(client: &reqwest::Client, base: &str, value: i64) -> String {

@@ -3,37 +3,13 @@
 #![allow(clippy::unwrap_used)]
 
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::sync::Arc;
 
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/testpkg")
-}
+mod common;
+use common::post;
 
 /// A runtime with the test package deployed.
 async fn runtime(data: &std::path::Path) -> (oaas_runtime::Running, reqwest::Client) {
-    let config = oaas_runtime::Config {
-        data: data.to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        workdir: fixture(),
-    };
-    let running = oaas_runtime::start(config).await.unwrap();
-    let client = reqwest::Client::new();
-    let source = std::fs::read_to_string(fixture().join("testpkg.oaas")).unwrap();
-    let r = client
-        .post(format!("{}/api/packages", running.url()))
-        .json(&json!({"sources": {"testpkg.oaas": source}, "workdir": fixture()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    (running, client)
-}
-
-async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
-    let r = client.post(url).json(&body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    common::start_fixture(data, "testpkg", "testpkg.oaas").await
 }
 
 async fn new_counter(client: &reqwest::Client, base: &str) -> String {
@@ -543,7 +519,6 @@ async fn async_calls_idempotency_outputs_and_queries() {
         .await
         .unwrap();
     assert!(openapi["paths"]["/api/objects/{id}/invoke/{func}"].is_object());
-    let _ = Arc::new(());
     rt.stop().await;
 }
 

@@ -47,35 +47,13 @@ class Record {{
     )
 }
 
-async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
-    let r = client.post(url).json(&body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(client: &reqwest::Client, url: String) -> Value {
-    client.get(url).send().await.unwrap().json().await.unwrap()
-}
+mod common;
+use common::{get, post};
 
 /// A runtime with the package deployed, and a client.
 async fn runtime(data: &std::path::Path) -> (oaas_runtime::Running, reqwest::Client) {
     let url = container().await;
-    let config = oaas_runtime::Config {
-        data: data.to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        workdir: data.to_path_buf(),
-    };
-    let running = oaas_runtime::start(config).await.unwrap();
-    let client = reqwest::Client::new();
-    let (status, body) = post(
-        &client,
-        format!("{}/api/packages", running.url()),
-        json!({"sources": {"record.oaas": package(&url)}}),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(body["classes"], json!(["record.Record"]), "{body}");
-    (running, client)
+    common::start(data, data, json!({"record.oaas": package(&url)})).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,60 @@
+//! What the runtime's end-to-end tests share: starting a runtime with a package deployed,
+//! and small JSON-over-HTTP helpers.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// A fixture package directory under `runtime/tests/fixtures`.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Starts a runtime on an ephemeral port with its data in `data`, and deploys `sources`
+/// (`{path: text}`) with `workdir` as the folder `@local` commands run in.
+pub async fn start(
+    data: &Path,
+    workdir: &Path,
+    sources: Value,
+) -> (oaas_runtime::Running, reqwest::Client) {
+    let config = oaas_runtime::Config {
+        data: data.to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        workdir: workdir.to_path_buf(),
+    };
+    let running = oaas_runtime::start(config).await.unwrap();
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{}/api/packages", running.url()))
+        .json(&json!({"sources": sources, "workdir": workdir}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    (running, client)
+}
+
+/// Starts a runtime with the fixture package `name` (its file `file`) deployed.
+pub async fn start_fixture(
+    data: &Path,
+    name: &str,
+    file: &str,
+) -> (oaas_runtime::Running, reqwest::Client) {
+    let dir = fixture(name);
+    let source = std::fs::read_to_string(dir.join(file)).unwrap();
+    start(data, &dir, json!({ file: source })).await
+}
+
+/// `POST url` with a JSON body: the status and the JSON answer (null if none).
+pub async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
+    let r = client.post(url).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// `GET url` as JSON.
+pub async fn get(client: &reqwest::Client, url: String) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
