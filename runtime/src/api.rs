@@ -338,16 +338,27 @@ async fn invoke(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    if let Some(k) = &key {
-        if let Some(inv_id) = engine.store.idempotent(k).await? {
-            return invocation_response(&engine, &inv_id, is_async).await;
-        }
-    }
     let request = json!({
         "target": match &target { Target::Object(id) => json!({"object": id}), Target::Class(c) => json!({"class": c}) },
         "function": func,
         "args": args,
     });
+    if let Some(k) = &key {
+        if let Some(inv_id) = engine.store.idempotent(k).await? {
+            // A key names one request: the same key with another call is a mistake to report,
+            // not a reason to answer with the first call's result.
+            if let Some(first) = engine.store.invocation(&inv_id).await? {
+                if first.request != request {
+                    return Err(ApiError::unprocessable(format!(
+                        "the Idempotency-Key `{k}` was first used for another request (`{}` with other arguments or on another target)",
+                        first.request.get("function").and_then(Value::as_str).unwrap_or("?")
+                    ))
+                    .with(json!({"invocation_id": inv_id})));
+                }
+            }
+            return invocation_response(&engine, &inv_id, is_async).await;
+        }
+    }
     if !is_async && key.is_none() {
         let r = engine
             .call(target, &func, args, Caller::External, None)

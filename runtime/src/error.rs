@@ -42,6 +42,10 @@ impl ApiError {
     pub fn conflict(message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
+    /// 422: well-formed, but not acceptable (an Idempotency-Key reused for another request).
+    pub fn unprocessable(message: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", message)
+    }
     /// 502: the function container failed.
     pub fn function_failed(message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::BAD_GATEWAY, "function_failed", message)

@@ -418,6 +418,15 @@ async fn async_calls_idempotency_outputs_and_queries() {
     assert_eq!(first["result"], json!(6));
     assert_eq!(second["result"], json!(6));
     assert_eq!(first["invocation_id"], second["invocation_id"]);
+    // The same key with other arguments is refused, not answered with the first result.
+    let r = client
+        .post(format!("{base}/api/objects/{id}/invoke/increment"))
+        .header("Idempotency-Key", "k-1")
+        .json(&json!({"by": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
     // Functions returning objects: one output, and a list of outputs.
     let (status, body) = post(
         &client,
