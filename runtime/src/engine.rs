@@ -477,10 +477,14 @@ impl Engine {
             self.store.task_result(task_id).await?
         };
         if let Some(result) = earlier {
+            let result = match result {
+                Some(v) => self.expand_result(v).await,
+                None => Value::Null,
+            };
             return Ok(CallResult {
                 invocation_id: invocation_id.to_string(),
                 task_id: task_id.to_string(),
-                result: result.unwrap_or(Value::Null),
+                result,
             });
         }
         let func = match class.function(function) {
@@ -727,13 +731,17 @@ impl Engine {
     }
 
     /// Commits a task's outcome once; a conflict or earlier commit is resolved here.
-    pub async fn commit(&self, commit: Commit) -> Result<Option<Value>, ApiError> {
+    pub async fn commit(&self, mut commit: Commit) -> Result<Option<Value>, ApiError> {
         let fallback = commit.task_result.clone();
         let versions = if commit.versions.is_empty() {
             Vec::new()
         } else {
             commit.versions.clone()
         };
+        // An object the same commit writes is stored once: the result refers to it.
+        if let Some(r) = &commit.task_result {
+            commit.task_result = Some(compact_result(r, &versions));
+        }
         match self.store.commit(commit).await? {
             CommitOutcome::Committed => {
                 for v in &versions {
@@ -747,12 +755,47 @@ impl Engine {
                         c.remove(&v.id);
                     }
                 }
-                Ok(first)
+                match first {
+                    Some(v) => Ok(Some(self.expand_result(v).await)),
+                    None => Ok(None),
+                }
             }
             CommitOutcome::Conflict(why) => Err(ApiError::conflict(format!(
                 "the object changed under this call ({why}); call again"
             ))),
         }
+    }
+
+    /// A stored task result back as callers see it: references to objects become their views.
+    fn expand_result(&self, v: Value) -> futures_util::future::BoxFuture<'_, Value> {
+        Box::pin(async move {
+            match v {
+                Value::Object(m) if m.len() == 1 && m.contains_key(RESULT_REF) => {
+                    let r = &m[RESULT_REF];
+                    let (Some(id), Some(version)) = (
+                        r.get("id").and_then(Value::as_str),
+                        r.get("version").and_then(Value::as_u64),
+                    ) else {
+                        return Value::Object(m);
+                    };
+                    match self.object(id, Some(version)).await {
+                        Ok(obj) => match self.class_of_object(&obj) {
+                            Ok((_, c)) => self.view(&obj, &c, Caller::External),
+                            Err(_) => Value::Object(m),
+                        },
+                        Err(_) => Value::Object(m),
+                    }
+                }
+                Value::Array(items) => {
+                    let mut out = Vec::with_capacity(items.len());
+                    for i in items {
+                        out.push(self.expand_result(i).await);
+                    }
+                    Value::Array(out)
+                }
+                other => other,
+            }
+        })
     }
 
     /// Keeps an object's newest version in memory (bounded: the cache is emptied when full).
@@ -969,4 +1012,31 @@ impl Engine {
 /// The deterministic id of a task's `index`-th output object.
 pub fn output_id(task_id: &str, index: usize) -> String {
     object_id_for(task_id, index)
+}
+
+/// The key that marks a stored reference to an object version in a task result.
+const RESULT_REF: &str = "$object_version";
+
+/// A task result as stored: object views of versions the same commit writes become
+/// references (the object's state would otherwise be written twice).
+fn compact_result(result: &Value, versions: &[ObjectVersion]) -> Value {
+    match result {
+        Value::Object(m) => {
+            let id = m.get("id").and_then(Value::as_str);
+            let version = m.get("version").and_then(Value::as_u64);
+            match (id, version) {
+                (Some(id), Some(version))
+                    if m.contains_key("class")
+                        && versions.iter().any(|v| v.id == id && v.version == version) =>
+                {
+                    json!({ RESULT_REF: {"id": id, "version": version} })
+                }
+                _ => result.clone(),
+            }
+        }
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|i| compact_result(i, versions)).collect())
+        }
+        other => other.clone(),
+    }
 }
