@@ -733,36 +733,42 @@ impl Engine {
     /// Commits a task's outcome once; a conflict or earlier commit is resolved here.
     pub async fn commit(&self, mut commit: Commit) -> Result<Option<Value>, ApiError> {
         let fallback = commit.task_result.clone();
-        let versions = if commit.versions.is_empty() {
-            Vec::new()
-        } else {
-            commit.versions.clone()
-        };
         // An object the same commit writes is stored once: the result refers to it.
         if let Some(r) = &commit.task_result {
-            commit.task_result = Some(compact_result(r, &versions));
+            commit.task_result = Some(compact_result(r, &commit.versions));
         }
-        match self.store.commit(commit).await? {
-            CommitOutcome::Committed => {
-                for v in &versions {
-                    self.remember(v);
+        // Remember the new versions now (the commit takes them); forgotten again below if the
+        // commit does not go through.
+        for v in &commit.versions {
+            self.remember(v);
+        }
+        let written: Vec<String> = commit.versions.iter().map(|v| v.id.clone()).collect();
+        let forget = |ids: &[String]| {
+            if let Ok(mut c) = self.latest.lock() {
+                for id in ids {
+                    c.remove(id);
                 }
-                Ok(fallback)
             }
-            CommitOutcome::AlreadyCommitted(first) => {
-                if let Ok(mut c) = self.latest.lock() {
-                    for v in &versions {
-                        c.remove(&v.id);
-                    }
-                }
+        };
+        match self.store.commit(commit).await {
+            Err(e) => {
+                forget(&written);
+                Err(e.into())
+            }
+            Ok(CommitOutcome::Committed) => Ok(fallback),
+            Ok(CommitOutcome::AlreadyCommitted(first)) => {
+                forget(&written);
                 match first {
                     Some(v) => Ok(Some(self.expand_result(v).await)),
                     None => Ok(None),
                 }
             }
-            CommitOutcome::Conflict(why) => Err(ApiError::conflict(format!(
-                "the object changed under this call ({why}); call again"
-            ))),
+            Ok(CommitOutcome::Conflict(why)) => {
+                forget(&written);
+                Err(ApiError::conflict(format!(
+                    "the object changed under this call ({why}); call again"
+                )))
+            }
         }
     }
 
