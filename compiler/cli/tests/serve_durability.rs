@@ -44,6 +44,36 @@ fn serve(data: &Path, port: u16) -> Child {
     child
 }
 
+/// Deploys the fixture package `dir/file` to the server at `base` and creates one object of
+/// `class` with `state`; returns the object's id.
+async fn deploy_and_create(
+    client: &reqwest::Client,
+    base: &str,
+    dir: &Path,
+    file: &str,
+    class: &str,
+    state: Value,
+) -> String {
+    let source = std::fs::read_to_string(dir.join(file)).unwrap();
+    let r = client
+        .post(format!("{base}/api/packages"))
+        .json(&json!({"sources": {file: source}, "workdir": dir}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = client
+        .post(format!("{base}/api/classes/{class}/objects"))
+        .json(&state)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["result"]["id"].as_str().unwrap().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
@@ -51,24 +81,15 @@ async fn kill_9_loses_no_acknowledged_write() {
     let mut server = serve(dir.path(), port);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let source = std::fs::read_to_string(fixture().join("testpkg.oaas")).unwrap();
-    let r = client
-        .post(format!("{base}/api/packages"))
-        .json(&json!({"sources": {"testpkg.oaas": source}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let created: Value = client
-        .post(format!("{base}/api/classes/testpkg.Counter/objects"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["result"]["id"].as_str().unwrap().to_string();
+    let id = deploy_and_create(
+        &client,
+        &base,
+        &fixture(),
+        "testpkg.oaas",
+        "testpkg.Counter",
+        json!({}),
+    )
+    .await;
 
     // Four writers increment until the server dies; each remembers the counts acknowledged.
     let mut writers = Vec::new();
@@ -160,24 +181,15 @@ async fn macros_resume_after_kill_9_and_outputs_exist_once() {
     let mut server = serve(dir.path(), port);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let source = std::fs::read_to_string(flow_fixture().join("flow.oaas")).unwrap();
-    let r = client
-        .post(format!("{base}/api/packages"))
-        .json(&json!({"sources": {"flow.oaas": source}, "workdir": flow_fixture()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let created: Value = client
-        .post(format!("{base}/api/classes/flow.Num/objects"))
-        .json(&json!({"value": 0}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["result"]["id"].as_str().unwrap().to_string();
+    let id = deploy_and_create(
+        &client,
+        &base,
+        &flow_fixture(),
+        "flow.oaas",
+        "flow.Num",
+        json!({"value": 0}),
+    )
+    .await;
 
     // 100 macros of three steps each, accepted asynchronously.
     let mut invocations = Vec::new();

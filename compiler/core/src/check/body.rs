@@ -1119,41 +1119,30 @@ impl Checker<'_> {
             return Ty::Unknown;
         }
         let t = self.value_expr(cx, &args[0].value);
-        match t {
+        let (found, label) = match t {
             Ty::List(inner) => match *inner {
-                Ty::List(elem) => Ty::List(elem),
-                Ty::Unknown => Ty::List(Box::new(Ty::Unknown)),
-                other => {
-                    let d = Diagnostic::new(
-                        Code::E0209,
-                        cx.file,
-                        args[0].value.span,
-                        format!(
-                            "`flatten` needs a list of lists, but this is a list of `{}`",
-                            other.display(&self.model)
-                        ),
-                    )
-                    .label("already flat");
-                    self.diagnostics.push(d);
-                    Ty::Unknown
-                }
+                Ty::List(elem) => return Ty::List(elem),
+                Ty::Unknown => return Ty::List(Box::new(Ty::Unknown)),
+                other => (
+                    format!("a list of `{}`", other.display(&self.model)),
+                    "already flat",
+                ),
             },
-            Ty::Unknown => Ty::Unknown,
-            other => {
-                let d = Diagnostic::new(
-                    Code::E0209,
-                    cx.file,
-                    args[0].value.span,
-                    format!(
-                        "`flatten` needs a list of lists, but this is a `{}`",
-                        other.display(&self.model)
-                    ),
-                )
-                .label("not a list of lists");
-                self.diagnostics.push(d);
-                Ty::Unknown
-            }
-        }
+            Ty::Unknown => return Ty::Unknown,
+            other => (
+                format!("a `{}`", other.display(&self.model)),
+                "not a list of lists",
+            ),
+        };
+        let d = Diagnostic::new(
+            Code::E0209,
+            cx.file,
+            args[0].value.span,
+            format!("`flatten` needs a list of lists, but this is {found}"),
+        )
+        .label(label);
+        self.diagnostics.push(d);
+        Ty::Unknown
     }
 }
 
