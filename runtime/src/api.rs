@@ -320,8 +320,22 @@ async fn invoke_static(
     invoke(engine, Target::Class(cls), func, args, is_async, &headers).await
 }
 
-fn call_body(r: &CallResult) -> Value {
-    json!({"invocation_id": r.invocation_id, "task_id": r.task_id, "status": "succeeded", "result": r.result})
+/// The body of a finished call, serialized straight from the result (no copy of it).
+#[derive(serde::Serialize)]
+struct CallBody<'a> {
+    invocation_id: &'a str,
+    task_id: &'a str,
+    status: &'static str,
+    result: &'a Value,
+}
+
+fn call_body(r: &CallResult) -> CallBody<'_> {
+    CallBody {
+        invocation_id: &r.invocation_id,
+        task_id: &r.task_id,
+        status: "succeeded",
+        result: &r.result,
+    }
 }
 
 /// Runs a call synchronously or accepts it for asynchronous running, honouring
@@ -338,17 +352,20 @@ async fn invoke(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let request = json!({
-        "target": match &target { Target::Object(id) => json!({"object": id}), Target::Class(c) => json!({"class": c}) },
-        "function": func,
-        "args": args,
-    });
+    // What the call is, as recorded with an async or idempotent invocation.
+    let request = || {
+        json!({
+            "target": match &target { Target::Object(id) => json!({"object": id}), Target::Class(c) => json!({"class": c}) },
+            "function": func,
+            "args": args,
+        })
+    };
     if let Some(k) = &key {
         if let Some(inv_id) = engine.store.idempotent(k).await? {
             // A key names one request: the same key with another call is a mistake to report,
             // not a reason to answer with the first call's result.
             if let Some(first) = engine.store.invocation(&inv_id).await? {
-                if first.request != request {
+                if first.request != request() {
                     return Err(ApiError::unprocessable(format!(
                         "the Idempotency-Key `{k}` was first used for another request (`{}` with other arguments or on another target)",
                         first.request.get("function").and_then(Value::as_str).unwrap_or("?")
@@ -375,7 +392,7 @@ async fn invoke(
     let id = new_id();
     let output_id = planned_output(&engine, &target, &func, &id).await;
     engine
-        .accept_async(&id, request, output_id.clone(), key)
+        .accept_async(&id, request(), output_id.clone(), key)
         .await?;
     let task = {
         let engine = engine.clone();

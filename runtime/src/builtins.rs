@@ -8,6 +8,7 @@ use crate::tasks::{initial_state, upload_urls};
 use oaas_compiler::artifact::{Access, Artifact, ClassArtifact};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Runs a builtin; the arguments are already checked against its parameters.
 #[allow(clippy::too_many_arguments)]
@@ -16,7 +17,7 @@ pub async fn run(
     name: &str,
     artifact: &Artifact,
     class: &ClassArtifact,
-    object: Option<ObjectVersion>,
+    object: Option<Arc<ObjectVersion>>,
     args: Map<String, Value>,
     task_id: &str,
     caller: Caller,
@@ -38,7 +39,7 @@ pub async fn run(
                     state.insert(k, v);
                 }
             }
-            let state = initial_state(artifact, class, &state).map_err(ApiError::bad_request)?;
+            let state = initial_state(artifact, class, state).map_err(ApiError::bad_request)?;
             // Deterministic: a task run twice creates the same object once.
             let id = crate::engine::output_id(task_id, 0);
             let v = ObjectVersion {
@@ -89,7 +90,7 @@ pub async fn run(
             for (k, v) in &patch {
                 state.insert(k.clone(), v.clone());
             }
-            let state = initial_state(artifact, class, &state).map_err(ApiError::bad_request)?;
+            let state = initial_state(artifact, class, state).map_err(ApiError::bad_request)?;
             let files = engine.effective_files(&latest, class);
             let v = ObjectVersion {
                 version: latest.version + 1,
@@ -97,7 +98,7 @@ pub async fn run(
                 files,
                 task_id: Some(task_id.to_string()),
                 created_at: now_ms(),
-                ..latest
+                ..(*latest).clone()
             };
             let view = engine.view(&v, class, caller);
             commit(engine, task_id, vec![v], view).await
@@ -114,7 +115,7 @@ pub async fn run(
                 task_id: Some(task_id.to_string()),
                 created_at: now_ms(),
                 deleted: false,
-                ..obj
+                ..(*obj).clone()
             };
             let view = engine.view(&v, class, caller);
             commit(engine, task_id, vec![v], view).await
@@ -128,7 +129,7 @@ pub async fn run(
                 files,
                 task_id: Some(task_id.to_string()),
                 created_at: now_ms(),
-                ..obj
+                ..(*obj).clone()
             };
             let view = engine.view(&v, class, caller);
             commit(engine, task_id, vec![v], view).await
@@ -157,7 +158,7 @@ async fn commit(
         .commit(Commit {
             task_id: Some(task_id.to_string()),
             task_result: Some(view.clone()),
-            versions,
+            versions: versions.into_iter().map(Arc::new).collect(),
             ..Default::default()
         })
         .await?;

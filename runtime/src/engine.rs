@@ -46,7 +46,7 @@ pub struct Engine {
     pub default_workdir: PathBuf,
     /// The newest version of objects read or written here, so calls need not read the store
     /// each time. One runtime owns its store, so this cannot go stale.
-    latest: Mutex<HashMap<String, ObjectVersion>>,
+    latest: Mutex<HashMap<String, Arc<ObjectVersion>>>,
     /// Invocations started by a direct call in this process that no task can have committed
     /// for yet: their tasks skip the look-up of an earlier result.
     fresh: Mutex<std::collections::HashSet<String>>,
@@ -200,7 +200,12 @@ impl Engine {
 
     /// Reads an object (newest version, or the given one); deleted objects are 404 unless a
     /// version is asked for.
-    pub async fn object(&self, id: &str, version: Option<u64>) -> Result<ObjectVersion, ApiError> {
+    /// Versions are immutable, so the newest one is shared with the cache, not copied.
+    pub async fn object(
+        &self,
+        id: &str,
+        version: Option<u64>,
+    ) -> Result<Arc<ObjectVersion>, ApiError> {
         let cached = match version {
             None => self.latest.lock().ok().and_then(|c| c.get(id).cloned()),
             Some(_) => None,
@@ -208,7 +213,7 @@ impl Engine {
         let from_store = match cached {
             Some(o) => Some(o),
             None => {
-                let o = self.store.object(id, version).await?;
+                let o = self.store.object(id, version).await?.map(Arc::new);
                 if let (None, Some(o)) = (version, &o) {
                     self.remember(o);
                 }
@@ -584,7 +589,7 @@ impl Engine {
         artifact: Arc<Artifact>,
         class: &ClassArtifact,
         m: Arc<oaas_compiler::artifact::MacroArtifact>,
-        object: Option<ObjectVersion>,
+        object: Option<Arc<ObjectVersion>>,
         args: Value,
         caller: Caller,
         invocation_id: &str,
@@ -649,7 +654,7 @@ impl Engine {
             engine: self.clone(),
             artifact: artifact.clone(),
             macro_: m.clone(),
-            self_id: object.map(|o| o.id),
+            self_id: object.map(|o| o.id.clone()),
             args: bound,
             invocation_id: invocation_id.to_string(),
             prefix: if top_level {
@@ -731,12 +736,11 @@ impl Engine {
     }
 
     /// Commits a task's outcome once; a conflict or earlier commit is resolved here.
+    /// Answers the task's result: this commit's, or the first commit's of the same task.
     pub async fn commit(&self, mut commit: Commit) -> Result<Option<Value>, ApiError> {
-        let fallback = commit.task_result.clone();
         // An object the same commit writes is stored once: the result refers to it.
-        if let Some(r) = &commit.task_result {
-            commit.task_result = Some(compact_result(r, &commit.versions));
-        }
+        let result = commit.task_result.take();
+        commit.task_result = result.as_ref().map(|r| compact_result(r, &commit.versions));
         // Remember the new versions now (the commit takes them); forgotten again below if the
         // commit does not go through.
         for v in &commit.versions {
@@ -755,7 +759,7 @@ impl Engine {
                 forget(&written);
                 Err(e.into())
             }
-            Ok(CommitOutcome::Committed) => Ok(fallback),
+            Ok(CommitOutcome::Committed) => Ok(result),
             Ok(CommitOutcome::AlreadyCommitted(first)) => {
                 forget(&written);
                 match first {
@@ -805,7 +809,7 @@ impl Engine {
     }
 
     /// Keeps an object's newest version in memory (bounded: the cache is emptied when full).
-    fn remember(&self, v: &ObjectVersion) {
+    fn remember(&self, v: &Arc<ObjectVersion>) {
         if let Ok(mut c) = self.latest.lock() {
             if c.len() >= 100_000 {
                 c.clear();
@@ -834,7 +838,7 @@ impl Engine {
         artifact: &Artifact,
         class: &ClassArtifact,
         func: &FunctionArtifact,
-        object: Option<ObjectVersion>,
+        object: Option<Arc<ObjectVersion>>,
         args: Map<String, Value>,
         invocation_id: &str,
         task_id: &str,
@@ -869,7 +873,7 @@ impl Engine {
             class,
             func,
             object.as_ref(),
-            &args,
+            args,
             invocation_id,
             task_id,
             objects,
@@ -886,11 +890,11 @@ impl Engine {
             response,
             task_id,
         )?;
-        let result = commit.task_result.clone();
         if caller == Caller::Internal && commit.versions.is_empty() {
             // A value result that changes no object need not be on disk before the macro goes
             // on: if the runtime dies first, the task simply runs again on resume and gives
             // the same value. Its commit joins the next group.
+            let result = commit.task_result.clone();
             let store = self.store.clone();
             tokio::spawn(async move {
                 if let Err(e) = store.commit(commit).await {
@@ -900,7 +904,7 @@ impl Engine {
             return Ok(result.unwrap_or(Value::Null));
         }
         let committed = self.commit(commit).await?;
-        Ok(committed.or(result).unwrap_or(Value::Null))
+        Ok(committed.unwrap_or(Value::Null))
     }
 
     async fn endpoint(
@@ -1025,7 +1029,7 @@ const RESULT_REF: &str = "$object_version";
 
 /// A task result as stored: object views of versions the same commit writes become
 /// references (the object's state would otherwise be written twice).
-fn compact_result(result: &Value, versions: &[ObjectVersion]) -> Value {
+fn compact_result(result: &Value, versions: &[Arc<ObjectVersion>]) -> Value {
     match result {
         Value::Object(m) => {
             let id = m.get("id").and_then(Value::as_str);

@@ -9,6 +9,7 @@ use oaas_compiler::artifact::{Artifact, ClassArtifact, FunctionArtifact, TypeRef
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The protocol version sent in every task.
@@ -35,7 +36,7 @@ pub struct TaskRequest {
     pub args: Map<String, Value>,
     /// The object, for object functions.
     #[serde(rename = "self")]
-    pub self_: Option<Value>,
+    pub self_: Option<SelfDocument>,
     /// The pre-allocated output object, for `-> Class`.
     pub output: Option<Value>,
     /// Output allocation, for `-> [Class]`.
@@ -48,6 +49,34 @@ pub struct TaskRequest {
     /// The version `self` will get (for `mut` functions).
     #[serde(skip)]
     pub next_version: u64,
+}
+
+/// `self` in a task: the object version (shared with the runtime's cache, serialized without
+/// copying its state), the signed URLs of its files, and where a `mut` function uploads new ones.
+#[derive(Clone, Debug)]
+pub struct SelfDocument {
+    /// The version the task runs on.
+    pub object: Arc<ObjectVersion>,
+    /// File name -> `{"url", "media_type"}` for reading.
+    pub files: Map<String, Value>,
+    /// File name -> signed PUT URL of the next version (`mut` functions only).
+    pub upload: Map<String, Value>,
+}
+
+impl Serialize for SelfDocument {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let o = &self.object;
+        let mut map = serializer.serialize_map(Some(7))?;
+        map.serialize_entry("id", &o.id)?;
+        map.serialize_entry("class", &o.class)?;
+        map.serialize_entry("version", &o.version)?;
+        map.serialize_entry("state", &o.state)?;
+        map.serialize_entry("refs", &o.refs)?;
+        map.serialize_entry("files", &self.files)?;
+        map.serialize_entry("upload", &self.upload)?;
+        map.end()
+    }
 }
 
 /// One output object in a response.
@@ -139,8 +168,8 @@ impl TaskRequest {
         artifact: &Artifact,
         class: &ClassArtifact,
         func: &FunctionArtifact,
-        object: Option<&ObjectVersion>,
-        args: &Map<String, Value>,
+        object: Option<&Arc<ObjectVersion>>,
+        args: Map<String, Value>,
         invocation_id: &str,
         task_id: &str,
         objects: Map<String, Value>,
@@ -156,7 +185,7 @@ impl TaskRequest {
                 })
                 .collect();
             let upload = if func.mutates { upload_urls(engine, class, &o.id, next_version) } else { Map::new() };
-            json!({"id": o.id, "class": o.class, "version": o.version, "state": o.state, "refs": o.refs, "files": files, "upload": upload})
+            SelfDocument { object: o.clone(), files, upload }
         });
         let (output, outputs) = match &func.returns {
             Some(t @ TypeRef::Class(name)) => {
@@ -196,7 +225,7 @@ impl TaskRequest {
             class: class.qualified.clone(),
             function: func.name.clone(),
             declared_in: func.declared_in.clone(),
-            args: args.clone(),
+            args,
             self_,
             output,
             outputs,
@@ -322,13 +351,8 @@ async fn send_once(
         )
         .header("ce-time", httpdate_now())
         .json(request);
-    if let Some(id) = request
-        .self_
-        .as_ref()
-        .and_then(|s| s.get("id"))
-        .and_then(Value::as_str)
-    {
-        req = req.header("ce-subject", id);
+    if let Some(s) = &request.self_ {
+        req = req.header("ce-subject", &s.object.id);
     }
     let response = match req.send().await {
         Ok(r) => r,
@@ -428,23 +452,31 @@ fn bad_reply(func: &FunctionArtifact, why: String) -> ApiError {
     ))
 }
 
-/// Checks state fields against a class and merges them over a base.
+/// Checks state fields against a class and merges them over a base. Fields the patch
+/// replaces are not copied from the base; the patch's values are moved, not copied.
 fn merge_state(
     artifact: &Artifact,
     class: &ClassArtifact,
     base: &Value,
-    patch: &Map<String, Value>,
+    patch: Map<String, Value>,
 ) -> Result<Value, String> {
-    let mut state = base.as_object().cloned().unwrap_or_default();
-    for (k, v) in patch {
+    for (k, v) in &patch {
         let field = class
             .state
             .iter()
             .find(|f| &f.name == k)
             .ok_or_else(|| format!("class `{}` has no state field `{k}`", class.name))?;
         values::check(artifact, v, &field.ty).map_err(|e| format!("state field `{k}`: {e}"))?;
-        state.insert(k.clone(), v.clone());
     }
+    let mut state = Map::new();
+    if let Some(base) = base.as_object() {
+        for (k, v) in base {
+            if !patch.contains_key(k) {
+                state.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    state.extend(patch);
     Ok(Value::Object(state))
 }
 
@@ -452,7 +484,7 @@ fn merge_state(
 pub fn initial_state(
     artifact: &Artifact,
     class: &ClassArtifact,
-    given: &Map<String, Value>,
+    given: Map<String, Value>,
 ) -> Result<Value, String> {
     let mut base = Map::new();
     for f in &class.state {
@@ -513,9 +545,9 @@ pub fn accept(
     artifact: &Artifact,
     class: &ClassArtifact,
     func: &FunctionArtifact,
-    object: Option<&ObjectVersion>,
+    object: Option<&Arc<ObjectVersion>>,
     request: &TaskRequest,
-    response: TaskResponse,
+    mut response: TaskResponse,
     task_id: &str,
 ) -> Result<Commit, ApiError> {
     let now = now_ms();
@@ -523,9 +555,9 @@ pub fn accept(
     let mut self_view = None;
     if func.mutates {
         let obj = object.ok_or_else(|| ApiError::internal("a mut call without its object"))?;
-        let patch = response.state.clone().unwrap_or_default();
+        let patch = response.state.take().unwrap_or_default();
         let state =
-            merge_state(artifact, class, &obj.state, &patch).map_err(|e| bad_reply(func, e))?;
+            merge_state(artifact, class, &obj.state, patch).map_err(|e| bad_reply(func, e))?;
         let mut files = engine.effective_files(obj, class);
         for name in &response.files {
             if !class.files.iter().any(|f| &f.name == name) {
@@ -549,7 +581,7 @@ pub fn accept(
             created_at: now,
         };
         self_view = Some(engine.view(&v, class, Caller::External));
-        versions.push(v);
+        versions.push(Arc::new(v));
     } else if response.state.is_some() || !response.files.is_empty() {
         return Err(bad_reply(
             func,
@@ -558,10 +590,10 @@ pub fn accept(
     }
     let new_object = |id: String,
                       out_class: &ClassArtifact,
-                      reply: &OutputReply|
+                      reply: OutputReply|
      -> Result<ObjectVersion, ApiError> {
         let state =
-            initial_state(artifact, out_class, &reply.state).map_err(|e| bad_reply(func, e))?;
+            initial_state(artifact, out_class, reply.state).map_err(|e| bad_reply(func, e))?;
         check_refs(out_class, &reply.refs).map_err(|e| bad_reply(func, e))?;
         let mut files = BTreeMap::new();
         for name in &reply.files {
@@ -579,7 +611,7 @@ pub fn accept(
             package_version: artifact.version.clone(),
             version: 1,
             state,
-            refs: reply.refs.clone(),
+            refs: reply.refs,
             files,
             deleted: false,
             task_id: Some(task_id.to_string()),
@@ -590,23 +622,24 @@ pub fn accept(
         Some(t @ TypeRef::Class(_)) => {
             let out_class = class_named(artifact, t)
                 .ok_or_else(|| ApiError::internal("output class missing"))?;
-            let reply = response.output.clone().ok_or_else(|| {
+            let reply = response.output.take().ok_or_else(|| {
                 bad_reply(func, "it must return an output object (`output`)".into())
             })?;
-            let v = new_object(output_id(task_id, 0), out_class, &reply)?;
+            let v = new_object(output_id(task_id, 0), out_class, reply)?;
             let view = engine.view(&v, out_class, Caller::External);
-            versions.push(v);
+            versions.push(Arc::new(v));
             view
         }
         Some(TypeRef::List(inner)) if matches!(**inner, TypeRef::Class(_)) => {
             let out_class = class_named(artifact, inner)
                 .ok_or_else(|| ApiError::internal("output class missing"))?;
-            let replies = response.outputs.clone().unwrap_or_default();
+            let replies = response.outputs.take().unwrap_or_default();
+            let count = replies.len();
             let mut views = Vec::new();
-            for (i, reply) in replies.iter().enumerate() {
+            for (i, reply) in replies.into_iter().enumerate() {
                 let id = match &reply.id {
                     Some(id) => {
-                        if !(0..=replies.len() + 1024).any(|k| allocated_id(task_id, k) == *id) {
+                        if !(0..=count + 1024).any(|k| allocated_id(task_id, k) == *id) {
                             return Err(bad_reply(
                                 func,
                                 format!("output id `{id}` was not allocated for this task"),
@@ -618,18 +651,18 @@ pub fn accept(
                 };
                 let v = new_object(id, out_class, reply)?;
                 views.push(engine.view(&v, out_class, Caller::External));
-                versions.push(v);
+                versions.push(Arc::new(v));
             }
             Value::Array(views)
         }
         Some(t) => {
             // An absent value reads as null, which only optional types accept.
-            let value = response.value.clone().unwrap_or(Value::Null);
+            let value = response.value.take().unwrap_or(Value::Null);
             values::check(artifact, &value, t)
                 .map_err(|e| bad_reply(func, format!("its value: {e}")))?;
             value
         }
-        None => self_view.clone().unwrap_or(Value::Null),
+        None => self_view.unwrap_or(Value::Null),
     };
     Ok(Commit {
         task_id: Some(task_id.to_string()),

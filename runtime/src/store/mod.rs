@@ -112,7 +112,8 @@ pub struct Commit {
     /// The task's result as returned to callers.
     pub task_result: Option<Value>,
     /// Versions to write. A version that already exists is a conflict for mut writes.
-    pub versions: Vec<ObjectVersion>,
+    /// Shared, so the runtime's cache of newest versions holds the same values uncopied.
+    pub versions: Vec<std::sync::Arc<ObjectVersion>>,
     /// Invocation updates to write in the same transaction.
     pub invocations: Vec<Invocation>,
     /// Idempotency key to bind to an invocation id.
