@@ -24,6 +24,8 @@ pub struct Containers {
     pub runtime_url: RwLock<String>,
     logs: PathBuf,
     local: Mutex<HashMap<String, Arc<LocalContainer>>>,
+    /// Task URLs parsed once per container address, not once per call.
+    task_urls: Mutex<HashMap<String, reqwest::Url>>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -57,8 +59,30 @@ impl Containers {
             runtime_url: RwLock::new(String::new()),
             logs,
             local: Mutex::new(HashMap::new()),
+            task_urls: Mutex::new(HashMap::new()),
             shutdown,
         }
+    }
+
+    /// The URL tasks are POSTed to for a container's base address (`{base}/`).
+    pub fn task_url(&self, base: &str) -> Result<reqwest::Url, String> {
+        if let Some(url) = self
+            .task_urls
+            .lock()
+            .ok()
+            .and_then(|m| m.get(base).cloned())
+        {
+            return Ok(url);
+        }
+        let url = reqwest::Url::parse(&format!("{base}/"))
+            .map_err(|e| format!("`{base}` is not a URL a task can be sent to: {e}"))?;
+        if let Ok(mut m) = self.task_urls.lock() {
+            if m.len() >= 10_000 {
+                m.clear();
+            }
+            m.insert(base.to_string(), url.clone());
+        }
+        Ok(url)
     }
 
     /// The base URL of a `@local` container, starting it if needed.

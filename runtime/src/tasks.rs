@@ -336,11 +336,16 @@ async fn send_once(
     request: &TaskRequest,
     timeout: Duration,
 ) -> Result<TaskResponse, Failure> {
-    let url = format!("{base}/");
+    let url = engine.containers.task_url(base).map_err(|e| {
+        Failure::Final(ApiError::function_failed(format!(
+            "cannot call `{}`: {e}",
+            request.function
+        )))
+    })?;
     let mut req = engine
         .containers
         .client
-        .post(&url)
+        .post(url)
         .timeout(timeout)
         .header("ce-specversion", "1.0")
         .header("ce-id", &request.task_id)

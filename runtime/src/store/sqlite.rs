@@ -34,13 +34,11 @@ CREATE TABLE IF NOT EXISTS objects (
   created_at      INTEGER NOT NULL,
   PRIMARY KEY (id, version)
 );
-CREATE TABLE IF NOT EXISTS heads (
-  id      TEXT PRIMARY KEY,
-  version INTEGER NOT NULL,
-  class   TEXT NOT NULL,
-  deleted INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS heads_by_class ON heads (class, id);
+CREATE TABLE IF NOT EXISTS object_classes (
+  class TEXT NOT NULL,
+  id    TEXT NOT NULL,
+  PRIMARY KEY (class, id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tasks (
   task_id      TEXT PRIMARY KEY,
   result       TEXT,
@@ -74,11 +72,26 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
         conn.execute_batch("ALTER TABLE packages ADD COLUMN workdir TEXT")
             .map_err(err)?;
     }
+    // Stores before `object_classes` kept a `heads` row per object, rewritten by every new
+    // version (a random page more per commit); the newest version is now read from `objects`.
+    let has_heads: bool = conn
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'heads'")
+        .and_then(|mut s| s.exists([]))
+        .map_err(err)?;
+    if has_heads {
+        conn.execute_batch(
+            "BEGIN;
+             INSERT OR IGNORE INTO object_classes (class, id) SELECT class, id FROM heads;
+             DROP TABLE heads;
+             COMMIT;",
+        )
+        .map_err(err)?;
+    }
     Ok(())
 }
 
 enum WriteOp {
-    Commit(Commit, oneshot::Sender<StoreResult<CommitOutcome>>),
+    Commit(PreparedCommit, oneshot::Sender<StoreResult<CommitOutcome>>),
     Package(PackageRecord, oneshot::Sender<StoreResult<()>>),
 }
 
@@ -250,7 +263,91 @@ fn fail(op: WriteOp, e: StoreError) {
     }
 }
 
-fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
+/// JSON text of a value (`serde_json::to_string` writes straight into a buffer; `Display`
+/// goes through the formatter and is markedly slower for large states).
+fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// A version as rows bind it: its JSON already written out.
+struct PreparedVersion {
+    id: String,
+    version: i64,
+    class: String,
+    package_version: String,
+    state: String,
+    refs: String,
+    files: String,
+    deleted: bool,
+    task_id: Option<String>,
+    created_at: i64,
+}
+
+/// An invocation as its row binds it.
+struct PreparedInvocation {
+    id: String,
+    request: String,
+    status: &'static str,
+    result: Option<String>,
+    error: Option<String>,
+    output_id: Option<String>,
+    nodes: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// A [`Commit`] serialized by the task that commits it, so the single writer thread only
+/// binds text: JSON encoding runs in parallel on the callers' threads, not in the serial stage.
+struct PreparedCommit {
+    task_id: Option<String>,
+    task_result: Option<String>,
+    versions: Vec<PreparedVersion>,
+    invocations: Vec<PreparedInvocation>,
+    idempotency: Option<(String, String)>,
+}
+
+impl PreparedCommit {
+    fn new(c: &Commit) -> PreparedCommit {
+        PreparedCommit {
+            task_id: c.task_id.clone(),
+            task_result: c.task_result.as_ref().map(json_text),
+            versions: c
+                .versions
+                .iter()
+                .map(|v| PreparedVersion {
+                    id: v.id.clone(),
+                    version: v.version as i64,
+                    class: v.class.clone(),
+                    package_version: v.package_version.clone(),
+                    state: json_text(&v.state),
+                    refs: json_text(&v.refs),
+                    files: json_text(&v.files),
+                    deleted: v.deleted,
+                    task_id: v.task_id.clone(),
+                    created_at: v.created_at,
+                })
+                .collect(),
+            invocations: c
+                .invocations
+                .iter()
+                .map(|inv| PreparedInvocation {
+                    id: inv.id.clone(),
+                    request: json_text(&inv.request),
+                    status: inv.status.as_str(),
+                    result: inv.result.as_ref().map(json_text),
+                    error: inv.error.as_ref().map(json_text),
+                    output_id: inv.output_id.clone(),
+                    nodes: json_text(&inv.nodes),
+                    created_at: inv.created_at,
+                    updated_at: inv.updated_at,
+                })
+                .collect(),
+            idempotency: c.idempotency.clone(),
+        }
+    }
+}
+
+fn apply_commit(tx: &Connection, c: &PreparedCommit) -> StoreResult<CommitOutcome> {
     if let Some(task) = &c.task_id {
         let existing: Option<Option<String>> = tx
             .prepare_cached("SELECT result FROM tasks WHERE task_id = ?1")
@@ -269,12 +366,12 @@ fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)").map_err(err)?.execute(
                 params![
                     v.id,
-                    v.version as i64,
+                    v.version,
                     v.class,
                     v.package_version,
-                    v.state.to_string(),
-                    serde_json::to_string(&v.refs).unwrap_or_default(),
-                    serde_json::to_string(&v.files).unwrap_or_default(),
+                    v.state,
+                    v.refs,
+                    v.files,
                     v.deleted as i64,
                     v.task_id,
                     v.created_at
@@ -287,23 +384,18 @@ fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
                 v.id, v.version
             )));
         }
-        tx.prepare_cached(
-            "INSERT INTO heads (id, version, class, deleted) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(id) DO UPDATE SET version = excluded.version, deleted = excluded.deleted
-             WHERE excluded.version > heads.version",
-        )
-        .map_err(err)?
-        .execute(params![v.id, v.version as i64, v.class, v.deleted as i64])
-        .map_err(err)?;
+        if v.version == 1 {
+            // Every object is created at version 1; later versions keep its class.
+            tx.prepare_cached("INSERT OR IGNORE INTO object_classes (class, id) VALUES (?1, ?2)")
+                .map_err(err)?
+                .execute(params![v.class, v.id])
+                .map_err(err)?;
+        }
     }
     if let Some(task) = &c.task_id {
         tx.prepare_cached("INSERT INTO tasks (task_id, result, committed_at) VALUES (?1, ?2, ?3)")
             .map_err(err)?
-            .execute(params![
-                task,
-                c.task_result.as_ref().map(|v| v.to_string()),
-                now_ms()
-            ])
+            .execute(params![task, c.task_result, now_ms()])
             .map_err(err)?;
     }
     for inv in &c.invocations {
@@ -314,12 +406,12 @@ fn apply_commit(tx: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
              WHERE NOT (excluded.status = 'pending' AND invocations.status != 'pending')").map_err(err)?.execute(
             params![
                 inv.id,
-                inv.request.to_string(),
-                inv.status.as_str(),
-                inv.result.as_ref().map(|v| v.to_string()),
-                inv.error.as_ref().map(|v| v.to_string()),
+                inv.request,
+                inv.status,
+                inv.result,
+                inv.error,
                 inv.output_id,
-                serde_json::to_string(&inv.nodes).unwrap_or_default(),
+                inv.nodes,
                 inv.created_at,
                 inv.updated_at
             ],
@@ -400,7 +492,7 @@ impl Store for SqliteStore {
         self.read(move |c| {
             let q = match version {
                 Some(_) => format!("SELECT {VERSION_COLUMNS} FROM objects o WHERE o.id = ?1 AND o.version = ?2"),
-                None => format!("SELECT {VERSION_COLUMNS} FROM objects o JOIN heads h ON h.id = o.id AND h.version = o.version WHERE o.id = ?1"),
+                None => format!("SELECT {VERSION_COLUMNS} FROM objects o WHERE o.id = ?1 ORDER BY o.version DESC LIMIT 1"),
             };
             let mut stmt = c.prepare_cached(&q).map_err(err)?;
             match version {
@@ -439,21 +531,29 @@ impl Store for SqliteStore {
         let after = after.unwrap_or("").to_string();
         self.read(move |c| {
             let mut sql = format!(
-                "SELECT {VERSION_COLUMNS} FROM heads h JOIN objects o ON o.id = h.id AND o.version = h.version
-                 WHERE h.class = ?1 AND h.deleted = 0 AND h.id > ?2"
+                "SELECT {VERSION_COLUMNS} FROM object_classes h
+                 JOIN objects o ON o.id = h.id
+                   AND o.version = (SELECT MAX(n.version) FROM objects n WHERE n.id = h.id)
+                 WHERE h.class = ?1 AND o.deleted = 0 AND h.id > ?2"
             );
             let mut values: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(class), Box::new(after)];
             for f in &filters {
                 let path = format!("$.\"{}\"", f.field.replace('"', ""));
                 values.push(Box::new(path));
                 values.push(Box::new(f.value.to_string()));
-                sql.push_str(&format!(" AND json_extract(o.state, ?{}) IS json_extract(?{}, '$')", values.len() - 1, values.len()));
+                sql.push_str(&format!(
+                    " AND json_extract(o.state, ?{}) IS json_extract(?{}, '$')",
+                    values.len() - 1,
+                    values.len()
+                ));
             }
             values.push(Box::new(limit as i64));
             sql.push_str(&format!(" ORDER BY h.id LIMIT ?{}", values.len()));
             let mut stmt = c.prepare(&sql).map_err(err)?;
             let refs: Vec<&dyn rusqlite::ToSql> = values.iter().map(|b| b.as_ref()).collect();
-            let rows = stmt.query_map(refs.as_slice(), row_to_version).map_err(err)?;
+            let rows = stmt
+                .query_map(refs.as_slice(), row_to_version)
+                .map_err(err)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(err)
         })
         .await
@@ -461,7 +561,10 @@ impl Store for SqliteStore {
 
     async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome> {
         let (tx, rx) = oneshot::channel();
-        self.send(WriteOp::Commit(commit, tx))?;
+        let prepared = PreparedCommit::new(&commit);
+        // The versions stay shared with the runtime's cache; only text goes to the writer.
+        drop(commit);
+        self.send(WriteOp::Commit(prepared, tx))?;
         rx.await.map_err(err)?
     }
 
@@ -515,5 +618,104 @@ impl Store for SqliteStore {
                 .map_err(err)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(id: &str, class: &str, version: u64, deleted: bool) -> Arc<ObjectVersion> {
+        Arc::new(ObjectVersion {
+            id: id.into(),
+            class: class.into(),
+            package_version: "p".into(),
+            version,
+            state: serde_json::json!({ "n": version }),
+            refs: Default::default(),
+            files: Default::default(),
+            deleted,
+            task_id: None,
+            created_at: 0,
+        })
+    }
+
+    async fn write(store: &SqliteStore, v: Arc<ObjectVersion>) -> CommitOutcome {
+        store
+            .commit(Commit {
+                versions: vec![v],
+                ..Default::default()
+            })
+            .await
+            .expect("commit")
+    }
+
+    #[tokio::test]
+    async fn newest_versions_and_listing_without_a_heads_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
+        for (id, v) in [("a", 1), ("a", 2), ("b", 1), ("a", 3), ("c", 1)] {
+            assert_eq!(
+                write(&store, version(id, "k.C", v, false)).await,
+                CommitOutcome::Committed
+            );
+        }
+        write(&store, version("c", "k.C", 2, true)).await;
+        // A version number taken twice is a conflict, not a second row.
+        assert!(matches!(
+            write(&store, version("a", "k.C", 3, false)).await,
+            CommitOutcome::Conflict(_)
+        ));
+        let a = store.object("a", None).await.unwrap().unwrap();
+        assert_eq!(
+            (a.version, a.state.clone()),
+            (3, serde_json::json!({"n": 3}))
+        );
+        let listed = store.list("k.C", &[], None, 10).await.unwrap();
+        let seen: Vec<(String, u64)> = listed.iter().map(|o| (o.id.clone(), o.version)).collect();
+        // The deleted `c` is left out; each object appears once, at its newest version.
+        assert_eq!(seen, vec![("a".to_string(), 3), ("b".to_string(), 1)]);
+        let page = store.list("k.C", &[], Some("a"), 10).await.unwrap();
+        assert_eq!(page.len(), 1);
+        assert!(store
+            .list("k.Other", &[], None, 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_store_with_a_heads_table_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        {
+            // The schema as it was before `object_classes`.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE objects (id TEXT NOT NULL, version INTEGER NOT NULL, class TEXT NOT NULL,
+                   package_version TEXT NOT NULL, state TEXT NOT NULL, refs TEXT NOT NULL, files TEXT NOT NULL,
+                   deleted INTEGER NOT NULL, task_id TEXT, created_at INTEGER NOT NULL, PRIMARY KEY (id, version));
+                 CREATE TABLE heads (id TEXT PRIMARY KEY, version INTEGER NOT NULL, class TEXT NOT NULL, deleted INTEGER NOT NULL);
+                 CREATE INDEX heads_by_class ON heads (class, id);
+                 INSERT INTO objects VALUES ('x', 1, 'k.C', 'p', '{\"n\":1}', '{}', '{}', 0, NULL, 0);
+                 INSERT INTO objects VALUES ('x', 2, 'k.C', 'p', '{\"n\":2}', '{}', '{}', 0, NULL, 0);
+                 INSERT INTO heads VALUES ('x', 2, 'k.C', 0);",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let listed = store.list("k.C", &[], None, 10).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].id.as_str(), listed[0].version), ("x", 2));
+        assert_eq!(listed[0].state, serde_json::json!({"n": 2}));
+        let conn = Connection::open(&path).unwrap();
+        let heads: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'heads'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(heads, 0);
     }
 }
