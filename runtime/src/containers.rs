@@ -1,7 +1,7 @@
 //! Function containers: `@local` commands started as child processes with `PORT` set,
 //! awaited until they answer, restarted with backoff when they die, stopped on shutdown, with
 //! their output logged under the data folder; `@url` endpoints called as they are. One pooled
-//! keep-alive HTTP client serves all calls.
+//! keep-alive HTTP/1.1 client (hyper's) serves all calls.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,6 +9,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
+
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// The HTTP client tasks are sent with.
+pub type TaskClient =
+    hyper_util::client::legacy::Client<HttpConnector, http_body_util::Full<bytes::Bytes>>;
 
 /// Starts in a row that fail before a container is ready, after which calls fail at once
 /// (the supervisor keeps trying in the background).
@@ -19,13 +26,13 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Every container the runtime knows.
 pub struct Containers {
     /// The pooled client for all task calls.
-    pub client: reqwest::Client,
+    pub client: TaskClient,
     /// The runtime's own address, given to containers as `OAAS_RUNTIME_URL`.
     pub runtime_url: RwLock<String>,
     logs: PathBuf,
     local: Mutex<HashMap<String, Arc<LocalContainer>>>,
     /// Task URLs parsed once per container address, not once per call.
-    task_urls: Mutex<HashMap<String, reqwest::Url>>,
+    task_urls: Mutex<HashMap<String, http::Uri>>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -48,11 +55,11 @@ pub struct StartError(pub String);
 impl Containers {
     /// Containers logging under `logs`.
     pub fn new(logs: PathBuf) -> Containers {
-        let client = reqwest::Client::builder()
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(256)
-            .tcp_nodelay(true)
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
+            .build(connector);
         let (shutdown, _) = watch::channel(false);
         Containers {
             client,
@@ -65,7 +72,7 @@ impl Containers {
     }
 
     /// The URL tasks are POSTed to for a container's base address (`{base}/`).
-    pub fn task_url(&self, base: &str) -> Result<reqwest::Url, String> {
+    pub fn task_url(&self, base: &str) -> Result<http::Uri, String> {
         if let Some(url) = self
             .task_urls
             .lock()
@@ -74,8 +81,14 @@ impl Containers {
         {
             return Ok(url);
         }
-        let url = reqwest::Url::parse(&format!("{base}/"))
+        let url: http::Uri = format!("{base}/")
+            .parse()
             .map_err(|e| format!("`{base}` is not a URL a task can be sent to: {e}"))?;
+        if url.scheme_str() != Some("http") || url.host().is_none() {
+            return Err(format!(
+                "`{base}` is not a URL a task can be sent to: functions are called over http://"
+            ));
+        }
         if let Ok(mut m) = self.task_urls.lock() {
             if m.len() >= 10_000 {
                 m.clear();

@@ -336,17 +336,17 @@ async fn send_once(
     request: &TaskRequest,
     timeout: Duration,
 ) -> Result<TaskResponse, Failure> {
-    let url = engine.containers.task_url(base).map_err(|e| {
+    use http_body_util::BodyExt;
+    let final_error = |why: String| {
         Failure::Final(ApiError::function_failed(format!(
-            "cannot call `{}`: {e}",
+            "cannot call `{}`: {why}",
             request.function
         )))
-    })?;
-    let mut req = engine
-        .containers
-        .client
-        .post(url)
-        .timeout(timeout)
+    };
+    let url = engine.containers.task_url(base).map_err(final_error)?;
+    let body = serde_json::to_vec(request).map_err(|e| final_error(e.to_string()))?;
+    let mut req = http::Request::post(url)
+        .header(http::header::CONTENT_TYPE, "application/json")
         .header("ce-specversion", "1.0")
         .header("ce-id", &request.task_id)
         .header("ce-type", "dev.oaas.task.v1")
@@ -354,40 +354,46 @@ async fn send_once(
             "ce-source",
             format!("/classes/{}/functions/{}", request.class, request.function),
         )
-        .header("ce-time", httpdate_now())
-        .json(request);
+        .header("ce-time", httpdate_now());
     if let Some(s) = &request.self_ {
         req = req.header("ce-subject", &s.object.id);
     }
-    let response = match req.send().await {
-        Ok(r) => r,
-        Err(e) if e.is_timeout() => {
-            return Err(Failure::Retryable(ApiError::timeout(format!(
-                "`{}` did not answer within {} ms",
-                request.function,
-                timeout.as_millis()
-            ))))
-        }
-        Err(e) => {
-            return Err(Failure::Retryable(ApiError::function_failed(format!(
-                "cannot reach the container of `{}`: {e}",
-                request.function
-            ))))
-        }
-    };
+    let req = req
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .map_err(|e| final_error(e.to_string()))?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let response =
+        match tokio::time::timeout_at(deadline, engine.containers.client.request(req)).await {
+            Ok(Ok(r)) => r,
+            Err(_) => {
+                return Err(Failure::Retryable(ApiError::timeout(format!(
+                    "`{}` did not answer within {} ms",
+                    request.function,
+                    timeout.as_millis()
+                ))))
+            }
+            Ok(Err(e)) => {
+                return Err(Failure::Retryable(ApiError::function_failed(format!(
+                    "cannot reach the container of `{}`: {}",
+                    request.function,
+                    error_chain(&e)
+                ))))
+            }
+        };
     let status = response.status();
-    let body = match response.bytes().await {
-        Ok(b) => b,
-        Err(e) if e.is_timeout() => {
+    let body = match tokio::time::timeout_at(deadline, response.into_body().collect()).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Err(_) => {
             return Err(Failure::Retryable(ApiError::timeout(format!(
                 "`{}` did not finish its answer in time",
                 request.function
             ))))
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             return Err(Failure::Retryable(ApiError::function_failed(format!(
-                "the answer of `{}` broke off: {e}",
-                request.function
+                "the answer of `{}` broke off: {}",
+                request.function,
+                error_chain(&e)
             ))))
         }
     };
@@ -419,6 +425,21 @@ async fn send_once(
     } else {
         Failure::Final(e)
     })
+}
+
+/// An error with its causes, as one line (`connection refused` is usually a cause).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
 }
 
 fn httpdate_now() -> String {
