@@ -286,17 +286,21 @@ impl Engine {
                 );
             }
         }
-        json!({
-            "id": obj.id,
-            "class": obj.class,
-            "version": obj.version,
-            "state": state,
-            "refs": refs,
-            "files": files,
-            "deleted": obj.deleted,
-            "package_version": obj.package_version,
-            "created_at": obj.created_at,
-        })
+        // Built field by field: `json!` would copy the state once more.
+        let mut view = Map::new();
+        view.insert("id".into(), Value::from(obj.id.as_str()));
+        view.insert("class".into(), Value::from(obj.class.as_str()));
+        view.insert("version".into(), Value::from(obj.version));
+        view.insert("state".into(), Value::Object(state));
+        view.insert("refs".into(), Value::Object(refs));
+        view.insert("files".into(), Value::Object(files));
+        view.insert("deleted".into(), Value::from(obj.deleted));
+        view.insert(
+            "package_version".into(),
+            Value::from(obj.package_version.as_str()),
+        );
+        view.insert("created_at".into(), Value::from(obj.created_at));
+        Value::Object(view)
     }
 
     /// A signed URL to read one file of an object.
