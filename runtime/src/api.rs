@@ -5,7 +5,6 @@ use crate::blobs;
 use crate::engine::{new_id, CallResult, Caller, Engine, Target};
 use crate::error::ApiError;
 use crate::store::{FieldFilter, InvocationStatus};
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -276,24 +275,21 @@ async fn get_file(
     Query(q): Query<VersionQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (url, key) = engine
+    let file = engine
         .file_url(&id, &name, q.version, Caller::External)
         .await?;
     if q.relay.unwrap_or(false) {
         let path = engine
             .blobs
-            .path(&key)
+            .path(&file.key)
             .ok_or_else(|| ApiError::internal("bad blob key"))?;
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|_| ApiError::not_found("the file is missing from blob storage"))?;
-        let _ = headers;
-        return Response::builder()
-            .status(StatusCode::OK)
-            .body(Body::from_stream(tokio_util::io::ReaderStream::new(file)))
-            .map_err(|e| ApiError::internal(e.to_string()));
+        let media_type = file
+            .media_type
+            .as_deref()
+            .unwrap_or(crate::blobs::DEFAULT_MEDIA_TYPE);
+        return Ok(crate::blobs::serve(&path, &headers, media_type).await);
     }
-    Ok(Redirect::temporary(&url).into_response())
+    Ok(Redirect::temporary(&file.url).into_response())
 }
 
 async fn invoke_object(
@@ -656,8 +652,8 @@ async fn oal(
                 file.name
             ))
         })?;
-    let (url, _) = engine
+    let file = engine
         .file_url(id, &file.name, None, Caller::External)
         .await?;
-    Ok(Redirect::temporary(&url).into_response())
+    Ok(Redirect::temporary(&file.url).into_response())
 }

@@ -31,17 +31,36 @@ pub struct Signed {
     method: String,
     exp: u64,
     sig: String,
+    /// The media type a read answers with (`Content-Type`), signed with the rest.
+    media_type: Option<String>,
 }
 
 impl Signed {
-    /// Reads `method`, `exp` and `sig` from a query.
+    /// Reads `method`, `exp`, `sig` and the optional `type` from a query.
     pub fn from_query(q: &HashMap<String, String>) -> Option<Signed> {
         Some(Signed {
             method: q.get("method")?.clone(),
             exp: q.get("exp")?.parse().ok()?,
             sig: q.get("sig")?.clone(),
+            media_type: q.get("type").cloned(),
         })
     }
+}
+
+/// The media type of a file whose declaration names none.
+pub const DEFAULT_MEDIA_TYPE: &str = "application/octet-stream";
+
+/// Percent-encodes a query value (media types may hold `+`, which a query reads as a space).
+fn query_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn now_s() -> u64 {
@@ -61,23 +80,47 @@ impl Blobs {
         }
     }
 
-    fn signature(&self, method: &str, key: &str, exp: u64) -> String {
-        let mut mac = match HmacSha256::new_from_slice(&self.secret) {
-            Ok(m) => m,
-            Err(_) => return String::new(),
-        };
+    /// The MAC of what a URL grants: method, blob, expiry and, for typed reads, media type.
+    fn mac(
+        &self,
+        method: &str,
+        key: &str,
+        exp: u64,
+        media_type: Option<&str>,
+    ) -> Option<HmacSha256> {
+        let mut mac = HmacSha256::new_from_slice(&self.secret).ok()?;
         mac.update(format!("{method}\n/blobs/{key}\n{exp}").as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        if let Some(t) = media_type {
+            mac.update(format!("\n{t}").as_bytes());
+        }
+        Some(mac)
+    }
+
+    fn signed_url(&self, method: &str, key: &str, ttl_s: u64, media_type: Option<&str>) -> String {
+        let exp = now_s() + ttl_s;
+        let sig = self
+            .mac(method, key, exp, media_type)
+            .map(|m| hex::encode(m.finalize().into_bytes()))
+            .unwrap_or_default();
+        let mut url = format!(
+            "{}/blobs/{key}?method={method}&exp={exp}&sig={sig}",
+            self.base_url
+        );
+        if let Some(t) = media_type {
+            url.push_str("&type=");
+            url.push_str(&query_escape(t));
+        }
+        url
     }
 
     /// A URL granting `method` (`GET` or `PUT`) on `key` for `ttl_s` seconds.
     pub fn sign(&self, method: &str, key: &str, ttl_s: u64) -> String {
-        let exp = now_s() + ttl_s;
-        let sig = self.signature(method, key, exp);
-        format!(
-            "{}/blobs/{key}?method={method}&exp={exp}&sig={sig}",
-            self.base_url
-        )
+        self.signed_url(method, key, ttl_s, None)
+    }
+
+    /// A URL to read `key` for `ttl_s` seconds, answered with `Content-Type: media_type`.
+    pub fn sign_read(&self, key: &str, ttl_s: u64, media_type: Option<&str>) -> String {
+        self.signed_url("GET", key, ttl_s, media_type)
     }
 
     /// Checks a signed request; the error is what to tell the caller.
@@ -88,14 +131,12 @@ impl Blobs {
         if q.exp < now_s() {
             return Err("this URL has expired");
         }
-        let expected = self.signature(method, key, q.exp);
-        let mut mac = HmacSha256::new_from_slice(&self.secret).map_err(|_| "bad key")?;
-        mac.update(format!("{method}\n/blobs/{key}\n{}", q.exp).as_bytes());
+        let mac = self
+            .mac(method, key, q.exp, q.media_type.as_deref())
+            .ok_or("bad key")?;
         let given = hex::decode(&q.sig).map_err(|_| "the signature is malformed")?;
-        if expected.is_empty() || mac.verify_slice(&given).is_err() {
-            return Err("the signature does not match");
-        }
-        Ok(())
+        mac.verify_slice(&given)
+            .map_err(|_| "the signature does not match")
     }
 
     /// The file behind a key, refusing keys that climb out of the folder.
@@ -151,7 +192,24 @@ pub async fn get(
     let Some(path) = blobs.path(&key) else {
         return problem(StatusCode::BAD_REQUEST, "bad_request", "bad blob key");
     };
-    let mut file = match tokio::fs::File::open(&path).await {
+    serve(
+        &path,
+        &headers,
+        q.media_type.as_deref().unwrap_or(DEFAULT_MEDIA_TYPE),
+    )
+    .await
+}
+
+/// Answers a read of a blob file: whole (`200`), or one `Range: bytes=a-b` of it (`206`,
+/// `416` when it lies outside the file), with its `Content-Type`. Used by signed reads and by
+/// `?relay=true`, so both behave alike.
+pub async fn serve(path: &std::path::Path, headers: &HeaderMap, media_type: &str) -> Response {
+    // A declared media type that cannot be a header value is served as plain bytes.
+    let media_type = match header::HeaderValue::from_str(media_type) {
+        Ok(_) => media_type,
+        Err(_) => DEFAULT_MEDIA_TYPE,
+    };
+    let mut file = match tokio::fs::File::open(path).await {
         Ok(f) => f,
         Err(_) => {
             return problem(
@@ -166,7 +224,7 @@ pub async fn get(
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .and_then(|r| parse_range(r, len));
-    match range {
+    let built = match range {
         Some((start, end)) => {
             if file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
                 return problem(
@@ -180,26 +238,30 @@ pub async fn get(
             ));
             Response::builder()
                 .status(StatusCode::PARTIAL_CONTENT)
+                .header(header::CONTENT_TYPE, media_type)
                 .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"))
                 .header(header::CONTENT_LENGTH, end - start + 1)
                 .header(header::ACCEPT_RANGES, "bytes")
                 .body(body)
-                .unwrap_or_else(|_| {
-                    problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "response")
-                })
         }
         None if headers.contains_key(header::RANGE) && len > 0 => Response::builder()
             .status(StatusCode::RANGE_NOT_SATISFIABLE)
             .header(header::CONTENT_RANGE, format!("bytes */{len}"))
-            .body(Body::empty())
-            .unwrap_or_else(|_| problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "response")),
+            .body(Body::empty()),
         None => Response::builder()
             .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, media_type)
             .header(header::CONTENT_LENGTH, len)
             .header(header::ACCEPT_RANGES, "bytes")
-            .body(Body::from_stream(tokio_util::io::ReaderStream::new(file)))
-            .unwrap_or_else(|_| problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "response")),
-    }
+            .body(Body::from_stream(tokio_util::io::ReaderStream::new(file))),
+    };
+    built.unwrap_or_else(|_| {
+        problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "cannot build the response",
+        )
+    })
 }
 
 /// Parses one `bytes=a-b`, `bytes=a-` or `bytes=-n` range into inclusive offsets.
@@ -317,6 +379,7 @@ mod tests {
             method: get("method"),
             exp: get("exp").parse().unwrap_or(0),
             sig: get("sig"),
+            media_type: None,
         };
         assert!(b.verify("GET", "objects/a/v1/src", &q).is_ok());
         assert!(b.verify("PUT", "objects/a/v1/src", &q).is_err());
@@ -325,8 +388,31 @@ mod tests {
             method: q.method.clone(),
             exp: 1,
             sig: q.sig.clone(),
+            media_type: None,
         };
         assert!(b.verify("GET", "objects/a/v1/src", &expired).is_err());
+        // The media type of a typed read is signed too: it cannot be swapped.
+        let typed = b.sign_read("objects/a/v1/src", 60, Some("image/svg+xml"));
+        assert!(typed.ends_with("&type=image/svg%2Bxml"), "{typed}");
+        let query = typed.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let param = |k: &str| {
+            query
+                .split('&')
+                .find_map(|p| p.strip_prefix(&format!("{k}=")))
+                .unwrap_or("")
+                .to_string()
+        };
+        let mut q = Signed {
+            method: param("method"),
+            exp: param("exp").parse().unwrap_or(0),
+            sig: param("sig"),
+            media_type: Some("image/svg+xml".into()),
+        };
+        assert!(b.verify("GET", "objects/a/v1/src", &q).is_ok());
+        q.media_type = Some("text/html".into());
+        assert!(b.verify("GET", "objects/a/v1/src", &q).is_err());
+        q.media_type = None;
+        assert!(b.verify("GET", "objects/a/v1/src", &q).is_err());
         assert!(b.path("../etc/passwd").is_none());
     }
 }

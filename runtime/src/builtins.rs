@@ -137,10 +137,10 @@ pub async fn run(
         "file" => {
             let obj = needs_object()?;
             let file = args.get("name").and_then(Value::as_str).unwrap_or("");
-            let (url, _) = engine
+            let file = engine
                 .file_url(&obj.id, file, Some(obj.version), caller)
                 .await?;
-            Ok(Value::from(url))
+            Ok(Value::from(file.url))
         }
         other => Err(ApiError::not_implemented(format!(
             "the builtin `{other}` is unknown to this runtime"

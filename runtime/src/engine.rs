@@ -72,6 +72,17 @@ pub enum Caller {
     Internal,
 }
 
+/// Where to read one file of an object version.
+#[derive(Clone, Debug)]
+pub struct FileUrl {
+    /// A signed, expiring URL that answers with the file's media type.
+    pub url: String,
+    /// The blob key.
+    pub key: String,
+    /// The media type its class declares, if any.
+    pub media_type: Option<String>,
+}
+
 /// A call's result, ready to show.
 #[derive(Clone, Debug)]
 pub struct CallResult {
@@ -310,7 +321,7 @@ impl Engine {
         name: &str,
         version: Option<u64>,
         caller: Caller,
-    ) -> Result<(String, String), ApiError> {
+    ) -> Result<FileUrl, ApiError> {
         let obj = self.object(id, version).await?;
         let (_, class) = self.class_of_object(&obj)?;
         let decl = class.files.iter().find(|f| f.name == name).ok_or_else(|| {
@@ -328,7 +339,12 @@ impl Engine {
                 "file `{name}` of object `{id}` has not been uploaded"
             ))
         })?;
-        Ok((self.blobs.sign("GET", key, URL_TTL_S), key.clone()))
+        let media_type = decl.media_type.clone();
+        Ok(FileUrl {
+            url: self.blobs.sign_read(key, URL_TTL_S, media_type.as_deref()),
+            key: key.clone(),
+            media_type,
+        })
     }
 
     /// Lists the objects of a class.

@@ -322,17 +322,10 @@ async fn files_move_by_signed_urls() {
         .unwrap();
     assert_eq!(r.status(), 307);
     let location = r.headers()["location"].to_str().unwrap().to_string();
-    assert_eq!(
-        client
-            .get(&location)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "hello world"
-    );
+    // The signed URL answers with the media type the class declares (`text/plain`).
+    let r = client.get(&location).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "text/plain");
+    assert_eq!(r.text().await.unwrap(), "hello world");
     let r = client
         .get(&location)
         .header("Range", "bytes=6-10")
@@ -340,17 +333,35 @@ async fn files_move_by_signed_urls() {
         .await
         .unwrap();
     assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()["content-type"], "text/plain");
     assert_eq!(r.text().await.unwrap(), "world");
-    // ...or stream through the runtime on request; older versions keep their file.
-    let relayed = client
-        .get(format!("{base}/api/objects/{id}/files/body?relay=true"))
+    // The media type is part of what is signed.
+    let swapped = location.replace("type=text/plain", "type=text/html");
+    assert_ne!(swapped, location);
+    assert_eq!(client.get(&swapped).send().await.unwrap().status(), 403);
+    // ...or stream through the runtime on request, with the same type and ranges; older
+    // versions keep their file.
+    let relay = format!("{base}/api/objects/{id}/files/body?relay=true");
+    let r = client.get(&relay).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/plain");
+    assert_eq!(r.text().await.unwrap(), "hello world");
+    let r = client
+        .get(&relay)
+        .header("Range", "bytes=6-10")
         .send()
         .await
-        .unwrap()
-        .text()
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()["content-range"], "bytes 6-10/11");
+    assert_eq!(r.text().await.unwrap(), "world");
+    let r = client
+        .get(&relay)
+        .header("Range", "bytes=50-60")
+        .send()
         .await
         .unwrap();
-    assert_eq!(relayed, "hello world");
+    assert_eq!(r.status(), 416);
     let v1 = client
         .get(format!("{base}/api/objects/{id}/files/body?version=1"))
         .send()

@@ -120,6 +120,15 @@ fn open(path: &Path) -> StoreResult<Connection> {
     Ok(conn)
 }
 
+/// A connection for reads. The log mode is a property of the file, set once by the writer;
+/// setting it again from every reader would take a lock each time for nothing.
+fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path).map_err(err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(err)?;
+    Ok(conn)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
@@ -128,7 +137,7 @@ impl SqliteStore {
         migrate(&conn)?;
         let mut readers = Vec::new();
         for _ in 0..READERS {
-            readers.push(open(path)?);
+            readers.push(open_reader(path)?);
         }
         let (tx, rx) = mpsc::channel::<WriteOp>();
         std::thread::Builder::new()
@@ -160,7 +169,7 @@ impl SqliteStore {
     async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: Fn(&Connection) -> Result<T, SqlError> + Send + 'static,
     {
         let readers = self.readers.clone();
         let path = self.path.clone();
@@ -168,9 +177,20 @@ impl SqliteStore {
             let conn = readers.lock().ok().and_then(|mut pool| pool.pop());
             let conn = match conn {
                 Some(c) => c,
-                None => open(&path)?,
+                None => open_reader(&path)?,
             };
-            let out = f(&conn);
+            let mut attempt = 0;
+            let out = loop {
+                match f(&conn) {
+                    Err(e) if e.busy && attempt < BUSY_RETRIES => {
+                        attempt += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(
+                            (5 * u64::from(attempt)).min(100),
+                        ));
+                    }
+                    other => break other.map_err(StoreError::from),
+                }
+            };
             if let Ok(mut pool) = readers.lock() {
                 if pool.len() < READERS {
                     pool.push(conn);
@@ -196,39 +216,106 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteOp>) {
     }
 }
 
-/// Writes a group of operations in one transaction; each in a savepoint of its own so one
-/// conflict does not undo the others.
+/// A failed statement: its message, and whether SQLite found the database busy, a passing
+/// state (another connection recovering the log after a crash, or checkpointing it) in
+/// which a read is tried again and a write group is rolled back and tried again.
+struct SqlError {
+    message: String,
+    busy: bool,
+}
+
+impl From<rusqlite::Error> for SqlError {
+    fn from(e: rusqlite::Error) -> SqlError {
+        let busy = matches!(
+            &e,
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        );
+        SqlError {
+            message: e.to_string(),
+            busy,
+        }
+    }
+}
+
+impl From<SqlError> for StoreError {
+    fn from(e: SqlError) -> StoreError {
+        StoreError(e.message)
+    }
+}
+
+/// How many times a busy group is tried again, with a growing pause (5 ms, 10 ms, ... 100 ms).
+const BUSY_RETRIES: u32 = 40;
+
+/// What one operation of a group came to.
+enum Outcome {
+    Commit(StoreResult<CommitOutcome>),
+    Package(StoreResult<()>),
+}
+
+/// Writes a group of operations in one transaction, each in a savepoint of its own so one
+/// conflict does not undo the others; a group that finds the database busy is tried again
+/// rather than failed.
 fn write_batch(conn: &mut Connection, batch: Vec<WriteOp>) {
-    let mut tx = match conn.transaction() {
-        Ok(tx) => tx,
-        Err(e) => {
-            for op in batch {
-                fail(op, err(&e));
+    let mut attempt = 0;
+    let outcome = loop {
+        match try_batch(conn, &batch) {
+            Err(e) if e.busy && attempt < BUSY_RETRIES => {
+                attempt += 1;
+                tracing::warn!(attempt, error = %e.message, "the store is busy; writing the group again");
+                std::thread::sleep(std::time::Duration::from_millis(
+                    (5 * u64::from(attempt)).min(100),
+                ));
             }
-            return;
+            other => break other,
         }
     };
-    let mut replies: Vec<Box<dyn FnOnce(Option<StoreError>)>> = Vec::new();
+    match outcome {
+        Ok(outcomes) => {
+            for (op, outcome) in batch.into_iter().zip(outcomes) {
+                match (op, outcome) {
+                    (WriteOp::Commit(_, reply), Outcome::Commit(r)) => {
+                        let _ = reply.send(r);
+                    }
+                    (WriteOp::Package(_, reply), Outcome::Package(r)) => {
+                        let _ = reply.send(r);
+                    }
+                    (op, _) => fail(op, StoreError("the store mixed up a group".into())),
+                }
+            }
+        }
+        Err(e) => {
+            for op in batch {
+                fail(op, StoreError(e.message.clone()));
+            }
+        }
+    }
+}
+
+/// One attempt at a group: the outcome of each operation, or the error that undid them all.
+fn try_batch(conn: &mut Connection, batch: &[WriteOp]) -> Result<Vec<Outcome>, SqlError> {
+    // IMMEDIATE: the write lock is taken at the start, so a group never reads a snapshot it
+    // then cannot upgrade (SQLite answers that with `busy` at once, without waiting).
+    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
     for op in batch {
         match op {
-            WriteOp::Commit(commit, reply) => {
-                let outcome = (|| {
-                    let sp = tx.savepoint().map_err(err)?;
-                    let outcome = apply_commit(&sp, &commit)?;
+            WriteOp::Commit(commit, _) => {
+                let outcome = (|| -> Result<CommitOutcome, SqlError> {
+                    let sp = tx.savepoint()?;
+                    let outcome = apply_commit(&sp, commit)?;
                     if outcome == CommitOutcome::Committed {
-                        sp.commit().map_err(err)?;
+                        sp.commit()?;
                     }
                     // Dropping an uncommitted savepoint rolls it back.
                     Ok(outcome)
                 })();
-                replies.push(Box::new(move |e: Option<StoreError>| {
-                    let _ = reply.send(match e {
-                        Some(e) => Err(e),
-                        None => outcome,
-                    });
-                }));
+                match outcome {
+                    Err(e) if e.busy => return Err(e),
+                    r => outcomes.push(Outcome::Commit(r.map_err(StoreError::from))),
+                }
             }
-            WriteOp::Package(p, reply) => {
+            WriteOp::Package(p, _) => {
                 let r = tx
                     .execute(
                         "INSERT INTO packages (version, names, artifact, deployed_at, workdir) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -236,20 +323,16 @@ fn write_batch(conn: &mut Connection, batch: Vec<WriteOp>) {
                         params![p.version, serde_json::to_string(&p.names).unwrap_or_default(), p.artifact, p.deployed_at, p.workdir],
                     )
                     .map(|_| ())
-                    .map_err(err);
-                replies.push(Box::new(move |e: Option<StoreError>| {
-                    let _ = reply.send(match e {
-                        Some(e) => Err(e),
-                        None => r,
-                    });
-                }));
+                    .map_err(SqlError::from);
+                match r {
+                    Err(e) if e.busy => return Err(e),
+                    r => outcomes.push(Outcome::Package(r.map_err(StoreError::from))),
+                }
             }
         }
     }
-    let result = tx.commit().map_err(err);
-    for reply in replies {
-        reply(result.as_ref().err().map(|e| StoreError(e.0.clone())));
-    }
+    tx.commit()?;
+    Ok(outcomes)
 }
 
 fn fail(op: WriteOp, e: StoreError) {
@@ -347,14 +430,12 @@ impl PreparedCommit {
     }
 }
 
-fn apply_commit(tx: &Connection, c: &PreparedCommit) -> StoreResult<CommitOutcome> {
+fn apply_commit(tx: &Connection, c: &PreparedCommit) -> Result<CommitOutcome, SqlError> {
     if let Some(task) = &c.task_id {
         let existing: Option<Option<String>> = tx
-            .prepare_cached("SELECT result FROM tasks WHERE task_id = ?1")
-            .map_err(err)?
+            .prepare_cached("SELECT result FROM tasks WHERE task_id = ?1")?
             .query_row(params![task], |r| r.get(0))
-            .optional()
-            .map_err(err)?;
+            .optional()?;
         if let Some(result) = existing {
             return Ok(CommitOutcome::AlreadyCommitted(
                 result.and_then(|s| serde_json::from_str(&s).ok()),
@@ -363,7 +444,7 @@ fn apply_commit(tx: &Connection, c: &PreparedCommit) -> StoreResult<CommitOutcom
     }
     for v in &c.versions {
         let inserted = tx.prepare_cached("INSERT OR IGNORE INTO objects (id, version, class, package_version, state, refs, files, deleted, task_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)").map_err(err)?.execute(
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?.execute(
                 params![
                     v.id,
                     v.version,
@@ -377,7 +458,7 @@ fn apply_commit(tx: &Connection, c: &PreparedCommit) -> StoreResult<CommitOutcom
                     v.created_at
                 ],
             )
-            .map_err(err)?;
+            ?;
         if inserted == 0 {
             return Ok(CommitOutcome::Conflict(format!(
                 "object {} already has version {}",
@@ -386,24 +467,20 @@ fn apply_commit(tx: &Connection, c: &PreparedCommit) -> StoreResult<CommitOutcom
         }
         if v.version == 1 {
             // Every object is created at version 1; later versions keep its class.
-            tx.prepare_cached("INSERT OR IGNORE INTO object_classes (class, id) VALUES (?1, ?2)")
-                .map_err(err)?
-                .execute(params![v.class, v.id])
-                .map_err(err)?;
+            tx.prepare_cached("INSERT OR IGNORE INTO object_classes (class, id) VALUES (?1, ?2)")?
+                .execute(params![v.class, v.id])?;
         }
     }
     if let Some(task) = &c.task_id {
-        tx.prepare_cached("INSERT INTO tasks (task_id, result, committed_at) VALUES (?1, ?2, ?3)")
-            .map_err(err)?
-            .execute(params![task, c.task_result, now_ms()])
-            .map_err(err)?;
+        tx.prepare_cached("INSERT INTO tasks (task_id, result, committed_at) VALUES (?1, ?2, ?3)")?
+            .execute(params![task, c.task_result, now_ms()])?;
     }
     for inv in &c.invocations {
         tx.prepare_cached("INSERT INTO invocations (id, request, status, result, error, output_id, nodes, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT(id) DO UPDATE SET status = excluded.status, result = excluded.result, error = excluded.error,
                output_id = excluded.output_id, nodes = excluded.nodes, updated_at = excluded.updated_at
-             WHERE NOT (excluded.status = 'pending' AND invocations.status != 'pending')").map_err(err)?.execute(
+             WHERE NOT (excluded.status = 'pending' AND invocations.status != 'pending')")?.execute(
             params![
                 inv.id,
                 inv.request,
@@ -416,13 +493,13 @@ fn apply_commit(tx: &Connection, c: &PreparedCommit) -> StoreResult<CommitOutcom
                 inv.updated_at
             ],
         )
-        .map_err(err)?;
+        ?;
     }
     if let Some((key, inv)) = &c.idempotency {
-        tx.prepare_cached("INSERT OR IGNORE INTO idempotency (key, invocation_id) VALUES (?1, ?2)")
-            .map_err(err)?
-            .execute(params![key, inv])
-            .map_err(err)?;
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO idempotency (key, invocation_id) VALUES (?1, ?2)",
+        )?
+        .execute(params![key, inv])?;
     }
     Ok(CommitOutcome::Committed)
 }
@@ -475,14 +552,14 @@ impl Store for SqliteStore {
 
     async fn packages(&self) -> StoreResult<Vec<PackageRecord>> {
         self.read(|c| {
-            let mut stmt = c.prepare("SELECT version, names, artifact, deployed_at, workdir FROM packages ORDER BY deployed_at, version").map_err(err)?;
+            let mut stmt = c.prepare("SELECT version, names, artifact, deployed_at, workdir FROM packages ORDER BY deployed_at, version")?;
             let rows = stmt
                 .query_map([], |r| {
                     let names: String = r.get(1)?;
                     Ok(PackageRecord { version: r.get(0)?, names: serde_json::from_str(&names).unwrap_or_default(), artifact: r.get(2)?, deployed_at: r.get(3)?, workdir: r.get(4)? })
                 })
-                .map_err(err)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(err)
+                ?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(SqlError::from)
         })
         .await
     }
@@ -494,13 +571,13 @@ impl Store for SqliteStore {
                 Some(_) => format!("SELECT {VERSION_COLUMNS} FROM objects o WHERE o.id = ?1 AND o.version = ?2"),
                 None => format!("SELECT {VERSION_COLUMNS} FROM objects o WHERE o.id = ?1 ORDER BY o.version DESC LIMIT 1"),
             };
-            let mut stmt = c.prepare_cached(&q).map_err(err)?;
+            let mut stmt = c.prepare_cached(&q)?;
             match version {
                 Some(v) => stmt.query_row(params![id, v as i64], row_to_version),
                 None => stmt.query_row(params![id], row_to_version),
             }
             .optional()
-            .map_err(err)
+            .map_err(SqlError::from)
         })
         .await
     }
@@ -508,13 +585,11 @@ impl Store for SqliteStore {
     async fn history(&self, id: &str) -> StoreResult<Vec<ObjectVersion>> {
         let id = id.to_string();
         self.read(move |c| {
-            let mut stmt = c
-                .prepare_cached(&format!(
-                    "SELECT {VERSION_COLUMNS} FROM objects o WHERE o.id = ?1 ORDER BY o.version"
-                ))
-                .map_err(err)?;
-            let rows = stmt.query_map(params![id], row_to_version).map_err(err)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(err)
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {VERSION_COLUMNS} FROM objects o WHERE o.id = ?1 ORDER BY o.version"
+            ))?;
+            let rows = stmt.query_map(params![id], row_to_version)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(SqlError::from)
         })
         .await
     }
@@ -536,7 +611,8 @@ impl Store for SqliteStore {
                    AND o.version = (SELECT MAX(n.version) FROM objects n WHERE n.id = h.id)
                  WHERE h.class = ?1 AND o.deleted = 0 AND h.id > ?2"
             );
-            let mut values: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(class), Box::new(after)];
+            let mut values: Vec<Box<dyn rusqlite::ToSql>> =
+                vec![Box::new(class.clone()), Box::new(after.clone())];
             for f in &filters {
                 let path = format!("$.\"{}\"", f.field.replace('"', ""));
                 values.push(Box::new(path));
@@ -549,12 +625,10 @@ impl Store for SqliteStore {
             }
             values.push(Box::new(limit as i64));
             sql.push_str(&format!(" ORDER BY h.id LIMIT ?{}", values.len()));
-            let mut stmt = c.prepare(&sql).map_err(err)?;
+            let mut stmt = c.prepare(&sql)?;
             let refs: Vec<&dyn rusqlite::ToSql> = values.iter().map(|b| b.as_ref()).collect();
-            let rows = stmt
-                .query_map(refs.as_slice(), row_to_version)
-                .map_err(err)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(err)
+            let rows = stmt.query_map(refs.as_slice(), row_to_version)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(SqlError::from)
         })
         .await
     }
@@ -577,8 +651,7 @@ impl Store for SqliteStore {
                     params![task_id],
                     |r| r.get(0),
                 )
-                .optional()
-                .map_err(err)?;
+                .optional()?;
             Ok(r.map(|o| o.and_then(|s| serde_json::from_str(&s).ok())))
         })
         .await
@@ -587,12 +660,12 @@ impl Store for SqliteStore {
     async fn invocation(&self, id: &str) -> StoreResult<Option<Invocation>> {
         let id = id.to_string();
         self.read(move |c| {
-            c.prepare_cached("SELECT id, request, status, result, error, output_id, nodes, created_at, updated_at FROM invocations WHERE id = ?1").map_err(err)?.query_row(
+            c.prepare_cached("SELECT id, request, status, result, error, output_id, nodes, created_at, updated_at FROM invocations WHERE id = ?1")?.query_row(
                 params![id],
                 row_to_invocation,
             )
             .optional()
-            .map_err(err)
+            .map_err(SqlError::from)
         })
         .await
     }
@@ -601,9 +674,9 @@ impl Store for SqliteStore {
         self.read(|c| {
             let mut stmt = c
                 .prepare("SELECT id, request, status, result, error, output_id, nodes, created_at, updated_at FROM invocations WHERE status = 'pending' ORDER BY created_at")
-                .map_err(err)?;
-            let rows = stmt.query_map([], row_to_invocation).map_err(err)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(err)
+                ?;
+            let rows = stmt.query_map([], row_to_invocation)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(SqlError::from)
         })
         .await
     }
@@ -611,11 +684,10 @@ impl Store for SqliteStore {
     async fn idempotent(&self, key: &str) -> StoreResult<Option<String>> {
         let key = key.to_string();
         self.read(move |c| {
-            c.prepare_cached("SELECT invocation_id FROM idempotency WHERE key = ?1")
-                .map_err(err)?
+            c.prepare_cached("SELECT invocation_id FROM idempotency WHERE key = ?1")?
                 .query_row(params![key], |r| r.get(0))
                 .optional()
-                .map_err(err)
+                .map_err(SqlError::from)
         })
         .await
     }
@@ -683,6 +755,44 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn busy_errors_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let _store = SqliteStore::open(&path).unwrap();
+        let holder = Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let e = other.execute_batch("BEGIN IMMEDIATE").unwrap_err();
+        assert!(SqlError::from(e).busy);
+        let e = other
+            .execute_batch("SELECT * FROM no_such_table")
+            .unwrap_err();
+        assert!(!SqlError::from(e).busy);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_waits_out_another_connection_holding_the_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let holder = Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            holder.execute_batch("COMMIT").unwrap();
+        });
+        let started = std::time::Instant::now();
+        assert_eq!(
+            write(&store, version("a", "k.C", 1, false)).await,
+            CommitOutcome::Committed
+        );
+        assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+        release.join().unwrap();
+        assert_eq!(store.object("a", None).await.unwrap().unwrap().version, 1);
     }
 
     #[tokio::test]
