@@ -292,24 +292,35 @@ fn write_batch(conn: &mut Connection, batch: Vec<WriteOp>) {
     }
 }
 
+/// Runs one commit of a group in a savepoint of its own, kept only if it committed (a
+/// conflict or error undoes just that commit). The savepoint statements are prepared once
+/// and cached: rusqlite's `Savepoint` parses them anew for every commit.
+fn in_savepoint(
+    conn: &Connection,
+    apply: impl FnOnce(&Connection) -> Result<CommitOutcome, SqlError>,
+) -> Result<CommitOutcome, SqlError> {
+    conn.prepare_cached("SAVEPOINT oaas_commit")?.execute([])?;
+    let outcome = apply(conn);
+    if matches!(outcome, Ok(CommitOutcome::Committed)) {
+        conn.prepare_cached("RELEASE oaas_commit")?.execute([])?;
+    } else {
+        conn.prepare_cached("ROLLBACK TO oaas_commit")?
+            .execute([])?;
+        conn.prepare_cached("RELEASE oaas_commit")?.execute([])?;
+    }
+    outcome
+}
+
 /// One attempt at a group: the outcome of each operation, or the error that undid them all.
 fn try_batch(conn: &mut Connection, batch: &[WriteOp]) -> Result<Vec<Outcome>, SqlError> {
     // IMMEDIATE: the write lock is taken at the start, so a group never reads a snapshot it
     // then cannot upgrade (SQLite answers that with `busy` at once, without waiting).
-    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for op in batch {
         match op {
             WriteOp::Commit(commit, _) => {
-                let outcome = (|| -> Result<CommitOutcome, SqlError> {
-                    let sp = tx.savepoint()?;
-                    let outcome = apply_commit(&sp, commit)?;
-                    if outcome == CommitOutcome::Committed {
-                        sp.commit()?;
-                    }
-                    // Dropping an uncommitted savepoint rolls it back.
-                    Ok(outcome)
-                })();
+                let outcome = in_savepoint(&tx, |c| apply_commit(c, commit));
                 match outcome {
                     Err(e) if e.busy => return Err(e),
                     r => outcomes.push(Outcome::Commit(r.map_err(StoreError::from))),
@@ -431,12 +442,19 @@ impl PreparedCommit {
 }
 
 fn apply_commit(tx: &Connection, c: &PreparedCommit) -> Result<CommitOutcome, SqlError> {
+    // The task's row first: a task id already there means the task committed before, and
+    // its first result is the answer (the caller's savepoint undoes nothing, as nothing was
+    // written). One statement in the usual case, instead of a look-up and then an insert.
     if let Some(task) = &c.task_id {
-        let existing: Option<Option<String>> = tx
-            .prepare_cached("SELECT result FROM tasks WHERE task_id = ?1")?
-            .query_row(params![task], |r| r.get(0))
-            .optional()?;
-        if let Some(result) = existing {
+        let inserted = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO tasks (task_id, result, committed_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![task, c.task_result, now_ms()])?;
+        if inserted == 0 {
+            let result: Option<String> = tx
+                .prepare_cached("SELECT result FROM tasks WHERE task_id = ?1")?
+                .query_row(params![task], |r| r.get(0))?;
             return Ok(CommitOutcome::AlreadyCommitted(
                 result.and_then(|s| serde_json::from_str(&s).ok()),
             ));
@@ -470,10 +488,6 @@ fn apply_commit(tx: &Connection, c: &PreparedCommit) -> Result<CommitOutcome, Sq
             tx.prepare_cached("INSERT OR IGNORE INTO object_classes (class, id) VALUES (?1, ?2)")?
                 .execute(params![v.class, v.id])?;
         }
-    }
-    if let Some(task) = &c.task_id {
-        tx.prepare_cached("INSERT INTO tasks (task_id, result, committed_at) VALUES (?1, ?2, ?3)")?
-            .execute(params![task, c.task_result, now_ms()])?;
     }
     for inv in &c.invocations {
         tx.prepare_cached("INSERT INTO invocations (id, request, status, result, error, output_id, nodes, created_at, updated_at)
@@ -755,6 +769,38 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_task_commits_once_and_a_conflict_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
+        let commit = |task: &str, result: &str, v: Arc<ObjectVersion>| Commit {
+            task_id: Some(task.into()),
+            task_result: Some(serde_json::json!(result)),
+            versions: vec![v],
+            ..Default::default()
+        };
+        let first = store.commit(commit("t1", "first", version("a", "k.C", 1, false)));
+        assert_eq!(first.await.unwrap(), CommitOutcome::Committed);
+        // The same task again: its first result, and its second version is not written.
+        let again = store.commit(commit("t1", "second", version("a", "k.C", 2, false)));
+        assert_eq!(
+            again.await.unwrap(),
+            CommitOutcome::AlreadyCommitted(Some(serde_json::json!("first")))
+        );
+        assert_eq!(store.object("a", None).await.unwrap().unwrap().version, 1);
+        // A conflicting version undoes the whole commit, its task row included...
+        let clash = store.commit(commit("t2", "clash", version("a", "k.C", 1, false)));
+        assert!(matches!(clash.await.unwrap(), CommitOutcome::Conflict(_)));
+        assert_eq!(store.task_result("t2").await.unwrap(), None);
+        // ...so the task can commit once it writes the next version.
+        let retry = store.commit(commit("t2", "retried", version("a", "k.C", 2, false)));
+        assert_eq!(retry.await.unwrap(), CommitOutcome::Committed);
+        assert_eq!(
+            store.task_result("t2").await.unwrap(),
+            Some(Some(serde_json::json!("retried")))
+        );
     }
 
     #[test]
