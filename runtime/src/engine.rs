@@ -641,6 +641,7 @@ impl Engine {
             values::bind_args(&artifact, &what, &m.params, &args).map_err(ApiError::bad_request)?;
         let top_level = task_id == format!("{invocation_id}.n0");
         let progress = Arc::new(crate::executor::Progress::default());
+        let mut started_record = None;
         let writer = if top_level {
             let request = || {
                 json!({
@@ -651,10 +652,30 @@ impl Engine {
             };
             if self.is_fresh(invocation_id) {
                 // A synchronous call: its caller waits, so the record that lets it resume need
-                // not be on disk before the first node runs. It joins the next group commit.
-                let (engine, id, req) = (self.clone(), invocation_id.to_string(), request());
+                // not be on disk before the first node runs. It joins the next group commit,
+                // and the outcome is written from this copy, not read back: the outcome can
+                // reach the store first (a pending record never overwrites a finished one).
+                let now = now_ms();
+                let start = Invocation {
+                    id: invocation_id.to_string(),
+                    request: request(),
+                    status: InvocationStatus::Pending,
+                    result: None,
+                    error: None,
+                    output_id: None,
+                    nodes: BTreeMap::new(),
+                    created_at: now,
+                    updated_at: now,
+                };
+                started_record = Some(start.clone());
+                let engine = self.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = engine.accept_async(&id, req, None, None).await {
+                    let id = start.id.clone();
+                    let commit = Commit {
+                        invocations: vec![start],
+                        ..Default::default()
+                    };
+                    if let Err(e) = engine.commit(commit).await {
                         tracing::warn!(invocation = %id, error = %e, "cannot record the invocation");
                     }
                 });
@@ -706,8 +727,13 @@ impl Engine {
         );
         if let Some(w) = writer {
             w.abort();
-            self.finish_invocation_with_nodes(invocation_id, &outcome, progress.snapshot())
-                .await?;
+            self.finish_invocation_inner(
+                invocation_id,
+                &outcome,
+                Some(progress.snapshot()),
+                started_record,
+            )
+            .await?;
         }
         outcome
     }
@@ -743,16 +769,6 @@ impl Engine {
                 (_, v) => v,
             }
         })
-    }
-
-    /// Stores a macro's outcome with its final per-node status.
-    async fn finish_invocation_with_nodes(
-        &self,
-        id: &str,
-        outcome: &Result<CallResult, ApiError>,
-        nodes: BTreeMap<String, Value>,
-    ) -> Result<(), ApiError> {
-        self.finish_invocation_inner(id, outcome, Some(nodes)).await
     }
 
     /// Commits a task's outcome once; a conflict or earlier commit is resolved here.
@@ -984,17 +1000,23 @@ impl Engine {
         id: &str,
         outcome: &Result<CallResult, ApiError>,
     ) -> Result<(), ApiError> {
-        self.finish_invocation_inner(id, outcome, None).await
+        self.finish_invocation_inner(id, outcome, None, None).await
     }
 
-    /// Stores an invocation's outcome (and its final per-node status) in one commit.
+    /// Stores an invocation's outcome (and its final per-node status) in one commit, on the
+    /// record it started with when the caller has it, else on the stored one.
     async fn finish_invocation_inner(
         &self,
         id: &str,
         outcome: &Result<CallResult, ApiError>,
         nodes: Option<BTreeMap<String, Value>>,
+        started: Option<Invocation>,
     ) -> Result<(), ApiError> {
-        let Some(mut inv) = self.store.invocation(id).await? else {
+        let stored = match started {
+            Some(inv) => Some(inv),
+            None => self.store.invocation(id).await?,
+        };
+        let Some(mut inv) = stored else {
             return Ok(());
         };
         if inv.status != InvocationStatus::Pending && nodes.is_none() {

@@ -209,3 +209,50 @@ async fn completed_nodes_are_reused_when_a_macro_runs_again() {
     assert_eq!(list["items"].as_array().unwrap().len(), 12, "{list}");
     rt.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_synchronous_macro_ends_with_its_outcome_recorded() {
+    // A synchronous macro's start record is written in the background; one that finishes
+    // before that record is on disk must still leave `succeeded`, not `pending` (a pending
+    // record would be run again after every restart).
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, client) = runtime(dir.path()).await;
+    let base = rt.url();
+    let id = num(&client, &base, 7).await;
+    let calls = futures_util::future::join_all((0..200).map(|_| {
+        let (client, base, id) = (client.clone(), base.clone(), id.clone());
+        async move {
+            post(
+                &client,
+                format!("{base}/api/objects/{id}/invoke/same"),
+                json!({}),
+            )
+            .await
+        }
+    }))
+    .await;
+    let mut pending = Vec::new();
+    for (status, body) in calls {
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["result"]["state"]["value"], 7);
+        let inv = body["invocation_id"].as_str().unwrap();
+        let record: Value = client
+            .get(format!("{base}/api/invocations/{inv}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if record["status"] != "succeeded" {
+            pending.push(record);
+        }
+    }
+    assert!(
+        pending.is_empty(),
+        "{} not recorded as succeeded, first: {}",
+        pending.len(),
+        pending[0]
+    );
+    rt.stop().await;
+}
