@@ -170,22 +170,35 @@ async fn get_class(
     })))
 }
 
+/// The `Idempotency-Key` header of a request, read without copying the other headers (the
+/// `HeaderMap` extractor clones them all on every call).
+struct IdempotencyKey(Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(IdempotencyKey(
+            parts
+                .headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        ))
+    }
+}
+
 async fn create_object(
     State(engine): State<Shared>,
     Path(cls): Path<String>,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     body: bytes::Bytes,
 ) -> Result<Response, ApiError> {
     let args = parse_body(&body)?;
-    invoke(
-        engine,
-        Target::Class(cls),
-        "new".into(),
-        args,
-        false,
-        &headers,
-    )
-    .await
+    invoke(engine, Target::Class(cls), "new".into(), args, false, key).await
 }
 
 async fn list_objects(
@@ -254,7 +267,7 @@ async fn object_versions(
 async fn delete_object(
     State(engine): State<Shared>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
 ) -> Result<Response, ApiError> {
     invoke(
         engine,
@@ -262,7 +275,7 @@ async fn delete_object(
         "delete".into(),
         Value::Null,
         false,
-        &headers,
+        key,
     )
     .await
 }
@@ -296,24 +309,24 @@ async fn invoke_object(
     State(engine): State<Shared>,
     Path((id, func)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     body: bytes::Bytes,
 ) -> Result<Response, ApiError> {
     let args = parse_body(&body)?;
     let is_async = q.get("async").is_some_and(|v| v == "true" || v == "1");
-    invoke(engine, Target::Object(id), func, args, is_async, &headers).await
+    invoke(engine, Target::Object(id), func, args, is_async, key).await
 }
 
 async fn invoke_static(
     State(engine): State<Shared>,
     Path((cls, func)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    IdempotencyKey(key): IdempotencyKey,
     body: bytes::Bytes,
 ) -> Result<Response, ApiError> {
     let args = parse_body(&body)?;
     let is_async = q.get("async").is_some_and(|v| v == "true" || v == "1");
-    invoke(engine, Target::Class(cls), func, args, is_async, &headers).await
+    invoke(engine, Target::Class(cls), func, args, is_async, key).await
 }
 
 /// The body of a finished call, serialized straight from the result (no copy of it).
@@ -342,12 +355,8 @@ async fn invoke(
     func: String,
     args: Value,
     is_async: bool,
-    headers: &HeaderMap,
+    key: Option<String>,
 ) -> Result<Response, ApiError> {
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
     // What the call is, as recorded with an async or idempotent invocation.
     let request = || {
         json!({
@@ -558,7 +567,7 @@ async fn allocate_output(
 async fn oal_get(
     State(engine): State<Shared>,
     Path(expr): Path<String>,
-    headers: HeaderMap,
+    key: IdempotencyKey,
 ) -> Result<Response, ApiError> {
     let parsed = oaas_compiler::syntax::parse_access_expr(&expr).map_err(|d| {
         ApiError::bad_request(format!("not an object access expression: {}", d.message))
@@ -593,13 +602,13 @@ async fn oal_get(
         ))
         .with(json!({"method": "POST"})));
     }
-    oal(State(engine), Path(expr), headers).await
+    oal(State(engine), Path(expr), key).await
 }
 
 async fn oal(
     State(engine): State<Shared>,
     Path(expr): Path<String>,
-    headers: HeaderMap,
+    key: IdempotencyKey,
 ) -> Result<Response, ApiError> {
     let parsed = oaas_compiler::syntax::parse_access_expr(&expr).map_err(|d| {
         ApiError::bad_request(format!("not an object access expression: {}", d.message))
@@ -634,7 +643,7 @@ async fn oal(
             (Target::Class(cls), function.name.clone(), to_args(args)?)
         }
     };
-    let response = invoke(engine.clone(), target, func, args, false, &headers).await?;
+    let response = invoke(engine.clone(), target, func, args, false, key.0).await?;
     let Some(file) = parsed.file else {
         return Ok(response);
     };

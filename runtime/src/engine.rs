@@ -513,7 +513,7 @@ impl Engine {
             });
         }
         let func = match class.function(function) {
-            Some(f) => f.clone(),
+            Some(f) => f,
             None => {
                 let names: Vec<&str> = class
                     .functions
@@ -579,7 +579,7 @@ impl Engine {
             self.run_task(
                 &artifact,
                 &class,
-                &func,
+                func,
                 object,
                 args,
                 invocation_id,
