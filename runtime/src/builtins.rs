@@ -165,6 +165,39 @@ async fn commit(
     Ok(result.unwrap_or(view))
 }
 
+/// From outside, `new` sets only what the outside may read: giving a `private` or `internal`
+/// field or ref is refused (`403`), whatever the value. `given` is the call's own arguments,
+/// before defaults are filled in.
+pub fn check_new_access(
+    class: &ClassArtifact,
+    given: &Value,
+    caller: Caller,
+) -> Result<(), ApiError> {
+    if caller != Caller::External {
+        return Ok(());
+    }
+    let Some(given) = given.as_object() else {
+        return Ok(());
+    };
+    let hidden = class
+        .state
+        .iter()
+        .map(|f| (&f.name, f.access))
+        .chain(class.refs.iter().map(|r| (&r.name, r.access)))
+        .find(|(name, access)| *access != Access::Public && given.contains_key(name.as_str()));
+    match hidden {
+        Some((name, access)) => Err(ApiError::forbidden(format!(
+            "`{name}` of `{}` is {}: `new` from outside cannot set it (it keeps its default)",
+            class.name,
+            match access {
+                Access::Internal => "internal to its package",
+                _ => "private to its class",
+            }
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The allocation of the `k`-th extra output object of a task (`POST allocate_url`).
 pub fn allocate(engine: &Engine, class: &ClassArtifact, task_id: &str, k: usize) -> Value {
     let id = crate::tasks::allocated_id(task_id, k);

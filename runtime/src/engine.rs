@@ -554,6 +554,9 @@ impl Engine {
             }
             _ => {}
         }
+        if func.run.builtin.as_deref() == Some("new") {
+            crate::builtins::check_new_access(&class, &args, caller)?;
+        }
         let what = format!("`{}.{}`", class.name, func.name);
         let args = values::bind_args(&artifact, &what, &func.params, &args)
             .map_err(ApiError::bad_request)?;

@@ -244,6 +244,20 @@ async fn bad_input_gets_clear_errors() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    // Nor can `new` from outside set it.
+    for field in ["secret", "note"] {
+        let (status, body) = post(
+            &client,
+            format!("{base}/api/classes/testpkg.Counter/objects"),
+            json!({ field: "forged" }),
+        )
+        .await;
+        assert_eq!(status, 403, "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(field),
+            "{body}"
+        );
+    }
     rt.stop().await;
 }
 

@@ -821,6 +821,17 @@ impl Checker<'_> {
         }
         let what = format!("`{class_name}.{}`", method.name);
         let bindings = self.match_args(cx, method.span, args, &params, &what, is_new);
+        if is_new {
+            // `new` sets state and refs by name: a field the caller may not read, it may not
+            // set either.
+            for name in args.iter().filter_map(|a| a.name.as_ref()) {
+                if let Some(field) = self.model.lookup(class, &name.name) {
+                    if !self.model.member(field).is_callable() {
+                        self.check_access(cx, field, name.span);
+                    }
+                }
+            }
+        }
         if is_macro {
             self.macro_calls.push((
                 cx.member,

@@ -278,16 +278,24 @@ impl Checker<'_> {
     /// Macros that call each other in a cycle cannot be turned into a finite graph.
     fn check_macro_recursion(&mut self) {
         use petgraph::graph::DiGraph;
-        let mut graph = DiGraph::<MemberId, Loc>::new();
+        // An edge is a call at a place, or (no place) a call of a macro that may run one of
+        // its overrides: calls dispatch on the class of the object at run time.
+        let mut graph = DiGraph::<MemberId, Option<Loc>>::new();
         let mut nodes = HashMap::new();
-        let mut node = |g: &mut DiGraph<MemberId, Loc>, m: MemberId| {
+        let mut node = |g: &mut DiGraph<MemberId, Option<Loc>>, m: MemberId| {
             *nodes.entry(m).or_insert_with(|| g.add_node(m))
         };
         let mut edges = std::mem::take(&mut self.macro_calls);
         edges.sort_by_key(|e| e.2);
         for (from, to, loc) in edges {
             let (a, b) = (node(&mut graph, from), node(&mut graph, to));
-            graph.add_edge(a, b, loc);
+            graph.add_edge(a, b, Some(loc));
+        }
+        for (i, m) in self.model.members.iter().enumerate() {
+            if let (Some(base), MemberKind::Macro(_)) = (m.overrides, &m.kind) {
+                let (a, b) = (node(&mut graph, base), node(&mut graph, MemberId(i as u32)));
+                graph.add_edge(a, b, None);
+            }
         }
         let sccs = petgraph::algo::tarjan_scc(&graph);
         // Each node's component, and for each cyclic component the text naming its macros.
@@ -323,7 +331,11 @@ impl Checker<'_> {
             else {
                 continue;
             };
-            let loc = graph[edge];
+            // Dispatch to an override has no call of its own to point at; the calls of the
+            // cycle are reported.
+            let Some(loc) = graph[edge] else {
+                continue;
+            };
             let d = Diagnostic::new(
                 Code::E0501,
                 loc.file,
