@@ -359,6 +359,13 @@ mod tests {
         assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
     }
 
+    /// The signed query of a URL, decoded as the server decodes it.
+    fn signed(url: &str) -> Signed {
+        let url = reqwest::Url::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        Signed::from_query(&query).unwrap_or_else(|| panic!("{url} is not signed"))
+    }
+
     #[test]
     fn signatures_bind_method_key_and_expiry() {
         let b = Blobs::new(
@@ -366,48 +373,17 @@ mod tests {
             b"secret".to_vec(),
             "http://h".into(),
         );
-        let url = b.sign("GET", "objects/a/v1/src", 60);
-        let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
-        let get = |k: &str| {
-            query
-                .split('&')
-                .find_map(|p| p.strip_prefix(&format!("{k}=")))
-                .unwrap_or("")
-                .to_string()
-        };
-        let q = Signed {
-            method: get("method"),
-            exp: get("exp").parse().unwrap_or(0),
-            sig: get("sig"),
-            media_type: None,
-        };
+        let q = signed(&b.sign("GET", "objects/a/v1/src", 60));
         assert!(b.verify("GET", "objects/a/v1/src", &q).is_ok());
         assert!(b.verify("PUT", "objects/a/v1/src", &q).is_err());
         assert!(b.verify("GET", "objects/b/v1/src", &q).is_err());
-        let expired = Signed {
-            method: q.method.clone(),
-            exp: 1,
-            sig: q.sig.clone(),
-            media_type: None,
-        };
+        let expired = Signed { exp: 1, ..q };
         assert!(b.verify("GET", "objects/a/v1/src", &expired).is_err());
-        // The media type of a typed read is signed too: it cannot be swapped.
+        // The media type of a typed read is signed too: it cannot be swapped or dropped.
         let typed = b.sign_read("objects/a/v1/src", 60, Some("image/svg+xml"));
         assert!(typed.ends_with("&type=image/svg%2Bxml"), "{typed}");
-        let query = typed.split_once('?').map(|(_, q)| q).unwrap_or("");
-        let param = |k: &str| {
-            query
-                .split('&')
-                .find_map(|p| p.strip_prefix(&format!("{k}=")))
-                .unwrap_or("")
-                .to_string()
-        };
-        let mut q = Signed {
-            method: param("method"),
-            exp: param("exp").parse().unwrap_or(0),
-            sig: param("sig"),
-            media_type: Some("image/svg+xml".into()),
-        };
+        let mut q = signed(&typed);
+        assert_eq!(q.media_type.as_deref(), Some("image/svg+xml"));
         assert!(b.verify("GET", "objects/a/v1/src", &q).is_ok());
         q.media_type = Some("text/html".into());
         assert!(b.verify("GET", "objects/a/v1/src", &q).is_err());

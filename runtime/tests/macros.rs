@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 
 mod common;
-use common::post;
+use common::{get, post};
 
 fn fixture() -> PathBuf {
     common::fixture("flow")
@@ -70,14 +70,7 @@ async fn dataflow_shapes() {
     let (status, body) = call("ordered", json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"], json!(["a", "b", "c"]));
-    let obj: Value = client
-        .get(format!("{base}/api/objects/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let obj: Value = get(&client, format!("{base}/api/objects/{id}")).await;
     assert_eq!(obj["version"], 4);
 
     // A transient failure is retried to success.
@@ -87,14 +80,7 @@ async fn dataflow_shapes() {
 
     // Per-node status is recorded on the invocation.
     let inv = body["invocation_id"].as_str().unwrap();
-    let inv: Value = client
-        .get(format!("{base}/api/invocations/{inv}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let inv: Value = get(&client, format!("{base}/api/invocations/{inv}")).await;
     assert_eq!(inv["status"], "succeeded");
     assert_eq!(inv["nodes"]["n0"]["status"], "succeeded", "{inv}");
     rt.stop().await;
@@ -197,14 +183,11 @@ async fn completed_nodes_are_reused_when_a_macro_runs_again() {
         .await
         .unwrap();
     assert_eq!(a.result["id"], b.result["id"]);
-    let list: Value = client
-        .get(format!("{base}/api/classes/flow.Num/objects?limit=1000"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get(
+        &client,
+        format!("{base}/api/classes/flow.Num/objects?limit=1000"),
+    )
+    .await;
     // 1 input + 5 from range + 5 from add + 1 sum.
     assert_eq!(list["items"].as_array().unwrap().len(), 12, "{list}");
     rt.stop().await;
@@ -236,14 +219,7 @@ async fn every_synchronous_macro_ends_with_its_outcome_recorded() {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["result"]["state"]["value"], 7);
         let inv = body["invocation_id"].as_str().unwrap();
-        let record: Value = client
-            .get(format!("{base}/api/invocations/{inv}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let record: Value = get(&client, format!("{base}/api/invocations/{inv}")).await;
         if record["status"] != "succeeded" {
             pending.push(record);
         }

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 mod common;
-use common::post;
+use common::{get, post};
 
 /// A runtime with the test package deployed.
 async fn runtime(data: &std::path::Path) -> (oaas_runtime::Running, reqwest::Client) {
@@ -48,24 +48,10 @@ async fn concurrent_mut_increments_lose_no_update() {
     seen.sort();
     // Each increment saw a distinct count: applied one at a time, in one order.
     assert_eq!(seen, (1..=200).collect::<Vec<i64>>());
-    let obj: Value = client
-        .get(format!("{base}/api/objects/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let obj: Value = get(&client, format!("{base}/api/objects/{id}")).await;
     assert_eq!(obj["state"]["count"], 200);
     assert_eq!(obj["version"], 201);
-    let history: Value = client
-        .get(format!("{base}/api/objects/{id}/versions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: Value = get(&client, format!("{base}/api/objects/{id}/versions")).await;
     assert_eq!(history["versions"].as_array().unwrap().len(), 201);
     rt.stop().await;
 }
@@ -127,14 +113,7 @@ async fn retries_failures_and_timeouts() {
     assert_eq!(status, 504, "{body}");
     assert!(started.elapsed() < std::time::Duration::from_secs(4));
     // The object is untouched by all of that.
-    let obj: Value = client
-        .get(format!("{base}/api/objects/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let obj: Value = get(&client, format!("{base}/api/objects/{id}")).await;
     assert_eq!(obj["version"], 1);
     rt.stop().await;
 }
@@ -224,14 +203,7 @@ async fn bad_input_gets_clear_errors() {
     .await;
     assert_eq!(status, 400, "{body}");
     // Private and internal state is not readable from outside.
-    let obj: Value = client
-        .get(format!("{base}/api/objects/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let obj: Value = get(&client, format!("{base}/api/objects/{id}")).await;
     assert!(
         obj["state"].get("secret").is_none() && obj["state"].get("note").is_none(),
         "{obj}"
@@ -415,14 +387,7 @@ async fn async_calls_idempotency_outputs_and_queries() {
     let inv = body["invocation_id"].as_str().unwrap().to_string();
     let mut result = Value::Null;
     for _ in 0..200 {
-        let v: Value = client
-            .get(format!("{base}/api/invocations/{inv}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = get(&client, format!("{base}/api/invocations/{inv}")).await;
         if v["status"] == "succeeded" {
             result = v["result"].clone();
             break;
@@ -470,66 +435,32 @@ async fn async_calls_idempotency_outputs_and_queries() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"].as_array().unwrap().len(), 3);
     // Query objects of the class by a state field, with paging.
-    let list: Value = client
-        .get(format!(
-            "{base}/api/classes/testpkg.Counter/objects?count=40"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get(
+        &client,
+        format!("{base}/api/classes/testpkg.Counter/objects?count=40"),
+    )
+    .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
-    let page: Value = client
-        .get(format!("{base}/api/classes/Counter/objects?limit=2"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get(
+        &client,
+        format!("{base}/api/classes/Counter/objects?limit=2"),
+    )
+    .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
     let after = page["next_after"].as_str().unwrap();
-    let rest: Value = client
-        .get(format!(
-            "{base}/api/classes/Counter/objects?limit=10&after={after}"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rest: Value = get(
+        &client,
+        format!("{base}/api/classes/Counter/objects?limit=10&after={after}"),
+    )
+    .await;
     assert_eq!(rest["items"].as_array().unwrap().len(), 3, "{rest}");
     // An object access expression.
-    let r: Value = client
-        .get(format!("{base}/oal/{id}:read()"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = get(&client, format!("{base}/oal/{id}:read()")).await;
     assert_eq!(r["result"], json!(6));
     // Old versions stay readable.
-    let v2: Value = client
-        .get(format!("{base}/api/objects/{id}?version=2"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v2: Value = get(&client, format!("{base}/api/objects/{id}?version=2")).await;
     assert_eq!(v2["state"]["count"], 5);
-    let health: Value = client
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get(&client, format!("{base}/healthz")).await;
     assert_eq!(health["status"], "ok");
     let metrics = client
         .get(format!("{base}/metrics"))
@@ -544,14 +475,7 @@ async fn async_calls_idempotency_outputs_and_queries() {
             .contains("oaas_invocations_total{class=\"testpkg.Counter\",function=\"increment\"}"),
         "{metrics}"
     );
-    let openapi: Value = client
-        .get(format!("{base}/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let openapi: Value = get(&client, format!("{base}/openapi.json")).await;
     assert!(openapi["paths"]["/api/objects/{id}/invoke/{func}"].is_object());
     rt.stop().await;
 }
@@ -580,14 +504,7 @@ async fn get_cannot_change_state_and_async_outputs_are_known() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let read: Value = client
-        .get(format!("{base}/oal/{id}:read()"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read: Value = get(&client, format!("{base}/oal/{id}:read()")).await;
     assert_eq!(read["result"], json!(1));
     // An asynchronous call of an object function that makes one object names it at once.
     let (status, body) = post(
@@ -600,14 +517,7 @@ async fn get_cannot_change_state_and_async_outputs_are_known() {
     let planned = body["output_id"].as_str().unwrap().to_string();
     let inv = body["invocation_id"].as_str().unwrap().to_string();
     for _ in 0..200 {
-        let v: Value = client
-            .get(format!("{base}/api/invocations/{inv}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = get(&client, format!("{base}/api/invocations/{inv}")).await;
         if v["status"] == "succeeded" {
             assert_eq!(v["result"]["id"], json!(planned));
             rt.stop().await;
