@@ -539,21 +539,12 @@ impl Engine {
                 }
             )));
         }
-        match (&object, func.is_static) {
-            (Some(_), true) => {
-                return Err(ApiError::bad_request(format!(
-                    "`{}` is static: call it on the class `{}`",
-                    func.name, class.qualified
-                )))
-            }
-            (None, false) => {
-                return Err(ApiError::bad_request(format!(
-                    "`{}` is called on an object of `{}`, not on the class",
-                    func.name, class.qualified
-                )))
-            }
-            _ => {}
-        }
+        check_target(
+            object.is_some(),
+            func.is_static,
+            &func.name,
+            &class.qualified,
+        )?;
         if func.run.builtin.as_deref() == Some("new") {
             crate::builtins::check_new_access(&class, &args, caller)?;
         }
@@ -624,21 +615,7 @@ impl Engine {
                 class.name, m.name
             )));
         }
-        match (&object, m.is_static) {
-            (Some(_), true) => {
-                return Err(ApiError::bad_request(format!(
-                    "`{}` is static: call it on the class `{}`",
-                    m.name, class.qualified
-                )))
-            }
-            (None, false) => {
-                return Err(ApiError::bad_request(format!(
-                    "`{}` is called on an object of `{}`, not on the class",
-                    m.name, class.qualified
-                )))
-            }
-            _ => {}
-        }
+        check_target(object.is_some(), m.is_static, &m.name, &class.qualified)?;
         let what = format!("`{}.{}`", class.name, m.name);
         let bound =
             values::bind_args(&artifact, &what, &m.params, &args).map_err(ApiError::bad_request)?;
@@ -1061,6 +1038,19 @@ impl Engine {
     /// Waits `d`, for tests of time-outs and retries.
     pub async fn pause(d: Duration) {
         tokio::time::sleep(d).await;
+    }
+}
+
+/// A static member is called on its class, any other on an object.
+fn check_target(on_object: bool, is_static: bool, name: &str, class: &str) -> Result<(), ApiError> {
+    match (on_object, is_static) {
+        (true, true) => Err(ApiError::bad_request(format!(
+            "`{name}` is static: call it on the class `{class}`"
+        ))),
+        (false, false) => Err(ApiError::bad_request(format!(
+            "`{name}` is called on an object of `{class}`, not on the class"
+        ))),
+        _ => Ok(()),
     }
 }
 
