@@ -16,9 +16,7 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLE = os.path.dirname(HERE)
@@ -32,120 +30,15 @@ except ImportError as e:  # a setup problem: say how to fix it rather than skip 
                       f"pip install -r examples/video/requirements.txt ({e})") from e
 
 sys.path.insert(0, os.path.join(EXAMPLE, "tools"))
+sys.path.insert(0, os.path.join(EXAMPLE, "..", "..", "sdk", "python"))
 import make_clip  # noqa: E402
+from oaas_sdk.testing import LocalRuntime  # noqa: E402
 
 # Files of each class (examples/video/video.oaas), for upload URLs.
 FILES = {"video.Video": ["src"], "video.Image": ["data"], "video.Detection": []}
 
 CLIP_SECONDS, CLIP_FPS = 7, 5
 CLIP_FRAMES = CLIP_SECONDS * CLIP_FPS
-
-
-# ---- the runtime's side: blobs behind signed URLs, allocation, objects ------------------
-
-
-class FakeRuntime:
-    """Blobs in memory behind signed URLs (`/blobs/{key}?method=GET&sig=good`; any other
-    signature or method answers 403), output allocation (`POST /alloc/{task}/{class}`, like
-    `outputs.allocate_url`) and the object API's `GET /api/objects/{id}` for objects put in
-    `self.objects`."""
-
-    def __init__(self):
-        self.blobs = {}
-        self.content_types = {}
-        self.objects = {}
-        self.allocated = []
-        self.object_gets = []
-        self.lock = threading.Lock()
-        rt = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _answer(self, status, body=b"", ctype="application/octet-stream"):
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _signed(self, method):
-                url = urllib.parse.urlsplit(self.path)
-                q = urllib.parse.parse_qs(url.query)
-                if q.get("sig") != ["good"] or q.get("method") != [method]:
-                    self._answer(403, b"bad signature")
-                    return None
-                return url.path
-
-            def do_GET(self):
-                path = urllib.parse.urlsplit(self.path).path
-                if path.startswith("/api/objects/"):
-                    oid = urllib.parse.unquote(path[len("/api/objects/"):])
-                    with rt.lock:
-                        rt.object_gets.append(oid)
-                        obj = rt.objects.get(oid)
-                    if obj is None:
-                        body = json.dumps({"error": {"message": f"there is no object `{oid}`"}}).encode()
-                        self._answer(404, body, "application/json")
-                    else:
-                        self._answer(200, json.dumps(obj).encode(), "application/json")
-                    return
-                path = self._signed("GET")
-                if path is None:
-                    return
-                data = rt.blobs.get(path)
-                if data is None:
-                    self._answer(404, b"no blob")
-                else:
-                    self._answer(200, data)
-
-            def do_PUT(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                data = self.rfile.read(length)
-                path = self._signed("PUT")
-                if path is None:
-                    return
-                with rt.lock:
-                    rt.blobs[path] = data
-                    rt.content_types[path] = self.headers.get("Content-Type")
-                self._answer(200)
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
-                url = urllib.parse.urlsplit(self.path)
-                parts = url.path.strip("/").split("/")
-                if len(parts) != 3 or parts[0] != "alloc" or urllib.parse.parse_qs(url.query).get("sig") != ["good"]:
-                    self._answer(403, b"bad allocate url")
-                    return
-                cls = parts[2]
-                with rt.lock:
-                    oid = f"alloc-{len(rt.allocated)}"
-                    rt.allocated.append((oid, cls))
-                upload = {f: rt.url("PUT", f"objects/{oid}/{f}") for f in FILES[cls]}
-                self._answer(200, json.dumps({"id": oid, "upload": upload}).encode(), "application/json")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def url(self, method, key):
-        return f"{self.base}/blobs/{key}?method={method}&exp=9999999999&sig=good"
-
-    def put(self, key, data):
-        self.blobs[f"/blobs/{key}"] = data
-
-    def get(self, key):
-        return self.blobs.get(f"/blobs/{key}")
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # ---- containers as subprocesses ---------------------------------------------------------
@@ -226,7 +119,7 @@ def task(cls, fn, args, obj=None):
         oid = f"out-{_counter[0]}"
         output = {"id": oid, "class": returns, "upload": {f: RT.url("PUT", f"objects/{oid}/{f}") for f in FILES[returns]}}
     elif isinstance(returns, list):
-        outputs = {"class": returns[0], "allocate_url": f"{RT.base}/alloc/{task_id}/{returns[0]}?exp=9999999999&sig=good"}
+        outputs = {"class": returns[0], "allocate_url": RT.allocate_url(task_id, returns[0])}
     return {
         "protocol": PROTOCOL, "task_id": task_id, "invocation_id": inv, "package": "video",
         "class": cls, "function": fn, "declared_in": cls, "args": args, "self": obj,
@@ -272,7 +165,7 @@ def setUpModule():
         CLIP = f.read()
     ok, buf = cv2.imencode(".jpg", np.full((240, 320, 3), 96, dtype=np.uint8))
     BLANK_JPEG = buf.tobytes()
-    RT = FakeRuntime()
+    RT = LocalRuntime(files=FILES)
     RT.put("clip/src", CLIP)
     RT.put("blank/data", BLANK_JPEG)
     RT.put("garbage/bytes", b"this is not a video, nor an image")

@@ -12,112 +12,13 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "sdk", "python"))
+
+from oaas_sdk.testing import LocalRuntime  # noqa: E402
 PROTOCOL = "oaas-task/1"
-
-
-# ---- a blob store with signed URLs, as the runtime serves them --------------------------
-
-
-class BlobStore:
-    """Blobs in memory behind signed URLs: `/blobs/{key}?method=GET&sig=...`.
-
-    The signature is a stand-in for the runtime's HMAC: the store hands out URLs with
-    sig=`good`; any other signature, or a method other than the one signed, answers 403.
-    `POST /alloc/{task}` allocates one more output object, like `outputs.allocate_url`.
-    """
-
-    def __init__(self):
-        self.blobs = {}
-        self.content_types = {}
-        self.allocated = []
-        self.requests = []
-        self.lock = threading.Lock()
-        store = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _answer(self, status, body=b"", ctype="application/octet-stream"):
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _signed(self, method):
-                url = urllib.parse.urlsplit(self.path)
-                q = urllib.parse.parse_qs(url.query)
-                with store.lock:
-                    store.requests.append((method, url.path))
-                if q.get("sig") != ["good"] or q.get("method") != [method]:
-                    self._answer(403, b"bad signature")
-                    return None
-                return url.path
-
-            def do_GET(self):
-                path = self._signed("GET")
-                if path is None:
-                    return
-                data = store.blobs.get(path)
-                if data is None:
-                    self._answer(404, b"no blob")
-                else:
-                    self._answer(200, data)
-
-            def do_PUT(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                data = self.rfile.read(length)
-                path = self._signed("PUT")
-                if path is None:
-                    return
-                with store.lock:
-                    store.blobs[path] = data
-                    store.content_types[path] = self.headers.get("Content-Type")
-                self._answer(200)
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
-                url = urllib.parse.urlsplit(self.path)
-                if not url.path.startswith("/alloc/") or urllib.parse.parse_qs(url.query).get("sig") != ["good"]:
-                    self._answer(403, b"bad allocate url")
-                    return
-                with store.lock:
-                    n = len(store.allocated)
-                    oid = f"alloc-{n}"
-                    store.allocated.append(oid)
-                body = json.dumps({"id": oid, "upload": {"body": store.url("PUT", f"objects/{oid}/body")}})
-                self._answer(200, body.encode(), "application/json")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, method, key, sig="good"):
-        return f"http://127.0.0.1:{self.port}/blobs/{key}?method={method}&exp=9999999999&sig={sig}"
-
-    def allocate_url(self, task):
-        return f"http://127.0.0.1:{self.port}/alloc/{task}?exp=9999999999&sig=good"
-
-    def put(self, key, data):
-        self.blobs[f"/blobs/{key}"] = data
-
-    def get(self, key):
-        return self.blobs.get(f"/blobs/{key}")
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # ---- containers as subprocesses ---------------------------------------------------------
@@ -218,7 +119,8 @@ BLOBS = None
 
 def setUpModule():
     global BLOBS
-    BLOBS = BlobStore()
+    # The runtime's side: signed blob URLs and output allocation (`test.Doc` has one file).
+    BLOBS = LocalRuntime(files={"test.Doc": ["body"]})
 
 
 def tearDownModule():
@@ -404,7 +306,7 @@ class Fixture(unittest.TestCase):
     def test_list_outputs_allocate_only_when_files_are_written(self):
         before = len(BLOBS.allocated)
         status, body = self.c.post(task("test.Doc", "split", {"min_len": 4}, self.doc_obj("d2", b"a quick fox jumps"),
-                                        outputs={"class": "test.Doc", "allocate_url": BLOBS.allocate_url("t")}))
+                                        outputs={"class": "test.Doc", "allocate_url": BLOBS.allocate_url("t", "test.Doc")}))
         self.assertEqual(status, 200, body)
         outs = body["outputs"]
         self.assertEqual([o["state"]["word"] for o in outs], ["a", "quick", "fox", "jumps"])
@@ -418,7 +320,7 @@ class Fixture(unittest.TestCase):
 
     def test_returned_list_of_outputs_wins(self):
         status, body = self.c.post(task("test.Doc", "pick", {}, self.doc_obj("d3"),
-                                        outputs={"class": "test.Doc", "allocate_url": BLOBS.allocate_url("t")}))
+                                        outputs={"class": "test.Doc", "allocate_url": BLOBS.allocate_url("t", "test.Doc")}))
         self.assertEqual(status, 200, body)
         self.assertEqual([o["state"]["n"] for o in body["outputs"]], [3, 1])
         self.assertTrue(body["outputs"][0]["id"].startswith("alloc-"))
