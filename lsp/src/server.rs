@@ -226,7 +226,12 @@ impl Server {
 
     /// Checks the texts again and publishes what changed.
     fn refresh(&mut self) {
-        let mut snap = Snapshot::build(&self.docs);
+        let parses = self
+            .snap
+            .as_mut()
+            .map(|s| std::mem::take(&mut s.parses))
+            .unwrap_or_default();
+        let mut snap = Snapshot::build(&self.docs, parses);
         self.publish(&snap);
         snap.index_names();
         let old = self.snap.replace(snap);

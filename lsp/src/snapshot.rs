@@ -8,7 +8,7 @@ use lsp_types as lsp;
 use oaas_compiler::check::model::{ClassId, Loc, MemberId, PackageId};
 use oaas_compiler::check::Symbol;
 use oaas_compiler::span::SourceFile;
-use oaas_compiler::syntax::ast;
+use oaas_compiler::syntax::{ast, ParseCache};
 use oaas_compiler::{Analysis, FileId, Workspace};
 use std::collections::HashMap;
 
@@ -24,16 +24,19 @@ pub struct Snapshot {
     pub uris: Vec<String>,
     /// Version of each open buffer, by file id.
     pub versions: Vec<Option<i32>>,
+    /// The parses behind `analysis`, so that the next check parses only what changed.
+    pub parses: ParseCache,
     ids: HashMap<String, FileId>,
     stdlib_uri: String,
 }
 
 impl Snapshot {
-    /// Checks the documents. The index is left empty: [`Snapshot::index_names`] fills it,
+    /// Checks the documents, parsing only what changed since the parses in `parses` (the
+    /// previous snapshot's). The index is left empty: [`Snapshot::index_names`] fills it,
     /// after the diagnostics are out.
-    pub fn build(docs: &Documents) -> Snapshot {
+    pub fn build(docs: &Documents, mut parses: ParseCache) -> Snapshot {
         let (workspace, uris, versions) = docs.workspace();
-        let analysis = workspace.check();
+        let analysis = workspace.check_cached(&mut parses);
         let index = Index::default();
         let ids = workspace
             .sources
@@ -47,6 +50,7 @@ impl Snapshot {
             index,
             uris,
             versions,
+            parses,
             ids,
             stdlib_uri: docs.stdlib_uri.clone(),
         }

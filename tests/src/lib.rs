@@ -5,6 +5,8 @@
 //! that holds the documented declaration and end before it; every diagnostic points into its
 //! file. [`file_span_violations`] and [`diagnostic_span_violations`] list what breaks them.
 
+pub mod mutate;
+
 use oaas_compiler::syntax::ast::*;
 use oaas_compiler::syntax::{AccessExpr, AccessTarget};
 use oaas_compiler::{Diagnostic, Sources, Span};

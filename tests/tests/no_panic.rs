@@ -8,110 +8,10 @@
 use oaas_compiler::render::{render_github, render_human, render_json};
 use oaas_compiler::syntax::parse_access_expr;
 use oaas_compiler::Workspace;
+use oaas_tests::mutate::{apply, config, mutation, SEEDS, TOKENS};
 use oaas_tests::{access_span_violations, diagnostic_span_violations, file_span_violations};
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 use std::time::{Duration, Instant};
-
-/// Real files to mutate: the examples, the standard library and the valid fixtures.
-const SEEDS: &[&str] = &[
-    include_str!("../../examples/video/video.oaas"),
-    include_str!("../../examples/text/text.oaas"),
-    include_str!("../../examples/record/record.oaas"),
-    include_str!("../../stdlib/std.oaas"),
-    include_str!("../fixtures/syntax/valid/09_annotations.oaas"),
-    include_str!("../fixtures/syntax/valid/12_macro_for.oaas"),
-    include_str!("../fixtures/syntax/valid/14_literals.oaas"),
-    include_str!("../fixtures/syntax/valid/16_comments_and_layout.oaas"),
-];
-
-/// Pieces of the language, to build plausible garbage from.
-const TOKENS: &[&str] = &[
-    "package",
-    "use",
-    "record",
-    "class",
-    "extends",
-    "state",
-    "file",
-    "ref",
-    "fn",
-    "macro",
-    "let",
-    "return",
-    "for",
-    "in",
-    "public",
-    "internal",
-    "private",
-    "mut",
-    "static",
-    "override",
-    "true",
-    "false",
-    "null",
-    "self",
-    "flatten",
-    "Self",
-    "int",
-    "float",
-    "string",
-    "json",
-    "bool",
-    "video",
-    "Video",
-    "x",
-    "_y",
-    "{",
-    "}",
-    "(",
-    ")",
-    "[",
-    "]",
-    ":",
-    ",",
-    ".",
-    "=",
-    "->",
-    "?",
-    "@",
-    "@local",
-    "@timeout",
-    "@retry",
-    "\"",
-    "\"text\"",
-    "\"\\q\"",
-    "\"\\",
-    "42",
-    "-7",
-    "0.5",
-    "1e999",
-    "99999999999999999999",
-    "120s",
-    "200ms",
-    "5m",
-    "2h",
-    "//",
-    "///",
-    "/// doc\n",
-    "// note\n",
-    "\n",
-    "\r\n",
-    " ",
-    "\t",
-    "\u{FEFF}",
-    "é",
-    "😀",
-    "\u{2028}",
-    "\u{85}",
-    "\0",
-    "}}",
-    "((",
-    "{\"k\": 1}",
-    "vid42:get",
-    "/src",
-    "a=1",
-];
 
 /// Parses, checks and renders a text; asserts the span invariants. Panics propagate.
 fn exercise(text: &str) {
@@ -139,53 +39,6 @@ fn exercise(text: &str) {
     }
 }
 
-/// The largest char boundary at or below `i`.
-fn floor(text: &str, i: usize) -> usize {
-    let mut i = i.min(text.len());
-    while !text.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
-/// One edit of a text, at positions given as fractions of its length.
-#[derive(Clone, Debug)]
-enum Mutation {
-    Delete(f64, usize),
-    Duplicate(f64, usize),
-    InsertToken(f64, usize),
-    InsertText(f64, String),
-}
-
-fn mutation() -> impl Strategy<Value = Mutation> {
-    let at = 0.0..1.0f64;
-    prop_oneof![
-        (at.clone(), 1..40usize).prop_map(|(a, n)| Mutation::Delete(a, n)),
-        (at.clone(), 1..80usize).prop_map(|(a, n)| Mutation::Duplicate(a, n)),
-        (at.clone(), 0..TOKENS.len()).prop_map(|(a, t)| Mutation::InsertToken(a, t)),
-        (at, ".{0,8}").prop_map(|(a, s)| Mutation::InsertText(a, s)),
-    ]
-}
-
-fn apply(text: &str, m: &Mutation) -> String {
-    let pos = |frac: f64| floor(text, (frac * text.len() as f64) as usize);
-    let mut out = text.to_string();
-    match m {
-        Mutation::Delete(a, n) => {
-            let start = pos(*a);
-            out.replace_range(start..floor(text, start + n), "");
-        }
-        Mutation::Duplicate(a, n) => {
-            let start = pos(*a);
-            let piece = text[start..floor(text, start + n)].to_string();
-            out.insert_str(start, &piece);
-        }
-        Mutation::InsertToken(a, t) => out.insert_str(pos(*a), TOKENS[*t]),
-        Mutation::InsertText(a, s) => out.insert_str(pos(*a), s),
-    }
-    out
-}
-
 fn token_soup() -> impl Strategy<Value = String> {
     prop::collection::vec(
         (0..TOKENS.len(), prop::sample::select(vec!["", " ", "\n"])),
@@ -201,22 +54,10 @@ fn token_soup() -> impl Strategy<Value = String> {
     })
 }
 
-/// 200 cases per property, or `PROPTEST_CASES` for a longer run.
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(200)
-}
-
 proptest! {
     // Shrunk failures are kept in `no_panic.proptest-regressions`, beside this file, and
     // replayed first on every run.
-    #![proptest_config(ProptestConfig {
-        cases: cases(),
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config(200))]
 
     #[test]
     fn random_bytes(bytes in prop::collection::vec(any::<u8>(), 0..600)) {

@@ -1,15 +1,17 @@
 //! `lsp-latency`: how long the language server takes from a change notification to the
 //! published diagnostics, on one generated package file of about 5,000 lines; beside it, in
-//! the same run, the time of a bare `Workspace::check()` of the same text (the floor), and
-//! the time of hover and completion requests on that file.
+//! the same run, the time of a full `Workspace::check()` of the same text (the baseline: what
+//! the server did before it kept parses), of `Workspace::check_cached()` after the same edit
+//! (the floor: the server parses only the edited class), and of hover and completion
+//! requests on that file.
 //!
 //! ```text
 //! cargo run --release -p oaas-bench --bin lsp-latency -- [--lines N] [--iters N]
 //! ```
 //! The server runs in a thread over `Connection::memory()`, as the tests drive it; each
 //! change is one incremental edit that adds or removes an error, so that every change
-//! publishes new diagnostics; changes are 30 ms apart, as keystrokes are, and the floor is
-//! measured between them, so that both see the same load.
+//! publishes new diagnostics; changes are 30 ms apart, as keystrokes are, and the baseline
+//! and floor are measured between them, so that all see the same load.
 
 // The same allocator as the `oaasc` binary, which runs the checker and the language server.
 #[global_allocator]
@@ -17,6 +19,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use lsp_server::{Connection, Message, Notification, Request, RequestId};
 use oaas_bench::generate;
+use oaas_compiler::syntax::ParseCache;
 use oaas_compiler::Workspace;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -131,7 +134,7 @@ fn run() -> Result<(), String> {
     let lines = text.lines().count();
 
     let mut workspace = Workspace::new();
-    workspace.add_file(file.path.clone(), text.clone());
+    let id = workspace.add_file(file.path.clone(), text.clone());
     let errors = workspace.check().error_count();
 
     let (server, conn) = Connection::memory();
@@ -150,17 +153,29 @@ fn run() -> Result<(), String> {
     let at = text.find("count0: int = 0").ok_or("no edit site")? + "count0: int = ".len();
     let line = text[..at].matches('\n').count();
     let col = at - text[..at].rfind('\n').map_or(0, |i| i + 1);
-    // The floor (a bare check of the same text) and the server's latency, taken in turns so
-    // that both see the same load on the machine.
+    // The baseline (a full check of the same text), the floor (a cached check after the same
+    // edit) and the server's latency, taken in turns so that all see the same load.
+    let mut cached = workspace.clone();
+    let mut parses = ParseCache::default();
+    cached.check_cached(&mut parses);
+    let mut full = Vec::new();
     let mut floor = Vec::new();
     let mut latency = Vec::new();
     for i in 0..o.iters {
         let t = Instant::now();
         std::hint::black_box(workspace.check());
-        floor.push(t.elapsed());
+        full.push(t.elapsed());
         std::thread::sleep(Duration::from_millis(PAUSE_MS));
 
         let new = if i % 2 == 0 { "x" } else { "0" };
+        let mut edited = text.clone();
+        edited.replace_range(at..at + 1, new);
+        cached.sources.set_text(id, edited);
+        let t = Instant::now();
+        std::hint::black_box(cached.check_cached(&mut parses));
+        floor.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(PAUSE_MS));
+
         let t = Instant::now();
         c.notify(
             "textDocument/didChange",
@@ -198,14 +213,22 @@ fn run() -> Result<(), String> {
     c.notify("exit", Value::Null)?;
     let _ = thread.join();
 
-    let (f, l, h, k) = (stats(floor), stats(latency), stats(hover), stats(complete));
+    let (b, f) = (stats(full), stats(floor));
+    let (l, h, k) = (stats(latency), stats(hover), stats(complete));
     println!(
         "lsp-latency: one file of {lines} lines, {} classes ({errors} errors), {} runs each",
         generated.classes, o.iters
     );
     println!("  first diagnostics after didOpen: {first} diagnostics");
     println!(
-        "  Workspace::check() alone (floor):             median {}, p90 {}, min {}, max {}",
+        "  Workspace::check(), a full check (baseline):  median {}, p90 {}, min {}, max {}",
+        ms(b.median),
+        ms(b.p90),
+        ms(b.min),
+        ms(b.max)
+    );
+    println!(
+        "  check_cached() after the edit (floor):        median {}, p90 {}, min {}, max {}",
         ms(f.median),
         ms(f.p90),
         ms(f.min),
@@ -227,6 +250,10 @@ fn run() -> Result<(), String> {
         "  completion after `self.pa`:                   median {}, p90 {}",
         ms(k.median),
         ms(k.p90)
+    );
+    println!(
+        "  server / full check at the median: {:.2}",
+        l.median.as_secs_f64() / b.median.as_secs_f64()
     );
     let goal = Duration::from_millis(50);
     println!(

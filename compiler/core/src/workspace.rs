@@ -44,6 +44,12 @@ impl Workspace {
     pub fn check(&self) -> Analysis {
         check::analyze(&self.sources)
     }
+
+    /// Checks everything, parsing only what changed since the parses in `cache` (see
+    /// [`crate::syntax::ParseCache`]); the result is the same as [`Workspace::check`]'s.
+    pub fn check_cached(&self, cache: &mut crate::syntax::ParseCache) -> Analysis {
+        check::analyze_cached(&self.sources, cache)
+    }
 }
 
 /// The result of [`Workspace::build`]: the analysis, the graphs, and the artifact when there

@@ -142,9 +142,47 @@ fn member_paths(
 
 /// Parses and checks all files of `sources`. File 0 is taken to be the standard library.
 pub fn analyze(sources: &Sources) -> Analysis {
+    let all: Vec<(FileId, &str)> = sources
+        .iter()
+        .map(|(id, f)| (id, f.text.as_str()))
+        .collect();
+    check_parsed(sources, parse_all(&all))
+}
+
+/// Like [`analyze`], parsing only what changed since the parses kept in `cache` (which it
+/// updates): the language server checks on every keystroke this way.
+pub fn analyze_cached(sources: &Sources, cache: &mut syntax::ParseCache) -> Analysis {
+    let mut parsed: Vec<Option<(FileId, syntax::Parsed)>> = Vec::with_capacity(sources.len());
+    let mut missing: Vec<(FileId, &str)> = Vec::new();
+    for (id, file) in sources.iter() {
+        match cache.lookup(id, &file.path, &file.text).0 {
+            Some(p) => parsed.push(Some((id, p))),
+            None => {
+                parsed.push(None);
+                missing.push((id, file.text.as_str()));
+            }
+        }
+    }
+    let mut fresh = parse_all(&missing).into_iter();
+    let parsed: Vec<(FileId, syntax::Parsed)> = parsed
+        .into_iter()
+        .filter_map(|p| p.or_else(|| fresh.next()))
+        .collect();
+    for (id, p) in &parsed {
+        let file = sources.get(*id);
+        cache.store(*id, &file.path, &file.text, p);
+    }
+    let paths: std::collections::HashSet<&str> =
+        sources.iter().map(|(_, f)| f.path.as_str()).collect();
+    cache.retain(|path| paths.contains(path));
+    check_parsed(sources, parsed)
+}
+
+/// Checks parsed files (all of `sources`, in order).
+fn check_parsed(sources: &Sources, parsed: Vec<(FileId, syntax::Parsed)>) -> Analysis {
     let mut diagnostics = Vec::new();
-    let mut files = Vec::with_capacity(sources.len());
-    for (id, parsed) in parse_all(sources) {
+    let mut files = Vec::with_capacity(parsed.len());
+    for (id, parsed) in parsed {
         diagnostics.extend(parsed.diagnostics);
         files.push((id, parsed.ast));
     }
@@ -197,11 +235,7 @@ const PARALLEL_PARSE_BYTES: usize = 256 * 1024;
 
 /// Parses every file, in file order. Parsing is most of a check's time and files are
 /// independent, so large workspaces are parsed on up to one thread per core.
-fn parse_all(sources: &Sources) -> Vec<(FileId, syntax::Parsed)> {
-    let all: Vec<(FileId, &str)> = sources
-        .iter()
-        .map(|(id, f)| (id, f.text.as_str()))
-        .collect();
+fn parse_all(all: &[(FileId, &str)]) -> Vec<(FileId, syntax::Parsed)> {
     let bytes: usize = all.iter().map(|(_, t)| t.len()).sum();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -214,7 +248,7 @@ fn parse_all(sources: &Sources) -> Vec<(FileId, syntax::Parsed)> {
             .collect()
     };
     if threads < 2 || bytes < PARALLEL_PARSE_BYTES {
-        return parse(&all);
+        return parse(all);
     }
     // Interleaved chunks would balance better, but contiguous ones keep the order trivial;
     // files are split by size so each thread gets a similar share of text.
@@ -405,7 +439,11 @@ mod tests {
             sources.add(format!("p{i}/f.oaas"), text);
             i += 1;
         }
-        let parsed = parse_all(&sources);
+        let all: Vec<(FileId, &str)> = sources
+            .iter()
+            .map(|(id, f)| (id, f.text.as_str()))
+            .collect();
+        let parsed = parse_all(&all);
         assert_eq!(parsed.len(), sources.len());
         for ((id, p), (expected_id, file)) in parsed.iter().zip(sources.iter()) {
             assert_eq!(*id, expected_id);

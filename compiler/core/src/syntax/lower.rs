@@ -23,13 +23,7 @@ const MAX_SYNTAX_ERRORS: usize = 100;
 /// Parses and lowers one file. Always returns a tree: broken parts are left out of it and
 /// described in the diagnostics.
 pub(crate) fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
-    let mut lower = Lower {
-        file,
-        text,
-        lines: LineIndex::new(text),
-        diagnostics: Vec::new(),
-        depth: 0,
-    };
+    let mut lower = Lower::new(file, text);
     let whole = Span::new(0, text.len());
     let mut ast = File {
         package: None,
@@ -80,6 +74,22 @@ pub(crate) fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
     (ast, diagnostics)
 }
 
+/// Parses one `record` or `class` declaration standing alone, with the comment lines above
+/// it, for [`super::incremental::reparse`]. Spans are offsets into `text`. `None` unless the
+/// text is exactly one declaration that parses and lowers without a single diagnostic.
+pub(crate) fn parse_item(file: FileId, text: &str) -> Option<Item> {
+    let root = OaasParser::parse(Rule::item_only, text).ok()?.next()?;
+    let decl = root
+        .into_inner()
+        .find(|p| matches!(p.as_rule(), Rule::class_decl | Rule::record_decl))?;
+    let mut lower = Lower::new(file, text);
+    let item = match decl.as_rule() {
+        Rule::class_decl => Item::Class(lower.class(decl)),
+        _ => Item::Record(lower.record(decl)),
+    };
+    (lower.diagnostics.is_empty() && item.span().end as usize == text.len()).then_some(item)
+}
+
 /// Parses an object access expression such as `vid42:transcode(height=720)/src`.
 // A diagnostic is the error, as everywhere; access expressions are parsed one at a time.
 #[allow(clippy::result_large_err)]
@@ -93,13 +103,7 @@ pub(crate) fn parse_access(text: &str) -> Result<super::AccessExpr, Diagnostic> 
     };
     let pairs = expected::parse_with_details(Rule::access_expr, text)
         .map_err(|e| expected::to_diagnostic(file, &whole, &e))?;
-    let mut lower = Lower {
-        file,
-        text,
-        lines: LineIndex::new(text),
-        diagnostics: Vec::new(),
-        depth: 0,
-    };
+    let mut lower = Lower::new(file, text);
     let result = pairs.into_iter().next().map(|root| lower.access_expr(root));
     if let Some(d) = lower.diagnostics.into_iter().next() {
         return Err(d);
@@ -120,6 +124,18 @@ struct Lower<'t> {
     lines: LineIndex,
     diagnostics: Vec<Diagnostic>,
     depth: usize,
+}
+
+impl<'t> Lower<'t> {
+    fn new(file: FileId, text: &'t str) -> Self {
+        Lower {
+            file,
+            text,
+            lines: LineIndex::new(text),
+            diagnostics: Vec::new(),
+            depth: 0,
+        }
+    }
 }
 
 /// The span of a pair, without the whitespace and comments pest leaves at its end when the

@@ -5,11 +5,14 @@
 
 pub mod ast;
 mod expected;
+pub mod incremental;
 mod lower;
 
 use crate::diagnostic::Diagnostic;
 use crate::span::FileId;
 use serde::Serialize;
+
+pub use incremental::{reparse, ParseCache, Reuse};
 
 /// A parsed file and what went wrong while parsing it.
 #[derive(Clone, Debug)]
