@@ -193,6 +193,31 @@ fn run() -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(PAUSE_MS));
     }
 
+    // Typing that breaks the syntax and mends it: the default deleted (`count0: int =` does
+    // not parse) and typed again. The edited class is parsed with its syntax error.
+    let mut broken = Vec::new();
+    for i in 0..o.iters {
+        let (end, new) = if i % 2 == 0 {
+            (col + 1, "")
+        } else {
+            (col, "0")
+        };
+        let t = Instant::now();
+        c.notify(
+            "textDocument/didChange",
+            json!({
+                "textDocument": { "uri": uri, "version": o.iters + i + 2 },
+                "contentChanges": [{
+                    "range": { "start": { "line": line, "character": col }, "end": { "line": line, "character": end } },
+                    "text": new,
+                }],
+            }),
+        )?;
+        c.diagnostics(uri)?;
+        broken.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(PAUSE_MS));
+    }
+
     // Requests on the same file: hover on a call's name, completion inside it.
     let call = text.find("self.parts0(").ok_or("no call")? + "self.".len() + 2;
     let cl = text[..call].matches('\n').count();
@@ -214,7 +239,7 @@ fn run() -> Result<(), String> {
     let _ = thread.join();
 
     let (b, f) = (stats(full), stats(floor));
-    let (l, h, k) = (stats(latency), stats(hover), stats(complete));
+    let (l, s, h, k) = (stats(latency), stats(broken), stats(hover), stats(complete));
     println!(
         "lsp-latency: one file of {lines} lines, {} classes ({errors} errors), {} runs each",
         generated.classes, o.iters
@@ -240,6 +265,13 @@ fn run() -> Result<(), String> {
         ms(l.p90),
         ms(l.min),
         ms(l.max)
+    );
+    println!(
+        "  the same, a syntax error typed and mended:    median {}, p90 {}, min {}, max {}",
+        ms(s.median),
+        ms(s.p90),
+        ms(s.min),
+        ms(s.max)
     );
     println!(
         "  hover on a call:                              median {}, p90 {}",

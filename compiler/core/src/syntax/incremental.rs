@@ -2,17 +2,19 @@
 //! that declaration is parsed again; the others are taken from the earlier parse, those after
 //! the edit moved by the change in length.
 //!
-//! The grammar is a PEG whose top level is `item*`, and a declaration's parse reads nothing
-//! past its closing `}` (see the proof sketch on [`reparse`]). So when the edit lies strictly
-//! inside one declaration and that declaration alone parses cleanly to its `}`, the full
-//! parse of the new text would give exactly the earlier items around the new one. Every
-//! other case (an edit between declarations, in a `use` or `package` line, a declaration that
-//! does not parse cleanly, syntax errors elsewhere) falls back to a full parse. A property
-//! test compares both on random edits of real files.
+//! The grammar is a PEG whose top level is `item*`, and a clean declaration's parse reads
+//! nothing past its end (see the proof sketch on [`reparse`]). So when the edit lies strictly
+//! inside one declaration, and that declaration, parsed from where it starts to the end of
+//! the file as a full parse would, still ends where it ended, the full parse of the new text
+//! would give exactly the earlier items around the new one. Syntax errors inside the edited
+//! declaration are fine (one is typing there); every other case (an edit between
+//! declarations, in a `use` or `package` line, a declaration that now runs on into the next,
+//! syntax errors elsewhere) falls back to a full parse. A property test compares both on
+//! random chains of edits of real files.
 
 use super::ast::*;
 use super::{lower, parse, Parsed};
-use crate::diagnostic::Code;
+use crate::diagnostic::{Code, Diagnostic, Label};
 use crate::span::{FileId, Span};
 use std::collections::HashMap;
 
@@ -22,14 +24,16 @@ use std::collections::HashMap;
 /// Why the result equals `parse(file, new_text)`: let the edit change the bytes
 /// `old_text[p..q]` and leave the rest (prefix and suffix) alone, with `start < p` and
 /// `q < end` for the declaration `old_text[start..end]` (from its first doc comment line to
-/// its closing `}`). Every syntax error of the old parse lies in that declaration, so the
-/// declarations before it parsed cleanly, each ending at a `}` after which the grammar reads
-/// nothing; they parse the same in the new text. At `start` the full parse tries the same
-/// alternatives as the lone parse of the new declaration, and in a clean parse every attempt
-/// inside it stops at or before its `}` (an attempt that would scan on, a skipped line, is a
-/// syntax error, and a clean parse has none). The declarations after it start at the same
-/// place relative to the unchanged suffix, and a PEG parse from a position depends only on
-/// the text from there on.
+/// its end). Every diagnostic of the old parse lies in that declaration, so the top-level
+/// items before it parsed cleanly: each is a declaration that ends at a `}` or a name, after
+/// which the grammar reads nothing but the trivia before the next item, which starts at
+/// `start` with the same unchanged character. So they parse the same in the new text, and
+/// the full parse tries a declaration at `start` again. The declaration is parsed here from
+/// `start` to the end of the new text with the same alternatives, so it comes out as in the
+/// full parse, syntax errors and recovery included. If it ends where the old one ended
+/// (moved by the change in length), the items after it start at the same place relative to
+/// the unchanged suffix, and a PEG parse from a position depends only on the text from
+/// there on: they are the old ones, moved.
 pub fn reparse(file: FileId, old_text: &str, old: &Parsed, new_text: &str) -> Option<Parsed> {
     let (p, q, delta) = changed_range(old_text, new_text);
     let k = old.ast.items.iter().position(|item| {
@@ -42,19 +46,25 @@ pub fn reparse(file: FileId, old_text: &str, old: &Parsed, new_text: &str) -> Op
     }
     let (start, end) = item_extent(item);
     // Old errors are fine only inside the edited declaration: that is where one is typing.
-    let errors_inside = old.diagnostics.iter().all(|d| {
-        matches!(d.code, Code::E0001 | Code::E0002)
-            && d.primary.file == file
-            && start <= d.primary.span.start as usize
-            && d.primary.span.end as usize <= end
-    });
+    // (File-level ones, about the `package` line, are not; nor a list cut at the limit.)
+    let errors_inside = old.diagnostics.len() <= lower::MAX_SYNTAX_ERRORS
+        && old.diagnostics.iter().all(|d| {
+            d.code != Code::E0003
+                && d.primary.file == file
+                && start <= d.primary.span.start as usize
+                && d.primary.span.end as usize <= end
+        });
     if !errors_inside {
         return None;
     }
     let new_end = end.checked_add_signed(delta)?;
-    let chunk = new_text.get(start..new_end)?;
-    let mut fresh = lower::parse_item(file, chunk)?;
+    let rest = new_text.get(start..)?;
+    let (mut fresh, mut diagnostics) = lower::parse_item(file, rest, new_end - start)?;
+    if diagnostics.len() > lower::MAX_SYNTAX_ERRORS {
+        return None;
+    }
     fresh.shift(start as isize);
+    diagnostics.shift(start as isize);
     let mut items = Vec::with_capacity(old.ast.items.len());
     items.extend(old.ast.items[..k].iter().cloned());
     items.push(fresh);
@@ -69,7 +79,7 @@ pub fn reparse(file: FileId, old_text: &str, old: &Parsed, new_text: &str) -> Op
             items,
             span: Span::new(0, new_text.len()),
         },
-        diagnostics: Vec::new(),
+        diagnostics,
     })
 }
 
@@ -244,6 +254,19 @@ shift_fields! {
     Let => name, value, span;
     Arg => name, value, span;
     Expr => kind, span;
+}
+
+impl Shift for Label {
+    fn shift(&mut self, delta: isize) {
+        self.span.shift(delta);
+    }
+}
+
+impl Shift for Diagnostic {
+    fn shift(&mut self, delta: isize) {
+        self.primary.shift(delta);
+        self.secondary.shift(delta);
+    }
 }
 
 impl Shift for Item {

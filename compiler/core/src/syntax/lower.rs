@@ -18,7 +18,7 @@ const MAX_DEPTH: usize = 200;
 
 /// Syntax errors reported per file; past this, one more diagnostic says how many were left
 /// out (a file of garbage would otherwise print each of its lines again and again).
-const MAX_SYNTAX_ERRORS: usize = 100;
+pub(crate) const MAX_SYNTAX_ERRORS: usize = 100;
 
 /// Parses and lowers one file. Always returns a tree: broken parts are left out of it and
 /// described in the diagnostics.
@@ -74,20 +74,21 @@ pub(crate) fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
     (ast, diagnostics)
 }
 
-/// Parses one `record` or `class` declaration standing alone, with the comment lines above
-/// it, for [`super::incremental::reparse`]. Spans are offsets into `text`. `None` unless the
-/// text is exactly one declaration that parses and lowers without a single diagnostic.
-pub(crate) fn parse_item(file: FileId, text: &str) -> Option<Item> {
-    let root = OaasParser::parse(Rule::item_only, text).ok()?.next()?;
-    let decl = root
-        .into_inner()
-        .find(|p| matches!(p.as_rule(), Rule::class_decl | Rule::record_decl))?;
+/// Parses the `record` or `class` declaration that starts `text` (after comments) and ends
+/// `end` bytes into it, for [`super::incremental::reparse`]; the text after it is read only
+/// as a parse of the whole file would read it. Spans are offsets into `text`. `None` unless
+/// such a declaration is there and ends exactly at `end`; syntax errors inside it are
+/// returned with it.
+pub(crate) fn parse_item(file: FileId, text: &str, end: usize) -> Option<(Item, Vec<Diagnostic>)> {
+    let root = OaasParser::parse(Rule::item_prefix, text).ok()?.next()?;
+    let decl = root.into_inner().next()?;
     let mut lower = Lower::new(file, text);
     let item = match decl.as_rule() {
         Rule::class_decl => Item::Class(lower.class(decl)),
-        _ => Item::Record(lower.record(decl)),
+        Rule::record_decl => Item::Record(lower.record(decl)),
+        _ => return None,
     };
-    (lower.diagnostics.is_empty() && item.span().end as usize == text.len()).then_some(item)
+    (item.span().end as usize == end).then_some((item, lower.diagnostics))
 }
 
 /// Parses an object access expression such as `vid42:transcode(height=720)/src`.

@@ -90,20 +90,35 @@ fn edits_outside_one_declaration_parse_the_whole_file() {
 }
 
 #[test]
-fn a_declaration_that_stops_parsing_falls_back_and_so_does_the_next_edit_elsewhere() {
+fn syntax_errors_inside_the_edited_declaration_stay_incremental() {
     let (broken, reuse) = edit(
         TEXT,
         "public state total: int = 0",
         "public state total: = 0",
     );
-    assert_eq!(reuse, Reuse::Full);
+    assert_eq!(reuse, Reuse::Incremental);
     assert!(!parse(FILE, &broken).diagnostics.is_empty());
-    // An edit in another declaration while the first is broken: a full parse.
-    assert_eq!(edit(&broken, "return n", "return 2").1, Reuse::Full);
-    // Fixing the broken declaration itself is incremental again.
+    // Typing on in the broken class, and fixing it: still one class at a time.
+    assert_eq!(
+        edit(&broken, "items: [Item]", "items: [Itemz]").1,
+        Reuse::Incremental
+    );
     let (fixed, reuse) = edit(&broken, "total: = 0", "total: int = 0");
     assert_eq!(reuse, Reuse::Incremental);
     assert_eq!(fixed, TEXT);
+    // An edit in another declaration while one is broken parses the whole file.
+    assert_eq!(edit(&broken, "return n", "return 2").1, Reuse::Full);
+}
+
+#[test]
+fn a_declaration_that_now_ends_elsewhere_parses_the_whole_file() {
+    // A `}` typed in the middle ends the class there; the rest of it becomes stray lines.
+    let (_, reuse) = edit(TEXT, "total: int = 0", "total: int = 0 }");
+    assert_eq!(reuse, Reuse::Full);
+    // An unclosed `{` swallows the class's own `}`: the class is reported unclosed, but it
+    // still ends where it did, before the next declaration, so this one is incremental.
+    let (_, reuse) = edit(TEXT, "add(item: Item) -> int", "add(item: Item) -> int {");
+    assert_eq!(reuse, Reuse::Incremental);
 }
 
 #[test]
