@@ -1,6 +1,6 @@
 //! `oaasc build`: check a package and write its artifact, the JSON the runtime executes.
 
-use crate::{exit, files, report};
+use crate::{exit, files};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -26,18 +26,9 @@ pub struct BuildArgs {
 
 /// Runs the command and returns the exit code.
 pub fn run(args: BuildArgs) -> u8 {
-    let workspace = match files::load_paths(std::slice::from_ref(&args.path)) {
-        Ok(w) => w,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            return exit::USAGE;
-        }
-    };
-    let build = workspace.build();
-    report::diagnostics(&workspace.sources, &build.diagnostics);
-    let Some(artifact) = build.artifact else {
-        eprintln!("error: not built: fix the errors above first");
-        return exit::FAILED;
+    let artifact = match super::load_and_build(&args.path, "not built") {
+        Ok(built) => built.artifact,
+        Err(code) => return code,
     };
     let json = artifact.to_json();
     let output = args.output.unwrap_or_else(|| {

@@ -1,7 +1,7 @@
 //! `oaasc deploy`: check a package and deploy it to a running runtime.
 
 use crate::client::{self, Client};
-use crate::{exit, files, report};
+use crate::exit;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -25,19 +25,10 @@ pub struct DeployArgs {
 
 /// Runs the command and returns the exit code.
 pub fn run(args: DeployArgs) -> u8 {
-    let workspace = match files::load_paths(std::slice::from_ref(&args.path)) {
-        Ok(w) => w,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            return exit::USAGE;
-        }
+    let workspace = match super::load_and_build(&args.path, "not deployed") {
+        Ok(built) => built.workspace,
+        Err(code) => return code,
     };
-    let build = workspace.build();
-    report::diagnostics(&workspace.sources, &build.diagnostics);
-    if build.artifact.is_none() {
-        eprintln!("error: not deployed: fix the errors above first");
-        return exit::FAILED;
-    }
     let dir = if args.path.is_dir() {
         args.path.clone()
     } else {

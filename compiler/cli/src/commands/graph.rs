@@ -1,6 +1,6 @@
 //! `oaasc graph`: draw the invocation graph of one macro or all of them.
 
-use crate::{exit, files, report};
+use crate::exit;
 use clap::{Args, ValueEnum};
 use oaas_compiler::graph::draw;
 use std::path::PathBuf;
@@ -40,19 +40,13 @@ pub enum GraphFormat {
 
 /// Runs the command and returns the exit code.
 pub fn run(args: GraphArgs) -> u8 {
-    let workspace = match files::load_paths(std::slice::from_ref(&args.path)) {
-        Ok(w) => w,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            return exit::USAGE;
-        }
+    let super::Built {
+        build, artifact, ..
+    } = match super::load_and_build(&args.path, "cannot draw graphs") {
+        Ok(built) => built,
+        Err(code) => return code,
     };
-    let build = workspace.build();
-    report::diagnostics(&workspace.sources, &build.diagnostics);
-    let (Some(artifact), false) = (&build.artifact, build.has_errors()) else {
-        eprintln!("error: cannot draw graphs: fix the errors above first");
-        return exit::FAILED;
-    };
+    let artifact = &artifact;
     let model = &build.analysis.model;
     let user_graphs: Vec<_> = build
         .graphs

@@ -2,7 +2,7 @@
 //! cluster.
 
 use crate::client::{self, Client};
-use crate::{exit, files, report};
+use crate::{exit, report};
 use clap::{Args, ValueEnum};
 use oaas_compiler::artifact::Artifact;
 use oaas_compiler::syntax::{parse_access_expr, AccessTarget};
@@ -100,18 +100,13 @@ fn package_dir(path: &Path) -> PathBuf {
 }
 
 async fn run_async(args: RunArgs) -> u8 {
-    let workspace = match files::load_paths(std::slice::from_ref(&args.path)) {
-        Ok(w) => w,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            return exit::USAGE;
-        }
-    };
-    let build = workspace.build();
-    report::diagnostics(&workspace.sources, &build.diagnostics);
-    let Some(artifact) = build.artifact else {
-        eprintln!("error: not run: fix the errors above first");
-        return exit::FAILED;
+    let super::Built {
+        workspace,
+        artifact,
+        ..
+    } = match super::load_and_build(&args.path, "not run") {
+        Ok(built) => built,
+        Err(code) => return code,
     };
     let call = match resolve_target(&artifact, &args) {
         Ok(c) => c,
