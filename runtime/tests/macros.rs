@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 
 mod common;
-use common::{get, post};
+use common::{get, invoke, post};
 
 fn fixture() -> PathBuf {
     common::fixture("flow")
@@ -92,9 +92,11 @@ async fn a_failure_skips_dependents_and_names_the_line() {
     let (rt, client) = runtime(dir.path()).await;
     let base = rt.url();
     let id = num(&client, &base, 0).await;
-    let (status, body) = post(
+    let (status, body) = invoke(
         &client,
-        format!("{base}/api/objects/{id}/invoke/fails_in_branch"),
+        &base,
+        &id,
+        "fails_in_branch",
         json!({"n": 5, "bad": 3}),
     )
     .await;
@@ -204,14 +206,7 @@ async fn every_synchronous_macro_ends_with_its_outcome_recorded() {
     let id = num(&client, &base, 7).await;
     let calls = futures_util::future::join_all((0..200).map(|_| {
         let (client, base, id) = (client.clone(), base.clone(), id.clone());
-        async move {
-            post(
-                &client,
-                format!("{base}/api/objects/{id}/invoke/same"),
-                json!({}),
-            )
-            .await
-        }
+        async move { invoke(&client, &base, &id, "same", json!({})).await }
     }))
     .await;
     let mut pending = Vec::new();

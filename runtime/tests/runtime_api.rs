@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 mod common;
-use common::{get, post};
+use common::{get, invoke, post};
 
 /// A runtime with the test package deployed.
 async fn runtime(data: &std::path::Path) -> (oaas_runtime::Running, reqwest::Client) {
@@ -63,17 +63,14 @@ async fn retries_failures_and_timeouts() {
     let base = rt.url();
     let id = new_counter(&client, &base).await;
     // Fails twice with a retryable error, then succeeds on the third try (@retry attempts: 3).
-    let (status, body) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/flaky"),
-        json!({"key": "a"}),
-    )
-    .await;
+    let (status, body) = invoke(&client, &base, &id, "flaky", json!({"key": "a"})).await;
     assert_eq!((status, body["result"].clone()), (200, json!(3)), "{body}");
     // More failures than retries: a 502 that carries the container's message.
-    let (status, body) = post(
+    let (status, body) = invoke(
         &client,
-        format!("{base}/api/objects/{id}/invoke/flaky"),
+        &base,
+        &id,
+        "flaky",
         json!({"key": "b", "fail_times": 9}),
     )
     .await;
@@ -87,12 +84,7 @@ async fn retries_failures_and_timeouts() {
     );
     assert_eq!(body["error"]["attempts"], 4);
     // A permanent failure is not retried.
-    let (status, body) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/broken"),
-        json!({}),
-    )
-    .await;
+    let (status, body) = invoke(&client, &base, &id, "broken", json!({})).await;
     assert_eq!(status, 502, "{body}");
     assert!(
         body["error"]["message"]
@@ -104,12 +96,7 @@ async fn retries_failures_and_timeouts() {
     assert_eq!(body["error"]["attempts"], 1);
     // A hung container: 504 after its @timeout(300ms).
     let started = std::time::Instant::now();
-    let (status, body) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/hang"),
-        json!({}),
-    )
-    .await;
+    let (status, body) = invoke(&client, &base, &id, "hang", json!({})).await;
     assert_eq!(status, 504, "{body}");
     assert!(started.elapsed() < std::time::Duration::from_secs(4));
     // The object is untouched by all of that.
@@ -139,19 +126,9 @@ async fn bad_input_gets_clear_errors() {
             .contains("not valid JSON"),
         "{body}"
     );
-    let (status, body) = post(
-        &client,
-        format!("{base}/api/objects/nope/invoke/increment"),
-        json!({}),
-    )
-    .await;
+    let (status, body) = invoke(&client, &base, "nope", "increment", json!({})).await;
     assert_eq!(status, 404, "{body}");
-    let (status, body) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/incremnt"),
-        json!({}),
-    )
-    .await;
+    let (status, body) = invoke(&client, &base, &id, "incremnt", json!({})).await;
     assert_eq!(status, 404, "{body}");
     assert!(
         body["error"]["message"]
@@ -160,12 +137,7 @@ async fn bad_input_gets_clear_errors() {
             .contains("no function `incremnt`"),
         "{body}"
     );
-    let (status, body) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/increment"),
-        json!({"by": "two"}),
-    )
-    .await;
+    let (status, body) = invoke(&client, &base, &id, "increment", json!({"by": "two"})).await;
     assert_eq!(status, 400, "{body}");
     assert!(
         body["error"]["message"]
@@ -174,12 +146,7 @@ async fn bad_input_gets_clear_errors() {
             .contains("mismatched types: `by` expects `int`"),
         "{body}"
     );
-    let (status, body) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/increment"),
-        json!({"bye": 2}),
-    )
-    .await;
+    let (status, body) = invoke(&client, &base, &id, "increment", json!({"bye": 2})).await;
     assert_eq!(status, 400, "{body}");
     assert!(
         body["error"]["message"]
@@ -188,12 +155,7 @@ async fn bad_input_gets_clear_errors() {
             .contains("no parameter `bye`"),
         "{body}"
     );
-    let (status, body) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/hidden"),
-        json!({}),
-    )
-    .await;
+    let (status, body) = invoke(&client, &base, &id, "hidden", json!({})).await;
     assert_eq!(status, 403, "{body}");
     let (status, body) = post(
         &client,
@@ -289,12 +251,7 @@ async fn files_move_by_signed_urls() {
         403
     );
     // A mut function reads the file and writes the next version of it.
-    let (status, body) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/append"),
-        json!({"text": "world"}),
-    )
-    .await;
+    let (status, body) = invoke(&client, &base, &id, "append", json!({"text": "world"})).await;
     assert_eq!(status, 200, "{body}");
     // Reads answer with a redirect to a signed URL...
     let no_redirect = reqwest::Client::builder()
@@ -418,20 +375,10 @@ async fn async_calls_idempotency_outputs_and_queries() {
         .unwrap();
     assert_eq!(r.status(), 422);
     // Functions returning objects: one output, and a list of outputs.
-    let (status, body) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/spawn"),
-        json!({"start": 40}),
-    )
-    .await;
+    let (status, body) = invoke(&client, &base, &id, "spawn", json!({"start": 40})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"]["state"]["count"], 40);
-    let (status, body) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/split"),
-        json!({"n": 3}),
-    )
-    .await;
+    let (status, body) = invoke(&client, &base, &id, "split", json!({"n": 3})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"].as_array().unwrap().len(), 3);
     // Query objects of the class by a state field, with paging.
@@ -551,27 +498,12 @@ async fn containers_restart_and_concurrency_limits_hold() {
         assert_eq!(body["result"], json!(1), "calls overlapped: {body}");
     }
     // A container that dies is started again; calls work once it is back.
-    let (_, first) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/pid"),
-        json!({}),
-    )
-    .await;
-    let (status, _) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/die"),
-        json!({}),
-    )
-    .await;
+    let (_, first) = invoke(&client, &base, &id, "pid", json!({})).await;
+    let (status, _) = invoke(&client, &base, &id, "die", json!({})).await;
     assert_eq!(status, 502);
     let mut second = Value::Null;
     for _ in 0..100 {
-        let (status, body) = post(
-            &client,
-            format!("{base}/api/objects/{id}/invoke/pid"),
-            json!({}),
-        )
-        .await;
+        let (status, body) = invoke(&client, &base, &id, "pid", json!({})).await;
         if status == 200 {
             second = body["result"].clone();
             break;

@@ -48,7 +48,7 @@ class Record {{
 }
 
 mod common;
-use common::{get, post};
+use common::{get, invoke, post};
 
 /// A runtime with the package deployed, and a client.
 async fn runtime(data: &std::path::Path) -> (oaas_runtime::Running, reqwest::Client) {
@@ -74,18 +74,22 @@ async fn put_and_increment_write_new_versions() {
     assert_eq!(body["result"]["state"], json!({"data": {}, "count": 0}));
 
     // `put` is `mut` and returns nothing: the answer is the object's new version.
-    let (status, body) = post(
+    let (status, body) = invoke(
         &client,
-        format!("{base}/api/objects/{id}/invoke/put"),
+        &base,
+        &id,
+        "put",
         json!({"key": "colour", "value": "teal"}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"]["version"], 2, "{body}");
     assert_eq!(body["result"]["state"]["data"], json!({"colour": "teal"}));
-    let (status, body) = post(
+    let (status, body) = invoke(
         &client,
-        format!("{base}/api/objects/{id}/invoke/put"),
+        &base,
+        &id,
+        "put",
         json!({"key": "size", "value": "XL"}),
     )
     .await;
@@ -93,19 +97,9 @@ async fn put_and_increment_write_new_versions() {
     assert_eq!(body["result"]["version"], 3);
 
     // `increment` answers its value; the state patch (`count` only) is merged, `data` stays.
-    let (status, body) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/increment"),
-        json!({"by": 5}),
-    )
-    .await;
+    let (status, body) = invoke(&client, &base, &id, "increment", json!({"by": 5})).await;
     assert_eq!((status, body["result"].clone()), (200, json!(5)), "{body}");
-    let (status, body) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/increment"),
-        json!({}),
-    )
-    .await;
+    let (status, body) = invoke(&client, &base, &id, "increment", json!({})).await;
     assert_eq!((status, body["result"].clone()), (200, json!(6)), "{body}");
 
     let obj = get(&client, format!("{base}/api/objects/{id}")).await;
@@ -116,12 +110,7 @@ async fn put_and_increment_write_new_versions() {
     );
 
     // A function that is not `mut` reads the newest version and writes none.
-    let (status, body) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/read_count"),
-        json!({}),
-    )
-    .await;
+    let (status, body) = invoke(&client, &base, &id, "read_count", json!({})).await;
     assert_eq!((status, body["result"].clone()), (200, json!(6)), "{body}");
     assert_eq!(
         get(&client, format!("{base}/api/objects/{id}")).await["version"],
@@ -155,12 +144,7 @@ async fn put_and_increment_write_new_versions() {
     assert_eq!(sizes, vec![0, 1, 2, 2, 2]);
 
     // Wrong arguments never reach the container.
-    let (status, body) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/put"),
-        json!({"key": "k", "value": 3}),
-    )
-    .await;
+    let (status, body) = invoke(&client, &base, &id, "put", json!({"key": "k", "value": 3})).await;
     assert_eq!(status, 400, "{body}");
     assert!(
         body["error"]["message"]
@@ -198,15 +182,12 @@ async fn concurrent_puts_and_increments_lose_nothing() {
         for i in 0..40 {
             let (client, base, id) = (client.clone(), base.clone(), id.clone());
             calls.push(tokio::spawn(async move {
-                let inc = post(
+                let inc = invoke(&client, &base, &id, "increment", json!({"by": 1})).await;
+                let put = invoke(
                     &client,
-                    format!("{base}/api/objects/{id}/invoke/increment"),
-                    json!({"by": 1}),
-                )
-                .await;
-                let put = post(
-                    &client,
-                    format!("{base}/api/objects/{id}/invoke/put"),
+                    &base,
+                    &id,
+                    "put",
                     json!({"key": format!("k{i}"), "value": format!("v{i}")}),
                 )
                 .await;
@@ -249,12 +230,7 @@ async fn sdk_errors_become_502_with_their_message() {
     .await;
     let id = body["result"]["id"].as_str().unwrap().to_string();
     // `FnError::new`: a 422 from the container, not retried.
-    let (status, body) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/fail"),
-        json!({}),
-    )
-    .await;
+    let (status, body) = invoke(&client, &base, &id, "fail", json!({})).await;
     assert_eq!(status, 502, "{body}");
     assert!(
         body["error"]["message"]
@@ -265,12 +241,7 @@ async fn sdk_errors_become_502_with_their_message() {
     );
     assert_eq!(body["error"]["attempts"], 1, "{body}");
     // `FnError::retryable`: a 503, retried as `@retry` says, then a 502.
-    let (status, body) = post(
-        &client,
-        format!("{base}/api/objects/{id}/invoke/fail"),
-        json!({"retryable": true}),
-    )
-    .await;
+    let (status, body) = invoke(&client, &base, &id, "fail", json!({"retryable": true})).await;
     assert_eq!(status, 502, "{body}");
     assert!(
         body["error"]["message"]

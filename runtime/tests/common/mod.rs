@@ -54,6 +54,23 @@ pub async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, V
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// `POST {base}/api/objects/{id}/invoke/{function}` with the arguments: the status and the
+/// JSON answer.
+pub async fn invoke(
+    client: &reqwest::Client,
+    base: &str,
+    id: &str,
+    function: &str,
+    args: Value,
+) -> (u16, Value) {
+    post(
+        client,
+        format!("{base}/api/objects/{id}/invoke/{function}"),
+        args,
+    )
+    .await
+}
+
 /// `GET url` as JSON.
 pub async fn get(client: &reqwest::Client, url: String) -> Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
