@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,37 +12,36 @@ fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../runtime/tests/fixtures/testpkg")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn serve(data: &Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_oaasc"))
+/// Starts `oaasc serve` on a port the system picks, and returns it with its URL once it
+/// listens. (A port picked beforehand could be taken by a parallel test's server in between,
+/// whose kill would then reset this test's connections.)
+fn serve(data: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oaasc"))
         .args([
             "serve",
             "--data",
             data.to_str().unwrap(),
             "--listen",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
         ])
         .current_dir(fixture())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "oaasc serve did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("oaasc serve ended before it listened")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("oaas runtime listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // Keep reading its log, so that the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, url)
 }
 
 /// Deploys the fixture package `dir/file` to the server at `base` and creates one object of
@@ -77,9 +77,7 @@ async fn deploy_and_create(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut server = serve(dir.path(), port);
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut server, base) = serve(dir.path());
     let client = reqwest::Client::new();
     let id = deploy_and_create(
         &client,
@@ -133,7 +131,7 @@ async fn kill_9_loses_no_acknowledged_write() {
         acked.len()
     );
 
-    let mut server = serve(dir.path(), port);
+    let (mut server, base) = serve(dir.path());
     let history: Value = client
         .get(format!("{base}/api/objects/{id}/versions"))
         .send()
@@ -177,9 +175,7 @@ fn flow_fixture() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn macros_resume_after_kill_9_and_outputs_exist_once() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut server = serve(dir.path(), port);
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut server, base) = serve(dir.path());
     let client = reqwest::Client::new();
     let id = deploy_and_create(
         &client,
@@ -211,7 +207,7 @@ async fn macros_resume_after_kill_9_and_outputs_exist_once() {
     server.kill().unwrap();
     server.wait().unwrap();
 
-    let mut server = serve(dir.path(), port);
+    let (mut server, base) = serve(dir.path());
     let started = Instant::now();
     for inv in &invocations {
         loop {
