@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedMutexGuard, Semaphore};
 
 /// How long signed file URLs live.
 pub const URL_TTL_S: u64 = 3600;
@@ -39,7 +39,7 @@ pub struct Engine {
     /// Working directory of each package version's `@local` commands.
     workdirs: Mutex<HashMap<String, PathBuf>>,
     /// One lock per object for `mut` calls: one order, no lost update.
-    object_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    object_locks: Mutex<ObjectLocks>,
     /// `@concurrency` limits per function.
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Folder `@local` commands run in when a deploy names none.
@@ -122,7 +122,7 @@ impl Engine {
             containers: Containers::new(logs),
             metrics: Metrics::default(),
             workdirs: Mutex::new(HashMap::new()),
-            object_locks: Mutex::new(HashMap::new()),
+            object_locks: Mutex::new(ObjectLocks::default()),
             limits: Mutex::new(HashMap::new()),
             default_workdir,
             allocations: Mutex::new(HashMap::new()),
@@ -396,12 +396,31 @@ impl Engine {
         Ok(json!({"items": items, "next_after": next}))
     }
 
+    /// The lock that orders the `mut` calls of one object. Locks that nobody holds or waits
+    /// for are dropped now and then, so the map stays as large as the objects in use.
     fn object_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = match self.object_locks.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        map.entry(id.to_string()).or_default().clone()
+        match self.object_locks.lock() {
+            Ok(mut locks) => locks.get(id),
+            Err(p) => p.into_inner().get(id),
+        }
+    }
+
+    /// Waits for the turn of a call on `object`: `mut` calls on one object run one at a time
+    /// (tokio's mutex serves waiters in order), each on the newest version, which is returned
+    /// with the turn. Other calls go at once, on the version they were given.
+    async fn take_turn(
+        &self,
+        object: Option<Arc<ObjectVersion>>,
+        mutates: bool,
+    ) -> Result<(Option<OwnedMutexGuard<()>>, Option<Arc<ObjectVersion>>), ApiError> {
+        match (object, mutates) {
+            (Some(o), true) => {
+                let turn = self.object_lock(&o.id).lock_owned().await;
+                let newest = self.object(&o.id, None).await?;
+                Ok((Some(turn), Some(newest)))
+            }
+            (o, _) => Ok((None, o)),
+        }
     }
 
     fn limit(&self, key: &str, n: u64) -> Arc<Semaphore> {
@@ -553,18 +572,7 @@ impl Engine {
             .map_err(ApiError::bad_request)?;
         let started = Instant::now();
         let result = if let Some(builtin) = func.run.builtin.clone() {
-            let lock = match (&object, func.mutates) {
-                (Some(o), true) => Some(self.object_lock(&o.id)),
-                _ => None,
-            };
-            let _guard = match &lock {
-                Some(l) => Some(l.lock().await),
-                None => None,
-            };
-            let object = match (object, func.mutates) {
-                (Some(o), true) => Some(self.object(&o.id, None).await?),
-                (o, _) => o,
-            };
+            let (_turn, object) = self.take_turn(object, func.mutates).await?;
             crate::builtins::run(
                 self, &builtin, &artifact, &class, object, args, task_id, caller,
             )
@@ -869,19 +877,7 @@ impl Engine {
             ),
             None => None,
         };
-        // `mut` calls on one object run one at a time, each on the newest version.
-        let lock = match (&object, func.mutates) {
-            (Some(o), true) => Some(self.object_lock(&o.id)),
-            _ => None,
-        };
-        let _guard = match &lock {
-            Some(l) => Some(l.lock().await),
-            None => None,
-        };
-        let object = match (object, func.mutates) {
-            (Some(o), true) => Some(self.object(&o.id, None).await?),
-            (o, _) => o,
-        };
+        let (_turn, object) = self.take_turn(object, func.mutates).await?;
         let objects = crate::tasks::object_documents(self, func, &args).await?;
         let request = crate::tasks::TaskRequest::build(
             self,
@@ -1060,6 +1056,38 @@ pub fn output_id(task_id: &str, index: usize) -> String {
 }
 
 /// The key that marks a stored reference to an object version in a task result.
+/// The per-object locks are pruned once there are this many, at the least.
+const OBJECT_LOCKS_MIN: usize = 1024;
+
+/// The locks that order `mut` calls, by object id.
+struct ObjectLocks {
+    by_id: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Prune when `by_id` is this large (twice what was left last time, so pruning costs
+    /// O(1) per call on average).
+    prune_at: usize,
+}
+
+impl ObjectLocks {
+    /// The lock of one object, pruning first if it is time.
+    fn get(&mut self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        if self.by_id.len() >= self.prune_at {
+            // A held or awaited lock has another owner besides the map.
+            self.by_id.retain(|_, lock| Arc::strong_count(lock) > 1);
+            self.prune_at = (2 * self.by_id.len()).max(OBJECT_LOCKS_MIN);
+        }
+        self.by_id.entry(id.to_string()).or_default().clone()
+    }
+}
+
+impl Default for ObjectLocks {
+    fn default() -> Self {
+        ObjectLocks {
+            by_id: HashMap::new(),
+            prune_at: OBJECT_LOCKS_MIN,
+        }
+    }
+}
+
 const RESULT_REF: &str = "$object_version";
 
 /// A task result as stored: object views of versions the same commit writes become
@@ -1083,5 +1111,34 @@ fn compact_result(result: &Value, versions: &[Arc<ObjectVersion>]) -> Value {
             Value::Array(items.iter().map(|i| compact_result(i, versions)).collect())
         }
         other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn idle_object_locks_are_pruned_and_held_ones_kept() {
+        let mut locks = ObjectLocks::default();
+        let held = locks.get("held");
+        let first = locks.get("held");
+        assert!(Arc::ptr_eq(&held, &first), "one lock per object");
+        drop(first);
+        for i in 0..OBJECT_LOCKS_MIN * 3 {
+            drop(locks.get(&format!("idle{i}")));
+        }
+        // Pruned on the way, down to what is in use, and never more than twice that plus
+        // the minimum.
+        assert!(
+            locks.by_id.len() <= OBJECT_LOCKS_MIN + 1,
+            "{}",
+            locks.by_id.len()
+        );
+        assert!(
+            Arc::ptr_eq(&held, &locks.get("held")),
+            "a held lock is kept"
+        );
     }
 }
