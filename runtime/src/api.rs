@@ -45,6 +45,45 @@ pub fn router(engine: Shared) -> Router {
         .fallback(not_found)
         .with_state(engine)
         .merge(blob_routes)
+        .layer(axum::middleware::map_response(json_errors))
+}
+
+/// Every error leaves as the API's JSON. axum answers some bad requests itself, in plain
+/// text (a path or query that does not decode: `?version=abc`) or with no body (a method a
+/// route does not take); those are rewritten here, their status and headers (`Allow`,
+/// `Content-Range`) kept.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let allowed = parts
+        .headers
+        .get(header::ALLOW)
+        .and_then(|a| a.to_str().ok())
+        .map(str::to_string);
+    let message = match (text.is_empty(), allowed) {
+        (true, Some(allowed)) => format!("this path does not take that method; it takes {allowed}"),
+        (true, None) => status.canonical_reason().unwrap_or("error").to_lowercase(),
+        (false, _) => text,
+    };
+    let (json_parts, json_body) = ApiError::with_status(status, message)
+        .into_response()
+        .into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    if let Some(t) = json_parts.headers.get(header::CONTENT_TYPE) {
+        parts.headers.insert(header::CONTENT_TYPE, t.clone());
+    }
+    Response::from_parts(parts, json_body)
 }
 
 async fn not_found() -> ApiError {
@@ -100,6 +139,11 @@ async fn deploy(State(engine): State<Shared>, body: bytes::Bytes) -> Result<Resp
                 "expected a package artifact or {{\"sources\": {{path: text}}}}: {e}"
             ))
         })?;
+        if req.sources.is_empty() {
+            return Err(ApiError::bad_request(
+                "no sources: give `{\"sources\": {path: text}}` with at least one `.oaas` file",
+            ));
+        }
         (compile(&req.sources)?, req.workdir)
     };
     let artifact = engine.deploy(artifact, workdir).await?;

@@ -62,6 +62,24 @@ impl ApiError {
     pub fn not_implemented(message: impl Into<String>) -> ApiError {
         Self::new(StatusCode::NOT_IMPLEMENTED, "not_implemented", message)
     }
+    /// An error with a status the runtime did not choose itself: axum's own answers to a
+    /// path or query that does not decode, or to a method a route does not take.
+    pub fn with_status(status: StatusCode, message: impl Into<String>) -> ApiError {
+        let code = match status.as_u16() {
+            400 => "bad_request",
+            403 => "forbidden",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            409 => "conflict",
+            413 => "payload_too_large",
+            415 => "unsupported_media_type",
+            416 => "range_not_satisfiable",
+            422 => "unprocessable",
+            s if s >= 500 => "internal",
+            _ => "error",
+        };
+        Self::new(status, code, message)
+    }
     /// Adds detail fields.
     pub fn with(mut self, details: Value) -> ApiError {
         self.details = details;

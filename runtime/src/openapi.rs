@@ -2,67 +2,128 @@
 
 use serde_json::{json, Value};
 
-fn op(summary: &str, params: &[(&str, &str, &str)], body: bool, ok: &str) -> Value {
-    let parameters: Vec<Value> = params
-        .iter()
-        .map(|(name, place, desc)| json!({"name": name, "in": place, "required": *place == "path", "description": desc, "schema": {"type": "string"}}))
-        .collect();
-    let mut o = json!({
-        "summary": summary,
-        "parameters": parameters,
-        "responses": {
-            ok: {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
-            "400": {"$ref": "#/components/responses/Error"},
-            "403": {"$ref": "#/components/responses/Error"},
-            "404": {"$ref": "#/components/responses/Error"},
-        }
+/// A parameter: its name, where it goes (`path` or `query`), what it is, and its schema.
+fn param(name: &str, place: &str, description: &str, schema: Value) -> Value {
+    json!({
+        "name": name,
+        "in": place,
+        "required": place == "path",
+        "description": description,
+        "schema": schema,
+    })
+}
+
+/// A string parameter.
+fn text(name: &str, place: &str, description: &str) -> Value {
+    param(name, place, description, json!({"type": "string"}))
+}
+
+/// The error statuses every operation can answer, and those of calls that run functions.
+const ERRORS: &[&str] = &["400", "403", "404", "405"];
+const CALL_ERRORS: &[&str] = &["409", "422", "502", "504"];
+
+/// One operation: a summary, parameters, an optional JSON body (its schema), the success
+/// status, and whether it runs functions (which adds their error statuses).
+fn op(summary: &str, params: &[Value], body: Option<Value>, ok: &str, runs: bool) -> Value {
+    let mut responses = json!({
+        ok: {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
     });
-    if body {
-        o["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": {"type": "object"}}}});
+    let extra: &[&str] = if runs { CALL_ERRORS } else { &[] };
+    for status in ERRORS.iter().chain(extra) {
+        responses[*status] = json!({"$ref": "#/components/responses/Error"});
+    }
+    let mut o = json!({"summary": summary, "parameters": params, "responses": responses});
+    if let Some(schema) = body {
+        o["requestBody"] =
+            json!({"required": false, "content": {"application/json": {"schema": schema}}});
     }
     o
 }
 
 /// The OpenAPI document.
 pub fn document() -> Value {
-    let id = ("id", "path", "object id");
-    let cls = (
+    let id = text("id", "path", "object id");
+    let cls = text(
         "cls",
         "path",
         "class, `package.Class` or an unambiguous `Class`",
     );
-    let func = ("func", "path", "function name");
-    let asyncq = (
+    let func = text("func", "path", "function name");
+    let asyncq = param(
         "async",
         "query",
         "`true`: answer 202 at once and run in the background",
+        json!({"type": "boolean"}),
     );
+    let args = json!({"type": "object", "description": "arguments by name"});
+    let deploy_body = json!({
+        "oneOf": [
+            {"type": "object", "description": "`.oaas` sources, compiled by the runtime",
+             "properties": {
+                 "sources": {"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 1, "description": "file path -> text"},
+                 "workdir": {"type": ["string", "null"], "description": "where `@local` commands run"}
+             },
+             "required": ["sources"]},
+            {"type": "object", "description": "an artifact as `oaasc build` writes it",
+             "properties": {"format": {"type": "string"}}, "required": ["format"]}
+        ]
+    });
+    let mut metrics = op("Prometheus metrics", &[], None, "200", false);
+    metrics["responses"]["200"] = json!({"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}});
+    let mut file = op(
+        "Redirect (307) to a signed URL of the file; `?relay=true` streams it through",
+        &[
+            id.clone(),
+            text("name", "path", "file name"),
+            param(
+                "version",
+                "query",
+                "a version number",
+                json!({"type": "integer", "minimum": 1}),
+            ),
+            param(
+                "relay",
+                "query",
+                "stream instead of redirect",
+                json!({"type": "boolean"}),
+            ),
+        ],
+        None,
+        "307",
+        false,
+    );
+    file["responses"]["307"] = json!({"description": "redirect to a signed URL of the file"});
+    file["responses"]["200"] = json!({"description": "the file, with `?relay=true`", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
+    let expr = text("expr", "path", "the expression");
     json!({
         "openapi": "3.1.0",
         "info": {"title": "OaaS runtime", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "The object access interface: packages, classes, objects with immutable versions, files by signed URL, and invocations."},
+                 "description": "The object access interface: packages, classes, objects with immutable versions, files by signed URL, and invocations. Every error is JSON: `{\"error\": {\"code\", \"message\"}}`."},
         "paths": {
-            "/healthz": {"get": op("Liveness", &[], false, "200")},
-            "/metrics": {"get": op("Prometheus metrics", &[], false, "200")},
+            "/healthz": {"get": op("Liveness", &[], None, "200", false)},
+            "/metrics": {"get": metrics},
             "/api/packages": {
-                "post": op("Deploy a package: an artifact from `oaasc build`, or `{sources: {path: text}, workdir}`", &[], true, "201"),
-                "get": op("Deployed packages and their current versions", &[], false, "200")
+                "post": op("Deploy a package: an artifact from `oaasc build`, or `{sources: {path: text}, workdir}`", &[], Some(deploy_body), "201", false),
+                "get": op("Deployed packages and their current versions", &[], None, "200", false)
             },
-            "/api/classes/{cls}": {"get": op("A class: public state, files, refs, functions, macros", &[cls], false, "200")},
+            "/api/classes/{cls}": {"get": op("A class: public state, files, refs, functions, macros", std::slice::from_ref(&cls), None, "200", false)},
             "/api/classes/{cls}/objects": {
-                "post": op("Create an object (builtin `new`); the body holds state fields", &[cls], true, "201"),
-                "get": op("List or query objects: `field=value` filters on public state, `after`, `limit`", &[cls, ("after", "query", "page after this id"), ("limit", "query", "page size (1..1000)")], false, "200")
+                "post": op("Create an object (builtin `new`); the body holds state fields", std::slice::from_ref(&cls), Some(json!({"type": "object", "description": "state fields by name"})), "201", true),
+                "get": op("List or query objects: `field=value` filters on public state, `after`, `limit`", &[cls.clone(), text("after", "query", "page after this id"), param("limit", "query", "page size", json!({"type": "integer", "minimum": 1, "maximum": 1000}))], None, "200", false)
             },
-            "/api/classes/{cls}/invoke/{func}": {"post": op("Call a static function", &[cls, func, asyncq], true, "200")},
+            "/api/classes/{cls}/invoke/{func}": {"post": op("Call a static function", &[cls, func.clone(), asyncq.clone()], Some(args.clone()), "200", true)},
             "/api/objects/{id}": {
-                "get": op("An object, newest version or `?version=`", &[id, ("version", "query", "a version number")], false, "200"),
-                "delete": op("Delete an object (a new, deleted version)", &[id], false, "200")
+                "get": op("An object, newest version or `?version=`", &[id.clone(), param("version", "query", "a version number", json!({"type": "integer", "minimum": 1}))], None, "200", false),
+                "delete": op("Delete an object (a new, deleted version)", std::slice::from_ref(&id), None, "200", false)
             },
-            "/api/objects/{id}/versions": {"get": op("Every version of an object", &[id], false, "200")},
-            "/api/objects/{id}/files/{name}": {"get": op("Redirect (307) to a signed URL of the file; `?relay=true` streams it through", &[id, ("name", "path", "file name"), ("relay", "query", "stream instead of redirect")], false, "307")},
-            "/api/objects/{id}/invoke/{func}": {"post": op("Call a function of an object; the body holds the arguments by name", &[id, func, asyncq], true, "200")},
-            "/api/invocations/{id}": {"get": op("An invocation: status, result or error, per-node status", &[("id", "path", "invocation id")], false, "200")},
-            "/oal/{expr}": {"get": op("Run an object access expression, e.g. `vid42:transcode(height=720)/src`", &[("expr", "path", "the expression")], false, "200")}
+            "/api/objects/{id}/versions": {"get": op("Every version of an object", std::slice::from_ref(&id), None, "200", false)},
+            "/api/objects/{id}/files/{name}": {"get": file},
+            "/api/objects/{id}/invoke/{func}": {"post": op("Call a function of an object; the body holds the arguments by name", &[id, func, asyncq], Some(args), "200", true)},
+            "/api/invocations/{id}": {"get": op("An invocation: status, result or error, per-node status", &[text("id", "path", "invocation id")], None, "200", false)},
+            "/oal/{expr}": {
+                "get": op("Run an object access expression that changes nothing, e.g. `vid42:get/src`", std::slice::from_ref(&expr), None, "200", true),
+                "post": op("Run any object access expression, e.g. `vid42:transcode(height=720)/src`", &[expr], None, "200", true)
+            }
         },
         "components": {
             "responses": {

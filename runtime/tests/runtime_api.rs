@@ -159,6 +159,53 @@ async fn bad_input_gets_clear_errors() {
     assert_eq!(status, 403, "{body}");
     let (status, body) = post(
         &client,
+        format!("{base}/api/packages"),
+        json!({"sources": {}}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (400, json!("bad_request")),
+        "{body}"
+    );
+    // Requests that axum itself refuses get the same JSON errors: a query or path that does
+    // not decode, a method the path does not take.
+    for (method, url, status, code) in [
+        (
+            "GET",
+            format!("{base}/api/objects/{id}?version=two"),
+            400,
+            "bad_request",
+        ),
+        (
+            "GET",
+            format!("{base}/api/objects/{id}/files/f?relay=maybe"),
+            400,
+            "bad_request",
+        ),
+        ("GET", format!("{base}/api/objects/%FF"), 400, "bad_request"),
+        (
+            "DELETE",
+            format!("{base}/api/packages"),
+            405,
+            "method_not_allowed",
+        ),
+    ] {
+        let r = client
+            .request(method.parse().unwrap(), &url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{method} {url}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{method} {url}: {body}");
+        assert!(
+            !body["error"]["message"].as_str().unwrap().is_empty(),
+            "{body}"
+        );
+    }
+    let (status, body) = post(
+        &client,
         format!("{base}/api/classes/testpkg.Counter/objects"),
         json!({"count": 1.5}),
     )
