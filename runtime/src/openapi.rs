@@ -79,7 +79,7 @@ pub fn document() -> Value {
                 "version",
                 "query",
                 "a version number",
-                json!({"type": "integer", "minimum": 1}),
+                json!({"type": "integer", "minimum": 1, "maximum": i64::MAX}),
             ),
             param(
                 "relay",
@@ -113,7 +113,7 @@ pub fn document() -> Value {
             },
             "/api/classes/{cls}/invoke/{func}": {"post": op("Call a static function", &[cls, func.clone(), asyncq.clone()], Some(args.clone()), "200", true)},
             "/api/objects/{id}": {
-                "get": op("An object, newest version or `?version=`", &[id.clone(), param("version", "query", "a version number", json!({"type": "integer", "minimum": 1}))], None, "200", false),
+                "get": op("An object, newest version or `?version=`", &[id.clone(), param("version", "query", "a version number", json!({"type": "integer", "minimum": 1, "maximum": i64::MAX}))], None, "200", false),
                 "delete": op("Delete an object (a new, deleted version)", std::slice::from_ref(&id), None, "200", false)
             },
             "/api/objects/{id}/versions": {"get": op("Every version of an object", std::slice::from_ref(&id), None, "200", false)},
