@@ -96,7 +96,7 @@ fn patched(snap: &Snapshot, file: FileId, at: usize, insert: &str) -> Analysis {
     text.insert_str(at.min(text.len()), insert);
     workspace.sources.set_text(file, text);
     // One declaration of one file changed: parse only that.
-    workspace.check_cached(&mut snap.parses.clone())
+    workspace.check_reusing(&snap.parses)
 }
 
 /// The type of the expression ending at `end` (the widest one), per an analysis.

@@ -50,6 +50,11 @@ impl Workspace {
     pub fn check_cached(&self, cache: &mut crate::syntax::ParseCache) -> Analysis {
         check::analyze_cached(&self.sources, cache)
     }
+
+    /// Like [`Workspace::check_cached`], leaving `cache` as it is.
+    pub fn check_reusing(&self, cache: &crate::syntax::ParseCache) -> Analysis {
+        check::analyze_reusing(&self.sources, cache)
+    }
 }
 
 /// The result of [`Workspace::build`]: the analysis, the graphs, and the artifact when there

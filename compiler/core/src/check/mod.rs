@@ -152,6 +152,26 @@ pub fn analyze(sources: &Sources) -> Analysis {
 /// Like [`analyze`], parsing only what changed since the parses kept in `cache` (which it
 /// updates): the language server checks on every keystroke this way.
 pub fn analyze_cached(sources: &Sources, cache: &mut syntax::ParseCache) -> Analysis {
+    let parsed = parse_reusing(sources, cache);
+    for (id, p) in &parsed {
+        let file = sources.get(*id);
+        cache.store(*id, &file.path, &file.text, p);
+    }
+    let paths: std::collections::HashSet<&str> =
+        sources.iter().map(|(_, f)| f.path.as_str()).collect();
+    cache.retain(|path| paths.contains(path));
+    check_parsed(sources, parsed)
+}
+
+/// Like [`analyze_cached`], leaving `cache` as it is: for a check of a text that will not be
+/// edited further (a completion's patched copy).
+pub fn analyze_reusing(sources: &Sources, cache: &syntax::ParseCache) -> Analysis {
+    check_parsed(sources, parse_reusing(sources, cache))
+}
+
+/// Every file's parse, from `cache` where it can be, parsing the others (on threads when
+/// there is much of them).
+fn parse_reusing(sources: &Sources, cache: &syntax::ParseCache) -> Vec<(FileId, syntax::Parsed)> {
     let mut parsed: Vec<Option<(FileId, syntax::Parsed)>> = Vec::with_capacity(sources.len());
     let mut missing: Vec<(FileId, &str)> = Vec::new();
     for (id, file) in sources.iter() {
@@ -164,18 +184,10 @@ pub fn analyze_cached(sources: &Sources, cache: &mut syntax::ParseCache) -> Anal
         }
     }
     let mut fresh = parse_all(&missing).into_iter();
-    let parsed: Vec<(FileId, syntax::Parsed)> = parsed
+    parsed
         .into_iter()
         .filter_map(|p| p.or_else(|| fresh.next()))
-        .collect();
-    for (id, p) in &parsed {
-        let file = sources.get(*id);
-        cache.store(*id, &file.path, &file.text, p);
-    }
-    let paths: std::collections::HashSet<&str> =
-        sources.iter().map(|(_, f)| f.path.as_str()).collect();
-    cache.retain(|path| paths.contains(path));
-    check_parsed(sources, parsed)
+        .collect()
 }
 
 /// Checks parsed files (all of `sources`, in order).
