@@ -135,7 +135,7 @@ fn valid_fixtures() {
         let snapshot = format!(
             "{}── tree ──\n{}\n",
             source_and_diagnostics(&f),
-            tree_json(&f.parsed.ast)
+            tree_json(&*f.parsed.ast)
         );
         insta::assert_snapshot!(snapshot);
     });

@@ -70,7 +70,7 @@ pub struct ResolvedCall {
 #[derive(Debug, Clone)]
 pub struct Analysis {
     /// Each file's tree, in file order (the standard library first).
-    pub files: Vec<(FileId, ast::File)>,
+    pub files: Vec<(FileId, std::sync::Arc<ast::File>)>,
     /// Every diagnostic, sorted by file and position.
     pub diagnostics: Vec<Diagnostic>,
     /// Packages, classes, records and members, resolved.
@@ -100,7 +100,7 @@ impl Analysis {
     pub fn file(&self, id: FileId) -> Option<&ast::File> {
         match self.files.get(id.0 as usize) {
             Some((f, ast)) if *f == id => Some(ast),
-            _ => self.files.iter().find(|(f, _)| *f == id).map(|(_, a)| a),
+            _ => self.files.iter().find(|(f, _)| *f == id).map(|(_, a)| &**a),
         }
     }
 
@@ -116,7 +116,7 @@ impl Analysis {
 
 /// Finds each member's place in the trees, by the span of its name.
 fn member_paths(
-    files: &[(FileId, ast::File)],
+    files: &[(FileId, std::sync::Arc<ast::File>)],
     model: &Model,
 ) -> HashMap<MemberId, (usize, usize, usize)> {
     let mut by_name: HashMap<(FileId, Span), (usize, usize, usize)> = HashMap::new();
@@ -296,7 +296,7 @@ fn parse_all(all: &[(FileId, &str)]) -> Vec<(FileId, syntax::Parsed)> {
 /// The state of one check run.
 pub(crate) struct Checker<'a> {
     sources: &'a Sources,
-    files: &'a [(FileId, ast::File)],
+    files: &'a [(FileId, std::sync::Arc<ast::File>)],
     stdlib: FileId,
     model: Model,
     diagnostics: Vec<Diagnostic>,

@@ -74,11 +74,11 @@ pub fn reparse(file: FileId, old_text: &str, old: &Parsed, new_text: &str) -> Op
         items.push(later);
     }
     Some(Parsed {
-        ast: File {
+        ast: std::sync::Arc::new(File {
             package: old.ast.package.clone(),
             items,
             span: Span::new(0, new_text.len()),
-        },
+        }),
         diagnostics,
     })
 }

@@ -17,8 +17,9 @@ pub use incremental::{reparse, ParseCache, Reuse};
 /// A parsed file and what went wrong while parsing it.
 #[derive(Clone, Debug)]
 pub struct Parsed {
-    /// The tree, with broken parts left out.
-    pub ast: ast::File,
+    /// The tree, with broken parts left out; shared, so that a kept parse (a
+    /// [`ParseCache`]) and the checks that use it do not copy it.
+    pub ast: std::sync::Arc<ast::File>,
     /// Syntax errors, each at its own place.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -26,7 +27,10 @@ pub struct Parsed {
 /// Parses one `.oaas` file.
 pub fn parse(file: FileId, text: &str) -> Parsed {
     let (ast, diagnostics) = lower::parse_file(file, text);
-    Parsed { ast, diagnostics }
+    Parsed {
+        ast: std::sync::Arc::new(ast),
+        diagnostics,
+    }
 }
 
 /// A parsed object access expression: `vid42:transcode(height=720)/src`.
