@@ -204,14 +204,6 @@ impl LocalContainer {
     }
 }
 
-fn free_port() -> Option<u16> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()
-        .map(|a| a.port())
-}
-
 /// Starts the container, waits for it to accept connections, and restarts it with backoff
 /// whenever it exits, until shutdown.
 async fn supervise(
@@ -225,7 +217,7 @@ async fn supervise(
         if *shutdown.borrow() {
             return;
         }
-        let Some(port) = free_port() else {
+        let Some(port) = crate::ports::free_port() else {
             tokio::time::sleep(backoff).await;
             continue;
         };
@@ -270,7 +262,19 @@ async fn supervise(
                 .await
                 .is_ok()
             {
-                up = true;
+                let pid = c.child.lock().await.as_ref().and_then(|ch| ch.id());
+                let stolen =
+                    pid.and_then(|pid| crate::ports::listener_owned_by(pid, port)) == Some(false);
+                if stolen {
+                    // Another process took the port between its pick and the container's
+                    // bind: calls must not go there. Start again on another port.
+                    tracing::warn!(command = %c.command, port, "another process listens on the container's port; restarting it on another");
+                    if let Some(ch) = c.child.lock().await.as_mut() {
+                        let _ = ch.start_kill();
+                    }
+                } else {
+                    up = true;
+                }
                 break;
             }
             let exited = matches!(

@@ -19,6 +19,7 @@ pub mod executor;
 pub mod metrics;
 pub mod oal;
 pub mod openapi;
+pub mod ports;
 pub mod registry;
 pub mod store;
 pub mod tasks;
