@@ -44,6 +44,8 @@ pub struct Engine {
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Folder `@local` commands run in when a deploy names none.
     pub default_workdir: PathBuf,
+    /// Where `@image` functions run (see `Config::image_url`).
+    pub image_url: Option<String>,
     /// The newest version of objects read or written here, so calls need not read the store
     /// each time. One runtime owns its store, so this cannot go stale.
     latest: Mutex<HashMap<String, Arc<ObjectVersion>>>,
@@ -125,6 +127,7 @@ impl Engine {
             object_locks: Mutex::new(ObjectLocks::default()),
             limits: Mutex::new(HashMap::new()),
             default_workdir,
+            image_url: None,
             allocations: Mutex::new(HashMap::new()),
             latest: Mutex::new(HashMap::new()),
             fresh: Mutex::new(std::collections::HashSet::new()),
@@ -927,6 +930,11 @@ impl Engine {
         if let Some(url) = &func.run.url {
             return Ok(url.trim_end_matches('/').to_string());
         }
+        // On a cluster the images are the containers; a `@local` beside them is for one
+        // machine.
+        if let (Some(template), Some(image)) = (&self.image_url, &func.run.image) {
+            return Ok(image_endpoint(template, image));
+        }
         if let Some(cmd) = &func.run.local {
             let dir = self.workdir(&artifact.version);
             return self
@@ -936,7 +944,7 @@ impl Engine {
                 .map_err(|e| ApiError::function_failed(e.0).with(json!({"function": func.name})));
         }
         Err(ApiError::function_failed(format!(
-            "`{}` has no way to run here: it needs `@local(...)` or `@url(...)` (an `@image` runs only on a cluster)",
+            "`{}` has no way to run here: it needs `@local(...)` or `@url(...)` (an `@image` runs only where the runtime was started with `--image-url`)",
             func.name
         )))
     }
@@ -1056,6 +1064,16 @@ pub fn output_id(task_id: &str, index: usize) -> String {
 }
 
 /// The key that marks a stored reference to an object version in a task result.
+/// Where an `@image` function runs: `template` with `{service}` replaced by the image's
+/// service name (as `oaasc deploy --emit knative` names it).
+fn image_endpoint(template: &str, image: &str) -> String {
+    let service = oaas_compiler::artifact::knative::service_name(image);
+    template
+        .replace("{service}", &service)
+        .trim_end_matches('/')
+        .to_string()
+}
+
 /// The per-object locks are pruned once there are this many, at the least.
 const OBJECT_LOCKS_MIN: usize = 1024;
 
@@ -1118,6 +1136,20 @@ fn compact_result(result: &Value, versions: &[Arc<ObjectVersion>]) -> Value {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn image_functions_run_at_their_service_in_the_template() {
+        let image = "ghcr.io/acme/video-image:1";
+        let service = oaas_compiler::artifact::knative::service_name(image);
+        assert_eq!(
+            image_endpoint("http://{service}.media.svc.cluster.local/", image),
+            format!("http://{service}.media.svc.cluster.local")
+        );
+        assert_eq!(
+            image_endpoint("http://10.0.0.9:8080", image),
+            "http://10.0.0.9:8080"
+        );
+    }
 
     #[test]
     fn idle_object_locks_are_pruned_and_held_ones_kept() {

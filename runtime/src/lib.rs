@@ -39,6 +39,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Folder `@local` commands run in when a deploy names none.
     pub workdir: PathBuf,
+    /// Where `@image` functions run, `{service}` standing for the name
+    /// `oaasc deploy --emit knative` gives the image's service (on a cluster:
+    /// `http://{service}.NAMESPACE.svc.cluster.local`). Without it they cannot run here.
+    pub image_url: Option<String>,
 }
 
 /// A started runtime.
@@ -98,12 +102,14 @@ pub async fn start(config: Config) -> Result<Running, String> {
         secret,
         format!("http://{addr}"),
     ));
-    let engine = Arc::new(Engine::new(
+    let mut engine = Engine::new(
         Arc::new(store),
         blobs,
         config.data.join("logs"),
         config.workdir.clone(),
-    ));
+    );
+    engine.image_url = config.image_url.clone();
+    let engine = Arc::new(engine);
     if let Ok(mut u) = engine.containers.runtime_url.write() {
         *u = format!("http://{addr}");
     }

@@ -50,6 +50,18 @@ class Record {{
 mod common;
 use common::{get, invoke, post};
 
+/// Creates a `record.Record` with default state; returns its id.
+async fn new_record(client: &reqwest::Client, base: &str) -> String {
+    let (status, body) = post(
+        client,
+        format!("{base}/api/classes/record.Record/objects"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["result"]["id"].as_str().unwrap().to_string()
+}
+
 /// A runtime with the package deployed, and a client.
 async fn runtime(data: &std::path::Path) -> (oaas_runtime::Running, reqwest::Client) {
     let url = container().await;
@@ -167,14 +179,7 @@ async fn concurrent_puts_and_increments_lose_nothing() {
     let base = rt.url();
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let (status, body) = post(
-            &client,
-            format!("{base}/api/classes/record.Record/objects"),
-            json!({}),
-        )
-        .await;
-        assert_eq!(status, 201, "{body}");
-        ids.push(body["result"]["id"].as_str().unwrap().to_string());
+        ids.push(new_record(&client, &base).await);
     }
     // 40 increments and 40 puts of distinct keys on each object, all at once.
     let mut calls = Vec::new();
@@ -222,13 +227,7 @@ async fn sdk_errors_become_502_with_their_message() {
     let dir = tempfile::tempdir().unwrap();
     let (rt, client) = runtime(dir.path()).await;
     let base = rt.url();
-    let (_, body) = post(
-        &client,
-        format!("{base}/api/classes/record.Record/objects"),
-        json!({}),
-    )
-    .await;
-    let id = body["result"]["id"].as_str().unwrap().to_string();
+    let id = new_record(&client, &base).await;
     // `FnError::new`: a 422 from the container, not retried.
     let (status, body) = invoke(&client, &base, &id, "fail", json!({})).await;
     assert_eq!(status, 502, "{body}");
@@ -251,5 +250,30 @@ async fn sdk_errors_become_502_with_their_message() {
         "{body}"
     );
     assert_eq!(body["error"]["attempts"], 3, "{body}");
+    rt.stop().await;
+}
+
+/// With `image_url`, a function whose class names an `@image` runs at that address, before
+/// the class's `@local` (here a command that cannot start).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_functions_run_where_image_url_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = container().await;
+    let source = package(&url).replace(
+        &format!("@url(\"{url}\")"),
+        "@image(\"ghcr.io/acme/record:1\") @local(\"exit 1\")",
+    );
+    assert!(source.contains("@image"), "{source}");
+    let (rt, client) = common::start_with_images(
+        dir.path(),
+        dir.path(),
+        json!({"record.oaas": source}),
+        Some(url),
+    )
+    .await;
+    let base = rt.url();
+    let id = new_record(&client, &base).await;
+    let (status, body) = invoke(&client, &base, &id, "increment", json!({"by": 4})).await;
+    assert_eq!((status, body["result"].clone()), (200, json!(4)), "{body}");
     rt.stop().await;
 }

@@ -124,6 +124,7 @@ async fn run() -> Result<(), String> {
         data: data.clone(),
         listen: ([127, 0, 0, 1], 0).into(),
         workdir: std::env::temp_dir(),
+        image_url: None,
     };
     let rt = oaas_runtime::start(config).await?;
     let base = rt.url();

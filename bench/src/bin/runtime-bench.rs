@@ -390,6 +390,7 @@ async fn bench(o: Options) -> Result<(), String> {
         data: data.clone(),
         listen: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
         workdir: std::env::temp_dir(),
+        image_url: None,
     };
     let running = oaas_runtime::start(config).await?;
     let fsync = fsync_latency(&data);

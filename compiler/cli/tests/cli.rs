@@ -198,3 +198,26 @@ fn help_works() {
     assert_eq!(code(&version), 0);
     assert!(stdout(&version).starts_with("oaasc "));
 }
+
+/// `deploy --emit knative` prints one Knative Service per `@image` and contacts nothing (no
+/// runtime listens in this test); the artifact's version in the header is masked.
+#[test]
+fn deploy_emits_knative_services_for_images() {
+    let out = oaasc(&[
+        "deploy",
+        "examples/video",
+        "--emit",
+        "knative",
+        "--namespace",
+        "media",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut settings = settings();
+    settings.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[version]");
+    settings.bind(|| insta::assert_snapshot!("knative_video", stdout(&out)));
+    // A package without images: a stream with no documents, said in a comment.
+    let out = oaasc(&["deploy", "examples/record", "--emit", "knative"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("# (no function names an @image)"));
+    assert!(!stdout(&out).contains("kind: Service"));
+}

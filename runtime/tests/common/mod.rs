@@ -19,10 +19,21 @@ pub async fn start(
     workdir: &Path,
     sources: Value,
 ) -> (oaas_runtime::Running, reqwest::Client) {
+    start_with_images(data, workdir, sources, None).await
+}
+
+/// Like [`start`], with `@image` functions run at `image_url` (see `Config::image_url`).
+pub async fn start_with_images(
+    data: &Path,
+    workdir: &Path,
+    sources: Value,
+    image_url: Option<String>,
+) -> (oaas_runtime::Running, reqwest::Client) {
     let config = oaas_runtime::Config {
         data: data.to_path_buf(),
         listen: "127.0.0.1:0".parse().unwrap(),
         workdir: workdir.to_path_buf(),
+        image_url,
     };
     let running = oaas_runtime::start(config).await.unwrap();
     let client = reqwest::Client::new();

@@ -123,6 +123,7 @@ async fn run_async(args: RunArgs) -> u8 {
                 data: args.data.clone(),
                 listen: ([127, 0, 0, 1], 0).into(),
                 workdir: package_dir(&args.path),
+                image_url: None,
             };
             match oaas_runtime::start(config).await {
                 Ok(r) => (Client::new(&r.url()), Some(r)),

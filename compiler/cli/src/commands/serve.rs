@@ -27,6 +27,11 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:6000")]
     pub listen: SocketAddr,
+    /// Where `@image` functions run, `{service}` standing for each image's service name as
+    /// `oaasc deploy --emit knative` writes it; e.g.
+    /// 'http://{service}.default.svc.cluster.local'. They go before `@local` then.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub image_url: Option<String>,
 }
 
 /// Runs the command until Ctrl-C; returns the exit code.
@@ -54,6 +59,7 @@ pub fn run(args: ServeArgs) -> u8 {
             data: args.data.clone(),
             listen: args.listen,
             workdir,
+            image_url: args.image_url.clone(),
         };
         let running = match oaas_runtime::start(config).await {
             Ok(r) => r,

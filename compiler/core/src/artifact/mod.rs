@@ -6,6 +6,7 @@
 //! The runtime depends on these types, never on the checker's internals.
 
 mod emit;
+pub mod knative;
 pub mod schema;
 
 pub use emit::build;
