@@ -15,6 +15,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+/// Bytes read from a blob file per step of a response. Each read of a `tokio::fs::File` is
+/// a trip to the blocking thread pool, so small steps (tokio's default is 4 KiB) make large
+/// files slow: 16 MiB read at 270 MB/s with 4 KiB steps (blob-bench).
+const READ_CHUNK: usize = 256 * 1024;
+
+/// The read step for `len` bytes: no larger than what there is to read.
+fn chunk_for(len: u64) -> usize {
+    usize::try_from(len)
+        .unwrap_or(READ_CHUNK)
+        .clamp(1, READ_CHUNK)
+}
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// The blob folder and the key that signs URLs to it.
@@ -233,8 +245,9 @@ pub async fn serve(path: &std::path::Path, headers: &HeaderMap, media_type: &str
                     "cannot read the file",
                 );
             }
-            let body = Body::from_stream(tokio_util::io::ReaderStream::new(
+            let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
                 file.take(end - start + 1),
+                chunk_for(end - start + 1),
             ));
             Response::builder()
                 .status(StatusCode::PARTIAL_CONTENT)
@@ -253,7 +266,9 @@ pub async fn serve(path: &std::path::Path, headers: &HeaderMap, media_type: &str
             .header(header::CONTENT_TYPE, media_type)
             .header(header::CONTENT_LENGTH, len)
             .header(header::ACCEPT_RANGES, "bytes")
-            .body(Body::from_stream(tokio_util::io::ReaderStream::new(file))),
+            .body(Body::from_stream(
+                tokio_util::io::ReaderStream::with_capacity(file, chunk_for(len)),
+            )),
     };
     built.unwrap_or_else(|_| {
         problem(
