@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+pub mod runtime;
+
 /// How many classes sit in one inheritance chain (the first of a chain extends nothing).
 const CHAIN: usize = 4;
 

@@ -262,14 +262,15 @@ async fn supervise(
                 .await
                 .is_ok()
             {
-                let pid = c.child.lock().await.as_ref().and_then(|ch| ch.id());
+                let mut child = c.child.lock().await;
+                let pid = child.as_ref().and_then(|ch| ch.id());
                 let stolen =
                     pid.and_then(|pid| crate::ports::listener_owned_by(pid, port)) == Some(false);
                 if stolen {
                     // Another process took the port between its pick and the container's
                     // bind: calls must not go there. Start again on another port.
                     tracing::warn!(command = %c.command, port, "another process listens on the container's port; restarting it on another");
-                    if let Some(ch) = c.child.lock().await.as_mut() {
+                    if let Some(ch) = child.as_mut() {
                         let _ = ch.start_kill();
                     }
                 } else {

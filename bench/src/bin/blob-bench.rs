@@ -24,7 +24,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use serde_json::{json, Value};
+use oaas_bench::runtime;
 use std::time::{Duration, Instant};
 
 struct Options {
@@ -108,26 +108,10 @@ async fn run(o: Options) -> Result<(), String> {
     })
     .await?;
     let base = running.url();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .tcp_nodelay(true)
-        .no_proxy()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client = runtime::client(64)?;
     let source =
         "package blobs\n\nclass Blob {\n  public file data: \"application/octet-stream\"\n}\n";
-    let deployed = client
-        .post(format!("{base}/api/packages"))
-        .json(&json!({"sources": {"blobs.oaas": source}}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if deployed.status() != 201 {
-        return Err(format!(
-            "deploy: {}",
-            deployed.text().await.unwrap_or_default()
-        ));
-    }
+    runtime::deploy(&client, &base, "blobs.oaas", source).await?;
 
     println!(
         "blob-bench: {} reads per way and size, in turns; runtime on {base}",
@@ -209,20 +193,9 @@ async fn upload(
     data: &std::path::Path,
     size: usize,
 ) -> Result<(String, std::path::PathBuf), String> {
-    let created: Value = client
-        .post(format!("{base}/api/classes/blobs.Blob/objects"))
-        .json(&json!({}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let id = created["result"]["id"]
-        .as_str()
-        .ok_or(format!("create: {created}"))?
-        .to_string();
-    let put = created["result"]["upload"]["data"]
+    let created = runtime::create_object(client, base, "blobs.Blob").await?;
+    let id = created["id"].as_str().unwrap_or_default().to_string();
+    let put = created["upload"]["data"]
         .as_str()
         .ok_or(format!("no upload URL: {created}"))?;
     let bytes: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();

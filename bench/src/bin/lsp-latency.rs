@@ -86,6 +86,26 @@ impl Client {
         self.send(Notification::new(method.into(), params).into())
     }
 
+    /// One incremental `didChange`: `text` replaces `line`, columns `from..to`.
+    fn change(
+        &self,
+        uri: &str,
+        version: usize,
+        (line, from, to): (usize, usize, usize),
+        text: &str,
+    ) -> Result<(), String> {
+        self.notify(
+            "textDocument/didChange",
+            json!({
+                "textDocument": { "uri": uri, "version": version },
+                "contentChanges": [{
+                    "range": { "start": { "line": line, "character": from }, "end": { "line": line, "character": to } },
+                    "text": text,
+                }],
+            }),
+        )
+    }
+
     fn request(&mut self, method: &str, params: Value) -> Result<Value, String> {
         self.next += 1;
         let id = RequestId::from(self.next);
@@ -177,16 +197,7 @@ fn run() -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(PAUSE_MS));
 
         let t = Instant::now();
-        c.notify(
-            "textDocument/didChange",
-            json!({
-                "textDocument": { "uri": uri, "version": i + 2 },
-                "contentChanges": [{
-                    "range": { "start": { "line": line, "character": col }, "end": { "line": line, "character": col + 1 } },
-                    "text": new,
-                }],
-            }),
-        )?;
+        c.change(uri, i + 2, (line, col, col + 1), new)?;
         c.diagnostics(uri)?;
         latency.push(t.elapsed());
         // One change at a time, as keystrokes come (a burst is checked once anyway).
@@ -203,16 +214,7 @@ fn run() -> Result<(), String> {
             (col, "0")
         };
         let t = Instant::now();
-        c.notify(
-            "textDocument/didChange",
-            json!({
-                "textDocument": { "uri": uri, "version": o.iters + i + 2 },
-                "contentChanges": [{
-                    "range": { "start": { "line": line, "character": col }, "end": { "line": line, "character": end } },
-                    "text": new,
-                }],
-            }),
-        )?;
+        c.change(uri, o.iters + i + 2, (line, col, end), new)?;
         c.diagnostics(uri)?;
         broken.push(t.elapsed());
         std::thread::sleep(Duration::from_millis(PAUSE_MS));

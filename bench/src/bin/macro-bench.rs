@@ -14,6 +14,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use oaas_bench::runtime;
 use oaas_sdk::{Ctx, FnError, Functions, Reply};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -128,38 +129,13 @@ async fn run() -> Result<(), String> {
     };
     let rt = oaas_runtime::start(config).await?;
     let base = rt.url();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client = runtime::client(256)?;
     let source = format!(
         "package chain\n\n@url(\"{container}\")\nclass Chain {{\n  public state n: int = 0\n  public fn f(x: int) -> int\n\n  public macro three(x: int) -> int {{\n    let a = self.f(x: x)\n    let b = self.f(x: a)\n    return self.f(x: b)\n  }}\n}}\n"
     );
-    let r = client
-        .post(format!("{base}/api/packages"))
-        .json(&json!({"sources": {"chain.oaas": source}}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !r.status().is_success() {
-        return Err(format!(
-            "deploy failed: {}",
-            r.text().await.unwrap_or_default()
-        ));
-    }
-    let created: Value = client
-        .post(format!("{base}/api/classes/chain.Chain/objects"))
-        .json(&json!({}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let id = created["result"]["id"]
-        .as_str()
-        .ok_or("no object id")?
-        .to_string();
+    runtime::deploy(&client, &base, "chain.oaas", &source).await?;
+    let created = runtime::create_object(&client, &base, "chain.Chain").await?;
+    let id = created["id"].as_str().unwrap_or_default().to_string();
 
     let macro_op = {
         let (client, url) = (

@@ -396,54 +396,24 @@ async fn bench(o: Options) -> Result<(), String> {
     let fsync = fsync_latency(&data);
     let runtime = running.url();
 
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .tcp_nodelay(true)
-        .no_proxy()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client = oaas_bench::runtime::client(256)?;
     let source = format!(
         "package record\n\n@url(\"{container}\")\nclass Record {{\n  public state data: json = {{}}\n  public state count: int = 0\n  public mut fn put(key: string, value: string)\n  public mut fn increment(by: int = 1) -> int\n  public fn read_count() -> int\n}}\n"
     );
-    let r = client
-        .post(format!("{runtime}/api/packages"))
-        .json(&json!({"sources": {"record.oaas": source}}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if r.status() != 201 {
-        return Err(format!(
-            "deploy failed: {}",
-            r.text().await.unwrap_or_default()
-        ));
-    }
+    oaas_bench::runtime::deploy(&client, &runtime, "record.oaas", &source).await?;
 
     // 1000 objects, created 64 at a time.
     eprintln!("creating {} objects ...", o.objects);
     let next = Arc::new(AtomicUsize::new(0));
     let mut creators = Vec::new();
     for _ in 0..64 {
-        let (client, next, url, n) = (
-            client.clone(),
-            next.clone(),
-            format!("{runtime}/api/classes/record.Record/objects"),
-            o.objects,
-        );
+        let (client, next, base, n) = (client.clone(), next.clone(), runtime.clone(), o.objects);
         creators.push(tokio::spawn(async move {
             let mut ids = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < n {
-                let r = client
-                    .post(&url)
-                    .json(&json!({}))
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let body: Value = r.json().await.map_err(|e| e.to_string())?;
-                let id = body
-                    .pointer("/result/id")
-                    .and_then(Value::as_str)
-                    .ok_or(format!("create failed: {body}"))?;
-                ids.push(id.to_string());
+                let created =
+                    oaas_bench::runtime::create_object(&client, &base, "record.Record").await?;
+                ids.push(created["id"].as_str().unwrap_or_default().to_string());
             }
             Ok::<_, String>(ids)
         }));

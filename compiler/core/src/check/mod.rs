@@ -142,11 +142,7 @@ fn member_paths(
 
 /// Parses and checks all files of `sources`. File 0 is taken to be the standard library.
 pub fn analyze(sources: &Sources) -> Analysis {
-    let all: Vec<(FileId, &str)> = sources
-        .iter()
-        .map(|(id, f)| (id, f.text.as_str()))
-        .collect();
-    check_parsed(sources, parse_all(&all))
+    analyze_reusing(sources, &syntax::ParseCache::default())
 }
 
 /// Like [`analyze`], parsing only what changed since the parses kept in `cache` (which it
