@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../runtime/tests/fixtures/testpkg")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/testpkg")
 }
 
 /// Starts `oaasc serve` on a port the system picks, and returns it with its URL once it
@@ -169,7 +169,7 @@ async fn kill_9_loses_no_acknowledged_write() {
 }
 
 fn flow_fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../runtime/tests/fixtures/flow")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/flow")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// A small broken package: two syntax errors in two classes.
-const BROKEN: &str = "compiler/cli/tests/fixtures/broken";
+const BROKEN: &str = "cli/tests/fixtures/broken";
 /// A package whose only problem is a warning.
-const WARN: &str = "compiler/cli/tests/fixtures/warn";
+const WARN: &str = "cli/tests/fixtures/warn";
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// Runs `oaasc ARGS` in `dir` (relative to the workspace root), without colour.
