@@ -1,147 +1,160 @@
-//! Errors as the HTTP API answers them: JSON `{error: {code, message}}` with the right status.
+//! The runtime's one error type, free of any transport: a kind that says whose fault it is, a
+//! message a person can act on, and details (the failing function, the task, a macro's
+//! failures). Only the HTTP layer (`api::error`) turns kinds into statuses.
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// An error for a caller, with the status that fits it.
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// Short machine-readable code: `bad_request`, `forbidden`, `not_found`, ...
-    pub code: &'static str,
+/// What went wrong, by whose doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request is malformed or does not fit the declaration.
+    BadRequest,
+    /// An access modifier forbids it.
+    Forbidden,
+    /// No such thing.
+    NotFound,
+    /// It conflicts with the current state.
+    Conflict,
+    /// Well-formed, but not acceptable (an Idempotency-Key reused for another request).
+    Unprocessable,
+    /// The function container failed.
+    FunctionFailed,
+    /// The function container did not answer in time.
+    #[serde(rename = "function_timeout")]
+    Timeout,
+    /// The runtime itself failed (disk, ...).
+    Internal,
+    /// Not available in this runtime.
+    NotImplemented,
+}
+
+impl ErrorKind {
+    /// The machine-readable code callers see (`bad_request`, `function_timeout`, ...).
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Unprocessable => "unprocessable",
+            ErrorKind::FunctionFailed => "function_failed",
+            ErrorKind::Timeout => "function_timeout",
+            ErrorKind::Internal => "internal",
+            ErrorKind::NotImplemented => "not_implemented",
+        }
+    }
+}
+
+/// An error for a caller.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Error {
+    /// Whose fault, and so how a transport reports it.
+    #[serde(rename = "code")]
+    pub kind: ErrorKind,
     /// What happened, in words a person can act on.
     pub message: String,
-    /// Extra fields (the failing function, the task id, ...).
+    /// Extra fields (the failing function, the task id, a macro's failures, ...): an object
+    /// or null.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub details: Value,
 }
 
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
+/// Results of the runtime's operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An error of a kind.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            kind,
             message: message.into(),
             details: Value::Null,
         }
     }
-    /// 400: the request is malformed or does not fit the declaration.
-    pub fn bad_request(message: impl Into<String>) -> ApiError {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    /// The request is malformed or does not fit the declaration.
+    pub fn bad_request(message: impl Into<String>) -> Error {
+        Self::new(ErrorKind::BadRequest, message)
     }
-    /// 403: an access modifier forbids it.
-    pub fn forbidden(message: impl Into<String>) -> ApiError {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    /// An access modifier forbids it.
+    pub fn forbidden(message: impl Into<String>) -> Error {
+        Self::new(ErrorKind::Forbidden, message)
     }
-    /// 404: no such thing.
-    pub fn not_found(message: impl Into<String>) -> ApiError {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    /// No such thing.
+    pub fn not_found(message: impl Into<String>) -> Error {
+        Self::new(ErrorKind::NotFound, message)
     }
-    /// 409: it conflicts with the current state.
-    pub fn conflict(message: impl Into<String>) -> ApiError {
-        Self::new(StatusCode::CONFLICT, "conflict", message)
+    /// It conflicts with the current state.
+    pub fn conflict(message: impl Into<String>) -> Error {
+        Self::new(ErrorKind::Conflict, message)
     }
-    /// 422: well-formed, but not acceptable (an Idempotency-Key reused for another request).
-    pub fn unprocessable(message: impl Into<String>) -> ApiError {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", message)
+    /// Well-formed, but not acceptable.
+    pub fn unprocessable(message: impl Into<String>) -> Error {
+        Self::new(ErrorKind::Unprocessable, message)
     }
-    /// 502: the function container failed.
-    pub fn function_failed(message: impl Into<String>) -> ApiError {
-        Self::new(StatusCode::BAD_GATEWAY, "function_failed", message)
+    /// The function container failed.
+    pub fn function_failed(message: impl Into<String>) -> Error {
+        Self::new(ErrorKind::FunctionFailed, message)
     }
-    /// 504: the function container did not answer in time.
-    pub fn timeout(message: impl Into<String>) -> ApiError {
-        Self::new(StatusCode::GATEWAY_TIMEOUT, "function_timeout", message)
+    /// The function container did not answer in time.
+    pub fn timeout(message: impl Into<String>) -> Error {
+        Self::new(ErrorKind::Timeout, message)
     }
-    /// 500: the runtime itself failed (disk, ...).
-    pub fn internal(message: impl Into<String>) -> ApiError {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    /// The runtime itself failed.
+    pub fn internal(message: impl Into<String>) -> Error {
+        Self::new(ErrorKind::Internal, message)
     }
-    /// 501: not available in this runtime.
-    pub fn not_implemented(message: impl Into<String>) -> ApiError {
-        Self::new(StatusCode::NOT_IMPLEMENTED, "not_implemented", message)
+    /// Not available in this runtime.
+    pub fn not_implemented(message: impl Into<String>) -> Error {
+        Self::new(ErrorKind::NotImplemented, message)
     }
-    /// An error with a status the runtime did not choose itself: axum's own answers to a
-    /// path or query that does not decode, or to a method a route does not take.
-    pub fn with_status(status: StatusCode, message: impl Into<String>) -> ApiError {
-        let code = match status.as_u16() {
-            400 => "bad_request",
-            403 => "forbidden",
-            404 => "not_found",
-            405 => "method_not_allowed",
-            409 => "conflict",
-            413 => "payload_too_large",
-            415 => "unsupported_media_type",
-            416 => "range_not_satisfiable",
-            422 => "unprocessable",
-            s if s >= 500 => "internal",
-            _ => "error",
-        };
-        Self::new(status, code, message)
-    }
-    /// Adds detail fields.
-    pub fn with(mut self, details: Value) -> ApiError {
-        self.details = details;
+
+    /// Adds detail fields (merged into those already there).
+    pub fn with(mut self, details: Value) -> Error {
+        match (&mut self.details, details) {
+            (Value::Object(mine), Value::Object(more)) => mine.extend(more),
+            (mine, more) => *mine = more,
+        }
         self
     }
 
-    /// The JSON body.
+    /// `{code, message, ...details}`: the error as callers read it.
     pub fn body(&self) -> Value {
-        let mut error = json!({"code": self.code, "message": self.message});
+        let mut error = json!({"code": self.kind.code(), "message": self.message});
         if let (Some(e), Value::Object(d)) = (error.as_object_mut(), &self.details) {
             for (k, v) in d {
                 e.insert(k.clone(), v.clone());
             }
         }
-        json!({ "error": error })
-    }
-
-    /// Rebuilds an error from a stored body (for invocations read back).
-    pub fn from_body(status: StatusCode, body: &Value) -> ApiError {
-        let message = body
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("failed")
-            .to_string();
-        // The stored body is `{status, code, message, details}` (see `finish_invocation`):
-        // rebuild the error as it was first answered.
-        let code = match body.get("code").and_then(Value::as_str) {
-            Some("bad_request") => "bad_request",
-            Some("forbidden") => "forbidden",
-            Some("not_found") => "not_found",
-            Some("conflict") => "conflict",
-            Some("function_timeout") => "function_timeout",
-            Some("internal") => "internal",
-            Some("not_implemented") => "not_implemented",
-            _ => "function_failed",
-        };
-        let mut e = Self::new(status, code, message);
-        e.details = body.get("details").cloned().unwrap_or(Value::Null);
-        e
+        error
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> ApiError {
-        ApiError::internal(e.to_string())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body())).into_response()
-    }
-}
-
-impl std::fmt::Display for ApiError {
+impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} ({}): {}",
-            self.status.as_u16(),
-            self.code,
-            self.message
-        )
+        write!(f, "{}: {}", self.kind.code(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn errors_round_trip_through_their_record() {
+        let e = Error::timeout("slow")
+            .with(json!({"function": "f"}))
+            .with(json!({"attempts": 2}));
+        let text = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"code": "function_timeout", "message": "slow", "details": {"function": "f", "attempts": 2}})
+        );
+        assert_eq!(serde_json::from_str::<Error>(&text).unwrap(), e);
+        assert_eq!(e.body()["attempts"], 2);
     }
 }

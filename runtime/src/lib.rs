@@ -1,31 +1,37 @@
 //! The OaaS runtime: objects whose state it owns, functions it calls over HTTP, and the object
 //! access interface users call.
 //!
+//! Layers, each depending only on those below it (`engine` builds and wires them):
+//!
 //! ```text
-//! HTTP (api) --> Engine --> builtins (in-process)
-//!                      \--> tasks --> containers (@local processes, @url endpoints)
-//!                      \--> Store (SQLite, group commits) + Blobs (signed URLs)
+//! api          HTTP: routes, authentication of signed URLs, errors to statuses
+//!  -> invocations   idempotency, accept, run, finish, resume
+//!   -> calls        admission (access, target, arguments), builtins, tasks, commits
+//!    -> executor    macros as dataflows, over a `NodeCaller` trait
+//!    -> objects     registry, versions and their cache, per-object locks, views
+//!    -> invoker     the container protocol over an `Invoker` trait (HTTP)
+//!     -> store      SQLite (group commits) + blobs (signed URLs)
 //! ```
 //!
 //! The runtime reads package artifacts (`oaas_compiler::artifact`), never compiler internals.
 
+pub mod access;
 pub mod api;
 pub mod blobs;
-pub mod builtins;
-pub mod containers;
+pub mod calls;
 pub mod engine;
 pub mod error;
 pub mod executor;
+pub mod ids;
+pub mod invocations;
+pub mod invoker;
 pub mod metrics;
 pub mod oal;
-pub mod openapi;
-pub mod ports;
-pub mod registry;
+pub mod objects;
 pub mod store;
-pub mod tasks;
 pub mod values;
 
-use engine::{Caller, Engine, Target};
+use engine::{Engine, Parts};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,7 +71,7 @@ impl Running {
     pub async fn stop(self) {
         let _ = self.shutdown.send(());
         let _ = self.server.await;
-        self.engine.containers.shutdown().await;
+        self.engine.invoker.containers.shutdown().await;
     }
 }
 
@@ -102,18 +108,21 @@ pub async fn start(config: Config) -> Result<Running, String> {
         secret,
         format!("http://{addr}"),
     ));
-    let mut engine = Engine::new(
-        Arc::new(store),
+    let engine = Arc::new(Engine::new(Parts {
+        store: Arc::new(store),
         blobs,
-        config.data.join("logs"),
-        config.workdir.clone(),
-    );
-    engine.image_url = config.image_url.clone();
-    let engine = Arc::new(engine);
-    if let Ok(mut u) = engine.containers.runtime_url.write() {
+        logs: config.data.join("logs"),
+        default_workdir: config.workdir.clone(),
+        image_url: config.image_url.clone(),
+    }));
+    if let Ok(mut u) = engine.invoker.containers.runtime_url.write() {
         *u = format!("http://{addr}");
     }
-    engine.load_packages().await.map_err(|e| e.to_string())?;
+    engine
+        .objects
+        .load_packages()
+        .await
+        .map_err(|e| e.to_string())?;
     let app = api::router(engine.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     // Without TCP_NODELAY a response written in pieces (a file's headers, then its body)
@@ -128,44 +137,13 @@ pub async fn start(config: Config) -> Result<Running, String> {
             })
             .await;
     });
-    resume(engine.clone()).await;
+    if let Err(e) = engine.invocations.resume().await {
+        tracing::error!(error = %e, "cannot read pending invocations");
+    }
     Ok(Running {
         addr,
         engine,
         shutdown: tx,
         server,
     })
-}
-
-/// Runs every invocation that was accepted but not finished when the runtime stopped. Task
-/// ids are deterministic, so work already committed is not done twice.
-async fn resume(engine: Arc<Engine>) {
-    let pending = match engine.store.pending_invocations().await {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read pending invocations");
-            return;
-        }
-    };
-    for inv in pending {
-        let engine = engine.clone();
-        tokio::spawn(async move {
-            let req = &inv.request;
-            let target = match (req.pointer("/target/object"), req.pointer("/target/class")) {
-                (Some(o), _) => Target::Object(o.as_str().unwrap_or("").to_string()),
-                (_, Some(c)) => Target::Class(c.as_str().unwrap_or("").to_string()),
-                _ => return,
-            };
-            let func = req
-                .get("function")
-                .and_then(|f| f.as_str())
-                .unwrap_or("")
-                .to_string();
-            let args = req.get("args").cloned().unwrap_or(serde_json::Value::Null);
-            let outcome = engine
-                .call(target, &func, args, Caller::External, Some(inv.id.clone()))
-                .await;
-            let _ = engine.finish_invocation(&inv.id, &outcome).await;
-        });
-    }
 }

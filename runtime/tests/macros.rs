@@ -162,28 +162,14 @@ async fn completed_nodes_are_reused_when_a_macro_runs_again() {
     let id = num(&client, &base, 1).await;
     // Run the same invocation twice through the engine: same task ids, same outputs, once.
     let engine = rt.engine.clone();
-    let target = || oaas_runtime::engine::Target::Object(id.clone());
-    let inv = Some("01900000-0000-7000-8000-000000000001".to_string());
-    let a = engine
-        .call(
-            target(),
-            "fan",
-            json!({"n": 5}),
-            oaas_runtime::engine::Caller::External,
-            inv.clone(),
-        )
-        .await
-        .unwrap();
-    let b = engine
-        .call(
-            target(),
-            "fan",
-            json!({"n": 5}),
-            oaas_runtime::engine::Caller::External,
-            inv,
-        )
-        .await
-        .unwrap();
+    let request = || oaas_runtime::store::InvocationRequest {
+        target: oaas_runtime::ids::Target::Object(id.as_str().into()),
+        function: "fan".into(),
+        args: json!({"n": 5}),
+    };
+    let inv = oaas_runtime::ids::InvocationId::from("01900000-0000-7000-8000-000000000001");
+    let a = engine.invocations.rerun(inv.clone(), request()).await.unwrap();
+    let b = engine.invocations.rerun(inv, request()).await.unwrap();
     assert_eq!(a.result["id"], b.result["id"]);
     let list: Value = get(
         &client,

@@ -4,6 +4,8 @@
 
 pub mod sqlite;
 
+use crate::error::Error;
+use crate::ids::{InvocationId, ObjectId, Target, TaskId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -12,7 +14,7 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ObjectVersion {
     /// Object id.
-    pub id: String,
+    pub id: ObjectId,
     /// Qualified class (`video.Video`).
     pub class: String,
     /// The package version (artifact hash) the object was created under.
@@ -28,7 +30,7 @@ pub struct ObjectVersion {
     /// Whether the object is deleted (as of this version).
     pub deleted: bool,
     /// The task that wrote this version (`None` for builtins without one).
-    pub task_id: Option<String>,
+    pub task_id: Option<TaskId>,
     /// Unix milliseconds.
     pub created_at: i64,
 }
@@ -80,27 +82,94 @@ impl InvocationStatus {
     }
 }
 
+/// What an invocation asked for, as recorded so it can be run again after a restart.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvocationRequest {
+    /// What the call is made on.
+    pub target: Target,
+    /// The function or macro.
+    pub function: String,
+    /// The arguments as given (defaults are filled in when it runs).
+    pub args: Value,
+}
+
+/// Status of one node of a macro run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeStatus {
+    /// Its inputs are not ready yet.
+    Pending,
+    /// Started.
+    Running,
+    /// Finished with an output.
+    Succeeded,
+    /// Failed.
+    Failed,
+    /// Not run, because an input failed.
+    Skipped,
+}
+
+/// One node's progress in an invocation record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// Where it stands.
+    pub status: NodeStatus,
+    /// The call as written in the source (`self.split(...)`).
+    pub label: String,
+    /// Its output, once succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Why it was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
 /// A request to run something, with its progress and outcome.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Invocation {
     /// Id (UUIDv7).
-    pub id: String,
-    /// What was asked, as JSON (target, function, args, package version).
-    pub request: Value,
+    pub id: InvocationId,
+    /// What was asked.
+    pub request: InvocationRequest,
     /// Status.
     pub status: InvocationStatus,
     /// The result (for success).
     pub result: Option<Value>,
-    /// The error (for failure): `{code, message, ...}`.
-    pub error: Option<Value>,
+    /// The error (for failure).
+    pub error: Option<Error>,
     /// The output object to come, if the function makes one.
-    pub output_id: Option<String>,
-    /// Per-node status for macros: node key -> `{status, output, error}`.
-    pub nodes: BTreeMap<String, Value>,
+    pub output_id: Option<ObjectId>,
+    /// Per-node status for macros, by node key (`n3.e0`).
+    pub nodes: BTreeMap<String, NodeRecord>,
     /// Unix milliseconds.
     pub created_at: i64,
     /// Unix milliseconds.
     pub updated_at: i64,
+}
+
+impl Invocation {
+    /// A new pending invocation.
+    pub fn pending(
+        id: InvocationId,
+        request: InvocationRequest,
+        output_id: Option<ObjectId>,
+    ) -> Invocation {
+        let now = now_ms();
+        Invocation {
+            id,
+            request,
+            status: InvocationStatus::Pending,
+            result: None,
+            error: None,
+            output_id,
+            nodes: BTreeMap::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
 }
 
 /// Everything one task commits, atomically: new object versions, its result, and the
@@ -108,7 +177,7 @@ pub struct Invocation {
 #[derive(Clone, Debug, Default)]
 pub struct Commit {
     /// Task id: a second commit with the same id is ignored.
-    pub task_id: Option<String>,
+    pub task_id: Option<TaskId>,
     /// The task's result as returned to callers.
     pub task_result: Option<Value>,
     /// Versions to write. A version that already exists is a conflict for mut writes.
@@ -117,7 +186,7 @@ pub struct Commit {
     /// Invocation updates to write in the same transaction.
     pub invocations: Vec<Invocation>,
     /// Idempotency key to bind to an invocation id.
-    pub idempotency: Option<(String, String)>,
+    pub idempotency: Option<(String, InvocationId)>,
 }
 
 /// The outcome of a commit.
@@ -140,17 +209,37 @@ pub struct FieldFilter {
     pub value: Value,
 }
 
-/// Errors of the store itself (disk, corruption): the caller answers 500.
-#[derive(Debug)]
-pub struct StoreError(pub String);
+/// Errors of the store itself (disk, corruption, a database out of reach): callers answer
+/// that the runtime failed, never that the request was wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreError {
+    /// The database failed or refused the operation.
+    Database(String),
+    /// A stored record does not decode.
+    Corrupt(String),
+    /// The store has shut down.
+    Closed,
+}
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "store error: {}", self.0)
+        match self {
+            StoreError::Database(e) => write!(f, "store error: {e}"),
+            StoreError::Corrupt(e) => {
+                write!(f, "store error: a stored record does not decode: {e}")
+            }
+            StoreError::Closed => write!(f, "store error: the store has shut down"),
+        }
     }
 }
 
 impl std::error::Error for StoreError {}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        Error::internal(e.to_string())
+    }
+}
 
 /// Result of store operations.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -164,27 +253,31 @@ pub trait Store: Send + Sync + 'static {
     /// Every deployed package version, oldest first.
     async fn packages(&self) -> StoreResult<Vec<PackageRecord>>;
     /// The newest version of an object, or a given one.
-    async fn object(&self, id: &str, version: Option<u64>) -> StoreResult<Option<ObjectVersion>>;
+    async fn object(
+        &self,
+        id: &ObjectId,
+        version: Option<u64>,
+    ) -> StoreResult<Option<ObjectVersion>>;
     /// Every version of an object, oldest first.
-    async fn history(&self, id: &str) -> StoreResult<Vec<ObjectVersion>>;
+    async fn history(&self, id: &ObjectId) -> StoreResult<Vec<ObjectVersion>>;
     /// Newest versions of a class's live objects, filtered, ordered by id, paged.
     async fn list(
         &self,
         class: &str,
         filters: &[FieldFilter],
-        after: Option<&str>,
+        after: Option<&ObjectId>,
         limit: usize,
     ) -> StoreResult<Vec<ObjectVersion>>;
     /// Writes a commit atomically and durably.
     async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome>;
     /// A committed task's result.
-    async fn task_result(&self, task_id: &str) -> StoreResult<Option<Option<Value>>>;
+    async fn task_result(&self, task_id: &TaskId) -> StoreResult<Option<Option<Value>>>;
     /// An invocation.
-    async fn invocation(&self, id: &str) -> StoreResult<Option<Invocation>>;
+    async fn invocation(&self, id: &InvocationId) -> StoreResult<Option<Invocation>>;
     /// Invocations still pending (to resume after a restart).
     async fn pending_invocations(&self) -> StoreResult<Vec<Invocation>>;
     /// The invocation bound to an idempotency key.
-    async fn idempotent(&self, key: &str) -> StoreResult<Option<String>>;
+    async fn idempotent(&self, key: &str) -> StoreResult<Option<InvocationId>>;
 }
 
 /// Unix milliseconds now.

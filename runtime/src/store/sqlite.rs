@@ -103,7 +103,7 @@ pub struct SqliteStore {
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
+    StoreError::Database(e.to_string())
 }
 
 fn open(path: &Path) -> StoreResult<Connection> {
@@ -160,9 +160,8 @@ impl SqliteStore {
         let tx = self
             .writer
             .lock()
-            .map_err(|_| StoreError("writer lock poisoned".into()))?;
-        tx.send(op)
-            .map_err(|_| StoreError("the store's writer has stopped".into()))
+            .map_err(|_| StoreError::Database("writer lock poisoned".into()))?;
+        tx.send(op).map_err(|_| StoreError::Closed)
     }
 
     /// Runs a read on a pooled connection in the blocking pool.
@@ -240,7 +239,7 @@ impl From<rusqlite::Error> for SqlError {
 
 impl From<SqlError> for StoreError {
     fn from(e: SqlError) -> StoreError {
-        StoreError(e.message)
+        StoreError::Database(e.message)
     }
 }
 
@@ -280,13 +279,16 @@ fn write_batch(conn: &mut Connection, batch: Vec<WriteOp>) {
                     (WriteOp::Package(_, reply), Outcome::Package(r)) => {
                         let _ = reply.send(r);
                     }
-                    (op, _) => fail(op, StoreError("the store mixed up a group".into())),
+                    (op, _) => fail(
+                        op,
+                        StoreError::Database("the store mixed up a group".into()),
+                    ),
                 }
             }
         }
         Err(e) => {
             for op in batch {
-                fail(op, StoreError(e.message.clone()));
+                fail(op, StoreError::Database(e.message.clone()));
             }
         }
     }
@@ -403,13 +405,13 @@ struct PreparedCommit {
 impl PreparedCommit {
     fn new(c: &Commit) -> PreparedCommit {
         PreparedCommit {
-            task_id: c.task_id.clone(),
+            task_id: c.task_id.as_ref().map(|t| t.to_string()),
             task_result: c.task_result.as_ref().map(json_text),
             versions: c
                 .versions
                 .iter()
                 .map(|v| PreparedVersion {
-                    id: v.id.clone(),
+                    id: v.id.to_string(),
                     version: v.version as i64,
                     class: v.class.clone(),
                     package_version: v.package_version.clone(),
@@ -417,7 +419,7 @@ impl PreparedCommit {
                     refs: json_text(&v.refs),
                     files: json_text(&v.files),
                     deleted: v.deleted,
-                    task_id: v.task_id.clone(),
+                    task_id: v.task_id.as_ref().map(|t| t.to_string()),
                     created_at: v.created_at,
                 })
                 .collect(),
@@ -425,18 +427,21 @@ impl PreparedCommit {
                 .invocations
                 .iter()
                 .map(|inv| PreparedInvocation {
-                    id: inv.id.clone(),
+                    id: inv.id.to_string(),
                     request: json_text(&inv.request),
                     status: inv.status.as_str(),
                     result: inv.result.as_ref().map(json_text),
                     error: inv.error.as_ref().map(json_text),
-                    output_id: inv.output_id.clone(),
+                    output_id: inv.output_id.as_ref().map(|o| o.to_string()),
                     nodes: json_text(&inv.nodes),
                     created_at: inv.created_at,
                     updated_at: inv.updated_at,
                 })
                 .collect(),
-            idempotency: c.idempotency.clone(),
+            idempotency: c
+                .idempotency
+                .as_ref()
+                .map(|(k, i)| (k.clone(), i.to_string())),
         }
     }
 }
@@ -523,7 +528,7 @@ fn row_to_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectVersion> {
     let refs: String = r.get(5)?;
     let files: String = r.get(6)?;
     Ok(ObjectVersion {
-        id: r.get(0)?,
+        id: ObjectId::from(r.get::<_, String>(0)?),
         version: r.get::<_, i64>(1)? as u64,
         class: r.get(2)?,
         package_version: r.get(3)?,
@@ -531,26 +536,38 @@ fn row_to_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectVersion> {
         refs: serde_json::from_str(&refs).unwrap_or_default(),
         files: serde_json::from_str(&files).unwrap_or_default(),
         deleted: r.get::<_, i64>(7)? != 0,
-        task_id: r.get(8)?,
+        task_id: r.get::<_, Option<String>>(8)?.map(TaskId::from),
         created_at: r.get(9)?,
     })
 }
 
 const VERSION_COLUMNS: &str = "o.id, o.version, o.class, o.package_version, o.state, o.refs, o.files, o.deleted, o.task_id, o.created_at";
 
+/// A JSON column as a typed record; a record that does not decode is an error of the row,
+/// not a default value that would run something else.
+fn json_column<T: serde::de::DeserializeOwned>(text: &str, column: usize) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn optional_json<T: serde::de::DeserializeOwned>(
+    text: Option<String>,
+    column: usize,
+) -> rusqlite::Result<Option<T>> {
+    text.map(|s| json_column(&s, column)).transpose()
+}
+
 fn row_to_invocation(r: &rusqlite::Row<'_>) -> rusqlite::Result<Invocation> {
-    let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
-    let request: String = r.get(1)?;
     let status: String = r.get(2)?;
-    let nodes: String = r.get(6)?;
     Ok(Invocation {
-        id: r.get(0)?,
-        request: serde_json::from_str(&request).unwrap_or(Value::Null),
+        id: InvocationId::from(r.get::<_, String>(0)?),
+        request: json_column(&r.get::<_, String>(1)?, 1)?,
         status: InvocationStatus::parse(&status),
-        result: parse(r.get(3)?),
-        error: parse(r.get(4)?),
-        output_id: r.get(5)?,
-        nodes: serde_json::from_str(&nodes).unwrap_or_default(),
+        result: optional_json(r.get(3)?, 3)?,
+        error: optional_json(r.get(4)?, 4)?,
+        output_id: r.get::<_, Option<String>>(5)?.map(ObjectId::from),
+        nodes: json_column(&r.get::<_, String>(6)?, 6)?,
         created_at: r.get(7)?,
         updated_at: r.get(8)?,
     })
@@ -578,7 +595,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn object(&self, id: &str, version: Option<u64>) -> StoreResult<Option<ObjectVersion>> {
+    async fn object(
+        &self,
+        id: &ObjectId,
+        version: Option<u64>,
+    ) -> StoreResult<Option<ObjectVersion>> {
         let id = id.to_string();
         self.read(move |c| {
             let q = match version {
@@ -596,7 +617,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn history(&self, id: &str) -> StoreResult<Vec<ObjectVersion>> {
+    async fn history(&self, id: &ObjectId) -> StoreResult<Vec<ObjectVersion>> {
         let id = id.to_string();
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
@@ -612,12 +633,12 @@ impl Store for SqliteStore {
         &self,
         class: &str,
         filters: &[FieldFilter],
-        after: Option<&str>,
+        after: Option<&ObjectId>,
         limit: usize,
     ) -> StoreResult<Vec<ObjectVersion>> {
         let class = class.to_string();
         let filters = filters.to_vec();
-        let after = after.unwrap_or("").to_string();
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
         self.read(move |c| {
             let mut sql = format!(
                 "SELECT {VERSION_COLUMNS} FROM object_classes h
@@ -656,7 +677,7 @@ impl Store for SqliteStore {
         rx.await.map_err(err)?
     }
 
-    async fn task_result(&self, task_id: &str) -> StoreResult<Option<Option<Value>>> {
+    async fn task_result(&self, task_id: &TaskId) -> StoreResult<Option<Option<Value>>> {
         let task_id = task_id.to_string();
         self.read(move |c| {
             let r: Option<Option<String>> = c
@@ -671,7 +692,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn invocation(&self, id: &str) -> StoreResult<Option<Invocation>> {
+    async fn invocation(&self, id: &InvocationId) -> StoreResult<Option<Invocation>> {
         let id = id.to_string();
         self.read(move |c| {
             c.prepare_cached("SELECT id, request, status, result, error, output_id, nodes, created_at, updated_at FROM invocations WHERE id = ?1")?.query_row(
@@ -695,11 +716,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn idempotent(&self, key: &str) -> StoreResult<Option<String>> {
+    async fn idempotent(&self, key: &str) -> StoreResult<Option<InvocationId>> {
         let key = key.to_string();
         self.read(move |c| {
             c.prepare_cached("SELECT invocation_id FROM idempotency WHERE key = ?1")?
-                .query_row(params![key], |r| r.get(0))
+                .query_row(params![key], |r| {
+                    r.get::<_, String>(0).map(InvocationId::from)
+                })
                 .optional()
                 .map_err(SqlError::from)
         })
@@ -753,16 +776,19 @@ mod tests {
             write(&store, version("a", "k.C", 3, false)).await,
             CommitOutcome::Conflict(_)
         ));
-        let a = store.object("a", None).await.unwrap().unwrap();
+        let a = store.object(&"a".into(), None).await.unwrap().unwrap();
         assert_eq!(
             (a.version, a.state.clone()),
             (3, serde_json::json!({"n": 3}))
         );
         let listed = store.list("k.C", &[], None, 10).await.unwrap();
-        let seen: Vec<(String, u64)> = listed.iter().map(|o| (o.id.clone(), o.version)).collect();
+        let seen: Vec<(String, u64)> = listed
+            .iter()
+            .map(|o| (o.id.to_string(), o.version))
+            .collect();
         // The deleted `c` is left out; each object appears once, at its newest version.
         assert_eq!(seen, vec![("a".to_string(), 3), ("b".to_string(), 1)]);
-        let page = store.list("k.C", &[], Some("a"), 10).await.unwrap();
+        let page = store.list("k.C", &[], Some(&"a".into()), 10).await.unwrap();
         assert_eq!(page.len(), 1);
         assert!(store
             .list("k.Other", &[], None, 10)
@@ -789,16 +815,24 @@ mod tests {
             again.await.unwrap(),
             CommitOutcome::AlreadyCommitted(Some(serde_json::json!("first")))
         );
-        assert_eq!(store.object("a", None).await.unwrap().unwrap().version, 1);
+        assert_eq!(
+            store
+                .object(&"a".into(), None)
+                .await
+                .unwrap()
+                .unwrap()
+                .version,
+            1
+        );
         // A conflicting version undoes the whole commit, its task row included...
         let clash = store.commit(commit("t2", "clash", version("a", "k.C", 1, false)));
         assert!(matches!(clash.await.unwrap(), CommitOutcome::Conflict(_)));
-        assert_eq!(store.task_result("t2").await.unwrap(), None);
+        assert_eq!(store.task_result(&"t2".into()).await.unwrap(), None);
         // ...so the task can commit once it writes the next version.
         let retry = store.commit(commit("t2", "retried", version("a", "k.C", 2, false)));
         assert_eq!(retry.await.unwrap(), CommitOutcome::Committed);
         assert_eq!(
-            store.task_result("t2").await.unwrap(),
+            store.task_result(&"t2".into()).await.unwrap(),
             Some(Some(serde_json::json!("retried")))
         );
     }
@@ -838,7 +872,15 @@ mod tests {
         );
         assert!(started.elapsed() >= std::time::Duration::from_millis(250));
         release.join().unwrap();
-        assert_eq!(store.object("a", None).await.unwrap().unwrap().version, 1);
+        assert_eq!(
+            store
+                .object(&"a".into(), None)
+                .await
+                .unwrap()
+                .unwrap()
+                .version,
+            1
+        );
     }
 
     #[tokio::test]

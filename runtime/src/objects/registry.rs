@@ -4,6 +4,7 @@
 
 use oaas_compiler::artifact::{Artifact, ClassArtifact};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 /// All deployed package versions and which is current per package name.
@@ -17,12 +18,17 @@ struct Inner {
     versions: HashMap<String, Arc<Artifact>>,
     /// Package name -> current version.
     current: HashMap<String, String>,
+    /// Version -> the folder its `@local` commands run in, where its deploy named one.
+    workdirs: HashMap<String, PathBuf>,
 }
 
 impl Registry {
     /// Adds a version and makes it current for the packages it holds.
-    pub fn insert(&self, artifact: Arc<Artifact>) {
+    pub fn insert(&self, artifact: Arc<Artifact>, workdir: Option<PathBuf>) {
         if let Ok(mut inner) = self.inner.write() {
+            if let Some(dir) = workdir {
+                inner.workdirs.insert(artifact.version.clone(), dir);
+            }
             for p in &artifact.packages {
                 inner
                     .current
@@ -30,6 +36,11 @@ impl Registry {
             }
             inner.versions.insert(artifact.version.clone(), artifact);
         }
+    }
+
+    /// The folder a version's `@local` commands run in, if its deploy named one.
+    pub fn workdir(&self, version: &str) -> Option<PathBuf> {
+        self.inner.read().ok()?.workdirs.get(version).cloned()
     }
 
     /// A version by hash.
@@ -78,11 +89,6 @@ impl Registry {
         out.sort();
         out
     }
-}
-
-/// Looks a class up in an artifact.
-pub fn class_of<'a>(artifact: &'a Artifact, qualified: &str) -> Option<&'a ClassArtifact> {
-    artifact.class(qualified)
 }
 
 /// A class of a deployed artifact, shared rather than copied: calls look classes up on every

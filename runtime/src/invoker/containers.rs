@@ -217,7 +217,7 @@ async fn supervise(
         if *shutdown.borrow() {
             return;
         }
-        let Some(port) = crate::ports::free_port() else {
+        let Some(port) = super::ports::free_port() else {
             tokio::time::sleep(backoff).await;
             continue;
         };
@@ -265,7 +265,7 @@ async fn supervise(
                 let mut child = c.child.lock().await;
                 let pid = child.as_ref().and_then(|ch| ch.id());
                 let stolen =
-                    pid.and_then(|pid| crate::ports::listener_owned_by(pid, port)) == Some(false);
+                    pid.and_then(|pid| super::ports::listener_owned_by(pid, port)) == Some(false);
                 if stolen {
                     // Another process took the port between its pick and the container's
                     // bind: calls must not go there. Start again on another port.

@@ -1,0 +1,364 @@
+//! Calls: one function or macro called on an object or a class. Here, and only here, a call
+//! is admitted (the member found, its access modifier checked, its arguments bound); then a
+//! builtin runs in-process, a function runs as a task in its container, and a macro runs as a
+//! dataflow ([`crate::executor`]) whose nodes come back here as calls.
+
+pub mod builtins;
+pub mod nodes;
+pub mod tasks;
+
+use crate::access::{self, Caller, Member};
+use crate::error::{Error, Result};
+use crate::executor::{MacroRun, Progress};
+use crate::ids::{InvocationId, ObjectId, Target, TaskId, TaskScope};
+use crate::invoker::Invoker;
+use crate::metrics::Metrics;
+use crate::objects::registry::ClassHandle;
+use crate::objects::Objects;
+use crate::store::ObjectVersion;
+use crate::values;
+use oaas_compiler::artifact::{Artifact, FunctionArtifact, MacroArtifact, TypeRef};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::Semaphore;
+
+/// What a call was resolved to: the package version, the class and, for calls on an object,
+/// the object's version.
+#[derive(Clone)]
+pub struct Resolved {
+    /// The package version.
+    pub artifact: Arc<Artifact>,
+    /// The class.
+    pub class: ClassHandle,
+    /// The object, for calls on one.
+    pub object: Option<Arc<ObjectVersion>>,
+}
+
+impl Resolved {
+    /// The macro `name`, if the class has one.
+    pub fn macro_named(&self, name: &str) -> Option<&MacroArtifact> {
+        self.class.macro_named(name)
+    }
+
+    /// The id of the object a call of `function` will output under `task`, when it outputs
+    /// one object (deterministic, so an asynchronous caller can know it at once).
+    pub fn planned_output(&self, function: &str, task: &TaskId) -> Option<ObjectId> {
+        match self
+            .class
+            .function(function)
+            .and_then(|f| f.returns.as_ref())
+        {
+            Some(TypeRef::Class(_)) => Some(task.output(0)),
+            _ => None,
+        }
+    }
+}
+
+/// The call's place in its invocation.
+#[derive(Clone)]
+pub struct CallContext {
+    /// Who calls.
+    pub caller: Caller,
+    /// The invocation.
+    pub invocation: InvocationId,
+    /// The task id this call runs under.
+    pub task: TaskId,
+    /// A new invocation in this process, so no task of it can have committed before: the
+    /// look-up of an earlier result is skipped.
+    pub fresh: bool,
+    /// Where a top-level macro reports the status of its nodes.
+    pub progress: Option<Arc<Progress>>,
+}
+
+/// A call admitted: its member found, access allowed, arguments bound.
+enum Admitted<'a> {
+    Function(&'a FunctionArtifact, Map<String, Value>),
+    Macro(&'a MacroArtifact, Map<String, Value>),
+}
+
+/// Runs calls.
+pub struct Calls {
+    /// Objects and packages.
+    pub objects: Arc<Objects>,
+    invoker: Arc<dyn Invoker>,
+    /// Counters per function.
+    pub metrics: Metrics,
+    /// `@concurrency` limits per function.
+    limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Outputs allocated so far per task (`allocate_url`).
+    allocations: Mutex<HashMap<TaskId, usize>>,
+}
+
+impl Calls {
+    /// Calls over objects, sending tasks through `invoker`.
+    pub fn new(objects: Arc<Objects>, invoker: Arc<dyn Invoker>) -> Calls {
+        Calls {
+            objects,
+            invoker,
+            metrics: Metrics::default(),
+            limits: Mutex::new(HashMap::new()),
+            allocations: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The invoker tasks go through.
+    pub fn invoker(&self) -> &Arc<dyn Invoker> {
+        &self.invoker
+    }
+
+    /// Finds what a call is made on.
+    pub async fn resolve(&self, target: &Target) -> Result<Resolved> {
+        Ok(match target {
+            Target::Object(id) => {
+                let obj = self.objects.object(id, None).await?;
+                let (artifact, class) = self.objects.class_of_object(&obj)?;
+                Resolved {
+                    artifact,
+                    class,
+                    object: Some(obj),
+                }
+            }
+            Target::Class(name) => {
+                let (artifact, class) = self.objects.find_class(name)?;
+                Resolved {
+                    artifact,
+                    class,
+                    object: None,
+                }
+            }
+        })
+    }
+
+    /// Checks a call without running it: the member exists, `caller` may call it on this
+    /// target, and the arguments fit its parameters.
+    pub fn check(
+        &self,
+        resolved: &Resolved,
+        function: &str,
+        args: &Value,
+        caller: Caller,
+    ) -> Result<()> {
+        admit(resolved, function, args, caller).map(|_| ())
+    }
+
+    /// Resolves and runs a call.
+    pub async fn call(
+        self: &Arc<Self>,
+        target: &Target,
+        function: &str,
+        args: Value,
+        ctx: CallContext,
+    ) -> Result<Value> {
+        let resolved = self.resolve(target).await?;
+        self.run(&resolved, function, args, ctx).await
+    }
+
+    /// Runs a resolved call to its result: a task committed before (a retried request, a
+    /// resumed macro) answers with its first result.
+    pub async fn run(
+        self: &Arc<Self>,
+        resolved: &Resolved,
+        function: &str,
+        args: Value,
+        ctx: CallContext,
+    ) -> Result<Value> {
+        let is_macro = resolved.macro_named(function).is_some();
+        if !is_macro && !ctx.fresh {
+            if let Some(earlier) = self.objects.committed_result(&ctx.task).await? {
+                return Ok(earlier);
+            }
+        }
+        let started = Instant::now();
+        let (name, result) = match admit(resolved, function, &args, ctx.caller)? {
+            Admitted::Macro(m, bound) => (&m.name, self.run_macro(resolved, m, bound, &ctx).await),
+            Admitted::Function(f, bound) => {
+                (&f.name, self.run_function(resolved, f, bound, &ctx).await)
+            }
+        };
+        let millis = started.elapsed().as_secs_f64() * 1000.0;
+        self.metrics
+            .record(&resolved.class.qualified, name, millis, result.is_err());
+        result
+    }
+
+    async fn run_function(
+        &self,
+        resolved: &Resolved,
+        func: &FunctionArtifact,
+        args: Map<String, Value>,
+        ctx: &CallContext,
+    ) -> Result<Value> {
+        if let Some(name) = &func.run.builtin {
+            let (_turn, object) = self
+                .objects
+                .take_turn(resolved.object.clone(), func.mutates)
+                .await?;
+            let call = builtins::Builtin {
+                name,
+                resolved,
+                object,
+                args,
+                task: &ctx.task,
+                caller: ctx.caller,
+            };
+            return builtins::run(&self.objects, call).await;
+        }
+        let _permit = match func.run.concurrency {
+            Some(n) => Some(
+                self.limit(&format!("{}.{}", resolved.class.qualified, func.name), n)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| Error::internal("limit closed"))?,
+            ),
+            None => None,
+        };
+        let (_turn, object) = self
+            .objects
+            .take_turn(resolved.object.clone(), func.mutates)
+            .await?;
+        let task = tasks::Task {
+            resolved,
+            func,
+            object,
+            args,
+            ctx,
+        };
+        tasks::run(&self.objects, self.invoker.as_ref(), task).await
+    }
+
+    async fn run_macro(
+        self: &Arc<Self>,
+        resolved: &Resolved,
+        m: &MacroArtifact,
+        args: Map<String, Value>,
+        ctx: &CallContext,
+    ) -> Result<Value> {
+        let run = MacroRun {
+            calls: Arc::new(nodes::NodeCalls::new(self.clone(), ctx)),
+            artifact: resolved.artifact.clone(),
+            macro_: Arc::new(m.clone()),
+            self_id: resolved.object.as_ref().map(|o| o.id.clone()),
+            args,
+            scope: TaskScope::of(&ctx.invocation, &ctx.task),
+            progress: ctx.progress.clone().unwrap_or_default(),
+        };
+        let result = run.run().await?;
+        Ok(self
+            .expand_objects(result, m.returns.as_ref(), ctx.caller)
+            .await)
+    }
+
+    /// Turns object ids in a macro's result into object views, following the declared type.
+    fn expand_objects<'a>(
+        &'a self,
+        value: Value,
+        ty: Option<&'a TypeRef>,
+        caller: Caller,
+    ) -> futures_util::future::BoxFuture<'a, Value> {
+        Box::pin(async move {
+            match (ty, value) {
+                (Some(TypeRef::Class(_)), Value::String(id)) => {
+                    let id = ObjectId::from(id);
+                    match self.objects.object(&id, None).await {
+                        Ok(obj) => match self.objects.class_of_object(&obj) {
+                            Ok((_, c)) => self.objects.view(&obj, &c, caller),
+                            Err(_) => Value::from(id.as_str()),
+                        },
+                        Err(_) => Value::from(id.as_str()),
+                    }
+                }
+                (Some(TypeRef::Optional(inner)), v) => {
+                    self.expand_objects(v, Some(inner), caller).await
+                }
+                (Some(TypeRef::List(inner)), Value::Array(items)) => {
+                    let mut out = Vec::with_capacity(items.len());
+                    for i in items {
+                        out.push(self.expand_objects(i, Some(inner), caller).await);
+                    }
+                    Value::Array(out)
+                }
+                (_, v) => v,
+            }
+        })
+    }
+
+    fn limit(&self, key: &str, n: u64) -> Arc<Semaphore> {
+        let mut map = match self.limits.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.entry(key.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(n as usize)))
+            .clone()
+    }
+
+    /// The next extra output object of a task (`POST allocate_url`): its id and upload URLs.
+    pub fn allocate(&self, task: &TaskId, class: &str) -> Result<Value> {
+        let (_, cls) = self.objects.find_class(class)?;
+        let k = {
+            let mut map = self
+                .allocations
+                .lock()
+                .map_err(|_| Error::internal("allocation table poisoned"))?;
+            let n = map.entry(task.clone()).or_insert(0);
+            *n += 1;
+            *n - 1
+        };
+        let id = task.allocated(k);
+        Ok(json!({"id": id, "upload": self.objects.upload_urls(&cls, &id, 1)}))
+    }
+}
+
+/// Admits a call: the one place where a member is looked up, its access modifier checked for
+/// the caller, its target (class or object) checked, and its arguments bound.
+fn admit<'a>(
+    resolved: &'a Resolved,
+    function: &str,
+    args: &Value,
+    caller: Caller,
+) -> Result<Admitted<'a>> {
+    let class = &resolved.class;
+    let on_object = resolved.object.is_some();
+    if let Some(m) = class.macro_named(function) {
+        access::check(caller, class, Member::Macro, &m.name, m.access)?;
+        access::check_target(on_object, m.is_static, &m.name, &class.qualified)?;
+        return Ok(Admitted::Macro(
+            m,
+            bind(resolved, &m.name, &m.params, args)?,
+        ));
+    }
+    let Some(func) = class.function(function) else {
+        let names: Vec<&str> = class
+            .functions
+            .iter()
+            .map(|f| f.name.as_str())
+            .chain(class.macros.iter().map(|m| m.name.as_str()))
+            .collect();
+        return Err(Error::not_found(format!(
+            "class `{}` has no function `{function}`; it has {}",
+            class.name,
+            names.join(", ")
+        )));
+    };
+    access::check(caller, class, Member::Function, &func.name, func.access)?;
+    access::check_target(on_object, func.is_static, &func.name, &class.qualified)?;
+    if func.run.builtin.as_deref() == Some("new") {
+        access::check_new(class, args, caller)?;
+    }
+    Ok(Admitted::Function(
+        func,
+        bind(resolved, &func.name, &func.params, args)?,
+    ))
+}
+
+fn bind(
+    resolved: &Resolved,
+    name: &str,
+    params: &[oaas_compiler::artifact::ParamArtifact],
+    args: &Value,
+) -> Result<Map<String, Value>> {
+    let what = format!("`{}.{name}`", resolved.class.name);
+    values::bind_args(&resolved.artifact, &what, params, args).map_err(Error::bad_request)
+}

@@ -1,0 +1,586 @@
+//! Running macros: the invocation graph of the artifact, executed as a dataflow.
+//!
+//! Ready nodes are dispatched concurrently; a map node runs its body once per element (at
+//! most [`MAP_CONCURRENCY`] at a time); ordering edges are honoured like data edges. A failed
+//! node marks everything that depends on it as skipped, with the cause; independent nodes
+//! finish; the macro then fails listing every failure with its source span.
+//!
+//! Every call is a task with a deterministic id (`{invocation}.n{node}` plus `.e{i}` per
+//! enclosing map element), and task results are committed once, so running a macro again
+//! (after a crash, or a retried request) reuses what was done: nothing runs twice, and every
+//! output object exists once.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::ids::{node_key, ElementPath, ObjectId, Target, TaskId, TaskScope};
+use crate::store::{NodeRecord, NodeStatus};
+use futures_util::future::BoxFuture;
+use oaas_compiler::artifact::{
+    Artifact, GraphArtifact, MacroArtifact, NodeArtifact, NodeOp, SourceSpan, ValueRef,
+};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use tokio::task::JoinSet;
+
+/// What the executor needs of the runtime: calls for its nodes, and fields of objects. The
+/// runtime's calls layer implements it; tests use fakes.
+pub trait NodeCaller: Send + Sync {
+    /// Calls `function` on `target` as task `task`; object results come back as ids.
+    fn call(
+        &self,
+        target: Target,
+        function: String,
+        args: Value,
+        task: TaskId,
+    ) -> BoxFuture<'static, Result<Value>>;
+    /// A state field or ref of an object's newest version (null when it has none).
+    fn field(&self, id: ObjectId, name: String) -> BoxFuture<'static, Result<Value>>;
+}
+
+/// Most elements of one map run at once.
+pub const MAP_CONCURRENCY: usize = 64;
+
+/// What a macro run needs to know.
+#[derive(Clone)]
+pub struct MacroRun {
+    /// Where its nodes' calls go.
+    pub calls: Arc<dyn NodeCaller>,
+    /// The package version.
+    pub artifact: Arc<Artifact>,
+    /// The macro.
+    pub macro_: Arc<MacroArtifact>,
+    /// `self`, for object macros.
+    pub self_id: Option<ObjectId>,
+    /// Arguments, defaults filled in.
+    pub args: Map<String, Value>,
+    /// Where its tasks' ids are numbered.
+    pub scope: TaskScope,
+    /// Per-node status, shared with whoever reports progress.
+    pub progress: Arc<Progress>,
+}
+
+/// Per-node status of a running macro, by node key.
+#[derive(Default)]
+pub struct Progress {
+    nodes: Mutex<BTreeMap<String, NodeRecord>>,
+    dirty: Mutex<bool>,
+}
+
+impl Progress {
+    fn set(&self, key: String, record: NodeRecord) {
+        if let Ok(mut n) = self.nodes.lock() {
+            n.insert(key, record);
+        }
+        if let Ok(mut d) = self.dirty.lock() {
+            *d = true;
+        }
+    }
+
+    /// A copy of the statuses.
+    pub fn snapshot(&self) -> BTreeMap<String, NodeRecord> {
+        self.nodes.lock().map(|n| n.clone()).unwrap_or_default()
+    }
+
+    /// Whether anything changed since the last call.
+    pub fn take_dirty(&self) -> bool {
+        self.dirty
+            .lock()
+            .map(|mut d| std::mem::replace(&mut *d, false))
+            .unwrap_or(false)
+    }
+}
+
+fn record(status: NodeStatus, label: &str) -> NodeRecord {
+    NodeRecord {
+        status,
+        label: label.to_string(),
+        output: None,
+        error: None,
+        cause: None,
+    }
+}
+
+/// One failure of a macro run, pointing at the source of the failing call.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeFailure {
+    /// The node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<u32>,
+    /// The call as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Its task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<TaskId>,
+    /// The error's code.
+    pub code: ErrorKind,
+    /// What happened.
+    pub message: String,
+    /// The macro it belongs to.
+    #[serde(rename = "macro", skip_serializing_if = "Option::is_none")]
+    pub macro_: Option<String>,
+    /// The class that declares the macro.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared_in: Option<String>,
+    /// Where the call is in the source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<FailureSource>,
+    /// The failures inside a nested macro, for a node that called one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub causes: Option<Value>,
+}
+
+/// A failing call's place in the source: its file as the package names it, and its span.
+#[derive(Clone, Debug, Serialize)]
+pub struct FailureSource {
+    /// The source file.
+    pub file: String,
+    /// First line, from 1.
+    pub line: u32,
+    /// First column, from 1.
+    pub column: u32,
+    /// Last line.
+    pub end_line: u32,
+    /// Column after the end.
+    pub end_column: u32,
+    /// Byte offset of the start.
+    pub start: u32,
+    /// Byte offset of the end.
+    pub end: u32,
+    /// The source text of the call.
+    pub text: String,
+}
+
+impl FailureSource {
+    fn new(file: String, span: &SourceSpan) -> FailureSource {
+        FailureSource {
+            file,
+            line: span.line,
+            column: span.column,
+            end_line: span.end_line,
+            end_column: span.end_column,
+            start: span.start,
+            end: span.end,
+            text: span.text.clone(),
+        }
+    }
+}
+
+impl NodeFailure {
+    /// A failure with no node: the runtime's own, or of resolving the result.
+    fn bare(e: &Error) -> NodeFailure {
+        NodeFailure {
+            node: None,
+            label: None,
+            task_id: None,
+            code: e.kind,
+            message: e.message.clone(),
+            macro_: None,
+            declared_in: None,
+            source: None,
+            causes: None,
+        }
+    }
+}
+
+/// Values bound while running a level: map variables and outputs of finished nodes.
+#[derive(Clone, Default)]
+struct Scope {
+    vars: HashMap<String, Value>,
+    outputs: HashMap<u32, Value>,
+    /// The enclosing map elements.
+    path: ElementPath,
+}
+
+enum NodeOutcome {
+    Done(Value),
+    Failed(Vec<NodeFailure>),
+}
+
+impl MacroRun {
+    /// Runs the macro to its result, or fails with every failure listed.
+    pub async fn run(self) -> Result<Value> {
+        let graph = Arc::new(self.macro_.graph.clone());
+        let this = Arc::new(self);
+        match run_level(this.clone(), graph, Scope::default()).await {
+            Ok(v) => Ok(v),
+            Err(failures) => Err(this.failed(&failures)),
+        }
+    }
+
+    /// The error of a failed run: the first failure's message, and all of them in details.
+    fn failed(&self, failures: &[NodeFailure]) -> Error {
+        let first = failures
+            .first()
+            .map(|f| f.message.as_str())
+            .unwrap_or("a call failed");
+        let more = match failures.len() {
+            0 | 1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        let msg = format!("macro `{}` failed: {first}{more}", self.macro_.name);
+        let timeout = failures.iter().all(|f| f.code == ErrorKind::Timeout);
+        let e = if timeout {
+            Error::timeout(msg)
+        } else {
+            Error::function_failed(msg)
+        };
+        let list = serde_json::to_value(failures).unwrap_or(Value::Null);
+        let nodes = serde_json::to_value(self.progress.snapshot()).unwrap_or(Value::Null);
+        e.with(json!({"macro": self.macro_.name, "failures": list, "nodes": nodes}))
+    }
+
+    fn failure(&self, node: &NodeArtifact, e: &Error, task: &TaskId) -> NodeFailure {
+        let file = self
+            .artifact
+            .sources
+            .get(node.source.file as usize)
+            .map(|s| s.path.clone())
+            .unwrap_or_default();
+        NodeFailure {
+            node: Some(node.id),
+            label: Some(node.label.clone()),
+            task_id: Some(task.clone()),
+            code: e.kind,
+            message: e.message.clone(),
+            macro_: Some(self.macro_.name.clone()),
+            declared_in: Some(self.macro_.declared_in.clone()),
+            source: Some(FailureSource::new(file, &node.source)),
+            // A failure inside a nested macro keeps its own chain of causes.
+            causes: e.details.get("failures").cloned(),
+        }
+    }
+}
+
+/// The state of one level of a graph while it runs.
+struct Level {
+    deps: HashMap<u32, HashSet<u32>>,
+    done: HashSet<u32>,
+    failed: HashMap<u32, String>,
+    started: HashSet<u32>,
+    failures: Vec<NodeFailure>,
+}
+
+impl Level {
+    fn new(graph: &GraphArtifact) -> Level {
+        let mut deps: HashMap<u32, HashSet<u32>> =
+            graph.nodes.iter().map(|n| (n.id, HashSet::new())).collect();
+        for e in &graph.edges {
+            if let Some(d) = deps.get_mut(&e.to) {
+                d.insert(e.from);
+            }
+        }
+        Level {
+            deps,
+            done: HashSet::new(),
+            failed: HashMap::new(),
+            started: HashSet::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    /// A failed input of `node`, if any.
+    fn failed_input(&self, node: u32) -> Option<u32> {
+        self.deps
+            .get(&node)?
+            .iter()
+            .find(|x| self.failed.contains_key(x))
+            .copied()
+    }
+
+    fn ready(&self, node: u32) -> bool {
+        self.deps
+            .get(&node)
+            .is_some_and(|d| d.iter().all(|x| self.done.contains(x)))
+    }
+}
+
+/// Skips the nodes whose inputs failed and starts those whose inputs are all done, until
+/// nothing changes.
+fn dispatch(
+    run: &Arc<MacroRun>,
+    graph: &GraphArtifact,
+    level: &mut Level,
+    scope: &Scope,
+    running: &mut JoinSet<(u32, NodeOutcome)>,
+) {
+    let mut progressed = true;
+    while progressed {
+        progressed = false;
+        for n in &graph.nodes {
+            if level.started.contains(&n.id) {
+                continue;
+            }
+            let key = node_key(n.id, &scope.path);
+            if let Some(cause) = level.failed_input(n.id) {
+                let label = graph
+                    .nodes
+                    .iter()
+                    .find(|c| c.id == cause)
+                    .map(|c| c.label.as_str())
+                    .unwrap_or("?");
+                let why = format!("skipped: `{label}` failed");
+                run.progress.set(
+                    key,
+                    NodeRecord {
+                        cause: Some(why.clone()),
+                        ..record(NodeStatus::Skipped, &n.label)
+                    },
+                );
+                level.failed.insert(n.id, why);
+            } else if level.ready(n.id) {
+                run.progress.set(key, record(NodeStatus::Running, &n.label));
+                let (run, node, scope) = (run.clone(), n.clone(), scope.clone());
+                running.spawn(async move { (node.id, run_node(run, node, scope).await) });
+            } else {
+                continue;
+            }
+            level.started.insert(n.id);
+            progressed = true;
+        }
+    }
+}
+
+/// Runs one level of a graph to its result.
+fn run_level(
+    run: Arc<MacroRun>,
+    graph: Arc<GraphArtifact>,
+    scope: Scope,
+) -> BoxFuture<'static, Result<Value, Vec<NodeFailure>>> {
+    Box::pin(async move {
+        let mut level = Level::new(&graph);
+        let mut scope = scope;
+        let mut running: JoinSet<(u32, NodeOutcome)> = JoinSet::new();
+        loop {
+            dispatch(&run, &graph, &mut level, &scope, &mut running);
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
+            let (id, outcome) = match joined {
+                Ok(x) => x,
+                Err(e) => {
+                    level
+                        .failures
+                        .push(NodeFailure::bare(&Error::internal(format!(
+                            "a node panicked: {e}"
+                        ))));
+                    continue;
+                }
+            };
+            let label = graph
+                .nodes
+                .iter()
+                .find(|n| n.id == id)
+                .map(|n| n.label.as_str())
+                .unwrap_or_default();
+            let key = node_key(id, &scope.path);
+            match outcome {
+                NodeOutcome::Done(v) => {
+                    run.progress.set(
+                        key,
+                        NodeRecord {
+                            output: Some(v.clone()),
+                            ..record(NodeStatus::Succeeded, label)
+                        },
+                    );
+                    scope.outputs.insert(id, v);
+                    level.done.insert(id);
+                }
+                NodeOutcome::Failed(mut f) => {
+                    let msg = f
+                        .first()
+                        .map(|x| x.message.clone())
+                        .unwrap_or_else(|| "failed".into());
+                    run.progress.set(
+                        key,
+                        NodeRecord {
+                            error: Some(msg.clone()),
+                            ..record(NodeStatus::Failed, label)
+                        },
+                    );
+                    level.failed.insert(id, msg);
+                    level.failures.append(&mut f);
+                }
+            }
+        }
+        if !level.failures.is_empty() {
+            return Err(level.failures);
+        }
+        match &graph.result {
+            Some(r) => resolve(&run, r, &scope)
+                .await
+                .map_err(|e| vec![NodeFailure::bare(&e)]),
+            None => Ok(Value::Null),
+        }
+    })
+}
+
+async fn run_node(run: Arc<MacroRun>, node: NodeArtifact, scope: Scope) -> NodeOutcome {
+    let task = TaskId::node(&run.scope, node.id, &scope.path);
+    let outcome = match &node.op {
+        NodeOp::Call { .. } => call_node(&run, &node, &scope, &task).await,
+        NodeOp::Flatten { input } => flatten(resolve(&run, input, &scope).await),
+        NodeOp::Map { var, over, body } => match resolve(&run, over, &scope).await {
+            Ok(Value::Array(items)) => return map(run, var, items, body, &scope).await,
+            Ok(Value::Null) => return map(run, var, Vec::new(), body, &scope).await,
+            Ok(other) => Err(Error::bad_request(format!("`for` got {other}, not a list"))),
+            Err(e) => Err(e),
+        },
+    };
+    match outcome {
+        Ok(v) => NodeOutcome::Done(v),
+        Err(e) => NodeOutcome::Failed(vec![run.failure(&node, &e, &task)]),
+    }
+}
+
+/// The call of a node: its arguments and target resolved, then the call made.
+async fn call_node(
+    run: &Arc<MacroRun>,
+    node: &NodeArtifact,
+    scope: &Scope,
+    task: &TaskId,
+) -> Result<Value> {
+    let NodeOp::Call {
+        class,
+        function,
+        target,
+        args,
+        ..
+    } = &node.op
+    else {
+        return Err(Error::internal("not a call node"));
+    };
+    let mut bound = Map::new();
+    for (k, v) in args {
+        bound.insert(k.clone(), resolve(run, v, scope).await?);
+    }
+    let target = match target {
+        Some(t) => match resolve(run, t, scope).await? {
+            Value::String(id) => Target::Object(ObjectId::from(id)),
+            other => {
+                return Err(Error::bad_request(format!(
+                    "`{}` was called on {other}, which is not an object",
+                    node.label
+                )))
+            }
+        },
+        None => Target::Class(class.clone()),
+    };
+    run.calls
+        .call(target, function.clone(), Value::Object(bound), task.clone())
+        .await
+}
+
+fn flatten(input: Result<Value>) -> Result<Value> {
+    match input? {
+        Value::Array(lists) => {
+            let mut out = Vec::new();
+            for l in lists {
+                match l {
+                    Value::Array(items) => out.extend(items),
+                    Value::Null => {}
+                    other => out.push(other),
+                }
+            }
+            Ok(Value::Array(out))
+        }
+        other => Err(Error::bad_request(format!(
+            "`flatten` got {other}, not a list"
+        ))),
+    }
+}
+
+/// A map node: its body run once per element, at most [`MAP_CONCURRENCY`] at a time.
+async fn map(
+    run: Arc<MacroRun>,
+    var: &str,
+    items: Vec<Value>,
+    body: &GraphArtifact,
+    scope: &Scope,
+) -> NodeOutcome {
+    let body = Arc::new(body.clone());
+    let limit = Arc::new(tokio::sync::Semaphore::new(MAP_CONCURRENCY));
+    let mut elements: JoinSet<(usize, Result<Value, Vec<NodeFailure>>)> = JoinSet::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let mut inner = scope.clone();
+        inner.vars.insert(var.to_string(), item);
+        inner.path = scope.path.element(i);
+        let (run, body, limit) = (run.clone(), body.clone(), limit.clone());
+        elements.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            (i, run_level(run, body, inner).await)
+        });
+    }
+    let mut results: BTreeMap<usize, Value> = BTreeMap::new();
+    let mut failures = Vec::new();
+    while let Some(joined) = elements.join_next().await {
+        match joined {
+            Ok((i, Ok(v))) => {
+                results.insert(i, v);
+            }
+            Ok((_, Err(mut f))) => failures.append(&mut f),
+            Err(e) => failures.push(NodeFailure::bare(&Error::internal(format!(
+                "an element panicked: {e}"
+            )))),
+        }
+    }
+    if failures.is_empty() {
+        NodeOutcome::Done(Value::Array(results.into_values().collect()))
+    } else {
+        NodeOutcome::Failed(failures)
+    }
+}
+
+/// The value of a [`ValueRef`] in a scope.
+fn resolve<'a>(
+    run: &'a MacroRun,
+    v: &'a ValueRef,
+    scope: &'a Scope,
+) -> BoxFuture<'a, Result<Value>> {
+    Box::pin(async move {
+        Ok(match v {
+            ValueRef::Const(c) => c.clone(),
+            ValueRef::SelfObj => match &run.self_id {
+                Some(id) => Value::from(id.as_str()),
+                None => return Err(Error::bad_request("a static macro has no `self`")),
+            },
+            ValueRef::Param(p) => run.args.get(p).cloned().unwrap_or(Value::Null),
+            ValueRef::Var(x) => scope
+                .vars
+                .get(x)
+                .cloned()
+                .ok_or_else(|| Error::bad_request(format!("no loop variable `{x}`")))?,
+            ValueRef::Node(n) => scope
+                .outputs
+                .get(n)
+                .cloned()
+                .ok_or_else(|| Error::internal(format!("node {n} has no output yet")))?,
+            ValueRef::List(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for i in items {
+                    out.push(resolve(run, i, scope).await?);
+                }
+                Value::Array(out)
+            }
+            ValueRef::Object(members) => {
+                let mut out = Map::new();
+                for (k, i) in members {
+                    out.insert(k.clone(), resolve(run, i, scope).await?);
+                }
+                Value::Object(out)
+            }
+            ValueRef::Field { of, name } => match resolve(run, of, scope).await? {
+                // An object id: read the field (state or ref) of its newest version.
+                Value::String(id) => run.calls.field(ObjectId::from(id), name.clone()).await?,
+                Value::Object(m) => m.get(name).cloned().unwrap_or(Value::Null),
+                Value::Null => Value::Null,
+                other => {
+                    return Err(Error::bad_request(format!(
+                        "cannot read `.{name}` of {other}"
+                    )))
+                }
+            },
+        })
+    })
+}

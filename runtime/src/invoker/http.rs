@@ -1,0 +1,246 @@
+//! Tasks over HTTP: the function's container found (an `@url`, an `@image` at the cluster's
+//! address, or a `@local` process started on demand), the task POSTed as a CloudEvent in
+//! binary mode, and the answer read within the deadline.
+
+use super::containers::Containers;
+use super::protocol::{TaskRequest, TaskResponse};
+use super::{Attempt, FunctionRef, Invoker};
+use crate::error::Error;
+use crate::store::now_ms;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Sends tasks over HTTP to `@url`, `@image` and `@local` containers.
+pub struct HttpInvoker {
+    /// The containers and the pooled client.
+    pub containers: Containers,
+    /// Where `@image` functions run (see `Config::image_url`).
+    image_url: Option<String>,
+    /// Folder `@local` commands run in when a deploy names none.
+    default_workdir: PathBuf,
+}
+
+impl HttpInvoker {
+    /// An invoker whose `@local` containers log under `logs`.
+    pub fn new(logs: PathBuf, default_workdir: PathBuf, image_url: Option<String>) -> HttpInvoker {
+        HttpInvoker {
+            containers: Containers::new(logs),
+            image_url,
+            default_workdir,
+        }
+    }
+
+    /// The base URL of a function's container, starting a `@local` one if needed.
+    async fn endpoint(&self, function: &FunctionRef<'_>) -> Result<String, Error> {
+        let func = function.func;
+        if let Some(url) = &func.run.url {
+            return Ok(url.trim_end_matches('/').to_string());
+        }
+        // On a cluster the images are the containers; a `@local` beside them is for one
+        // machine.
+        if let (Some(template), Some(image)) = (&self.image_url, &func.run.image) {
+            return Ok(image_endpoint(template, image));
+        }
+        if let Some(cmd) = &func.run.local {
+            let dir = function.workdir.as_ref().unwrap_or(&self.default_workdir);
+            return self
+                .containers
+                .local_url(cmd, dir)
+                .await
+                .map_err(|e| Error::function_failed(e.0).with(json!({"function": func.name})));
+        }
+        Err(Error::function_failed(format!(
+            "`{}` has no way to run here: it needs `@local(...)` or `@url(...)` (an `@image` runs only where the runtime was started with `--image-url`)",
+            func.name
+        )))
+    }
+}
+
+#[async_trait::async_trait]
+impl Invoker for HttpInvoker {
+    async fn attempt(
+        &self,
+        function: &FunctionRef<'_>,
+        request: &TaskRequest,
+        timeout: Duration,
+    ) -> Result<TaskResponse, Attempt> {
+        let base = self.endpoint(function).await.map_err(Attempt::Final)?;
+        send_once(&self.containers, &base, request, timeout).await
+    }
+
+    async fn shutdown(&self) {
+        self.containers.shutdown().await;
+    }
+}
+
+/// Where an `@image` function runs: `template` with `{service}` replaced by the image's
+/// service name (as `oaasc deploy --emit knative` names it).
+fn image_endpoint(template: &str, image: &str) -> String {
+    let service = oaas_compiler::artifact::knative::service_name(image);
+    template
+        .replace("{service}", &service)
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Sends one attempt to the container at `base`.
+async fn send_once(
+    containers: &Containers,
+    base: &str,
+    request: &TaskRequest,
+    timeout: Duration,
+) -> Result<TaskResponse, Attempt> {
+    use http_body_util::BodyExt;
+    let final_error = |why: String| {
+        Attempt::Final(Error::function_failed(format!(
+            "cannot call `{}`: {why}",
+            request.function
+        )))
+    };
+    let url = containers.task_url(base).map_err(final_error)?;
+    let body = serde_json::to_vec(request).map_err(|e| final_error(e.to_string()))?;
+    let mut req = http::Request::post(url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header("ce-specversion", "1.0")
+        .header("ce-id", request.task_id.as_str())
+        .header("ce-type", "dev.oaas.task.v1")
+        .header(
+            "ce-source",
+            format!("/classes/{}/functions/{}", request.class, request.function),
+        )
+        .header("ce-time", httpdate_now());
+    if let Some(s) = &request.self_ {
+        req = req.header("ce-subject", s.object.id.as_str());
+    }
+    let req = req
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .map_err(|e| final_error(e.to_string()))?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let response = match tokio::time::timeout_at(deadline, containers.client.request(req)).await {
+        Ok(Ok(r)) => r,
+        Err(_) => {
+            return Err(Attempt::Retryable(Error::timeout(format!(
+                "`{}` did not answer within {} ms",
+                request.function,
+                timeout.as_millis()
+            ))))
+        }
+        Ok(Err(e)) => {
+            return Err(Attempt::Retryable(Error::function_failed(format!(
+                "cannot reach the container of `{}`: {}",
+                request.function,
+                error_chain(&e)
+            ))))
+        }
+    };
+    let status = response.status();
+    let body = match tokio::time::timeout_at(deadline, response.into_body().collect()).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Err(_) => {
+            return Err(Attempt::Retryable(Error::timeout(format!(
+                "`{}` did not finish its answer in time",
+                request.function
+            ))))
+        }
+        Ok(Err(e)) => {
+            return Err(Attempt::Retryable(Error::function_failed(format!(
+                "the answer of `{}` broke off: {}",
+                request.function,
+                error_chain(&e)
+            ))))
+        }
+    };
+    if status.is_success() {
+        return serde_json::from_slice::<TaskResponse>(&body).map_err(|e| {
+            Attempt::Final(Error::function_failed(format!(
+                "`{}` answered with a body that is not a task response: {e}",
+                request.function
+            )))
+        });
+    }
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let message = parsed
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(500).collect());
+    let retryable = parsed
+        .pointer("/error/retryable")
+        .and_then(Value::as_bool)
+        .unwrap_or(status.is_server_error() || status.as_u16() == 429);
+    let e = Error::function_failed(format!(
+        "`{}` failed ({}): {message}",
+        request.function,
+        status.as_u16()
+    ));
+    Err(if retryable {
+        Attempt::Retryable(e)
+    } else {
+        Attempt::Final(e)
+    })
+}
+
+/// An error with its causes, as one line (`connection refused` is usually a cause).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
+fn httpdate_now() -> String {
+    // RFC 3339 in UTC from Unix milliseconds, without a date crate.
+    let ms = now_ms();
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a calendar date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn image_functions_run_at_their_service_in_the_template() {
+        let image = "ghcr.io/acme/video-image:1";
+        let service = oaas_compiler::artifact::knative::service_name(image);
+        assert_eq!(
+            image_endpoint("http://{service}.media.svc.cluster.local/", image),
+            format!("http://{service}.media.svc.cluster.local")
+        );
+        assert_eq!(
+            image_endpoint("http://10.0.0.9:8080", image),
+            "http://10.0.0.9:8080"
+        );
+    }
+}

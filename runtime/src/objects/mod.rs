@@ -1,0 +1,439 @@
+//! Objects: deployed packages (the registry), object versions read through a cache of the
+//! newest ones, the locks that order `mut` calls per object, views of objects as callers may
+//! see them, their files, and commits of new versions that keep the cache true.
+
+pub mod locks;
+pub mod registry;
+pub mod results;
+pub mod view;
+
+use crate::access::{self, Caller, Member};
+use crate::blobs::{file_key, Blobs, URL_TTL_S};
+use crate::error::{Error, Result};
+use crate::ids::{ObjectId, TaskId};
+use crate::store::{
+    now_ms, Commit, CommitOutcome, FieldFilter, ObjectVersion, PackageRecord, Store,
+};
+use crate::values;
+use oaas_compiler::artifact::{Artifact, ClassArtifact};
+use registry::{ClassHandle, Registry};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::OwnedMutexGuard;
+
+/// Most objects the cache of newest versions holds before it is emptied.
+const CACHE_LIMIT: usize = 100_000;
+
+/// Where to read one file of an object version.
+#[derive(Clone, Debug)]
+pub struct FileUrl {
+    /// A signed, expiring URL that answers with the file's media type.
+    pub url: String,
+    /// The blob key.
+    pub key: String,
+    /// The media type its class declares, if any.
+    pub media_type: Option<String>,
+}
+
+/// A page of a class's objects.
+#[derive(Clone, Debug)]
+pub struct Page {
+    /// Object views.
+    pub items: Vec<Value>,
+    /// The id to continue after, when the page was full.
+    pub next_after: Option<ObjectId>,
+}
+
+/// The turn of a `mut` call on one object: held while the call runs.
+pub type Turn = Option<OwnedMutexGuard<()>>;
+
+/// Objects and packages.
+pub struct Objects {
+    store: Arc<dyn Store>,
+    /// File blobs.
+    pub blobs: Arc<Blobs>,
+    /// Deployed packages.
+    pub registry: Registry,
+    /// The newest version of objects read or written here, so calls need not read the store
+    /// each time. One runtime owns its store, so this cannot go stale.
+    latest: Mutex<HashMap<ObjectId, Arc<ObjectVersion>>>,
+    locks: Mutex<locks::ObjectLocks>,
+}
+
+impl Objects {
+    /// Objects over a store and a blob folder.
+    pub fn new(store: Arc<dyn Store>, blobs: Arc<Blobs>) -> Objects {
+        Objects {
+            store,
+            blobs,
+            registry: Registry::default(),
+            latest: Mutex::new(HashMap::new()),
+            locks: Mutex::new(locks::ObjectLocks::default()),
+        }
+    }
+
+    /// The store under the objects.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Loads every deployed package from the store (after a restart).
+    pub async fn load_packages(&self) -> Result<usize> {
+        let packages = self.store.packages().await?;
+        let n = packages.len();
+        for p in packages {
+            match Artifact::from_json(&p.artifact) {
+                Ok(a) => self
+                    .registry
+                    .insert(Arc::new(a), p.workdir.map(PathBuf::from)),
+                Err(e) => {
+                    tracing::warn!(version = %p.version, error = %e, "skipping a stored package")
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Deploys an artifact: stored durably, then current for its packages. Deploying the same
+    /// version again changes nothing.
+    pub async fn deploy(
+        &self,
+        artifact: Artifact,
+        workdir: Option<PathBuf>,
+    ) -> Result<Arc<Artifact>> {
+        let record = PackageRecord {
+            version: artifact.version.clone(),
+            names: artifact.packages.iter().map(|p| p.name.clone()).collect(),
+            artifact: artifact.to_json(),
+            deployed_at: now_ms(),
+            workdir: workdir.as_ref().map(|d| d.to_string_lossy().into_owned()),
+        };
+        self.store.put_package(record).await?;
+        let artifact = Arc::new(artifact);
+        self.registry.insert(artifact.clone(), workdir);
+        Ok(artifact)
+    }
+
+    /// The artifact and class of a stored object.
+    pub fn class_of_object(&self, obj: &ObjectVersion) -> Result<(Arc<Artifact>, ClassHandle)> {
+        let artifact = self.registry.version(&obj.package_version).ok_or_else(|| {
+            Error::internal(format!(
+                "package version {} of object {} is not loaded",
+                obj.package_version, obj.id
+            ))
+        })?;
+        let class = ClassHandle::find(&artifact, &obj.class).ok_or_else(|| {
+            Error::internal(format!("class {} is missing from its package", obj.class))
+        })?;
+        Ok((artifact, class))
+    }
+
+    /// Finds a class in the current packages.
+    pub fn find_class(&self, name: &str) -> Result<(Arc<Artifact>, ClassHandle)> {
+        let (artifact, qualified) = self.registry.class(name).ok_or_else(|| {
+            Error::not_found(format!(
+                "there is no class `{name}` in the deployed packages (give it as `package.Class`)"
+            ))
+        })?;
+        let class = ClassHandle::find(&artifact, &qualified)
+            .ok_or_else(|| Error::not_found(format!("no class `{name}`")))?;
+        Ok((artifact, class))
+    }
+
+    /// Reads an object (newest version, or the given one); deleted objects are 404 unless a
+    /// version is asked for. Versions are immutable, so the newest one is shared with the
+    /// cache, not copied.
+    pub async fn object(&self, id: &ObjectId, version: Option<u64>) -> Result<Arc<ObjectVersion>> {
+        let cached = match version {
+            None => self.latest.lock().ok().and_then(|c| c.get(id).cloned()),
+            Some(_) => None,
+        };
+        let found = match cached {
+            Some(o) => Some(o),
+            None => {
+                let o = self.store.object(id, version).await?.map(Arc::new);
+                if let (None, Some(o)) = (version, &o) {
+                    self.remember(o);
+                }
+                o
+            }
+        };
+        let obj = found.ok_or_else(|| match version {
+            Some(v) => Error::not_found(format!("object `{id}` has no version {v}")),
+            None => Error::not_found(format!("there is no object `{id}`")),
+        })?;
+        if obj.deleted && version.is_none() {
+            return Err(Error::not_found(format!(
+                "object `{id}` was deleted (its earlier versions stay readable with ?version=)"
+            )));
+        }
+        Ok(obj)
+    }
+
+    /// Every version of an object, oldest first, as the outside sees them.
+    pub async fn history(&self, id: &ObjectId) -> Result<Vec<Value>> {
+        let history = self.store.history(id).await?;
+        if history.is_empty() {
+            return Err(Error::not_found(format!("there is no object `{id}`")));
+        }
+        Ok(history
+            .iter()
+            .map(|o| match self.class_of_object(o) {
+                Ok((_, c)) => self.view(o, &c, Caller::External),
+                Err(_) => json!({"id": o.id, "version": o.version}),
+            })
+            .collect())
+    }
+
+    /// The files of an object version: those it records, plus files uploaded afterwards to
+    /// the version's own upload URLs (`new` hands those out; the upload completes the version).
+    pub fn effective_files(
+        &self,
+        obj: &ObjectVersion,
+        class: &ClassArtifact,
+    ) -> BTreeMap<String, String> {
+        let mut files = obj.files.clone();
+        for f in &class.files {
+            if !files.contains_key(&f.name) {
+                let key = file_key(&obj.id, obj.version, &f.name);
+                if self.blobs.path(&key).is_some_and(|p| p.exists()) {
+                    files.insert(f.name.clone(), key);
+                }
+            }
+        }
+        files
+    }
+
+    /// An object as `caller` sees it: only what it may read.
+    pub fn view(&self, obj: &ObjectVersion, class: &ClassArtifact, caller: Caller) -> Value {
+        view::object(obj, class, &self.effective_files(obj, class), caller)
+    }
+
+    /// The object at `id` (a version of it) as the outside sees it.
+    pub async fn external_view(&self, id: &ObjectId, version: Option<u64>) -> Result<Value> {
+        let obj = self.object(id, version).await?;
+        let (_, class) = self.class_of_object(&obj)?;
+        Ok(self.view(&obj, &class, Caller::External))
+    }
+
+    /// Signed upload URLs for every file of a class on a new object version.
+    pub fn upload_urls(
+        &self,
+        class: &ClassArtifact,
+        id: &ObjectId,
+        version: u64,
+    ) -> Map<String, Value> {
+        class
+            .files
+            .iter()
+            .map(|f| {
+                let url = self
+                    .blobs
+                    .sign("PUT", &file_key(id, version, &f.name), URL_TTL_S);
+                (f.name.clone(), Value::from(url))
+            })
+            .collect()
+    }
+
+    /// Signed read URLs of an object version's files, by name: `{"url", "media_type"}`.
+    pub fn read_urls(&self, obj: &ObjectVersion, class: &ClassArtifact) -> Map<String, Value> {
+        self.effective_files(obj, class)
+            .iter()
+            .map(|(name, key)| {
+                let media = class
+                    .files
+                    .iter()
+                    .find(|f| &f.name == name)
+                    .and_then(|f| f.media_type.clone());
+                let url = self.blobs.sign("GET", key, URL_TTL_S);
+                (name.clone(), json!({"url": url, "media_type": media}))
+            })
+            .collect()
+    }
+
+    /// A signed URL to read one file of an object.
+    pub async fn file_url(
+        &self,
+        id: &ObjectId,
+        name: &str,
+        version: Option<u64>,
+        caller: Caller,
+    ) -> Result<FileUrl> {
+        let obj = self.object(id, version).await?;
+        let (_, class) = self.class_of_object(&obj)?;
+        let decl = class.files.iter().find(|f| f.name == name).ok_or_else(|| {
+            Error::not_found(format!("class `{}` has no file `{name}`", class.name))
+        })?;
+        access::check(caller, &class, Member::File, name, decl.access)?;
+        let files = self.effective_files(&obj, &class);
+        let key = files.get(name).ok_or_else(|| {
+            Error::not_found(format!(
+                "file `{name}` of object `{id}` has not been uploaded"
+            ))
+        })?;
+        let media_type = decl.media_type.clone();
+        Ok(FileUrl {
+            url: self.blobs.sign_read(key, URL_TTL_S, media_type.as_deref()),
+            key: key.clone(),
+            media_type,
+        })
+    }
+
+    /// Lists the objects of a class, as the outside sees them.
+    pub async fn list(
+        &self,
+        class: &str,
+        filters: Vec<FieldFilter>,
+        after: Option<ObjectId>,
+        limit: usize,
+    ) -> Result<Page> {
+        let (artifact, class) = self.find_class(class)?;
+        for f in &filters {
+            let field = class
+                .state
+                .iter()
+                .find(|s| s.name == f.field)
+                .ok_or_else(|| {
+                    Error::bad_request(format!(
+                        "class `{}` has no state field `{}` to filter on",
+                        class.name, f.field
+                    ))
+                })?;
+            access::check(
+                Caller::External,
+                &class,
+                Member::State,
+                &f.field,
+                field.access,
+            )?;
+            values::check(&artifact, &f.value, &field.ty)
+                .map_err(|e| Error::bad_request(format!("filter `{}`: {e}", f.field)))?;
+        }
+        let limit = limit.clamp(1, 1000);
+        let objects = self
+            .store
+            .list(&class.qualified, &filters, after.as_ref(), limit)
+            .await?;
+        let next_after = if objects.len() == limit {
+            objects.last().map(|o| o.id.clone())
+        } else {
+            None
+        };
+        let items = objects
+            .iter()
+            .map(|o| match self.class_of_object(o) {
+                Ok((_, c)) => self.view(o, &c, Caller::External),
+                Err(_) => json!({"id": o.id, "class": o.class, "version": o.version}),
+            })
+            .collect();
+        Ok(Page { items, next_after })
+    }
+
+    /// Waits for the turn of a call on `object`: `mut` calls on one object run one at a time
+    /// (tokio's mutex serves waiters in order), each on the newest version, which is returned
+    /// with the turn. Other calls go at once, on the version they were given.
+    pub async fn take_turn(
+        &self,
+        object: Option<Arc<ObjectVersion>>,
+        mutates: bool,
+    ) -> Result<(Turn, Option<Arc<ObjectVersion>>)> {
+        match (object, mutates) {
+            (Some(o), true) => {
+                let lock = match self.locks.lock() {
+                    Ok(mut locks) => locks.get(&o.id),
+                    Err(p) => p.into_inner().get(&o.id),
+                };
+                let turn = lock.lock_owned().await;
+                let newest = self.object(&o.id, None).await?;
+                Ok((Some(turn), Some(newest)))
+            }
+            (o, _) => Ok((None, o)),
+        }
+    }
+
+    /// A task's committed result, if it committed before, as callers see it.
+    pub async fn committed_result(&self, task: &TaskId) -> Result<Option<Value>> {
+        Ok(match self.store.task_result(task).await? {
+            Some(Some(v)) => Some(self.expand_result(v).await),
+            Some(None) => Some(Value::Null),
+            None => None,
+        })
+    }
+
+    /// Commits a task's outcome once; a conflict or earlier commit is resolved here.
+    /// Answers the task's result: this commit's, or the first commit's of the same task.
+    pub async fn commit(&self, mut commit: Commit) -> Result<Option<Value>> {
+        // An object the same commit writes is stored once: the result refers to it.
+        let result = commit.task_result.take();
+        commit.task_result = result
+            .as_ref()
+            .map(|r| results::compact(r, &commit.versions));
+        // Remember the new versions now (the commit takes them); forgotten again below if the
+        // commit does not go through.
+        for v in &commit.versions {
+            self.remember(v);
+        }
+        let written: Vec<ObjectId> = commit.versions.iter().map(|v| v.id.clone()).collect();
+        let outcome = self.store.commit(commit).await;
+        if !matches!(outcome, Ok(CommitOutcome::Committed)) {
+            self.forget(&written);
+        }
+        match outcome? {
+            CommitOutcome::Committed => Ok(result),
+            CommitOutcome::AlreadyCommitted(Some(first)) => {
+                Ok(Some(self.expand_result(first).await))
+            }
+            CommitOutcome::AlreadyCommitted(None) => Ok(None),
+            CommitOutcome::Conflict(why) => Err(Error::conflict(format!(
+                "the object changed under this call ({why}); call again"
+            ))),
+        }
+    }
+
+    /// A stored task result back as callers see it: references to objects become their views.
+    fn expand_result(&self, v: Value) -> futures_util::future::BoxFuture<'_, Value> {
+        Box::pin(async move {
+            match results::reference(&v) {
+                Some((id, version)) => match self.external_view(&id, Some(version)).await {
+                    Ok(view) => view,
+                    Err(_) => v,
+                },
+                None => match v {
+                    Value::Array(items) => {
+                        let mut out = Vec::with_capacity(items.len());
+                        for i in items {
+                            out.push(self.expand_result(i).await);
+                        }
+                        Value::Array(out)
+                    }
+                    other => other,
+                },
+            }
+        })
+    }
+
+    /// Keeps an object's newest version in memory (bounded: the cache is emptied when full).
+    fn remember(&self, v: &Arc<ObjectVersion>) {
+        if let Ok(mut c) = self.latest.lock() {
+            if c.len() >= CACHE_LIMIT {
+                c.clear();
+            }
+            match c.get(&v.id) {
+                Some(old) if old.version > v.version => {}
+                _ => {
+                    c.insert(v.id.clone(), v.clone());
+                }
+            }
+        }
+    }
+
+    fn forget(&self, ids: &[ObjectId]) {
+        if let Ok(mut c) = self.latest.lock() {
+            for id in ids {
+                c.remove(id);
+            }
+        }
+    }
+}
