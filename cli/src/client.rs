@@ -2,7 +2,11 @@
 //! Also: parsing `name=value` arguments by their declared types, and printing results.
 
 use oaas_compiler::artifact::{Artifact, ParamArtifact, TypeRef};
-use serde_json::{json, Map, Value};
+use oaas_runtime::api::types::{DeployRequest, ErrorBody, ErrorResponse};
+use oaas_runtime::executor::NodeFailure;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
 use std::time::Duration;
 
 /// The runtime address used when `--cluster` is not given to the cluster commands.
@@ -10,15 +14,34 @@ pub fn default_cluster() -> String {
     std::env::var("OAAS_CLUSTER").unwrap_or_else(|_| "http://127.0.0.1:6000".to_string())
 }
 
-/// An error from the runtime, with its JSON body when there is one.
+/// An error from the runtime, with its body when there is one.
 #[derive(Debug)]
 pub struct ClientError {
-    /// HTTP status (0 when the runtime could not be reached).
+    /// HTTP status (0 when the runtime could not be reached or the CLI refused first).
     pub status: u16,
     /// The message for people.
     pub message: String,
-    /// The `error` object of the body.
-    pub body: Value,
+    /// The runtime's `error` object, when it answered one.
+    pub body: Option<ErrorBody>,
+}
+
+impl ClientError {
+    /// An error the CLI finds itself, before or instead of asking the runtime.
+    pub fn usage(message: impl Into<String>) -> ClientError {
+        ClientError {
+            status: 400,
+            message: message.into(),
+            body: None,
+        }
+    }
+
+    /// The failures of a macro, when the error lists them.
+    pub fn failures(&self) -> Vec<NodeFailure> {
+        self.body
+            .as_ref()
+            .map(ErrorBody::failures)
+            .unwrap_or_default()
+    }
 }
 
 impl std::fmt::Display for ClientError {
@@ -48,7 +71,10 @@ impl Client {
         }
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
         let r = req
             .timeout(Duration::from_secs(3600))
             .send()
@@ -56,42 +82,61 @@ impl Client {
             .map_err(|e| ClientError {
                 status: 0,
                 message: format!("cannot reach the runtime at {}: {e}", self.base),
-                body: Value::Null,
+                body: None,
             })?;
         let status = r.status().as_u16();
-        let text = r.text().await.unwrap_or_default();
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+        let bytes = r.bytes().await.unwrap_or_default();
         if (200..300).contains(&status) {
-            return Ok(body);
+            let empty = bytes.iter().all(u8::is_ascii_whitespace);
+            let parsed = if empty {
+                serde_json::from_slice(b"null")
+            } else {
+                serde_json::from_slice(&bytes)
+            };
+            return parsed.map_err(|e| ClientError {
+                status,
+                message: format!(
+                    "the runtime at {} answered something this oaasc cannot read: {e}",
+                    self.base
+                ),
+                body: None,
+            });
         }
-        let err = body.get("error").cloned().unwrap_or(Value::Null);
-        let message = err
-            .get("message")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or(text);
+        let body = serde_json::from_slice::<ErrorResponse>(&bytes)
+            .ok()
+            .map(|r| r.error);
+        let message = match &body {
+            Some(b) => b.message.clone(),
+            None => String::from_utf8_lossy(&bytes).into_owned(),
+        };
         Err(ClientError {
             status,
             message,
-            body: err,
+            body,
         })
     }
 
-    /// `GET path`.
-    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+    /// `GET path`, its answer read as `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.send(self.http.get(format!("{}{path}", self.base)))
             .await
     }
 
-    /// `POST path` with a JSON body.
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+    /// `POST path` with a JSON body, its answer read as `T`.
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, ClientError> {
         self.send(self.http.post(format!("{}{path}", self.base)).json(body))
             .await
     }
 
     /// `PUT url` with bytes (signed upload URLs).
     pub async fn put_bytes(&self, url: &str, bytes: Vec<u8>) -> Result<(), ClientError> {
-        self.send(self.http.put(url).body(bytes)).await.map(|_| ())
+        self.send::<Value>(self.http.put(url).body(bytes))
+            .await
+            .map(|_| ())
     }
 }
 
@@ -222,13 +267,19 @@ pub fn render_result(v: &Value) -> String {
     }
 }
 
-/// The JSON body for deploying sources.
-pub fn sources_body(workspace: &oaas_compiler::Workspace, workdir: &std::path::Path) -> Value {
-    let mut sources = Map::new();
-    for (id, f) in workspace.sources.iter() {
-        if id != workspace.stdlib_file() {
-            sources.insert(f.path.clone(), Value::String(f.text.clone()));
-        }
+/// The body for deploying sources.
+pub fn sources_body(
+    workspace: &oaas_compiler::Workspace,
+    workdir: &std::path::Path,
+) -> DeployRequest {
+    let sources = workspace
+        .sources
+        .iter()
+        .filter(|(id, _)| *id != workspace.stdlib_file())
+        .map(|(_, f)| (f.path.clone(), f.text.clone()))
+        .collect();
+    DeployRequest {
+        sources,
+        workdir: Some(workdir.to_path_buf()),
     }
-    json!({"sources": sources, "workdir": workdir})
 }

@@ -298,7 +298,11 @@ impl Invocations {
 
     /// Runs a request under a given invocation id, as [`Invocations::resume`] does: tasks the
     /// invocation committed before answer with their first results, so nothing runs twice.
-    pub async fn rerun(self: &Arc<Self>, id: InvocationId, request: InvocationRequest) -> Result<CallResult> {
+    pub async fn rerun(
+        self: &Arc<Self>,
+        id: InvocationId,
+        request: InvocationRequest,
+    ) -> Result<CallResult> {
         let resolved = self.calls.resolve(&request.target).await?;
         self.execute(id, request, &resolved, false).await
     }

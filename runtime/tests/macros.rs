@@ -168,7 +168,11 @@ async fn completed_nodes_are_reused_when_a_macro_runs_again() {
         args: json!({"n": 5}),
     };
     let inv = oaas_runtime::ids::InvocationId::from("01900000-0000-7000-8000-000000000001");
-    let a = engine.invocations.rerun(inv.clone(), request()).await.unwrap();
+    let a = engine
+        .invocations
+        .rerun(inv.clone(), request())
+        .await
+        .unwrap();
     let b = engine.invocations.rerun(inv, request()).await.unwrap();
     assert_eq!(a.result["id"], b.result["id"]);
     let list: Value = get(

@@ -4,6 +4,7 @@ use crate::client::{self, Client};
 use crate::exit;
 use clap::Args;
 use oaas_compiler::artifact::knative::{knative_manifests, KnativeOptions};
+use oaas_runtime::api::types::DeployResponse;
 use std::path::PathBuf;
 
 /// Check a package and deploy it to a running runtime.
@@ -75,17 +76,13 @@ pub fn run(args: DeployArgs) -> u8 {
     let client = Client::new(&args.cluster.unwrap_or_else(client::default_cluster));
     super::block_on(async move {
         match client
-            .post("/api/packages", &client::sources_body(&workspace, &dir))
+            .post::<DeployResponse>("/api/packages", &client::sources_body(&workspace, &dir))
             .await
         {
             Ok(v) => {
-                println!(
-                    "deployed {} version {}",
-                    v["packages"],
-                    v["version"].as_str().unwrap_or("")
-                );
-                for c in v["classes"].as_array().into_iter().flatten() {
-                    println!("  class {}", c.as_str().unwrap_or(""));
+                println!("deployed {:?} version {}", v.packages, v.version);
+                for c in &v.classes {
+                    println!("  class {c}");
                 }
                 exit::OK
             }

@@ -3,6 +3,7 @@
 use crate::client::{self, Client};
 use crate::exit;
 use clap::{Args, Subcommand};
+use oaas_runtime::api::types::InvocationResponse;
 
 /// Read invocations (status, result or error, per-node progress of macros).
 ///
@@ -33,7 +34,10 @@ pub fn run(args: InvocationsArgs) -> u8 {
     let client = Client::new(&args.cluster.clone().unwrap_or_else(client::default_cluster));
     super::block_on(async move {
         let InvocationsCommand::Get { id } = args.command;
-        match client.get(&format!("/api/invocations/{id}")).await {
+        match client
+            .get::<InvocationResponse>(&format!("/api/invocations/{id}"))
+            .await
+        {
             Ok(v) => {
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                 exit::OK

@@ -4,6 +4,8 @@ use crate::client::{self, Client};
 use crate::exit;
 use clap::Args;
 use oaas_compiler::syntax::{parse_access_expr, AccessTarget};
+use oaas_runtime::api::types::{AcceptedResponse, InvocationResponse};
+use oaas_runtime::store::InvocationStatus;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -83,7 +85,7 @@ pub fn run(args: InvokeArgs) -> u8 {
         } else {
             path
         };
-        let mut answer = match client.post(&path, &Value::Object(body)).await {
+        let mut answer: Value = match client.post(&path, &Value::Object(body)).await {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -91,30 +93,33 @@ pub fn run(args: InvokeArgs) -> u8 {
             }
         };
         if args.is_async && args.wait {
-            let id = answer["invocation_id"].as_str().unwrap_or("").to_string();
-            loop {
+            let accepted: AcceptedResponse = match serde_json::from_value(answer) {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("error: the runtime's answer is not an accepted call: {e}");
+                    return exit::FAILED;
+                }
+            };
+            let id = accepted.invocation_id;
+            let inv = loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                match client.get(&format!("/api/invocations/{id}")).await {
-                    Ok(v) if v["status"] == "pending" => continue,
-                    Ok(v) => {
-                        answer = v;
-                        break;
-                    }
+                match client
+                    .get::<InvocationResponse>(&format!("/api/invocations/{id}"))
+                    .await
+                {
+                    Ok(v) if v.status == InvocationStatus::Pending => continue,
+                    Ok(v) => break v,
                     Err(e) => {
                         eprintln!("error: {e}");
                         return exit::FAILED;
                     }
                 }
-            }
-            if answer["status"] == "failed" {
-                eprintln!(
-                    "error: {}",
-                    answer["error"]["message"]
-                        .as_str()
-                        .unwrap_or("the call failed")
-                );
+            };
+            if let Some(e) = &inv.error {
+                eprintln!("error: {}", e.message);
                 return exit::FAILED;
             }
+            answer = serde_json::to_value(&inv).unwrap_or(Value::Null);
         }
         if args.json || (args.is_async && !args.wait) {
             println!(

@@ -3,6 +3,7 @@
 use crate::client::{self, Client};
 use crate::exit;
 use clap::{Args, Subcommand};
+use oaas_runtime::api::types::ObjectPage;
 use serde_json::{Map, Value};
 
 /// List, read and create objects on a running runtime.
@@ -101,24 +102,23 @@ pub fn run(args: ObjectsArgs) -> u8 {
                     q.push(format!("after={}", encode(&a)));
                 }
                 client
-                    .get(&format!("/api/classes/{class}/objects?{}", q.join("&")))
+                    .get::<ObjectPage>(&format!("/api/classes/{class}/objects?{}", q.join("&")))
                     .await
-                    .map(|v| {
+                    .map(|page| {
+                        if let (Some(next), false) = (&page.next_after, json) {
+                            eprintln!("more: --after {next}");
+                        }
                         if json {
-                            v
+                            serde_json::to_value(&page).unwrap_or(Value::Null)
                         } else {
-                            let items = v["items"].clone();
-                            if let Some(next) = v["next_after"].as_str() {
-                                eprintln!("more: --after {next}");
-                            }
-                            serde_json::json!({"result": items})
+                            serde_json::json!({"result": page.items})
                         }
                     })
             }
             ObjectsCommand::Get { id, version } => {
                 let q = version.map(|v| format!("?version={v}")).unwrap_or_default();
                 client
-                    .get(&format!("/api/objects/{id}{q}"))
+                    .get::<Value>(&format!("/api/objects/{id}{q}"))
                     .await
                     .map(|v| serde_json::json!({"result": v}))
             }
@@ -136,7 +136,7 @@ pub fn run(args: ObjectsArgs) -> u8 {
                     }
                 }
                 client
-                    .post(
+                    .post::<Value>(
                         &format!("/api/classes/{class}/objects"),
                         &Value::Object(body),
                     )

@@ -6,7 +6,14 @@ use crate::{exit, report};
 use clap::{Args, ValueEnum};
 use oaas_compiler::artifact::Artifact;
 use oaas_compiler::syntax::{parse_access_expr, AccessTarget};
+use oaas_runtime::api::types::{
+    AcceptedResponse, CallResponse, DeployResponse, InvocationResponse,
+};
+use oaas_runtime::ids::{InvocationId, TaskId};
+use oaas_runtime::store::{InvocationStatus, NodeRecord, NodeStatus};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -141,17 +148,12 @@ async fn run_async(args: RunArgs) -> u8 {
                     "{}",
                     serde_json::to_string_pretty(&result).unwrap_or_default()
                 ),
-                Output::Human => print!("{}", client::render_result(&result["result"])),
+                Output::Human => print!("{}", client::render_result(&result.result)),
             }
             exit::OK
         }
         Err(e) => {
-            let failures = e
-                .body
-                .get("failures")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let failures = e.failures();
             if !failures.is_empty() {
                 eprint!(
                     "{}",
@@ -311,33 +313,46 @@ fn resolve_target(artifact: &Artifact, args: &RunArgs) -> Result<Call, String> {
     Ok(call)
 }
 
+/// What `oaasc run` prints with `--output json`: the call's answer, and a macro's nodes.
+#[derive(Serialize)]
+struct Finished {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invocation_id: Option<InvocationId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task_id: Option<TaskId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<InvocationStatus>,
+    result: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nodes: Option<BTreeMap<String, NodeRecord>>,
+}
+
+impl From<CallResponse> for Finished {
+    fn from(r: CallResponse) -> Finished {
+        Finished {
+            invocation_id: Some(r.invocation_id),
+            task_id: Some(r.task_id),
+            status: Some(r.status),
+            result: r.result,
+            nodes: None,
+        }
+    }
+}
+
 async fn execute(
     client: &Client,
     workspace: &oaas_compiler::Workspace,
     artifact: &Artifact,
     call: Call,
     args: &RunArgs,
-) -> Result<Value, client::ClientError> {
-    let deployed = client
-        .post(
-            "/api/packages",
-            &client::sources_body(workspace, &package_dir(&args.path)),
-        )
-        .await?;
+) -> Result<Finished, client::ClientError> {
+    let body = client::sources_body(workspace, &package_dir(&args.path));
+    let deployed: DeployResponse = client.post("/api/packages", &body).await?;
     eprintln!(
-        "deployed {} ({})",
-        deployed["packages"],
-        deployed["version"]
-            .as_str()
-            .unwrap_or("")
-            .get(..19)
-            .unwrap_or("")
+        "deployed {:?} ({})",
+        deployed.packages,
+        deployed.version.get(..19).unwrap_or("")
     );
-    let usage = |m: String| client::ClientError {
-        status: 400,
-        message: m,
-        body: Value::Null,
-    };
     let object = match (&call.object, call.create_first) {
         (Some(id), _) => Some(id.clone()),
         (None, true) => {
@@ -348,40 +363,47 @@ async fn execute(
     let is_new = call.function == "new" && object.is_none();
     if is_new && (!args.new.is_empty() || !args.files.is_empty()) {
         let id = create_object(client, artifact, &call.class, &args.new, &args.files).await?;
-        return client
-            .get(&format!("/api/objects/{id}"))
-            .await
-            .map(|o| json!({"result": o}));
+        let view: Value = client.get(&format!("/api/objects/{id}")).await?;
+        return Ok(Finished {
+            invocation_id: None,
+            task_id: None,
+            status: None,
+            result: view,
+            nodes: None,
+        });
     }
-    let class_name = call.class.clone();
-    let is_macro = match &object {
-        Some(_) if call.object.is_some() => {
-            let obj = client
-                .get(&format!("/api/objects/{}", object.as_deref().unwrap_or("")))
-                .await?;
-            let cls = obj["class"].as_str().unwrap_or("").to_string();
-            artifact
-                .class(&cls)
-                .is_some_and(|c| c.macro_named(&call.function).is_some())
+    let class_name = match (&object, &call.object) {
+        (Some(id), Some(_)) => {
+            let view: ObjectView = client.get(&format!("/api/objects/{id}")).await?;
+            view.class
         }
-        _ => artifact
-            .find_class(&class_name)
-            .is_some_and(|c| c.macro_named(&call.function).is_some()),
+        _ => call.class.clone(),
     };
+    let is_macro = artifact
+        .find_class(&class_name)
+        .is_some_and(|c| c.macro_named(&call.function).is_some());
     let path = match &object {
         Some(id) => format!("/api/objects/{id}/invoke/{}", call.function),
         None => format!("/api/classes/{class_name}/invoke/{}", call.function),
     };
     let body = Value::Object(call.args.clone());
     if !is_macro {
-        return client.post(&path, &body).await;
+        let done: CallResponse = client.post(&path, &body).await?;
+        return Ok(done.into());
     }
     // Macros: run asynchronously and show each node's progress until it finishes.
-    let accepted = client.post(&format!("{path}?async=true"), &body).await?;
-    let id = accepted["invocation_id"]
-        .as_str()
-        .ok_or_else(|| usage("the runtime gave no invocation id".into()))?
-        .to_string();
+    let accepted: AcceptedResponse = client.post(&format!("{path}?async=true"), &body).await?;
+    follow(client, &accepted.invocation_id).await
+}
+
+/// The class of an object, as its view names it.
+#[derive(Deserialize)]
+struct ObjectView {
+    class: String,
+}
+
+/// Follows a macro's invocation to its end, with a progress bar of its nodes.
+async fn follow(client: &Client, id: &InvocationId) -> Result<Finished, client::ClientError> {
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} nodes {wide_msg}")
@@ -389,50 +411,69 @@ async fn execute(
     );
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let inv = client.get(&format!("/api/invocations/{id}")).await?;
-        let nodes = inv["nodes"].as_object().cloned().unwrap_or_default();
-        let finished = nodes
+        let inv: InvocationResponse = client.get(&format!("/api/invocations/{id}")).await?;
+        let finished = inv
+            .nodes
             .values()
             .filter(|n| {
                 matches!(
-                    n["status"].as_str(),
-                    Some("succeeded" | "failed" | "skipped")
+                    n.status,
+                    NodeStatus::Succeeded | NodeStatus::Failed | NodeStatus::Skipped
                 )
             })
             .count();
-        bar.set_length(nodes.len() as u64);
+        bar.set_length(inv.nodes.len() as u64);
         bar.set_position(finished as u64);
-        let running: Vec<&str> = nodes
+        let running: Vec<&str> = inv
+            .nodes
             .values()
-            .filter(|n| n["status"] == "running")
-            .filter_map(|n| n["label"].as_str())
+            .filter(|n| n.status == NodeStatus::Running)
+            .map(|n| n.label.as_str())
             .take(3)
             .collect();
         bar.set_message(running.join(", "));
-        match inv["status"].as_str() {
-            Some("succeeded") => {
+        match inv.status {
+            InvocationStatus::Pending => {}
+            InvocationStatus::Succeeded => {
                 bar.finish_and_clear();
-                eprintln!("{} nodes done", nodes.len());
-                return Ok(
-                    json!({"invocation_id": id, "status": "succeeded", "result": inv["result"], "nodes": inv["nodes"]}),
-                );
-            }
-            Some("failed") => {
-                bar.finish_and_clear();
-                let err = inv["error"].clone();
-                let details = err.get("details").cloned().unwrap_or(Value::Null);
-                return Err(client::ClientError {
-                    status: err["status"].as_u64().unwrap_or(502) as u16,
-                    message: err["message"]
-                        .as_str()
-                        .unwrap_or("the macro failed")
-                        .to_string(),
-                    body: details,
+                eprintln!("{} nodes done", inv.nodes.len());
+                return Ok(Finished {
+                    invocation_id: Some(inv.invocation_id),
+                    task_id: None,
+                    status: Some(inv.status),
+                    result: inv.result.unwrap_or(Value::Null),
+                    nodes: Some(inv.nodes),
                 });
             }
-            _ => {}
+            InvocationStatus::Failed => {
+                bar.finish_and_clear();
+                let message = inv
+                    .error
+                    .as_ref()
+                    .map(|e| e.message.clone())
+                    .unwrap_or_else(|| "the macro failed".into());
+                let status = inv.error.as_ref().and_then(|e| e.status).unwrap_or(502);
+                return Err(client::ClientError {
+                    status,
+                    message,
+                    body: inv.error,
+                });
+            }
         }
     }
+}
+
+/// What `POST /api/classes/{cls}/objects` answers: the new object's view with its upload URLs.
+#[derive(Deserialize)]
+struct Created {
+    result: CreatedObject,
+}
+
+#[derive(Deserialize)]
+struct CreatedObject {
+    id: String,
+    #[serde(default)]
+    upload: BTreeMap<String, String>,
 }
 
 /// Creates an object from `--new` fields and uploads `--file`s; returns its id.
@@ -443,24 +484,22 @@ async fn create_object(
     fields: &[String],
     uploads: &[String],
 ) -> Result<String, client::ClientError> {
-    let usage = |m: String| client::ClientError {
-        status: 400,
-        message: m,
-        body: Value::Null,
-    };
+    let usage = client::ClientError::usage;
     let params = client::params_of(artifact, class, "new").unwrap_or_default();
     let state = client::parse_args(fields, &params, &format!("`{class}.new`")).map_err(usage)?;
-    let created = client
+    let created: Created = client
         .post(
             &format!("/api/classes/{class}/objects"),
             &Value::Object(state),
         )
         .await?;
-    let id = created["result"]["id"].as_str().unwrap_or("").to_string();
+    let id = created.result.id;
     for pair in uploads {
         let (name, path) = client::split_pair(pair).map_err(usage)?;
-        let url = created["result"]["upload"][&name]
-            .as_str()
+        let url = created
+            .result
+            .upload
+            .get(&name)
             .ok_or_else(|| usage(format!("class `{class}` has no file `{name}`")))?;
         let bytes =
             std::fs::read(&path).map_err(|e| usage(format!("cannot read `{path}`: {e}")))?;

@@ -2,6 +2,7 @@
 //! CLI among them) read them with the same definitions.
 
 use crate::error::Error;
+use crate::executor::NodeFailure;
 use crate::ids::{InvocationId, ObjectId, TaskId};
 use crate::store::{Invocation, InvocationRequest, InvocationStatus, NodeRecord};
 use serde::{Deserialize, Serialize};
@@ -65,6 +66,16 @@ impl ErrorBody {
             message: e.message.clone(),
             details,
         }
+    }
+}
+
+impl ErrorBody {
+    /// The failures a macro's error lists, each at its call in the source.
+    pub fn failures(&self) -> Vec<NodeFailure> {
+        self.details
+            .get("failures")
+            .and_then(|f| serde_json::from_value(f.clone()).ok())
+            .unwrap_or_default()
     }
 }
 

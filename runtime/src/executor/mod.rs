@@ -17,7 +17,7 @@ use futures_util::future::BoxFuture;
 use oaas_compiler::artifact::{
     Artifact, GraphArtifact, MacroArtifact, NodeArtifact, NodeOp, SourceSpan, ValueRef,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -102,37 +102,37 @@ fn record(status: NodeStatus, label: &str) -> NodeRecord {
 }
 
 /// One failure of a macro run, pointing at the source of the failing call.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NodeFailure {
     /// The node.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<u32>,
     /// The call as written.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     /// Its task.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_id: Option<TaskId>,
     /// The error's code.
     pub code: ErrorKind,
     /// What happened.
     pub message: String,
     /// The macro it belongs to.
-    #[serde(rename = "macro", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "macro", default, skip_serializing_if = "Option::is_none")]
     pub macro_: Option<String>,
     /// The class that declares the macro.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared_in: Option<String>,
     /// Where the call is in the source.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<FailureSource>,
     /// The failures inside a nested macro, for a node that called one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub causes: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causes: Option<Vec<NodeFailure>>,
 }
 
 /// A failing call's place in the source: its file as the package names it, and its span.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FailureSource {
     /// The source file.
     pub file: String,
@@ -182,6 +182,11 @@ impl NodeFailure {
             causes: None,
         }
     }
+}
+
+/// The failures a macro's error lists (in its details), if it is one.
+pub fn failures_of(e: &Error) -> Option<Vec<NodeFailure>> {
+    serde_json::from_value(e.details.get("failures")?.clone()).ok()
 }
 
 /// Values bound while running a level: map variables and outputs of finished nodes.
@@ -248,7 +253,7 @@ impl MacroRun {
             declared_in: Some(self.macro_.declared_in.clone()),
             source: Some(FailureSource::new(file, &node.source)),
             // A failure inside a nested macro keeps its own chain of causes.
-            causes: e.details.get("failures").cloned(),
+            causes: failures_of(e),
         }
     }
 }
@@ -584,3 +589,6 @@ fn resolve<'a>(
         })
     })
 }
+
+#[cfg(test)]
+mod tests;

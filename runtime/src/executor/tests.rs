@@ -1,0 +1,254 @@
+//! The executor against a fake [`NodeCaller`]: ordering, failure propagation, fan-out caps,
+//! and task ids that repeat across runs (what resuming relies on).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use crate::ids::InvocationId;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+const SOURCE: &str = r#"package t
+class N {
+  public state v: int = 0
+  public fn add(by: int) -> N
+  public fn range(n: int) -> [N]
+  public static fn sum(parts: [N]) -> N
+  public mut fn note(text: string)
+  public fn read() -> int
+
+  public macro diamond() -> N {
+    let a = self.add(by: 1)
+    let l = a.add(by: 10)
+    let r = a.add(by: 100)
+    return N.sum(parts: [l, r])
+  }
+
+  public macro fan(n: int) -> N {
+    let xs = self.range(n: n)
+    let ys = for x in xs { x.add(by: 1) }
+    return N.sum(parts: ys)
+  }
+
+  public macro ordered() -> int {
+    self.note(text: "a")
+    self.note(text: "b")
+    return self.read()
+  }
+
+  public macro split(n: int) -> N {
+    let xs = self.range(n: n)
+    let ys = for x in xs { x.add(by: 1) }
+    let other = self.add(by: 5)
+    return N.sum(parts: ys)
+  }
+}
+"#;
+
+/// A fake runtime: each call is logged; `add` on an object whose id ends with `fail_on`
+/// fails; calls return new ids named after their task; a call takes a moment so that
+/// concurrency shows.
+#[derive(Default)]
+struct Fake {
+    fail_on: Option<&'static str>,
+    log: Mutex<Vec<(String, TaskId, Value)>>,
+    running: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl NodeCaller for Arc<Fake> {
+    fn call(
+        &self,
+        target: Target,
+        function: String,
+        args: Value,
+        task: TaskId,
+    ) -> BoxFuture<'static, Result<Value>> {
+        let fake = self.clone();
+        Box::pin(async move {
+            let now = fake.running.fetch_add(1, Ordering::SeqCst) + 1;
+            fake.peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            fake.running.fetch_sub(1, Ordering::SeqCst);
+            fake.log
+                .lock()
+                .unwrap()
+                .push((function.clone(), task.clone(), args.clone()));
+            let on = match &target {
+                Target::Object(id) => id.to_string(),
+                Target::Class(c) => c.clone(),
+            };
+            match function.as_str() {
+                "add" if fake.fail_on.is_some_and(|s| on.ends_with(s)) => {
+                    Err(Error::function_failed(format!("`add` failed on {on}")))
+                }
+                "range" => {
+                    let n = args["n"].as_u64().unwrap();
+                    Ok(Value::Array(
+                        (0..n).map(|i| Value::from(format!("{task}#{i}"))).collect(),
+                    ))
+                }
+                "read" => Ok(Value::from(42)),
+                "note" => Ok(Value::Null),
+                _ => Ok(Value::from(format!("{task}#0"))),
+            }
+        })
+    }
+
+    fn field(&self, _id: ObjectId, _name: String) -> BoxFuture<'static, Result<Value>> {
+        Box::pin(async { Ok(Value::Null) })
+    }
+}
+
+fn macro_named(name: &str) -> (Arc<Artifact>, Arc<MacroArtifact>) {
+    let mut ws = oaas_compiler::Workspace::new();
+    ws.add_file("t.oaas", SOURCE);
+    let build = ws.build();
+    assert!(!build.has_errors(), "{:?}", build.diagnostics);
+    let artifact = build.artifact.unwrap();
+    let m = artifact
+        .class("t.N")
+        .unwrap()
+        .macro_named(name)
+        .unwrap()
+        .clone();
+    (Arc::new(artifact), Arc::new(m))
+}
+
+fn run(fake: &Arc<Fake>, name: &str, args: Value, self_id: &str) -> MacroRun {
+    let (artifact, macro_) = macro_named(name);
+    let inv = InvocationId::from("inv");
+    MacroRun {
+        calls: Arc::new(fake.clone()),
+        artifact,
+        macro_,
+        self_id: Some(ObjectId::from(self_id)),
+        args: args.as_object().cloned().unwrap_or_default(),
+        scope: TaskScope::of(&inv, &inv.root_task()),
+        progress: Arc::new(Progress::default()),
+    }
+}
+
+fn position(
+    log: &[(String, TaskId, Value)],
+    pred: impl Fn(&(String, TaskId, Value)) -> bool,
+) -> usize {
+    log.iter().position(pred).expect("the call was made")
+}
+
+#[tokio::test]
+async fn nodes_run_after_their_inputs_and_feed_them_forward() {
+    let fake = Arc::new(Fake::default());
+    let out = run(&fake, "diamond", json!({}), "o1").run().await.unwrap();
+    let log = fake.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 4);
+    let first = position(&log, |(f, _, a)| f == "add" && a["by"] == 1);
+    let left = position(&log, |(f, _, a)| f == "add" && a["by"] == 10);
+    let right = position(&log, |(f, _, a)| f == "add" && a["by"] == 100);
+    let sum = position(&log, |(f, _, _)| f == "sum");
+    assert!(
+        first < left && first < right && left < sum && right < sum,
+        "{log:?}"
+    );
+    // The join got the outputs of both branches, and its output is the macro's result.
+    let parts = log[sum].2["parts"].as_array().unwrap().clone();
+    assert_eq!(
+        parts,
+        vec![
+            Value::from(format!("{}#0", log[left].1)),
+            Value::from(format!("{}#0", log[right].1))
+        ]
+    );
+    assert_eq!(out, Value::from(format!("{}#0", log[sum].1)));
+}
+
+#[tokio::test]
+async fn ordering_edges_keep_source_order_without_data() {
+    let fake = Arc::new(Fake::default());
+    let out = run(&fake, "ordered", json!({}), "o1").run().await.unwrap();
+    let log = fake.log.lock().unwrap().clone();
+    let order: Vec<String> = log
+        .iter()
+        .map(|(f, _, a)| format!("{f}{}", a.get("text").and_then(Value::as_str).unwrap_or("")))
+        .collect();
+    assert_eq!(order, vec!["notea", "noteb", "read"]);
+    assert_eq!(out, 42);
+}
+
+#[tokio::test]
+async fn a_failure_skips_its_dependents_and_lets_independent_nodes_finish() {
+    let fake = Arc::new(Fake {
+        fail_on: Some("#1"),
+        ..Fake::default()
+    });
+    let r = run(&fake, "split", json!({"n": 3}), "o1");
+    let progress = r.progress.clone();
+    let e = r.run().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::FunctionFailed);
+    let failures = failures_of(&e).unwrap();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let f = &failures[0];
+    assert_eq!(f.message, "`add` failed on inv.n0#1");
+    assert_eq!(f.label.as_deref(), Some("x.add(by)"));
+    assert!(
+        f.task_id.as_ref().unwrap().as_str().ends_with(".e1"),
+        "{f:?}"
+    );
+    assert!(f.source.as_ref().unwrap().line > 0);
+    let log = fake.log.lock().unwrap().clone();
+    // The two good elements and the independent `other` ran; the join did not.
+    assert_eq!(
+        log.iter().filter(|(f, _, _)| f == "add").count(),
+        4,
+        "{log:?}"
+    );
+    assert!(log.iter().all(|(f, _, _)| f != "sum"));
+    let nodes = progress.snapshot();
+    let statuses: Vec<NodeStatus> = nodes.values().map(|n| n.status).collect();
+    assert!(statuses.contains(&NodeStatus::Skipped), "{nodes:?}");
+    assert!(statuses.contains(&NodeStatus::Failed), "{nodes:?}");
+    assert!(nodes
+        .values()
+        .filter(|n| n.status == NodeStatus::Skipped)
+        .all(|n| n.cause.as_deref().is_some_and(|c| c.contains("failed"))));
+}
+
+#[tokio::test]
+async fn a_fan_out_runs_at_most_map_concurrency_elements_at_once() {
+    let fake = Arc::new(Fake::default());
+    let n = MAP_CONCURRENCY * 2 + 3;
+    run(&fake, "fan", json!({"n": n}), "o1")
+        .run()
+        .await
+        .unwrap();
+    let log = fake.log.lock().unwrap().clone();
+    assert_eq!(log.iter().filter(|(f, _, _)| f == "add").count(), n);
+    let peak = fake.peak.load(Ordering::SeqCst);
+    assert!(peak <= MAP_CONCURRENCY, "{peak} calls at once");
+    assert!(peak > 1, "the elements ran one by one");
+}
+
+#[tokio::test]
+async fn a_second_run_makes_the_same_tasks_so_committed_ones_can_be_reused() {
+    let a = Arc::new(Fake::default());
+    let b = Arc::new(Fake::default());
+    run(&a, "fan", json!({"n": 4}), "o1").run().await.unwrap();
+    run(&b, "fan", json!({"n": 4}), "o1").run().await.unwrap();
+    let tasks = |f: &Arc<Fake>| {
+        let mut t: Vec<String> = f
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, t, _)| t.to_string())
+            .collect();
+        t.sort();
+        t
+    };
+    assert_eq!(tasks(&a), tasks(&b));
+    assert!(
+        tasks(&a).contains(&"inv.n1.e3".to_string()),
+        "{:?}",
+        tasks(&a)
+    );
+}
