@@ -251,3 +251,93 @@ async fn macros_resume_after_kill_9_and_outputs_exist_once() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn synchronous_macros_cut_by_kill_9_finish_every_step_or_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base) = serve(dir.path());
+    let client = reqwest::Client::new();
+    let first = deploy_and_create(
+        &client,
+        &base,
+        &flow_fixture(),
+        "flow.oaas",
+        "flow.Num",
+        json!({"value": 0}),
+    )
+    .await;
+    let mut ids = vec![first];
+    for _ in 1..100 {
+        let created: Value = client
+            .post(format!("{base}/api/classes/flow.Num/objects"))
+            .json(&json!({"value": 0}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(created["result"]["id"].as_str().unwrap().to_string());
+    }
+    // 100 synchronous macros of three slow `mut` steps, one per object; the server dies
+    // while they run.
+    let mut calls = Vec::new();
+    for id in &ids {
+        let (client, url) = (
+            client.clone(),
+            format!("{base}/api/objects/{id}/invoke/slow_notes"),
+        );
+        calls.push(tokio::spawn(async move {
+            let _ = client
+                .post(url)
+                .json(&json!({"ms": 100}))
+                .timeout(Duration::from_secs(20))
+                .send()
+                .await;
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    for c in calls {
+        c.await.unwrap();
+    }
+
+    let (mut server, base) = serve(dir.path());
+    let started = Instant::now();
+    let (mut finished, mut untouched) = (0, 0);
+    for id in &ids {
+        loop {
+            let v: Value = client
+                .get(format!("{base}/api/objects/{id}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let log = v["state"]["log"].clone();
+            if log == json!(["a", "b", "c"]) {
+                assert_eq!(v["version"], 4, "each step once: {v}");
+                finished += 1;
+                break;
+            }
+            if log == json!([]) && started.elapsed() > Duration::from_secs(5) {
+                assert_eq!(v["version"], 1, "{v}");
+                untouched += 1;
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "object {id} stayed half done: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert!(
+        finished > 0,
+        "no macro had begun before the kill ({untouched} untouched)"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -9,7 +9,9 @@ use crate::calls::{CallContext, Calls, Resolved};
 use crate::error::{Error, Result};
 use crate::executor::Progress;
 use crate::ids::{InvocationId, ObjectId, TaskId};
-use crate::store::{now_ms, Commit, Invocation, InvocationRequest, InvocationStatus, Store};
+use crate::store::{
+    now_ms, Commit, CommitOutcome, Invocation, InvocationRequest, InvocationStatus, Store,
+};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,7 +100,12 @@ impl Invocations {
         let id = InvocationId::new();
         let output_id = resolved.planned_output(&request.function, &id.root_task());
         let record = Invocation::pending(id.clone(), request.clone(), output_id.clone());
-        self.record(record, key.map(|k| (k, id.clone()))).await?;
+        let claim = key.clone().map(|k| (k, id.clone()));
+        if let CommitOutcome::KeyTaken(first) = self.record(record, claim).await? {
+            // Another request with the same key claimed it first: this one is a repeat.
+            let key = key.unwrap_or_default();
+            return self.replay(&key, &first, &request, is_async).await;
+        }
         let this = self.clone();
         let run = tokio::spawn({
             let id = id.clone();
@@ -160,8 +167,14 @@ impl Invocations {
     ) -> Result<CallResult> {
         let is_macro = resolved.macro_named(&request.function).is_some();
         let progress = is_macro.then(|| Arc::new(Progress::default()));
+        // A macro's record is on disk before its first step commits, so a macro that changed
+        // anything is found and finished after a crash. (Recorded invocations have one.)
         let started = match (is_macro, fresh) {
-            (true, true) => Some(self.record_in_background(&id, &request)),
+            (true, true) => {
+                let start = Invocation::pending(id.clone(), request.clone(), None);
+                self.record(start.clone(), None).await?;
+                Some(start)
+            }
             _ => None,
         };
         let writer = progress
@@ -197,40 +210,19 @@ impl Invocations {
         outcome
     }
 
-    /// A synchronous macro's start record. Its caller waits, so the record that lets it resume
-    /// need not be on disk before the first node runs: it joins the next group commit, and the
-    /// outcome is written from the copy returned, not read back (a pending record never
-    /// overwrites a finished one, so the outcome may reach the store first).
-    fn record_in_background(&self, id: &InvocationId, request: &InvocationRequest) -> Invocation {
-        let start = Invocation::pending(id.clone(), request.clone(), None);
-        let (store, record) = (self.store.clone(), start.clone());
-        tokio::spawn(async move {
-            let id = record.id.clone();
-            let commit = Commit {
-                invocations: vec![record],
-                ..Default::default()
-            };
-            if let Err(e) = store.commit(commit).await {
-                tracing::warn!(invocation = %id, error = %e, "cannot record the invocation");
-            }
-        });
-        start
-    }
-
-    /// Writes an invocation record (and binds its idempotency key) durably.
+    /// Writes an invocation record durably, claiming its idempotency key in the same
+    /// transaction: a key another invocation holds writes nothing ([`CommitOutcome::KeyTaken`]).
     async fn record(
         &self,
         inv: Invocation,
         idempotency: Option<(String, InvocationId)>,
-    ) -> Result<()> {
-        self.store
-            .commit(Commit {
-                invocations: vec![inv],
-                idempotency,
-                ..Default::default()
-            })
-            .await?;
-        Ok(())
+    ) -> Result<CommitOutcome> {
+        let commit = Commit {
+            invocations: vec![inv],
+            idempotency,
+            ..Default::default()
+        };
+        Ok(self.store.commit(commit).await?)
     }
 
     /// Stores an invocation's outcome (and its final per-node status) in one commit, on the
@@ -263,7 +255,7 @@ impl Invocations {
             }
         }
         inv.updated_at = now_ms();
-        self.record(inv, None).await
+        self.record(inv, None).await.map(|_| ())
     }
 
     /// Stores a macro's per-node progress in its invocation while it runs.
@@ -326,5 +318,215 @@ impl Invocations {
             });
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::ids::Target;
+    use crate::testing::{new_object, request, world};
+
+    #[tokio::test]
+    async fn one_key_runs_once_however_many_requests_race_for_it() {
+        let w = world().await;
+        let id = new_object(&w, 0).await;
+        *w.invoker.delay.lock().unwrap() = Duration::from_millis(50);
+        let mut racing = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let inv = w.invocations.clone();
+            let req = request(Target::Object(id.clone()), "bump", json!({}));
+            racing.spawn(async move { inv.invoke(req, false, Some("k1".into())).await });
+        }
+        let mut answered = Vec::new();
+        while let Some(r) = racing.join_next().await {
+            answered.push(r.unwrap());
+        }
+        let sent = w.invoker.sent.lock().unwrap().len();
+        assert_eq!(sent, 1, "the function ran {sent} times");
+        let obj = w.calls.objects.object(&id, None).await.unwrap();
+        assert_eq!(obj.state["v"], 1);
+        // Every answer is the one invocation's: its result, or 409 while it ran.
+        let mut ids = std::collections::HashSet::new();
+        for a in answered {
+            match a {
+                Ok(Outcome::Done(r)) => {
+                    ids.insert(r.invocation_id);
+                }
+                Err(e) => {
+                    assert_eq!(e.kind, ErrorKind::Conflict, "{e}");
+                    ids.insert(InvocationId::from(
+                        e.details["invocation_id"].as_str().unwrap(),
+                    ));
+                }
+                Ok(other) => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(ids.len(), 1, "{ids:?}");
+        // Asked again afterwards: the first result, and still one run.
+        let again = w
+            .invocations
+            .invoke(
+                request(Target::Object(id), "bump", json!({})),
+                false,
+                Some("k1".into()),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(again, Outcome::Done(r) if r.result["state"]["v"] == 1));
+        assert_eq!(w.invoker.sent.lock().unwrap().len(), 1);
+    }
+
+    /// A store that loses power: after `crash`, every commit fails unwritten; invocation
+    /// records (commits with no task) reach it only after `record_delay`, as a busy disk
+    /// would, so a record not awaited is lost in the crash.
+    struct Crashable {
+        inner: Arc<dyn Store>,
+        crashed: std::sync::atomic::AtomicBool,
+        record_delay: Duration,
+    }
+
+    #[async_trait::async_trait]
+    impl Store for Crashable {
+        async fn put_package(
+            &self,
+            p: crate::store::PackageRecord,
+        ) -> crate::store::StoreResult<()> {
+            self.inner.put_package(p).await
+        }
+        async fn packages(&self) -> crate::store::StoreResult<Vec<crate::store::PackageRecord>> {
+            self.inner.packages().await
+        }
+        async fn object(
+            &self,
+            id: &ObjectId,
+            v: Option<u64>,
+        ) -> crate::store::StoreResult<Option<crate::store::ObjectVersion>> {
+            self.inner.object(id, v).await
+        }
+        async fn history(
+            &self,
+            id: &ObjectId,
+        ) -> crate::store::StoreResult<Vec<crate::store::ObjectVersion>> {
+            self.inner.history(id).await
+        }
+        async fn list(
+            &self,
+            c: &str,
+            f: &[crate::store::FieldFilter],
+            a: Option<&ObjectId>,
+            l: usize,
+        ) -> crate::store::StoreResult<Vec<crate::store::ObjectVersion>> {
+            self.inner.list(c, f, a, l).await
+        }
+        async fn commit(&self, commit: Commit) -> crate::store::StoreResult<CommitOutcome> {
+            if commit.task_id.is_none() && !commit.invocations.is_empty() {
+                tokio::time::sleep(self.record_delay).await;
+            }
+            if self.crashed.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(crate::store::StoreError::Closed);
+            }
+            self.inner.commit(commit).await
+        }
+        async fn task_result(
+            &self,
+            t: &TaskId,
+        ) -> crate::store::StoreResult<Option<Option<Value>>> {
+            self.inner.task_result(t).await
+        }
+        async fn invocation(
+            &self,
+            id: &InvocationId,
+        ) -> crate::store::StoreResult<Option<Invocation>> {
+            self.inner.invocation(id).await
+        }
+        async fn pending_invocations(&self) -> crate::store::StoreResult<Vec<Invocation>> {
+            self.inner.pending_invocations().await
+        }
+        async fn idempotent(&self, key: &str) -> crate::store::StoreResult<Option<InvocationId>> {
+            self.inner.idempotent(key).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_synchronous_macro_that_committed_a_step_resumes_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let crashable = Arc::new(std::sync::OnceLock::new());
+        let slot = crashable.clone();
+        let w = crate::testing::world_in(dir, &path, move |inner| {
+            let c = Arc::new(Crashable {
+                inner,
+                crashed: false.into(),
+                record_delay: Duration::from_millis(300),
+            });
+            let _ = slot.set(c.clone());
+            c as Arc<dyn Store>
+        })
+        .await;
+        let id = new_object(&w, 0).await;
+        *w.invoker.delay.lock().unwrap() = Duration::from_millis(40);
+        let run = {
+            let inv = w.invocations.clone();
+            let req = request(Target::Object(id.clone()), "bump3", json!({}));
+            tokio::spawn(async move { inv.invoke(req, false, None).await })
+        };
+        // Two of the three steps are committed: then the power goes.
+        let started = std::time::Instant::now();
+        while w
+            .calls
+            .objects
+            .store()
+            .object(&id, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .version
+            < 3
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the steps did not commit"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        crashable
+            .get()
+            .unwrap()
+            .crashed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        run.abort();
+        // A new runtime on the same database resumes the macro: the third step runs, once.
+        let again = crate::testing::world_in(tempfile::tempdir().unwrap(), &path, |s| s).await;
+        assert_eq!(
+            again.invocations.resume().await.unwrap(),
+            1,
+            "the macro was not recorded"
+        );
+        let started = std::time::Instant::now();
+        loop {
+            let obj = again.calls.objects.object(&id, None).await.unwrap();
+            if obj.version == 4 {
+                assert_eq!(obj.state["v"], 3);
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "stuck at version {}",
+                obj.version
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let sent: Vec<String> = again
+            .invoker
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(f, _)| f.clone())
+            .collect();
+        assert_eq!(sent, vec!["bump"], "only the third step ran again");
     }
 }

@@ -31,6 +31,9 @@ pub mod objects;
 pub mod store;
 pub mod values;
 
+#[cfg(test)]
+mod testing;
+
 use engine::{Engine, Parts};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -564,3 +564,23 @@ async fn containers_restart_and_concurrency_limits_hold() {
     );
     rt.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_right_after_a_container_dies_waits_for_its_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, client) = runtime(dir.path()).await;
+    let base = rt.url();
+    let id = new_counter(&client, &base).await;
+    for round in 0..3 {
+        let (status, body) = invoke(&client, &base, &id, "increment", json!({"by": 1})).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, _) = invoke(&client, &base, &id, "die", json!({})).await;
+        assert_eq!(status, 502);
+        // Sent while the container is down: it waits for the restart instead of failing.
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let (status, body) = invoke(&client, &base, &id, "increment", json!({"by": 1})).await;
+        assert_eq!(status, 200, "round {round}: {body}");
+        assert_eq!(body["result"], json!(2 * round + 2), "{body}");
+    }
+    rt.stop().await;
+}

@@ -48,6 +48,11 @@ pub struct LocalContainer {
     failed_starts: std::sync::atomic::AtomicU32,
 }
 
+/// The key of a `@local` container: the same command in two folders is two containers.
+fn container_key(command: &str, workdir: &Path) -> String {
+    format!("{}\u{0}{}", workdir.display(), command)
+}
+
 /// Why a container could not be reached.
 #[derive(Debug, Clone)]
 pub struct StartError(pub String);
@@ -100,7 +105,7 @@ impl Containers {
 
     /// The base URL of a `@local` container, starting it if needed.
     pub async fn local_url(&self, command: &str, workdir: &Path) -> Result<String, StartError> {
-        let key = format!("{}\u{0}{}", workdir.display(), command);
+        let key = container_key(command, workdir);
         let container = {
             let mut map = self
                 .local
@@ -157,6 +162,20 @@ impl Containers {
         for c in all {
             if let Some(mut child) = c.child.lock().await.take() {
                 let _ = child.kill().await;
+            }
+        }
+    }
+
+    /// Marks the `@local` container at `url` as down (its process is gone though it has not
+    /// been reaped yet, or its port refused a connection): calls wait for its restart.
+    pub fn mark_down(&self, command: &str, workdir: &Path, url: &str) {
+        let key = container_key(command, workdir);
+        let container = self.local.lock().ok().and_then(|m| m.get(&key).cloned());
+        if let Some(c) = container {
+            if let Ok(mut u) = c.url.write() {
+                if u.as_deref() == Some(url) {
+                    *u = None;
+                }
             }
         }
     }
@@ -302,25 +321,15 @@ async fn supervise(
         }
         // Wake callers waiting for it, up or not.
         let _ = c.ready.send(generation);
-        // Wait for it to exit, or for shutdown.
-        loop {
+        // Wait for it to exit (noticed at once, so no call is sent to its dead port
+        // afterwards), or for shutdown.
+        let running = c.child.lock().await.take();
+        if let Some(mut child) = running {
             tokio::select! {
+                _ = child.wait() => {}
                 _ = shutdown.changed() => {
-                    if let Some(mut ch) = c.child.lock().await.take() {
-                        let _ = ch.kill().await;
-                    }
+                    let _ = child.kill().await;
                     return;
-                }
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {
-                    let mut guard = c.child.lock().await;
-                    let exited = match guard.as_mut() {
-                        Some(ch) => !matches!(ch.try_wait(), Ok(None)),
-                        None => true,
-                    };
-                    if exited {
-                        *guard = None;
-                        break;
-                    }
                 }
             }
         }

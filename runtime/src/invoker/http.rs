@@ -31,29 +31,57 @@ impl HttpInvoker {
         }
     }
 
-    /// The base URL of a function's container, starting a `@local` one if needed.
-    async fn endpoint(&self, function: &FunctionRef<'_>) -> Result<String, Error> {
+    /// Where a function's container is, starting a `@local` one if needed.
+    async fn endpoint(&self, function: &FunctionRef<'_>) -> Result<Endpoint, Error> {
         let func = function.func;
         if let Some(url) = &func.run.url {
-            return Ok(url.trim_end_matches('/').to_string());
+            return Ok(Endpoint::Remote(url.trim_end_matches('/').to_string()));
         }
         // On a cluster the images are the containers; a `@local` beside them is for one
         // machine.
         if let (Some(template), Some(image)) = (&self.image_url, &func.run.image) {
-            return Ok(image_endpoint(template, image));
+            return Ok(Endpoint::Remote(image_endpoint(template, image)));
         }
-        if let Some(cmd) = &func.run.local {
-            let dir = function.workdir.as_ref().unwrap_or(&self.default_workdir);
-            return self
+        if let Some(command) = &func.run.local {
+            let dir = function
+                .workdir
+                .clone()
+                .unwrap_or_else(|| self.default_workdir.clone());
+            let url = self
                 .containers
-                .local_url(cmd, dir)
+                .local_url(command, &dir)
                 .await
-                .map_err(|e| Error::function_failed(e.0).with(json!({"function": func.name})));
+                .map_err(|e| Error::function_failed(e.0).with(json!({"function": func.name})))?;
+            return Ok(Endpoint::Local {
+                url,
+                command: command.clone(),
+                dir,
+            });
         }
         Err(Error::function_failed(format!(
             "`{}` has no way to run here: it needs `@local(...)` or `@url(...)` (an `@image` runs only where the runtime was started with `--image-url`)",
             func.name
         )))
+    }
+}
+
+/// Where a task is sent.
+enum Endpoint {
+    /// An `@url`, or an `@image` at the cluster's address.
+    Remote(String),
+    /// A `@local` container this runtime supervises.
+    Local {
+        url: String,
+        command: String,
+        dir: PathBuf,
+    },
+}
+
+impl Endpoint {
+    fn url(&self) -> &str {
+        match self {
+            Endpoint::Remote(url) | Endpoint::Local { url, .. } => url,
+        }
     }
 }
 
@@ -65,8 +93,18 @@ impl Invoker for HttpInvoker {
         request: &TaskRequest,
         timeout: Duration,
     ) -> Result<TaskResponse, Attempt> {
-        let base = self.endpoint(function).await.map_err(Attempt::Final)?;
-        send_once(&self.containers, &base, request, timeout).await
+        let endpoint = self.endpoint(function).await.map_err(Attempt::Final)?;
+        let sent = send_once(&self.containers, endpoint.url(), request, timeout).await;
+        match (sent, &endpoint) {
+            // A local container that refuses connections is down (it died a moment ago):
+            // wait for its restart, then send.
+            (Err(Attempt::Unreachable(_)), Endpoint::Local { url, command, dir }) => {
+                self.containers.mark_down(command, dir, url);
+                let endpoint = self.endpoint(function).await.map_err(Attempt::Final)?;
+                send_once(&self.containers, endpoint.url(), request, timeout).await
+            }
+            (sent, _) => sent,
+        }
     }
 
     async fn shutdown(&self) {
@@ -127,11 +165,16 @@ async fn send_once(
             ))))
         }
         Ok(Err(e)) => {
-            return Err(Attempt::Retryable(Error::function_failed(format!(
+            let failed = if e.is_connect() {
+                Attempt::Unreachable
+            } else {
+                Attempt::Retryable
+            };
+            return Err(failed(Error::function_failed(format!(
                 "cannot reach the container of `{}`: {}",
                 request.function,
                 error_chain(&e)
-            ))))
+            ))));
         }
     };
     let status = response.status();

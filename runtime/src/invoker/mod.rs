@@ -24,6 +24,9 @@ pub enum Attempt {
     Retryable(Error),
     /// Final: trying again would fail the same way.
     Final(Error),
+    /// Nothing accepted the connection: the task was not sent, so it can be sent again
+    /// once the container is back.
+    Unreachable(Error),
 }
 
 /// Where a function runs: its declaration, and the folder of its package's `@local` commands
@@ -68,7 +71,7 @@ pub async fn send(
         match invoker.attempt(function, request, timeout).await {
             Ok(r) => return Ok(r),
             Err(Attempt::Final(e)) => return Err(e.with(details(attempt))),
-            Err(Attempt::Retryable(e)) => {
+            Err(Attempt::Retryable(e) | Attempt::Unreachable(e)) => {
                 tracing::debug!(task = %request.task_id, attempt, error = %e, "task failed; retrying if allowed");
                 last = e;
                 if attempt < attempts {

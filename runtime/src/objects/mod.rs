@@ -389,6 +389,9 @@ impl Objects {
             CommitOutcome::Conflict(why) => Err(Error::conflict(format!(
                 "the object changed under this call ({why}); call again"
             ))),
+            CommitOutcome::KeyTaken(first) => Err(Error::conflict(format!(
+                "the Idempotency-Key is bound to invocation `{first}`"
+            ))),
         }
     }
 

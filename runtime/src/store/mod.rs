@@ -185,7 +185,9 @@ pub struct Commit {
     pub versions: Vec<std::sync::Arc<ObjectVersion>>,
     /// Invocation updates to write in the same transaction.
     pub invocations: Vec<Invocation>,
-    /// Idempotency key to bind to an invocation id.
+    /// Idempotency key to bind to an invocation id. The binding is a claim: when the key is
+    /// bound to another invocation already, nothing of the commit is written
+    /// ([`CommitOutcome::KeyTaken`]).
     pub idempotency: Option<(String, InvocationId)>,
 }
 
@@ -198,6 +200,8 @@ pub enum CommitOutcome {
     AlreadyCommitted(Option<Value>),
     /// A version number was already taken (someone else wrote it first).
     Conflict(String),
+    /// The idempotency key was already bound to this other invocation: nothing was written.
+    KeyTaken(InvocationId),
 }
 
 /// A filter on one state field for listing objects.

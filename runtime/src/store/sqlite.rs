@@ -494,6 +494,22 @@ fn apply_commit(tx: &Connection, c: &PreparedCommit) -> Result<CommitOutcome, Sq
                 .execute(params![v.class, v.id])?;
         }
     }
+    if let Some((key, inv)) = &c.idempotency {
+        // The key's row is the claim: one insert decides which invocation owns it.
+        let claimed = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO idempotency (key, invocation_id) VALUES (?1, ?2)",
+            )?
+            .execute(params![key, inv])?;
+        if claimed == 0 {
+            let owner: String = tx
+                .prepare_cached("SELECT invocation_id FROM idempotency WHERE key = ?1")?
+                .query_row(params![key], |r| r.get(0))?;
+            if &owner != inv {
+                return Ok(CommitOutcome::KeyTaken(InvocationId::from(owner)));
+            }
+        }
+    }
     for inv in &c.invocations {
         tx.prepare_cached("INSERT INTO invocations (id, request, status, result, error, output_id, nodes, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -513,12 +529,6 @@ fn apply_commit(tx: &Connection, c: &PreparedCommit) -> Result<CommitOutcome, Sq
             ],
         )
         ?;
-    }
-    if let Some((key, inv)) = &c.idempotency {
-        tx.prepare_cached(
-            "INSERT OR IGNORE INTO idempotency (key, invocation_id) VALUES (?1, ?2)",
-        )?
-        .execute(params![key, inv])?;
     }
     Ok(CommitOutcome::Committed)
 }
