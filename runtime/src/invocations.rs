@@ -5,13 +5,14 @@
 //! tasks it had committed.
 
 use crate::access::Caller;
-use crate::calls::{CallContext, Calls, Resolved};
+use crate::calls::{CallContext, Calls, RecordWritten, Resolved};
 use crate::error::{Error, Result};
 use crate::executor::Progress;
 use crate::ids::{InvocationId, ObjectId, TaskId};
 use crate::store::{
     now_ms, Commit, CommitOutcome, Invocation, InvocationRequest, InvocationStatus, Store,
 };
+use futures_util::FutureExt;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -167,15 +168,15 @@ impl Invocations {
     ) -> Result<CallResult> {
         let is_macro = resolved.macro_named(&request.function).is_some();
         let progress = is_macro.then(|| Arc::new(Progress::default()));
-        // A macro's record is on disk before its first step commits, so a macro that changed
-        // anything is found and finished after a crash. (Recorded invocations have one.)
-        let started = match (is_macro, fresh) {
+        // A synchronous macro's record is written while its first step runs, and every
+        // commit that changes an object waits for it: a macro that changed anything is found
+        // and finished after a crash. (Recorded invocations have theirs already.)
+        let (started, record) = match (is_macro, fresh) {
             (true, true) => {
                 let start = Invocation::pending(id.clone(), request.clone(), None);
-                self.record(start.clone(), None).await?;
-                Some(start)
+                (Some(start.clone()), Some(self.write_record(start)))
             }
-            _ => None,
+            _ => (None, None),
         };
         let writer = progress
             .as_ref()
@@ -186,6 +187,7 @@ impl Invocations {
             task: id.root_task(),
             fresh,
             progress: progress.clone(),
+            record,
         };
         let outcome = self
             .calls
@@ -208,6 +210,23 @@ impl Invocations {
             }
         }
         outcome
+    }
+
+    /// Starts writing an invocation record now; the returned future ends when it is written.
+    fn write_record(&self, inv: Invocation) -> RecordWritten {
+        let store = self.store.clone();
+        let commit = Commit {
+            invocations: vec![inv],
+            ..Default::default()
+        };
+        let written: RecordWritten = async move {
+            store.commit(commit).await?;
+            Ok(())
+        }
+        .boxed()
+        .shared();
+        tokio::spawn(written.clone());
+        written
     }
 
     /// Writes an invocation record durably, claiming its idempotency key in the same

@@ -2,10 +2,9 @@
 //! `update`, `copy`, `delete` and `file`.
 
 use super::tasks::initial_state;
-use super::Resolved;
-use crate::access::{self, Caller, Member};
+use super::{CallContext, Resolved};
+use crate::access::{self, Member};
 use crate::error::{Error, Result};
-use crate::ids::TaskId;
 use crate::objects::Objects;
 use crate::store::{now_ms, Commit, ObjectVersion};
 use serde_json::{Map, Value};
@@ -22,10 +21,8 @@ pub struct Builtin<'a> {
     pub object: Option<Arc<ObjectVersion>>,
     /// Arguments, bound.
     pub args: Map<String, Value>,
-    /// Its task.
-    pub task: &'a TaskId,
-    /// Who calls.
-    pub caller: Caller,
+    /// Its place in the invocation.
+    pub ctx: &'a CallContext,
 }
 
 impl Builtin<'_> {
@@ -38,7 +35,7 @@ impl Builtin<'_> {
     /// A new version of an object written by this builtin's task.
     fn version_of(&self, base: &ObjectVersion) -> ObjectVersion {
         ObjectVersion {
-            task_id: Some(self.task.clone()),
+            task_id: Some(self.ctx.task.clone()),
             created_at: now_ms(),
             ..base.clone()
         }
@@ -50,13 +47,13 @@ pub async fn run(objects: &Objects, call: Builtin<'_>) -> Result<Value> {
     let class = &call.resolved.class;
     match call.name {
         "new" => new(objects, &call).await,
-        "get" => Ok(objects.view(call.object()?, class, call.caller)),
+        "get" => Ok(objects.view(call.object()?, class, call.ctx.caller)),
         "update" => update(objects, &call).await,
         "copy" => {
             let obj = call.object()?;
             // Blobs are immutable, so the copy can share them.
             let v = ObjectVersion {
-                id: call.task.output(0),
+                id: call.ctx.task.output(0),
                 version: 1,
                 files: objects.effective_files(obj, class),
                 deleted: false,
@@ -78,7 +75,7 @@ pub async fn run(objects: &Objects, call: Builtin<'_>) -> Result<Value> {
             let obj = call.object()?;
             let name = call.args.get("name").and_then(Value::as_str).unwrap_or("");
             let file = objects
-                .file_url(&obj.id, name, Some(obj.version), call.caller)
+                .file_url(&obj.id, name, Some(obj.version), call.ctx.caller)
                 .await?;
             Ok(Value::from(file.url))
         }
@@ -102,7 +99,7 @@ async fn new(objects: &Objects, call: &Builtin<'_>) -> Result<Value> {
     }
     let state = initial_state(artifact, class, state).map_err(Error::bad_request)?;
     // Deterministic: a task run twice creates the same object once.
-    let id = call.task.output(0);
+    let id = call.ctx.task.output(0);
     let v = ObjectVersion {
         id: id.clone(),
         class: class.qualified.clone(),
@@ -112,10 +109,10 @@ async fn new(objects: &Objects, call: &Builtin<'_>) -> Result<Value> {
         refs,
         files: BTreeMap::new(),
         deleted: false,
-        task_id: Some(call.task.clone()),
+        task_id: Some(call.ctx.task.clone()),
         created_at: now_ms(),
     };
-    let mut view = objects.view(&v, class, call.caller);
+    let mut view = objects.view(&v, class, call.ctx.caller);
     // Signed URLs to upload the new object's files.
     view["upload"] = Value::Object(objects.upload_urls(class, &id, 1));
     commit_view(objects, call, v, view).await
@@ -135,7 +132,7 @@ async fn update(objects: &Objects, call: &Builtin<'_>) -> Result<Value> {
         let f = class.state.iter().find(|f| &f.name == k).ok_or_else(|| {
             Error::bad_request(format!("class `{}` has no state field `{k}`", class.name))
         })?;
-        access::check(call.caller, class, Member::State, k, f.access)?;
+        access::check(call.ctx.caller, class, Member::State, k, f.access)?;
     }
     let mut state = latest.state.as_object().cloned().unwrap_or_default();
     for (k, v) in patch {
@@ -152,7 +149,7 @@ async fn update(objects: &Objects, call: &Builtin<'_>) -> Result<Value> {
 }
 
 async fn commit(objects: &Objects, call: &Builtin<'_>, v: ObjectVersion) -> Result<Value> {
-    let view = objects.view(&v, &call.resolved.class, call.caller);
+    let view = objects.view(&v, &call.resolved.class, call.ctx.caller);
     commit_view(objects, call, v, view).await
 }
 
@@ -164,7 +161,7 @@ async fn commit_view(
 ) -> Result<Value> {
     let result = objects
         .commit(Commit {
-            task_id: Some(call.task.clone()),
+            task_id: Some(call.ctx.task.clone()),
             task_result: Some(view.clone()),
             versions: vec![Arc::new(v)],
             ..Default::default()

@@ -17,6 +17,7 @@ use crate::objects::registry::ClassHandle;
 use crate::objects::Objects;
 use crate::store::ObjectVersion;
 use crate::values;
+use futures_util::future::{BoxFuture, Shared};
 use oaas_compiler::artifact::{Artifact, FunctionArtifact, MacroArtifact, TypeRef};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -70,6 +71,23 @@ pub struct CallContext {
     pub fresh: bool,
     /// Where a top-level macro reports the status of its nodes.
     pub progress: Option<Arc<Progress>>,
+    /// The invocation's record on its way to the store, when it is not there yet: every
+    /// commit that changes an object waits for it, so that no change is ever on disk
+    /// without the record that lets a restarted runtime finish the invocation.
+    pub record: Option<RecordWritten>,
+}
+
+/// The write of an invocation's record, awaited by any number of commits.
+pub type RecordWritten = Shared<BoxFuture<'static, Result<()>>>;
+
+impl CallContext {
+    /// Waits until the invocation's record is in the store (at once when it was already).
+    pub async fn record_written(&self) -> Result<()> {
+        match &self.record {
+            Some(r) => r.clone().await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// A call admitted: its member found, access allowed, arguments bound.
@@ -200,8 +218,7 @@ impl Calls {
                 resolved,
                 object,
                 args,
-                task: &ctx.task,
-                caller: ctx.caller,
+                ctx,
             };
             return builtins::run(&self.objects, call).await;
         }

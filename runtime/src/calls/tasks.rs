@@ -55,6 +55,7 @@ pub async fn run(objects: &Objects, invoker: &dyn Invoker, task: Task<'_>) -> Re
         });
         return Ok(result.unwrap_or(Value::Null));
     }
+    task.ctx.record_written().await?;
     Ok(objects.commit(commit).await?.unwrap_or(Value::Null))
 }
 
