@@ -3,9 +3,16 @@
 
 use serde_json::{json, Value};
 
-/// A pooled client with `TCP_NODELAY`, keeping up to `idle` connections per host.
-pub fn client(idle: usize) -> Result<reqwest::Client, String> {
+/// A pooled client with `TCP_NODELAY`, keeping up to `idle` connections per host, sending
+/// `token` as its bearer token.
+pub fn client(idle: usize, token: &str) -> Result<reqwest::Client, String> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let bearer = format!("Bearer {token}")
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    headers.insert(reqwest::header::AUTHORIZATION, bearer);
     reqwest::Client::builder()
+        .default_headers(headers)
         .pool_max_idle_per_host(idle)
         .tcp_nodelay(true)
         .no_proxy()

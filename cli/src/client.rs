@@ -63,10 +63,23 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for the runtime at `base`.
-    pub fn new(base: &str) -> Client {
+    /// A client for the runtime at `base`, sending `token` (or, without one, the token that
+    /// an `oaasc serve` started from this directory keeps in `.oaas/token`).
+    pub fn new(base: &str, token: Option<String>) -> Client {
+        let token = token.or_else(|| {
+            let t = std::fs::read_to_string(".oaas/token").ok()?;
+            Some(t.trim().to_string()).filter(|t| !t.is_empty())
+        });
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(value) = token.and_then(|t| format!("Bearer {t}").parse().ok()) {
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap_or_default();
         Client {
-            http: reqwest::Client::new(),
+            http,
             base: base.trim_end_matches('/').to_string(),
         }
     }
@@ -130,6 +143,13 @@ impl Client {
     ) -> Result<T, ClientError> {
         self.send(self.http.post(format!("{}{path}", self.base)).json(body))
             .await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Result<(), ClientError> {
+        self.send::<Value>(self.http.delete(format!("{}{path}", self.base)))
+            .await
+            .map(|_| ())
     }
 
     /// `PUT url` with bytes (signed upload URLs).

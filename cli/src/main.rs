@@ -31,6 +31,7 @@ enum Command {
     Invoke(commands::invoke::InvokeArgs),
     Objects(commands::objects::ObjectsArgs),
     Invocations(commands::invocations::InvocationsArgs),
+    Token(commands::token::TokenArgs),
     Fmt(commands::fmt::FmtArgs),
     Lsp(commands::lsp::LspArgs),
 }
@@ -68,6 +69,7 @@ fn main() -> ExitCode {
         Command::Invoke(args) => commands::invoke::run(args),
         Command::Objects(args) => commands::objects::run(args),
         Command::Invocations(args) => commands::invocations::run(args),
+        Command::Token(args) => commands::token::run(args),
         Command::Fmt(args) => commands::fmt::run(args),
         Command::Lsp(args) => commands::lsp::run(args),
     };

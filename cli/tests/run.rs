@@ -152,6 +152,7 @@ fn every_subcommand_has_help() {
         "invoke",
         "objects",
         "invocations",
+        "token",
         "fmt",
         "lsp",
     ] {

@@ -8,6 +8,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The admin token the servers of these tests are started with.
+const TOKEN: &str = "durability-test-token";
+
+/// A client that sends the admin token.
+fn client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {TOKEN}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/testpkg")
 }
@@ -25,6 +41,7 @@ fn serve(data: &Path) -> (Child, String) {
             "127.0.0.1:0",
         ])
         .current_dir(fixture())
+        .env("OAAS_TOKEN", TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -78,7 +95,7 @@ async fn deploy_and_create(
 async fn kill_9_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let (mut server, base) = serve(dir.path());
-    let client = reqwest::Client::new();
+    let client = client();
     let id = deploy_and_create(
         &client,
         &base,
@@ -176,7 +193,7 @@ fn flow_fixture() -> PathBuf {
 async fn macros_resume_after_kill_9_and_outputs_exist_once() {
     let dir = tempfile::tempdir().unwrap();
     let (mut server, base) = serve(dir.path());
-    let client = reqwest::Client::new();
+    let client = client();
     let id = deploy_and_create(
         &client,
         &base,
@@ -256,7 +273,7 @@ async fn macros_resume_after_kill_9_and_outputs_exist_once() {
 async fn synchronous_macros_cut_by_kill_9_finish_every_step_or_none() {
     let dir = tempfile::tempdir().unwrap();
     let (mut server, base) = serve(dir.path());
-    let client = reqwest::Client::new();
+    let client = client();
     let first = deploy_and_create(
         &client,
         &base,

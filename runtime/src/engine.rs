@@ -10,6 +10,7 @@ use crate::invocations::Invocations;
 use crate::invoker::http::HttpInvoker;
 use crate::objects::Objects;
 use crate::store::Store;
+use crate::tokens::Tokens;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -23,6 +24,8 @@ pub struct Engine {
     pub invocations: Arc<Invocations>,
     /// The HTTP invoker and its containers.
     pub invoker: Arc<HttpInvoker>,
+    /// The tokens requests are authenticated with.
+    pub tokens: Arc<Tokens>,
 }
 
 /// What an engine is built from.
@@ -37,6 +40,10 @@ pub struct Parts {
     pub default_workdir: PathBuf,
     /// Where `@image` functions run (see `Config::image_url`).
     pub image_url: Option<String>,
+    /// The tokens requests are authenticated with.
+    pub tokens: Arc<Tokens>,
+    /// Most bytes read of a container's answer.
+    pub max_result_size: usize,
 }
 
 impl Engine {
@@ -47,6 +54,7 @@ impl Engine {
             parts.logs,
             parts.default_workdir,
             parts.image_url,
+            parts.max_result_size,
         ));
         let calls = Arc::new(Calls::new(objects.clone(), invoker.clone()));
         let invocations = Arc::new(Invocations::new(calls.clone(), parts.store));
@@ -55,6 +63,7 @@ impl Engine {
             calls,
             invocations,
             invoker,
+            tokens: parts.tokens,
         }
     }
 }

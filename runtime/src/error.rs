@@ -28,6 +28,13 @@ pub enum ErrorKind {
     Internal,
     /// Not available in this runtime.
     NotImplemented,
+    /// The caller did not say who it is (no valid token).
+    Unauthenticated,
+    /// The request's body is of a type the runtime does not take.
+    UnsupportedMediaType,
+    /// The request is larger than the runtime takes.
+    #[serde(rename = "payload_too_large")]
+    TooLarge,
 }
 
 impl ErrorKind {
@@ -43,6 +50,9 @@ impl ErrorKind {
             ErrorKind::Timeout => "function_timeout",
             ErrorKind::Internal => "internal",
             ErrorKind::NotImplemented => "not_implemented",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::UnsupportedMediaType => "unsupported_media_type",
+            ErrorKind::TooLarge => "payload_too_large",
         }
     }
 }

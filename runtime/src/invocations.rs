@@ -467,6 +467,15 @@ mod tests {
         async fn idempotent(&self, key: &str) -> crate::store::StoreResult<Option<InvocationId>> {
             self.inner.idempotent(key).await
         }
+        async fn put_token(&self, t: crate::store::TokenRecord) -> crate::store::StoreResult<()> {
+            self.inner.put_token(t).await
+        }
+        async fn tokens(&self) -> crate::store::StoreResult<Vec<crate::store::TokenRecord>> {
+            self.inner.tokens().await
+        }
+        async fn revoke_token(&self, id: &str) -> crate::store::StoreResult<bool> {
+            self.inner.revoke_token(id).await
+        }
     }
 
     #[tokio::test]

@@ -19,6 +19,7 @@ pub mod access;
 pub mod api;
 pub mod blobs;
 pub mod calls;
+pub mod datadir;
 pub mod engine;
 pub mod error;
 pub mod executor;
@@ -29,6 +30,7 @@ pub mod metrics;
 pub mod oal;
 pub mod objects;
 pub mod store;
+pub mod tokens;
 pub mod values;
 
 #[cfg(test)]
@@ -39,10 +41,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Where the runtime keeps its data and where it listens.
+/// Where the runtime keeps its data, where it listens, and what it lets requests do.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Data folder: `oaas.db`, `blobs/`, `logs/`, `secret.key`.
+    /// Data folder: `oaas.db`, `blobs/`, `logs/`, `secret.key`, `token`.
     pub data: PathBuf,
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     pub listen: SocketAddr,
@@ -52,6 +54,44 @@ pub struct Config {
     /// `oaasc deploy --emit knative` gives the image's service (on a cluster:
     /// `http://{service}.NAMESPACE.svc.cluster.local`). Without it they cannot run here.
     pub image_url: Option<String>,
+    /// The admin token; `None` reads (or makes) the file `token` in the data folder.
+    pub admin_token: Option<String>,
+    /// Whether packages deployed over HTTP may name `@local` commands, which the runtime
+    /// then runs. Without it, only the admin of a server listening on loopback may.
+    pub allow_local: bool,
+    /// Host names requests may be addressed to, besides loopback names (`--public-url`).
+    pub public_hosts: Vec<String>,
+    /// Browser origins allowed to call the API, besides the server's own.
+    pub allowed_origins: Vec<String>,
+    /// Most bytes of one uploaded file.
+    pub max_file_size: u64,
+    /// Most bytes of a container's answer.
+    pub max_result_size: usize,
+}
+
+/// Most bytes of one uploaded file by default: 1 GiB.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
+/// Most bytes of a container's answer by default: 32 MiB.
+pub const DEFAULT_MAX_RESULT_SIZE: usize = 32 << 20;
+
+impl Config {
+    /// A runtime with its data in `data`, listening on `listen`, running `@local` commands in
+    /// `workdir`, with the defaults: a token from the data folder, no `@local` command from a
+    /// request (but the loopback admin's), 1 GiB files, 32 MiB answers.
+    pub fn new(data: PathBuf, listen: SocketAddr, workdir: PathBuf) -> Config {
+        Config {
+            data,
+            listen,
+            workdir,
+            image_url: None,
+            admin_token: None,
+            allow_local: false,
+            public_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            max_result_size: DEFAULT_MAX_RESULT_SIZE,
+        }
+    }
 }
 
 /// A started runtime.
@@ -60,8 +100,13 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The engine, for in-process callers such as `oaasc run`.
     pub engine: Arc<Engine>,
+    /// The admin token.
+    pub token: String,
+    /// Where the admin token is kept, when it is in the data folder.
+    pub token_file: Option<PathBuf>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<()>,
+    _data: datadir::DataDir,
 }
 
 impl Running {
@@ -78,30 +123,18 @@ impl Running {
     }
 }
 
-fn secret(data: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    let path = data.join("secret.key");
-    if let Ok(s) = std::fs::read(&path) {
-        if s.len() >= 32 {
-            return Ok(s);
-        }
-    }
-    let s: Vec<u8> = (0..4)
-        .flat_map(|_| *uuid::Uuid::new_v4().as_bytes())
-        .collect();
-    std::fs::write(&path, &s)?;
-    Ok(s)
-}
-
 /// Opens the data folder, loads deployed packages, starts serving, and resumes unfinished
 /// invocations.
 pub async fn start(config: Config) -> Result<Running, String> {
-    std::fs::create_dir_all(config.data.join("blobs"))
-        .map_err(|e| format!("cannot create {}: {e}", config.data.display()))?;
-    std::fs::create_dir_all(config.data.join("logs"))
-        .map_err(|e| format!("cannot create logs: {e}"))?;
-    let secret = secret(&config.data).map_err(|e| format!("cannot write the signing key: {e}"))?;
-    let store = store::sqlite::SqliteStore::open(&config.data.join("oaas.db"))
-        .map_err(|e| e.to_string())?;
+    let data = datadir::DataDir::open(&config.data)?;
+    let secret = data.secret()?;
+    let (token, token_file) = data.admin_token(config.admin_token.as_deref())?;
+    let db = config.data.join("oaas.db");
+    let store: Arc<dyn store::Store> =
+        Arc::new(store::sqlite::SqliteStore::open(&db).map_err(|e| e.to_string())?);
+    for f in ["oaas.db", "oaas.db-wal", "oaas.db-shm"] {
+        datadir::make_private(&config.data.join(f));
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -111,12 +144,19 @@ pub async fn start(config: Config) -> Result<Running, String> {
         secret,
         format!("http://{addr}"),
     ));
+    let tokens = Arc::new(
+        tokens::Tokens::load(store.clone(), &token)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
     let engine = Arc::new(Engine::new(Parts {
-        store: Arc::new(store),
+        store,
         blobs,
         logs: config.data.join("logs"),
         default_workdir: config.workdir.clone(),
         image_url: config.image_url.clone(),
+        tokens: tokens.clone(),
+        max_result_size: config.max_result_size,
     }));
     if let Ok(mut u) = engine.invoker.containers.runtime_url.write() {
         *u = format!("http://{addr}");
@@ -126,7 +166,15 @@ pub async fn start(config: Config) -> Result<Running, String> {
         .load_packages()
         .await
         .map_err(|e| e.to_string())?;
-    let app = api::router(engine.clone());
+    let guard = Arc::new(api::auth::Guard {
+        tokens,
+        hosts: config.public_hosts.clone(),
+        origins: config.allowed_origins.clone(),
+        allow_local: config.allow_local,
+        listen: addr,
+        max_file_size: config.max_file_size,
+    });
+    let app = api::router(engine.clone(), guard);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     // Without TCP_NODELAY a response written in pieces (a file's headers, then its body)
     // waits on the client's delayed ACK: 40 ms per file read on Linux (see blob-bench).
@@ -146,7 +194,10 @@ pub async fn start(config: Config) -> Result<Running, String> {
     Ok(Running {
         addr,
         engine,
+        token,
+        token_file,
         shutdown: tx,
         server,
+        _data: data,
     })
 }

@@ -301,10 +301,10 @@ async fn files_move_by_signed_urls() {
     let (status, body) = invoke(&client, &base, &id, "append", json!({"text": "world"})).await;
     assert_eq!(status, 200, "{body}");
     // Reads answer with a redirect to a signed URL...
-    let no_redirect = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let no_redirect = common::authed(
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()),
+        &rt.token,
+    );
     let r = no_redirect
         .get(format!("{base}/api/objects/{id}/files/body"))
         .send()

@@ -100,15 +100,15 @@ impl Series {
 async fn run(o: Options) -> Result<(), String> {
     let data = std::env::temp_dir().join(format!("oaas-blob-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    let running = oaas_runtime::start(oaas_runtime::Config {
-        data: data.clone(),
-        listen: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
-        workdir: std::env::temp_dir(),
-        image_url: None,
-    })
+    let listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
+    let running = oaas_runtime::start(oaas_runtime::Config::new(
+        data.clone(),
+        listen,
+        std::env::temp_dir(),
+    ))
     .await?;
     let base = running.url();
-    let client = runtime::client(64)?;
+    let client = runtime::client(64, &running.token)?;
     let source =
         "package blobs\n\nclass Blob {\n  public file data: \"application/octet-stream\"\n}\n";
     runtime::deploy(&client, &base, "blobs.oaas", source).await?;
@@ -122,7 +122,7 @@ async fn run(o: Options) -> Result<(), String> {
     for size in [4 << 10, 1 << 20, 16 << 20] {
         let (id, path) = upload(&client, &base, &data, size).await?;
         let api = format!("{base}/api/objects/{id}/files/data");
-        let signed = signed_url(&api).await?;
+        let signed = signed_url(&api, &running.token).await?;
         let mut ways = [
             Series::new("disk"),
             Series::new("storage"),
@@ -216,7 +216,7 @@ async fn upload(
 }
 
 /// The signed URL the file's redirect points to.
-async fn signed_url(api: &str) -> Result<String, String> {
+async fn signed_url(api: &str, token: &str) -> Result<String, String> {
     let no_redirect = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
@@ -224,6 +224,7 @@ async fn signed_url(api: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     let r = no_redirect
         .get(api)
+        .bearer_auth(token)
         .send()
         .await
         .map_err(|e| e.to_string())?;

@@ -121,15 +121,14 @@ async fn run() -> Result<(), String> {
     // The runtime, with a fresh store.
     let data = std::env::temp_dir().join(format!("oaas-macro-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    let config = oaas_runtime::Config {
-        data: data.clone(),
-        listen: ([127, 0, 0, 1], 0).into(),
-        workdir: std::env::temp_dir(),
-        image_url: None,
-    };
+    let config = oaas_runtime::Config::new(
+        data.clone(),
+        ([127, 0, 0, 1], 0).into(),
+        std::env::temp_dir(),
+    );
     let rt = oaas_runtime::start(config).await?;
     let base = rt.url();
-    let client = runtime::client(256)?;
+    let client = runtime::client(256, &rt.token)?;
     let source = format!(
         "package chain\n\n@url(\"{container}\")\nclass Chain {{\n  public state n: int = 0\n  public fn f(x: int) -> int\n\n  public macro three(x: int) -> int {{\n    let a = self.f(x: x)\n    let b = self.f(x: a)\n    return self.f(x: b)\n  }}\n}}\n"
     );

@@ -386,17 +386,13 @@ async fn bench(o: Options) -> Result<(), String> {
         ),
     };
     let _ = std::fs::remove_dir_all(&data);
-    let config = oaas_runtime::Config {
-        data: data.clone(),
-        listen: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
-        workdir: std::env::temp_dir(),
-        image_url: None,
-    };
+    let listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
+    let config = oaas_runtime::Config::new(data.clone(), listen, std::env::temp_dir());
     let running = oaas_runtime::start(config).await?;
     let fsync = fsync_latency(&data);
     let runtime = running.url();
 
-    let client = oaas_bench::runtime::client(256)?;
+    let client = oaas_bench::runtime::client(256, &running.token)?;
     let source = format!(
         "package record\n\n@url(\"{container}\")\nclass Record {{\n  public state data: json = {{}}\n  public state count: int = 0\n  public mut fn put(key: string, value: string)\n  public mut fn increment(by: int = 1) -> int\n  public fn read_count() -> int\n}}\n"
     );

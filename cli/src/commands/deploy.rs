@@ -26,6 +26,10 @@ pub struct DeployArgs {
     /// The runtime's URL (default: $OAAS_CLUSTER, else http://127.0.0.1:6000).
     #[arg(long)]
     pub cluster: Option<String>,
+    /// The API token (default: $OAAS_TOKEN, else the file `.oaas/token` that `oaasc serve`
+    /// writes in its data folder, when run from the same directory).
+    #[arg(long, env = "OAAS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Print manifests for a cluster instead of deploying.
     #[arg(long, value_enum)]
     pub emit: Option<Emit>,
@@ -73,7 +77,10 @@ pub fn run(args: DeployArgs) -> u8 {
             .unwrap_or_default()
     };
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
-    let client = Client::new(&args.cluster.unwrap_or_else(client::default_cluster));
+    let client = Client::new(
+        &args.cluster.unwrap_or_else(client::default_cluster),
+        args.token,
+    );
     super::block_on(async move {
         match client
             .post::<DeployResponse>("/api/packages", &client::sources_body(&workspace, &dir))

@@ -18,6 +18,10 @@ pub struct InvocationsArgs {
     /// The runtime's URL (default: $OAAS_CLUSTER, else http://127.0.0.1:6000).
     #[arg(long, global = true)]
     cluster: Option<String>,
+    /// The API token (default: $OAAS_TOKEN, else the file `.oaas/token` that `oaasc serve`
+    /// writes in its data folder, when run from the same directory).
+    #[arg(long, global = true, env = "OAAS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -31,7 +35,10 @@ enum InvocationsCommand {
 
 /// Runs the command and returns the exit code.
 pub fn run(args: InvocationsArgs) -> u8 {
-    let client = Client::new(&args.cluster.clone().unwrap_or_else(client::default_cluster));
+    let client = Client::new(
+        &args.cluster.clone().unwrap_or_else(client::default_cluster),
+        args.token.clone(),
+    );
     super::block_on(async move {
         let InvocationsCommand::Get { id } = args.command;
         match client

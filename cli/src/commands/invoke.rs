@@ -29,6 +29,10 @@ pub struct InvokeArgs {
     /// The runtime's URL (default: $OAAS_CLUSTER, else http://127.0.0.1:6000).
     #[arg(long)]
     pub cluster: Option<String>,
+    /// The API token (default: $OAAS_TOKEN, else the file `.oaas/token` that `oaasc serve`
+    /// writes in its data folder, when run from the same directory).
+    #[arg(long, env = "OAAS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Print the runtime's JSON answer.
     #[arg(long)]
     pub json: bool,
@@ -78,7 +82,10 @@ pub fn run(args: InvokeArgs) -> u8 {
             }
         }
     }
-    let client = Client::new(&args.cluster.clone().unwrap_or_else(client::default_cluster));
+    let client = Client::new(
+        &args.cluster.clone().unwrap_or_else(client::default_cluster),
+        args.token.clone(),
+    );
     super::block_on(async move {
         let path = if args.is_async {
             format!("{path}?async=true")

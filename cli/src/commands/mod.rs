@@ -11,6 +11,7 @@ pub mod lsp;
 pub mod objects;
 pub mod run;
 pub mod serve;
+pub mod token;
 
 /// A package loaded from disk and built without errors.
 pub struct Built {

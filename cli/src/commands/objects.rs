@@ -20,6 +20,10 @@ pub struct ObjectsArgs {
     /// The runtime's URL (default: $OAAS_CLUSTER, else http://127.0.0.1:6000).
     #[arg(long, global = true)]
     cluster: Option<String>,
+    /// The API token (default: $OAAS_TOKEN, else the file `.oaas/token` that `oaasc serve`
+    /// writes in its data folder, when run from the same directory).
+    #[arg(long, global = true, env = "OAAS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Print the runtime's JSON answer.
     #[arg(long, global = true)]
     json: bool,
@@ -77,7 +81,10 @@ fn encode(s: &str) -> String {
 
 /// Runs the command and returns the exit code.
 pub fn run(args: ObjectsArgs) -> u8 {
-    let client = Client::new(&args.cluster.clone().unwrap_or_else(client::default_cluster));
+    let client = Client::new(
+        &args.cluster.clone().unwrap_or_else(client::default_cluster),
+        args.token.clone(),
+    );
     let json = args.json;
     super::block_on(async move {
         let result = match args.command {

@@ -57,6 +57,10 @@ pub struct RunArgs {
     /// Use the runtime at this URL (`oaasc serve`) instead of an embedded one.
     #[arg(long)]
     pub cluster: Option<String>,
+    /// With --cluster: the API token (default: $OAAS_TOKEN, else `.oaas/token` of an
+    /// `oaasc serve` run from the same directory). The embedded runtime needs none.
+    #[arg(long, env = "OAAS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// How to print the result.
     #[arg(long, value_enum, default_value_t = Output::Human)]
     pub output: Output,
@@ -124,16 +128,20 @@ async fn run_async(args: RunArgs) -> u8 {
     };
     // The runtime: embedded unless --cluster.
     let (client, embedded) = match &args.cluster {
-        Some(url) => (Client::new(url), None),
+        Some(url) => (Client::new(url, args.token.clone()), None),
         None => {
+            // The embedded runtime runs the package's own @local commands: the package is
+            // the user's, given on this command line, not a request from elsewhere.
             let config = oaas_runtime::Config {
-                data: args.data.clone(),
-                listen: ([127, 0, 0, 1], 0).into(),
-                workdir: package_dir(&args.path),
-                image_url: None,
+                allow_local: true,
+                ..oaas_runtime::Config::new(
+                    args.data.clone(),
+                    ([127, 0, 0, 1], 0).into(),
+                    package_dir(&args.path),
+                )
             };
             match oaas_runtime::start(config).await {
-                Ok(r) => (Client::new(&r.url()), Some(r)),
+                Ok(r) => (Client::new(&r.url(), Some(r.token.clone())), Some(r)),
                 Err(e) => {
                     eprintln!("error: cannot start the embedded runtime: {e}");
                     return exit::USAGE;

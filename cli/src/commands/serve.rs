@@ -14,10 +14,17 @@ use std::path::PathBuf;
 ///   oaasc serve                                  # data in .oaas/, listening on 127.0.0.1:6000
 ///   oaasc serve --data /var/lib/oaas --listen 0.0.0.0:8080
 ///
+/// Every request needs the admin token (or one minted with `oaasc token create`): it is
+/// $OAAS_TOKEN when set, else the file `token` in the data folder, made on first start.
 /// Then deploy and call with curl:
-///   curl -X POST localhost:6000/api/packages --data-binary @record.oaas.json
-///   curl -X POST localhost:6000/api/classes/record.Record/objects -d '{}'
-///   curl -X POST localhost:6000/api/objects/ID/invoke/increment -d '{"by": 2}'
+///   export OAAS_TOKEN=$(cat .oaas/token)
+///   curl -H "Authorization: Bearer $OAAS_TOKEN" localhost:6000/api/packages
+///   oaasc deploy examples/record
+///
+/// A package deployed over HTTP may name @local commands, which the runtime runs, only with
+/// --allow-local, or when the server listens on loopback and the deployer is its admin.
+/// Exposed on a network, give the name clients use with --public-url (requests addressed
+/// to any other name are refused) and put TLS in front (see docs/security.md).
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct ServeArgs {
@@ -32,6 +39,31 @@ pub struct ServeArgs {
     /// 'http://{service}.default.svc.cluster.local'. They go before `@local` then.
     #[arg(long, value_name = "TEMPLATE")]
     pub image_url: Option<String>,
+    /// The admin token (default: the file `token` in the data folder, made on first start).
+    #[arg(long = "token", env = "OAAS_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Let packages deployed over HTTP name @local commands, which this server then runs.
+    #[arg(long)]
+    pub allow_local: bool,
+    /// The URL clients reach this server by (e.g. https://oaas.example.com); requests
+    /// addressed to other names than it and loopback are refused (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Vec<String>,
+    /// A browser origin allowed to call the API (e.g. https://app.example.com; repeatable).
+    #[arg(long, value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
+    /// Most bytes of one uploaded file.
+    #[arg(long, default_value_t = oaas_runtime::DEFAULT_MAX_FILE_SIZE, value_name = "BYTES")]
+    pub max_file_size: u64,
+    /// Most bytes of a function container's answer.
+    #[arg(long, default_value_t = oaas_runtime::DEFAULT_MAX_RESULT_SIZE, value_name = "BYTES")]
+    pub max_result_size: usize,
+}
+
+/// The host (and port) of a URL: `https://oaas.example.com:8443/x` -> `oaas.example.com:8443`.
+fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    rest.split('/').next().unwrap_or(rest).to_string()
 }
 
 /// Runs the command until Ctrl-C; returns the exit code.
@@ -56,10 +88,14 @@ pub fn run(args: ServeArgs) -> u8 {
             .try_init();
         let workdir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         let config = oaas_runtime::Config {
-            data: args.data.clone(),
-            listen: args.listen,
-            workdir,
             image_url: args.image_url.clone(),
+            admin_token: args.admin_token.clone(),
+            allow_local: args.allow_local,
+            public_hosts: args.public_url.iter().map(|u| url_host(u)).collect(),
+            allowed_origins: args.allow_origin.clone(),
+            max_file_size: args.max_file_size,
+            max_result_size: args.max_result_size,
+            ..oaas_runtime::Config::new(args.data.clone(), args.listen, workdir)
         };
         let running = match oaas_runtime::start(config).await {
             Ok(r) => r,
@@ -73,6 +109,13 @@ pub fn run(args: ServeArgs) -> u8 {
             running.url(),
             args.data.display()
         );
+        match &running.token_file {
+            Some(file) => eprintln!(
+                "admin token in {} (send it as `Authorization: Bearer TOKEN`; `oaasc` commands run from this directory read it)",
+                file.display()
+            ),
+            None => eprintln!("admin token from $OAAS_TOKEN / --token"),
+        }
         eprintln!(
             "API description: {}/openapi.json; stop with Ctrl-C",
             running.url()

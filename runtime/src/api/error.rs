@@ -18,6 +18,9 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
     }
 }
 
@@ -52,6 +55,7 @@ impl IntoResponse for ApiError {
 pub fn with_status(status: StatusCode, message: impl Into<String>) -> Response {
     let code = match status.as_u16() {
         400 => "bad_request",
+        401 => "unauthenticated",
         403 => "forbidden",
         404 => "not_found",
         405 => "method_not_allowed",
@@ -83,6 +87,13 @@ mod tests {
             (ErrorKind::Timeout, 504, "function_timeout"),
             (ErrorKind::Internal, 500, "internal"),
             (ErrorKind::NotImplemented, 501, "not_implemented"),
+            (ErrorKind::Unauthenticated, 401, "unauthenticated"),
+            (
+                ErrorKind::UnsupportedMediaType,
+                415,
+                "unsupported_media_type",
+            ),
+            (ErrorKind::TooLarge, 413, "payload_too_large"),
         ];
         for (kind, status, code) in table {
             assert_eq!(status_of(kind).as_u16(), status, "{kind:?}");

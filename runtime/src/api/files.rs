@@ -1,11 +1,17 @@
 //! Files over HTTP: signed reads (`GET /blobs/...`, with `Range`) and signed uploads
 //! (`PUT /blobs/...`) of the blob folder, and the same reads relayed for `?relay=true`.
 
-use crate::blobs::{Blobs, Signed, DEFAULT_MEDIA_TYPE};
+use super::auth::Guard;
+use super::error::ApiError;
+use crate::blobs::{Signed, DEFAULT_MEDIA_TYPE};
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind};
+use crate::ids::ObjectId;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,11 +39,12 @@ fn problem(status: StatusCode, code: &str, message: &str) -> Response {
 
 /// `GET /blobs/{key}`: a signed read, with `Range: bytes=a-b`.
 pub async fn get(
-    State(blobs): State<Arc<Blobs>>,
+    State(engine): State<Arc<Engine>>,
     Path(key): Path<String>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    let blobs = &engine.objects.blobs;
     let Some(q) = Signed::from_query(&q) else {
         return problem(StatusCode::FORBIDDEN, "forbidden", "a signed URL is needed");
     };
@@ -140,67 +147,107 @@ fn parse_range(value: &str, len: u64) -> Option<(u64, u64)> {
     (start <= end && start < len).then_some((start, end))
 }
 
-/// `PUT /blobs/{key}`: a signed upload, written to a temporary file and renamed into place,
-/// so a reader never sees half a file.
+/// `PUT /blobs/{key}`: a signed upload, written once. The file is written to a temporary
+/// name and linked into place only if nothing is there yet, so a reader never sees half a
+/// file, and a committed file (which copies of its object may share) never changes: a second
+/// upload, or one to an object deleted since, is refused with `409`.
 pub async fn put(
-    State(blobs): State<Arc<Blobs>>,
+    State(engine): State<Arc<Engine>>,
+    Extension(guard): Extension<Arc<Guard>>,
     Path(key): Path<String>,
     Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
     body: Body,
-) -> Response {
-    let Some(q) = Signed::from_query(&q) else {
-        return problem(StatusCode::FORBIDDEN, "forbidden", "a signed URL is needed");
-    };
-    if let Err(why) = blobs.verify("PUT", &key, &q) {
-        return problem(StatusCode::FORBIDDEN, "forbidden", why);
+) -> Result<Response, ApiError> {
+    let blobs = &engine.objects.blobs;
+    let q = Signed::from_query(&q).ok_or_else(|| Error::forbidden("a signed URL is needed"))?;
+    blobs.verify("PUT", &key, &q).map_err(Error::forbidden)?;
+    let path = blobs
+        .path(&key)
+        .ok_or_else(|| Error::bad_request("bad blob key"))?;
+    if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return Err(already_uploaded().into());
     }
-    let Some(path) = blobs.path(&key) else {
-        return problem(StatusCode::BAD_REQUEST, "bad_request", "bad blob key");
-    };
-    if let Some(dir) = path.parent() {
-        if tokio::fs::create_dir_all(dir).await.is_err() {
-            return problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "cannot create the blob folder",
+    if let Some(id) = key
+        .strip_prefix("objects/")
+        .and_then(|k| k.split('/').next())
+    {
+        let newest = engine
+            .objects
+            .store()
+            .object(&ObjectId::from(id), None)
+            .await?;
+        if newest.is_some_and(|o| o.deleted) {
+            return Err(
+                Error::conflict("the object was deleted: its files take no more uploads").into(),
             );
         }
     }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > guard.max_file_size) {
+        return Err(too_large(guard.max_file_size).into());
+    }
+    let dir = path
+        .parent()
+        .ok_or_else(|| Error::bad_request("bad blob key"))?;
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| Error::internal(format!("cannot create the blob folder: {e}")))?;
     let tmp = path.with_extension(format!("part-{}", uuid::Uuid::new_v4()));
-    let mut file = match tokio::fs::File::create(&tmp).await {
-        Ok(f) => f,
-        Err(_) => {
-            return problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "cannot write the blob",
-            )
+    let written = write_within(&tmp, body, guard.max_file_size).await;
+    let linked = match written {
+        Ok(()) => tokio::fs::hard_link(&tmp, &path).await,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e.into());
         }
     };
+    let _ = tokio::fs::remove_file(&tmp).await;
+    match linked {
+        Ok(()) => Ok(StatusCode::CREATED.into_response()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(already_uploaded().into()),
+        Err(e) => Err(Error::internal(format!("cannot store the blob: {e}")).into()),
+    }
+}
+
+fn already_uploaded() -> Error {
+    Error::conflict("this file of this object version was uploaded already, and files do not change: upload to a new version")
+}
+
+fn too_large(max: u64) -> Error {
+    Error::new(
+        ErrorKind::TooLarge,
+        format!("a file may have at most {max} bytes (--max-file-size)"),
+    )
+}
+
+/// Writes a body to a new file of the owner's only, at most `max` bytes, synced to disk.
+async fn write_within(path: &std::path::Path, body: Body, max: u64) -> Result<(), Error> {
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .await
+        .map_err(|e| Error::internal(format!("cannot write the blob: {e}")))?;
     let mut stream = body.into_data_stream();
+    let mut total: u64 = 0;
     while let Some(chunk) = stream.next().await {
-        let ok = match chunk {
-            Ok(bytes) => file.write_all(&bytes).await.is_ok(),
-            Err(_) => false,
-        };
-        if !ok {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return problem(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "the upload was interrupted",
-            );
+        let bytes = chunk.map_err(|_| Error::bad_request("the upload was interrupted"))?;
+        total += bytes.len() as u64;
+        if total > max {
+            return Err(too_large(max));
         }
+        file.write_all(&bytes)
+            .await
+            .map_err(|e| Error::internal(format!("cannot write the blob: {e}")))?;
     }
-    if file.sync_all().await.is_err() || tokio::fs::rename(&tmp, &path).await.is_err() {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "cannot store the blob",
-        );
-    }
-    StatusCode::CREATED.into_response()
+    file.sync_all()
+        .await
+        .map_err(|e| Error::internal(format!("cannot store the blob: {e}")))
 }
 
 #[cfg(test)]

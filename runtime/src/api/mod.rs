@@ -3,6 +3,7 @@
 //! alone knows HTTP: it reads requests into calls of the layers below and answers their
 //! results and errors ([`error`]) with statuses.
 
+pub mod auth;
 pub mod error;
 pub mod files;
 pub mod oal;
@@ -16,10 +17,12 @@ use crate::error::Error;
 use crate::ids::{InvocationId, ObjectId, Target, TaskId};
 use crate::invocations::{CallResult, Outcome};
 use crate::store::{FieldFilter, InvocationRequest, InvocationStatus};
+use crate::tokens::{Principal, Role};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::{Json, Router};
 use error::ApiError;
 use oaas_compiler::artifact::Artifact;
@@ -31,14 +34,15 @@ use types::{
     AcceptedResponse, CallResponse, DeployRequest, DeployResponse, Health, InvocationResponse,
     ObjectPage, PackageEntry, PackagesResponse, VersionsResponse,
 };
+use types::{MintRequest, TokenEntry, TokensResponse};
 
 type Shared = Arc<Engine>;
 
-/// The whole HTTP surface.
-pub fn router(engine: Shared) -> Router {
+/// The whole HTTP surface, behind the gate of `guard`.
+pub fn router(engine: Shared, guard: Arc<auth::Guard>) -> Router {
     let blob_routes = Router::new()
         .route("/blobs/{*key}", get(files::get).put(files::put))
-        .with_state(engine.objects.blobs.clone());
+        .with_state(engine.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -57,9 +61,12 @@ pub fn router(engine: Shared) -> Router {
         .route("/api/invocations/{id}", get(get_invocation))
         .route("/api/tasks/{task}/outputs/{class}", post(allocate_output))
         .route("/oal/{*expr}", get(oal::get).post(oal::post))
+        .route("/api/tokens", post(mint_token).get(list_tokens))
+        .route("/api/tokens/{id}", axum::routing::delete(revoke_token))
         .fallback(not_found)
         .with_state(engine)
         .merge(blob_routes)
+        .layer(axum::middleware::from_fn_with_state(guard, auth::gate))
         .layer(axum::middleware::map_response(json_errors))
 }
 
@@ -134,7 +141,12 @@ fn parse_body(body: &[u8]) -> Result<Value, Error> {
 
 /// `POST /api/packages`: an artifact (as `oaasc build` writes it), or `{sources: {path: text},
 /// workdir}` compiled here.
-async fn deploy(State(engine): State<Shared>, body: bytes::Bytes) -> Result<Response, ApiError> {
+async fn deploy(
+    State(engine): State<Shared>,
+    Extension(who): Extension<Principal>,
+    Extension(guard): Extension<Arc<auth::Guard>>,
+    body: bytes::Bytes,
+) -> Result<Response, ApiError> {
     let value = parse_body(&body)?;
     let (artifact, workdir) = if value.get("format").is_some() {
         let text = String::from_utf8_lossy(&body);
@@ -156,6 +168,7 @@ async fn deploy(State(engine): State<Shared>, body: bytes::Bytes) -> Result<Resp
         }
         (compile(&req.sources)?, req.workdir)
     };
+    admit_deploy(&artifact, &who, &guard)?;
     let artifact = engine.objects.deploy(artifact, workdir).await?;
     let answer = DeployResponse {
         version: artifact.version.clone(),
@@ -197,6 +210,39 @@ pub fn compile(sources: &HashMap<String, String>) -> Result<Artifact, Error> {
             )
         }
     }
+}
+
+/// What a deploy may bring: packages the token may deploy, `@local` commands only where the
+/// server lets requests name them, and `@url` endpoints over HTTP(S) only.
+fn admit_deploy(artifact: &Artifact, who: &Principal, guard: &auth::Guard) -> Result<(), Error> {
+    for p in &artifact.packages {
+        who.may_deploy(&p.name)?;
+    }
+    let functions = artifact
+        .packages
+        .iter()
+        .flat_map(|p| &p.classes)
+        .flat_map(|c| c.functions.iter().map(move |f| (c, f)));
+    for (class, f) in functions {
+        if let Some(command) = &f.run.local {
+            if !guard.may_run_local(who) {
+                return Err(Error::forbidden(format!(
+                    "`{}.{}` names the command `{command}` (@local), and this server does not run commands a request names: start it with --allow-local, deploy as its admin on a loopback address, or use @url/@image",
+                    class.name, f.name
+                )));
+            }
+        }
+        if let Some(url) = &f.run.url {
+            let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+            if !matches!(scheme.as_deref(), Some("http" | "https")) {
+                return Err(Error::bad_request(format!(
+                    "`{}.{}` has @url(\"{url}\"): only http:// and https:// endpoints are called",
+                    class.name, f.name
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn list_packages(State(engine): State<Shared>) -> Json<PackagesResponse> {
@@ -453,10 +499,53 @@ fn call_response(r: CallResult) -> CallResponse {
 
 async fn get_invocation(
     State(engine): State<Shared>,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<InvocationResponse>, ApiError> {
     let inv = engine.invocations.get(&InvocationId::from(id)).await?;
-    Ok(Json(inv.into()))
+    let mut answer = InvocationResponse::from(inv);
+    if !who.has(Role::Admin) {
+        answer.redact();
+    }
+    Ok(Json(answer))
+}
+
+/// `POST /api/tokens`: mints a token (`{"role": "invoke", "packages": [...]}`); its secret is
+/// answered once.
+async fn mint_token(
+    State(engine): State<Shared>,
+    body: bytes::Bytes,
+) -> Result<Response, ApiError> {
+    let req: MintRequest = serde_json::from_value(parse_body(&body)?).map_err(|e| {
+        Error::bad_request(format!(
+            "expected {{\"role\": \"read|invoke|deploy\", \"packages\": [...]}}: {e}"
+        ))
+    })?;
+    let minted = engine.tokens.mint(req.role, req.packages).await?;
+    Ok((StatusCode::CREATED, Json(minted)).into_response())
+}
+
+async fn list_tokens(State(engine): State<Shared>) -> Json<TokensResponse> {
+    let tokens = engine
+        .tokens
+        .list()
+        .into_iter()
+        .map(|t| TokenEntry {
+            id: t.id,
+            role: t.role,
+            packages: t.packages,
+            created_at: t.created_at,
+        })
+        .collect();
+    Json(TokensResponse { tokens })
+}
+
+async fn revoke_token(
+    State(engine): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    engine.tokens.revoke(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/tasks/{task}/outputs/{class}`: one more output object for a task that returns

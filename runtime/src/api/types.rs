@@ -109,6 +109,29 @@ pub struct InvocationResponse {
     pub updated_at: i64,
 }
 
+impl InvocationResponse {
+    /// Leaves out what only an admin may see: the outputs of nodes that call non-public
+    /// members, in the record and in its error.
+    pub fn redact(&mut self) {
+        for node in self.nodes.values_mut() {
+            if node.internal {
+                node.output = None;
+            }
+        }
+        if let Some(Value::Object(nodes)) =
+            self.error.as_mut().and_then(|e| e.details.get_mut("nodes"))
+        {
+            for node in nodes.values_mut() {
+                if node.get("internal").and_then(Value::as_bool) == Some(true) {
+                    if let Some(n) = node.as_object_mut() {
+                        n.remove("output");
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl From<Invocation> for InvocationResponse {
     fn from(inv: Invocation) -> InvocationResponse {
         InvocationResponse {
@@ -187,4 +210,34 @@ pub struct Health {
     pub packages: usize,
     /// Running local containers.
     pub containers: usize,
+}
+
+/// `POST /api/tokens`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MintRequest {
+    /// `read`, `invoke` or `deploy`.
+    pub role: crate::tokens::Role,
+    /// The packages a `deploy` token may deploy (all when absent).
+    #[serde(default)]
+    pub packages: Option<Vec<String>>,
+}
+
+/// One minted token, without its secret.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenEntry {
+    /// Its id.
+    pub id: String,
+    /// Its role.
+    pub role: crate::tokens::Role,
+    /// The packages it is limited to.
+    pub packages: Option<Vec<String>>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// `GET /api/tokens`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokensResponse {
+    /// Every minted token.
+    pub tokens: Vec<TokenEntry>,
 }

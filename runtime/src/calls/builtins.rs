@@ -114,7 +114,7 @@ async fn new(objects: &Objects, call: &Builtin<'_>) -> Result<Value> {
     };
     let mut view = objects.view(&v, class, call.ctx.caller);
     // Signed URLs to upload the new object's files.
-    view["upload"] = Value::Object(objects.upload_urls(class, &id, 1));
+    view["upload"] = Value::Object(objects.upload_urls(class, &id, 1, call.ctx.caller));
     commit_view(objects, call, v, view).await
 }
 

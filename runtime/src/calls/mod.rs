@@ -324,7 +324,7 @@ impl Calls {
             *n - 1
         };
         let id = task.allocated(k);
-        Ok(json!({"id": id, "upload": self.objects.upload_urls(&cls, &id, 1)}))
+        Ok(json!({"id": id, "upload": self.objects.upload_urls(&cls, &id, 1, Caller::Internal)}))
     }
 }
 

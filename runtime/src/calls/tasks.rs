@@ -79,7 +79,7 @@ fn outputs(
             let out_class = class_named(artifact, t)
                 .ok_or_else(|| Error::internal(format!("output class {name} is missing")))?;
             let id = task.output(0);
-            let upload = objects.upload_urls(out_class, &id, 1);
+            let upload = objects.upload_urls(out_class, &id, 1, Caller::Internal);
             (
                 Some(json!({"id": id, "class": name, "upload": upload})),
                 None,
@@ -111,7 +111,7 @@ async fn request(objects: &Objects, task: &Task<'_>) -> Result<TaskRequest> {
         object: o.clone(),
         files: objects.read_urls(o, class),
         upload: if func.mutates {
-            objects.upload_urls(class, &o.id, next_version)
+            objects.upload_urls(class, &o.id, next_version, Caller::Internal)
         } else {
             Map::new()
         },

@@ -98,6 +98,7 @@ fn record(status: NodeStatus, label: &str) -> NodeRecord {
         output: None,
         error: None,
         cause: None,
+        internal: false,
     }
 }
 
@@ -232,7 +233,12 @@ impl MacroRun {
             Error::function_failed(msg)
         };
         let list = serde_json::to_value(failures).unwrap_or(Value::Null);
-        let nodes = serde_json::to_value(self.progress.snapshot()).unwrap_or(Value::Null);
+        // The error goes to the caller: outputs only the platform may read stay out of it.
+        let mut snapshot = self.progress.snapshot();
+        for n in snapshot.values_mut().filter(|n| n.internal) {
+            n.output = None;
+        }
+        let nodes = serde_json::to_value(snapshot).unwrap_or(Value::Null);
         e.with(json!({"macro": self.macro_.name, "failures": list, "nodes": nodes}))
     }
 

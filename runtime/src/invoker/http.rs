@@ -19,15 +19,23 @@ pub struct HttpInvoker {
     image_url: Option<String>,
     /// Folder `@local` commands run in when a deploy names none.
     default_workdir: PathBuf,
+    /// Most bytes read of a container's answer.
+    max_result_size: usize,
 }
 
 impl HttpInvoker {
     /// An invoker whose `@local` containers log under `logs`.
-    pub fn new(logs: PathBuf, default_workdir: PathBuf, image_url: Option<String>) -> HttpInvoker {
+    pub fn new(
+        logs: PathBuf,
+        default_workdir: PathBuf,
+        image_url: Option<String>,
+        max_result_size: usize,
+    ) -> HttpInvoker {
         HttpInvoker {
             containers: Containers::new(logs),
             image_url,
             default_workdir,
+            max_result_size,
         }
     }
 
@@ -94,14 +102,14 @@ impl Invoker for HttpInvoker {
         timeout: Duration,
     ) -> Result<TaskResponse, Attempt> {
         let endpoint = self.endpoint(function).await.map_err(Attempt::Final)?;
-        let sent = send_once(&self.containers, endpoint.url(), request, timeout).await;
+        let sent = send_once(self, endpoint.url(), request, timeout).await;
         match (sent, &endpoint) {
             // A local container that refuses connections is down (it died a moment ago):
             // wait for its restart, then send.
             (Err(Attempt::Unreachable(_)), Endpoint::Local { url, command, dir }) => {
                 self.containers.mark_down(command, dir, url);
                 let endpoint = self.endpoint(function).await.map_err(Attempt::Final)?;
-                send_once(&self.containers, endpoint.url(), request, timeout).await
+                send_once(self, endpoint.url(), request, timeout).await
             }
             (sent, _) => sent,
         }
@@ -124,7 +132,7 @@ fn image_endpoint(template: &str, image: &str) -> String {
 
 /// Sends one attempt to the container at `base`.
 async fn send_once(
-    containers: &Containers,
+    invoker: &HttpInvoker,
     base: &str,
     request: &TaskRequest,
     timeout: Duration,
@@ -136,6 +144,7 @@ async fn send_once(
             request.function
         )))
     };
+    let containers = &invoker.containers;
     let url = containers.task_url(base).map_err(final_error)?;
     let body = serde_json::to_vec(request).map_err(|e| final_error(e.to_string()))?;
     let mut req = http::Request::post(url)
@@ -178,8 +187,15 @@ async fn send_once(
         }
     };
     let status = response.status();
-    let body = match tokio::time::timeout_at(deadline, response.into_body().collect()).await {
+    let limited = http_body_util::Limited::new(response.into_body(), invoker.max_result_size);
+    let body = match tokio::time::timeout_at(deadline, limited.collect()).await {
         Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(Attempt::Final(Error::function_failed(format!(
+                "`{}` answered more than {} bytes, the most this runtime reads (--max-result-size)",
+                request.function, invoker.max_result_size
+            ))))
+        }
         Err(_) => {
             return Err(Attempt::Retryable(Error::timeout(format!(
                 "`{}` did not finish its answer in time",
@@ -190,7 +206,7 @@ async fn send_once(
             return Err(Attempt::Retryable(Error::function_failed(format!(
                 "the answer of `{}` broke off: {}",
                 request.function,
-                error_chain(&e)
+                error_chain(e.as_ref())
             ))))
         }
     };
@@ -203,11 +219,11 @@ async fn send_once(
         });
     }
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let message = parsed
-        .pointer("/error/message")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(500).collect());
+    // A container's words reach the caller as a short excerpt, never its whole answer.
+    let message = match parsed.pointer("/error/message").and_then(Value::as_str) {
+        Some(m) => excerpt(m),
+        None => excerpt(&String::from_utf8_lossy(&body)),
+    };
     let retryable = parsed
         .pointer("/error/retryable")
         .and_then(Value::as_bool)
@@ -222,6 +238,18 @@ async fn send_once(
     } else {
         Attempt::Final(e)
     })
+}
+
+/// Most characters of a container's message passed on in an error.
+const EXCERPT: usize = 500;
+
+/// The start of a container's message, marked when cut.
+fn excerpt(text: &str) -> String {
+    let mut out: String = text.chars().take(EXCERPT).collect();
+    if text.chars().nth(EXCERPT).is_some() {
+        out.push_str(" [...]");
+    }
+    out
 }
 
 /// An error with its causes, as one line (`connection refused` is usually a cause).

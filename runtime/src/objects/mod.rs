@@ -218,16 +218,19 @@ impl Objects {
         Ok(self.view(&obj, &class, Caller::External))
     }
 
-    /// Signed upload URLs for every file of a class on a new object version.
+    /// Signed upload URLs for the files of a class on a new object version that `caller`
+    /// may reach (the outside gets none for `private` or `internal` files).
     pub fn upload_urls(
         &self,
         class: &ClassArtifact,
         id: &ObjectId,
         version: u64,
+        caller: Caller,
     ) -> Map<String, Value> {
         class
             .files
             .iter()
+            .filter(|f| access::allows(caller, f.access))
             .map(|f| {
                 let url = self
                     .blobs

@@ -125,6 +125,10 @@ pub struct NodeRecord {
     /// Why it was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// Whether its output may show what only the platform may read (it calls a member that
+    /// is not public): only an admin sees it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub internal: bool,
 }
 
 /// A request to run something, with its progress and outcome.
@@ -202,6 +206,21 @@ pub enum CommitOutcome {
     Conflict(String),
     /// The idempotency key was already bound to this other invocation: nothing was written.
     KeyTaken(InvocationId),
+}
+
+/// A minted API token, as stored: its hash, never the token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Its id.
+    pub id: String,
+    /// SHA-256 of the token, hex.
+    pub hash: String,
+    /// What it may do.
+    pub role: crate::tokens::Role,
+    /// The packages it may deploy, when limited.
+    pub packages: Option<Vec<String>>,
+    /// Unix milliseconds.
+    pub created_at: i64,
 }
 
 /// A filter on one state field for listing objects.
@@ -282,6 +301,12 @@ pub trait Store: Send + Sync + 'static {
     async fn pending_invocations(&self) -> StoreResult<Vec<Invocation>>;
     /// The invocation bound to an idempotency key.
     async fn idempotent(&self, key: &str) -> StoreResult<Option<InvocationId>>;
+    /// Stores a minted token.
+    async fn put_token(&self, token: TokenRecord) -> StoreResult<()>;
+    /// Every token not revoked.
+    async fn tokens(&self) -> StoreResult<Vec<TokenRecord>>;
+    /// Revokes a token; false when there is none by that id.
+    async fn revoke_token(&self, id: &str) -> StoreResult<bool>;
 }
 
 /// Unix milliseconds now.

@@ -56,6 +56,13 @@ CREATE TABLE IF NOT EXISTS invocations (
   updated_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS invocations_pending ON invocations (status);
+CREATE TABLE IF NOT EXISTS tokens (
+  id         TEXT PRIMARY KEY,
+  hash       TEXT NOT NULL UNIQUE,
+  role       TEXT NOT NULL,
+  packages   TEXT,
+  created_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS idempotency (
   key           TEXT PRIMARY KEY,
   invocation_id TEXT NOT NULL
@@ -726,6 +733,34 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn put_token(&self, t: TokenRecord) -> StoreResult<()> {
+        let packages = t.packages.as_ref().map(json_text);
+        self.write_one(move |c| {
+            c.execute(
+                "INSERT INTO tokens (id, hash, role, packages, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![t.id, t.hash, t.role.as_str(), packages, t.created_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare("SELECT id, hash, role, packages, created_at FROM tokens ORDER BY id")?;
+            let rows = stmt.query_map([], row_to_token)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(SqlError::from)
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.write_one(move |c| Ok(c.execute("DELETE FROM tokens WHERE id = ?1", params![id])? > 0))
+            .await
+    }
+
     async fn idempotent(&self, key: &str) -> StoreResult<Option<InvocationId>> {
         let key = key.to_string();
         self.read(move |c| {
@@ -738,6 +773,37 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+impl SqliteStore {
+    /// Runs one statement on the writer's side, in order with the commits (tokens change
+    /// rarely, so they need no group of their own).
+    async fn write_one<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Connection) -> Result<T, SqlError> + Send + 'static,
+    {
+        // A connection of its own: SQLite serializes it with the writer's transactions, and
+        // its busy timeout waits them out.
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = open_reader(&path)?;
+            f(&conn).map_err(StoreError::from)
+        })
+        .await
+        .map_err(err)?
+    }
+}
+
+fn row_to_token(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
+    let role: String = r.get(2)?;
+    Ok(TokenRecord {
+        id: r.get(0)?,
+        hash: r.get(1)?,
+        role: json_column(&format!("\"{role}\""), 2)?,
+        packages: optional_json(r.get(3)?, 3)?,
+        created_at: r.get(4)?,
+    })
 }
 
 #[cfg(test)]

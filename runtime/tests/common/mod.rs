@@ -12,6 +12,16 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A client that sends `token` with every request.
+pub fn authed(builder: reqwest::ClientBuilder, token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    builder.default_headers(headers).build().unwrap()
+}
+
 /// Starts a runtime on an ephemeral port with its data in `data`, and deploys `sources`
 /// (`{path: text}`) with `workdir` as the folder `@local` commands run in.
 pub async fn start(
@@ -30,13 +40,15 @@ pub async fn start_with_images(
     image_url: Option<String>,
 ) -> (oaas_runtime::Running, reqwest::Client) {
     let config = oaas_runtime::Config {
-        data: data.to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        workdir: workdir.to_path_buf(),
         image_url,
+        ..oaas_runtime::Config::new(
+            data.to_path_buf(),
+            "127.0.0.1:0".parse().unwrap(),
+            workdir.to_path_buf(),
+        )
     };
     let running = oaas_runtime::start(config).await.unwrap();
-    let client = reqwest::Client::new();
+    let client = authed(reqwest::Client::builder(), &running.token);
     let r = client
         .post(format!("{}/api/packages", running.url()))
         .json(&json!({"sources": sources, "workdir": workdir}))
