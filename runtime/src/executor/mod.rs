@@ -15,7 +15,7 @@ use crate::ids::{node_key, ElementPath, ObjectId, Target, TaskId, TaskScope};
 use crate::store::{NodeRecord, NodeStatus};
 use futures_util::future::BoxFuture;
 use oaas_compiler::artifact::{
-    Artifact, GraphArtifact, MacroArtifact, NodeArtifact, NodeOp, SourceSpan, ValueRef,
+    Access, Artifact, GraphArtifact, MacroArtifact, NodeArtifact, NodeOp, SourceSpan, ValueRef,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -99,6 +99,32 @@ fn record(status: NodeStatus, label: &str) -> NodeRecord {
         error: None,
         cause: None,
         internal: false,
+    }
+}
+
+/// Whether a node's output may show what only the platform may read: a call of a member
+/// that is not public, or a `for` or `flatten` over one.
+fn is_internal(artifact: &Artifact, graph: &GraphArtifact, node: &NodeArtifact) -> bool {
+    match &node.op {
+        NodeOp::Call {
+            class, function, ..
+        } => {
+            let access = artifact.class(class).and_then(|c| {
+                c.function(function)
+                    .map(|f| f.access)
+                    .or_else(|| c.macro_named(function).map(|m| m.access))
+            });
+            access != Some(Access::Public)
+        }
+        NodeOp::Map { body, .. } => body.nodes.iter().any(|n| is_internal(artifact, body, n)),
+        NodeOp::Flatten { input } => match input {
+            ValueRef::Node(n) => graph
+                .nodes
+                .iter()
+                .find(|x| x.id == *n)
+                .is_none_or(|x| is_internal(artifact, graph, x)),
+            _ => true,
+        },
     }
 }
 
@@ -388,10 +414,16 @@ fn run_level(
             let key = node_key(id, &scope.path);
             match outcome {
                 NodeOutcome::Done(v) => {
+                    let internal = graph
+                        .nodes
+                        .iter()
+                        .find(|n| n.id == id)
+                        .is_some_and(|n| is_internal(&run.artifact, &graph, n));
                     run.progress.set(
                         key,
                         NodeRecord {
                             output: Some(v.clone()),
+                            internal,
                             ..record(NodeStatus::Succeeded, label)
                         },
                     );

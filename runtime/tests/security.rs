@@ -1,0 +1,440 @@
+//! Security, tried as an attacker would: tokens and roles on every route, the `@local`
+//! reproduction (a deploy that names a command, then a call) in every variant, browser
+//! requests, private files and node outputs, files written once, and bounded uploads.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{authed, fixture, invoke, post};
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// Starts a runtime with the counter package deployed (by the admin, on loopback).
+async fn runtime(data: &Path) -> (oaas_runtime::Running, reqwest::Client) {
+    common::start_fixture(data, "testpkg", "testpkg.oaas").await
+}
+
+/// A client sending `token`, or none.
+fn client(token: Option<&str>) -> reqwest::Client {
+    match token {
+        Some(t) => authed(reqwest::Client::builder(), t),
+        None => reqwest::Client::new(),
+    }
+}
+
+async fn mint(admin: &reqwest::Client, base: &str, role: &str) -> String {
+    let (status, body) = post(admin, format!("{base}/api/tokens"), json!({"role": role})).await;
+    assert_eq!(status, 201, "{body}");
+    body["token"].as_str().unwrap().to_string()
+}
+
+/// The package of the reproduction: a `@local` command that leaves a file behind.
+fn evil(marker: &Path) -> Value {
+    let source = format!(
+        "package evil\n@local(\"touch {}\")\nclass Evil {{\n  public static fn ping() -> int\n}}\n",
+        marker.display()
+    );
+    json!({"sources": {"e.oaas": source}, "workdir": "/tmp"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_cannot_make_the_server_run_a_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, admin) = runtime(dir.path()).await;
+    let base = rt.url();
+    let marker = dir.path().join("pwned");
+    let deployer = mint(&admin, &base, "deploy").await;
+    // Plain, with no token, an invoke token and a deploy token: refused before anything runs.
+    for (token, expected) in [
+        (None, 401),
+        (Some(mint(&admin, &base, "invoke").await), 403),
+        (Some(deployer.clone()), 403),
+    ] {
+        let c = client(token.as_deref());
+        let r = c
+            .post(format!("{base}/api/packages"))
+            .json(&evil(&marker))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), expected, "{}", r.text().await.unwrap());
+        let r = c
+            .get(format!("{base}/oal/evil.Evil.ping()"))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(r.status().as_u16(), 401 | 403 | 404),
+            "{}",
+            r.status()
+        );
+    }
+    // As a web page would send it: text/plain, a foreign Origin, a rebound Host.
+    let page = reqwest::Client::new();
+    let body = serde_json::to_string(&evil(&marker)).unwrap();
+    for (header, value) in [
+        ("origin", "http://attacker.example"),
+        ("host", "attacker.example:6000"),
+        ("content-type", "text/plain"),
+    ] {
+        let r = page
+            .post(format!("{base}/api/packages"))
+            .bearer_auth(&rt.token)
+            .header(header, value)
+            .header(
+                "content-type",
+                if header == "content-type" {
+                    value
+                } else {
+                    "application/json"
+                },
+            )
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(r.status().as_u16(), 403 | 415),
+            "{header}: {}",
+            r.status()
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!marker.exists(), "a refused request ran its command");
+    // The error says what to do.
+    let r = client(Some(&deployer))
+        .post(format!("{base}/api/packages"))
+        .json(&evil(&marker))
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert!(text.contains("--allow-local"), "{text}");
+    // @url endpoints are HTTP(S) only.
+    let file_url = json!({"sources": {"f.oaas": "package f\n@url(\"file:///etc/passwd\")\nclass F {\n  public static fn ping() -> int\n}\n"}});
+    let (status, body) = post(&admin, format!("{base}/api/packages"), file_url).await;
+    assert_eq!(status, 400, "{body}");
+    rt.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_role_reaches_what_it_may_and_no_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, admin) = runtime(dir.path()).await;
+    let base = rt.url();
+    let (status, created) = post(
+        &admin,
+        format!("{base}/api/classes/testpkg.Counter/objects"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id = created["result"]["id"].as_str().unwrap().to_string();
+    let mut tokens = vec![("none", None), ("admin", Some(rt.token.clone()))];
+    for role in ["read", "invoke", "deploy"] {
+        tokens.push((role, Some(mint(&admin, &base, role).await)));
+    }
+    // A package whose functions run at a URL (a deploy token may not name @local commands).
+    let remote = "package remote\n@url(\"http://127.0.0.1:9\")\nclass R {\n  public static fn ping() -> int\n}\n";
+    let redeploy = json!({"sources": {"r.oaas": remote}});
+    // (method, path, body, the least role that may)
+    let routes: Vec<(&str, String, Value, &str)> = vec![
+        ("GET", "/api/packages".into(), Value::Null, "read"),
+        ("GET", format!("/api/objects/{id}"), Value::Null, "read"),
+        (
+            "GET",
+            "/api/classes/testpkg.Counter/objects".into(),
+            Value::Null,
+            "read",
+        ),
+        ("GET", "/metrics".into(), Value::Null, "read"),
+        (
+            "POST",
+            format!("/api/objects/{id}/invoke/read"),
+            json!({}),
+            "invoke",
+        ),
+        (
+            "POST",
+            "/api/classes/testpkg.Counter/objects".into(),
+            json!({}),
+            "invoke",
+        ),
+        ("POST", "/api/packages".into(), redeploy, "deploy"),
+        ("GET", "/api/tokens".into(), Value::Null, "admin"),
+    ];
+    let rank = |r: &str| {
+        ["none", "read", "invoke", "deploy", "admin"]
+            .iter()
+            .position(|x| *x == r)
+            .unwrap()
+    };
+    for (who, token) in &tokens {
+        let c = client(token.as_deref());
+        for (method, path, body, least) in &routes {
+            let req = match *method {
+                "GET" => c.get(format!("{base}{path}")),
+                _ => c.post(format!("{base}{path}")).json(body),
+            };
+            let status = req.send().await.unwrap().status().as_u16();
+            let expected = if rank(who) >= rank(least) {
+                "2xx"
+            } else if *who == "none" {
+                "401"
+            } else {
+                "403"
+            };
+            let got = if (200..300).contains(&status) {
+                "2xx".to_string()
+            } else {
+                status.to_string()
+            };
+            assert_eq!(got, expected, "{who} {method} {path}");
+        }
+    }
+    // /healthz needs nothing; a revoked token nothing more.
+    assert_eq!(
+        client(None)
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let list: Value = admin
+        .get(format!("{base}/api/tokens"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let read_id = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["role"] == "read")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let read_token = tokens
+        .iter()
+        .find(|(w, _)| *w == "read")
+        .unwrap()
+        .1
+        .clone()
+        .unwrap();
+    assert_eq!(
+        admin
+            .delete(format!("{base}/api/tokens/{read_id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let r = client(Some(&read_token))
+        .get(format!("{base}/api/packages"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    rt.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn private_data_stays_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, admin) = runtime(dir.path()).await;
+    let base = rt.url();
+    let invoker = client(Some(&mint(&admin, &base, "invoke").await));
+    // `new` hands out upload URLs for public files only.
+    let (status, doc) = post(
+        &invoker,
+        format!("{base}/api/classes/testpkg.Doc/objects"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 201, "{doc}");
+    let upload = doc["result"]["upload"].as_object().unwrap();
+    assert!(
+        upload.contains_key("body") && !upload.contains_key("draft"),
+        "{upload:?}"
+    );
+    // A macro's node that calls a private function: its output only for the admin.
+    let (_, created) = post(
+        &invoker,
+        format!("{base}/api/classes/testpkg.Counter/objects"),
+        json!({}),
+    )
+    .await;
+    let id = created["result"]["id"].as_str().unwrap();
+    let (status, accepted) = post(
+        &invoker,
+        format!("{base}/api/objects/{id}/invoke/peek?async=true"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    let inv = accepted["invocation_id"].as_str().unwrap();
+    let read = |c: reqwest::Client| {
+        let url = format!("{base}/api/invocations/{inv}");
+        async move {
+            for _ in 0..200 {
+                let v: Value = c.get(&url).send().await.unwrap().json().await.unwrap();
+                if v["status"] == "succeeded" {
+                    return v;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            panic!("the macro did not finish");
+        }
+    };
+    let as_invoker = read(invoker.clone()).await;
+    let as_admin = read(admin.clone()).await;
+    let hidden = |v: &Value| {
+        v["nodes"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|n| n["label"].as_str().unwrap().contains("hidden"))
+            .unwrap()
+            .clone()
+    };
+    assert!(hidden(&as_invoker).get("output").is_none(), "{as_invoker}");
+    assert!(hidden(&as_admin).get("output").is_some(), "{as_admin}");
+    rt.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_committed_file_is_never_written_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, admin) = runtime(dir.path()).await;
+    let base = rt.url();
+    let (_, doc) = post(
+        &admin,
+        format!("{base}/api/classes/testpkg.Doc/objects"),
+        json!({}),
+    )
+    .await;
+    let id = doc["result"]["id"].as_str().unwrap().to_string();
+    let url = doc["result"]["upload"]["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let put = |bytes: &'static str| admin.put(&url).body(bytes).send();
+    assert_eq!(put("first").await.unwrap().status(), 201);
+    // A copy shares the blob; a second upload to the same URL must not change it.
+    let (status, copy) = invoke(&admin, &base, &id, "copy", json!({})).await;
+    assert_eq!(status, 200, "{copy}");
+    let copy_id = copy["result"]["id"].as_str().unwrap().to_string();
+    let r = put("second").await.unwrap();
+    assert_eq!(r.status(), 409, "{}", r.text().await.unwrap());
+    for object in [&id, &copy_id] {
+        let text = admin
+            .get(format!("{base}/api/objects/{object}/files/body"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(text, "first", "{object}");
+    }
+    // After a delete, the object's upload URLs take nothing.
+    let (_, other) = post(
+        &admin,
+        format!("{base}/api/classes/testpkg.Doc/objects"),
+        json!({}),
+    )
+    .await;
+    let other_id = other["result"]["id"].as_str().unwrap().to_string();
+    let other_url = other["result"]["upload"]["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        admin
+            .delete(format!("{base}/api/objects/{other_id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        admin
+            .put(&other_url)
+            .body("late")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        409
+    );
+    rt.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn uploads_past_the_limit_are_refused_and_a_second_server_on_the_folder_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = fixture("testpkg");
+    let config = oaas_runtime::Config {
+        max_file_size: 1024,
+        ..oaas_runtime::Config::new(
+            dir.path().to_path_buf(),
+            "127.0.0.1:0".parse().unwrap(),
+            pkg.clone(),
+        )
+    };
+    let rt = oaas_runtime::start(config.clone()).await.unwrap();
+    let admin = authed(reqwest::Client::builder(), &rt.token);
+    let base = rt.url();
+    let source = std::fs::read_to_string(pkg.join("testpkg.oaas")).unwrap();
+    let (status, _) = post(
+        &admin,
+        format!("{base}/api/packages"),
+        json!({"sources": {"testpkg.oaas": source}, "workdir": pkg}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, doc) = post(
+        &admin,
+        format!("{base}/api/classes/testpkg.Doc/objects"),
+        json!({}),
+    )
+    .await;
+    let url = doc["result"]["upload"]["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = admin.put(&url).body(vec![b'x'; 1025]).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    // Streamed without a length, it is cut off at the limit too.
+    let chunks =
+        futures_util::stream::iter((0..4).map(|_| Ok::<_, std::io::Error>(vec![b'y'; 512])));
+    let r = admin
+        .put(&url)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await;
+    // The server answers 413 as soon as the limit is passed, and may close before the
+    // client has sent the rest.
+    assert!(r.as_ref().map_or(true, |r| r.status() == 413), "{r:?}");
+    assert_eq!(
+        admin
+            .put(&url)
+            .body(vec![b'z'; 1024])
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    // The data folder is this runtime's: a second one is refused with a message.
+    let second = oaas_runtime::start(config).await.err().unwrap();
+    assert!(second.contains("another oaas runtime"), "{second}");
+    rt.stop().await;
+}
