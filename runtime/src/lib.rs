@@ -67,6 +67,8 @@ pub struct Config {
     pub max_file_size: u64,
     /// Most bytes of a container's answer.
     pub max_result_size: usize,
+    /// Open connections and the header-read timeout.
+    pub limits: api::serve::Limits,
 }
 
 /// Most bytes of one uploaded file by default: 1 GiB.
@@ -90,6 +92,7 @@ impl Config {
             allowed_origins: Vec::new(),
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             max_result_size: DEFAULT_MAX_RESULT_SIZE,
+            limits: api::serve::Limits::default(),
         }
     }
 }
@@ -176,18 +179,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     });
     let app = api::router(engine.clone(), guard);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    // Without TCP_NODELAY a response written in pieces (a file's headers, then its body)
-    // waits on the client's delayed ACK: 40 ms per file read on Linux (see blob-bench).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
+    let server = tokio::spawn(api::serve::serve(listener, app, config.limits, rx));
     if let Err(e) = engine.invocations.resume().await {
         tracing::error!(error = %e, "cannot read pending invocations");
     }

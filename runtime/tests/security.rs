@@ -438,3 +438,85 @@ async fn uploads_past_the_limit_are_refused_and_a_second_server_on_the_folder_to
     assert!(second.contains("another oaas runtime"), "{second}");
     rt.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_and_cannot_crowd_out_healthz() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = oaas_runtime::Config {
+        limits: oaas_runtime::api::serve::Limits {
+            max_connections: 64,
+            header_timeout: std::time::Duration::from_millis(300),
+        },
+        ..oaas_runtime::Config::new(
+            dir.path().to_path_buf(),
+            "127.0.0.1:0".parse().unwrap(),
+            dir.path().to_path_buf(),
+        )
+    };
+    let rt = oaas_runtime::start(config).await.unwrap();
+    // More half-open connections than the server keeps: they send nothing.
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(tokio::net::TcpStream::connect(rt.addr).await.unwrap());
+    }
+    let started = std::time::Instant::now();
+    let r = reqwest::Client::new()
+        .get(format!("{}/healthz", rt.url()))
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // The server closed the first idle connection: it reads the end of the stream.
+    let mut byte = [0u8; 1];
+    let read =
+        tokio::time::timeout(std::time::Duration::from_secs(5), idle[0].read(&mut byte)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "an idle connection stayed open: {read:?}"
+    );
+    rt.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_deploys_compile_without_holding_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, admin) = runtime(dir.path()).await;
+    let base = rt.url();
+    let mut source = String::from("package big\n");
+    for i in 0..3000 {
+        source.push_str(&format!("@url(\"http://127.0.0.1:9\")\nclass C{i} {{\n  public state n: int = 0\n  public fn f{i}(x: int) -> int\n}}\n"));
+    }
+    let deploys: Vec<_> = (0..2)
+        .map(|_| {
+            let (admin, url, body) = (
+                admin.clone(),
+                format!("{base}/api/packages"),
+                json!({"sources": {"big.oaas": source}}),
+            );
+            tokio::spawn(async move { admin.post(url).json(&body).send().await.unwrap().status() })
+        })
+        .collect();
+    // While they compile, the server answers at once.
+    for _ in 0..10 {
+        let started = std::time::Instant::now();
+        let r = reqwest::Client::new()
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "healthz took {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for d in deploys {
+        assert_eq!(d.await.unwrap(), 201);
+    }
+    rt.stop().await;
+}

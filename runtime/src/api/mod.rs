@@ -8,6 +8,7 @@ pub mod error;
 pub mod files;
 pub mod oal;
 pub mod openapi;
+pub mod serve;
 pub mod types;
 
 use crate::access::Caller;
@@ -166,7 +167,7 @@ async fn deploy(
             )
             .into());
         }
-        (compile(&req.sources)?, req.workdir)
+        (compile_off_workers(req.sources).await?, req.workdir)
     };
     admit_deploy(&artifact, &who, &guard)?;
     let artifact = engine.objects.deploy(artifact, workdir).await?;
@@ -180,6 +181,23 @@ async fn deploy(
             .collect(),
     };
     Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// Longest a deploy's compilation may take.
+const COMPILE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Compiles on the blocking pool, within [`COMPILE_LIMIT`]: a large or slow package never
+/// holds an async worker, so other requests (and `/healthz`) keep being answered.
+async fn compile_off_workers(sources: HashMap<String, String>) -> Result<Artifact, Error> {
+    let compiling = tokio::task::spawn_blocking(move || compile(&sources));
+    match tokio::time::timeout(COMPILE_LIMIT, compiling).await {
+        Ok(Ok(compiled)) => compiled,
+        Ok(Err(e)) => Err(Error::internal(format!("the compiler stopped: {e}"))),
+        Err(_) => Err(Error::new(
+            crate::error::ErrorKind::TooLarge,
+            format!("compiling the package took more than {}s; split it, or build it with `oaasc build` and deploy the artifact", COMPILE_LIMIT.as_secs()),
+        )),
+    }
 }
 
 /// Compiles `.oaas` sources into an artifact; errors come back as the checker's diagnostics.

@@ -19,7 +19,7 @@ fn text(name: &str, place: &str, description: &str) -> Value {
 }
 
 /// The error statuses every operation can answer, and those of calls that run functions.
-const ERRORS: &[&str] = &["400", "403", "404", "405"];
+const ERRORS: &[&str] = &["400", "401", "403", "404", "405", "415"];
 const CALL_ERRORS: &[&str] = &["409", "422", "502", "504"];
 
 /// One operation: a summary, parameters, an optional JSON body (its schema), the success
@@ -95,12 +95,19 @@ pub fn document() -> Value {
     file["responses"]["307"] = json!({"description": "redirect to a signed URL of the file"});
     file["responses"]["200"] = json!({"description": "the file, with `?relay=true`", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
     let expr = text("expr", "path", "the expression");
+    let mut healthz = op("Liveness (needs no token)", &[], None, "200", false);
+    healthz["security"] = json!([]);
     json!({
         "openapi": "3.1.0",
         "info": {"title": "OaaS runtime", "version": env!("CARGO_PKG_VERSION"),
                  "description": "The object access interface: packages, classes, objects with immutable versions, files by signed URL, and invocations. Every error is JSON: `{\"error\": {\"code\", \"message\"}}`."},
         "paths": {
-            "/healthz": {"get": op("Liveness", &[], None, "200", false)},
+            "/healthz": {"get": healthz},
+            "/api/tokens": {
+                "post": op("Mint a token (admin): `{role: read|invoke|deploy, packages?}`; its secret is answered once", &[], Some(json!({"type": "object", "properties": {"role": {"enum": ["read", "invoke", "deploy"]}, "packages": {"type": ["array", "null"], "items": {"type": "string"}}}, "required": ["role"]})), "201", false),
+                "get": op("Minted tokens (admin), without their secrets", &[], None, "200", false)
+            },
+            "/api/tokens/{id}": {"delete": op("Revoke a token (admin)", &[text("id", "path", "token id")], None, "204", false)},
             "/metrics": {"get": metrics},
             "/api/packages": {
                 "post": op("Deploy a package: an artifact from `oaasc build`, or `{sources: {path: text}, workdir}`", &[], Some(deploy_body), "201", false),
@@ -125,7 +132,9 @@ pub fn document() -> Value {
                 "post": op("Run any object access expression, e.g. `vid42:transcode(height=720)/src`", &[expr], None, "200", true)
             }
         },
+        "security": [{"bearer": []}],
         "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "the admin token, or one minted with `oaasc token create`"}},
             "responses": {
                 "Error": {"description": "an error", "content": {"application/json": {"schema": {
                     "type": "object",

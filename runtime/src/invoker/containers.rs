@@ -253,6 +253,8 @@ async fn supervise(
             .arg(format!("exec {}", c.command))
             .current_dir(&c.workdir)
             .env("PORT", port.to_string())
+            // Reachable from this machine only: the runtime calls it on loopback.
+            .env("HOST", "127.0.0.1")
             // SDK containers exit when the runtime dies, even by SIGKILL.
             .env("OAAS_EXIT_WITH_PARENT", "1")
             // Where containers can read other objects (`GET /api/objects/{id}`).
