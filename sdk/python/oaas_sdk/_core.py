@@ -456,9 +456,9 @@ class Functions:
     # ---- HTTP ---------------------------------------------------------------------------
 
     def make_server(self, host: Optional[str] = None, port: Optional[int] = None) -> ThreadingHTTPServer:
-        """A server bound to (host, port), defaulting to $HOST (0.0.0.0) and $PORT (8080)."""
+        """A server bound to (host, port), defaulting to $HOST (127.0.0.1) and $PORT (8080)."""
         if host is None:
-            host = os.environ.get("HOST", "0.0.0.0")
+            host = os.environ.get("HOST", "127.0.0.1")
         if port is None:
             port = int(os.environ.get("PORT", "8080"))
         registry = self

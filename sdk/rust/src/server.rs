@@ -218,11 +218,11 @@ impl Functions {
             .await
     }
 
-    /// Serve on `$HOST:$PORT` (defaults `0.0.0.0` and `8080`), printing
+    /// Serve on `$HOST:$PORT` (defaults `127.0.0.1` and `8080`), printing
     /// `oaas-sdk: listening on http://ADDR` to stderr once bound (with `PORT=0`, ADDR has
     /// the port the system chose).
     pub async fn serve_from_env(self) -> std::io::Result<()> {
-        let host = std::env::var("HOST").unwrap_or_else(|_| "0.0.0.0".to_string());
+        let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_string());
         let port: u16 = match std::env::var("PORT") {
             Err(_) => 8080,
             Ok(p) => p.trim().parse().map_err(|_| {

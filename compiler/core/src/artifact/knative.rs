@@ -108,6 +108,9 @@ pub fn knative_manifests(artifact: &Artifact, options: &KnativeOptions) -> Strin
         let _ = writeln!(out, "        - image: {}", q(image));
         out.push_str("          env:\n            - name: \"OAAS_RUNTIME_URL\"\n");
         let _ = writeln!(out, "              value: {}", q(&options.runtime_url));
+        // The SDKs listen on loopback unless told otherwise; in a pod the port must be
+        // reachable from outside the container.
+        out.push_str("            - name: \"HOST\"\n              value: \"0.0.0.0\"\n");
     }
     out
 }
