@@ -520,3 +520,63 @@ async fn large_deploys_compile_without_holding_the_server() {
     }
     rt.stop().await;
 }
+
+/// Resident memory of this process, in bytes.
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kb * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_huge_container_answer_is_cut_off_not_buffered() {
+    // A container that answers 100 MB, made as it is sent (it holds one 1 MB chunk).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let container = format!("http://{}", listener.local_addr().unwrap());
+    let chunk = bytes::Bytes::from(vec![b'a'; 1 << 20]);
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(move || {
+            let chunk = chunk.clone();
+            async move {
+                let head = futures_util::stream::once(async {
+                    Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{\"value\": \""))
+                });
+                let body = futures_util::stream::iter((0..100).map(move |_| Ok(chunk.clone())));
+                axum::body::Body::from_stream(futures_util::StreamExt::chain(head, body))
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let source = format!(
+        "package big\n@url(\"{container}\")\nclass B {{\n  public static fn huge() -> string\n}}\n"
+    );
+    let (rt, admin) = common::start(dir.path(), dir.path(), json!({"big.oaas": source})).await;
+    let before = rss();
+    let (status, body) = post(
+        &admin,
+        format!("{}/api/classes/big.B/invoke/huge", rt.url()),
+        json!({}),
+    )
+    .await;
+    let grown = rss().saturating_sub(before);
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--max-result-size"),
+        "{body}"
+    );
+    assert!(grown < 100 << 20, "memory grew by {} MB", grown >> 20);
+    rt.stop().await;
+}
