@@ -35,6 +35,15 @@ impl ClientError {
         }
     }
 
+    /// The exit code this error ends a command with: 2 when the request was wrong (a bad
+    /// argument, an unknown target, a missing token or role), 1 when the call failed.
+    pub fn exit_code(&self) -> u8 {
+        match self.status {
+            400 | 401 | 403 | 404 | 413 | 415 | 422 => crate::exit::USAGE,
+            _ => crate::exit::FAILED,
+        }
+    }
+
     /// The failures of a macro, when the error lists them.
     pub fn failures(&self) -> Vec<NodeFailure> {
         self.body

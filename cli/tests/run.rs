@@ -141,6 +141,46 @@ fn the_examples_run() {
 }
 
 #[test]
+fn missing_or_bad_values_are_refused_before_anything_is_deployed_or_created() {
+    // A required argument left out: nothing deployed, nothing created.
+    let (code, stdout, stderr) = run(&["examples/record", "Record.bump_twice", "--arg", "key=k"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("missing the required argument(s) `value"), "{stderr}");
+    assert!(
+        !stderr.contains("deployed") && !stderr.contains("created"),
+        "{stderr}"
+    );
+    // A state field of the wrong type.
+    let (code, _, stderr) = run(&[
+        "examples/record",
+        "Record.bump_twice",
+        "--new",
+        "count=abc",
+        "--arg",
+        "key=k",
+        "--arg",
+        "value=v",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("count") && !stderr.contains("deployed"),
+        "{stderr}"
+    );
+    // A file the class does not declare, or that cannot be read.
+    let (code, _, stderr) = run(&["examples/text", "Text.chain", "--file", "nothing=x.txt"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(!stderr.contains("deployed"), "{stderr}");
+    // An error of the embedded runtime reads as a message, not as an HTTP answer.
+    let (code, _, stderr) = run(&["examples/record", "no-such-object:increment(by=1)"]);
+    assert_eq!(code, 2, "{stderr}");
+    let last = stderr.lines().last().unwrap_or("");
+    assert!(
+        last.contains("there is no object") && !last.ends_with("(404)"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn every_subcommand_has_help() {
     for c in [
         "check",

@@ -96,7 +96,7 @@ pub fn run(args: InvokeArgs) -> u8 {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("error: {e}");
-                return exit::FAILED;
+                return e.exit_code();
             }
         };
         if args.is_async && args.wait {

@@ -99,6 +99,10 @@ struct Call {
     args: Map<String, Value>,
     /// Create an object first (object function given as `Class.fn`).
     create_first: bool,
+    /// The state of the object to create (`--new`), read by its fields' types.
+    new_state: Map<String, Value>,
+    /// Its files (`--file name=path`): names checked against the class, paths readable.
+    files: Vec<(String, PathBuf)>,
 }
 
 fn package_dir(path: &Path) -> PathBuf {
@@ -168,18 +172,18 @@ async fn run_async(args: RunArgs) -> u8 {
                     report::runtime_failures(&workspace.sources, &failures)
                 );
             }
-            eprintln!("error: {}", e);
+            // The embedded runtime is no server to the user: its errors need no HTTP status.
+            match embedded {
+                Some(_) => eprintln!("error: {}", e.message),
+                None => eprintln!("error: {e}"),
+            }
             if args.output == Output::Json {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&json!({"error": e.body})).unwrap_or_default()
                 );
             }
-            if e.status == 400 || e.status == 404 || e.status == 403 {
-                exit::USAGE
-            } else {
-                exit::FAILED
-            }
+            e.exit_code()
         }
     };
     if let Some(r) = embedded {
@@ -222,6 +226,8 @@ fn resolve_target(artifact: &Artifact, args: &RunArgs) -> Result<Call, String> {
                 object: Some(id),
                 args: to_json(&a)?,
                 create_first: false,
+                new_state: Map::new(),
+                files: Vec::new(),
             },
             AccessTarget::Static {
                 package,
@@ -238,6 +244,8 @@ fn resolve_target(artifact: &Artifact, args: &RunArgs) -> Result<Call, String> {
                     object: None,
                     args: to_json(&a)?,
                     create_first: false,
+                    new_state: Map::new(),
+                    files: Vec::new(),
                 }
             }
         }
@@ -249,6 +257,8 @@ fn resolve_target(artifact: &Artifact, args: &RunArgs) -> Result<Call, String> {
             object: None,
             args: Map::new(),
             create_first: false,
+            new_state: Map::new(),
+            files: Vec::new(),
         }
     };
     if call.object.is_none() {
@@ -318,7 +328,64 @@ fn resolve_target(artifact: &Artifact, args: &RunArgs) -> Result<Call, String> {
                 .insert(k, serde_json::from_str(&v).unwrap_or(Value::String(v)));
         }
     }
+    check_before_running(artifact, args, &mut call)?;
     Ok(call)
+}
+
+/// Checks everything the command line says against the package before anything is
+/// deployed, created or run: the call's arguments (names, types, required ones), the new
+/// object's state and its files.
+fn check_before_running(
+    artifact: &Artifact,
+    args: &RunArgs,
+    call: &mut Call,
+) -> Result<(), String> {
+    let Some(class) = artifact
+        .find_class(&call.class)
+        .filter(|_| call.object.is_none())
+    else {
+        return Ok(());
+    };
+    let makes_object = call.create_first
+        || (call.function == "new" && (!args.new.is_empty() || !args.files.is_empty()));
+    if makes_object {
+        let params = client::params_of(artifact, &class.qualified, "new").unwrap_or_default();
+        let what = format!("`{}.new`", class.name);
+        let state = client::parse_args(&args.new, &params, &what)?;
+        oaas_runtime::values::bind_args(artifact, &what, &params, &Value::Object(state.clone()))
+            .map_err(|e| format!("{e} (give the new object's state with --new FIELD=VALUE)"))?;
+        call.new_state = state;
+        for pair in &args.files {
+            let (name, path) = client::split_pair(pair)?;
+            if !class.files.iter().any(|f| f.name == name) {
+                let names: Vec<&str> = class.files.iter().map(|f| f.name.as_str()).collect();
+                return Err(format!(
+                    "class `{}` has no file `{name}`; it has {}",
+                    class.name,
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ));
+            }
+            std::fs::metadata(&path)
+                .map_err(|e| format!("cannot read `{path}` for --file {name}: {e}"))?;
+            call.files.push((name, PathBuf::from(path)));
+        }
+    }
+    if call.function != "new" || !makes_object {
+        if let Some(params) = client::params_of(artifact, &class.qualified, &call.function) {
+            let what = format!("`{}.{}`", class.name, call.function);
+            oaas_runtime::values::bind_args(
+                artifact,
+                &what,
+                &params,
+                &Value::Object(call.args.clone()),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// What `oaasc run` prints with `--output json`: the call's answer, and a macro's nodes.
@@ -363,14 +430,12 @@ async fn execute(
     );
     let object = match (&call.object, call.create_first) {
         (Some(id), _) => Some(id.clone()),
-        (None, true) => {
-            Some(create_object(client, artifact, &call.class, &args.new, &args.files).await?)
-        }
+        (None, true) => Some(create_object(client, &call).await?),
         (None, false) => None,
     };
     let is_new = call.function == "new" && object.is_none();
     if is_new && (!args.new.is_empty() || !args.files.is_empty()) {
-        let id = create_object(client, artifact, &call.class, &args.new, &args.files).await?;
+        let id = create_object(client, &call).await?;
         let view: Value = client.get(&format!("/api/objects/{id}")).await?;
         return Ok(Finished {
             invocation_id: None,
@@ -484,33 +549,26 @@ struct CreatedObject {
     upload: BTreeMap<String, String>,
 }
 
-/// Creates an object from `--new` fields and uploads `--file`s; returns its id.
-async fn create_object(
-    client: &Client,
-    artifact: &Artifact,
-    class: &str,
-    fields: &[String],
-    uploads: &[String],
-) -> Result<String, client::ClientError> {
+/// Creates an object from `--new` fields and uploads `--file`s (both checked before); returns
+/// its id.
+async fn create_object(client: &Client, call: &Call) -> Result<String, client::ClientError> {
     let usage = client::ClientError::usage;
-    let params = client::params_of(artifact, class, "new").unwrap_or_default();
-    let state = client::parse_args(fields, &params, &format!("`{class}.new`")).map_err(usage)?;
+    let class = &call.class;
     let created: Created = client
         .post(
             &format!("/api/classes/{class}/objects"),
-            &Value::Object(state),
+            &Value::Object(call.new_state.clone()),
         )
         .await?;
     let id = created.result.id;
-    for pair in uploads {
-        let (name, path) = client::split_pair(pair).map_err(usage)?;
-        let url = created
-            .result
-            .upload
-            .get(&name)
-            .ok_or_else(|| usage(format!("class `{class}` has no file `{name}`")))?;
-        let bytes =
-            std::fs::read(&path).map_err(|e| usage(format!("cannot read `{path}`: {e}")))?;
+    for (name, path) in &call.files {
+        let url = created.result.upload.get(name).ok_or_else(|| {
+            usage(format!(
+                "the runtime gave no upload URL for file `{name}` (is it public?)"
+            ))
+        })?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| usage(format!("cannot read `{}`: {e}", path.display())))?;
         client.put_bytes(url, bytes).await?;
     }
     eprintln!("created {class} {id}");
