@@ -145,7 +145,10 @@ fn missing_or_bad_values_are_refused_before_anything_is_deployed_or_created() {
     // A required argument left out: nothing deployed, nothing created.
     let (code, stdout, stderr) = run(&["examples/record", "Record.bump_twice", "--arg", "key=k"]);
     assert_eq!(code, 2, "{stdout}{stderr}");
-    assert!(stderr.contains("missing the required argument(s) `value"), "{stderr}");
+    assert!(
+        stderr.contains("missing the required argument(s) `value"),
+        "{stderr}"
+    );
     assert!(
         !stderr.contains("deployed") && !stderr.contains("created"),
         "{stderr}"
