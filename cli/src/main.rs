@@ -1,9 +1,22 @@
 //! `oaasc`: the OaaS command-line tool.
 
+/// `println!` for every module below: a closed stdout ends the process quietly instead of
+/// panicking (see `stdout.rs`).
+macro_rules! println {
+    () => { $crate::stdout::write(format_args!(""), true) };
+    ($($arg:tt)*) => { $crate::stdout::write(format_args!($($arg)*), true) };
+}
+
+/// `print!` for every module below, as `println!`.
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::stdout::write(format_args!($($arg)*), false) };
+}
+
 mod client;
 mod commands;
 mod files;
 mod report;
+mod stdout;
 
 use clap::{Parser, Subcommand};
 

@@ -221,3 +221,20 @@ fn deploy_emits_knative_services_for_images() {
     assert!(stdout(&out).contains("# (no function names an @image)"));
     assert!(!stdout(&out).contains("kind: Service"));
 }
+
+/// `oaasc graph ... | dot` with no `dot` installed (or `| head -1`): the reader is gone before
+/// the graph is written. The command ends quietly with 0 instead of panicking.
+#[test]
+fn a_closed_stdout_ends_the_command_without_a_panic() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_oaasc"))
+        .args(["graph", "examples/video", "Video.detect_faces"])
+        .current_dir(workspace_root())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "stderr: {}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
