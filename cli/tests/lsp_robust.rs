@@ -292,6 +292,7 @@ fn huge_length(claimed: &str) {
     }
     let (code, stderr) = s.wait();
     let peak = peak.load(Ordering::SeqCst);
+    assert!(peak > 0, "resident memory was never read");
     assert!(peak < RSS_LIMIT_KB, "resident memory reached {peak} kB");
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("input ended"), "{stderr}");
