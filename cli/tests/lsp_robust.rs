@@ -80,6 +80,15 @@ fn read_frames(out: impl Read, tx: mpsc::Sender<Value>) {
 impl Server {
     /// Starts `oaasc lsp` and initializes it.
     fn start() -> Server {
+        let mut s = Server::spawn();
+        s.send(&request(1, "initialize", json!({ "capabilities": {} })));
+        assert_eq!(s.response()["id"], 1);
+        s.send(&notification("initialized", json!({})));
+        s
+    }
+
+    /// Starts `oaasc lsp`.
+    fn spawn() -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_oaasc"))
             .arg("lsp")
             .stdin(Stdio::piped())
@@ -97,16 +106,12 @@ impl Server {
             let _ = err.read_to_string(&mut s);
             let _ = etx.send(s);
         });
-        let mut s = Server {
+        Server {
             stdin: child.stdin.take(),
             child,
             messages,
             stderr,
-        };
-        s.send(&request(1, "initialize", json!({ "capabilities": {} })));
-        assert_eq!(s.response()["id"], 1);
-        s.send(&notification("initialized", json!({})));
-        s
+        }
     }
 
     /// Writes raw bytes to the server's input (a server that has gone away is not an error
@@ -234,6 +239,25 @@ fn end_of_input_after_shutdown_exits_0() {
 #[test]
 fn end_of_input_without_shutdown_exits_1() {
     let s = Server::start();
+    let (code, stderr) = s.wait();
+    assert_eq!(code, Some(1), "{stderr}");
+}
+
+#[test]
+fn requests_before_initialize_are_refused() {
+    let mut s = Server::spawn();
+    s.send(&hover(1));
+    s.expect_error(-32002, json!(1));
+    s.send(&request(2, "initialize", json!({ "capabilities": {} })));
+    assert_eq!(s.response()["id"], 2);
+    s.expect_alive(3);
+    s.finish();
+}
+
+#[test]
+fn exit_before_initialize_exits_1() {
+    let mut s = Server::spawn();
+    s.send(&notification("exit", Value::Null));
     let (code, stderr) = s.wait();
     assert_eq!(code, Some(1), "{stderr}");
 }
