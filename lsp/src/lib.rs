@@ -9,7 +9,8 @@
 //!                         +---- diagnostics, hover, definition, ... <-------+
 //! ```
 //!
-//! Started by `oaasc lsp` over stdio; tests drive [`run`] over `Connection::memory()`.
+//! Started by `oaasc lsp` over stdio, framed by [`transport`] within limits; tests drive
+//! [`run`] over `Connection::memory()`.
 
 mod complete;
 pub mod convert;
@@ -20,14 +21,16 @@ mod navigate;
 mod server;
 mod snapshot;
 mod symbols;
+pub mod transport;
 
 pub use lsp_server::Connection;
-pub use server::{capabilities, run};
+pub use server::{capabilities, run, Ending};
 
-/// Runs the server over standard input and output until the client says `exit`.
-pub fn run_stdio() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let (connection, io_threads) = Connection::stdio();
-    run(connection)?;
-    io_threads.join()?;
-    Ok(())
+/// Runs the server over standard input and output until the client says `exit` or closes
+/// the input; how it ended gives the exit code ([`Ending::exit_code`]).
+pub fn run_stdio() -> std::io::Result<Ending> {
+    let (connection, io_threads) = transport::connect(std::io::stdin(), std::io::stdout())?;
+    let ending = run(connection);
+    io_threads.finish();
+    Ok(ending)
 }

@@ -3,13 +3,14 @@
 //!
 //! Dispatch cannot panic on what a client sends: unknown methods get `MethodNotFound`,
 //! parameters that do not decode get `InvalidParams`, and a request whose handler fails
-//! anyway gets `InternalError` while the server goes on.
+//! anyway gets `InternalError` while the server goes on. After `shutdown` requests are
+//! refused until `exit`; how the session ended ([`Ending`]) gives the exit code.
 
 use crate::convert::{self, CodeDocs};
 use crate::documents::Documents;
 use crate::snapshot::Snapshot;
 use crate::{complete, navigate, symbols};
-use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
+use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types as lsp;
 use oaas_compiler::span::LineIndex;
 use serde::de::DeserializeOwned;
@@ -67,17 +68,43 @@ pub struct Server {
     dirty: bool,
     published: HashMap<String, Vec<lsp::Diagnostic>>,
     code_docs: CodeDocs,
+    /// `shutdown` was answered: requests are refused until `exit`.
+    shut_down: bool,
+}
+
+/// How a session ended, which decides the exit code (as the protocol says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// `exit` after `shutdown`, or the input closed after `shutdown`: exit code 0.
+    Clean,
+    /// `exit` without `shutdown`: exit code 1.
+    ExitWithoutShutdown,
+    /// The input closed without `shutdown` (the client went away): exit code 1.
+    Disconnected,
+}
+
+impl Ending {
+    /// The process exit code for this ending: 0 after `shutdown`, else 1.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Ending::Clean => 0,
+            Ending::ExitWithoutShutdown | Ending::Disconnected => 1,
+        }
+    }
 }
 
 /// Runs the protocol on a connection until `exit` or until the client goes away.
-pub fn run(conn: Connection) -> Result<(), lsp_server::ProtocolError> {
-    let (id, params) = conn.initialize_start()?;
+pub fn run(conn: Connection) -> Ending {
+    let (id, params) = match wait_for_initialize(&conn) {
+        Ok(request) => request,
+        Err(ending) => return ending,
+    };
     let init: lsp::InitializeParams = serde_json::from_value(params).unwrap_or_default();
     let result = serde_json::json!({
         "capabilities": capabilities(),
         "serverInfo": { "name": "oaas-lsp", "version": env!("CARGO_PKG_VERSION") },
     });
-    conn.initialize_finish(id, result)?;
+    let _ = conn.sender.send(Response::new_ok(id, result).into());
     let roots = roots(&init);
     let options: Options = init
         .initialization_options
@@ -128,8 +155,32 @@ pub fn run(conn: Connection) -> Result<(), lsp_server::ProtocolError> {
         dirty: true,
         published: HashMap::new(),
         code_docs,
+        shut_down: false,
     };
     server.main_loop()
+}
+
+/// Waits for `initialize`, refusing other requests and dropping other notifications (the
+/// `initialized` that follows it is dropped by the main loop).
+fn wait_for_initialize(conn: &Connection) -> Result<(RequestId, serde_json::Value), Ending> {
+    loop {
+        match conn.receiver.recv() {
+            Err(_) => return Err(Ending::Disconnected),
+            Ok(Message::Request(r)) if r.method == "initialize" => return Ok((r.id, r.params)),
+            Ok(Message::Request(r)) => {
+                let refusal = Response::new_err(
+                    r.id,
+                    ErrorCode::ServerNotInitialized as i32,
+                    "the server is not initialized yet".into(),
+                );
+                let _ = conn.sender.send(refusal.into());
+            }
+            Ok(Message::Notification(n)) if n.method == "exit" => {
+                return Err(Ending::ExitWithoutShutdown)
+            }
+            Ok(_) => {}
+        }
+    }
 }
 
 /// The workspace folders of an `initialize` request.
@@ -171,43 +222,26 @@ fn find_error_docs(roots: &[PathBuf]) -> Option<String> {
 }
 
 impl Server {
-    fn main_loop(&mut self) -> Result<(), lsp_server::ProtocolError> {
+    fn main_loop(&mut self) -> Ending {
         loop {
-            let msg = if self.dirty {
-                match self.conn.receiver.try_recv() {
-                    Ok(msg) => msg,
-                    Err(e) if e.is_empty() => {
-                        self.refresh();
-                        continue;
-                    }
-                    Err(_) => return Ok(()),
-                }
-            } else {
-                match self.conn.receiver.recv() {
-                    Ok(msg) => msg,
-                    Err(_) => return Ok(()),
-                }
+            let Some(msg) = self.next_message() else {
+                return if self.shut_down {
+                    Ending::Clean
+                } else {
+                    Ending::Disconnected
+                };
             };
             match msg {
-                Message::Request(req) => {
-                    if self.conn.handle_shutdown(&req)? {
-                        return Ok(());
-                    }
-                    let id = req.id.clone();
-                    let response = std::panic::catch_unwind(AssertUnwindSafe(|| self.request(req)))
-                        .unwrap_or_else(|_| {
-                            Response::new_err(
-                                id,
-                                ErrorCode::InternalError as i32,
-                                "the server failed on this request".into(),
-                            )
-                        });
-                    self.send(response.into());
+                Message::Request(req) => self.on_request(req),
+                Message::Notification(n) if n.method == "exit" => {
+                    return if self.shut_down {
+                        Ending::Clean
+                    } else {
+                        Ending::ExitWithoutShutdown
+                    };
                 }
+                Message::Notification(_) if self.shut_down => {}
                 Message::Notification(n) => {
-                    if n.method == "exit" {
-                        return Ok(());
-                    }
                     let method = n.method.clone();
                     if std::panic::catch_unwind(AssertUnwindSafe(|| self.notification(n))).is_err()
                     {
@@ -217,6 +251,46 @@ impl Server {
                 Message::Response(_) => {}
             }
         }
+    }
+
+    /// The next message; while the texts changed and none waits, checks them first. `None`
+    /// once the client is gone.
+    fn next_message(&mut self) -> Option<Message> {
+        loop {
+            if !self.dirty || self.shut_down {
+                return self.conn.receiver.recv().ok();
+            }
+            match self.conn.receiver.try_recv() {
+                Ok(msg) => return Some(msg),
+                Err(e) if e.is_empty() => self.refresh(),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Answers a request: `shutdown`, a refusal after it, or the request's handler (a failing
+    /// handler gives `InternalError`).
+    fn on_request(&mut self, req: Request) {
+        let id = req.id.clone();
+        let response = if self.shut_down {
+            Response::new_err(
+                id,
+                ErrorCode::InvalidRequest as i32,
+                "the server is shutting down".into(),
+            )
+        } else if req.method == "shutdown" {
+            self.shut_down = true;
+            Response::new_ok(id, serde_json::Value::Null)
+        } else {
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.request(req))).unwrap_or_else(|_| {
+                Response::new_err(
+                    id,
+                    ErrorCode::InternalError as i32,
+                    "the server failed on this request".into(),
+                )
+            })
+        };
+        self.send(response.into());
     }
 
     fn send(&self, msg: Message) {

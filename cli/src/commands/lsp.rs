@@ -2,6 +2,7 @@
 
 use crate::exit;
 use clap::Args;
+use oaas_lsp::Ending;
 
 /// Run the language server on standard input and output (see docs/lsp.md).
 ///
@@ -16,10 +17,19 @@ pub struct LspArgs {
     pub stdio: bool,
 }
 
-/// Runs the server until the editor says `exit`.
+/// Runs the server until the editor says `exit` or closes its input: 0 after `shutdown`,
+/// else 1, as the protocol says.
 pub fn run(_args: LspArgs) -> u8 {
     match oaas_lsp::run_stdio() {
-        Ok(()) => exit::OK,
+        Ok(Ending::Clean) => exit::OK,
+        Ok(Ending::ExitWithoutShutdown) => {
+            eprintln!("error: language server: `exit` came without `shutdown`");
+            exit::FAILED
+        }
+        Ok(Ending::Disconnected) => {
+            eprintln!("error: language server: the client closed the input without `shutdown`");
+            exit::FAILED
+        }
         Err(e) => {
             eprintln!("error: language server: {e}");
             exit::FAILED

@@ -13,7 +13,7 @@ pub const DOCS_BASE: &str = "https://docs.example/errors/";
 pub struct Client {
     conn: Connection,
     next_id: i32,
-    server: Option<JoinHandle<Result<(), lsp_server::ProtocolError>>>,
+    server: Option<JoinHandle<oaas_lsp::Ending>>,
     /// Notifications received and not yet looked at.
     pub notifications: Vec<Notification>,
     /// Methods of the requests the server sent (each answered with `null`).
@@ -173,8 +173,8 @@ impl Client {
         assert!(r.response_result.is_ok());
         self.notify("exit", Value::Null);
         let handle = self.server.take().expect("server thread");
-        let result = handle.join().expect("server thread panicked");
-        assert!(result.is_ok(), "server ended with {result:?}");
+        let ending = handle.join().expect("server thread panicked");
+        assert_eq!(ending, oaas_lsp::Ending::Clean);
     }
 }
 
