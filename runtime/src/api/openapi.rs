@@ -65,7 +65,13 @@ pub fn document() -> Value {
              },
              "required": ["sources"]},
             {"type": "object", "description": "an artifact as `oaasc build` writes it",
-             "properties": {"format": {"type": "string"}}, "required": ["format"]}
+             "properties": {
+                 "format": {"const": oaas_compiler::artifact::FORMAT},
+                 "version": {"type": "string"},
+                 "packages": {"type": "array", "items": {"type": "object"}},
+                 "sources": {"type": "array", "items": {"type": "object"}}
+             },
+             "required": ["format", "version", "packages", "sources"]}
         ]
     });
     let mut metrics = op("Prometheus metrics", &[], None, "200", false);
@@ -95,6 +101,16 @@ pub fn document() -> Value {
     file["responses"]["307"] = json!({"description": "redirect to a signed URL of the file"});
     file["responses"]["200"] = json!({"description": "the file, with `?relay=true`", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
     let expr = text("expr", "path", "the expression");
+    let mut mint = op("Mint a token (admin): `{role: read|invoke|deploy, packages?}`; its secret is answered once", &[], Some(json!({"type": "object", "properties": {"role": {"enum": ["read", "invoke", "deploy"]}, "packages": {"type": ["array", "null"], "items": {"type": "string"}}}, "required": ["role"]})), "201", false);
+    mint["requestBody"]["required"] = json!(true);
+    let mut revoke = op(
+        "Revoke a token (admin)",
+        &[text("id", "path", "token id")],
+        None,
+        "204",
+        false,
+    );
+    revoke["responses"]["204"] = json!({"description": "revoked; no body"});
     let mut healthz = op("Liveness (needs no token)", &[], None, "200", false);
     healthz["security"] = json!([]);
     json!({
@@ -104,10 +120,10 @@ pub fn document() -> Value {
         "paths": {
             "/healthz": {"get": healthz},
             "/api/tokens": {
-                "post": op("Mint a token (admin): `{role: read|invoke|deploy, packages?}`; its secret is answered once", &[], Some(json!({"type": "object", "properties": {"role": {"enum": ["read", "invoke", "deploy"]}, "packages": {"type": ["array", "null"], "items": {"type": "string"}}}, "required": ["role"]})), "201", false),
+                "post": mint,
                 "get": op("Minted tokens (admin), without their secrets", &[], None, "200", false)
             },
-            "/api/tokens/{id}": {"delete": op("Revoke a token (admin)", &[text("id", "path", "token id")], None, "204", false)},
+            "/api/tokens/{id}": {"delete": revoke},
             "/metrics": {"get": metrics},
             "/api/packages": {
                 "post": op("Deploy a package: an artifact from `oaasc build`, or `{sources: {path: text}, workdir}`", &[], Some(deploy_body), "201", false),
@@ -143,4 +159,26 @@ pub fn document() -> Value {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::document;
+
+    /// Found by schemathesis: a 204 documented with a JSON body, a required body documented
+    /// as optional, an artifact schema that allowed `{"format": ""}`.
+    #[test]
+    fn the_document_says_what_the_server_takes_and_answers() {
+        let d = document();
+        let revoke = &d["paths"]["/api/tokens/{id}"]["delete"]["responses"]["204"];
+        assert!(revoke.get("content").is_none(), "{revoke}");
+        assert_eq!(
+            d["paths"]["/api/tokens"]["post"]["requestBody"]["required"],
+            true
+        );
+        let body = &d["paths"]["/api/packages"]["post"]["requestBody"]["content"];
+        let artifact = &body["application/json"]["schema"]["oneOf"][1];
+        assert_eq!(artifact["required"].as_array().map(Vec::len), Some(4));
+        assert_eq!(artifact["properties"]["format"]["const"], "oaas-artifact/1");
+    }
 }
