@@ -35,10 +35,15 @@ pub fn runtime_failures(sources: &Sources, failures: &[NodeFailure]) -> String {
         let message = &f.message;
         let label = f.label.as_deref().unwrap_or("");
         let known = f.source.as_ref().and_then(|s| {
-            let id = sources.find(&s.file)?;
+            let id = find_artifact_file(sources, &s.file)?;
+            let file = sources.get(id);
             let end = s.end as usize;
-            (sources.get(id).text.len() >= end)
-                .then(|| (s.file.clone(), s.start as usize..end.max(s.start as usize)))
+            (file.text.len() >= end).then(|| {
+                (
+                    file.path.clone(),
+                    s.start as usize..end.max(s.start as usize),
+                )
+            })
         });
         let Some(span) = known else {
             out.extend_from_slice(format!("error: `{label}` failed: {message}\n").as_bytes());
@@ -59,4 +64,14 @@ pub fn runtime_failures(sources: &Sources, failures: &[NodeFailure]) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The workspace file an artifact names: artifact file names are relative to the package's
+/// directory (docs/artifact.md), workspace paths as given on the command line.
+fn find_artifact_file(sources: &Sources, name: &str) -> Option<oaas_compiler::FileId> {
+    let user = || sources.iter().filter(|(id, _)| id.0 != 0);
+    let dir = oaas_compiler::artifact::package_dir(user().map(|(_, f)| f.path.as_str()));
+    user()
+        .find(|(_, f)| f.path.get(dir..) == Some(name))
+        .map(|(id, _)| id)
 }

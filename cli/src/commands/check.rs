@@ -61,9 +61,9 @@ pub fn run(args: CheckArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    // Building also lowers macros to graphs (when there are no errors), which adds the graph
-    // warnings, such as a result that reaches nothing.
-    let build = workspace.build();
+    // Macros are also lowered to graphs (when there are no errors), which adds the graph
+    // warnings, such as a result that reaches nothing; the artifact is not needed.
+    let build = workspace.check_with_graphs();
     let diagnostics = &build.diagnostics;
     let error_count = errors(diagnostics);
     match args.format {

@@ -81,6 +81,18 @@ impl Build {
 impl Workspace {
     /// Checks everything and, if there are no errors, builds the graphs and the artifact.
     pub fn build(&self) -> Build {
+        let mut build = self.check_with_graphs();
+        if build.analysis.error_count() == 0 {
+            let artifact = crate::artifact::build(&build.analysis, &self.sources, &build.graphs);
+            build.artifact = Some(artifact);
+        }
+        build
+    }
+
+    /// Checks everything and, if there are no errors, builds the graphs, for their warnings,
+    /// but not the artifact: all that `oaasc check` reports, without the work of
+    /// serializing and hashing the whole package.
+    pub fn check_with_graphs(&self) -> Build {
         let analysis = self.check();
         let mut diagnostics = analysis.diagnostics.clone();
         if analysis.error_count() > 0 {
@@ -94,11 +106,10 @@ impl Workspace {
         let (graphs, warnings) = crate::graph::build_all(&analysis, &self.sources);
         diagnostics.extend(warnings);
         crate::diagnostic::sort(&mut diagnostics);
-        let artifact = crate::artifact::build(&analysis, &self.sources, &graphs);
         Build {
             analysis,
             graphs,
-            artifact: Some(artifact),
+            artifact: None,
             diagnostics,
         }
     }

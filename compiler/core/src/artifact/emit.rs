@@ -11,7 +11,7 @@ use std::collections::HashMap;
 /// Builds the artifact of every user package. Call only on an analysis without errors.
 pub fn build(analysis: &Analysis, sources: &Sources, graphs: &[InvocationGraph]) -> Artifact {
     let model = &analysis.model;
-    // Source files: user files in file order.
+    // Source files: user files in file order, named relative to the package's directory.
     let mut file_index: HashMap<FileId, u32> = HashMap::new();
     let mut files = Vec::new();
     for (id, file) in sources.iter() {
@@ -23,6 +23,10 @@ pub fn build(analysis: &Analysis, sources: &Sources, graphs: &[InvocationGraph])
             path: file.path.clone(),
             text: file.text.clone(),
         });
+    }
+    let root = package_dir(files.iter().map(|f| f.path.as_str()));
+    for f in &mut files {
+        f.path = f.path[root..].to_string();
     }
     let graphs_by_member: HashMap<MemberId, &InvocationGraph> =
         graphs.iter().map(|g| (g.member, g)).collect();
@@ -101,6 +105,31 @@ pub fn build(analysis: &Analysis, sources: &Sources, graphs: &[InvocationGraph])
     };
     artifact.version = artifact.content_hash();
     artifact
+}
+
+/// The length of the deepest directory (with its `/`) that holds every path: the package's
+/// directory, which artifact file names leave out, so that the version (a hash of the
+/// content) does not depend on where the package was built from. Give it the user files'
+/// paths (not the standard library's) to map an artifact's file name back to a path.
+pub fn package_dir<'p>(paths: impl Iterator<Item = &'p str>) -> usize {
+    let mut common: Option<&str> = None;
+    for path in paths {
+        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+        common = Some(match common {
+            None => dir,
+            Some(c) => {
+                let same = c
+                    .bytes()
+                    .zip(dir.bytes())
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                // Cut at a `/` (ASCII), never inside a character.
+                let cut = c.as_bytes()[..same].iter().rposition(|&b| b == b'/');
+                &c[..cut.map_or(0, |i| i + 1)]
+            }
+        });
+    }
+    common.map_or(0, str::len)
 }
 
 struct Emitter<'a> {

@@ -9,7 +9,7 @@ mod emit;
 pub mod knative;
 pub mod schema;
 
-pub use emit::build;
+pub use emit::{build, package_dir};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -861,8 +861,9 @@ impl Checker<'_> {
 
     fn flatten_members(&mut self) {
         // Parents before children: order classes by depth of inheritance.
+        let depths = self.model.depths();
         let mut order: Vec<ClassId> = self.model.class_ids().collect();
-        order.sort_by_key(|c| self.model.ancestors(*c).len());
+        order.sort_by_key(|c| depths[c.0 as usize]);
         for class in order {
             let parent = self.model.class(class).parent;
             let (mut members, mut member_order) = match parent {

@@ -258,18 +258,49 @@ impl Model {
         self.class(class).members.get(name).copied()
     }
 
-    /// The class and its ancestors, nearest first. Stops on a cycle.
+    /// The class and its ancestors, nearest first. Stops on a cycle. Linear in the depth: a
+    /// walk longer than there are classes has gone round a cycle, and is cut where it first
+    /// repeats.
     pub fn ancestors(&self, class: ClassId) -> Vec<ClassId> {
         let mut out = vec![class];
         let mut current = self.class(class).parent;
         while let Some(c) = current {
-            if out.contains(&c) {
+            if out.len() > self.classes.len() {
+                let mut seen = std::collections::HashSet::new();
+                let repeat = out.iter().position(|c| !seen.insert(*c));
+                out.truncate(repeat.unwrap_or(out.len()));
                 break;
             }
             out.push(c);
             current = self.class(c).parent;
         }
         out
+    }
+
+    /// The depth of inheritance of every class, by [`ClassId`] (0 for a class without a
+    /// parent), in time linear in the number of classes.
+    pub fn depths(&self) -> Vec<usize> {
+        let n = self.classes.len();
+        let mut depth: Vec<Option<usize>> = vec![None; n];
+        for start in self.class_ids() {
+            // Walk up to a class of known depth, then number the walk back down.
+            let mut path = Vec::new();
+            let mut current = Some(start);
+            while let Some(c) = current {
+                if depth[c.0 as usize].is_some() || path.len() > n {
+                    break;
+                }
+                path.push(c);
+                current = self.class(c).parent;
+            }
+            let first = current
+                .and_then(|c| depth[c.0 as usize])
+                .map_or(0, |d| d + 1);
+            for (d, c) in (first..).zip(path.into_iter().rev()) {
+                depth[c.0 as usize] = Some(d);
+            }
+        }
+        depth.into_iter().map(Option::unwrap_or_default).collect()
     }
 
     /// Whether `sub` is `sup` or inherits from it.

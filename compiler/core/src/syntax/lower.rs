@@ -760,7 +760,27 @@ impl<'t> Lower<'t> {
         })
     }
 
+    /// Lowers a type; one nested past [`MAX_DEPTH`] is reported and left unnamed.
     fn type_expr(&mut self, pair: Pair<Rule>) -> TypeExpr {
+        let span = span_of(&pair);
+        if self.depth >= MAX_DEPTH {
+            self.too_deep(span, "types");
+            let name = Ident {
+                name: String::new(),
+                span,
+            };
+            return TypeExpr {
+                kind: TypeExprKind::Named(name),
+                span,
+            };
+        }
+        self.depth += 1;
+        let ty = self.type_expr_inner(pair);
+        self.depth -= 1;
+        ty
+    }
+
+    fn type_expr_inner(&mut self, pair: Pair<Rule>) -> TypeExpr {
         let span = span_of(&pair);
         let mut inner = pair.into_inner();
         let base = match inner.next() {
@@ -885,26 +905,42 @@ impl<'t> Lower<'t> {
     }
 
     /// Lowers an `expr` pair: a primary followed by `.field` and `.call(...)` suffixes.
+    ///
+    /// A chain of `n` suffixes lowers to a tree `n` deep, so it counts `n` levels towards
+    /// [`MAX_DEPTH`]: its primary and arguments are lowered `n + 1` levels down.
     fn expr(&mut self, pair: Pair<Rule>) -> Option<Expr> {
-        if self.depth >= MAX_DEPTH {
-            let span = span_of(&pair);
-            if !self
-                .diagnostics
-                .iter()
-                .any(|d| d.code == Code::E0001 && d.message.contains("nested"))
-            {
-                self.push(self.err(
-                    Code::E0001,
-                    span,
-                    format!("expressions are nested more than {MAX_DEPTH} deep"),
-                ));
-            }
+        let levels = 1 + pair.clone().into_inner().count().saturating_sub(1);
+        if self.depth + levels > MAX_DEPTH {
+            self.too_deep(span_of(&pair), "expressions");
             return None;
         }
-        self.depth += 1;
+        self.depth += levels;
         let result = self.expr_inner(pair);
-        self.depth -= 1;
+        self.depth -= levels;
         result
+    }
+
+    /// Reports, once per file, that expressions or types are nested past [`MAX_DEPTH`].
+    fn too_deep(&mut self, span: Span, what: &str) {
+        if !self
+            .diagnostics
+            .iter()
+            .any(|d| d.code == Code::E0001 && d.message.contains("nested"))
+        {
+            let d = self
+                .err(
+                    Code::E0001,
+                    span,
+                    format!("{what} are nested more than {MAX_DEPTH} deep"),
+                )
+                .label("too deep");
+            self.push(if what == "expressions" {
+                d.note("each `.field` or `.call()` of a chain counts as one level")
+                    .help("split the expression with `let`")
+            } else {
+                d
+            });
+        }
     }
 
     fn expr_inner(&mut self, pair: Pair<Rule>) -> Option<Expr> {
