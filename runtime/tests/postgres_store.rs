@@ -1,0 +1,187 @@
+//! What only the PostgreSQL store has to show: migrations at open that replicas may run
+//! together, commits from two processes' pools racing for one version, and a server that
+//! goes away. Each test uses a fresh database on `$OAAS_TEST_POSTGRES` and skips loudly
+//! when no server is reachable (fails with `OAAS_REQUIRE_POSTGRES=1`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use oaas_runtime::ids::InvocationId;
+use oaas_runtime::store::postgres::{PostgresStore, ScratchDatabase, MIGRATIONS};
+use oaas_runtime::store::*;
+use serde_json::json;
+use std::sync::Arc;
+
+/// A fresh database, or `None` when the test is skipped.
+async fn scratch() -> Option<ScratchDatabase> {
+    ScratchDatabase::create()
+        .await
+        .expect("PostgreSQL required")
+}
+
+fn version(id: &str, n: u64, writer: &str) -> Arc<ObjectVersion> {
+    Arc::new(ObjectVersion {
+        id: id.into(),
+        class: "k.C".into(),
+        package_version: "p".into(),
+        version: n,
+        state: json!({ "n": n, "writer": writer }),
+        refs: Default::default(),
+        files: Default::default(),
+        deleted: false,
+        task_id: None,
+        created_at: 0,
+    })
+}
+
+fn every_migration() -> Vec<i64> {
+    (1..=MIGRATIONS.len() as i64).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_run_once_however_many_replicas_open_the_database() {
+    let Some(db) = scratch().await else { return };
+    // Two replicas starting together on an empty database: both open, one migrates.
+    let (a, b) = tokio::join!(
+        PostgresStore::connect(db.url()),
+        PostgresStore::connect(db.url())
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.applied_migrations().await.unwrap(), every_migration());
+    let commit = Commit {
+        versions: vec![version("x", 1, "a")],
+        ..Default::default()
+    };
+    assert_eq!(a.commit(commit).await.unwrap(), CommitOutcome::Committed);
+    // Opening again changes nothing and keeps what was written.
+    let c = PostgresStore::connect(db.url()).await.unwrap();
+    assert_eq!(c.applied_migrations().await.unwrap(), every_migration());
+    let x = c.object(&"x".into(), None).await.unwrap().unwrap();
+    assert_eq!(x.state, json!({"n": 1, "writer": "a"}));
+    assert_eq!(b.history(&"x".into()).await.unwrap().len(), 1);
+    drop((a, b, c));
+    db.drop_database().await.unwrap();
+}
+
+/// Two stores, as two replicas would have them, commit version n+1 of one object at once
+/// 50 times: each round exactly one wins, the other is told of the conflict, and the
+/// history holds each winner's version and nothing of a loser's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_replicas_committing_one_version_exactly_one_wins() {
+    let Some(db) = scratch().await else { return };
+    let a = Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    let b = Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    let first = Commit {
+        versions: vec![version("x", 1, "setup")],
+        ..Default::default()
+    };
+    assert_eq!(a.commit(first).await.unwrap(), CommitOutcome::Committed);
+    let mut winners = vec!["setup".to_string()];
+    for round in 2..=51u64 {
+        let race = |store: Arc<PostgresStore>, writer: &'static str| {
+            let commit = Commit {
+                task_id: Some(format!("{writer}-{round}").as_str().into()),
+                task_result: Some(json!(writer)),
+                versions: vec![version("x", round, writer)],
+                ..Default::default()
+            };
+            tokio::spawn(async move { store.commit(commit).await.unwrap() })
+        };
+        let (ra, rb) = (race(a.clone(), "a"), race(b.clone(), "b"));
+        let (ra, rb) = (ra.await.unwrap(), rb.await.unwrap());
+        let (winner, loser) = match (&ra, &rb) {
+            (CommitOutcome::Committed, CommitOutcome::Conflict(_)) => ("a", "b"),
+            (CommitOutcome::Conflict(_), CommitOutcome::Committed) => ("b", "a"),
+            other => panic!("round {round}: {other:?}"),
+        };
+        winners.push(winner.to_string());
+        // The loser's commit left nothing, its task row included.
+        let loser_task = format!("{loser}-{round}");
+        assert_eq!(
+            a.task_result(&loser_task.as_str().into()).await.unwrap(),
+            None
+        );
+    }
+    let history = b.history(&"x".into()).await.unwrap();
+    let written: Vec<(u64, String)> = history
+        .iter()
+        .map(|v| (v.version, v.state["writer"].as_str().unwrap().to_string()))
+        .collect();
+    let expected: Vec<(u64, String)> = (1..=51).zip(winners).collect();
+    assert_eq!(written, expected);
+    drop((a, b));
+    db.drop_database().await.unwrap();
+}
+
+/// Two replicas claiming one idempotency key for two invocations: one holds it, the other
+/// is told which invocation does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_replicas_claiming_one_key_exactly_one_holds_it() {
+    let Some(db) = scratch().await else { return };
+    let a = Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    let b = Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    for round in 0..20 {
+        let key = format!("key-{round}");
+        let claim = |store: Arc<PostgresStore>, inv: String| {
+            let commit = Commit {
+                invocations: vec![Invocation::pending(
+                    inv.as_str().into(),
+                    InvocationRequest {
+                        target: oaas_runtime::ids::Target::Class("k.C".into()),
+                        function: "f".into(),
+                        args: json!({}),
+                    },
+                    None,
+                )],
+                idempotency: Some((key.clone(), inv.as_str().into())),
+                ..Default::default()
+            };
+            tokio::spawn(async move { store.commit(commit).await.unwrap() })
+        };
+        let (ia, ib) = (format!("a-{round}"), format!("b-{round}"));
+        let (ra, rb) = (claim(a.clone(), ia.clone()), claim(b.clone(), ib.clone()));
+        let (ra, rb) = (ra.await.unwrap(), rb.await.unwrap());
+        let holder = a.idempotent(&key).await.unwrap().unwrap();
+        let (won, lost) = if holder.as_str() == ia {
+            (ra, rb)
+        } else {
+            (rb, ra)
+        };
+        assert_eq!(won, CommitOutcome::Committed);
+        assert_eq!(lost, CommitOutcome::KeyTaken(holder.clone()));
+        let other = InvocationId::from(if holder.as_str() == ia { ib } else { ia });
+        assert_eq!(b.invocation(&other).await.unwrap(), None);
+    }
+    drop((a, b));
+    db.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_database_that_goes_away_is_a_store_error() {
+    let Some(db) = scratch().await else { return };
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    assert_eq!(store.object(&"x".into(), None).await.unwrap(), None);
+    // Dropping the database ends the pool's open connections.
+    db.drop_database().await.unwrap();
+    let read = store.object(&"x".into(), None).await;
+    assert!(matches!(read, Err(StoreError::Database(_))), "{read:?}");
+    let commit = Commit {
+        versions: vec![version("x", 1, "a")],
+        ..Default::default()
+    };
+    let write = store.commit(commit).await;
+    assert!(matches!(write, Err(StoreError::Database(_))), "{write:?}");
+}
+
+#[tokio::test]
+async fn a_malformed_or_unreachable_url_is_a_store_error() {
+    let bad = PostgresStore::connect("postgres://u@127.0.0.1:notaport/db").await;
+    match bad {
+        Err(StoreError::Database(m)) => assert!(m.contains("malformed PostgreSQL URL"), "{m}"),
+        other => panic!("{:?}", other.err()),
+    }
+    // Port 1 on loopback: nothing listens there.
+    let away = PostgresStore::connect("postgres://u@127.0.0.1:1/db").await;
+    match away {
+        Err(StoreError::Database(m)) => assert!(m.contains("127.0.0.1:1/db"), "{m}"),
+        other => panic!("{:?}", other.err()),
+    }
+}
