@@ -185,3 +185,16 @@ async fn a_malformed_or_unreachable_url_is_a_store_error() {
         other => panic!("{:?}", other.err()),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scratch_database_its_test_did_not_drop_goes_with_its_value() {
+    let Some(db) = scratch().await else { return };
+    let url = db.url().to_string();
+    assert!(PostgresStore::connect(&url).await.is_ok());
+    drop(db);
+    let gone = PostgresStore::connect(&url).await;
+    match gone {
+        Err(StoreError::Database(m)) => assert!(m.contains("does not exist"), "{m}"),
+        other => panic!("{:?}", other.err()),
+    }
+}

@@ -7,11 +7,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub const DEFAULT_TEST_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// A fresh database on the test server, made for one test and dropped by
-/// [`ScratchDatabase::drop_database`].
+/// [`ScratchDatabase::drop_database`] (or, when a failed test never gets there, when the
+/// value is dropped).
 pub struct ScratchDatabase {
     admin_url: String,
     name: String,
     url: String,
+    dropped: bool,
 }
 
 /// Databases made by this process so far, for unique names.
@@ -66,6 +68,7 @@ impl ScratchDatabase {
             admin_url,
             name,
             url,
+            dropped: false,
         }))
     }
 
@@ -80,16 +83,39 @@ impl ScratchDatabase {
     }
 
     /// Drops the database, closing the connections still open to it.
-    pub async fn drop_database(self) -> Result<(), String> {
-        let client = connect(&self.admin_url).await?;
-        client
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .await
-            .map_err(|e| format!("cannot drop database {}: {}", self.name, super::chain(e)))
+    pub async fn drop_database(mut self) -> Result<(), String> {
+        self.dropped = true;
+        drop_named(&self.admin_url, &self.name).await
     }
+}
+
+impl Drop for ScratchDatabase {
+    /// A database its test did not drop (it failed first) is dropped from a thread of its
+    /// own, as this may run inside an async runtime.
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropper = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                let _ = rt.block_on(drop_named(&admin_url, &name));
+            }
+        });
+        let _ = dropper.join();
+    }
+}
+
+/// Drops the database `name`, closing the connections still open to it.
+async fn drop_named(admin_url: &str, name: &str) -> Result<(), String> {
+    let client = connect(admin_url).await?;
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .map_err(|e| format!("cannot drop database {name}: {}", super::chain(e)))
 }
 
 /// One connection, its connection task running in the background.
