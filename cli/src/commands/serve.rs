@@ -31,6 +31,11 @@ pub struct ServeArgs {
     /// Data folder (database, blobs, container logs).
     #[arg(long, default_value = ".oaas")]
     pub data: PathBuf,
+    /// Keep objects, invocations, packages and tokens in this PostgreSQL database
+    /// (postgres://USER@HOST:PORT/DB) instead of the SQLite file in the data folder, which
+    /// still holds blobs, logs and the token. One server per database for now.
+    #[arg(long, value_name = "URL", value_parser = oaas_runtime::StoreLocation::parse)]
+    pub store: Option<oaas_runtime::StoreLocation>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:6000")]
     pub listen: SocketAddr,
@@ -95,6 +100,10 @@ pub fn run(args: ServeArgs) -> u8 {
             allowed_origins: args.allow_origin.clone(),
             max_file_size: args.max_file_size,
             max_result_size: args.max_result_size,
+            store: args
+                .store
+                .clone()
+                .unwrap_or(oaas_runtime::StoreLocation::Sqlite),
             ..oaas_runtime::Config::new(args.data.clone(), args.listen, workdir)
         };
         let running = match oaas_runtime::start(config).await {

@@ -96,11 +96,22 @@ fn chain(e: impl std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        let more = s.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
         source = s.source();
     }
     text
+}
+
+/// A pool's error: the database's own when making a connection failed.
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => db(e),
+        other => db(other),
+    }
 }
 
 /// A database error.
@@ -135,7 +146,7 @@ impl PostgresStore {
     /// [`StoreError::Database`] when the URL is malformed or the server cannot be reached.
     pub async fn connect(url: &str) -> StoreResult<PostgresStore> {
         let mut config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StoreError::Database(format!("malformed PostgreSQL URL: {e}")))?;
+            .map_err(|e| StoreError::Database(format!("malformed PostgreSQL URL: {}", chain(e))))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
@@ -164,7 +175,7 @@ impl PostgresStore {
 
     /// A pooled connection.
     async fn client(&self) -> StoreResult<deadpool_postgres::Client> {
-        self.pool.get().await.map_err(db)
+        self.pool.get().await.map_err(pool_error)
     }
 
     /// Applies the migrations not applied yet, in one transaction holding an advisory lock:
