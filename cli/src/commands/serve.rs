@@ -1,4 +1,5 @@
-//! `oaasc serve`: run the OaaS runtime (embedded SQLite store, local blob folder).
+//! `oaasc serve`: run the OaaS runtime (embedded SQLite store or PostgreSQL, local blob
+//! folder).
 
 use crate::exit;
 use clap::Args;
@@ -8,11 +9,13 @@ use std::path::PathBuf;
 /// Run the OaaS runtime (HTTP API, embedded SQLite store, local blobs).
 ///
 /// The object access interface over HTTP, an embedded SQLite store and a local blob folder
-/// under --data. Nothing to install.
+/// under --data. Nothing to install. With --store, the records go to a PostgreSQL database
+/// instead (one server per database for now; see docs/runtime.md).
 ///
 /// Examples:
 ///   oaasc serve                                  # data in .oaas/, listening on 127.0.0.1:6000
 ///   oaasc serve --data /var/lib/oaas --listen 0.0.0.0:8080
+///   oaasc serve --store postgres://oaas@db.example.com:5432/oaas   # records in PostgreSQL
 ///
 /// Every request needs the admin token (or one minted with `oaasc token create`): it is
 /// $OAAS_TOKEN when set, else the file `token` in the data folder, made on first start.
