@@ -198,3 +198,58 @@ async fn a_scratch_database_its_test_did_not_drop_goes_with_its_value() {
         other => panic!("{:?}", other.err()),
     }
 }
+
+/// A plain connection to the test's database, to set rows up behind the store's back.
+async fn raw(db: &ScratchDatabase) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+#[tokio::test]
+async fn a_database_migrated_by_a_newer_runtime_is_refused() {
+    let Some(db) = scratch().await else { return };
+    drop(PostgresStore::connect(db.url()).await.unwrap());
+    let newer = MIGRATIONS.len() as i64 + 1;
+    raw(&db)
+        .await
+        .execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[&newer],
+        )
+        .await
+        .unwrap();
+    match PostgresStore::connect(db.url()).await {
+        Err(StoreError::Database(m)) => assert!(m.contains("newer than this runtime"), "{m}"),
+        other => panic!("{:?}", other.err()),
+    }
+    db.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_record_that_does_not_decode_is_corrupt_not_a_default() {
+    let Some(db) = scratch().await else { return };
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    raw(&db)
+        .await
+        .batch_execute(
+            "INSERT INTO invocations (id, request, status, nodes, created_at, updated_at)
+             VALUES ('bad', '{\"no\": \"request\"}', 'pending', '{}', 0, 0);
+             INSERT INTO objects (id, version, class, package_version, state, refs, files, deleted, created_at)
+             VALUES ('o', -1, 'k.C', 'p', '{}', '{}', '{}', false, 0)",
+        )
+        .await
+        .unwrap();
+    let inv = store.invocation(&"bad".into()).await;
+    assert!(matches!(inv, Err(StoreError::Corrupt(_))), "{inv:?}");
+    let pending = store.pending_invocations().await;
+    assert!(
+        matches!(pending, Err(StoreError::Corrupt(_))),
+        "{pending:?}"
+    );
+    let object = store.object(&"o".into(), None).await;
+    assert!(matches!(object, Err(StoreError::Corrupt(_))), "{object:?}");
+    db.drop_database().await.unwrap();
+}

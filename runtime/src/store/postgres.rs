@@ -26,11 +26,12 @@ const MIGRATION_LOCK: i64 = 0x6f61_6173;
 /// The schema's migrations, in order: number `i + 1` is `MIGRATIONS[i]`. Applied ones are
 /// never edited; a change of schema is a new entry at the end.
 pub const MIGRATIONS: &[&str] = &[
-    // 1: the tables of the SQLite store, with JSON in JSONB and ids compared bytewise
-    // (`COLLATE "C"`, as SQLite compares text), so listing pages in the same order.
+    // 1: the tables of the SQLite store, with JSON in JSONB and the text that is sorted on
+    // compared bytewise (`COLLATE "C"`, as SQLite compares text), so lists come in the same
+    // order.
     r#"
 CREATE TABLE packages (
-  version     TEXT PRIMARY KEY,
+  version     TEXT COLLATE "C" PRIMARY KEY,
   names       JSONB NOT NULL,
   artifact    TEXT NOT NULL,
   deployed_at BIGINT NOT NULL,
@@ -60,7 +61,7 @@ CREATE TABLE tasks (
   committed_at BIGINT NOT NULL
 );
 CREATE TABLE invocations (
-  id         TEXT PRIMARY KEY,
+  id         TEXT COLLATE "C" PRIMARY KEY,
   request    JSONB NOT NULL,
   status     TEXT NOT NULL,
   result     JSONB,
@@ -204,6 +205,13 @@ impl PostgresStore {
         let applied: i64 = row
             .try_get(0)
             .map_err(|e| corrupt("schema_migrations", e))?;
+        if applied > MIGRATIONS.len() as i64 {
+            // A newer runtime migrated it: this one would misread what it does not know.
+            return Err(StoreError::Database(format!(
+                "the database is at migration {applied}, newer than this runtime's {}: run the newer runtime",
+                MIGRATIONS.len()
+            )));
+        }
         for (i, sql) in MIGRATIONS.iter().enumerate() {
             let number = i as i64 + 1;
             if number <= applied {
@@ -461,20 +469,25 @@ const VERSION_COLUMNS: &str = "o.id, o.version, o.class, o.package_version, o.st
 /// A column as `T`, or [`StoreError::Corrupt`] naming it.
 fn get<'a, T: tokio_postgres::types::FromSql<'a>>(r: &'a Row, i: usize) -> StoreResult<T> {
     r.try_get(i)
-        .map_err(|e| corrupt(&format!("column {}", r.columns()[i].name()), db(e)))
+        .map_err(|e| corrupt(&format!("column {}", column(r, i)), db(e)))
+}
+
+/// The name of a row's column `i`.
+fn column(r: &Row, i: usize) -> &str {
+    r.columns().get(i).map(|c| c.name()).unwrap_or("?")
 }
 
 /// A JSONB column as a typed record.
 fn json<T: serde::de::DeserializeOwned>(r: &Row, i: usize) -> StoreResult<T> {
     let value: Value = get(r, i)?;
-    serde_json::from_value(value).map_err(|e| corrupt(r.columns()[i].name(), e))
+    serde_json::from_value(value).map_err(|e| corrupt(column(r, i), e))
 }
 
 /// An optional JSONB column as a typed record.
 fn optional_json<T: serde::de::DeserializeOwned>(r: &Row, i: usize) -> StoreResult<Option<T>> {
     let value: Option<Value> = get(r, i)?;
     value
-        .map(|v| serde_json::from_value(v).map_err(|e| corrupt(r.columns()[i].name(), e)))
+        .map(|v| serde_json::from_value(v).map_err(|e| corrupt(column(r, i), e)))
         .transpose()
 }
 
