@@ -253,3 +253,66 @@ async fn a_record_that_does_not_decode_is_corrupt_not_a_default() {
     assert!(matches!(object, Err(StoreError::Corrupt(_))), "{object:?}");
     db.drop_database().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_and_commits_go_on_when_the_server_ends_every_connection() {
+    let Some(db) = scratch().await else { return };
+    let store = Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    let commit = Commit {
+        versions: vec![version("x", 1, "a")],
+        ..Default::default()
+    };
+    assert_eq!(
+        store.commit(commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    // Fill the pool with open connections, then have the server end them all, as a restart
+    // would.
+    let reads: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.history(&"x".into()).await.unwrap().len() })
+        })
+        .collect();
+    for r in reads {
+        assert_eq!(r.await.unwrap(), 1);
+    }
+    let ended: i64 = raw(&db)
+        .await
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ended >= 1, "{ended}");
+    for _ in 0..20 {
+        let x = store.object(&"x".into(), None).await.unwrap().unwrap();
+        assert_eq!(x.version, 1);
+    }
+    // And commits: a commit whose connection is found gone before its COMMIT is sent has
+    // written nothing, and is tried again.
+    raw(&db)
+        .await
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    for n in 2..=10 {
+        let commit = Commit {
+            versions: vec![version("x", n, "a")],
+            ..Default::default()
+        };
+        assert_eq!(
+            store.commit(commit).await.unwrap(),
+            CommitOutcome::Committed
+        );
+    }
+    drop(store);
+    db.drop_database().await.unwrap();
+}

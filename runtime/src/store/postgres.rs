@@ -17,9 +17,11 @@ pub use scratch::ScratchDatabase;
 
 /// Most connections of one store.
 const POOL_SIZE: usize = 16;
-/// How many times a commit that PostgreSQL broke off (a deadlock between two commits that
-/// wrote the same keys in opposite orders, a serialization failure) is tried again.
-const RETRIES: u32 = 5;
+/// How many times a read, or a commit that was not committed, is tried again: on another
+/// connection when its own was found gone (one more than the pool holds, so a restarted
+/// server costs no call), or after PostgreSQL broke the commit off (a deadlock between two
+/// commits that wrote the same keys in opposite orders).
+const RETRIES: u32 = POOL_SIZE as u32 + 1;
 /// The key of the advisory lock migrations run under (any fixed number; "oaas" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6f61_6173;
 
@@ -245,30 +247,49 @@ impl PostgresStore {
             .collect()
     }
 
-    /// Runs a query on a pooled connection and decodes every row.
+    /// Runs a query on a pooled connection. A connection found gone (the server restarted
+    /// or ended the session) leaves the pool and the read is tried on another: reads are
+    /// safe to repeat, unlike commits.
+    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<Vec<Row>> {
+        let mut attempt = 0;
+        loop {
+            let client = self.client().await?;
+            let result = match client.prepare_cached(sql).await {
+                Ok(stmt) => client.query(&stmt, params).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if connection_lost(&e) && attempt < RETRIES => {
+                    attempt += 1;
+                    drop(deadpool_postgres::Object::take(client));
+                }
+                other => return other.map_err(db),
+            }
+        }
+    }
+
+    /// Runs a query and decodes every row.
     async fn rows<T>(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
         decode: fn(&Row) -> StoreResult<T>,
     ) -> StoreResult<Vec<T>> {
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(sql).await.map_err(db)?;
-        let rows = client.query(&stmt, params).await.map_err(db)?;
-        rows.iter().map(decode).collect()
+        self.query(sql, params).await?.iter().map(decode).collect()
     }
 
-    /// Like [`PostgresStore::rows`], for at most one row.
+    /// Like [`PostgresStore::rows`], for a query of at most one row.
     async fn row<T>(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
         decode: fn(&Row) -> StoreResult<T>,
     ) -> StoreResult<Option<T>> {
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(sql).await.map_err(db)?;
-        let row = client.query_opt(&stmt, params).await.map_err(db)?;
-        row.as_ref().map(decode).transpose()
+        self.query(sql, params)
+            .await?
+            .first()
+            .map(decode)
+            .transpose()
     }
 
     /// Runs one statement; the number of rows it touched.
@@ -277,6 +298,18 @@ impl PostgresStore {
         let stmt = client.prepare_cached(sql).await.map_err(db)?;
         client.execute(&stmt, params).await.map_err(db)
     }
+}
+
+/// Whether a statement failed because its connection is gone: closed, ended by the server
+/// (a restart, `pg_terminate_backend`), or broken under it.
+fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    e.is_closed()
+        || matches!(
+            e.code(),
+            Some(c) if *c == SqlState::ADMIN_SHUTDOWN || *c == SqlState::CRASH_SHUTDOWN
+        )
+        || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }
 
 /// Whether PostgreSQL broke a transaction off in a way that trying it again can mend:
@@ -294,17 +327,31 @@ fn version_number(v: u64) -> Result<i64, String> {
     i64::try_from(v).map_err(|_| format!("version {v} is out of range"))
 }
 
+/// Why an attempt at a commit failed, and whether it may have committed all the same.
+struct Failed {
+    error: tokio_postgres::Error,
+    /// The `COMMIT` was sent: its outcome is unknown, so the attempt must not be repeated.
+    maybe_committed: bool,
+}
+
 /// One attempt at a commit, in a transaction of its own, kept only when it committed.
 async fn try_commit(
     client: &mut deadpool_postgres::Client,
     c: &Commit,
-) -> Result<StoreResult<CommitOutcome>, tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    let outcome = apply_commit(&tx, c).await?;
+) -> Result<StoreResult<CommitOutcome>, Failed> {
+    let before = |error| Failed {
+        error,
+        maybe_committed: false,
+    };
+    let tx = client.transaction().await.map_err(before)?;
+    let outcome = apply_commit(&tx, c).await.map_err(before)?;
     if matches!(outcome, Ok(CommitOutcome::Committed)) {
-        tx.commit().await?;
+        tx.commit().await.map_err(|error| Failed {
+            error,
+            maybe_committed: true,
+        })?;
     } else {
-        tx.rollback().await?;
+        tx.rollback().await.map_err(before)?;
     }
     Ok(outcome)
 }
@@ -629,12 +676,18 @@ impl Store for PostgresStore {
         loop {
             let mut client = self.client().await?;
             match try_commit(&mut client, &commit).await {
-                Err(e) if retryable(&e) && attempt < RETRIES => {
+                Err(f) if !f.maybe_committed && attempt < RETRIES => {
                     attempt += 1;
-                    tracing::warn!(attempt, error = %db(&e), "a commit was broken off; trying it again");
-                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                    if connection_lost(&f.error) {
+                        drop(deadpool_postgres::Object::take(client));
+                    } else if retryable(&f.error) {
+                        tracing::warn!(attempt, error = %db(&f.error), "a commit was broken off; trying it again");
+                        tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                    } else {
+                        return Err(db(f.error));
+                    }
                 }
-                Err(e) => return Err(db(e)),
+                Err(f) => return Err(db(f.error)),
                 Ok(outcome) => return outcome,
             }
         }
