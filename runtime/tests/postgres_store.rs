@@ -316,3 +316,45 @@ async fn reads_and_commits_go_on_when_the_server_ends_every_connection() {
     drop(store);
     db.drop_database().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_commit_the_database_refuses_writes_nothing_and_the_store_goes_on() {
+    let Some(db) = scratch().await else { return };
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    // jsonb cannot hold U+0000 in a string: the version's insert fails mid-pipeline.
+    let mut bad = (*version("x", 1, "a")).clone();
+    bad.state = json!({ "s": "a\u{0}b" });
+    let refused = Commit {
+        task_id: Some("t".into()),
+        versions: vec![Arc::new(bad)],
+        invocations: vec![Invocation::pending(
+            "inv".into(),
+            InvocationRequest {
+                target: oaas_runtime::ids::Target::Class("k.C".into()),
+                function: "f".into(),
+                args: json!({}),
+            },
+            None,
+        )],
+        ..Default::default()
+    };
+    for _ in 0..3 {
+        let r = store.commit(refused.clone()).await;
+        assert!(matches!(r, Err(StoreError::Database(_))), "{r:?}");
+    }
+    assert_eq!(store.task_result(&"t".into()).await.unwrap(), None);
+    assert_eq!(store.invocation(&"inv".into()).await.unwrap(), None);
+    // The pooled connections are not left in an aborted transaction.
+    for n in 1..=20 {
+        let commit = Commit {
+            versions: vec![version("x", n, "a")],
+            ..Default::default()
+        };
+        assert_eq!(
+            store.commit(commit).await.unwrap(),
+            CommitOutcome::Committed
+        );
+    }
+    drop(store);
+    db.drop_database().await.unwrap();
+}

@@ -356,35 +356,115 @@ async fn try_commit(
     Ok(outcome)
 }
 
-/// The statements of a commit, in SQLite's order: task, versions, idempotency key,
-/// invocations. An outcome other than `Committed` means the caller rolls back.
+/// The values of a commit's rows that need encoding first: version numbers and invocation
+/// JSON (a value that does not encode fails the commit before anything is sent).
+struct Encoded {
+    versions: Vec<i64>,
+    invocations: Vec<(Value, Option<Value>)>,
+}
+
+impl Encoded {
+    fn new(c: &Commit) -> StoreResult<Encoded> {
+        let versions = c
+            .versions
+            .iter()
+            .map(|v| version_number(v.version).map_err(StoreError::Database))
+            .collect::<StoreResult<_>>()?;
+        let invocations = c
+            .invocations
+            .iter()
+            .map(|inv| {
+                let request = serde_json::to_value(&inv.request);
+                let error = inv.error.as_ref().map(serde_json::to_value).transpose();
+                match (request, error) {
+                    (Ok(r), Ok(e)) => Ok((r, e)),
+                    (Err(e), _) | (_, Err(e)) => Err(StoreError::Database(e.to_string())),
+                }
+            })
+            .collect::<StoreResult<_>>()?;
+        Ok(Encoded {
+            versions,
+            invocations,
+        })
+    }
+}
+
+const INSERT_TASK: &str = "INSERT INTO tasks (task_id, result, committed_at) VALUES ($1, $2, $3) ON CONFLICT (task_id) DO NOTHING";
+const INSERT_VERSION: &str = "INSERT INTO objects (id, version, class, package_version, state, refs, files, deleted, task_id, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id, version) DO NOTHING";
+const INSERT_CLASS: &str =
+    "INSERT INTO object_classes (class, id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+const INSERT_KEY: &str =
+    "INSERT INTO idempotency (key, invocation_id) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
+const UPSERT_INVOCATION: &str = "INSERT INTO invocations (id, request, status, result, error, output_id, nodes, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, result = EXCLUDED.result,
+       error = EXCLUDED.error, output_id = EXCLUDED.output_id, nodes = EXCLUDED.nodes,
+       updated_at = EXCLUDED.updated_at
+     WHERE NOT (EXCLUDED.status = 'pending' AND invocations.status <> 'pending')";
+
+/// One statement of a commit, sent without waiting for the one before.
+type Write<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>,
+>;
+
+/// The statements of a commit: the task's row, the versions (and the class of each new
+/// object), the idempotency key, the invocations. They go to the server together in one
+/// pipeline (one round trip, not one each), and their row counts then decide the outcome
+/// in SQLite's order: a task committed before, a version taken, a key held by another
+/// invocation. An outcome other than `Committed` means the caller rolls back, which undoes
+/// whatever the other statements wrote.
 async fn apply_commit(
     tx: &deadpool_postgres::Transaction<'_>,
     c: &Commit,
 ) -> Result<StoreResult<CommitOutcome>, tokio_postgres::Error> {
+    let encoded = match Encoded::new(c) {
+        Ok(e) => e,
+        Err(e) => return Ok(Err(e)),
+    };
+    let now = now_ms();
+    let mut writes: Vec<Write<'_>> = Vec::new();
     if let Some(task) = &c.task_id {
-        if let Some(first) = claim_task(tx, task.as_str(), &c.task_result).await? {
-            return Ok(first.map(CommitOutcome::AlreadyCommitted));
-        }
+        let stmt = tx.prepare_cached(INSERT_TASK).await?;
+        let result = &c.task_result;
+        writes.push(Box::pin(async move {
+            tx.execute(&stmt, &[&task.as_str(), result, &now]).await
+        }));
     }
-    for v in &c.versions {
-        let number = match version_number(v.version) {
-            Ok(n) => n,
-            Err(e) => return Ok(Err(StoreError::Database(e))),
-        };
-        let stmt = tx
-            .prepare_cached(
-                "INSERT INTO objects (id, version, class, package_version, state, refs, files, deleted, task_id, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id, version) DO NOTHING",
-            )
-            .await?;
-        let task_id = v.task_id.as_ref().map(|t| t.as_str());
-        let inserted = tx
-            .execute(
-                &stmt,
+    push_versions(tx, c, &encoded, &mut writes).await?;
+    if let Some((key, inv)) = &c.idempotency {
+        let stmt = tx.prepare_cached(INSERT_KEY).await?;
+        writes.push(Box::pin(async move {
+            tx.execute(&stmt, &[key, &inv.as_str()]).await
+        }));
+    }
+    push_invocations(tx, c, &encoded, &mut writes).await?;
+    let counts = futures_util::future::try_join_all(writes).await?;
+    outcome(tx, c, &counts).await
+}
+
+/// Adds the versions' inserts to a commit's pipeline, with the class row of each new object
+/// (every object is created at version 1; later versions keep its class).
+async fn push_versions<'a>(
+    tx: &'a deadpool_postgres::Transaction<'_>,
+    c: &'a Commit,
+    encoded: &'a Encoded,
+    writes: &mut Vec<Write<'a>>,
+) -> Result<(), tokio_postgres::Error> {
+    if c.versions.is_empty() {
+        return Ok(());
+    }
+    let insert = tx.prepare_cached(INSERT_VERSION).await?;
+    let class = tx.prepare_cached(INSERT_CLASS).await?;
+    for (v, number) in c.versions.iter().zip(&encoded.versions) {
+        let insert = insert.clone();
+        writes.push(Box::pin(async move {
+            let task_id = v.task_id.as_ref().map(|t| t.as_str());
+            tx.execute(
+                &insert,
                 &[
                     &v.id.as_str(),
-                    &number,
+                    number,
                     &v.class,
                     &v.package_version,
                     &v.state,
@@ -395,120 +475,111 @@ async fn apply_commit(
                     &v.created_at,
                 ],
             )
-            .await?;
-        if inserted == 0 {
+            .await
+        }));
+    }
+    for v in c.versions.iter().filter(|v| v.version == 1) {
+        let class = class.clone();
+        writes.push(Box::pin(async move {
+            tx.execute(&class, &[&v.class, &v.id.as_str()]).await
+        }));
+    }
+    Ok(())
+}
+
+/// Adds the invocations' upserts to a commit's pipeline.
+async fn push_invocations<'a>(
+    tx: &'a deadpool_postgres::Transaction<'_>,
+    c: &'a Commit,
+    encoded: &'a Encoded,
+    writes: &mut Vec<Write<'a>>,
+) -> Result<(), tokio_postgres::Error> {
+    if c.invocations.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx.prepare_cached(UPSERT_INVOCATION).await?;
+    for (inv, (request, error)) in c.invocations.iter().zip(&encoded.invocations) {
+        let stmt = stmt.clone();
+        writes.push(Box::pin(async move {
+            let output_id = inv.output_id.as_ref().map(|o| o.as_str());
+            tx.execute(
+                &stmt,
+                &[
+                    &inv.id.as_str(),
+                    request,
+                    &inv.status.as_str(),
+                    &inv.result,
+                    error,
+                    &output_id,
+                    &Json(&inv.nodes),
+                    &inv.created_at,
+                    &inv.updated_at,
+                ],
+            )
+            .await
+        }));
+    }
+    Ok(())
+}
+
+/// What a commit came to, from the row counts of its pipeline (in the order
+/// [`apply_commit`] sent them).
+async fn outcome(
+    tx: &deadpool_postgres::Transaction<'_>,
+    c: &Commit,
+    counts: &[u64],
+) -> Result<StoreResult<CommitOutcome>, tokio_postgres::Error> {
+    let mut counts = counts.iter().copied();
+    if let Some(task) = &c.task_id {
+        if counts.next() == Some(0) {
+            return Ok(first_result(tx, task.as_str())
+                .await?
+                .map(CommitOutcome::AlreadyCommitted));
+        }
+    }
+    for v in &c.versions {
+        if counts.next() == Some(0) {
             return Ok(Ok(CommitOutcome::Conflict(format!(
                 "object {} already has version {}",
                 v.id, v.version
             ))));
         }
-        if v.version == 1 {
-            // Every object is created at version 1; later versions keep its class.
-            let stmt = tx
-                .prepare_cached(
-                    "INSERT INTO object_classes (class, id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                )
-                .await?;
-            tx.execute(&stmt, &[&v.class, &v.id.as_str()]).await?;
-        }
     }
+    let mut counts = counts.skip(c.versions.iter().filter(|v| v.version == 1).count());
     if let Some((key, inv)) = &c.idempotency {
-        if let Some(owner) = claim_key(tx, key, inv.as_str()).await? {
-            return Ok(Ok(CommitOutcome::KeyTaken(owner)));
-        }
-    }
-    for inv in &c.invocations {
-        if let Err(e) = write_invocation(tx, inv).await? {
-            return Ok(Err(e));
+        if counts.next() == Some(0) {
+            let owner = key_owner(tx, key).await?;
+            if owner != inv.as_str() {
+                return Ok(Ok(CommitOutcome::KeyTaken(InvocationId::from(owner))));
+            }
         }
     }
     Ok(Ok(CommitOutcome::Committed))
 }
 
-/// Inserts the task's row; when the task committed before, its first result instead.
-async fn claim_task(
+/// The first result of a task committed before.
+async fn first_result(
     tx: &deadpool_postgres::Transaction<'_>,
     task: &str,
-    result: &Option<Value>,
-) -> Result<Option<StoreResult<Option<Value>>>, tokio_postgres::Error> {
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO tasks (task_id, result, committed_at) VALUES ($1, $2, $3) ON CONFLICT (task_id) DO NOTHING",
-        )
-        .await?;
-    if tx.execute(&stmt, &[&task, result, &now_ms()]).await? > 0 {
-        return Ok(None);
-    }
+) -> Result<StoreResult<Option<Value>>, tokio_postgres::Error> {
     let stmt = tx
         .prepare_cached("SELECT result FROM tasks WHERE task_id = $1")
         .await?;
     let row = tx.query_one(&stmt, &[&task]).await?;
-    Ok(Some(
-        row.try_get::<_, Option<Value>>(0)
-            .map_err(|e| corrupt("task result", e)),
-    ))
+    Ok(row
+        .try_get::<_, Option<Value>>(0)
+        .map_err(|e| corrupt("task result", e)))
 }
 
-/// Claims an idempotency key for `inv`; the other invocation that holds it, if one does.
-async fn claim_key(
+/// The invocation an idempotency key is bound to.
+async fn key_owner(
     tx: &deadpool_postgres::Transaction<'_>,
     key: &str,
-    inv: &str,
-) -> Result<Option<InvocationId>, tokio_postgres::Error> {
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO idempotency (key, invocation_id) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-        )
-        .await?;
-    if tx.execute(&stmt, &[&key, &inv]).await? > 0 {
-        return Ok(None);
-    }
+) -> Result<String, tokio_postgres::Error> {
     let stmt = tx
         .prepare_cached("SELECT invocation_id FROM idempotency WHERE key = $1")
         .await?;
-    let owner: String = tx.query_one(&stmt, &[&key]).await?.try_get(0)?;
-    Ok((owner != inv).then(|| InvocationId::from(owner)))
-}
-
-/// Writes an invocation's row; a finished one is never set back to pending.
-async fn write_invocation(
-    tx: &deadpool_postgres::Transaction<'_>,
-    inv: &Invocation,
-) -> Result<StoreResult<()>, tokio_postgres::Error> {
-    let (request, error) = match (
-        serde_json::to_value(&inv.request),
-        inv.error.as_ref().map(serde_json::to_value).transpose(),
-    ) {
-        (Ok(r), Ok(e)) => (r, e),
-        (Err(e), _) | (_, Err(e)) => return Ok(Err(StoreError::Database(e.to_string()))),
-    };
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO invocations (id, request, status, result, error, output_id, nodes, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, result = EXCLUDED.result,
-               error = EXCLUDED.error, output_id = EXCLUDED.output_id, nodes = EXCLUDED.nodes,
-               updated_at = EXCLUDED.updated_at
-             WHERE NOT (EXCLUDED.status = 'pending' AND invocations.status <> 'pending')",
-        )
-        .await?;
-    let output_id = inv.output_id.as_ref().map(|o| o.as_str());
-    tx.execute(
-        &stmt,
-        &[
-            &inv.id.as_str(),
-            &request,
-            &inv.status.as_str(),
-            &inv.result,
-            &error,
-            &output_id,
-            &Json(&inv.nodes),
-            &inv.created_at,
-            &inv.updated_at,
-        ],
-    )
-    .await?;
-    Ok(Ok(()))
+    tx.query_one(&stmt, &[&key]).await?.try_get(0)
 }
 
 const VERSION_COLUMNS: &str = "o.id, o.version, o.class, o.package_version, o.state, o.refs, o.files, o.deleted, o.task_id, o.created_at";
