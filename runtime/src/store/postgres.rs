@@ -2,8 +2,10 @@
 //! reach. Each commit is one transaction at READ COMMITTED whose rows all go in through
 //! unique keys (`INSERT ... ON CONFLICT DO NOTHING`): of two commits of the same object
 //! version, or of the same task or idempotency key, the second waits for the first and then
-//! finds the key taken, exactly as SQLite answers. The schema comes from numbered migrations
-//! applied at open, under an advisory lock so replicas starting together do not race.
+//! finds the key taken, exactly as SQLite answers. A commit's statements go to the server in
+//! one pipeline. Reads, and commits that never reached `COMMIT`, are tried again on a fresh
+//! connection when the server ended theirs. The schema comes from numbered migrations
+//! applied at open, under an advisory lock so processes starting together do not race.
 
 use super::*;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
