@@ -88,11 +88,22 @@ async fn serve_on_postgres_deploys_creates_and_invokes_and_keeps_it_all_there() 
     let increment = format!("{base}/api/objects/{id}/invoke/increment");
     let (status, r) = post(&client, increment.clone(), json!({"by": 2})).await;
     assert_eq!((status, r["result"].as_i64()), (200, Some(42)), "{r}");
+    // A second server on the same database is refused while the first runs.
+    let other_data = tempfile::tempdir().unwrap();
+    let second = Command::new(env!("CARGO_BIN_EXE_oaasc"))
+        .args(["serve", "--data", other_data.path().to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0", "--store", db.url()])
+        .env("OAAS_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("another runtime"), "{stderr}");
     server.kill().unwrap();
     server.wait().unwrap();
 
-    // Another server on the same database with an empty data folder: the package, the
-    // object and its versions are in PostgreSQL.
+    // Another server on the same database with an empty data folder, once the first is
+    // gone: the package, the object and its versions are in PostgreSQL.
     let second_data = tempfile::tempdir().unwrap();
     let (mut server, base) = serve(second_data.path(), db.url());
     let increment = format!("{base}/api/objects/{id}/invoke/increment");

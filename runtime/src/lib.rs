@@ -134,15 +134,14 @@ async fn open_store(config: &Config) -> Result<Arc<dyn store::Store>, String> {
             Ok(Arc::new(store))
         }
         StoreLocation::Postgres(url) => {
-            let store =
-                store::postgres::PostgresStore::connect(url)
-                    .await
-                    .map_err(|e| match e {
-                        store::StoreError::Database(m) => {
-                            format!("cannot open the PostgreSQL store: {m}")
-                        }
-                        other => other.to_string(),
-                    })?;
+            let message = |e| match e {
+                store::StoreError::Database(m) => format!("cannot open the PostgreSQL store: {m}"),
+                other => other.to_string(),
+            };
+            let store = store::postgres::PostgresStore::connect(url)
+                .await
+                .map_err(message)?;
+            store.hold_sole_runtime().await.map_err(message)?;
             Ok(Arc::new(store))
         }
     }
