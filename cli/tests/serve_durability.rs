@@ -1,5 +1,7 @@
 //! Durability: `oaasc serve` killed with SIGKILL in the middle of a stream of acknowledged
-//! writes loses none of them after a restart.
+//! writes loses none of them after a restart. Each scenario runs on the SQLite store and on
+//! a fresh PostgreSQL database (skipped loudly when no server is reachable; see
+//! `ScratchDatabase`).
 #![allow(clippy::unwrap_used)]
 
 use serde_json::{json, Value};
@@ -30,8 +32,9 @@ fn fixture() -> PathBuf {
 
 /// Starts `oaasc serve` on a port the system picks, and returns it with its URL once it
 /// listens. (A port picked beforehand could be taken by a parallel test's server in between,
-/// whose kill would then reset this test's connections.)
-fn serve(data: &Path) -> (Child, String) {
+/// whose kill would then reset this test's connections.) `store`: a PostgreSQL URL, or
+/// `None` for the SQLite file in `data`.
+fn serve(data: &Path, store: Option<&str>) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_oaasc"))
         .args([
             "serve",
@@ -40,6 +43,7 @@ fn serve(data: &Path) -> (Child, String) {
             "--listen",
             "127.0.0.1:0",
         ])
+        .args(store.map(|url| ["--store", url]).into_iter().flatten())
         .current_dir(fixture())
         .env("OAAS_TOKEN", TOKEN)
         .stdout(Stdio::null())
@@ -91,10 +95,9 @@ async fn deploy_and_create(
     created["result"]["id"].as_str().unwrap().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn kill_9_loses_no_acknowledged_write() {
+async fn kill_9_loses_no_acknowledged_write(store: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, base) = serve(dir.path());
+    let (mut server, base) = serve(dir.path(), store);
     let client = client();
     let id = deploy_and_create(
         &client,
@@ -148,7 +151,7 @@ async fn kill_9_loses_no_acknowledged_write() {
         acked.len()
     );
 
-    let (mut server, base) = serve(dir.path());
+    let (mut server, base) = serve(dir.path(), store);
     let history: Value = client
         .get(format!("{base}/api/objects/{id}/versions"))
         .send()
@@ -189,10 +192,9 @@ fn flow_fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/flow")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn macros_resume_after_kill_9_and_outputs_exist_once() {
+async fn macros_resume_after_kill_9_and_outputs_exist_once(store: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, base) = serve(dir.path());
+    let (mut server, base) = serve(dir.path(), store);
     let client = client();
     let id = deploy_and_create(
         &client,
@@ -224,7 +226,7 @@ async fn macros_resume_after_kill_9_and_outputs_exist_once() {
     server.kill().unwrap();
     server.wait().unwrap();
 
-    let (mut server, base) = serve(dir.path());
+    let (mut server, base) = serve(dir.path(), store);
     let started = Instant::now();
     for inv in &invocations {
         loop {
@@ -269,10 +271,9 @@ async fn macros_resume_after_kill_9_and_outputs_exist_once() {
     server.wait().unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn synchronous_macros_cut_by_kill_9_finish_every_step_or_none() {
+async fn synchronous_macros_cut_by_kill_9_finish_every_step_or_none(store: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, base) = serve(dir.path());
+    let (mut server, base) = serve(dir.path(), store);
     let client = client();
     let first = deploy_and_create(
         &client,
@@ -320,7 +321,7 @@ async fn synchronous_macros_cut_by_kill_9_finish_every_step_or_none() {
         c.await.unwrap();
     }
 
-    let (mut server, base) = serve(dir.path());
+    let (mut server, base) = serve(dir.path(), store);
     let started = Instant::now();
     let (mut finished, mut untouched) = (0, 0);
     for id in &ids {
@@ -358,3 +359,31 @@ async fn synchronous_macros_cut_by_kill_9_finish_every_step_or_none() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// Runs each scenario as two tests, `NAME::sqlite` and `NAME::postgres`.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$name(None).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                let db = oaas_runtime::store::postgres::ScratchDatabase::create().await;
+                let Some(db) = db.expect("PostgreSQL required") else {
+                    return;
+                };
+                super::$name(Some(db.url())).await;
+                db.drop_database().await.unwrap();
+            }
+        }
+    )* };
+}
+
+on_both_stores!(
+    kill_9_loses_no_acknowledged_write,
+    macros_resume_after_kill_9_and_outputs_exist_once,
+    synchronous_macros_cut_by_kill_9_finish_every_step_or_none,
+);

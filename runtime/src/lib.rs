@@ -10,7 +10,7 @@
 //!    -> executor    macros as dataflows, over a `NodeCaller` trait
 //!    -> objects     registry, versions and their cache, per-object locks, views
 //!    -> invoker     the container protocol over an `Invoker` trait (HTTP)
-//!     -> store      SQLite (group commits) + blobs (signed URLs)
+//!     -> store      SQLite (group commits) or PostgreSQL + blobs (signed URLs)
 //! ```
 //!
 //! The runtime reads package artifacts (`oaas_compiler::artifact`), never compiler internals.
@@ -46,6 +46,8 @@ use std::sync::Arc;
 pub struct Config {
     /// Data folder: `oaas.db`, `blobs/`, `logs/`, `secret.key`, `token`.
     pub data: PathBuf,
+    /// Where objects, invocations, packages and tokens are kept.
+    pub store: StoreLocation,
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     pub listen: SocketAddr,
     /// Folder `@local` commands run in when a deploy names none.
@@ -83,6 +85,7 @@ impl Config {
     pub fn new(data: PathBuf, listen: SocketAddr, workdir: PathBuf) -> Config {
         Config {
             data,
+            store: StoreLocation::Sqlite,
             listen,
             workdir,
             image_url: None,
@@ -93,6 +96,53 @@ impl Config {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             max_result_size: DEFAULT_MAX_RESULT_SIZE,
             limits: api::serve::Limits::default(),
+        }
+    }
+}
+
+/// Where the runtime keeps its records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The SQLite file `oaas.db` in the data folder.
+    Sqlite,
+    /// A PostgreSQL database, by its URL (`postgres://USER@HOST:PORT/DB`).
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// From the command line: a `postgres://` (or `postgresql://`) URL.
+    pub fn parse(s: &str) -> Result<StoreLocation, String> {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(StoreLocation::Postgres(s.to_string()))
+        } else {
+            Err(format!(
+                "'{s}' is not a store: give postgres://USER@HOST:PORT/DB, or no --store for the SQLite file in the data folder"
+            ))
+        }
+    }
+}
+
+/// Opens the store the configuration names (the SQLite file readable by its owner only).
+async fn open_store(config: &Config) -> Result<Arc<dyn store::Store>, String> {
+    match &config.store {
+        StoreLocation::Sqlite => {
+            let db = config.data.join("oaas.db");
+            let store = store::sqlite::SqliteStore::open(&db).map_err(|e| e.to_string())?;
+            for f in ["oaas.db", "oaas.db-wal", "oaas.db-shm"] {
+                datadir::make_private(&config.data.join(f));
+            }
+            Ok(Arc::new(store))
+        }
+        StoreLocation::Postgres(url) => {
+            let message = |e| match e {
+                store::StoreError::Database(m) => format!("cannot open the PostgreSQL store: {m}"),
+                other => other.to_string(),
+            };
+            let store = store::postgres::PostgresStore::connect(url)
+                .await
+                .map_err(message)?;
+            store.hold_sole_runtime().await.map_err(message)?;
+            Ok(Arc::new(store))
         }
     }
 }
@@ -132,12 +182,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let data = datadir::DataDir::open(&config.data)?;
     let secret = data.secret()?;
     let (token, token_file) = data.admin_token(config.admin_token.as_deref())?;
-    let db = config.data.join("oaas.db");
-    let store: Arc<dyn store::Store> =
-        Arc::new(store::sqlite::SqliteStore::open(&db).map_err(|e| e.to_string())?);
-    for f in ["oaas.db", "oaas.db-wal", "oaas.db-shm"] {
-        datadir::make_private(&config.data.join(f));
-    }
+    let store = open_store(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

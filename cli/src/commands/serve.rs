@@ -1,4 +1,5 @@
-//! `oaasc serve`: run the OaaS runtime (embedded SQLite store, local blob folder).
+//! `oaasc serve`: run the OaaS runtime (embedded SQLite store or PostgreSQL, local blob
+//! folder).
 
 use crate::exit;
 use clap::Args;
@@ -8,11 +9,13 @@ use std::path::PathBuf;
 /// Run the OaaS runtime (HTTP API, embedded SQLite store, local blobs).
 ///
 /// The object access interface over HTTP, an embedded SQLite store and a local blob folder
-/// under --data. Nothing to install.
+/// under --data. Nothing to install. With --store, the records go to a PostgreSQL database
+/// instead (one server per database for now; see docs/runtime.md).
 ///
 /// Examples:
 ///   oaasc serve                                  # data in .oaas/, listening on 127.0.0.1:6000
 ///   oaasc serve --data /var/lib/oaas --listen 0.0.0.0:8080
+///   oaasc serve --store postgres://oaas@db.example.com:5432/oaas   # records in PostgreSQL
 ///
 /// Every request needs the admin token (or one minted with `oaasc token create`): it is
 /// $OAAS_TOKEN when set, else the file `token` in the data folder, made on first start.
@@ -31,6 +34,11 @@ pub struct ServeArgs {
     /// Data folder (database, blobs, container logs).
     #[arg(long, default_value = ".oaas")]
     pub data: PathBuf,
+    /// Keep objects, invocations, packages and tokens in this PostgreSQL database
+    /// (postgres://USER@HOST:PORT/DB) instead of the SQLite file in the data folder, which
+    /// still holds blobs, logs and the token. One server per database for now.
+    #[arg(long, value_name = "URL", value_parser = oaas_runtime::StoreLocation::parse)]
+    pub store: Option<oaas_runtime::StoreLocation>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:6000")]
     pub listen: SocketAddr,
@@ -95,6 +103,10 @@ pub fn run(args: ServeArgs) -> u8 {
             allowed_origins: args.allow_origin.clone(),
             max_file_size: args.max_file_size,
             max_result_size: args.max_result_size,
+            store: args
+                .store
+                .clone()
+                .unwrap_or(oaas_runtime::StoreLocation::Sqlite),
             ..oaas_runtime::Config::new(args.data.clone(), args.listen, workdir)
         };
         let running = match oaas_runtime::start(config).await {

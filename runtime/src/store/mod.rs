@@ -1,7 +1,8 @@
 //! Storage behind one trait: packages, objects with immutable versions, committed task
 //! results, invocations and idempotency keys. The embedded store is SQLite ([`sqlite`]);
-//! the schema is plain SQL so a PostgreSQL store can implement the same trait.
+//! [`postgres`] keeps the same records on a PostgreSQL server.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::error::Error;

@@ -1,0 +1,380 @@
+//! What only the PostgreSQL store has to show: migrations at open that replicas may run
+//! together, commits from two processes' pools racing for one version, and a server that
+//! goes away. Each test uses a fresh database on `$OAAS_TEST_POSTGRES` and skips loudly
+//! when no server is reachable (fails with `OAAS_REQUIRE_POSTGRES=1`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use oaas_runtime::ids::InvocationId;
+use oaas_runtime::store::postgres::{PostgresStore, ScratchDatabase, MIGRATIONS};
+use oaas_runtime::store::*;
+use serde_json::json;
+use std::sync::Arc;
+
+/// A fresh database, or `None` when the test is skipped.
+async fn scratch() -> Option<ScratchDatabase> {
+    ScratchDatabase::create()
+        .await
+        .expect("PostgreSQL required")
+}
+
+fn version(id: &str, n: u64, writer: &str) -> Arc<ObjectVersion> {
+    Arc::new(ObjectVersion {
+        id: id.into(),
+        class: "k.C".into(),
+        package_version: "p".into(),
+        version: n,
+        state: json!({ "n": n, "writer": writer }),
+        refs: Default::default(),
+        files: Default::default(),
+        deleted: false,
+        task_id: None,
+        created_at: 0,
+    })
+}
+
+fn every_migration() -> Vec<i64> {
+    (1..=MIGRATIONS.len() as i64).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_run_once_however_many_replicas_open_the_database() {
+    let Some(db) = scratch().await else { return };
+    // Two replicas starting together on an empty database: both open, one migrates.
+    let (a, b) = tokio::join!(
+        PostgresStore::connect(db.url()),
+        PostgresStore::connect(db.url())
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.applied_migrations().await.unwrap(), every_migration());
+    let commit = Commit {
+        versions: vec![version("x", 1, "a")],
+        ..Default::default()
+    };
+    assert_eq!(a.commit(commit).await.unwrap(), CommitOutcome::Committed);
+    // Opening again changes nothing and keeps what was written.
+    let c = PostgresStore::connect(db.url()).await.unwrap();
+    assert_eq!(c.applied_migrations().await.unwrap(), every_migration());
+    let x = c.object(&"x".into(), None).await.unwrap().unwrap();
+    assert_eq!(x.state, json!({"n": 1, "writer": "a"}));
+    assert_eq!(b.history(&"x".into()).await.unwrap().len(), 1);
+    drop((a, b, c));
+    db.drop_database().await.unwrap();
+}
+
+/// Two stores, as two replicas would have them, commit version n+1 of one object at once
+/// 50 times: each round exactly one wins, the other is told of the conflict, and the
+/// history holds each winner's version and nothing of a loser's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_replicas_committing_one_version_exactly_one_wins() {
+    let Some(db) = scratch().await else { return };
+    let a = Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    let b = Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    let first = Commit {
+        versions: vec![version("x", 1, "setup")],
+        ..Default::default()
+    };
+    assert_eq!(a.commit(first).await.unwrap(), CommitOutcome::Committed);
+    let mut winners = vec!["setup".to_string()];
+    for round in 2..=51u64 {
+        let race = |store: Arc<PostgresStore>, writer: &'static str| {
+            let commit = Commit {
+                task_id: Some(format!("{writer}-{round}").as_str().into()),
+                task_result: Some(json!(writer)),
+                versions: vec![version("x", round, writer)],
+                ..Default::default()
+            };
+            tokio::spawn(async move { store.commit(commit).await.unwrap() })
+        };
+        let (ra, rb) = (race(a.clone(), "a"), race(b.clone(), "b"));
+        let (ra, rb) = (ra.await.unwrap(), rb.await.unwrap());
+        let (winner, loser) = match (&ra, &rb) {
+            (CommitOutcome::Committed, CommitOutcome::Conflict(_)) => ("a", "b"),
+            (CommitOutcome::Conflict(_), CommitOutcome::Committed) => ("b", "a"),
+            other => panic!("round {round}: {other:?}"),
+        };
+        winners.push(winner.to_string());
+        // The loser's commit left nothing, its task row included.
+        let loser_task = format!("{loser}-{round}");
+        assert_eq!(
+            a.task_result(&loser_task.as_str().into()).await.unwrap(),
+            None
+        );
+    }
+    let history = b.history(&"x".into()).await.unwrap();
+    let written: Vec<(u64, String)> = history
+        .iter()
+        .map(|v| (v.version, v.state["writer"].as_str().unwrap().to_string()))
+        .collect();
+    let expected: Vec<(u64, String)> = (1..=51).zip(winners).collect();
+    assert_eq!(written, expected);
+    drop((a, b));
+    db.drop_database().await.unwrap();
+}
+
+/// Two replicas claiming one idempotency key for two invocations: one holds it, the other
+/// is told which invocation does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_replicas_claiming_one_key_exactly_one_holds_it() {
+    let Some(db) = scratch().await else { return };
+    let a = Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    let b = Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    for round in 0..20 {
+        let key = format!("key-{round}");
+        let claim = |store: Arc<PostgresStore>, inv: String| {
+            let commit = Commit {
+                invocations: vec![Invocation::pending(
+                    inv.as_str().into(),
+                    InvocationRequest {
+                        target: oaas_runtime::ids::Target::Class("k.C".into()),
+                        function: "f".into(),
+                        args: json!({}),
+                    },
+                    None,
+                )],
+                idempotency: Some((key.clone(), inv.as_str().into())),
+                ..Default::default()
+            };
+            tokio::spawn(async move { store.commit(commit).await.unwrap() })
+        };
+        let (ia, ib) = (format!("a-{round}"), format!("b-{round}"));
+        let (ra, rb) = (claim(a.clone(), ia.clone()), claim(b.clone(), ib.clone()));
+        let (ra, rb) = (ra.await.unwrap(), rb.await.unwrap());
+        let holder = a.idempotent(&key).await.unwrap().unwrap();
+        let (won, lost) = if holder.as_str() == ia {
+            (ra, rb)
+        } else {
+            (rb, ra)
+        };
+        assert_eq!(won, CommitOutcome::Committed);
+        assert_eq!(lost, CommitOutcome::KeyTaken(holder.clone()));
+        let other = InvocationId::from(if holder.as_str() == ia { ib } else { ia });
+        assert_eq!(b.invocation(&other).await.unwrap(), None);
+    }
+    drop((a, b));
+    db.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_database_that_goes_away_is_a_store_error() {
+    let Some(db) = scratch().await else { return };
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    assert_eq!(store.object(&"x".into(), None).await.unwrap(), None);
+    // Dropping the database ends the pool's open connections.
+    db.drop_database().await.unwrap();
+    let read = store.object(&"x".into(), None).await;
+    assert!(matches!(read, Err(StoreError::Database(_))), "{read:?}");
+    let commit = Commit {
+        versions: vec![version("x", 1, "a")],
+        ..Default::default()
+    };
+    let write = store.commit(commit).await;
+    assert!(matches!(write, Err(StoreError::Database(_))), "{write:?}");
+}
+
+#[tokio::test]
+async fn a_malformed_or_unreachable_url_is_a_store_error() {
+    let bad = PostgresStore::connect("postgres://u@127.0.0.1:notaport/db").await;
+    match bad {
+        Err(StoreError::Database(m)) => assert!(m.contains("malformed PostgreSQL URL"), "{m}"),
+        other => panic!("{:?}", other.err()),
+    }
+    // Port 1 on loopback: nothing listens there.
+    let away = PostgresStore::connect("postgres://u@127.0.0.1:1/db").await;
+    match away {
+        Err(StoreError::Database(m)) => assert!(m.contains("127.0.0.1:1/db"), "{m}"),
+        other => panic!("{:?}", other.err()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scratch_database_its_test_did_not_drop_goes_with_its_value() {
+    let Some(db) = scratch().await else { return };
+    let url = db.url().to_string();
+    assert!(PostgresStore::connect(&url).await.is_ok());
+    drop(db);
+    let gone = PostgresStore::connect(&url).await;
+    match gone {
+        Err(StoreError::Database(m)) => assert!(m.contains("does not exist"), "{m}"),
+        other => panic!("{:?}", other.err()),
+    }
+}
+
+/// A plain connection to the test's database, to set rows up behind the store's back.
+async fn raw(db: &ScratchDatabase) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+#[tokio::test]
+async fn a_database_migrated_by_a_newer_runtime_is_refused() {
+    let Some(db) = scratch().await else { return };
+    drop(PostgresStore::connect(db.url()).await.unwrap());
+    let newer = MIGRATIONS.len() as i64 + 1;
+    raw(&db)
+        .await
+        .execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[&newer],
+        )
+        .await
+        .unwrap();
+    match PostgresStore::connect(db.url()).await {
+        Err(StoreError::Database(m)) => assert!(m.contains("newer than this runtime"), "{m}"),
+        other => panic!("{:?}", other.err()),
+    }
+    db.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_record_that_does_not_decode_is_corrupt_not_a_default() {
+    let Some(db) = scratch().await else { return };
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    raw(&db)
+        .await
+        .batch_execute(
+            "INSERT INTO invocations (id, request, status, nodes, created_at, updated_at)
+             VALUES ('bad', '{\"no\": \"request\"}', 'pending', '{}', 0, 0);
+             INSERT INTO objects (id, version, class, package_version, state, refs, files, deleted, created_at)
+             VALUES ('o', -1, 'k.C', 'p', '{}', '{}', '{}', false, 0)",
+        )
+        .await
+        .unwrap();
+    let inv = store.invocation(&"bad".into()).await;
+    assert!(matches!(inv, Err(StoreError::Corrupt(_))), "{inv:?}");
+    let pending = store.pending_invocations().await;
+    assert!(
+        matches!(pending, Err(StoreError::Corrupt(_))),
+        "{pending:?}"
+    );
+    let object = store.object(&"o".into(), None).await;
+    assert!(matches!(object, Err(StoreError::Corrupt(_))), "{object:?}");
+    db.drop_database().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_and_commits_go_on_when_the_server_ends_every_connection() {
+    let Some(db) = scratch().await else { return };
+    let store = Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    let commit = Commit {
+        versions: vec![version("x", 1, "a")],
+        ..Default::default()
+    };
+    assert_eq!(
+        store.commit(commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    // Fill the pool with open connections, then have the server end them all, as a restart
+    // would.
+    let reads: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.history(&"x".into()).await.unwrap().len() })
+        })
+        .collect();
+    for r in reads {
+        assert_eq!(r.await.unwrap(), 1);
+    }
+    let ended: i64 = raw(&db)
+        .await
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ended >= 1, "{ended}");
+    for _ in 0..20 {
+        let x = store.object(&"x".into(), None).await.unwrap().unwrap();
+        assert_eq!(x.version, 1);
+    }
+    // And commits: a commit whose connection is found gone before its COMMIT is sent has
+    // written nothing, and is tried again.
+    raw(&db)
+        .await
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    for n in 2..=10 {
+        let commit = Commit {
+            versions: vec![version("x", n, "a")],
+            ..Default::default()
+        };
+        assert_eq!(
+            store.commit(commit).await.unwrap(),
+            CommitOutcome::Committed
+        );
+    }
+    drop(store);
+    db.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_commit_the_database_refuses_writes_nothing_and_the_store_goes_on() {
+    let Some(db) = scratch().await else { return };
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    // jsonb cannot hold U+0000 in a string: the version's insert fails mid-pipeline.
+    let mut bad = (*version("x", 1, "a")).clone();
+    bad.state = json!({ "s": "a\u{0}b" });
+    let refused = Commit {
+        task_id: Some("t".into()),
+        versions: vec![Arc::new(bad)],
+        invocations: vec![Invocation::pending(
+            "inv".into(),
+            InvocationRequest {
+                target: oaas_runtime::ids::Target::Class("k.C".into()),
+                function: "f".into(),
+                args: json!({}),
+            },
+            None,
+        )],
+        ..Default::default()
+    };
+    for _ in 0..3 {
+        let r = store.commit(refused.clone()).await;
+        assert!(matches!(r, Err(StoreError::Database(_))), "{r:?}");
+    }
+    assert_eq!(store.task_result(&"t".into()).await.unwrap(), None);
+    assert_eq!(store.invocation(&"inv".into()).await.unwrap(), None);
+    // The pooled connections are not left in an aborted transaction.
+    for n in 1..=20 {
+        let commit = Commit {
+            versions: vec![version("x", n, "a")],
+            ..Default::default()
+        };
+        assert_eq!(
+            store.commit(commit).await.unwrap(),
+            CommitOutcome::Committed
+        );
+    }
+    drop(store);
+    db.drop_database().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_runtime_holds_a_database_until_it_lets_go() {
+    let Some(db) = scratch().await else { return };
+    let first = PostgresStore::connect(db.url()).await.unwrap();
+    first.hold_sole_runtime().await.unwrap();
+    let second = PostgresStore::connect(db.url()).await.unwrap();
+    let started = std::time::Instant::now();
+    match second.hold_sole_runtime().await {
+        Err(StoreError::Database(m)) => assert!(m.contains("another runtime"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+    // The first goes (its connection closes, as at a crash): the second gets the database,
+    // waiting out the moment the server takes to notice.
+    drop(first);
+    second.hold_sole_runtime().await.unwrap();
+    drop(second);
+    db.drop_database().await.unwrap();
+}
