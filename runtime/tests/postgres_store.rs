@@ -378,3 +378,25 @@ async fn one_runtime_holds_a_database_until_it_lets_go() {
     drop(second);
     db.drop_database().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_lock_holds_off_other_runtimes_until_it_is_let_go() {
+    let Some(db) = scratch().await else { return };
+    let first = PostgresStore::connect(db.url()).await.unwrap();
+    let second = std::sync::Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    assert!(first.shared());
+    let held = first.lock_object(&"x".into()).await.unwrap().unwrap();
+    // Another object's lock is free; the same object's waits.
+    drop(second.lock_object(&"y".into()).await.unwrap());
+    let waiter = {
+        let second = second.clone();
+        tokio::spawn(async move { second.lock_object(&"x".into()).await.map(|l| l.is_some()) })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiter.is_finished(), "the second runtime took a held lock");
+    drop(held);
+    let taken = tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await;
+    assert!(matches!(taken, Ok(Ok(Ok(true)))), "{taken:?}");
+    drop((first, second));
+    db.drop_database().await.unwrap();
+}

@@ -12,7 +12,7 @@ use crate::blobs::{file_key, Blobs, URL_TTL_S};
 use crate::error::{Error, Result};
 use crate::ids::{ObjectId, TaskId};
 use crate::store::{
-    now_ms, Commit, CommitOutcome, FieldFilter, ObjectVersion, PackageRecord, Store,
+    now_ms, Commit, CommitOutcome, FieldFilter, ObjectLock, ObjectVersion, PackageRecord, Store,
 };
 use crate::values;
 use oaas_compiler::artifact::{Artifact, ClassArtifact};
@@ -46,8 +46,15 @@ pub struct Page {
     pub next_after: Option<ObjectId>,
 }
 
-/// The turn of a `mut` call on one object: held while the call runs.
-pub type Turn = Option<OwnedMutexGuard<()>>;
+/// The turn of a `mut` call on one object: held while the call runs, from before it reads
+/// the newest version until after it commits the next. It holds this process's lock on the
+/// object and, on a store other processes share, the store's lock too; the store's is let
+/// go first.
+#[derive(Default)]
+pub struct Turn {
+    _shared: Option<ObjectLock>,
+    _local: Option<OwnedMutexGuard<()>>,
+}
 
 /// Objects and packages.
 pub struct Objects {
@@ -335,8 +342,9 @@ impl Objects {
     }
 
     /// Waits for the turn of a call on `object`: `mut` calls on one object run one at a time
-    /// (tokio's mutex serves waiters in order), each on the newest version, which is returned
-    /// with the turn. Other calls go at once, on the version they were given.
+    /// (tokio's mutex serves this process's waiters in order; a shared store's lock orders
+    /// the processes), each on the newest version, which is returned with the turn. Other
+    /// calls go at once, on the version they were given.
     pub async fn take_turn(
         &self,
         object: Option<Arc<ObjectVersion>>,
@@ -348,11 +356,17 @@ impl Objects {
                     Ok(mut locks) => locks.get(&o.id),
                     Err(p) => p.into_inner().get(&o.id),
                 };
-                let turn = lock.lock_owned().await;
+                let local = lock.lock_owned().await;
+                let shared = self.store.lock_object(&o.id).await?;
+                // Read after the lock is held: on a shared store, from the store itself.
                 let newest = self.object(&o.id, None).await?;
-                Ok((Some(turn), Some(newest)))
+                let turn = Turn {
+                    _shared: shared,
+                    _local: Some(local),
+                };
+                Ok((turn, Some(newest)))
             }
-            (o, _) => Ok((None, o)),
+            (o, _) => Ok((Turn::default(), o)),
         }
     }
 

@@ -14,11 +14,16 @@ use std::time::Duration;
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::{NoTls, Row};
 
+mod locks;
 mod scratch;
 pub use scratch::ScratchDatabase;
 
 /// Most connections of one store.
 const POOL_SIZE: usize = 16;
+/// Most connections holding object locks at once, besides those (so that calls holding
+/// locks always find a connection to commit on): the most objects one runtime runs `mut`
+/// calls on at a time; calls on more wait for a connection.
+const LOCK_POOL_SIZE: usize = 16;
 /// How many times a read, or a commit that was not committed, is tried again: on another
 /// connection when its own was found gone (one more than the pool holds, so a restarted
 /// server costs no call), or after PostgreSQL broke the commit off (a deadlock between two
@@ -97,6 +102,8 @@ CREATE TABLE idempotency (
 /// PostgreSQL-backed [`Store`], over a pool of connections.
 pub struct PostgresStore {
     pool: Pool,
+    /// Connections that hold object locks ([`locks`]).
+    locks: Pool,
     config: tokio_postgres::Config,
     /// Where it points, for messages.
     place: String,
@@ -118,6 +125,28 @@ fn chain(e: impl std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// A pool of at most `size` connections, waiting at most `wait` for one.
+fn new_pool(
+    config: &tokio_postgres::Config,
+    size: usize,
+    wait: Option<Duration>,
+) -> StoreResult<Pool> {
+    let manager = Manager::from_config(
+        config.clone(),
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .create_timeout(Some(Duration::from_secs(15)))
+        .wait_timeout(wait)
+        .build()
+        .map_err(db)
 }
 
 /// A pool's error: the database's own when making a connection failed.
@@ -165,22 +194,12 @@ impl PostgresStore {
             config.connect_timeout(Duration::from_secs(10));
         }
         let place = describe(&config);
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(Runtime::Tokio1)
-            .create_timeout(Some(Duration::from_secs(15)))
-            .wait_timeout(Some(Duration::from_secs(30)))
-            .build()
-            .map_err(db)?;
+        let pool = new_pool(&config, POOL_SIZE, Some(Duration::from_secs(30)))?;
+        // A call waits for an object's lock as long as the calls before it run.
+        let locks = new_pool(&config, LOCK_POOL_SIZE, None)?;
         let store = PostgresStore {
             pool,
+            locks,
             config,
             place,
             sole: std::sync::Mutex::new(None),
@@ -883,5 +902,16 @@ impl Store for PostgresStore {
             .execute("DELETE FROM tokens WHERE id = $1", &[&id])
             .await?
             > 0)
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn lock_object(&self, id: &ObjectId) -> StoreResult<Option<ObjectLock>> {
+        let held = locks::lock(&self.locks, id.as_str())
+            .await
+            .map_err(|e| self.located(e))?;
+        Ok(Some(Box::new(held)))
     }
 }
