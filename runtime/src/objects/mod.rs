@@ -64,8 +64,11 @@ pub struct Objects {
     /// Deployed packages.
     pub registry: Registry,
     /// The newest version of objects read or written here, so calls need not read the store
-    /// each time. One runtime owns its store, so this cannot go stale.
+    /// each time. Only for a store this process alone writes (SQLite), where it cannot go
+    /// stale; on a shared store every read of a newest version goes to the store.
     latest: Mutex<HashMap<ObjectId, Arc<ObjectVersion>>>,
+    /// Whether `latest` is used: the store is not shared.
+    caching: bool,
     locks: Mutex<locks::ObjectLocks>,
 }
 
@@ -73,6 +76,7 @@ impl Objects {
     /// Objects over a store and a blob folder.
     pub fn new(store: Arc<dyn Store>, blobs: Arc<Blobs>) -> Objects {
         Objects {
+            caching: !store.shared(),
             store,
             blobs,
             registry: Registry::default(),
@@ -154,8 +158,8 @@ impl Objects {
     /// cache, not copied.
     pub async fn object(&self, id: &ObjectId, version: Option<u64>) -> Result<Arc<ObjectVersion>> {
         let cached = match version {
-            None => self.latest.lock().ok().and_then(|c| c.get(id).cloned()),
-            Some(_) => None,
+            None if self.caching => self.latest.lock().ok().and_then(|c| c.get(id).cloned()),
+            _ => None,
         };
         let found = match cached {
             Some(o) => Some(o),
@@ -434,8 +438,12 @@ impl Objects {
         })
     }
 
-    /// Keeps an object's newest version in memory (bounded: the cache is emptied when full).
+    /// Keeps an object's newest version in memory (bounded: the cache is emptied when full),
+    /// unless the store is shared.
     fn remember(&self, v: &Arc<ObjectVersion>) {
+        if !self.caching {
+            return;
+        }
         if let Ok(mut c) = self.latest.lock() {
             if c.len() >= CACHE_LIMIT {
                 c.clear();
