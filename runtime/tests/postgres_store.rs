@@ -32,6 +32,26 @@ fn version(id: &str, n: u64, writer: &str) -> Arc<ObjectVersion> {
     })
 }
 
+fn package(version: &str, names: &[&str]) -> PackageRecord {
+    PackageRecord {
+        version: version.into(),
+        names: names.iter().map(|n| n.to_string()).collect(),
+        artifact: "{}".into(),
+        deployed_at: now_ms(),
+        workdir: None,
+    }
+}
+
+fn token(id: &str) -> TokenRecord {
+    TokenRecord {
+        id: id.into(),
+        hash: format!("hash-of-{id}"),
+        role: oaas_runtime::tokens::Role::Invoke,
+        packages: None,
+        created_at: now_ms(),
+    }
+}
+
 fn every_migration() -> Vec<i64> {
     (1..=MIGRATIONS.len() as i64).collect()
 }
@@ -397,6 +417,32 @@ async fn an_object_lock_holds_off_other_runtimes_until_it_is_let_go() {
     drop(held);
     let taken = tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await;
     assert!(matches!(taken, Ok(Ok(Ok(true)))), "{taken:?}");
+    drop((first, second));
+    db.drop_database().await.unwrap();
+}
+
+/// The next notice, within 2 s.
+async fn next(changes: &mut tokio::sync::broadcast::Receiver<Change>) -> Change {
+    tokio::time::timeout(std::time::Duration::from_secs(2), changes.recv())
+        .await
+        .expect("no notice within 2 s")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_and_a_token_are_noticed_by_the_other_runtimes() {
+    let Some(db) = scratch().await else { return };
+    let first = PostgresStore::connect(db.url()).await.unwrap();
+    let second = PostgresStore::connect(db.url()).await.unwrap();
+    let mut changes = second.changes().unwrap();
+    // Listening begins with "read it all again".
+    assert_eq!(next(&mut changes).await, Change::All);
+    first.put_package(package("v1", &["p"])).await.unwrap();
+    assert_eq!(next(&mut changes).await, Change::Packages);
+    first.put_token(token("t1")).await.unwrap();
+    assert_eq!(next(&mut changes).await, Change::Tokens);
+    assert!(first.revoke_token("t1").await.unwrap());
+    assert_eq!(next(&mut changes).await, Change::Tokens);
     drop((first, second));
     db.drop_database().await.unwrap();
 }

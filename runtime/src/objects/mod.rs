@@ -90,19 +90,24 @@ impl Objects {
         &self.store
     }
 
-    /// Loads every deployed package from the store (after a restart).
+    /// Loads every deployed package from the store (after a restart, or when another runtime
+    /// on a shared store deployed one), in the order they were deployed, so the newest of
+    /// each package is current. Versions loaded before are not parsed again.
     pub async fn load_packages(&self) -> Result<usize> {
         let packages = self.store.packages().await?;
         let n = packages.len();
         for p in packages {
-            match Artifact::from_json(&p.artifact) {
-                Ok(a) => self
-                    .registry
-                    .insert(Arc::new(a), p.workdir.map(PathBuf::from)),
-                Err(e) => {
-                    tracing::warn!(version = %p.version, error = %e, "skipping a stored package")
-                }
-            }
+            let artifact = match self.registry.version(&p.version) {
+                Some(a) => a,
+                None => match Artifact::from_json(&p.artifact) {
+                    Ok(a) => Arc::new(a),
+                    Err(e) => {
+                        tracing::warn!(version = %p.version, error = %e, "skipping a stored package");
+                        continue;
+                    }
+                },
+            };
+            self.registry.insert(artifact, p.workdir.map(PathBuf::from));
         }
         Ok(n)
     }

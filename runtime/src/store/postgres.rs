@@ -15,6 +15,7 @@ use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::{NoTls, Row};
 
 mod locks;
+mod notify;
 mod scratch;
 pub use scratch::ScratchDatabase;
 
@@ -31,6 +32,7 @@ const LOCK_POOL_SIZE: usize = 16;
 const RETRIES: u32 = POOL_SIZE as u32 + 1;
 /// The key of the advisory lock migrations run under (any fixed number; "oaas" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6f61_6173;
+
 /// The key of the advisory lock a runtime holds while it is the database's one runtime.
 const SOLE_RUNTIME_LOCK: i64 = 0x6f61_6173_0001;
 /// How long a runtime waits for another to let the database go before it gives up.
@@ -104,11 +106,15 @@ pub struct PostgresStore {
     pool: Pool,
     /// Connections that hold object locks ([`locks`]).
     locks: Pool,
+    /// The connection holding the sole-runtime lock, once taken.
+    sole: std::sync::Mutex<Option<tokio_postgres::Client>>,
+    /// Notices of deploys and token changes, once [`Store::changes`] has started listening.
+    changes: tokio::sync::broadcast::Sender<Change>,
+    /// The task listening for them.
+    listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     config: tokio_postgres::Config,
     /// Where it points, for messages.
     place: String,
-    /// The connection holding the sole-runtime lock, once taken.
-    sole: std::sync::Mutex<Option<tokio_postgres::Client>>,
 }
 
 /// An error and its sources as one line: tokio-postgres keeps the server's message in the
@@ -200,9 +206,11 @@ impl PostgresStore {
         let store = PostgresStore {
             pool,
             locks,
+            changes: tokio::sync::broadcast::channel(64).0,
+            listener: std::sync::Mutex::new(None),
+            sole: std::sync::Mutex::new(None),
             config,
             place,
-            sole: std::sync::Mutex::new(None),
         };
         store.migrate().await.map_err(|e| store.located(e))?;
         Ok(store)
@@ -376,11 +384,23 @@ impl PostgresStore {
             .transpose()
     }
 
-    /// Runs one statement; the number of rows it touched.
-    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(sql).await.map_err(db)?;
-        client.execute(&stmt, params).await.map_err(db)
+    /// Runs one statement and notifies `channel` in the same transaction (the notice goes
+    /// out when it commits); the number of rows the statement touched.
+    async fn execute_notifying(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        channel: &str,
+    ) -> StoreResult<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let stmt = tx.prepare_cached(sql).await.map_err(db)?;
+        let n = tx.execute(&stmt, params).await.map_err(db)?;
+        tx.execute("SELECT pg_notify($1, '')", &[&channel])
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(n)
     }
 }
 
@@ -749,10 +769,11 @@ const INVOCATION_COLUMNS: &str =
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     async fn put_package(&self, p: PackageRecord) -> StoreResult<()> {
-        self.execute(
+        self.execute_notifying(
             "INSERT INTO packages (version, names, artifact, deployed_at, workdir) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (version) DO UPDATE SET workdir = COALESCE(EXCLUDED.workdir, packages.workdir)",
             &[&p.version, &Json(&p.names), &p.artifact, &p.deployed_at, &p.workdir],
+            notify::PACKAGES,
         )
         .await
         .map(drop)
@@ -880,9 +901,10 @@ impl Store for PostgresStore {
 
     async fn put_token(&self, t: TokenRecord) -> StoreResult<()> {
         let packages = t.packages.as_ref().map(Json);
-        self.execute(
+        self.execute_notifying(
             "INSERT INTO tokens (id, hash, role, packages, created_at) VALUES ($1, $2, $3, $4, $5)",
             &[&t.id, &t.hash, &t.role.as_str(), &packages, &t.created_at],
+            notify::TOKENS,
         )
         .await
         .map(drop)
@@ -899,7 +921,7 @@ impl Store for PostgresStore {
 
     async fn revoke_token(&self, id: &str) -> StoreResult<bool> {
         Ok(self
-            .execute("DELETE FROM tokens WHERE id = $1", &[&id])
+            .execute_notifying("DELETE FROM tokens WHERE id = $1", &[&id], notify::TOKENS)
             .await?
             > 0)
     }
@@ -913,5 +935,27 @@ impl Store for PostgresStore {
             .await
             .map_err(|e| self.located(e))?;
         Ok(Some(Box::new(held)))
+    }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        let receiver = self.changes.subscribe();
+        if let Ok(mut listener) = self.listener.lock() {
+            if listener.is_none() {
+                let task = notify::listen(self.config.clone(), self.changes.clone());
+                *listener = Some(tokio::spawn(task));
+            }
+        }
+        Some(receiver)
+    }
+}
+
+impl Drop for PostgresStore {
+    /// Stops listening for notices.
+    fn drop(&mut self) {
+        if let Ok(mut listener) = self.listener.lock() {
+            if let Some(task) = listener.take() {
+                task.abort();
+            }
+        }
     }
 }
