@@ -141,7 +141,6 @@ async fn open_store(config: &Config) -> Result<Arc<dyn store::Store>, String> {
             let store = store::postgres::PostgresStore::connect(url)
                 .await
                 .map_err(message)?;
-            store.hold_sole_runtime().await.map_err(message)?;
             Ok(Arc::new(store))
         }
     }

@@ -33,11 +33,6 @@ const RETRIES: u32 = POOL_SIZE as u32 + 1;
 /// The key of the advisory lock migrations run under (any fixed number; "oaas" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6f61_6173;
 
-/// The key of the advisory lock a runtime holds while it is the database's one runtime.
-const SOLE_RUNTIME_LOCK: i64 = 0x6f61_6173_0001;
-/// How long a runtime waits for another to let the database go before it gives up.
-const SOLE_RUNTIME_WAIT: Duration = Duration::from_secs(3);
-
 /// The schema's migrations, in order: number `i + 1` is `MIGRATIONS[i]`. Applied ones are
 /// never edited; a change of schema is a new entry at the end.
 pub const MIGRATIONS: &[&str] = &[
@@ -106,8 +101,6 @@ pub struct PostgresStore {
     pool: Pool,
     /// Connections that hold object locks ([`locks`]).
     locks: Pool,
-    /// The connection holding the sole-runtime lock, once taken.
-    sole: std::sync::Mutex<Option<tokio_postgres::Client>>,
     /// Notices of deploys and token changes, once [`Store::changes`] has started listening.
     changes: tokio::sync::broadcast::Sender<Change>,
     /// The task listening for them.
@@ -208,7 +201,6 @@ impl PostgresStore {
             locks,
             changes: tokio::sync::broadcast::channel(64).0,
             listener: std::sync::Mutex::new(None),
-            sole: std::sync::Mutex::new(None),
             config,
             place,
         };
@@ -224,48 +216,6 @@ impl PostgresStore {
             }
             other => other,
         }
-    }
-
-    /// Makes this store the database's only runtime for as long as it lives: a connection
-    /// of its own holds an advisory lock, which a second runtime then fails to take (the
-    /// runtime keeps objects and locks in memory, so two on one database would serve stale
-    /// versions). The server lets the lock go when that connection ends, a crash included.
-    pub async fn hold_sole_runtime(&self) -> StoreResult<()> {
-        let (client, connection) = self
-            .config
-            .connect(NoTls)
-            .await
-            .map_err(|e| self.located(db(e)))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::error!(error = %chain(e), "the connection holding the sole-runtime lock ended");
-            }
-        });
-        // A runtime restarted after a crash may find the lock still held for a moment, until
-        // the server notices the old connection is gone.
-        let started = std::time::Instant::now();
-        loop {
-            let row = client
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&SOLE_RUNTIME_LOCK])
-                .await
-                .map_err(|e| self.located(db(e)))?;
-            if row.try_get(0).map_err(|e| corrupt("advisory lock", e))? {
-                break;
-            }
-            if started.elapsed() >= SOLE_RUNTIME_WAIT {
-                return Err(StoreError::Database(format!(
-                    "another runtime is using the database at {} (one runtime per database for now)",
-                    self.place
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let mut sole = self
-            .sole
-            .lock()
-            .map_err(|_| StoreError::Database("sole-runtime lock poisoned".into()))?;
-        *sole = Some(client);
-        Ok(())
     }
 
     /// A pooled connection.
