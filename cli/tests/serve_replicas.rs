@@ -1,0 +1,230 @@
+//! Several `oaasc serve --store postgres://...` on one database form one runtime: three
+//! real processes, each with its own data folder and `@local` containers, the same admin
+//! token, and clients spread across them. Each test uses a fresh database on
+//! `$OAAS_TEST_POSTGRES` and skips loudly when no server is reachable (fails with
+//! `OAAS_REQUIRE_POSTGRES=1`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use oaas_runtime::store::postgres::ScratchDatabase;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The admin token every replica of these tests is started with.
+const TOKEN: &str = "replicas-test-token";
+
+fn client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {TOKEN}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/testpkg")
+}
+
+/// One `oaasc serve` replica, killed when dropped.
+struct Replica {
+    child: Child,
+    url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `oaasc serve --store URL` with a data folder of its own, on a port the system
+/// picks.
+fn replica(store: &str) -> Replica {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oaasc"))
+        .args(["serve", "--data", data.path().to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0", "--store", store])
+        .current_dir(fixture())
+        .env("OAAS_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("oaasc serve ended before it listened")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("oaas runtime listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    Replica {
+        child,
+        url,
+        _data: data,
+    }
+}
+
+/// Three replicas on the database at `store`.
+fn three(store: &str) -> Vec<Replica> {
+    (0..3).map(|_| replica(store)).collect()
+}
+
+async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
+    let r = client.post(url).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(client: &reqwest::Client, url: String) -> (u16, Value) {
+    let r = client.get(url).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Deploys the test package through `base`.
+async fn deploy(client: &reqwest::Client, base: &str) {
+    let source = std::fs::read_to_string(fixture().join("testpkg.oaas")).unwrap();
+    let body = json!({"sources": {"testpkg.oaas": source}, "workdir": fixture()});
+    let (status, r) = post(client, format!("{base}/api/packages"), body).await;
+    assert_eq!(status, 201, "{r}");
+}
+
+/// Makes a counter through `base` as soon as that replica knows the class; how long it
+/// took to know it.
+async fn create_when_known(client: &reqwest::Client, base: &str, count: i64) -> (String, Duration) {
+    let started = Instant::now();
+    loop {
+        let url = format!("{base}/api/classes/testpkg.Counter/objects");
+        let (status, r) = post(client, url, json!({"count": count})).await;
+        match status {
+            201 => {
+                let id = r["result"]["id"].as_str().unwrap().to_string();
+                return (id, started.elapsed());
+            }
+            404 if started.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            _ => panic!("{status}: {r}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_and_writes_through_one_replica_are_seen_by_the_others_at_once() {
+    let Some(db) = ScratchDatabase::create()
+        .await
+        .expect("PostgreSQL required")
+    else {
+        return;
+    };
+    let replicas = three(db.url());
+    let client = client();
+    let base = |i: usize| replicas[i % 3].url.clone();
+    deploy(&client, &base(0)).await;
+    // Callable through B within a second of the deploy through A.
+    let (id, waited) = create_when_known(&client, &base(1), 0).await;
+    eprintln!("a deploy through A was callable through B after {waited:?}");
+    assert!(waited < Duration::from_secs(1), "{waited:?}");
+    // Each write through one replica is read at its version through the other two at once.
+    for i in 0..12usize {
+        let url = format!("{}/api/objects/{id}/invoke/increment", base(i));
+        let (status, r) = post(&client, url, json!({"by": 1})).await;
+        assert_eq!(
+            (status, r["result"].as_u64()),
+            (200, Some(i as u64 + 1)),
+            "{r}"
+        );
+        for other in [i + 1, i + 2] {
+            let (status, seen) = get(&client, format!("{}/api/objects/{id}", base(other))).await;
+            assert_eq!(status, 200, "{seen}");
+            assert_eq!(
+                seen["version"],
+                i as u64 + 2,
+                "through replica {}: {seen}",
+                other % 3
+            );
+            assert_eq!(seen["state"]["count"], i as u64 + 1, "{seen}");
+        }
+    }
+    drop(replicas);
+    db.drop_database().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_hundred_concurrent_increments_through_three_replicas_add_exactly_six_hundred() {
+    const CALLS: usize = 600;
+    const AT_ONCE: usize = 64;
+    let Some(db) = ScratchDatabase::create()
+        .await
+        .expect("PostgreSQL required")
+    else {
+        return;
+    };
+    let replicas = three(db.url());
+    let bases: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+    let client = client();
+    deploy(&client, &bases[0]).await;
+    let (id, _) = create_when_known(&client, &bases[1], 0).await;
+    for base in &bases {
+        create_when_known(&client, base, 0).await;
+    }
+    let gate = Arc::new(tokio::sync::Semaphore::new(AT_ONCE));
+    let mut calls = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    for i in 0..CALLS {
+        let permit = gate.clone().acquire_owned().await.unwrap();
+        let (client, url) = (
+            client.clone(),
+            format!("{}/api/objects/{id}/invoke/increment", bases[i % 3]),
+        );
+        calls.spawn(async move {
+            let answer = post(&client, url, json!({"by": 1})).await;
+            drop(permit);
+            answer
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = calls.join_next().await {
+        let (status, r) = joined.unwrap();
+        assert_eq!(status, 200, "{r}");
+        results.push(r["result"].as_u64().unwrap());
+    }
+    let took = started.elapsed();
+    eprintln!(
+        "{CALLS} increments, {AT_ONCE} at a time through 3 replicas: {took:?} ({:.0} calls/s)",
+        CALLS as f64 / took.as_secs_f64()
+    );
+    // Each call saw its own state: the answers are 1..=600, each once.
+    results.sort_unstable();
+    assert_eq!(results, (1..=CALLS as u64).collect::<Vec<_>>());
+    // Every replica reads the end at once, and the history is one unbroken order.
+    for base in &bases {
+        let (_, seen) = get(&client, format!("{base}/api/objects/{id}")).await;
+        assert_eq!(seen["state"]["count"], CALLS as u64, "{seen}");
+        assert_eq!(seen["version"], CALLS as u64 + 1, "{seen}");
+    }
+    let (_, history) = get(&client, format!("{}/api/objects/{id}/versions", bases[2])).await;
+    let counts: Vec<u64> = history["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["state"]["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, (0..=CALLS as u64).collect::<Vec<_>>());
+    drop(replicas);
+    db.drop_database().await.unwrap();
+}
