@@ -228,3 +228,64 @@ async fn six_hundred_concurrent_increments_through_three_replicas_add_exactly_si
     drop(replicas);
     db.drop_database().await.unwrap();
 }
+
+/// The status of `GET /api/packages` through `base` with `token`.
+async fn packages_status(base: &str, token: &str) -> u16 {
+    let r = reqwest::Client::new()
+        .get(format!("{base}/api/packages"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
+}
+
+/// Waits until `GET /api/packages` through `base` with `token` answers `status`; how long
+/// that took.
+async fn until_status(base: &str, token: &str, status: u16) -> Duration {
+    let started = Instant::now();
+    while packages_status(base, token).await != status {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_minted_or_revoked_through_one_replica_holds_on_all_within_a_second() {
+    let Some(db) = ScratchDatabase::create()
+        .await
+        .expect("PostgreSQL required")
+    else {
+        return;
+    };
+    let replicas = three(db.url());
+    let client = client();
+    let url = format!("{}/api/tokens", replicas[0].url);
+    let (status, minted) = post(&client, url, json!({"role": "read"})).await;
+    assert_eq!(status, 201, "{minted}");
+    let (id, token) = (
+        minted["id"].as_str().unwrap(),
+        minted["token"].as_str().unwrap(),
+    );
+    for r in &replicas[1..] {
+        let waited = until_status(&r.url, token, 200).await;
+        assert!(waited < Duration::from_secs(1), "{waited:?}");
+    }
+    let revoked = client
+        .delete(format!("{}/api/tokens/{id}", replicas[0].url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status().as_u16(), 204);
+    for r in &replicas {
+        let waited = until_status(&r.url, token, 401).await;
+        eprintln!("a revoked token was refused after {waited:?}");
+        assert!(waited < Duration::from_secs(1), "{waited:?}");
+    }
+    drop(replicas);
+    db.drop_database().await.unwrap();
+}
