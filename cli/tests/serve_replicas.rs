@@ -289,3 +289,69 @@ async fn a_token_minted_or_revoked_through_one_replica_holds_on_all_within_a_sec
     drop(replicas);
     db.drop_database().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_idempotency_key_sent_through_three_replicas_at_once_runs_once() {
+    const KEYS: u64 = 30;
+    let Some(db) = ScratchDatabase::create()
+        .await
+        .expect("PostgreSQL required")
+    else {
+        return;
+    };
+    let replicas = three(db.url());
+    let bases: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+    let client = client();
+    deploy(&client, &bases[0]).await;
+    let (id, _) = create_when_known(&client, &bases[0], 0).await;
+    for base in &bases {
+        create_when_known(&client, base, 0).await;
+    }
+    let send = |base: &String, key: u64| {
+        let request = client
+            .post(format!("{base}/api/objects/{id}/invoke/increment"))
+            .header("Idempotency-Key", format!("key-{key}"))
+            .json(&json!({"by": 1}));
+        async move {
+            let r = request.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    for key in 0..KEYS {
+        let answers = futures_join(bases.iter().map(|b| send(b, key))).await;
+        for (status, r) in &answers {
+            // The first claim runs; the others replay it, or hear it is still running.
+            assert!(*status == 200 || *status == 409, "{status}: {r}");
+        }
+        assert!(answers.iter().any(|(s, _)| *s == 200), "{answers:?}");
+    }
+    // Each key ran exactly once, and asking again through any replica gives its result.
+    let (_, seen) = get(&client, format!("{}/api/objects/{id}", bases[1])).await;
+    assert_eq!(seen["state"]["count"], KEYS, "{seen}");
+    assert_eq!(seen["version"], KEYS + 1, "{seen}");
+    let mut results = Vec::new();
+    for key in 0..KEYS {
+        let (status, r) = send(&bases[(key % 3) as usize], key).await;
+        assert_eq!(status, 200, "{r}");
+        results.push(r["result"].as_u64().unwrap());
+    }
+    results.sort_unstable();
+    assert_eq!(results, (1..=KEYS).collect::<Vec<_>>());
+    drop(replicas);
+    db.drop_database().await.unwrap();
+}
+
+/// Runs futures at once; their outputs in order.
+async fn futures_join<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
