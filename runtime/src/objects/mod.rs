@@ -158,6 +158,19 @@ impl Objects {
         Ok((artifact, class))
     }
 
+    /// Finds a class in the current packages, like [`Objects::find_class`]; on a shared
+    /// store, a class not found is looked for again after reading the packages, since a
+    /// deploy through another runtime may not have been noticed here yet.
+    pub async fn find_class_now(&self, name: &str) -> Result<(Arc<Artifact>, ClassHandle)> {
+        match self.find_class(name) {
+            Err(_) if !self.caching => {
+                self.load_packages().await?;
+                self.find_class(name)
+            }
+            found => found,
+        }
+    }
+
     /// Reads an object (newest version, or the given one); deleted objects are 404 unless a
     /// version is asked for. Versions are immutable, so the newest one is shared with the
     /// cache, not copied.
@@ -180,6 +193,11 @@ impl Objects {
             Some(v) => Error::not_found(format!("object `{id}` has no version {v}")),
             None => Error::not_found(format!("there is no object `{id}`")),
         })?;
+        if !self.caching && self.registry.version(&obj.package_version).is_none() {
+            // Written under a package deployed through another runtime, whose notice has
+            // not come yet.
+            self.load_packages().await?;
+        }
         if obj.deleted && version.is_none() {
             return Err(Error::not_found(format!(
                 "object `{id}` was deleted (its earlier versions stay readable with ?version=)"
