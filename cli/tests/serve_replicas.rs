@@ -6,32 +6,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use oaas_runtime::store::postgres::ScratchDatabase;
+mod common;
+
+use common::{client, fixture, get, post, serve};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The admin token every replica of these tests is started with.
-const TOKEN: &str = "replicas-test-token";
-
-fn client() -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {TOKEN}").parse().unwrap(),
-    );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/testpkg")
-}
 
 /// One `oaasc serve` replica, killed when dropped.
 struct Replica {
@@ -51,26 +32,7 @@ impl Drop for Replica {
 /// picks.
 fn replica(store: &str) -> Replica {
     let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oaasc"))
-        .args(["serve", "--data", data.path().to_str().unwrap()])
-        .args(["--listen", "127.0.0.1:0", "--store", store])
-        .current_dir(fixture())
-        .env("OAAS_TOKEN", TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("oaasc serve ended before it listened")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("oaas runtime listening on ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+    let (child, url) = serve(data.path(), Some(store));
     Replica {
         child,
         url,
@@ -81,18 +43,6 @@ fn replica(store: &str) -> Replica {
 /// Three replicas on the database at `store`.
 fn three(store: &str) -> Vec<Replica> {
     (0..3).map(|_| replica(store)).collect()
-}
-
-async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
-    let r = client.post(url).json(&body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(client: &reqwest::Client, url: String) -> (u16, Value) {
-    let r = client.get(url).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 /// Deploys the test package through `base`.
