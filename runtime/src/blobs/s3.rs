@@ -89,7 +89,7 @@ impl S3Settings {
             .or_else(|| var("AWS_DEFAULT_REGION"))
             .unwrap_or_else(|| "us-east-1".into());
         let missing = |name: &str| {
-            format!("blobs in S3 need {name} (with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and, for a server other than AWS, AWS_ENDPOINT_URL)")
+            format!("files in a bucket need {name}: set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and, for a server other than AWS, AWS_ENDPOINT_URL")
         };
         Ok(S3Settings {
             endpoint: var("AWS_ENDPOINT_URL")
@@ -175,7 +175,10 @@ impl S3Store {
             .send()
             .await
             .map_err(|e| {
-                format!("cannot reach the S3 endpoint {endpoint} (bucket '{name}'): {e}")
+                format!(
+                    "cannot reach the S3 endpoint {endpoint} (bucket '{name}'): {}",
+                    causes(e)
+                )
             })?;
         match r.status().as_u16() {
             200..=299 => Ok(()),
@@ -234,7 +237,7 @@ impl S3Store {
             Ok(r) if r.status().is_success() => r.content_length(),
             Ok(_) => return false,
             Err(e) => {
-                tracing::warn!(key, error = %e, "cannot ask the bucket for a blob");
+                tracing::warn!(key, error = causes(e), "cannot ask the bucket for a blob");
                 return false;
             }
         };
@@ -270,6 +273,19 @@ impl S3Store {
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
+}
+
+/// An error of a request and its causes, without the URL (its signature says nothing).
+fn causes(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 #[cfg(test)]
