@@ -1,0 +1,205 @@
+//! `oaasc serve --blobs s3://...`: files in a bucket of a real S3 server (`s3s-fs`, started
+//! by the test; skipped loudly when it is not installed, failed with `OAAS_REQUIRE_S3=1`),
+//! and the errors of a bad `--blobs` or an unreachable bucket.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use oaas_runtime::blobs::s3_testing::{S3Server, BUCKET};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// The admin token the servers of these tests are started with.
+const TOKEN: &str = "s3-test-token";
+
+/// The `AWS_*` variables, removed from what the tests inherit.
+const AWS_VARS: [&str; 6] = [
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_SESSION_TOKEN",
+];
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/testpkg")
+}
+
+/// `oaasc serve` on a free port with `args` and the `AWS_*` variables `vars` only.
+fn oaasc_serve(data: &Path, args: &[&str], vars: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_oaasc"));
+    cmd.args(["serve", "--data", data.to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(fixture())
+        .env("OAAS_TOKEN", TOKEN);
+    for v in AWS_VARS {
+        cmd.env_remove(v);
+    }
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Starts the server; returns it with its URL.
+fn serve(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("oaasc serve ended before it listened")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("oaas runtime listening on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, url)
+}
+
+fn client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {TOKEN}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
+    let r = client.post(url).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_keeps_files_in_the_bucket_and_redirects_to_it() {
+    let Some(s3) = S3Server::start() else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let blobs = format!("s3://{BUCKET}/cli");
+    let (mut server, base) = serve(oaasc_serve(data.path(), &["--blobs", &blobs], &s3.vars()));
+    let client = client();
+    let source = std::fs::read_to_string(fixture().join("testpkg.oaas")).unwrap();
+    let sources = json!({"sources": {"testpkg.oaas": source}, "workdir": fixture()});
+    let (status, _) = post(&client, format!("{base}/api/packages"), sources).await;
+    assert_eq!(status, 201);
+    let (status, created) = post(
+        &client,
+        format!("{base}/api/classes/testpkg.Doc/objects"),
+        json!({"title": "cli"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["result"]["id"].as_str().unwrap().to_string();
+    let upload = created["result"]["upload"]["body"].as_str().unwrap();
+    assert!(upload.starts_with(&s3.endpoint), "{upload}");
+    let plain = reqwest::Client::new();
+    let r = plain
+        .put(upload)
+        .header("If-None-Match", "*")
+        .body("bytes in a bucket")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    // The bytes are in the bucket's folder, under the prefix; none in the data folder.
+    let stored = s3
+        .root()
+        .join(BUCKET)
+        .join(format!("cli/objects/{id}/v1/body"));
+    assert_eq!(
+        std::fs::read_to_string(&stored).unwrap(),
+        "bytes in a bucket"
+    );
+    assert!(!data.path().join("blobs/objects").exists());
+    let r = client
+        .get(format!("{base}/api/objects/{id}/files/body"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(&s3.endpoint), "{location}");
+    let got = plain.get(&location).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.text().await.unwrap(), "bytes in a bucket");
+    let relayed = client
+        .get(format!("{base}/api/objects/{id}/files/body?relay=true"))
+        .header("Range", "bytes=9-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(relayed.status(), 206);
+    assert_eq!(relayed.text().await.unwrap(), "a bucket");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+/// Runs `oaasc serve` that must fail at start: its stderr, after checking exit code 2.
+fn fails_with_2(args: &[&str], vars: &[(&str, String)]) -> String {
+    let data = tempfile::tempdir().unwrap();
+    let out = oaasc_serve(data.path(), args, vars).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_bad_blobs_value_or_an_unreachable_bucket_stops_serve_with_exit_2() {
+    for bad in ["/var/blobs", "s3://", "s3://No_Such", "http://bucket"] {
+        let stderr = fails_with_2(&["--blobs", bad], &[]);
+        assert!(stderr.contains("s3://BUCKET"), "{bad}: {stderr}");
+    }
+    let keys = [
+        ("AWS_ACCESS_KEY_ID", "k".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "s".to_string()),
+    ];
+    let stderr = fails_with_2(&["--blobs", "s3://oaas-files"], &keys[..1]);
+    assert!(stderr.contains("AWS_SECRET_ACCESS_KEY"), "{stderr}");
+    // Nothing listens on port 1.
+    let mut vars = keys.to_vec();
+    vars.push(("AWS_ENDPOINT_URL", "http://127.0.0.1:1".into()));
+    let stderr = fails_with_2(&["--blobs", "s3://oaas-files"], &vars);
+    assert!(
+        stderr.contains("cannot reach the S3 endpoint http://127.0.0.1:1"),
+        "{stderr}"
+    );
+    vars.pop();
+    vars.push(("AWS_ENDPOINT_URL", "not a url".into()));
+    let stderr = fails_with_2(&["--blobs", "s3://oaas-files"], &vars);
+    assert!(stderr.contains("is not a URL"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_missing_bucket_and_wrong_keys() {
+    let Some(s3) = S3Server::start() else {
+        return;
+    };
+    let stderr = fails_with_2(&["--blobs", "s3://no-such-bucket"], &s3.vars());
+    assert!(
+        stderr.contains("there is no bucket 'no-such-bucket'"),
+        "{stderr}"
+    );
+    let mut vars = s3.vars();
+    for (k, v) in vars.iter_mut() {
+        if *k == "AWS_SECRET_ACCESS_KEY" {
+            *v = "wrong".into();
+        }
+    }
+    let stderr = fails_with_2(&["--blobs", &format!("s3://{BUCKET}")], &vars);
+    assert!(stderr.contains("refused the credentials"), "{stderr}");
+}
