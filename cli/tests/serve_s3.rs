@@ -203,3 +203,91 @@ async fn serve_refuses_a_missing_bucket_and_wrong_keys() {
     let stderr = fails_with_2(&["--blobs", &format!("s3://{BUCKET}")], &vars);
     assert!(stderr.contains("refused the credentials"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_video_example_reads_and_writes_its_files_in_the_bucket() {
+    // A clip of scikit-image's astronaut photograph (needs examples/video/requirements.txt).
+    let Some(s3) = S3Server::start() else {
+        return;
+    };
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    let made = Command::new("python3")
+        .arg(root.join("examples/video/tools/make_clip.py"))
+        .arg(&clip)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&made.stderr);
+    assert!(made.status.success(), "make_clip.py failed: {stderr}");
+    let data = dir.path().join("data");
+    let blobs = format!("s3://{BUCKET}/video");
+    let (mut server, base) = serve(oaasc_serve(&data, &["--blobs", &blobs], &s3.vars()));
+    // `oaasc run --cluster` deploys, uploads the clip by the bucket's URL, and runs the
+    // function, whose container reads the clip and writes its frame from and to the bucket.
+    let out = Command::new(env!("CARGO_BIN_EXE_oaasc"))
+        .args([
+            "run",
+            "examples/video",
+            "Video.detect_faces",
+            "--cluster",
+            &base,
+        ])
+        .args([
+            "--token",
+            TOKEN,
+            "--new",
+            "title=clip",
+            "--arg",
+            "every_s=1",
+        ])
+        .args([
+            "--file",
+            &format!("src={}", clip.display()),
+            "--output",
+            "json",
+        ])
+        .current_dir(&root)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let detection = &v["result"];
+    assert_eq!(detection["class"], "video.Detection", "{v}");
+    let frames = detection["state"]["frames_scanned"].as_i64().unwrap();
+    let faces = detection["state"]["faces"].as_array().unwrap();
+    assert!(
+        frames >= 5 && faces.len() as i64 >= frames - 1,
+        "{detection}"
+    );
+    // The clip (and the parts and frames the functions wrote) went to the bucket, not to
+    // the data folder.
+    let size = std::fs::metadata(&clip).unwrap().len();
+    let stored = walk(&s3.root().join(BUCKET).join("video/objects"));
+    assert!(
+        stored
+            .iter()
+            .any(|p| p.ends_with("src") && std::fs::metadata(p).unwrap().len() == size),
+        "{stored:?}"
+    );
+    assert!(stored.iter().any(|p| p.ends_with("data")), "{stored:?}");
+    assert!(!data.join("blobs/objects").exists());
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+/// Every file below `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
