@@ -414,6 +414,47 @@ async fn a_committed_file_is_never_written_again_in(files: common::Files<'_>) {
     rt.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_past_the_limit_in_a_bucket_is_not_taken() {
+    let Some(s3) = S3Server::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let package = fixture("testpkg");
+    let source = std::fs::read_to_string(package.join("testpkg.oaas")).unwrap();
+    let sources = json!({"testpkg.oaas": source});
+    let (rt, admin) = common::start_configured(dir.path(), &package, sources, |c| {
+        common::Files::Bucket(&s3).configure(c);
+        c.max_file_size = 8;
+    })
+    .await;
+    let base = rt.url();
+    for (bytes, taken) in [("nine bytes", false), ("eight by", true)] {
+        let (_, doc) = post(
+            &admin,
+            format!("{base}/api/classes/testpkg.Doc/objects"),
+            json!({}),
+        )
+        .await;
+        let id = doc["result"]["id"].as_str().unwrap().to_string();
+        let url = doc["result"]["upload"]["body"].as_str().unwrap();
+        // A presigned PUT cannot bound the size: the bucket takes it, the runtime does not.
+        assert!(common::upload(url, bytes).await.status().is_success());
+        let r = admin
+            .get(format!("{base}/api/objects/{id}/files/body?relay=true"))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        match taken {
+            true => assert_eq!((status, text.as_str()), (200, bytes)),
+            false => assert_eq!(status, 404, "{text}"),
+        }
+    }
+    rt.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn uploads_past_the_limit_are_refused_and_a_second_server_on_the_folder_too() {
     let dir = tempfile::tempdir().unwrap();

@@ -234,7 +234,12 @@ impl S3Store {
             .head_object(Some(&self.credentials), &object)
             .sign(Duration::from_secs(60));
         let size = match self.http.head(url).timeout(REQUEST_TIMEOUT).send().await {
-            Ok(r) if r.status().is_success() => r.content_length(),
+            // The header itself: reqwest's `content_length()` is the body's, none for `HEAD`.
+            Ok(r) if r.status().is_success() => r
+                .headers()
+                .get(reqwest::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok()),
             Ok(_) => return false,
             Err(e) => {
                 tracing::warn!(key, error = causes(e), "cannot ask the bucket for a blob");

@@ -16,7 +16,8 @@ pub enum Files<'a> {
 }
 
 impl Files<'_> {
-    fn configure(self, config: &mut oaas_runtime::Config) {
+    /// Points `config` at these files.
+    pub fn configure(self, config: &mut oaas_runtime::Config) {
         if let Files::Bucket(server) = self {
             config.blobs = oaas_runtime::BlobsLocation::parse(&format!("s3://{BUCKET}/t")).unwrap();
             config.s3 = Some(server.settings());
@@ -69,15 +70,26 @@ pub async fn start_in(
     image_url: Option<String>,
     files: Files<'_>,
 ) -> (oaas_runtime::Running, reqwest::Client) {
-    let mut config = oaas_runtime::Config {
-        image_url,
-        ..oaas_runtime::Config::new(
-            data.to_path_buf(),
-            "127.0.0.1:0".parse().unwrap(),
-            workdir.to_path_buf(),
-        )
-    };
-    files.configure(&mut config);
+    start_configured(data, workdir, sources, |config| {
+        config.image_url = image_url;
+        files.configure(config);
+    })
+    .await
+}
+
+/// Like [`start`], with the configuration changed by `configure` first.
+pub async fn start_configured(
+    data: &Path,
+    workdir: &Path,
+    sources: Value,
+    configure: impl FnOnce(&mut oaas_runtime::Config),
+) -> (oaas_runtime::Running, reqwest::Client) {
+    let mut config = oaas_runtime::Config::new(
+        data.to_path_buf(),
+        "127.0.0.1:0".parse().unwrap(),
+        workdir.to_path_buf(),
+    );
+    configure(&mut config);
     let running = oaas_runtime::start(config).await.unwrap();
     let client = authed(reqwest::Client::builder(), &running.token);
     let r = client
