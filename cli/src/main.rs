@@ -15,6 +15,7 @@ macro_rules! print {
 mod client;
 mod commands;
 mod files;
+mod k8s;
 mod report;
 mod stdout;
 

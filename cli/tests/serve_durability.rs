@@ -4,66 +4,12 @@
 //! `ScratchDatabase`).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{client, fixture, serve};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The admin token the servers of these tests are started with.
-const TOKEN: &str = "durability-test-token";
-
-/// A client that sends the admin token.
-fn client() -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {TOKEN}").parse().unwrap(),
-    );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
-}
-
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/testpkg")
-}
-
-/// Starts `oaasc serve` on a port the system picks, and returns it with its URL once it
-/// listens. (A port picked beforehand could be taken by a parallel test's server in between,
-/// whose kill would then reset this test's connections.) `store`: a PostgreSQL URL, or
-/// `None` for the SQLite file in `data`.
-fn serve(data: &Path, store: Option<&str>) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oaasc"))
-        .args([
-            "serve",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(store.map(|url| ["--store", url]).into_iter().flatten())
-        .current_dir(fixture())
-        .env("OAAS_TOKEN", TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("oaasc serve ended before it listened")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("oaas runtime listening on ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep reading its log, so that the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, url)
-}
 
 /// Deploys the fixture package `dir/file` to the server at `base` and creates one object of
 /// `class` with `state`; returns the object's id.

@@ -5,60 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use oaas_runtime::store::postgres::ScratchDatabase;
+mod common;
+
+use common::{client, fixture, post, serve, TOKEN};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
-/// The admin token the servers of these tests are started with.
-const TOKEN: &str = "postgres-test-token";
-
-fn client() -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {TOKEN}").parse().unwrap(),
-    );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
-}
-
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/testpkg")
-}
-
-/// Starts `oaasc serve --store URL` on a port the system picks; returns it with its URL.
-fn serve(data: &Path, store: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oaasc"))
-        .args(["serve", "--data", data.to_str().unwrap()])
-        .args(["--listen", "127.0.0.1:0", "--store", store])
-        .current_dir(fixture())
-        .env("OAAS_TOKEN", TOKEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("oaasc serve ended before it listened")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("oaas runtime listening on ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, url)
-}
-
-async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
-    let r = client.post(url).json(&body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
+use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_postgres_deploys_creates_and_invokes_and_keeps_it_all_there() {
@@ -69,7 +20,7 @@ async fn serve_on_postgres_deploys_creates_and_invokes_and_keeps_it_all_there() 
         return;
     };
     let first_data = tempfile::tempdir().unwrap();
-    let (mut server, base) = serve(first_data.path(), db.url());
+    let (mut server, base) = serve(first_data.path(), Some(db.url()));
     let client = client();
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
@@ -88,24 +39,27 @@ async fn serve_on_postgres_deploys_creates_and_invokes_and_keeps_it_all_there() 
     let increment = format!("{base}/api/objects/{id}/invoke/increment");
     let (status, r) = post(&client, increment.clone(), json!({"by": 2})).await;
     assert_eq!((status, r["result"].as_i64()), (200, Some(42)), "{r}");
-    // A second server on the same database is refused while the first runs.
+    // A second server on the same database serves it too, while the first runs.
     let other_data = tempfile::tempdir().unwrap();
-    let second = Command::new(env!("CARGO_BIN_EXE_oaasc"))
-        .args(["serve", "--data", other_data.path().to_str().unwrap()])
-        .args(["--listen", "127.0.0.1:0", "--store", db.url()])
-        .env("OAAS_TOKEN", TOKEN)
-        .output()
+    let (mut other, other_base) = serve(other_data.path(), Some(db.url()));
+    let seen: Value = client
+        .get(format!("{other_base}/api/objects/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
         .unwrap();
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(second.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("another runtime"), "{stderr}");
+    assert_eq!(seen["state"]["count"], 42, "{seen}");
+    other.kill().unwrap();
+    other.wait().unwrap();
     server.kill().unwrap();
     server.wait().unwrap();
 
     // Another server on the same database with an empty data folder, once the first is
     // gone: the package, the object and its versions are in PostgreSQL.
     let second_data = tempfile::tempdir().unwrap();
-    let (mut server, base) = serve(second_data.path(), db.url());
+    let (mut server, base) = serve(second_data.path(), Some(db.url()));
     let increment = format!("{base}/api/objects/{id}/invoke/increment");
     let (status, r) = post(&client, increment, json!({"by": 1})).await;
     assert_eq!((status, r["result"].as_i64()), (200, Some(43)), "{r}");

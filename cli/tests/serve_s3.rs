@@ -3,14 +3,13 @@
 //! and the errors of a bad `--blobs` or an unreachable bucket.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{fixture, post, start, TOKEN};
 use oaas_runtime::blobs::s3_testing::{S3Server, BUCKET};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
-/// The admin token the servers of these tests are started with.
-const TOKEN: &str = "s3-test-token";
+use std::process::Command;
 
 /// The `AWS_*` variables, removed from what the tests inherit.
 const AWS_VARS: [&str; 6] = [
@@ -22,18 +21,10 @@ const AWS_VARS: [&str; 6] = [
     "AWS_SESSION_TOKEN",
 ];
 
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/testpkg")
-}
-
-/// `oaasc serve` on a free port with `args` and the `AWS_*` variables `vars` only.
+/// `oaasc serve` with `args` and the `AWS_*` variables `vars` only.
 fn oaasc_serve(data: &Path, args: &[&str], vars: &[(&str, String)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_oaasc"));
-    cmd.args(["serve", "--data", data.to_str().unwrap()])
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .current_dir(fixture())
-        .env("OAAS_TOKEN", TOKEN);
+    let mut cmd = common::serve_command(data);
+    cmd.args(args);
     for v in AWS_VARS {
         cmd.env_remove(v);
     }
@@ -43,27 +34,7 @@ fn oaasc_serve(data: &Path, args: &[&str], vars: &[(&str, String)]) -> Command {
     cmd
 }
 
-/// Starts the server; returns it with its URL.
-fn serve(mut cmd: Command) -> (Child, String) {
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("oaasc serve ended before it listened")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("oaas runtime listening on ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, url)
-}
-
+/// A client with the admin token that does not follow redirects.
 fn client() -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
@@ -77,12 +48,6 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
-    let r = client.post(url).json(&body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_keeps_files_in_the_bucket_and_redirects_to_it() {
     let Some(s3) = S3Server::start() else {
@@ -90,7 +55,7 @@ async fn serve_keeps_files_in_the_bucket_and_redirects_to_it() {
     };
     let data = tempfile::tempdir().unwrap();
     let blobs = format!("s3://{BUCKET}/cli");
-    let (mut server, base) = serve(oaasc_serve(data.path(), &["--blobs", &blobs], &s3.vars()));
+    let (mut server, base) = start(oaasc_serve(data.path(), &["--blobs", &blobs], &s3.vars()));
     let client = client();
     let source = std::fs::read_to_string(fixture().join("testpkg.oaas")).unwrap();
     let sources = json!({"sources": {"testpkg.oaas": source}, "workdir": fixture()});
@@ -222,7 +187,7 @@ async fn the_video_example_reads_and_writes_its_files_in_the_bucket() {
     assert!(made.status.success(), "make_clip.py failed: {stderr}");
     let data = dir.path().join("data");
     let blobs = format!("s3://{BUCKET}/video");
-    let (mut server, base) = serve(oaasc_serve(&data, &["--blobs", &blobs], &s3.vars()));
+    let (mut server, base) = start(oaasc_serve(&data, &["--blobs", &blobs], &s3.vars()));
     // `oaasc run --cluster` deploys, uploads the clip by the bucket's URL, and runs the
     // function, whose container reads the clip and writes its frame from and to the bucket.
     let out = Command::new(env!("CARGO_BIN_EXE_oaasc"))

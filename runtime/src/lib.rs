@@ -188,8 +188,38 @@ async fn open_store(config: &Config) -> Result<Arc<dyn store::Store>, String> {
             let store = store::postgres::PostgresStore::connect(url)
                 .await
                 .map_err(message)?;
-            store.hold_sole_runtime().await.map_err(message)?;
             Ok(Arc::new(store))
+        }
+    }
+}
+
+/// Follows what other runtimes on a shared store change: reloads the packages after a
+/// deploy and the tokens after a mint or revocation, until the runtime is gone.
+async fn follow_changes(
+    mut changes: tokio::sync::broadcast::Receiver<store::Change>,
+    engine: std::sync::Weak<Engine>,
+    tokens: std::sync::Weak<tokens::Tokens>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let change = match changes.recv().await {
+            Ok(c) => c,
+            // Notices were dropped for want of room: read it all again.
+            Err(RecvError::Lagged(_)) => store::Change::All,
+            Err(RecvError::Closed) => return,
+        };
+        let (Some(engine), Some(tokens)) = (engine.upgrade(), tokens.upgrade()) else {
+            return;
+        };
+        if matches!(change, store::Change::Packages | store::Change::All) {
+            if let Err(e) = engine.objects.load_packages().await {
+                tracing::error!(error = %e, "cannot reload the deployed packages");
+            }
+        }
+        if matches!(change, store::Change::Tokens | store::Change::All) {
+            if let Err(e) = tokens.reload().await {
+                tracing::error!(error = %e, "cannot reload the tokens");
+            }
         }
     }
 }
@@ -257,6 +287,13 @@ pub async fn start(config: Config) -> Result<Running, String> {
         .load_packages()
         .await
         .map_err(|e| e.to_string())?;
+    if let Some(changes) = engine.objects.store().changes() {
+        tokio::spawn(follow_changes(
+            changes,
+            Arc::downgrade(&engine),
+            Arc::downgrade(&tokens),
+        ));
+    }
     let guard = Arc::new(api::auth::Guard {
         tokens,
         hosts: config.public_hosts.clone(),

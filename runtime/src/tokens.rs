@@ -114,6 +114,23 @@ impl Tokens {
         })
     }
 
+    /// Reads the tokens from the store again (another runtime on a shared store minted or
+    /// revoked one).
+    pub async fn reload(&self) -> Result<()> {
+        let by_hash = self
+            .store
+            .tokens()
+            .await?
+            .into_iter()
+            .map(|t| (t.hash.clone(), t))
+            .collect();
+        match self.by_hash.write() {
+            Ok(mut known) => *known = by_hash,
+            Err(p) => *p.into_inner() = by_hash,
+        }
+        Ok(())
+    }
+
     /// Who holds `token`, if anyone.
     pub fn authenticate(&self, token: &str) -> Option<Principal> {
         let h = hash(token);

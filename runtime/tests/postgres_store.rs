@@ -32,6 +32,26 @@ fn version(id: &str, n: u64, writer: &str) -> Arc<ObjectVersion> {
     })
 }
 
+fn package(version: &str, names: &[&str]) -> PackageRecord {
+    PackageRecord {
+        version: version.into(),
+        names: names.iter().map(|n| n.to_string()).collect(),
+        artifact: "{}".into(),
+        deployed_at: now_ms(),
+        workdir: None,
+    }
+}
+
+fn token(id: &str) -> TokenRecord {
+    TokenRecord {
+        id: id.into(),
+        hash: format!("hash-of-{id}"),
+        role: oaas_runtime::tokens::Role::Invoke,
+        packages: None,
+        created_at: now_ms(),
+    }
+}
+
 fn every_migration() -> Vec<i64> {
     (1..=MIGRATIONS.len() as i64).collect()
 }
@@ -360,21 +380,49 @@ async fn a_commit_the_database_refuses_writes_nothing_and_the_store_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_runtime_holds_a_database_until_it_lets_go() {
+async fn an_object_lock_holds_off_other_runtimes_until_it_is_let_go() {
     let Some(db) = scratch().await else { return };
     let first = PostgresStore::connect(db.url()).await.unwrap();
-    first.hold_sole_runtime().await.unwrap();
+    let second = std::sync::Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    assert!(first.shared());
+    let held = first.lock_object(&"x".into()).await.unwrap().unwrap();
+    // Another object's lock is free; the same object's waits.
+    drop(second.lock_object(&"y".into()).await.unwrap());
+    let waiter = {
+        let second = second.clone();
+        tokio::spawn(async move { second.lock_object(&"x".into()).await.map(|l| l.is_some()) })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiter.is_finished(), "the second runtime took a held lock");
+    drop(held);
+    let taken = tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await;
+    assert!(matches!(taken, Ok(Ok(Ok(true)))), "{taken:?}");
+    drop((first, second));
+    db.drop_database().await.unwrap();
+}
+
+/// The next notice, within 2 s.
+async fn next(changes: &mut tokio::sync::broadcast::Receiver<Change>) -> Change {
+    tokio::time::timeout(std::time::Duration::from_secs(2), changes.recv())
+        .await
+        .expect("no notice within 2 s")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_and_a_token_are_noticed_by_the_other_runtimes() {
+    let Some(db) = scratch().await else { return };
+    let first = PostgresStore::connect(db.url()).await.unwrap();
     let second = PostgresStore::connect(db.url()).await.unwrap();
-    let started = std::time::Instant::now();
-    match second.hold_sole_runtime().await {
-        Err(StoreError::Database(m)) => assert!(m.contains("another runtime"), "{m}"),
-        other => panic!("{other:?}"),
-    }
-    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
-    // The first goes (its connection closes, as at a crash): the second gets the database,
-    // waiting out the moment the server takes to notice.
-    drop(first);
-    second.hold_sole_runtime().await.unwrap();
-    drop(second);
+    let mut changes = second.changes().unwrap();
+    // Listening begins with "read it all again".
+    assert_eq!(next(&mut changes).await, Change::All);
+    first.put_package(package("v1", &["p"])).await.unwrap();
+    assert_eq!(next(&mut changes).await, Change::Packages);
+    first.put_token(token("t1")).await.unwrap();
+    assert_eq!(next(&mut changes).await, Change::Tokens);
+    assert!(first.revoke_token("t1").await.unwrap());
+    assert_eq!(next(&mut changes).await, Change::Tokens);
+    drop((first, second));
     db.drop_database().await.unwrap();
 }

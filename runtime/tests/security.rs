@@ -501,8 +501,10 @@ async fn uploads_past_the_limit_are_refused_and_a_second_server_on_the_folder_to
     // The server answers 413 as soon as the limit is passed, and may close before the
     // client has sent the rest.
     assert!(r.as_ref().map_or(true, |r| r.status() == 413), "{r:?}");
+    // On a new connection: the server may have closed the last one mid-body, and a pooled
+    // connection can look alive when the next request goes out (a reset, seen under load).
     assert_eq!(
-        admin
+        reqwest::Client::new()
             .put(&url)
             .body(vec![b'z'; 1024])
             .send()

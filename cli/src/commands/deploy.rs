@@ -2,8 +2,10 @@
 
 use crate::client::{self, Client};
 use crate::exit;
+use crate::k8s;
 use clap::Args;
 use oaas_compiler::artifact::knative::{knative_manifests, KnativeOptions};
+use oaas_compiler::artifact::Artifact;
 use oaas_runtime::api::types::DeployResponse;
 use std::path::PathBuf;
 
@@ -11,12 +13,14 @@ use std::path::PathBuf;
 ///
 /// `@local` commands run in the package's directory on the runtime's machine. With
 /// `--emit knative`, nothing is deployed: the Knative Services for the package's `@image`
-/// functions are printed instead, for `kubectl apply -f -` (see docs/running.md).
+/// functions are printed instead, for `kubectl apply -f -` (see docs/running.md). With
+/// `--emit k8s`, the runtime's own Deployment and Service come first (see docs/cluster.md).
 ///
 /// Examples:
 ///   oaasc deploy examples/record --cluster http://127.0.0.1:6000
 ///   OAAS_CLUSTER=http://10.0.0.5:6000 oaasc deploy examples/video
 ///   oaasc deploy examples/video --emit knative --namespace media > video.yaml
+///   oaasc deploy examples/video --emit k8s --namespace media --blobs s3://media > all.yaml
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct DeployArgs {
@@ -40,6 +44,15 @@ pub struct DeployArgs {
     /// (default: http://oaas-runtime.NAMESPACE.svc.cluster.local:6000).
     #[arg(long)]
     pub runtime_url: Option<String>,
+    /// With --emit k8s: how many runtime replicas.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub replicas: u32,
+    /// With --emit k8s: the runtime's container image (`oaasc` as its entry point).
+    #[arg(long, default_value = concat!("oaasc:", env!("CARGO_PKG_VERSION")))]
+    pub runtime_image: String,
+    /// With --emit k8s: the S3 bucket for files, s3://BUCKET[/PREFIX].
+    #[arg(long, default_value = "s3://oaas")]
+    pub blobs: String,
 }
 
 /// What `--emit` writes.
@@ -47,6 +60,8 @@ pub struct DeployArgs {
 pub enum Emit {
     /// One Knative Service (serving.knative.dev/v1) per `@image`.
     Knative,
+    /// The runtime's Deployment and Service, then the Knative Services.
+    K8s,
 }
 
 /// Runs the command and returns the exit code.
@@ -55,18 +70,8 @@ pub fn run(args: DeployArgs) -> u8 {
         Ok(built) => (built.workspace, built.artifact),
         Err(code) => return code,
     };
-    if let Some(Emit::Knative) = args.emit {
-        let options = KnativeOptions {
-            runtime_url: args.runtime_url.unwrap_or_else(|| {
-                format!(
-                    "http://oaas-runtime.{}.svc.cluster.local:6000",
-                    args.namespace
-                )
-            }),
-            namespace: args.namespace,
-        };
-        print!("{}", knative_manifests(&artifact, &options));
-        return exit::OK;
+    if let Some(emit) = args.emit {
+        return print_manifests(emit, &artifact, args);
     }
     let dir = if args.path.is_dir() {
         args.path.clone()
@@ -99,4 +104,43 @@ pub fn run(args: DeployArgs) -> u8 {
             }
         }
     })
+}
+
+/// `--emit`: the manifests on stdout, nothing deployed.
+fn print_manifests(emit: Emit, artifact: &Artifact, args: DeployArgs) -> u8 {
+    if let Emit::K8s = emit {
+        if !args.blobs.starts_with("s3://") {
+            eprintln!(
+                "error: --blobs must be s3://BUCKET[/PREFIX], not `{}`",
+                args.blobs
+            );
+            return exit::USAGE;
+        }
+        let options = k8s::RuntimeOptions {
+            namespace: args.namespace.clone(),
+            replicas: args.replicas,
+            image: args.runtime_image.clone(),
+            blobs: args.blobs.clone(),
+        };
+        match k8s::runtime_manifests(&options) {
+            Ok(text) => print!("{text}"),
+            Err(e) => {
+                eprintln!("error: cannot write the manifests: {e}");
+                return exit::USAGE;
+            }
+        }
+    }
+    let options = KnativeOptions {
+        runtime_url: args.runtime_url.unwrap_or_else(|| {
+            format!(
+                "http://{}.{}.svc.cluster.local:{}",
+                k8s::NAME,
+                args.namespace,
+                k8s::PORT
+            )
+        }),
+        namespace: args.namespace,
+    };
+    print!("{}", knative_manifests(artifact, &options));
+    exit::OK
 }

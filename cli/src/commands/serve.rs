@@ -39,8 +39,9 @@ pub struct ServeArgs {
     pub data: PathBuf,
     /// Keep objects, invocations, packages and tokens in this PostgreSQL database
     /// (postgres://USER@HOST:PORT/DB) instead of the SQLite file in the data folder, which
-    /// still holds blobs, logs and the token. One server per database for now.
-    #[arg(long, value_name = "URL", value_parser = oaas_runtime::StoreLocation::parse)]
+    /// still holds blobs, logs and the token. One server per database for now. From
+    /// $OAAS_STORE when not given, so a password need not be on the command line.
+    #[arg(long, value_name = "URL", env = "OAAS_STORE", hide_env_values = true, value_parser = oaas_runtime::StoreLocation::parse)]
     pub store: Option<oaas_runtime::StoreLocation>,
     /// Keep files in this S3-compatible bucket (s3://BUCKET[/PREFIX]) instead of the folder
     /// blobs/ in the data folder. The server and credentials come from AWS_ENDPOINT_URL,

@@ -139,7 +139,7 @@ impl Calls {
                 }
             }
             Target::Class(name) => {
-                let (artifact, class) = self.objects.find_class(name)?;
+                let (artifact, class) = self.objects.find_class_now(name).await?;
                 Resolved {
                     artifact,
                     class,

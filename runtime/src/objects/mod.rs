@@ -12,7 +12,7 @@ use crate::blobs::{file_key, Blobs, URL_TTL_S};
 use crate::error::{Error, Result};
 use crate::ids::{ObjectId, TaskId};
 use crate::store::{
-    now_ms, Commit, CommitOutcome, FieldFilter, ObjectVersion, PackageRecord, Store,
+    now_ms, Commit, CommitOutcome, FieldFilter, ObjectLock, ObjectVersion, PackageRecord, Store,
 };
 use crate::values;
 use oaas_compiler::artifact::{Artifact, ClassArtifact};
@@ -46,8 +46,15 @@ pub struct Page {
     pub next_after: Option<ObjectId>,
 }
 
-/// The turn of a `mut` call on one object: held while the call runs.
-pub type Turn = Option<OwnedMutexGuard<()>>;
+/// The turn of a `mut` call on one object: held while the call runs, from before it reads
+/// the newest version until after it commits the next. It holds this process's lock on the
+/// object and, on a store other processes share, the store's lock too; the store's is let
+/// go first.
+#[derive(Default)]
+pub struct Turn {
+    _shared: Option<ObjectLock>,
+    _local: Option<OwnedMutexGuard<()>>,
+}
 
 /// Objects and packages.
 pub struct Objects {
@@ -57,8 +64,11 @@ pub struct Objects {
     /// Deployed packages.
     pub registry: Registry,
     /// The newest version of objects read or written here, so calls need not read the store
-    /// each time. One runtime owns its store, so this cannot go stale.
+    /// each time. Only for a store this process alone writes (SQLite), where it cannot go
+    /// stale; on a shared store every read of a newest version goes to the store.
     latest: Mutex<HashMap<ObjectId, Arc<ObjectVersion>>>,
+    /// Whether `latest` is used: the store is not shared.
+    caching: bool,
     locks: Mutex<locks::ObjectLocks>,
 }
 
@@ -66,6 +76,7 @@ impl Objects {
     /// Objects over a store and a blob folder.
     pub fn new(store: Arc<dyn Store>, blobs: Arc<Blobs>) -> Objects {
         Objects {
+            caching: !store.shared(),
             store,
             blobs,
             registry: Registry::default(),
@@ -79,19 +90,24 @@ impl Objects {
         &self.store
     }
 
-    /// Loads every deployed package from the store (after a restart).
+    /// Loads every deployed package from the store (after a restart, or when another runtime
+    /// on a shared store deployed one), in the order they were deployed, so the newest of
+    /// each package is current. Versions loaded before are not parsed again.
     pub async fn load_packages(&self) -> Result<usize> {
         let packages = self.store.packages().await?;
         let n = packages.len();
         for p in packages {
-            match Artifact::from_json(&p.artifact) {
-                Ok(a) => self
-                    .registry
-                    .insert(Arc::new(a), p.workdir.map(PathBuf::from)),
-                Err(e) => {
-                    tracing::warn!(version = %p.version, error = %e, "skipping a stored package")
-                }
-            }
+            let artifact = match self.registry.version(&p.version) {
+                Some(a) => a,
+                None => match Artifact::from_json(&p.artifact) {
+                    Ok(a) => Arc::new(a),
+                    Err(e) => {
+                        tracing::warn!(version = %p.version, error = %e, "skipping a stored package");
+                        continue;
+                    }
+                },
+            };
+            self.registry.insert(artifact, p.workdir.map(PathBuf::from));
         }
         Ok(n)
     }
@@ -142,13 +158,26 @@ impl Objects {
         Ok((artifact, class))
     }
 
+    /// Finds a class in the current packages, like [`Objects::find_class`]; on a shared
+    /// store, a class not found is looked for again after reading the packages, since a
+    /// deploy through another runtime may not have been noticed here yet.
+    pub async fn find_class_now(&self, name: &str) -> Result<(Arc<Artifact>, ClassHandle)> {
+        match self.find_class(name) {
+            Err(_) if !self.caching => {
+                self.load_packages().await?;
+                self.find_class(name)
+            }
+            found => found,
+        }
+    }
+
     /// Reads an object (newest version, or the given one); deleted objects are 404 unless a
     /// version is asked for. Versions are immutable, so the newest one is shared with the
     /// cache, not copied.
     pub async fn object(&self, id: &ObjectId, version: Option<u64>) -> Result<Arc<ObjectVersion>> {
         let cached = match version {
-            None => self.latest.lock().ok().and_then(|c| c.get(id).cloned()),
-            Some(_) => None,
+            None if self.caching => self.latest.lock().ok().and_then(|c| c.get(id).cloned()),
+            _ => None,
         };
         let found = match cached {
             Some(o) => Some(o),
@@ -164,6 +193,11 @@ impl Objects {
             Some(v) => Error::not_found(format!("object `{id}` has no version {v}")),
             None => Error::not_found(format!("there is no object `{id}`")),
         })?;
+        if !self.caching && self.registry.version(&obj.package_version).is_none() {
+            // Written under a package deployed through another runtime, whose notice has
+            // not come yet.
+            self.load_packages().await?;
+        }
         if obj.deleted && version.is_none() {
             return Err(Error::not_found(format!(
                 "object `{id}` was deleted (its earlier versions stay readable with ?version=)"
@@ -383,8 +417,9 @@ impl Objects {
     }
 
     /// Waits for the turn of a call on `object`: `mut` calls on one object run one at a time
-    /// (tokio's mutex serves waiters in order), each on the newest version, which is returned
-    /// with the turn. Other calls go at once, on the version they were given.
+    /// (tokio's mutex serves this process's waiters in order; a shared store's lock orders
+    /// the processes), each on the newest version, which is returned with the turn. Other
+    /// calls go at once, on the version they were given.
     pub async fn take_turn(
         &self,
         object: Option<Arc<ObjectVersion>>,
@@ -396,11 +431,17 @@ impl Objects {
                     Ok(mut locks) => locks.get(&o.id),
                     Err(p) => p.into_inner().get(&o.id),
                 };
-                let turn = lock.lock_owned().await;
+                let local = lock.lock_owned().await;
+                let shared = self.store.lock_object(&o.id).await?;
+                // Read after the lock is held: on a shared store, from the store itself.
                 let newest = self.object(&o.id, None).await?;
-                Ok((Some(turn), Some(newest)))
+                let turn = Turn {
+                    _shared: shared,
+                    _local: Some(local),
+                };
+                Ok((turn, Some(newest)))
             }
-            (o, _) => Ok((None, o)),
+            (o, _) => Ok((Turn::default(), o)),
         }
     }
 
@@ -468,8 +509,12 @@ impl Objects {
         })
     }
 
-    /// Keeps an object's newest version in memory (bounded: the cache is emptied when full).
+    /// Keeps an object's newest version in memory (bounded: the cache is emptied when full),
+    /// unless the store is shared.
     fn remember(&self, v: &Arc<ObjectVersion>) {
+        if !self.caching {
+            return;
+        }
         if let Ok(mut c) = self.latest.lock() {
             if c.len() >= CACHE_LIMIT {
                 c.clear();

@@ -268,6 +268,21 @@ impl From<StoreError> for Error {
 /// Result of store operations.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What another process may have changed in a shared store ([`Store::changes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A package version was deployed.
+    Packages,
+    /// A token was minted or revoked.
+    Tokens,
+    /// Anything may have changed (notices may have been missed): read it all again.
+    All,
+}
+
+/// A lock on one object held in a shared store ([`Store::lock_object`]): other processes
+/// wait for it until this value is dropped, which lets it go.
+pub type ObjectLock = Box<dyn Send + Sync>;
+
 /// The storage the runtime needs. Implementations must make [`Store::commit`] atomic and
 /// durable before it returns.
 #[async_trait::async_trait]
@@ -308,6 +323,27 @@ pub trait Store: Send + Sync + 'static {
     async fn tokens(&self) -> StoreResult<Vec<TokenRecord>>;
     /// Revokes a token; false when there is none by that id.
     async fn revoke_token(&self, id: &str) -> StoreResult<bool>;
+
+    /// Whether other processes may write this store too (PostgreSQL, with several
+    /// replicas). Then nothing read from it may be kept in memory as current, and `mut`
+    /// calls lock their object in the store ([`Store::lock_object`]).
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Takes the store's lock on one object, waiting while another process holds it; the
+    /// lock is held until the value is dropped. `None` from a store only this process uses,
+    /// where the caller's own lock is enough.
+    async fn lock_object(&self, _id: &ObjectId) -> StoreResult<Option<ObjectLock>> {
+        Ok(None)
+    }
+
+    /// Notices of the packages and tokens other processes commit to a shared store, soon
+    /// after they commit them (and [`Change::All`] first, and again whenever notices may
+    /// have been missed); `None` from a store only this process writes.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        None
+    }
 }
 
 /// Unix milliseconds now.

@@ -14,11 +14,17 @@ use std::time::Duration;
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::{NoTls, Row};
 
+mod locks;
+mod notify;
 mod scratch;
 pub use scratch::ScratchDatabase;
 
 /// Most connections of one store.
 const POOL_SIZE: usize = 16;
+/// Most connections holding object locks at once, besides those (so that calls holding
+/// locks always find a connection to commit on): the most objects one runtime runs `mut`
+/// calls on at a time; calls on more wait for a connection.
+const LOCK_POOL_SIZE: usize = 16;
 /// How many times a read, or a commit that was not committed, is tried again: on another
 /// connection when its own was found gone (one more than the pool holds, so a restarted
 /// server costs no call), or after PostgreSQL broke the commit off (a deadlock between two
@@ -26,10 +32,6 @@ const POOL_SIZE: usize = 16;
 const RETRIES: u32 = POOL_SIZE as u32 + 1;
 /// The key of the advisory lock migrations run under (any fixed number; "oaas" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6f61_6173;
-/// The key of the advisory lock a runtime holds while it is the database's one runtime.
-const SOLE_RUNTIME_LOCK: i64 = 0x6f61_6173_0001;
-/// How long a runtime waits for another to let the database go before it gives up.
-const SOLE_RUNTIME_WAIT: Duration = Duration::from_secs(3);
 
 /// The schema's migrations, in order: number `i + 1` is `MIGRATIONS[i]`. Applied ones are
 /// never edited; a change of schema is a new entry at the end.
@@ -97,11 +99,15 @@ CREATE TABLE idempotency (
 /// PostgreSQL-backed [`Store`], over a pool of connections.
 pub struct PostgresStore {
     pool: Pool,
+    /// Connections that hold object locks ([`locks`]).
+    locks: Pool,
+    /// Notices of deploys and token changes, once [`Store::changes`] has started listening.
+    changes: tokio::sync::broadcast::Sender<Change>,
+    /// The task listening for them.
+    listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     config: tokio_postgres::Config,
     /// Where it points, for messages.
     place: String,
-    /// The connection holding the sole-runtime lock, once taken.
-    sole: std::sync::Mutex<Option<tokio_postgres::Client>>,
 }
 
 /// An error and its sources as one line: tokio-postgres keeps the server's message in the
@@ -118,6 +124,28 @@ fn chain(e: impl std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// A pool of at most `size` connections, waiting at most `wait` for one.
+fn new_pool(
+    config: &tokio_postgres::Config,
+    size: usize,
+    wait: Option<Duration>,
+) -> StoreResult<Pool> {
+    let manager = Manager::from_config(
+        config.clone(),
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .create_timeout(Some(Duration::from_secs(15)))
+        .wait_timeout(wait)
+        .build()
+        .map_err(db)
 }
 
 /// A pool's error: the database's own when making a connection failed.
@@ -165,25 +193,16 @@ impl PostgresStore {
             config.connect_timeout(Duration::from_secs(10));
         }
         let place = describe(&config);
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(Runtime::Tokio1)
-            .create_timeout(Some(Duration::from_secs(15)))
-            .wait_timeout(Some(Duration::from_secs(30)))
-            .build()
-            .map_err(db)?;
+        let pool = new_pool(&config, POOL_SIZE, Some(Duration::from_secs(30)))?;
+        // A call waits for an object's lock as long as the calls before it run.
+        let locks = new_pool(&config, LOCK_POOL_SIZE, None)?;
         let store = PostgresStore {
             pool,
+            locks,
+            changes: tokio::sync::broadcast::channel(64).0,
+            listener: std::sync::Mutex::new(None),
             config,
             place,
-            sole: std::sync::Mutex::new(None),
         };
         store.migrate().await.map_err(|e| store.located(e))?;
         Ok(store)
@@ -197,48 +216,6 @@ impl PostgresStore {
             }
             other => other,
         }
-    }
-
-    /// Makes this store the database's only runtime for as long as it lives: a connection
-    /// of its own holds an advisory lock, which a second runtime then fails to take (the
-    /// runtime keeps objects and locks in memory, so two on one database would serve stale
-    /// versions). The server lets the lock go when that connection ends, a crash included.
-    pub async fn hold_sole_runtime(&self) -> StoreResult<()> {
-        let (client, connection) = self
-            .config
-            .connect(NoTls)
-            .await
-            .map_err(|e| self.located(db(e)))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::error!(error = %chain(e), "the connection holding the sole-runtime lock ended");
-            }
-        });
-        // A runtime restarted after a crash may find the lock still held for a moment, until
-        // the server notices the old connection is gone.
-        let started = std::time::Instant::now();
-        loop {
-            let row = client
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&SOLE_RUNTIME_LOCK])
-                .await
-                .map_err(|e| self.located(db(e)))?;
-            if row.try_get(0).map_err(|e| corrupt("advisory lock", e))? {
-                break;
-            }
-            if started.elapsed() >= SOLE_RUNTIME_WAIT {
-                return Err(StoreError::Database(format!(
-                    "another runtime is using the database at {} (one runtime per database for now)",
-                    self.place
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let mut sole = self
-            .sole
-            .lock()
-            .map_err(|_| StoreError::Database("sole-runtime lock poisoned".into()))?;
-        *sole = Some(client);
-        Ok(())
     }
 
     /// A pooled connection.
@@ -357,11 +334,23 @@ impl PostgresStore {
             .transpose()
     }
 
-    /// Runs one statement; the number of rows it touched.
-    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(sql).await.map_err(db)?;
-        client.execute(&stmt, params).await.map_err(db)
+    /// Runs one statement and notifies `channel` in the same transaction (the notice goes
+    /// out when it commits); the number of rows the statement touched.
+    async fn execute_notifying(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        channel: &str,
+    ) -> StoreResult<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let stmt = tx.prepare_cached(sql).await.map_err(db)?;
+        let n = tx.execute(&stmt, params).await.map_err(db)?;
+        tx.execute("SELECT pg_notify($1, '')", &[&channel])
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(n)
     }
 }
 
@@ -730,10 +719,11 @@ const INVOCATION_COLUMNS: &str =
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     async fn put_package(&self, p: PackageRecord) -> StoreResult<()> {
-        self.execute(
+        self.execute_notifying(
             "INSERT INTO packages (version, names, artifact, deployed_at, workdir) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (version) DO UPDATE SET workdir = COALESCE(EXCLUDED.workdir, packages.workdir)",
             &[&p.version, &Json(&p.names), &p.artifact, &p.deployed_at, &p.workdir],
+            notify::PACKAGES,
         )
         .await
         .map(drop)
@@ -861,9 +851,10 @@ impl Store for PostgresStore {
 
     async fn put_token(&self, t: TokenRecord) -> StoreResult<()> {
         let packages = t.packages.as_ref().map(Json);
-        self.execute(
+        self.execute_notifying(
             "INSERT INTO tokens (id, hash, role, packages, created_at) VALUES ($1, $2, $3, $4, $5)",
             &[&t.id, &t.hash, &t.role.as_str(), &packages, &t.created_at],
+            notify::TOKENS,
         )
         .await
         .map(drop)
@@ -880,8 +871,41 @@ impl Store for PostgresStore {
 
     async fn revoke_token(&self, id: &str) -> StoreResult<bool> {
         Ok(self
-            .execute("DELETE FROM tokens WHERE id = $1", &[&id])
+            .execute_notifying("DELETE FROM tokens WHERE id = $1", &[&id], notify::TOKENS)
             .await?
             > 0)
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn lock_object(&self, id: &ObjectId) -> StoreResult<Option<ObjectLock>> {
+        let held = locks::lock(&self.locks, id.as_str())
+            .await
+            .map_err(|e| self.located(e))?;
+        Ok(Some(Box::new(held)))
+    }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        let receiver = self.changes.subscribe();
+        if let Ok(mut listener) = self.listener.lock() {
+            if listener.is_none() {
+                let task = notify::listen(self.config.clone(), self.changes.clone());
+                *listener = Some(tokio::spawn(task));
+            }
+        }
+        Some(receiver)
+    }
+}
+
+impl Drop for PostgresStore {
+    /// Stops listening for notices.
+    fn drop(&mut self) {
+        if let Ok(mut listener) = self.listener.lock() {
+            if let Some(task) = listener.take() {
+                task.abort();
+            }
+        }
     }
 }

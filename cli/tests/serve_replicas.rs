@@ -1,0 +1,322 @@
+//! Several `oaasc serve --store postgres://...` on one database form one runtime: three
+//! real processes, each with its own data folder and `@local` containers, the same admin
+//! token, and clients spread across them. Each test uses a fresh database on
+//! `$OAAS_TEST_POSTGRES` and skips loudly when no server is reachable (fails with
+//! `OAAS_REQUIRE_POSTGRES=1`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use oaas_runtime::store::postgres::ScratchDatabase;
+mod common;
+
+use common::{client, fixture, get, post, serve};
+use serde_json::{json, Value};
+use std::process::Child;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One `oaasc serve` replica, killed when dropped.
+struct Replica {
+    child: Child,
+    url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `oaasc serve --store URL` with a data folder of its own, on a port the system
+/// picks.
+fn replica(store: &str) -> Replica {
+    let data = tempfile::tempdir().unwrap();
+    let (child, url) = serve(data.path(), Some(store));
+    Replica {
+        child,
+        url,
+        _data: data,
+    }
+}
+
+/// Three replicas on the database at `store`.
+fn three(store: &str) -> Vec<Replica> {
+    (0..3).map(|_| replica(store)).collect()
+}
+
+/// Deploys the test package through `base`.
+async fn deploy(client: &reqwest::Client, base: &str) {
+    let source = std::fs::read_to_string(fixture().join("testpkg.oaas")).unwrap();
+    let body = json!({"sources": {"testpkg.oaas": source}, "workdir": fixture()});
+    let (status, r) = post(client, format!("{base}/api/packages"), body).await;
+    assert_eq!(status, 201, "{r}");
+}
+
+/// Makes a counter through `base` as soon as that replica knows the class; how long it
+/// took to know it.
+async fn create_when_known(client: &reqwest::Client, base: &str, count: i64) -> (String, Duration) {
+    let started = Instant::now();
+    loop {
+        let url = format!("{base}/api/classes/testpkg.Counter/objects");
+        let (status, r) = post(client, url, json!({"count": count})).await;
+        match status {
+            201 => {
+                let id = r["result"]["id"].as_str().unwrap().to_string();
+                return (id, started.elapsed());
+            }
+            404 if started.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            _ => panic!("{status}: {r}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_and_writes_through_one_replica_are_seen_by_the_others_at_once() {
+    let Some(db) = ScratchDatabase::create()
+        .await
+        .expect("PostgreSQL required")
+    else {
+        return;
+    };
+    let replicas = three(db.url());
+    let client = client();
+    let base = |i: usize| replicas[i % 3].url.clone();
+    deploy(&client, &base(0)).await;
+    // Callable through B at once after the deploy through A: B reads the packages again
+    // when it does not know the class yet.
+    let url = format!("{}/api/classes/testpkg.Counter/objects", base(1));
+    let (status, r) = post(&client, url, json!({"count": 0})).await;
+    assert_eq!(status, 201, "{r}");
+    let id = r["result"]["id"].as_str().unwrap().to_string();
+    // Each write through one replica is read at its version through the other two at once.
+    for i in 0..12usize {
+        let url = format!("{}/api/objects/{id}/invoke/increment", base(i));
+        let (status, r) = post(&client, url, json!({"by": 1})).await;
+        assert_eq!(
+            (status, r["result"].as_u64()),
+            (200, Some(i as u64 + 1)),
+            "{r}"
+        );
+        for other in [i + 1, i + 2] {
+            let (status, seen) = get(&client, format!("{}/api/objects/{id}", base(other))).await;
+            assert_eq!(status, 200, "{seen}");
+            assert_eq!(
+                seen["version"],
+                i as u64 + 2,
+                "through replica {}: {seen}",
+                other % 3
+            );
+            assert_eq!(seen["state"]["count"], i as u64 + 1, "{seen}");
+        }
+    }
+    // An object of a new package version, made through A the moment it is deployed there,
+    // reads through C at once.
+    let source = std::fs::read_to_string(fixture().join("testpkg.oaas")).unwrap();
+    let source = format!("{source}\nclass Extra {{\n  public state n: int = 0\n}}\n");
+    let body = json!({"sources": {"testpkg.oaas": source}, "workdir": fixture()});
+    let (status, r) = post(&client, format!("{}/api/packages", base(0)), body).await;
+    assert_eq!(status, 201, "{r}");
+    let url = format!("{}/api/classes/testpkg.Extra/objects", base(0));
+    let (status, r) = post(&client, url, json!({"n": 5})).await;
+    assert_eq!(status, 201, "{r}");
+    let extra = r["result"]["id"].as_str().unwrap();
+    let (status, seen) = get(&client, format!("{}/api/objects/{extra}", base(2))).await;
+    assert_eq!((status, &seen["state"]["n"]), (200, &json!(5)), "{seen}");
+    drop(replicas);
+    db.drop_database().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_hundred_concurrent_increments_through_three_replicas_add_exactly_six_hundred() {
+    const CALLS: usize = 600;
+    const AT_ONCE: usize = 64;
+    let Some(db) = ScratchDatabase::create()
+        .await
+        .expect("PostgreSQL required")
+    else {
+        return;
+    };
+    let replicas = three(db.url());
+    let bases: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+    let client = client();
+    deploy(&client, &bases[0]).await;
+    let (id, _) = create_when_known(&client, &bases[1], 0).await;
+    for base in &bases {
+        create_when_known(&client, base, 0).await;
+    }
+    let gate = Arc::new(tokio::sync::Semaphore::new(AT_ONCE));
+    let mut calls = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    for i in 0..CALLS {
+        let permit = gate.clone().acquire_owned().await.unwrap();
+        let (client, url) = (
+            client.clone(),
+            format!("{}/api/objects/{id}/invoke/increment", bases[i % 3]),
+        );
+        calls.spawn(async move {
+            let answer = post(&client, url, json!({"by": 1})).await;
+            drop(permit);
+            answer
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = calls.join_next().await {
+        let (status, r) = joined.unwrap();
+        assert_eq!(status, 200, "{r}");
+        results.push(r["result"].as_u64().unwrap());
+    }
+    let took = started.elapsed();
+    eprintln!(
+        "{CALLS} increments, {AT_ONCE} at a time through 3 replicas: {took:?} ({:.0} calls/s)",
+        CALLS as f64 / took.as_secs_f64()
+    );
+    // Each call saw its own state: the answers are 1..=600, each once.
+    results.sort_unstable();
+    assert_eq!(results, (1..=CALLS as u64).collect::<Vec<_>>());
+    // Every replica reads the end at once, and the history is one unbroken order.
+    for base in &bases {
+        let (_, seen) = get(&client, format!("{base}/api/objects/{id}")).await;
+        assert_eq!(seen["state"]["count"], CALLS as u64, "{seen}");
+        assert_eq!(seen["version"], CALLS as u64 + 1, "{seen}");
+    }
+    let (_, history) = get(&client, format!("{}/api/objects/{id}/versions", bases[2])).await;
+    let counts: Vec<u64> = history["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["state"]["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, (0..=CALLS as u64).collect::<Vec<_>>());
+    drop(replicas);
+    db.drop_database().await.unwrap();
+}
+
+/// The status of `GET /api/packages` through `base` with `token`.
+async fn packages_status(base: &str, token: &str) -> u16 {
+    let r = reqwest::Client::new()
+        .get(format!("{base}/api/packages"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
+}
+
+/// Waits until `GET /api/packages` through `base` with `token` answers `status`; how long
+/// that took.
+async fn until_status(base: &str, token: &str, status: u16) -> Duration {
+    let started = Instant::now();
+    while packages_status(base, token).await != status {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_minted_or_revoked_through_one_replica_holds_on_all_within_a_second() {
+    let Some(db) = ScratchDatabase::create()
+        .await
+        .expect("PostgreSQL required")
+    else {
+        return;
+    };
+    let replicas = three(db.url());
+    let client = client();
+    let url = format!("{}/api/tokens", replicas[0].url);
+    let (status, minted) = post(&client, url, json!({"role": "read"})).await;
+    assert_eq!(status, 201, "{minted}");
+    let (id, token) = (
+        minted["id"].as_str().unwrap(),
+        minted["token"].as_str().unwrap(),
+    );
+    for r in &replicas[1..] {
+        let waited = until_status(&r.url, token, 200).await;
+        assert!(waited < Duration::from_secs(1), "{waited:?}");
+    }
+    let revoked = client
+        .delete(format!("{}/api/tokens/{id}", replicas[0].url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status().as_u16(), 204);
+    for r in &replicas {
+        let waited = until_status(&r.url, token, 401).await;
+        eprintln!("a revoked token was refused after {waited:?}");
+        assert!(waited < Duration::from_secs(1), "{waited:?}");
+    }
+    drop(replicas);
+    db.drop_database().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_idempotency_key_sent_through_three_replicas_at_once_runs_once() {
+    const KEYS: u64 = 30;
+    let Some(db) = ScratchDatabase::create()
+        .await
+        .expect("PostgreSQL required")
+    else {
+        return;
+    };
+    let replicas = three(db.url());
+    let bases: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+    let client = client();
+    deploy(&client, &bases[0]).await;
+    let (id, _) = create_when_known(&client, &bases[0], 0).await;
+    for base in &bases {
+        create_when_known(&client, base, 0).await;
+    }
+    let send = |base: &String, key: u64| {
+        let request = client
+            .post(format!("{base}/api/objects/{id}/invoke/increment"))
+            .header("Idempotency-Key", format!("key-{key}"))
+            .json(&json!({"by": 1}));
+        async move {
+            let r = request.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    for key in 0..KEYS {
+        let answers = futures_join(bases.iter().map(|b| send(b, key))).await;
+        for (status, r) in &answers {
+            // The first claim runs; the others replay it, or hear it is still running.
+            assert!(*status == 200 || *status == 409, "{status}: {r}");
+        }
+        assert!(answers.iter().any(|(s, _)| *s == 200), "{answers:?}");
+    }
+    // Each key ran exactly once, and asking again through any replica gives its result.
+    let (_, seen) = get(&client, format!("{}/api/objects/{id}", bases[1])).await;
+    assert_eq!(seen["state"]["count"], KEYS, "{seen}");
+    assert_eq!(seen["version"], KEYS + 1, "{seen}");
+    let mut results = Vec::new();
+    for key in 0..KEYS {
+        let (status, r) = send(&bases[(key % 3) as usize], key).await;
+        assert_eq!(status, 200, "{r}");
+        results.push(r["result"].as_u64().unwrap());
+    }
+    results.sort_unstable();
+    assert_eq!(results, (1..=KEYS).collect::<Vec<_>>());
+    drop(replicas);
+    db.drop_database().await.unwrap();
+}
+
+/// Runs futures at once; their outputs in order.
+async fn futures_join<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
