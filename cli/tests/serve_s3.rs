@@ -256,3 +256,83 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_one_database_share_the_files_of_one_bucket() {
+    let Some(db) = oaas_runtime::store::postgres::ScratchDatabase::create()
+        .await
+        .expect("PostgreSQL required")
+    else {
+        return;
+    };
+    let Some(s3) = S3Server::start() else {
+        return;
+    };
+    let blobs = format!("s3://{BUCKET}/shared");
+    let args = ["--store", db.url(), "--blobs", &blobs];
+    let (a_data, b_data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut a, a_url) = start(oaasc_serve(a_data.path(), &args, &s3.vars()));
+    let (mut b, b_url) = start(oaasc_serve(b_data.path(), &args, &s3.vars()));
+    let client = client();
+    let source = std::fs::read_to_string(fixture().join("testpkg.oaas")).unwrap();
+    let sources = json!({"sources": {"testpkg.oaas": source}, "workdir": fixture()});
+    let (status, _) = post(&client, format!("{a_url}/api/packages"), sources).await;
+    assert_eq!(status, 201);
+    // Made and uploaded through one replica...
+    let (status, created) = post(
+        &client,
+        format!("{a_url}/api/classes/testpkg.Doc/objects"),
+        json!({"title": "shared"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["result"]["id"].as_str().unwrap().to_string();
+    let upload = created["result"]["upload"]["body"].as_str().unwrap();
+    let r = reqwest::Client::new()
+        .put(upload)
+        .header("If-None-Match", "*")
+        .body("hello ")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    // ...changed by a function through the other, whose container reads and writes the
+    // bucket...
+    let (status, r) = post(
+        &client,
+        format!("{b_url}/api/objects/{id}/invoke/append"),
+        json!({"text": "replicas"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    // ...and read through both, by redirect and relayed.
+    let plain = reqwest::Client::new();
+    for base in [&a_url, &b_url] {
+        let r = client
+            .get(format!("{base}/api/objects/{id}/files/body"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 307);
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        let text = plain
+            .get(&location)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(text, "hello replicas");
+        let relayed = client
+            .get(format!("{base}/api/objects/{id}/files/body?relay=true"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(relayed.text().await.unwrap(), "hello replicas");
+    }
+    for server in [&mut a, &mut b] {
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+}
