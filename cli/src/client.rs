@@ -67,6 +67,8 @@ impl std::fmt::Display for ClientError {
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// For signed URLs, which may be a bucket's: no token goes to them.
+    unauthenticated: reqwest::Client,
     /// `http://host:port`.
     pub base: String,
 }
@@ -89,6 +91,7 @@ impl Client {
             .unwrap_or_default();
         Client {
             http,
+            unauthenticated: reqwest::Client::new(),
             base: base.trim_end_matches('/').to_string(),
         }
     }
@@ -161,11 +164,16 @@ impl Client {
             .map(|_| ())
     }
 
-    /// `PUT url` with bytes (signed upload URLs).
+    /// `PUT url` with bytes (signed upload URLs, of the runtime or of its bucket), without
+    /// the token, and with `If-None-Match: *`: uploads only create (a bucket's upload URLs
+    /// are signed with that header).
     pub async fn put_bytes(&self, url: &str, bytes: Vec<u8>) -> Result<(), ClientError> {
-        self.send::<Value>(self.http.put(url).body(bytes))
-            .await
-            .map(|_| ())
+        let put = self
+            .unauthenticated
+            .put(url)
+            .header(reqwest::header::IF_NONE_MATCH, "*")
+            .body(bytes);
+        self.send::<Value>(put).await.map(|_| ())
     }
 }
 

@@ -48,6 +48,10 @@ pub struct Config {
     pub data: PathBuf,
     /// Where objects, invocations, packages and tokens are kept.
     pub store: StoreLocation,
+    /// Where file blobs are kept.
+    pub blobs: BlobsLocation,
+    /// How to reach the bucket of `BlobsLocation::S3`; `None` reads the `AWS_*` variables.
+    pub s3: Option<blobs::s3::S3Settings>,
     /// Address to listen on (`127.0.0.1:0` picks a free port).
     pub listen: SocketAddr,
     /// Folder `@local` commands run in when a deploy names none.
@@ -86,6 +90,8 @@ impl Config {
         Config {
             data,
             store: StoreLocation::Sqlite,
+            blobs: BlobsLocation::Folder,
+            s3: None,
             listen,
             workdir,
             image_url: None,
@@ -120,6 +126,47 @@ impl StoreLocation {
             ))
         }
     }
+}
+
+/// Where the runtime keeps file blobs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlobsLocation {
+    /// The folder `blobs/` in the data folder.
+    Folder,
+    /// An S3-compatible bucket (`s3://BUCKET[/PREFIX]`).
+    S3(blobs::s3::S3Location),
+}
+
+impl BlobsLocation {
+    /// From the command line: `s3://BUCKET[/PREFIX]`.
+    pub fn parse(s: &str) -> Result<BlobsLocation, String> {
+        if !s.starts_with("s3://") {
+            return Err(format!(
+                "'{s}' is not a blob store: give s3://BUCKET[/PREFIX], or no --blobs for the folder blobs/ in the data folder"
+            ));
+        }
+        blobs::s3::S3Location::parse(s).map(BlobsLocation::S3)
+    }
+}
+
+/// Opens the blob store the configuration names, with the runtime's URLs on `base_url`.
+async fn open_blobs(
+    config: &Config,
+    secret: Vec<u8>,
+    base_url: String,
+) -> Result<blobs::Blobs, String> {
+    let store = match &config.blobs {
+        BlobsLocation::Folder => blobs::BlobStore::Folder(config.data.join("blobs")),
+        BlobsLocation::S3(location) => {
+            let settings = match &config.s3 {
+                Some(s) => s.clone(),
+                None => blobs::s3::S3Settings::from_env()?,
+            };
+            let s3 = blobs::s3::S3Store::connect(location, &settings, config.max_file_size).await?;
+            blobs::BlobStore::S3(Box::new(s3))
+        }
+    };
+    Ok(blobs::Blobs::with_store(store, secret, base_url))
 }
 
 /// Opens the store the configuration names (the SQLite file readable by its owner only).
@@ -217,11 +264,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let blobs = Arc::new(blobs::Blobs::new(
-        config.data.join("blobs"),
-        secret,
-        format!("http://{addr}"),
-    ));
+    let blobs = Arc::new(open_blobs(&config, secret, format!("http://{addr}")).await?);
     let tokens = Arc::new(
         tokens::Tokens::load(store.clone(), &token)
             .await

@@ -3,8 +3,12 @@
 //! about what reading the storage directly costs".
 //!
 //! ```text
-//! cargo run --release -p oaas-bench --bin blob-bench -- [--reads N] [--concurrency N]
+//! cargo run --release -p oaas-bench --bin blob-bench -- [--reads N] [--concurrency N] [--s3]
 //! ```
+//!
+//! With `--s3` the files are in a bucket of a local `s3s-fs` (started by the bench; see
+//! `oaas_runtime::blobs::s3_testing`): *storage* is then the bucket's presigned URL, and
+//! *disk* the file `s3s-fs` keeps.
 //!
 //! An in-process runtime (real SQLite, real HTTP on loopback) holds one object per file size
 //! (4 KiB, 1 MiB, 16 MiB), uploaded through its signed PUT URL. Each size is then read N times
@@ -25,17 +29,20 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use oaas_bench::runtime;
+use oaas_runtime::blobs::s3_testing::{S3Server, BUCKET};
 use std::time::{Duration, Instant};
 
 struct Options {
     reads: usize,
     concurrency: usize,
+    s3: bool,
 }
 
 fn options() -> Result<Options, String> {
     let mut o = Options {
         reads: 200,
         concurrency: 16,
+        s3: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -48,8 +55,9 @@ fn options() -> Result<Options, String> {
         match a.as_str() {
             "--reads" => o.reads = number("--reads")?,
             "--concurrency" => o.concurrency = number("--concurrency")?,
+            "--s3" => o.s3 = true,
             "-h" | "--help" => {
-                println!("blob-bench [--reads N] [--concurrency N]");
+                println!("blob-bench [--reads N] [--concurrency N] [--s3]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument `{other}` (see --help)")),
@@ -101,14 +109,30 @@ async fn run(o: Options) -> Result<(), String> {
     let data = std::env::temp_dir().join(format!("oaas-blob-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
-    let running = oaas_runtime::start(oaas_runtime::Config::new(
-        data.clone(),
-        listen,
-        std::env::temp_dir(),
-    ))
-    .await?;
+    let mut config = oaas_runtime::Config::new(data.clone(), listen, std::env::temp_dir());
+    let bucket = if o.s3 {
+        let server = S3Server::start().ok_or("--s3 needs s3s-fs")?;
+        config.blobs = oaas_runtime::BlobsLocation::parse(&format!("s3://{BUCKET}"))?;
+        config.s3 = Some(server.settings());
+        Some(server)
+    } else {
+        None
+    };
+    // Where the bytes of blob keys end up on this machine.
+    let disk = match &bucket {
+        Some(server) => server.root().join(BUCKET),
+        None => data.join("blobs"),
+    };
+    let running = oaas_runtime::start(config).await?;
     let base = running.url();
     let client = runtime::client(64, &running.token)?;
+    // Signed URLs get no token: a bucket would take it for its own kind of authorization.
+    let plain = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .tcp_nodelay(true)
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())?;
     let source =
         "package blobs\n\nclass Blob {\n  public file data: \"application/octet-stream\"\n}\n";
     runtime::deploy(&client, &base, "blobs.oaas", source).await?;
@@ -120,7 +144,7 @@ async fn run(o: Options) -> Result<(), String> {
     println!("| size | way | p50 | p99 | MB/s at p50 |\n| --- | --- | --- | --- | --- |");
     let mut summary = Vec::new();
     for size in [4 << 10, 1 << 20, 16 << 20] {
-        let (id, path) = upload(&client, &base, &data, size).await?;
+        let (id, path) = upload(&client, &plain, &base, &disk, size).await?;
         let api = format!("{base}/api/objects/{id}/files/data");
         let signed = signed_url(&api, &running.token).await?;
         let mut ways = [
@@ -137,7 +161,7 @@ async fn run(o: Options) -> Result<(), String> {
                         .await
                         .map_err(|e| e.to_string())?
                         .len(),
-                    1 => fetch(&client, &signed).await?,
+                    1 => fetch(&plain, &signed).await?,
                     2 => fetch(&client, &api).await?,
                     _ => fetch(&client, &format!("{api}?relay=true")).await?,
                 };
@@ -167,8 +191,8 @@ async fn run(o: Options) -> Result<(), String> {
         ));
         if size == 4 << 10 {
             // Many small reads at once: requests per second.
-            for (name, url) in [("storage", signed.clone()), ("redirect", api.clone())] {
-                let rate = concurrent(&client, &url, o.concurrency, o.reads * 4).await?;
+            for (name, url, c) in [("storage", &signed, &plain), ("redirect", &api, &client)] {
+                let rate = concurrent(c, url, o.concurrency, o.reads * 4).await?;
                 summary.push(format!(
                     "4 KiB at concurrency {}: {name} {rate:.0} reads/s",
                     o.concurrency
@@ -186,11 +210,12 @@ async fn run(o: Options) -> Result<(), String> {
 }
 
 /// Creates an object and uploads `size` bytes as its file; returns its id and the blob's
-/// path in the data folder.
+/// path under `disk`.
 async fn upload(
     client: &reqwest::Client,
+    plain: &reqwest::Client,
     base: &str,
-    data: &std::path::Path,
+    disk: &std::path::Path,
     size: usize,
 ) -> Result<(String, std::path::PathBuf), String> {
     let created = runtime::create_object(client, base, "blobs.Blob").await?;
@@ -199,8 +224,9 @@ async fn upload(
         .as_str()
         .ok_or(format!("no upload URL: {created}"))?;
     let bytes: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
-    let r = client
+    let r = plain
         .put(put)
+        .header(reqwest::header::IF_NONE_MATCH, "*")
         .body(bytes)
         .send()
         .await
@@ -208,7 +234,7 @@ async fn upload(
     if !r.status().is_success() {
         return Err(format!("upload: {}", r.status()));
     }
-    let path = data.join(format!("blobs/objects/{id}/v1/data"));
+    let path = disk.join(format!("objects/{id}/v1/data"));
     if !path.exists() {
         return Err(format!("no blob at {}", path.display()));
     }

@@ -10,12 +10,15 @@ use std::path::PathBuf;
 ///
 /// The object access interface over HTTP, an embedded SQLite store and a local blob folder
 /// under --data. Nothing to install. With --store, the records go to a PostgreSQL database
-/// instead (one server per database for now; see docs/runtime.md).
+/// instead (one server per database for now; see docs/runtime.md). With --blobs, files go
+/// to an S3-compatible bucket, reached by its presigned URLs.
 ///
 /// Examples:
 ///   oaasc serve                                  # data in .oaas/, listening on 127.0.0.1:6000
 ///   oaasc serve --data /var/lib/oaas --listen 0.0.0.0:8080
 ///   oaasc serve --store postgres://oaas@db.example.com:5432/oaas   # records in PostgreSQL
+///   AWS_ENDPOINT_URL=http://127.0.0.1:9000 AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... \
+///     oaasc serve --blobs s3://oaas-files/prod                      # files in a bucket
 ///
 /// Every request needs the admin token (or one minted with `oaasc token create`): it is
 /// $OAAS_TOKEN when set, else the file `token` in the data folder, made on first start.
@@ -40,6 +43,12 @@ pub struct ServeArgs {
     /// $OAAS_STORE when not given, so a password need not be on the command line.
     #[arg(long, value_name = "URL", env = "OAAS_STORE", hide_env_values = true, value_parser = oaas_runtime::StoreLocation::parse)]
     pub store: Option<oaas_runtime::StoreLocation>,
+    /// Keep files in this S3-compatible bucket (s3://BUCKET[/PREFIX]) instead of the folder
+    /// blobs/ in the data folder. The server and credentials come from AWS_ENDPOINT_URL,
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION; uploads must send
+    /// `If-None-Match: *` (the SDKs do).
+    #[arg(long, value_name = "URL", value_parser = oaas_runtime::BlobsLocation::parse)]
+    pub blobs: Option<oaas_runtime::BlobsLocation>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:6000")]
     pub listen: SocketAddr,
@@ -108,6 +117,10 @@ pub fn run(args: ServeArgs) -> u8 {
                 .store
                 .clone()
                 .unwrap_or(oaas_runtime::StoreLocation::Sqlite),
+            blobs: args
+                .blobs
+                .clone()
+                .unwrap_or(oaas_runtime::BlobsLocation::Folder),
             ..oaas_runtime::Config::new(args.data.clone(), args.listen, workdir)
         };
         let running = match oaas_runtime::start(config).await {
@@ -122,6 +135,9 @@ pub fn run(args: ServeArgs) -> u8 {
             running.url(),
             args.data.display()
         );
+        if let Some(oaas_runtime::BlobsLocation::S3(l)) = &args.blobs {
+            eprintln!("files in the bucket s3://{}/{}", l.bucket, l.prefix);
+        }
         match &running.token_file {
             Some(file) => eprintln!(
                 "admin token in {} (send it as `Authorization: Bearer TOKEN`; `oaasc` commands run from this directory read it)",

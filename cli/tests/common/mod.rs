@@ -35,13 +35,26 @@ pub fn fixture() -> PathBuf {
 /// whose kill would then reset this test's connections.) `store`: a PostgreSQL URL, or
 /// `None` for the SQLite file in `data`.
 pub fn serve(data: &Path, store: Option<&str>) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oaasc"))
-        .args(["serve", "--data", data.to_str().unwrap()])
+    let mut cmd = serve_command(data);
+    cmd.args(store.map(|url| ["--store", url]).into_iter().flatten());
+    start(cmd)
+}
+
+/// `oaasc serve` on a port the system picks, with its data in `data`, in the fixture's
+/// folder, with the admin token: add arguments, then [`start`] it.
+pub fn serve_command(data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_oaasc"));
+    cmd.args(["serve", "--data", data.to_str().unwrap()])
         .args(["--listen", "127.0.0.1:0"])
-        .args(store.map(|url| ["--store", url]).into_iter().flatten())
         .current_dir(fixture())
         .env("OAAS_TOKEN", TOKEN)
-        .env_remove("OAAS_STORE")
+        .env_remove("OAAS_STORE");
+    cmd
+}
+
+/// Starts a server command; returns it with its URL once it listens.
+pub fn start(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

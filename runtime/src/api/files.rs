@@ -1,5 +1,6 @@
 //! Files over HTTP: signed reads (`GET /blobs/...`, with `Range`) and signed uploads
-//! (`PUT /blobs/...`) of the blob folder, and the same reads relayed for `?relay=true`.
+//! (`PUT /blobs/...`) of the blob folder, and the same reads relayed for `?relay=true`, from
+//! the folder or from the bucket.
 
 use super::auth::Guard;
 use super::error::ApiError;
@@ -29,6 +30,10 @@ fn chunk_for(len: u64) -> usize {
         .clamp(1, READ_CHUNK)
 }
 
+/// What `/blobs/` answers when the blobs are in a bucket.
+const IN_BUCKET: &str =
+    "this runtime keeps its files in a bucket: use the bucket's URLs that it hands out";
+
 fn problem(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
@@ -50,6 +55,9 @@ pub async fn get(
     };
     if let Err(why) = blobs.verify("GET", &key, &q) {
         return problem(StatusCode::FORBIDDEN, "forbidden", why);
+    }
+    if blobs.in_bucket() {
+        return problem(StatusCode::NOT_FOUND, "not_found", IN_BUCKET);
     }
     let Some(path) = blobs.path(&key) else {
         return problem(StatusCode::BAD_REQUEST, "bad_request", "bad blob key");
@@ -129,6 +137,72 @@ pub async fn serve(path: &std::path::Path, headers: &HeaderMap, media_type: &str
     })
 }
 
+/// Relays a read of a blob from the bucket's presigned `url`: the bucket's answer (`200`, or
+/// `206`/`416` for one `Range`) streamed through, with the declared `Content-Type`, as
+/// [`serve`] answers for the folder.
+pub async fn relay(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &HeaderMap,
+    media_type: &str,
+) -> Response {
+    let media_type = match header::HeaderValue::from_str(media_type) {
+        Ok(v) => v,
+        Err(_) => header::HeaderValue::from_static(DEFAULT_MEDIA_TYPE),
+    };
+    let mut request = client.get(url);
+    if let Some(range) = headers.get(header::RANGE) {
+        request = request.header(header::RANGE, range.clone());
+    }
+    let answer = match request.send().await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot reach the bucket for a relayed read");
+            return problem(
+                StatusCode::BAD_GATEWAY,
+                "internal",
+                "cannot reach the bucket that holds the file",
+            );
+        }
+    };
+    let status = answer.status();
+    if status == StatusCode::NOT_FOUND {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such file has been uploaded",
+        );
+    }
+    if !(status.is_success() || status == StatusCode::RANGE_NOT_SATISFIABLE) {
+        tracing::warn!(%status, "the bucket refused a relayed read");
+        return problem(
+            StatusCode::BAD_GATEWAY,
+            "internal",
+            "the bucket that holds the file refused to read it",
+        );
+    }
+    let mut built = Response::builder().status(status);
+    for name in [header::CONTENT_LENGTH, header::CONTENT_RANGE] {
+        if let Some(v) = answer.headers().get(&name) {
+            built = built.header(name, v.clone());
+        }
+    }
+    if status.is_success() {
+        built = built
+            .header(header::CONTENT_TYPE, media_type)
+            .header(header::ACCEPT_RANGES, "bytes");
+    }
+    built
+        .body(Body::from_stream(answer.bytes_stream()))
+        .unwrap_or_else(|_| {
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "cannot build the response",
+            )
+        })
+}
+
 /// Parses one `bytes=a-b`, `bytes=a-` or `bytes=-n` range into inclusive offsets.
 fn parse_range(value: &str, len: u64) -> Option<(u64, u64)> {
     let spec = value.strip_prefix("bytes=")?;
@@ -162,6 +236,9 @@ pub async fn put(
     let blobs = &engine.objects.blobs;
     let q = Signed::from_query(&q).ok_or_else(|| Error::forbidden("a signed URL is needed"))?;
     blobs.verify("PUT", &key, &q).map_err(Error::forbidden)?;
+    if blobs.in_bucket() {
+        return Err(Error::not_found(IN_BUCKET).into());
+    }
     let path = blobs
         .path(&key)
         .ok_or_else(|| Error::bad_request("bad blob key"))?;

@@ -413,16 +413,20 @@ async fn get_file(
         .file_url(&ObjectId::from(id), &name, q.version, Caller::External)
         .await?;
     if q.relay.unwrap_or(false) {
-        let path = engine
-            .objects
-            .blobs
-            .path(&file.key)
-            .ok_or_else(|| Error::internal("bad blob key"))?;
+        let blobs = &engine.objects.blobs;
         let media_type = file
             .media_type
             .as_deref()
             .unwrap_or(blobs::DEFAULT_MEDIA_TYPE);
-        return Ok(files::serve(&path, &headers, media_type).await);
+        return Ok(match (blobs.locate(&file.key), blobs.bucket_client()) {
+            (Some(blobs::Located::File(path)), _) => {
+                files::serve(&path, &headers, media_type).await
+            }
+            (Some(blobs::Located::Url(url)), Some(client)) => {
+                files::relay(client, &url, &headers, media_type).await
+            }
+            _ => return Err(Error::internal("bad blob key").into()),
+        });
     }
     Ok(Redirect::temporary(&file.url).into_response())
 }

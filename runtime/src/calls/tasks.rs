@@ -185,7 +185,7 @@ async fn object_documents(
             .map(|(name, key)| {
                 (
                     name.clone(),
-                    json!({"url": objects.blobs.sign("GET", key, URL_TTL_S)}),
+                    json!({"url": objects.blobs.sign_read(key, URL_TTL_S, None)}),
                 )
             })
             .collect();

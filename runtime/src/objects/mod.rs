@@ -203,7 +203,49 @@ impl Objects {
                 "object `{id}` was deleted (its earlier versions stay readable with ?version=)"
             )));
         }
+        self.see_uploads(&obj).await;
         Ok(obj)
+    }
+
+    /// Asks a bucket about the files of `obj` uploaded to its own upload URLs that the
+    /// runtime has not seen yet, so that [`Objects::effective_files`] shows them; not after
+    /// the object was deleted. A folder is asked directly when a view is made, so there is
+    /// nothing to do for it.
+    async fn see_uploads(&self, obj: &ObjectVersion) {
+        if !self.blobs.in_bucket() {
+            return;
+        }
+        let Ok((_, class)) = self.class_of_object(obj) else {
+            return;
+        };
+        let unseen: Vec<String> = class
+            .files
+            .iter()
+            .filter(|f| !obj.files.contains_key(&f.name))
+            .map(|f| file_key(&obj.id, obj.version, &f.name))
+            .filter(|k| !self.blobs.is_uploaded(k))
+            .collect();
+        if unseen.is_empty() || self.is_deleted(obj).await {
+            return;
+        }
+        self.blobs.refresh(unseen).await;
+    }
+
+    /// Whether the object of `obj` is deleted by now: a bucket takes uploads to a deleted
+    /// object's URLs, which the runtime then does not count.
+    async fn is_deleted(&self, obj: &ObjectVersion) -> bool {
+        if obj.deleted {
+            return true;
+        }
+        let cached = self
+            .latest
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&obj.id).cloned());
+        match cached {
+            Some(newest) => newest.deleted,
+            None => matches!(self.store.object(&obj.id, None).await, Ok(Some(n)) if n.deleted),
+        }
     }
 
     /// Every version of an object, oldest first, as the outside sees them.
@@ -211,6 +253,9 @@ impl Objects {
         let history = self.store.history(id).await?;
         if history.is_empty() {
             return Err(Error::not_found(format!("there is no object `{id}`")));
+        }
+        for o in &history {
+            self.see_uploads(o).await;
         }
         Ok(history
             .iter()
@@ -232,7 +277,7 @@ impl Objects {
         for f in &class.files {
             if !files.contains_key(&f.name) {
                 let key = file_key(&obj.id, obj.version, &f.name);
-                if self.blobs.path(&key).is_some_and(|p| p.exists()) {
+                if self.blobs.is_uploaded(&key) {
                     files.insert(f.name.clone(), key);
                 }
             }
@@ -268,7 +313,7 @@ impl Objects {
             .map(|f| {
                 let url = self
                     .blobs
-                    .sign("PUT", &file_key(id, version, &f.name), URL_TTL_S);
+                    .sign_upload(&file_key(id, version, &f.name), URL_TTL_S);
                 (f.name.clone(), Value::from(url))
             })
             .collect()
@@ -284,7 +329,7 @@ impl Objects {
                     .iter()
                     .find(|f| &f.name == name)
                     .and_then(|f| f.media_type.clone());
-                let url = self.blobs.sign("GET", key, URL_TTL_S);
+                let url = self.blobs.sign_read(key, URL_TTL_S, None);
                 (name.clone(), json!({"url": url, "media_type": media}))
             })
             .collect()
@@ -353,6 +398,9 @@ impl Objects {
             .store
             .list(&class.qualified, &filters, after.as_ref(), limit)
             .await?;
+        for o in &objects {
+            self.see_uploads(o).await;
+        }
         let next_after = if objects.len() == limit {
             objects.last().map(|o| o.id.clone())
         } else {

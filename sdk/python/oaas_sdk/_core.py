@@ -302,6 +302,10 @@ class Context:
             req.add_header("Content-Type", content_type)
         if length is not None:
             req.add_header("Content-Length", str(length))
+        if method == "PUT":
+            # Uploads only create: a bucket's upload URLs are signed with this header, and the
+            # bucket then refuses a second upload (the runtime's own blob folder ignores it).
+            req.add_header("If-None-Match", "*")
         try:
             with _OPENER.open(req, timeout=self._timeout()) as resp:
                 return resp.read()

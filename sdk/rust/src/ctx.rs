@@ -86,6 +86,8 @@ impl Http {
             .client
             .put(url)
             .header(reqwest::header::CONTENT_TYPE, media_type)
+            // Uploads only create: a bucket's upload URLs are signed with this header.
+            .header(reqwest::header::IF_NONE_MATCH, "*")
             .body(data);
         self.send(req, "PUT", what).await.map(|_| ())
     }

@@ -1,6 +1,12 @@
-//! File state: blobs in a local folder, reached only through signed, expiring URLs that grant
-//! one method on one blob (HMAC-SHA256 over method, path and expiry). The HTTP layer serves
-//! them under `/blobs/...` (`api::files`); this module signs, checks and locates them.
+//! File state: blobs reached only through signed, expiring URLs that grant one method on one
+//! blob. They live in one of two stores ([`BlobStore`]):
+//!
+//! - a local folder (the default): URLs signed by the runtime (HMAC-SHA256 over method, path
+//!   and expiry), which the HTTP layer serves under `/blobs/...` (`api::files`);
+//! - an S3-compatible bucket ([`s3`]): the bucket's own SigV4 presigned URLs, so the bytes
+//!   never pass through the runtime.
+//!
+//! This module signs, checks and locates them; it uses no other part of the runtime but ids.
 
 use crate::ids::{ObjectId, TaskId};
 use hmac::{Hmac, Mac};
@@ -8,6 +14,9 @@ use serde::Deserialize;
 use sha2::Sha256;
 use std::collections::HashMap;
 use std::path::PathBuf;
+
+pub mod s3;
+pub mod s3_testing;
 
 /// How long signed file URLs live.
 pub const URL_TTL_S: u64 = 3600;
@@ -24,9 +33,26 @@ pub fn allocation_key(task: &TaskId, class: &str) -> String {
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// The blob folder and the key that signs URLs to it.
+/// Where blobs are stored.
+pub enum BlobStore {
+    /// A local folder, served by the runtime under `/blobs/`.
+    Folder(PathBuf),
+    /// An S3-compatible bucket, reached by its presigned URLs.
+    S3(Box<s3::S3Store>),
+}
+
+/// Where to read a blob from, for a read relayed through the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Located {
+    /// A file of the blob folder.
+    File(PathBuf),
+    /// A presigned `GET` URL of the bucket.
+    Url(String),
+}
+
+/// The blob store and the key that signs the runtime's own URLs.
 pub struct Blobs {
-    root: PathBuf,
+    store: BlobStore,
     secret: Vec<u8>,
     /// `http://host:port` the URLs are built on.
     pub base_url: String,
@@ -78,13 +104,23 @@ fn now_s() -> u64 {
 }
 
 impl Blobs {
-    /// Blobs under `root`, URLs signed with `secret` on `base_url`.
+    /// Blobs under the folder `root`, URLs signed with `secret` on `base_url`.
     pub fn new(root: PathBuf, secret: Vec<u8>, base_url: String) -> Blobs {
+        Blobs::with_store(BlobStore::Folder(root), secret, base_url)
+    }
+
+    /// Blobs in `store`; the runtime's own URLs signed with `secret` on `base_url`.
+    pub fn with_store(store: BlobStore, secret: Vec<u8>, base_url: String) -> Blobs {
         Blobs {
-            root,
+            store,
             secret,
             base_url,
         }
+    }
+
+    /// Whether the blobs are in a bucket (the runtime's `/blobs/` then serves nothing).
+    pub fn in_bucket(&self) -> bool {
+        matches!(self.store, BlobStore::S3(_))
     }
 
     /// The MAC of what a URL grants: method, blob, expiry and, for typed reads, media type.
@@ -120,14 +156,28 @@ impl Blobs {
         url
     }
 
-    /// A URL granting `method` (`GET` or `PUT`) on `key` for `ttl_s` seconds.
+    /// A URL of the runtime's own granting `method` on `key` for `ttl_s` seconds (blobs of
+    /// the folder, and other grants such as a task's output allocation).
     pub fn sign(&self, method: &str, key: &str, ttl_s: u64) -> String {
         self.signed_url(method, key, ttl_s, None)
     }
 
-    /// A URL to read `key` for `ttl_s` seconds, answered with `Content-Type: media_type`.
+    /// A URL to read the blob `key` for `ttl_s` seconds, answered with
+    /// `Content-Type: media_type` when given.
     pub fn sign_read(&self, key: &str, ttl_s: u64, media_type: Option<&str>) -> String {
-        self.signed_url("GET", key, ttl_s, media_type)
+        match &self.store {
+            BlobStore::Folder(_) => self.signed_url("GET", key, ttl_s, media_type),
+            BlobStore::S3(s3) => s3.read_url(key, ttl_s, media_type),
+        }
+    }
+
+    /// A URL to upload the blob `key` once, for `ttl_s` seconds. For a bucket the upload
+    /// must carry `If-None-Match: *` (see [`s3`]).
+    pub fn sign_upload(&self, key: &str, ttl_s: u64) -> String {
+        match &self.store {
+            BlobStore::Folder(_) => self.signed_url("PUT", key, ttl_s, None),
+            BlobStore::S3(s3) => s3.upload_url(key, ttl_s),
+        }
     }
 
     /// Checks a signed request; the error is what to tell the caller.
@@ -146,8 +196,11 @@ impl Blobs {
             .map_err(|_| "the signature does not match")
     }
 
-    /// The file behind a key, refusing keys that climb out of the folder.
+    /// The file behind a key, refusing keys that climb out of the folder; none for a bucket.
     pub fn path(&self, key: &str) -> Option<PathBuf> {
+        let BlobStore::Folder(root) = &self.store else {
+            return None;
+        };
         if key.is_empty()
             || key
                 .split('/')
@@ -155,23 +208,64 @@ impl Blobs {
         {
             return None;
         }
-        Some(self.root.join(key))
+        Some(root.join(key))
+    }
+
+    /// Where a relayed read of `key` comes from.
+    pub fn locate(&self, key: &str) -> Option<Located> {
+        match &self.store {
+            BlobStore::Folder(_) => self.path(key).map(Located::File),
+            BlobStore::S3(s3) => Some(Located::Url(s3.read_url(key, 60, None))),
+        }
+    }
+
+    /// Whether `key` is known to hold a blob, without waiting: the folder is asked, a
+    /// bucket's blobs are known once [`Blobs::refresh`] or [`Blobs::exists`] saw them.
+    pub fn is_uploaded(&self, key: &str) -> bool {
+        match &self.store {
+            BlobStore::Folder(_) => self.path(key).is_some_and(|p| p.exists()),
+            BlobStore::S3(s3) => s3.known(key),
+        }
+    }
+
+    /// Asks the bucket about the keys not known to hold a blob yet, so that
+    /// [`Blobs::is_uploaded`] answers for them (nothing to do for a folder).
+    pub async fn refresh(&self, keys: impl IntoIterator<Item = String>) {
+        if let BlobStore::S3(s3) = &self.store {
+            for key in keys {
+                s3.exists(&key).await;
+            }
+        }
     }
 
     /// Whether a blob exists.
     pub async fn exists(&self, key: &str) -> bool {
-        match self.path(key) {
-            Some(p) => tokio::fs::metadata(p).await.is_ok(),
-            None => false,
+        match &self.store {
+            BlobStore::Folder(_) => match self.path(key) {
+                Some(p) => tokio::fs::metadata(p).await.is_ok(),
+                None => false,
+            },
+            BlobStore::S3(s3) => s3.exists(key).await,
         }
     }
 
     /// Reads a whole blob.
     pub async fn read(&self, key: &str) -> std::io::Result<Vec<u8>> {
+        if let BlobStore::S3(s3) = &self.store {
+            return s3.read(key).await;
+        }
         let path = self
             .path(key)
             .ok_or_else(|| std::io::Error::other("bad key"))?;
         tokio::fs::read(path).await
+    }
+
+    /// The client that reaches the bucket, for relayed reads (none for a folder).
+    pub fn bucket_client(&self) -> Option<&reqwest::Client> {
+        match &self.store {
+            BlobStore::Folder(_) => None,
+            BlobStore::S3(s3) => Some(s3.http()),
+        }
     }
 }
 
