@@ -100,7 +100,7 @@ pub fn run(args: ServeArgs) -> u8 {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "info".into()),
+                    .unwrap_or_else(|_| "info,tokio_postgres=warn".into()),
             )
             .with_writer(std::io::stderr)
             .try_init();
