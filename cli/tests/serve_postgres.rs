@@ -106,3 +106,97 @@ fn an_unreachable_or_malformed_store_is_a_usage_error() {
         assert!(!stderr.contains("panicked"), "{url}: {stderr}");
     }
 }
+
+/// Runs SQL as the test server's admin (`psql` on the scratch database's server).
+fn admin_sql(db: &ScratchDatabase, sql: &str) {
+    let (server, _) = db.url().rsplit_once('/').unwrap();
+    let out = Command::new("psql")
+        .args([
+            &format!("{server}/postgres"),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            sql,
+        ])
+        .output()
+        .expect("psql, PostgreSQL's client, is needed by this test");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "psql {sql}: {stderr}");
+}
+
+/// Polls `/healthz` until it answers `status`; the last answer.
+async fn health_becomes(base: &str, status: u16) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = reqwest::get(format!("{base}/healthz")).await.unwrap();
+        let got = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        if got == status || std::time::Instant::now() > deadline {
+            assert_eq!(got, status, "{body}");
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The database goes away under a running runtime (its connections ended, new ones
+/// refused, as while PostgreSQL restarts): `/healthz` and requests answer 503, and once the
+/// database is back the runtime serves again by itself, with every acknowledged write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_database_gives_503_and_the_runtime_recovers_by_itself() {
+    let Some(db) = ScratchDatabase::create()
+        .await
+        .expect("PostgreSQL required")
+    else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, base) = serve(data.path(), Some(db.url()));
+    let client = client();
+    let source = std::fs::read_to_string(fixture().join("testpkg.oaas")).unwrap();
+    let sources = json!({"sources": {"testpkg.oaas": source}, "workdir": fixture()});
+    assert_eq!(
+        post(&client, format!("{base}/api/packages"), sources)
+            .await
+            .0,
+        201
+    );
+    let objects = format!("{base}/api/classes/testpkg.Counter/objects");
+    let (_, created) = post(&client, objects, json!({"count": 0})).await;
+    let id = created["result"]["id"].as_str().unwrap().to_string();
+    let increment = format!("{base}/api/objects/{id}/invoke/increment");
+    for _ in 0..5 {
+        let (status, r) = post(&client, increment.clone(), json!({"by": 1})).await;
+        assert_eq!(status, 200, "{r}");
+    }
+    let health = health_becomes(&base, 200).await;
+    assert_eq!(health["store"]["ok"], true, "{health}");
+
+    let name = db.name().to_string();
+    admin_sql(
+        &db,
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+    );
+    admin_sql(
+        &db,
+        &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"),
+    );
+    let health = health_becomes(&base, 503).await;
+    assert_eq!(health["store"]["ok"], false, "{health}");
+    let (status, r) = post(&client, increment.clone(), json!({"by": 1})).await;
+    assert_eq!(
+        (status, r["error"]["code"].as_str()),
+        (503, Some("unavailable")),
+        "{r}"
+    );
+
+    admin_sql(
+        &db,
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
+    );
+    health_becomes(&base, 200).await;
+    let (status, r) = post(&client, increment, json!({"by": 1})).await;
+    assert_eq!((status, r["result"].as_i64()), (200, Some(6)), "{r}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

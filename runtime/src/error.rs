@@ -35,6 +35,8 @@ pub enum ErrorKind {
     /// The request is larger than the runtime takes.
     #[serde(rename = "payload_too_large")]
     TooLarge,
+    /// A service the runtime needs (its database) cannot be reached now; try again later.
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -53,6 +55,7 @@ impl ErrorKind {
             ErrorKind::Unauthenticated => "unauthenticated",
             ErrorKind::UnsupportedMediaType => "unsupported_media_type",
             ErrorKind::TooLarge => "payload_too_large",
+            ErrorKind::Unavailable => "unavailable",
         }
     }
 }

@@ -21,6 +21,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -86,6 +87,7 @@ mod tests {
             (ErrorKind::FunctionFailed, 502, "function_failed"),
             (ErrorKind::Timeout, 504, "function_timeout"),
             (ErrorKind::Internal, 500, "internal"),
+            (ErrorKind::Unavailable, 503, "unavailable"),
             (ErrorKind::NotImplemented, 501, "not_implemented"),
             (ErrorKind::Unauthenticated, 401, "unauthenticated"),
             (

@@ -32,8 +32,8 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use types::{
-    AcceptedResponse, CallResponse, DeployRequest, DeployResponse, Health, InvocationResponse,
-    ObjectPage, PackageEntry, PackagesResponse, VersionsResponse,
+    AcceptedResponse, CallResponse, Check, DeployRequest, DeployResponse, Health,
+    InvocationResponse, ObjectPage, PackageEntry, PackagesResponse, VersionsResponse,
 };
 use types::{MintRequest, TokenEntry, TokensResponse};
 
@@ -111,12 +111,46 @@ async fn not_found() -> ApiError {
     Error::not_found("no such path; see /openapi.json for the API").into()
 }
 
-async fn healthz(State(engine): State<Shared>) -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
+/// How long `/healthz` waits for the store and the blobs.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Liveness and readiness: 200 while the store and the blobs answer, else 503 with why.
+async fn healthz(State(engine): State<Shared>) -> Response {
+    let store = engine.objects.store().clone();
+    let store = check(async move { store.health().await.map_err(|e| e.to_string()) });
+    let blobs = check(engine.objects.blobs.health());
+    let (store, blobs) = tokio::join!(store, blobs);
+    let ok = store.ok && blobs.ok;
+    let health = Health {
+        status: if ok { "ok" } else { "unavailable" }.into(),
         packages: engine.objects.registry.list().len(),
         containers: engine.invoker.containers.local_count(),
-    })
+        store,
+        blobs,
+    };
+    let status = match ok {
+        true => StatusCode::OK,
+        false => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, Json(health)).into_response()
+}
+
+/// Runs one health check with the time limit.
+async fn check(probe: impl std::future::Future<Output = Result<(), String>>) -> Check {
+    match tokio::time::timeout(HEALTH_TIMEOUT, probe).await {
+        Ok(Ok(())) => Check {
+            ok: true,
+            error: None,
+        },
+        Ok(Err(e)) => Check {
+            ok: false,
+            error: Some(e),
+        },
+        Err(_) => Check {
+            ok: false,
+            error: Some(format!("no answer within {HEALTH_TIMEOUT:?}")),
+        },
+    }
 }
 
 async fn metrics(State(engine): State<Shared>) -> Response {

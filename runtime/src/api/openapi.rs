@@ -19,7 +19,7 @@ fn text(name: &str, place: &str, description: &str) -> Value {
 }
 
 /// The error statuses every operation can answer, and those of calls that run functions.
-const ERRORS: &[&str] = &["400", "401", "403", "404", "405", "415"];
+const ERRORS: &[&str] = &["400", "401", "403", "404", "405", "415", "503"];
 const CALL_ERRORS: &[&str] = &["409", "422", "502", "504"];
 
 /// One operation: a summary, parameters, an optional JSON body (its schema), the success
@@ -111,8 +111,15 @@ pub fn document() -> Value {
         false,
     );
     revoke["responses"]["204"] = json!({"description": "revoked; no body"});
-    let mut healthz = op("Liveness (needs no token)", &[], None, "200", false);
+    let mut healthz = op(
+        "Liveness and readiness: the store and the blobs answer (needs no token)",
+        &[],
+        None,
+        "200",
+        false,
+    );
     healthz["security"] = json!([]);
+    healthz["responses"]["503"] = json!({"description": "the store or the blobs do not answer", "content": {"application/json": {"schema": {"type": "object"}}}});
     json!({
         "openapi": "3.1.0",
         "info": {"title": "OaaS runtime", "version": env!("CARGO_PKG_VERSION"),

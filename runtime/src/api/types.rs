@@ -204,12 +204,27 @@ pub struct VersionsResponse {
 /// `GET /healthz`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Health {
-    /// `ok`.
+    /// `ok`, or `unavailable` (answered with 503) when the store or the blobs cannot be
+    /// reached.
     pub status: String,
     /// Current packages.
     pub packages: usize,
     /// Running local containers.
     pub containers: usize,
+    /// The store (the SQLite file or the PostgreSQL database).
+    pub store: Check,
+    /// The blobs (the folder or the bucket).
+    pub blobs: Check,
+}
+
+/// Whether a service the runtime needs answers, and why not.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Check {
+    /// It answered in time.
+    pub ok: bool,
+    /// Why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// `POST /api/tokens`.

@@ -104,6 +104,22 @@ fn now_s() -> u64 {
 }
 
 impl Blobs {
+    /// Whether the blobs can be reached now (`/healthz`): the folder is there, or the
+    /// bucket answers.
+    pub async fn health(&self) -> Result<(), String> {
+        match &self.store {
+            BlobStore::Folder(root) => match tokio::fs::metadata(root).await {
+                Ok(m) if m.is_dir() => Ok(()),
+                Ok(_) => Err(format!("{} is not a folder", root.display())),
+                Err(e) => Err(format!(
+                    "cannot read the blob folder {}: {e}",
+                    root.display()
+                )),
+            },
+            BlobStore::S3(s3) => s3.health().await,
+        }
+    }
+
     /// Blobs under the folder `root`, URLs signed with `secret` on `base_url`.
     pub fn new(root: PathBuf, secret: Vec<u8>, base_url: String) -> Blobs {
         Blobs::with_store(BlobStore::Folder(root), secret, base_url)

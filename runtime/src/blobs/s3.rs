@@ -163,6 +163,12 @@ impl S3Store {
         Ok(store)
     }
 
+    /// Whether the bucket answers now (`/healthz`).
+    pub async fn health(&self) -> Result<(), String> {
+        let endpoint = self.bucket.base_url().to_string();
+        self.check_bucket(&endpoint).await
+    }
+
     /// `HEAD` on the bucket: there, and reachable with these credentials.
     async fn check_bucket(&self, endpoint: &str) -> Result<(), String> {
         let url = self

@@ -260,8 +260,15 @@ impl std::fmt::Display for StoreError {
 impl std::error::Error for StoreError {}
 
 impl From<StoreError> for Error {
+    /// A database that fails or is gone is a passing state of the service (503: try again);
+    /// a record that does not decode is the runtime's fault (500).
     fn from(e: StoreError) -> Error {
-        Error::internal(e.to_string())
+        match e {
+            StoreError::Database(_) | StoreError::Closed => {
+                Error::new(crate::error::ErrorKind::Unavailable, e.to_string())
+            }
+            StoreError::Corrupt(_) => Error::internal(e.to_string()),
+        }
     }
 }
 
@@ -287,6 +294,10 @@ pub type ObjectLock = Box<dyn Send + Sync>;
 /// durable before it returns.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Whether the store answers now (`/healthz`); an embedded store always does.
+    async fn health(&self) -> StoreResult<()> {
+        Ok(())
+    }
     /// Saves a package version (idempotent: same version, same content).
     async fn put_package(&self, package: PackageRecord) -> StoreResult<()>;
     /// Every deployed package version, oldest first.

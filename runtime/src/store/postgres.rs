@@ -718,6 +718,15 @@ const INVOCATION_COLUMNS: &str =
 
 #[async_trait::async_trait]
 impl Store for PostgresStore {
+    async fn health(&self) -> StoreResult<()> {
+        self.client()
+            .await?
+            .simple_query("SELECT 1")
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     async fn put_package(&self, p: PackageRecord) -> StoreResult<()> {
         self.execute_notifying(
             "INSERT INTO packages (version, names, artifact, deployed_at, workdir) VALUES ($1, $2, $3, $4, $5)
