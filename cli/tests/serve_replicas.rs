@@ -320,3 +320,91 @@ where
     }
     out
 }
+
+/// Runs `calls` (each a POST of `body` to a URL) `at_once` at a time; the answers, in the
+/// order of the calls.
+async fn post_all(
+    client: &reqwest::Client,
+    calls: Vec<(String, Value)>,
+    at_once: usize,
+) -> Vec<(u16, Value)> {
+    let gate = Arc::new(tokio::sync::Semaphore::new(at_once));
+    let mut running = tokio::task::JoinSet::new();
+    for (n, (url, body)) in calls.into_iter().enumerate() {
+        let permit = gate.clone().acquire_owned().await.unwrap();
+        let client = client.clone();
+        running.spawn(async move {
+            let answer = post(&client, url, body).await;
+            drop(permit);
+            (n, answer)
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(joined) = running.join_next().await {
+        answers.push(joined.unwrap());
+    }
+    answers.sort_by_key(|(n, _)| *n);
+    answers.into_iter().map(|(_, answer)| answer).collect()
+}
+
+/// 1,000 objects, each created through one replica and incremented through the other two,
+/// all at once: every object ends at exactly +2, read through any replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_objects_updated_through_three_replicas_at_once_lose_nothing() {
+    const OBJECTS: usize = 1000;
+    let Some(db) = ScratchDatabase::create()
+        .await
+        .expect("PostgreSQL required")
+    else {
+        return;
+    };
+    let replicas = three(db.url());
+    let bases: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+    let client = client();
+    deploy(&client, &bases[0]).await;
+    for base in &bases {
+        create_when_known(&client, base, 0).await;
+    }
+    let creates = (0..OBJECTS)
+        .map(|i| {
+            let url = format!("{}/api/classes/testpkg.Counter/objects", bases[i % 3]);
+            (url, json!({"count": i}))
+        })
+        .collect();
+    let ids: Vec<(String, u64)> = post_all(&client, creates, 64)
+        .await
+        .into_iter()
+        .map(|(status, r)| {
+            assert_eq!(status, 201, "{r}");
+            let id = r["result"]["id"].as_str().unwrap().to_string();
+            (id, r["result"]["state"]["count"].as_u64().unwrap())
+        })
+        .collect();
+    let increments = (0..2 * OBJECTS)
+        .map(|n| {
+            // Object i was made through replica i % 3; its increments go to the other two.
+            let (id, _) = &ids[n % OBJECTS];
+            let base = &bases[(n % OBJECTS + 1 + n / OBJECTS) % 3];
+            (
+                format!("{base}/api/objects/{id}/invoke/increment"),
+                json!({"by": 1}),
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    for (status, r) in post_all(&client, increments, 64).await {
+        assert_eq!(status, 200, "{r}");
+    }
+    eprintln!(
+        "{} increments of {OBJECTS} objects: {:?}",
+        2 * OBJECTS,
+        started.elapsed()
+    );
+    for (n, (id, first)) in ids.iter().enumerate() {
+        let (_, seen) = get(&client, format!("{}/api/objects/{id}", bases[n % 3])).await;
+        assert_eq!(seen["state"]["count"], first + 2, "{seen}");
+        assert_eq!(seen["version"], 3, "{seen}");
+    }
+    drop(replicas);
+    db.drop_database().await.unwrap();
+}
