@@ -14,6 +14,10 @@ use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The tests of this file take turns: three replicas open up to 33 PostgreSQL connections
+/// each, and a server takes 100 by default, so two tests at once could run out.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// One `oaasc serve` replica, killed when dropped.
 struct Replica {
     child: Child,
@@ -75,6 +79,7 @@ async fn create_when_known(client: &reqwest::Client, base: &str, count: i64) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_and_writes_through_one_replica_are_seen_by_the_others_at_once() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let Some(db) = ScratchDatabase::create()
         .await
         .expect("PostgreSQL required")
@@ -131,6 +136,7 @@ async fn a_deploy_and_writes_through_one_replica_are_seen_by_the_others_at_once(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn six_hundred_concurrent_increments_through_three_replicas_add_exactly_six_hundred() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     const CALLS: usize = 600;
     const AT_ONCE: usize = 64;
     let Some(db) = ScratchDatabase::create()
@@ -147,24 +153,15 @@ async fn six_hundred_concurrent_increments_through_three_replicas_add_exactly_si
     for base in &bases {
         create_when_known(&client, base, 0).await;
     }
-    let gate = Arc::new(tokio::sync::Semaphore::new(AT_ONCE));
-    let mut calls = tokio::task::JoinSet::new();
+    let calls = (0..CALLS)
+        .map(|i| {
+            let url = format!("{}/api/objects/{id}/invoke/increment", bases[i % 3]);
+            (url, json!({"by": 1}))
+        })
+        .collect();
     let started = Instant::now();
-    for i in 0..CALLS {
-        let permit = gate.clone().acquire_owned().await.unwrap();
-        let (client, url) = (
-            client.clone(),
-            format!("{}/api/objects/{id}/invoke/increment", bases[i % 3]),
-        );
-        calls.spawn(async move {
-            let answer = post(&client, url, json!({"by": 1})).await;
-            drop(permit);
-            answer
-        });
-    }
     let mut results = Vec::new();
-    while let Some(joined) = calls.join_next().await {
-        let (status, r) = joined.unwrap();
+    for (status, r) in post_all(&client, calls, AT_ONCE).await {
         assert_eq!(status, 200, "{r}");
         results.push(r["result"].as_u64().unwrap());
     }
@@ -221,6 +218,7 @@ async fn until_status(base: &str, token: &str, status: u16) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_minted_or_revoked_through_one_replica_holds_on_all_within_a_second() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let Some(db) = ScratchDatabase::create()
         .await
         .expect("PostgreSQL required")
@@ -257,6 +255,7 @@ async fn a_token_minted_or_revoked_through_one_replica_holds_on_all_within_a_sec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_idempotency_key_sent_through_three_replicas_at_once_runs_once() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     const KEYS: u64 = 30;
     let Some(db) = ScratchDatabase::create()
         .await
@@ -351,6 +350,7 @@ async fn post_all(
 /// all at once: every object ends at exactly +2, read through any replica.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_objects_updated_through_three_replicas_at_once_lose_nothing() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     const OBJECTS: usize = 1000;
     let Some(db) = ScratchDatabase::create()
         .await
