@@ -50,6 +50,9 @@ struct Options {
     container: Option<String>,
     /// The runtime's store (`--store`, as `oaasc serve` takes it); SQLite without it.
     store: oaas_runtime::StoreLocation,
+    /// How many runtimes share the store (`--replicas`, PostgreSQL only); calls go to them
+    /// in turn.
+    replicas: usize,
 }
 
 fn options() -> Result<Options, String> {
@@ -62,6 +65,7 @@ fn options() -> Result<Options, String> {
         only: None,
         container: None,
         store: oaas_runtime::StoreLocation::Sqlite,
+        replicas: 1,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -80,6 +84,7 @@ fn options() -> Result<Options, String> {
             "--warmup" => o.warmup = num(value()?)?,
             "--data" => o.data = Some(value()?.into()),
             "--store" => o.store = oaas_runtime::StoreLocation::parse(&value()?)?,
+            "--replicas" => o.replicas = num(value()?)?.clamp(1, 8),
             "--container" => o.container = Some(value()?.trim_end_matches('/').to_string()),
             "--only" => {
                 o.only = Some(match value()?.as_str() {
@@ -93,7 +98,7 @@ fn options() -> Result<Options, String> {
                 })
             }
             "-h" | "--help" => {
-                println!("runtime-bench [--quick] [--objects N] [--calls-c1 N] [--calls-c64 N] [--warmup N] [--data DIR] [--only runtime|direct] [--container URL] [--store postgres://USER@HOST:PORT/DB]");
+                println!("runtime-bench [--quick] [--objects N] [--calls-c1 N] [--calls-c64 N] [--warmup N] [--data DIR] [--only runtime|direct] [--container URL] [--store postgres://USER@HOST:PORT/DB [--replicas N]]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument `{other}`")),
@@ -141,7 +146,8 @@ enum Mode {
 
 struct Target {
     client: reqwest::Client,
-    runtime: String,
+    /// Every replica's URL; calls go to them in turn.
+    runtimes: Vec<String>,
     container: String,
     ids: Vec<String>,
     keys: Vec<String>,
@@ -153,10 +159,8 @@ impl Target {
     async fn call(&self, mode: Mode, object: usize, key: usize, value: &str) -> Result<(), String> {
         match mode {
             Mode::Runtime => {
-                let url = format!(
-                    "{}/api/objects/{}/invoke/put",
-                    self.runtime, self.ids[object]
-                );
+                let runtime = &self.runtimes[(object + key) % self.runtimes.len()];
+                let url = format!("{runtime}/api/objects/{}/invoke/put", self.ids[object]);
                 let r = self
                     .client
                     .post(url)
@@ -390,12 +394,8 @@ async fn bench(o: Options) -> Result<(), String> {
         ),
     };
     let _ = std::fs::remove_dir_all(&data);
-    let listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
-    let config = oaas_runtime::Config {
-        store: o.store.clone(),
-        ..oaas_runtime::Config::new(data.clone(), listen, std::env::temp_dir())
-    };
-    let running = oaas_runtime::start(config).await?;
+    let replicas = start_replicas(&o, &data).await?;
+    let running = &replicas[0];
     let fsync = fsync_latency(&data);
     let runtime = running.url();
 
@@ -441,7 +441,7 @@ async fn bench(o: Options) -> Result<(), String> {
         .collect();
     let target = Arc::new(Target {
         client,
-        runtime: runtime.clone(),
+        runtimes: replicas.iter().map(|r| r.url()).collect(),
         container: container.clone(),
         ids,
         keys,
@@ -453,6 +453,7 @@ async fn bench(o: Options) -> Result<(), String> {
     let c1 = workload(&mut rng, o.objects, o.calls_c1);
     let c64 = workload(&mut rng, o.objects, o.calls_c64);
     let mut results = Vec::new();
+    let mut tx_per_call = Vec::new();
     for (name, conc, calls) in [("warm-up", 8, &warm), ("c=1", 1, &c1), ("c=64", 64, &c64)] {
         for mode in [Mode::Runtime, Mode::Direct] {
             if o.only.is_some_and(|m| m != mode) {
@@ -464,7 +465,15 @@ async fn bench(o: Options) -> Result<(), String> {
                 "direct"
             };
             eprintln!("{label} {name}: {} calls ...", calls.len());
+            let before = transactions(&o.store).await;
             let s = run_phase(&target, mode, conc, calls).await?;
+            if let (Some(a), Some(b)) = (before, transactions(&o.store).await) {
+                if mode == Mode::Runtime && name != "warm-up" {
+                    let per_call = b.saturating_sub(a) as f64 / calls.len() as f64;
+                    eprintln!("  PostgreSQL transactions per call: {per_call:.2}");
+                    tx_per_call.push((conc, per_call));
+                }
+            }
             if name != "warm-up" {
                 results.push((label, conc, s));
             }
@@ -512,9 +521,11 @@ async fn bench(o: Options) -> Result<(), String> {
         + std::fs::metadata(data.join("oaas.db-wal"))
             .map(|m| m.len())
             .unwrap_or(0);
-    running.stop().await;
-    if remove_data {
-        let _ = std::fs::remove_dir_all(&data);
+    for (n, r) in replicas.into_iter().enumerate() {
+        r.stop().await;
+        if remove_data {
+            let _ = std::fs::remove_dir_all(replica_data(&data, n));
+        }
     }
 
     println!(
@@ -527,9 +538,15 @@ async fn bench(o: Options) -> Result<(), String> {
             "store: SQLite WAL, synchronous=FULL, group commits; {:.1} MB after the run",
             db_size as f64 / 1e6
         ),
-        oaas_runtime::StoreLocation::Postgres(_) => println!(
-            "store: PostgreSQL on this machine, one transaction per commit (its CPU is not in CPU/call)"
-        ),
+        oaas_runtime::StoreLocation::Postgres(_) => {
+            println!(
+                "store: PostgreSQL on this machine, {} replica(s), one transaction per commit (its CPU is not in CPU/call)",
+                o.replicas
+            );
+            for (conc, per_call) in &tx_per_call {
+                println!("  c={conc}: {per_call:.2} PostgreSQL transactions per call");
+            }
+        }
     }
     println!(
         "disk: fsync after a 4 KiB append in the data folder: p50 {:.3} ms, p99 {:.3} ms",
@@ -587,6 +604,59 @@ async fn bench(o: Options) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// The data folder of replica `n`: the given one for the first, beside it for the others.
+fn replica_data(data: &std::path::Path, n: usize) -> std::path::PathBuf {
+    match n {
+        0 => data.to_path_buf(),
+        n => std::path::PathBuf::from(format!("{}-{n}", data.display())),
+    }
+}
+
+/// Starts `--replicas` runtimes on the store, each with its own data folder; the first makes
+/// the admin token, the others take it.
+async fn start_replicas(
+    o: &Options,
+    data: &std::path::Path,
+) -> Result<Vec<oaas_runtime::Running>, String> {
+    if o.replicas > 1 && o.store == oaas_runtime::StoreLocation::Sqlite {
+        return Err("--replicas needs --store postgres://...".into());
+    }
+    let mut replicas: Vec<oaas_runtime::Running> = Vec::new();
+    for n in 0..o.replicas {
+        let folder = replica_data(data, n);
+        let _ = std::fs::remove_dir_all(&folder);
+        let listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
+        let config = oaas_runtime::Config {
+            store: o.store.clone(),
+            admin_token: replicas.first().map(|r| r.token.clone()),
+            ..oaas_runtime::Config::new(folder, listen, std::env::temp_dir())
+        };
+        replicas.push(oaas_runtime::start(config).await?);
+    }
+    Ok(replicas)
+}
+
+/// Transactions committed so far in the PostgreSQL database of the store (its statistics,
+/// which other connections report within a second, hence the wait); none for SQLite.
+async fn transactions(store: &oaas_runtime::StoreLocation) -> Option<u64> {
+    let oaas_runtime::StoreLocation::Postgres(url) = store else {
+        return None;
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .ok()?;
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .ok()?;
+    u64::try_from(row.get::<_, i64>(0)).ok()
 }
 
 fn main() {
