@@ -464,6 +464,19 @@ mod tests {
         async fn pending_invocations(&self) -> crate::store::StoreResult<Vec<Invocation>> {
             self.inner.pending_invocations().await
         }
+        async fn renew_leases(
+            &self,
+            l: &crate::store::Lease,
+        ) -> crate::store::StoreResult<Vec<InvocationId>> {
+            self.inner.renew_leases(l).await
+        }
+        async fn claim_expired(
+            &self,
+            l: &crate::store::Lease,
+            n: usize,
+        ) -> crate::store::StoreResult<Vec<Invocation>> {
+            self.inner.claim_expired(l, n).await
+        }
         async fn idempotent(&self, key: &str) -> crate::store::StoreResult<Option<InvocationId>> {
             self.inner.idempotent(key).await
         }
