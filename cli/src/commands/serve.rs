@@ -67,6 +67,11 @@ pub struct ServeArgs {
     /// Most bytes of a function container's answer.
     #[arg(long, default_value_t = oaas_runtime::DEFAULT_MAX_RESULT_SIZE, value_name = "BYTES")]
     pub max_result_size: usize,
+    /// How long this replica holds each running invocation between renewals (1 to 300):
+    /// when it dies, another replica on the same --store takes its unfinished invocations
+    /// over once their leases expire.
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub lease_seconds: u64,
 }
 
 /// The host (and port) of a URL: `https://oaas.example.com:8443/x` -> `oaas.example.com:8443`.
@@ -108,6 +113,7 @@ pub fn run(args: ServeArgs) -> u8 {
                 .store
                 .clone()
                 .unwrap_or(oaas_runtime::StoreLocation::Sqlite),
+            lease: std::time::Duration::from_secs(args.lease_seconds),
             ..oaas_runtime::Config::new(args.data.clone(), args.listen, workdir)
         };
         let running = match oaas_runtime::start(config).await {

@@ -30,6 +30,10 @@ pub fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../runtime/tests/fixtures/testpkg")
 }
 
+/// The lease length the servers of these tests hold invocations for: short, so that a
+/// server restarted on PostgreSQL (a new replica) takes over its predecessor's soon.
+pub const LEASE_SECONDS: u64 = 2;
+
 /// Starts `oaasc serve` on a port the system picks, and returns it with its URL once it
 /// listens. (A port picked beforehand could be taken by a parallel test's server in between,
 /// whose kill would then reset this test's connections.) `store`: a PostgreSQL URL, or
@@ -38,6 +42,7 @@ pub fn serve(data: &Path, store: Option<&str>) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_oaasc"))
         .args(["serve", "--data", data.to_str().unwrap()])
         .args(["--listen", "127.0.0.1:0"])
+        .args(["--lease-seconds", &LEASE_SECONDS.to_string()])
         .args(store.map(|url| ["--store", url]).into_iter().flatten())
         .current_dir(fixture())
         .env("OAAS_TOKEN", TOKEN)

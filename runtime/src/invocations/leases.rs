@@ -1,0 +1,153 @@
+//! Leases: which replica drives which pending invocation. The replica that records an
+//! invocation owns it from that commit ([`crate::store::Commit::lease`]); a background task
+//! renews every lease it holds each third of the lease length and, each half, claims the
+//! invocations whose lease expired (their replica died or lost the database) and resumes
+//! them. An invocation this replica drives whose lease another replica took is stopped:
+//! the call in flight is dropped and its outcome left to the new owner.
+
+use super::Invocations;
+use crate::error::Error;
+use crate::ids::InvocationId;
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// The lease length by default.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
+/// Invocations claimed per statement.
+pub(super) const CLAIM_BATCH: usize = 64;
+
+/// Renewals in a row that must leave out an invocation this replica drives before it counts
+/// as lost: one may have run just before the invocation's record was written.
+const MISSES_TO_LOSE: u8 = 2;
+
+/// One invocation this replica drives.
+struct Entry {
+    stop: Arc<Notify>,
+    misses: u8,
+}
+
+/// The invocations this replica drives, by id.
+#[derive(Default)]
+pub(super) struct Driving(Arc<Mutex<HashMap<InvocationId, Entry>>>);
+
+impl Driving {
+    /// Starts driving `id`: `None` when this replica drives it already.
+    pub(super) fn start(&self, id: &InvocationId) -> Option<Drive> {
+        let mut set = self.0.lock().ok()?;
+        if set.contains_key(id) {
+            return None;
+        }
+        let stop = Arc::new(Notify::new());
+        let entry = Entry {
+            stop: stop.clone(),
+            misses: 0,
+        };
+        set.insert(id.clone(), entry);
+        Some(Drive {
+            id: id.clone(),
+            set: Arc::downgrade(&self.0),
+            stop,
+        })
+    }
+
+    /// Counts which driven invocations a renewal left out; stops those lost.
+    fn renewed(&self, held: &HashSet<InvocationId>) {
+        let Ok(mut set) = self.0.lock() else { return };
+        for (id, entry) in set.iter_mut() {
+            if held.contains(id) {
+                entry.misses = 0;
+                continue;
+            }
+            entry.misses = entry.misses.saturating_add(1);
+            if entry.misses == MISSES_TO_LOSE {
+                tracing::warn!(invocation = %id, "another replica took over this invocation; stopping it here");
+                entry.stop.notify_one();
+            }
+        }
+    }
+}
+
+/// Held while this replica drives one invocation; dropping it ends that.
+pub(super) struct Drive {
+    id: InvocationId,
+    set: Weak<Mutex<HashMap<InvocationId, Entry>>>,
+    stop: Arc<Notify>,
+}
+
+impl Drive {
+    /// Runs `f` unless the lease is lost first: then `None`, and `f` is dropped (the call
+    /// in flight with it).
+    pub(super) async fn until_lost<F: Future>(&self, f: F) -> Option<F::Output> {
+        tokio::select! {
+            out = f => Some(out),
+            () = self.stop.notified() => None,
+        }
+    }
+}
+
+impl Drop for Drive {
+    fn drop(&mut self) {
+        if let Some(set) = self.set.upgrade() {
+            if let Ok(mut set) = set.lock() {
+                set.remove(&self.id);
+            }
+        }
+    }
+}
+
+/// What the caller of an invocation that another replica took over is told.
+pub(super) fn lost(id: &InvocationId) -> Error {
+    Error::conflict(format!(
+        "another replica took over invocation `{id}` when this one's lease on it expired; it finishes there"
+    ))
+    .with(json!({"invocation_id": id, "status_url": format!("/api/invocations/{id}")}))
+}
+
+impl Invocations {
+    /// This replica's id (random per process start), the owner of its leases.
+    pub fn replica(&self) -> &str {
+        &self.lease.owner
+    }
+
+    /// Renews the leases of the invocations this replica drives, and stops those another
+    /// replica took.
+    async fn renew(&self) {
+        match self.store.renew_leases(&self.lease).await {
+            Ok(ids) => self.driving.renewed(&ids.into_iter().collect()),
+            Err(e) => tracing::warn!(error = %e, "cannot renew the leases of running invocations"),
+        }
+    }
+
+    /// Starts the task that renews this replica's leases and takes over expired ones, until
+    /// the invocations are dropped or the task is aborted.
+    pub fn keep_leases(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let this = Arc::downgrade(self);
+        let length = self.lease.duration;
+        tokio::spawn(async move {
+            use tokio::time::{interval_at, Instant, MissedTickBehavior};
+            let every = |d: Duration| {
+                let mut i = interval_at(Instant::now() + d, d.max(Duration::from_millis(10)));
+                i.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                i
+            };
+            let (mut renew, mut claim) = (every(length / 3), every(length / 2));
+            loop {
+                let renewing = tokio::select! {
+                    _ = renew.tick() => true,
+                    _ = claim.tick() => false,
+                };
+                let Some(this) = this.upgrade() else { return };
+                if renewing {
+                    this.renew().await;
+                } else if let Err(e) = this.resume().await {
+                    tracing::warn!(error = %e, "cannot claim expired invocations");
+                }
+            }
+        })
+    }
+}
