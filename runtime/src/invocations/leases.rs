@@ -151,3 +151,64 @@ impl Invocations {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::ids::Target;
+    use crate::store::InvocationStatus;
+    use crate::testing::{new_object, request, world};
+
+    #[tokio::test]
+    async fn a_renewed_invocation_runs_on_and_one_left_out_twice_is_stopped() {
+        let driving = Driving::default();
+        let (kept, lost_one) = (InvocationId::new(), InvocationId::new());
+        let (k, l) = (
+            driving.start(&kept).unwrap(),
+            driving.start(&lost_one).unwrap(),
+        );
+        assert!(driving.start(&kept).is_none(), "driven twice");
+        let held: HashSet<InvocationId> = [kept.clone()].into();
+        // One miss may be a record written just after the renewal: not lost yet.
+        driving.renewed(&held);
+        let pending = std::future::pending::<()>();
+        let quick = tokio::time::timeout(Duration::from_millis(50), l.until_lost(pending));
+        assert!(quick.await.is_err(), "stopped after one miss");
+        driving.renewed(&held);
+        assert_eq!(l.until_lost(std::future::pending::<()>()).await, None);
+        assert_eq!(k.until_lost(async { 7 }).await, Some(7));
+        drop(l);
+        assert!(driving.start(&lost_one).is_some(), "dropping ends driving");
+    }
+
+    #[tokio::test]
+    async fn a_macro_whose_lease_was_taken_stops_without_writing_an_outcome() {
+        let w = world().await;
+        let id = new_object(&w, 0).await;
+        *w.invoker.delay.lock().unwrap() = Duration::from_millis(200);
+        let inv = InvocationId::new();
+        let run = {
+            let (invocations, inv) = (w.invocations.clone(), inv.clone());
+            let req = request(Target::Object(id), "bump3", json!({}));
+            tokio::spawn(async move { invocations.rerun(inv, req).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Two renewals in a row without it: another replica holds it now.
+        w.invocations.driving.renewed(&HashSet::new());
+        w.invocations.driving.renewed(&HashSet::new());
+        let e = run.await.unwrap().unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Conflict, "{e}");
+        assert_eq!(
+            w.invoker.sent.lock().unwrap().len(),
+            1,
+            "a step after the loss"
+        );
+        let record = w.invocations.store.invocation(&inv).await.unwrap();
+        assert!(
+            record.is_none_or(|r| r.status == InvocationStatus::Pending),
+            "this replica wrote an outcome"
+        );
+    }
+}
