@@ -57,6 +57,8 @@ pub struct Invocations {
     lease: Lease,
     /// The recorded invocations this replica runs.
     driving: leases::Driving,
+    /// Those the last renewal found held by this replica but not running here.
+    undriven: std::sync::Mutex<std::collections::HashSet<InvocationId>>,
 }
 
 impl Invocations {
@@ -72,6 +74,7 @@ impl Invocations {
             store,
             lease,
             driving: leases::Driving::default(),
+            undriven: Default::default(),
         }
     }
 

@@ -55,9 +55,17 @@ impl Driving {
         })
     }
 
-    /// Counts which driven invocations a renewal left out; stops those lost.
-    fn renewed(&self, held: &HashSet<InvocationId>) {
-        let Ok(mut set) = self.0.lock() else { return };
+    /// Counts which driven invocations a renewal left out, and stops those lost; the held
+    /// ones this replica does not drive.
+    fn renewed(&self, held: &HashSet<InvocationId>) -> HashSet<InvocationId> {
+        let Ok(mut set) = self.0.lock() else {
+            return HashSet::new();
+        };
+        let undriven = held
+            .iter()
+            .filter(|id| !set.contains_key(*id))
+            .cloned()
+            .collect();
         for (id, entry) in set.iter_mut() {
             if held.contains(id) {
                 entry.misses = 0;
@@ -69,6 +77,7 @@ impl Driving {
                 entry.stop.notify_one();
             }
         }
+        undriven
     }
 }
 
@@ -114,12 +123,33 @@ impl Invocations {
         &self.lease.owner
     }
 
-    /// Renews the leases of the invocations this replica drives, and stops those another
-    /// replica took.
-    async fn renew(&self) {
-        match self.store.renew_leases(&self.lease).await {
-            Ok(ids) => self.driving.renewed(&ids.into_iter().collect()),
-            Err(e) => tracing::warn!(error = %e, "cannot renew the leases of running invocations"),
+    /// Renews the leases of the invocations this replica drives, stops those another
+    /// replica took, and runs those it holds without running them two renewals in a row (a
+    /// claim whose answer was lost with its connection).
+    async fn renew(self: &Arc<Self>) {
+        let held = match self.store.renew_leases(&self.lease).await {
+            Ok(ids) => ids.into_iter().collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot renew the leases of running invocations");
+                return;
+            }
+        };
+        let undriven = self.driving.renewed(&held);
+        let orphans: Vec<InvocationId> = match self.undriven.lock() {
+            Ok(mut before) => {
+                let again = undriven.intersection(&before).cloned().collect();
+                *before = undriven;
+                again
+            }
+            Err(_) => Vec::new(),
+        };
+        for id in orphans {
+            let Ok(Some(inv)) = self.store.invocation(&id).await else {
+                continue;
+            };
+            if let Some(drive) = self.driving.start(&id) {
+                self.spawn_resumed(inv, drive);
+            }
         }
     }
 
@@ -210,5 +240,38 @@ mod tests {
             record.is_none_or(|r| r.status == InvocationStatus::Pending),
             "this replica wrote an outcome"
         );
+    }
+
+    #[tokio::test]
+    async fn an_invocation_held_here_but_run_nowhere_is_run_after_two_renewals() {
+        let w = world().await;
+        let id = new_object(&w, 0).await;
+        let inv = InvocationId::new();
+        let req = request(Target::Object(id.clone()), "bump3", json!({}));
+        // Claimed by this replica, the answer lost: held, and run by no one.
+        let commit = crate::store::Commit {
+            invocations: vec![crate::store::Invocation::pending(inv.clone(), req, None)],
+            lease: Some(w.invocations.lease.clone()),
+            ..Default::default()
+        };
+        w.invocations.store.commit(commit).await.unwrap();
+        w.invocations.renew().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            w.invoker.sent.lock().unwrap().is_empty(),
+            "run after one renewal"
+        );
+        w.invocations.renew().await;
+        let started = std::time::Instant::now();
+        loop {
+            let record = w.invocations.store.invocation(&inv).await.unwrap().unwrap();
+            if record.status == InvocationStatus::Succeeded {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "{record:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let obj = w.calls.objects.object(&id, None).await.unwrap();
+        assert_eq!(obj.state["v"], 3);
     }
 }

@@ -883,9 +883,18 @@ impl Store for PostgresStore {
         );
         let seconds = lease_seconds(lease);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut claimed = self
-            .rows(&sql, &[&lease.owner, &seconds, &limit], row_to_invocation)
-            .await?;
+        // Sent once, not again on a new connection when this one breaks: a claim that
+        // committed unseen would be renewed by this replica without it running them.
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(&sql).await.map_err(db)?;
+        let rows = client
+            .query(&stmt, &[&lease.owner, &seconds, &limit])
+            .await
+            .map_err(db)?;
+        let mut claimed = rows
+            .iter()
+            .map(row_to_invocation)
+            .collect::<StoreResult<Vec<_>>>()?;
         claimed.sort_by(|a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())));
         Ok(claimed)
     }
