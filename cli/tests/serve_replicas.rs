@@ -371,7 +371,7 @@ async fn a_live_replica_takes_over_the_macros_of_one_killed_mid_way_each_output_
     let unfinished = left.iter().filter(|s| *s == "pending").count();
     assert!(unfinished > 0, "every macro finished before the kill");
     // B, running all along, claims them once A's leases expire, and finishes each.
-    let limit = Duration::from_secs(common::LEASE_SECONDS + 20);
+    let limit = Duration::from_secs(common::LEASE_SECONDS + 8);
     loop {
         let now = statuses(&client, &b.url, &invocations).await;
         if now.iter().all(|s| s == "succeeded") {
