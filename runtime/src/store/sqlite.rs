@@ -1063,4 +1063,41 @@ mod tests {
             .unwrap();
         assert_eq!(heads, 0);
     }
+
+    #[tokio::test]
+    async fn a_file_from_before_leases_gains_them_and_its_pending_invocations_are_claimable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE invocations (id TEXT PRIMARY KEY, request TEXT NOT NULL,
+                   status TEXT NOT NULL, result TEXT, error TEXT, output_id TEXT,
+                   nodes TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+                 INSERT INTO invocations VALUES ('old', '{\"target\":{\"class\":\"k.C\"},\"function\":\"f\",\"args\":{}}',
+                   'pending', NULL, NULL, NULL, '{}', 1, 1);",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let lease = Lease {
+            owner: "me".into(),
+            duration: std::time::Duration::from_secs(60),
+        };
+        let claimed = store.claim_expired(&lease, 10).await.unwrap();
+        let ids: Vec<&str> = claimed.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, vec!["old"]);
+        assert_eq!(
+            store.renew_leases(&lease).await.unwrap(),
+            vec!["old".into()]
+        );
+        drop(store);
+        // Reopened (a restart: its owner is gone), the lease is free again.
+        let store = SqliteStore::open(&path).unwrap();
+        let other = Lease {
+            owner: "next".into(),
+            ..lease
+        };
+        assert_eq!(store.claim_expired(&other, 10).await.unwrap().len(), 1);
+    }
 }
