@@ -3,7 +3,9 @@
 //! renews every lease it holds each third of the lease length and, each half, claims the
 //! invocations whose lease expired (their replica died or lost the database) and resumes
 //! them. An invocation this replica drives whose lease another replica took is stopped:
-//! the call in flight is dropped and its outcome left to the new owner.
+//! the call in flight is dropped and its outcome left to the new owner. One it holds but
+//! runs nowhere (a claim whose answer was lost with its connection, an outcome that could
+//! not be written) is run after two renewals.
 
 use super::Invocations;
 use crate::error::Error;
