@@ -238,3 +238,12 @@ fn a_closed_stdout_ends_the_command_without_a_panic() {
     assert_eq!(code(&out), 0, "stderr: {}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_lease_outside_one_to_three_hundred_seconds_is_a_usage_error() {
+    for n in ["0", "301", "ten"] {
+        let out = oaasc(&["serve", "--lease-seconds", n, "--data", "/nonexistent/oaas"]);
+        assert_eq!(code(&out), 2, "{n}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--lease-seconds"), "{}", stderr(&out));
+    }
+}

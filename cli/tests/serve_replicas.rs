@@ -408,3 +408,81 @@ async fn a_thousand_objects_updated_through_three_replicas_at_once_lose_nothing(
     drop(replicas);
     db.drop_database().await.unwrap();
 }
+
+/// The status of each invocation, as `base` answers.
+async fn statuses(client: &reqwest::Client, base: &str, ids: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(ids.len());
+    for inv in ids {
+        let (status, v) = get(client, format!("{base}/api/invocations/{inv}")).await;
+        assert_eq!(status, 200, "{v}");
+        if v["status"] == "succeeded" {
+            assert_eq!(v["result"]["state"]["value"], 3, "{v}");
+        }
+        assert_ne!(v["status"], "failed", "{v}");
+        out.push(v["status"].as_str().unwrap_or_default().to_string());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_replica_takes_over_the_macros_of_one_killed_mid_way_each_output_once() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let Some(db) = ScratchDatabase::create()
+        .await
+        .expect("PostgreSQL required")
+    else {
+        return;
+    };
+    let (mut a, b) = (replica(db.url()), replica(db.url()));
+    let client = client();
+    let flow = fixture().join("../flow");
+    let source = std::fs::read_to_string(flow.join("flow.oaas")).unwrap();
+    let body = json!({"sources": {"flow.oaas": source}, "workdir": flow});
+    let (status, r) = post(&client, format!("{}/api/packages", a.url), body).await;
+    assert_eq!(status, 201, "{r}");
+    let url = format!("{}/api/classes/flow.Num/objects", a.url);
+    let (status, r) = post(&client, url, json!({"value": 0})).await;
+    assert_eq!(status, 201, "{r}");
+    let id = r["result"]["id"].as_str().unwrap().to_string();
+    // 100 macros of three slow steps, accepted by A, which dies while they run.
+    let mut invocations = Vec::new();
+    for _ in 0..100 {
+        let url = format!("{}/api/objects/{id}/invoke/slow_chain?async=true", a.url);
+        let (status, r) = post(&client, url, json!({"ms": 500})).await;
+        assert_eq!(status, 202, "{r}");
+        invocations.push(r["invocation_id"].as_str().unwrap().to_string());
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let killed = Instant::now();
+    let left = statuses(&client, &b.url, &invocations).await;
+    let unfinished = left.iter().filter(|s| *s == "pending").count();
+    assert!(unfinished > 0, "every macro finished before the kill");
+    // B, running all along, claims them once A's leases expire, and finishes each.
+    let limit = Duration::from_secs(common::LEASE_SECONDS + 8);
+    loop {
+        let now = statuses(&client, &b.url, &invocations).await;
+        if now.iter().all(|s| s == "succeeded") {
+            break;
+        }
+        assert!(
+            killed.elapsed() < limit,
+            "{} of {unfinished} not finished through B {:?} after the kill",
+            now.iter().filter(|s| *s != "succeeded").count(),
+            killed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "{unfinished} of 100 macros unfinished at the kill; all done through B {:?} after it",
+        killed.elapsed()
+    );
+    // Every node's output object exists exactly once: the input, and three per macro.
+    let url = format!("{}/api/classes/flow.Num/objects?limit=1000", b.url);
+    let (status, list) = get(&client, url).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["items"].as_array().unwrap().len(), 1 + 3 * 100);
+    drop((a, b));
+    db.drop_database().await.unwrap();
+}

@@ -44,6 +44,8 @@ pub struct Parts {
     pub tokens: Arc<Tokens>,
     /// Most bytes read of a container's answer.
     pub max_result_size: usize,
+    /// How long this replica holds an invocation it runs before renewing its lease.
+    pub lease: std::time::Duration,
 }
 
 impl Engine {
@@ -57,7 +59,7 @@ impl Engine {
             parts.max_result_size,
         ));
         let calls = Arc::new(Calls::new(objects.clone(), invoker.clone()));
-        let invocations = Arc::new(Invocations::new(calls.clone(), parts.store));
+        let invocations = Arc::new(Invocations::new(calls.clone(), parts.store, parts.lease));
         Engine {
             objects,
             calls,

@@ -2,7 +2,11 @@
 //! no key), or recorded first (asynchronous, or with an `Idempotency-Key`) and then run; a
 //! macro's record carries its nodes' progress; every record ends with its outcome; and after
 //! a restart every invocation still pending is run again ([`Invocations::resume`]), reusing the
-//! tasks it had committed.
+//! tasks it had committed. Each recorded invocation is driven by the replica holding its
+//! lease ([`leases`]); another takes it over when that lease expires.
+
+mod leases;
+pub use leases::DEFAULT_LEASE;
 
 use crate::access::Caller;
 use crate::calls::{CallContext, Calls, RecordWritten, Resolved};
@@ -10,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::executor::Progress;
 use crate::ids::{InvocationId, ObjectId, TaskId};
 use crate::store::{
-    now_ms, Commit, CommitOutcome, Invocation, InvocationRequest, InvocationStatus, Store,
+    now_ms, Commit, CommitOutcome, Invocation, InvocationRequest, InvocationStatus, Lease, Store,
 };
 use futures_util::FutureExt;
 use serde_json::{json, Value};
@@ -49,12 +53,29 @@ pub enum Outcome {
 pub struct Invocations {
     calls: Arc<Calls>,
     store: Arc<dyn Store>,
+    /// This replica's lease on the invocations it records or claims.
+    lease: Lease,
+    /// The recorded invocations this replica runs.
+    driving: leases::Driving,
+    /// Those the last renewal found held by this replica but not running here.
+    undriven: std::sync::Mutex<std::collections::HashSet<InvocationId>>,
 }
 
 impl Invocations {
-    /// Invocations of `calls`, recorded in `store`.
-    pub fn new(calls: Arc<Calls>, store: Arc<dyn Store>) -> Invocations {
-        Invocations { calls, store }
+    /// Invocations of `calls`, recorded in `store`, each held by this replica (a new random
+    /// id) for `lease` at a time.
+    pub fn new(calls: Arc<Calls>, store: Arc<dyn Store>, lease: Duration) -> Invocations {
+        let lease = Lease {
+            owner: uuid::Uuid::new_v4().to_string(),
+            duration: lease,
+        };
+        Invocations {
+            calls,
+            store,
+            lease,
+            driving: leases::Driving::default(),
+            undriven: Default::default(),
+        }
     }
 
     /// The calls layer underneath.
@@ -88,7 +109,7 @@ impl Invocations {
         if !is_async && key.is_none() {
             let id = InvocationId::new();
             return self
-                .execute(id, request, &resolved, true)
+                .execute(id, request, &resolved, true, None)
                 .await
                 .map(Outcome::Done);
         }
@@ -110,7 +131,7 @@ impl Invocations {
         let this = self.clone();
         let run = tokio::spawn({
             let id = id.clone();
-            async move { this.execute(id, request, &resolved, false).await }
+            async move { this.execute(id, request, &resolved, false, None).await }
         });
         if is_async {
             return Ok(Outcome::Accepted {
@@ -158,15 +179,22 @@ impl Invocations {
     }
 
     /// Runs one invocation's call. A macro reports its nodes' progress in its record; a
-    /// recorded invocation (`fresh` is false) ends with its outcome written.
+    /// recorded invocation (`fresh` is false) ends with its outcome written, unless another
+    /// replica took it over meanwhile (then it stops, and the other finishes it). `drive`
+    /// is this replica's hold on it, when the caller took it already.
     async fn execute(
         self: &Arc<Self>,
         id: InvocationId,
         request: InvocationRequest,
         resolved: &Resolved,
         fresh: bool,
+        drive: Option<leases::Drive>,
     ) -> Result<CallResult> {
         let is_macro = resolved.macro_named(&request.function).is_some();
+        let drive = match drive {
+            None if is_macro || !fresh => self.driving.start(&id),
+            given => given,
+        };
         let progress = is_macro.then(|| Arc::new(Progress::default()));
         // A synchronous macro's record is written while its first step runs, and every
         // commit that changes an object waits for it: a macro that changed anything is found
@@ -189,18 +217,24 @@ impl Invocations {
             progress: progress.clone(),
             record,
         };
-        let outcome = self
+        let run = self
             .calls
-            .run(resolved, &request.function, request.args, ctx)
-            .await
-            .map(|result| CallResult {
-                invocation_id: id.clone(),
-                task_id: id.root_task(),
-                result,
-            });
+            .run(resolved, &request.function, request.args, ctx);
+        let ran = match &drive {
+            Some(d) => d.until_lost(run).await,
+            None => Some(run.await),
+        };
         if let Some(w) = writer {
             w.abort();
         }
+        let Some(outcome) = ran else {
+            return Err(leases::lost(&id));
+        };
+        let outcome = outcome.map(|result| CallResult {
+            invocation_id: id.clone(),
+            task_id: id.root_task(),
+            result,
+        });
         if is_macro || !fresh {
             let finished = self
                 .finish(&id, &outcome, progress.as_deref(), started)
@@ -217,6 +251,7 @@ impl Invocations {
         let store = self.store.clone();
         let commit = Commit {
             invocations: vec![inv],
+            lease: Some(self.lease.clone()),
             ..Default::default()
         };
         let written: RecordWritten = async move {
@@ -231,14 +266,17 @@ impl Invocations {
 
     /// Writes an invocation record durably, claiming its idempotency key in the same
     /// transaction: a key another invocation holds writes nothing ([`CommitOutcome::KeyTaken`]).
+    /// A new pending record is this replica's, under its lease.
     async fn record(
         &self,
         inv: Invocation,
         idempotency: Option<(String, InvocationId)>,
     ) -> Result<CommitOutcome> {
+        let lease = (inv.status == InvocationStatus::Pending).then(|| self.lease.clone());
         let commit = Commit {
             invocations: vec![inv],
             idempotency,
+            lease,
             ..Default::default()
         };
         Ok(self.store.commit(commit).await?)
@@ -315,28 +353,50 @@ impl Invocations {
         request: InvocationRequest,
     ) -> Result<CallResult> {
         let resolved = self.calls.resolve(&request.target).await?;
-        self.execute(id, request, &resolved, false).await
+        self.execute(id, request, &resolved, false, None).await
     }
 
-    /// Runs every invocation that was accepted but not finished when the runtime stopped.
+    /// Claims the pending invocations no live replica holds (their lease expired, or on
+    /// SQLite every one left by the process before) and runs them; how many it started.
     /// Task ids are deterministic, so work already committed is not done twice.
     pub async fn resume(self: &Arc<Self>) -> Result<usize> {
-        let pending = self.store.pending_invocations().await?;
-        let n = pending.len();
-        for inv in pending {
-            let this = self.clone();
-            tokio::spawn(async move {
-                let resolved = match this.calls.resolve(&inv.request.target).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = this.finish(&inv.id, &Err(e), None, None).await;
-                        return;
-                    }
+        let mut started = 0;
+        loop {
+            let claimed = self
+                .store
+                .claim_expired(&self.lease, leases::CLAIM_BATCH)
+                .await?;
+            let full = claimed.len() == leases::CLAIM_BATCH;
+            for inv in claimed {
+                // One this replica still runs (its lease lapsed while the store was out of
+                // reach) goes on where it is.
+                let Some(drive) = self.driving.start(&inv.id) else {
+                    continue;
                 };
-                let _ = this.execute(inv.id, inv.request, &resolved, false).await;
-            });
+                started += 1;
+                self.spawn_resumed(inv, drive);
+            }
+            if !full {
+                return Ok(started);
+            }
         }
-        Ok(n)
+    }
+
+    /// Runs a claimed invocation in the background.
+    fn spawn_resumed(self: &Arc<Self>, inv: Invocation, drive: leases::Drive) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let resolved = match this.calls.resolve(&inv.request.target).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = this.finish(&inv.id, &Err(e), None, None).await;
+                    return;
+                }
+            };
+            let _ = this
+                .execute(inv.id, inv.request, &resolved, false, Some(drive))
+                .await;
+        });
     }
 }
 
@@ -463,6 +523,19 @@ mod tests {
         }
         async fn pending_invocations(&self) -> crate::store::StoreResult<Vec<Invocation>> {
             self.inner.pending_invocations().await
+        }
+        async fn renew_leases(
+            &self,
+            l: &crate::store::Lease,
+        ) -> crate::store::StoreResult<Vec<InvocationId>> {
+            self.inner.renew_leases(l).await
+        }
+        async fn claim_expired(
+            &self,
+            l: &crate::store::Lease,
+            n: usize,
+        ) -> crate::store::StoreResult<Vec<Invocation>> {
+            self.inner.claim_expired(l, n).await
         }
         async fn idempotent(&self, key: &str) -> crate::store::StoreResult<Option<InvocationId>> {
             self.inner.idempotent(key).await

@@ -75,6 +75,9 @@ pub struct Config {
     pub max_result_size: usize,
     /// Open connections and the header-read timeout.
     pub limits: api::serve::Limits,
+    /// How long this replica holds each invocation it runs without renewing: after a crash,
+    /// another replica on the same database takes them over within about this long.
+    pub lease: std::time::Duration,
 }
 
 /// Most bytes of one uploaded file by default: 1 GiB.
@@ -102,6 +105,7 @@ impl Config {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             max_result_size: DEFAULT_MAX_RESULT_SIZE,
             limits: api::serve::Limits::default(),
+            lease: invocations::DEFAULT_LEASE,
         }
     }
 }
@@ -236,6 +240,7 @@ pub struct Running {
     pub token_file: Option<PathBuf>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<()>,
+    leases: tokio::task::JoinHandle<()>,
     _data: datadir::DataDir,
 }
 
@@ -247,14 +252,16 @@ impl Running {
 
     /// Stops serving and stops the function containers.
     pub async fn stop(self) {
+        self.leases.abort();
         let _ = self.shutdown.send(());
         let _ = self.server.await;
         self.engine.invoker.containers.shutdown().await;
     }
 }
 
-/// Opens the data folder, loads deployed packages, starts serving, and resumes unfinished
-/// invocations.
+/// Opens the data folder, loads deployed packages, starts serving, resumes the unfinished
+/// invocations no live replica holds, and keeps leases: renews its own, takes over expired
+/// ones.
 pub async fn start(config: Config) -> Result<Running, String> {
     let data = datadir::DataDir::open(&config.data)?;
     let secret = data.secret()?;
@@ -278,6 +285,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         image_url: config.image_url.clone(),
         tokens: tokens.clone(),
         max_result_size: config.max_result_size,
+        lease: config.lease,
     }));
     if let Ok(mut u) = engine.invoker.containers.runtime_url.write() {
         *u = format!("http://{addr}");
@@ -308,6 +316,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
     if let Err(e) = engine.invocations.resume().await {
         tracing::error!(error = %e, "cannot read pending invocations");
     }
+    let leases = engine.invocations.keep_leases();
     Ok(Running {
         addr,
         engine,
@@ -315,6 +324,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         token_file,
         shutdown: tx,
         server,
+        leases,
         _data: data,
     })
 }

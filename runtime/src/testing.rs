@@ -170,7 +170,11 @@ pub async fn world_in(
     objects.deploy(build.artifact.unwrap(), None).await.unwrap();
     let invoker = Arc::new(FakeInvoker::default());
     let calls = Arc::new(Calls::new(objects, invoker.clone()));
-    let invocations = Arc::new(Invocations::new(calls.clone(), store));
+    let invocations = Arc::new(Invocations::new(
+        calls.clone(),
+        store,
+        crate::invocations::DEFAULT_LEASE,
+    ));
     World {
         _dir: dir,
         invoker,

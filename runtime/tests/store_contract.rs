@@ -400,3 +400,116 @@ async fn postgres_keeps_the_store_contract() {
     store_contract(Arc::new(store)).await;
     db.drop_database().await.unwrap();
 }
+
+fn lease(owner: &str, ms: u64) -> Lease {
+    Lease {
+        owner: owner.into(),
+        duration: std::time::Duration::from_millis(ms),
+    }
+}
+
+async fn record(store: &dyn Store, inv: Invocation, lease: Option<Lease>) {
+    let c = Commit {
+        invocations: vec![inv],
+        lease,
+        ..Default::default()
+    };
+    assert_eq!(store.commit(c).await.unwrap(), CommitOutcome::Committed);
+}
+
+/// Two replicas (`b` and `c`, which may be one store value) claiming free invocations at
+/// once never both get one; a live owner's renewed lease is never claimed; an expired one
+/// is, once; a finished invocation has no lease left.
+async fn lease_contract(b: Arc<dyn Store>, c: Arc<dyn Store>) {
+    for i in 0..60 {
+        record(&*b, invocation(&format!("free-{i:02}")), None).await;
+    }
+    let claimer = |store: Arc<dyn Store>, owner: &'static str| {
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let batch = store.claim_expired(&lease(owner, 60_000), 7).await.unwrap();
+                if batch.is_empty() {
+                    return got;
+                }
+                assert!(batch.iter().all(|i| i.status == InvocationStatus::Pending));
+                got.extend(batch.into_iter().map(|i| i.id.to_string()));
+            }
+        })
+    };
+    let (by_b, by_c) = (claimer(b.clone(), "b"), claimer(c.clone(), "c"));
+    let (by_b, by_c) = (by_b.await.unwrap(), by_c.await.unwrap());
+    let mut all: Vec<String> = by_b.iter().chain(&by_c).cloned().collect();
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, all.len(), "an invocation was claimed twice");
+    assert_eq!(all.len(), 60);
+    let mut renewed: Vec<String> = b
+        .renew_leases(&lease("b", 60_000))
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
+    renewed.sort();
+    let mut mine = by_b.clone();
+    mine.sort();
+    assert_eq!(renewed, mine, "b renews exactly what it claimed");
+
+    // A live owner renews a short lease: never claimed while it does.
+    let held = lease("a", 600);
+    record(&*b, invocation("held"), Some(held.clone())).await;
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(1500) {
+        assert!(b
+            .renew_leases(&held)
+            .await
+            .unwrap()
+            .contains(&"held".into()));
+        let taken = c.claim_expired(&lease("c", 60_000), 100).await.unwrap();
+        assert!(taken.is_empty(), "claimed a live lease: {taken:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+    // Its owner stops renewing: once expired, it is claimed, by one replica.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let taken = c.claim_expired(&lease("c", 60_000), 100).await.unwrap();
+    let taken: Vec<&str> = taken.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(taken, vec!["held"]);
+    assert!(b
+        .claim_expired(&lease("b", 60_000), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(!b
+        .renew_leases(&held)
+        .await
+        .unwrap()
+        .contains(&"held".into()));
+    // Finished, it has no owner to renew it and nothing to claim.
+    let mut done = invocation("held");
+    done.status = InvocationStatus::Succeeded;
+    done.result = Some(json!(1));
+    record(&*c, done, None).await;
+    let renewed = c.renew_leases(&lease("c", 10)).await.unwrap();
+    assert!(!renewed.contains(&"held".into()));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let taken = b.claim_expired(&lease("b", 60_000), 100).await.unwrap();
+    assert!(taken.iter().all(|i| i.id.as_str() != "held"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_keeps_the_lease_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap());
+    lease_contract(store.clone(), store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_keeps_the_lease_contract() {
+    let Some(db) = scratch().await else { return };
+    let b = PostgresStore::connect(db.url()).await.unwrap();
+    let c = PostgresStore::connect(db.url()).await.unwrap();
+    lease_contract(Arc::new(b), Arc::new(c)).await;
+    db.drop_database().await.unwrap();
+}

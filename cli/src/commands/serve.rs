@@ -10,8 +10,9 @@ use std::path::PathBuf;
 ///
 /// The object access interface over HTTP, an embedded SQLite store and a local blob folder
 /// under --data. Nothing to install. With --store, the records go to a PostgreSQL database
-/// instead (one server per database for now; see docs/runtime.md). With --blobs, files go
-/// to an S3-compatible bucket, reached by its presigned URLs.
+/// instead, and any number of servers on one database (and one bucket) form one runtime
+/// (see docs/cluster.md). With --blobs, files go to an S3-compatible bucket, reached by its
+/// presigned URLs.
 ///
 /// Examples:
 ///   oaasc serve                                  # data in .oaas/, listening on 127.0.0.1:6000
@@ -39,7 +40,7 @@ pub struct ServeArgs {
     pub data: PathBuf,
     /// Keep objects, invocations, packages and tokens in this PostgreSQL database
     /// (postgres://USER@HOST:PORT/DB) instead of the SQLite file in the data folder, which
-    /// still holds blobs, logs and the token. One server per database for now. From
+    /// still holds blobs, logs and the token. Several servers may share one database. From
     /// $OAAS_STORE when not given, so a password need not be on the command line.
     #[arg(long, value_name = "URL", env = "OAAS_STORE", hide_env_values = true, value_parser = oaas_runtime::StoreLocation::parse)]
     pub store: Option<oaas_runtime::StoreLocation>,
@@ -76,6 +77,11 @@ pub struct ServeArgs {
     /// Most bytes of a function container's answer.
     #[arg(long, default_value_t = oaas_runtime::DEFAULT_MAX_RESULT_SIZE, value_name = "BYTES")]
     pub max_result_size: usize,
+    /// How long this replica holds each running invocation between renewals (1 to 300):
+    /// when it dies, another replica on the same --store takes its unfinished invocations
+    /// over once their leases expire.
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub lease_seconds: u64,
 }
 
 /// The host (and port) of a URL: `https://oaas.example.com:8443/x` -> `oaas.example.com:8443`.
@@ -121,6 +127,7 @@ pub fn run(args: ServeArgs) -> u8 {
                 .blobs
                 .clone()
                 .unwrap_or(oaas_runtime::BlobsLocation::Folder),
+            lease: std::time::Duration::from_secs(args.lease_seconds),
             ..oaas_runtime::Config::new(args.data.clone(), args.listen, workdir)
         };
         let running = match oaas_runtime::start(config).await {

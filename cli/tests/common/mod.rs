@@ -11,6 +11,10 @@ use std::time::Duration;
 /// The admin token the servers of these tests are started with.
 pub const TOKEN: &str = "cli-test-admin-token";
 
+/// The lease length the servers of these tests hold invocations for: short, so that a
+/// server restarted on PostgreSQL (a new replica) takes over its predecessor's soon.
+pub const LEASE_SECONDS: u64 = 2;
+
 /// A client that sends the admin token (and gives up on an answer after 60 s).
 pub fn client() -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
@@ -46,6 +50,7 @@ pub fn serve_command(data: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_oaasc"));
     cmd.args(["serve", "--data", data.to_str().unwrap()])
         .args(["--listen", "127.0.0.1:0"])
+        .args(["--lease-seconds", &LEASE_SECONDS.to_string()])
         .current_dir(fixture())
         .env("OAAS_TOKEN", TOKEN)
         .env_remove("OAAS_STORE");

@@ -194,6 +194,28 @@ pub struct Commit {
     /// bound to another invocation already, nothing of the commit is written
     /// ([`CommitOutcome::KeyTaken`]).
     pub idempotency: Option<(String, InvocationId)>,
+    /// The lease a new invocation record of this commit is written with: the replica that
+    /// accepts an invocation owns it from the commit that records it. A record already
+    /// stored keeps its owner while pending; a finished one (succeeded or failed) has none.
+    pub lease: Option<Lease>,
+}
+
+/// A replica's hold on the pending invocations it runs: other replicas leave them alone
+/// until the lease expires unrenewed ([`Store::renew_leases`], [`Store::claim_expired`]).
+/// Expiry is reckoned on the store's clock, so the replicas' clocks do not matter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The replica (a random id per process start).
+    pub owner: String,
+    /// How long the lease lasts from each write or renewal.
+    pub duration: std::time::Duration,
+}
+
+impl Lease {
+    /// The duration in whole milliseconds, as stores compute expiry.
+    pub fn millis(&self) -> i64 {
+        i64::try_from(self.duration.as_millis()).unwrap_or(i64::MAX)
+    }
 }
 
 /// The outcome of a commit.
@@ -324,8 +346,15 @@ pub trait Store: Send + Sync + 'static {
     async fn task_result(&self, task_id: &TaskId) -> StoreResult<Option<Option<Value>>>;
     /// An invocation.
     async fn invocation(&self, id: &InvocationId) -> StoreResult<Option<Invocation>>;
-    /// Invocations still pending (to resume after a restart).
+    /// Invocations still pending, whoever owns them.
     async fn pending_invocations(&self) -> StoreResult<Vec<Invocation>>;
+    /// Extends to now + `lease.duration` the lease of every pending invocation
+    /// `lease.owner` holds, in one statement; the ids renewed. One it runs that is missing
+    /// was claimed by another replica after its lease expired.
+    async fn renew_leases(&self, lease: &Lease) -> StoreResult<Vec<InvocationId>>;
+    /// Takes for `lease.owner` at most `limit` pending invocations whose lease has expired
+    /// (or that have none), atomically: replicas claiming at once never get the same one.
+    async fn claim_expired(&self, lease: &Lease, limit: usize) -> StoreResult<Vec<Invocation>>;
     /// The invocation bound to an idempotency key.
     async fn idempotent(&self, key: &str) -> StoreResult<Option<InvocationId>>;
     /// Stores a minted token.

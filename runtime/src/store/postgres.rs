@@ -94,6 +94,13 @@ CREATE TABLE idempotency (
   invocation_id TEXT NOT NULL
 );
 "#,
+    // 2: leases: the replica running a pending invocation, and until when (on the
+    // database's clock) others leave it alone.
+    r#"
+ALTER TABLE invocations ADD COLUMN owner TEXT, ADD COLUMN lease_until TIMESTAMPTZ;
+CREATE INDEX invocations_leases ON invocations (lease_until) WHERE status = 'pending';
+CREATE INDEX invocations_owners ON invocations (owner) WHERE status = 'pending';
+"#,
 ];
 
 /// PostgreSQL-backed [`Store`], over a pool of connections.
@@ -450,11 +457,16 @@ const INSERT_CLASS: &str =
     "INSERT INTO object_classes (class, id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 const INSERT_KEY: &str =
     "INSERT INTO idempotency (key, invocation_id) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
-const UPSERT_INVOCATION: &str = "INSERT INTO invocations (id, request, status, result, error, output_id, nodes, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+/// Writes an invocation record: a new one with the commit's lease (`$11` seconds from the
+/// database's now); a stored one keeps its owner while pending and loses it once finished,
+/// and a finished one stays finished.
+const UPSERT_INVOCATION: &str = "INSERT INTO invocations (id, request, status, result, error, output_id, nodes, created_at, updated_at, owner, lease_until)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(secs => $11::float8))
      ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, result = EXCLUDED.result,
        error = EXCLUDED.error, output_id = EXCLUDED.output_id, nodes = EXCLUDED.nodes,
-       updated_at = EXCLUDED.updated_at
+       updated_at = EXCLUDED.updated_at,
+       owner = CASE WHEN EXCLUDED.status = 'pending' THEN invocations.owner END,
+       lease_until = CASE WHEN EXCLUDED.status = 'pending' THEN invocations.lease_until END
      WHERE NOT (EXCLUDED.status = 'pending' AND invocations.status <> 'pending')";
 
 /// One statement of a commit, sent without waiting for the one before.
@@ -552,6 +564,8 @@ async fn push_invocations<'a>(
         return Ok(());
     }
     let stmt = tx.prepare_cached(UPSERT_INVOCATION).await?;
+    let owner = c.lease.as_ref().map(|l| l.owner.as_str());
+    let seconds = c.lease.as_ref().map(lease_seconds);
     for (inv, (request, error)) in c.invocations.iter().zip(&encoded.invocations) {
         let stmt = stmt.clone();
         writes.push(Box::pin(async move {
@@ -568,12 +582,19 @@ async fn push_invocations<'a>(
                     &Json(&inv.nodes),
                     &inv.created_at,
                     &inv.updated_at,
+                    &owner,
+                    &seconds,
                 ],
             )
             .await
         }));
     }
     Ok(())
+}
+
+/// A lease's length in seconds, as the statements add it to `now()`.
+fn lease_seconds(l: &Lease) -> f64 {
+    l.duration.as_secs_f64()
 }
 
 /// What a commit came to, from the row counts of its pipeline (in the order
@@ -847,6 +868,44 @@ impl Store for PostgresStore {
             "SELECT {INVOCATION_COLUMNS} FROM invocations WHERE status = 'pending' ORDER BY created_at, id"
         );
         self.rows(&sql, &[], row_to_invocation).await
+    }
+
+    async fn renew_leases(&self, lease: &Lease) -> StoreResult<Vec<InvocationId>> {
+        let sql = "UPDATE invocations SET lease_until = now() + make_interval(secs => $2::float8)
+                   WHERE owner = $1 AND status = 'pending' RETURNING id";
+        let seconds = lease_seconds(lease);
+        self.rows(sql, &[&lease.owner, &seconds], |r| {
+            get::<String>(r, 0).map(InvocationId::from)
+        })
+        .await
+    }
+
+    async fn claim_expired(&self, lease: &Lease, limit: usize) -> StoreResult<Vec<Invocation>> {
+        // Rows another replica is claiming right now are locked: skipped, not waited for,
+        // and re-checked against the expiry once it commits.
+        let sql = format!(
+            "UPDATE invocations SET owner = $1, lease_until = now() + make_interval(secs => $2::float8)
+             WHERE id IN (SELECT id FROM invocations WHERE status = 'pending'
+                            AND (lease_until IS NULL OR lease_until < now())
+                          ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+             RETURNING {INVOCATION_COLUMNS}"
+        );
+        let seconds = lease_seconds(lease);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Sent once, not again on a new connection when this one breaks: a claim that
+        // committed unseen would be renewed by this replica without it running them.
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(&sql).await.map_err(db)?;
+        let rows = client
+            .query(&stmt, &[&lease.owner, &seconds, &limit])
+            .await
+            .map_err(db)?;
+        let mut claimed = rows
+            .iter()
+            .map(row_to_invocation)
+            .collect::<StoreResult<Vec<_>>>()?;
+        claimed.sort_by(|a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())));
+        Ok(claimed)
     }
 
     async fn idempotent(&self, key: &str) -> StoreResult<Option<InvocationId>> {

@@ -53,7 +53,9 @@ CREATE TABLE IF NOT EXISTS invocations (
   output_id  TEXT,
   nodes      TEXT NOT NULL,
   created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  owner       TEXT,
+  lease_until INTEGER
 );
 CREATE INDEX IF NOT EXISTS invocations_pending ON invocations (status);
 CREATE TABLE IF NOT EXISTS tokens (
@@ -78,6 +80,18 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     if !has_workdir {
         conn.execute_batch("ALTER TABLE packages ADD COLUMN workdir TEXT")
             .map_err(err)?;
+    }
+    // Stores before leases had no owner on an invocation: its pending ones are free to claim.
+    let has_owner: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('invocations') WHERE name = 'owner'")
+        .and_then(|mut s| s.exists([]))
+        .map_err(err)?;
+    if !has_owner {
+        conn.execute_batch(
+            "ALTER TABLE invocations ADD COLUMN owner TEXT;
+             ALTER TABLE invocations ADD COLUMN lease_until INTEGER;",
+        )
+        .map_err(err)?;
     }
     // Stores before `object_classes` kept a `heads` row per object, rewritten by every new
     // version (a random page more per commit); the newest version is now read from `objects`.
@@ -142,6 +156,13 @@ impl SqliteStore {
         let conn = open(path)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         migrate(&conn)?;
+        // One process uses the file (the data folder's lock): whoever held a lease in it
+        // is gone, so its invocations are free to claim now rather than at expiry.
+        conn.execute(
+            "UPDATE invocations SET owner = NULL, lease_until = NULL WHERE status = 'pending' AND owner IS NOT NULL",
+            [],
+        )
+        .map_err(err)?;
         let mut readers = Vec::new();
         for _ in 0..READERS {
             readers.push(open_reader(path)?);
@@ -407,6 +428,8 @@ struct PreparedCommit {
     versions: Vec<PreparedVersion>,
     invocations: Vec<PreparedInvocation>,
     idempotency: Option<(String, String)>,
+    /// The owner and lease length (ms) of new invocation records.
+    lease: Option<(String, i64)>,
 }
 
 impl PreparedCommit {
@@ -449,9 +472,20 @@ impl PreparedCommit {
                 .idempotency
                 .as_ref()
                 .map(|(k, i)| (k.clone(), i.to_string())),
+            lease: c.lease.as_ref().map(|l| (l.owner.clone(), l.millis())),
         }
     }
 }
+
+/// Writes an invocation record: a new one with the commit's lease; a stored one keeps its
+/// owner while pending and loses it once finished, and a finished one stays finished.
+const UPSERT_INVOCATION: &str = "INSERT INTO invocations (id, request, status, result, error, output_id, nodes, created_at, updated_at, owner, lease_until)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+     ON CONFLICT(id) DO UPDATE SET status = excluded.status, result = excluded.result, error = excluded.error,
+       output_id = excluded.output_id, nodes = excluded.nodes, updated_at = excluded.updated_at,
+       owner = CASE WHEN excluded.status = 'pending' THEN invocations.owner END,
+       lease_until = CASE WHEN excluded.status = 'pending' THEN invocations.lease_until END
+     WHERE NOT (excluded.status = 'pending' AND invocations.status != 'pending')";
 
 fn apply_commit(tx: &Connection, c: &PreparedCommit) -> Result<CommitOutcome, SqlError> {
     // The task's row first: a task id already there means the task committed before, and
@@ -517,25 +551,22 @@ fn apply_commit(tx: &Connection, c: &PreparedCommit) -> Result<CommitOutcome, Sq
             }
         }
     }
+    let owner = c.lease.as_ref().map(|(o, _)| o.as_str());
+    let lease_until = c.lease.as_ref().map(|(_, ms)| now_ms().saturating_add(*ms));
     for inv in &c.invocations {
-        tx.prepare_cached("INSERT INTO invocations (id, request, status, result, error, output_id, nodes, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT(id) DO UPDATE SET status = excluded.status, result = excluded.result, error = excluded.error,
-               output_id = excluded.output_id, nodes = excluded.nodes, updated_at = excluded.updated_at
-             WHERE NOT (excluded.status = 'pending' AND invocations.status != 'pending')")?.execute(
-            params![
-                inv.id,
-                inv.request,
-                inv.status,
-                inv.result,
-                inv.error,
-                inv.output_id,
-                inv.nodes,
-                inv.created_at,
-                inv.updated_at
-            ],
-        )
-        ?;
+        tx.prepare_cached(UPSERT_INVOCATION)?.execute(params![
+            inv.id,
+            inv.request,
+            inv.status,
+            inv.result,
+            inv.error,
+            inv.output_id,
+            inv.nodes,
+            inv.created_at,
+            inv.updated_at,
+            owner,
+            lease_until
+        ])?;
     }
     Ok(CommitOutcome::Committed)
 }
@@ -731,6 +762,45 @@ impl Store for SqliteStore {
             rows.collect::<Result<Vec<_>, _>>().map_err(SqlError::from)
         })
         .await
+    }
+
+    async fn renew_leases(&self, lease: &Lease) -> StoreResult<Vec<InvocationId>> {
+        let (owner, ms) = (lease.owner.clone(), lease.millis());
+        self.write_one(move |c| {
+            let mut stmt = c.prepare(
+                "UPDATE invocations SET lease_until = ?2 WHERE owner = ?1 AND status = 'pending' RETURNING id",
+            )?;
+            let rows = stmt.query_map(params![owner, now_ms().saturating_add(ms)], |r| {
+                r.get::<_, String>(0).map(InvocationId::from)
+            })?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(SqlError::from)
+        })
+        .await
+    }
+
+    async fn claim_expired(&self, lease: &Lease, limit: usize) -> StoreResult<Vec<Invocation>> {
+        let (owner, ms) = (lease.owner.clone(), lease.millis());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // One statement: SQLite runs it under the database's write lock, whole.
+        let mut claimed = self
+            .write_one(move |c| {
+                let now = now_ms();
+                let mut stmt = c.prepare(
+                    "UPDATE invocations SET owner = ?1, lease_until = ?2 WHERE id IN (
+                       SELECT id FROM invocations WHERE status = 'pending'
+                         AND (lease_until IS NULL OR lease_until < ?3)
+                       ORDER BY created_at LIMIT ?4)
+                     RETURNING id, request, status, result, error, output_id, nodes, created_at, updated_at",
+                )?;
+                let rows = stmt.query_map(
+                    params![owner, now.saturating_add(ms), now, limit],
+                    row_to_invocation,
+                )?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(SqlError::from)
+            })
+            .await?;
+        claimed.sort_by(|a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())));
+        Ok(claimed)
     }
 
     async fn put_token(&self, t: TokenRecord) -> StoreResult<()> {
@@ -992,5 +1062,42 @@ mod tests {
             )
             .unwrap();
         assert_eq!(heads, 0);
+    }
+
+    #[tokio::test]
+    async fn a_file_from_before_leases_gains_them_and_its_pending_invocations_are_claimable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE invocations (id TEXT PRIMARY KEY, request TEXT NOT NULL,
+                   status TEXT NOT NULL, result TEXT, error TEXT, output_id TEXT,
+                   nodes TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+                 INSERT INTO invocations VALUES ('old', '{\"target\":{\"class\":\"k.C\"},\"function\":\"f\",\"args\":{}}',
+                   'pending', NULL, NULL, NULL, '{}', 1, 1);",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let lease = Lease {
+            owner: "me".into(),
+            duration: std::time::Duration::from_secs(60),
+        };
+        let claimed = store.claim_expired(&lease, 10).await.unwrap();
+        let ids: Vec<&str> = claimed.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, vec!["old"]);
+        assert_eq!(
+            store.renew_leases(&lease).await.unwrap(),
+            vec!["old".into()]
+        );
+        drop(store);
+        // Reopened (a restart: its owner is gone), the lease is free again.
+        let store = SqliteStore::open(&path).unwrap();
+        let other = Lease {
+            owner: "next".into(),
+            ..lease
+        };
+        assert_eq!(store.claim_expired(&other, 10).await.unwrap().len(), 1);
     }
 }
