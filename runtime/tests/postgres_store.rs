@@ -426,3 +426,61 @@ async fn a_deploy_and_a_token_are_noticed_by_the_other_runtimes() {
     drop((first, second));
     db.drop_database().await.unwrap();
 }
+
+/// A database made by the runtime before migration 2 (leases), holding an object and a
+/// pending invocation, is migrated when a newer runtime opens it: both are still there, and
+/// the invocation, which has no lease yet, can be claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_the_previous_schema_is_migrated_with_its_data() {
+    let Some(db) = scratch().await else { return };
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    let pending = Invocation::pending(
+        "inv-old".into(),
+        InvocationRequest {
+            target: oaas_runtime::ids::Target::Object("obj-old".into()),
+            function: "resize".into(),
+            args: json!({"w": 10}),
+        },
+        None,
+    );
+    let commit = Commit {
+        versions: vec![version("obj-old", 1, "before")],
+        invocations: vec![pending],
+        ..Default::default()
+    };
+    assert_eq!(
+        store.commit(commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    drop(store);
+    // Back to migration 1: what a database of the previous runtime looks like.
+    let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "DROP INDEX invocations_leases; DROP INDEX invocations_owners;
+             ALTER TABLE invocations DROP COLUMN owner, DROP COLUMN lease_until;
+             DELETE FROM schema_migrations WHERE version > 1;",
+        )
+        .await
+        .unwrap();
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    assert_eq!(store.applied_migrations().await.unwrap(), every_migration());
+    let object = store
+        .object(&"obj-old".into(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(object.state["writer"], "before");
+    let lease = Lease {
+        owner: "new-runtime".into(),
+        duration: std::time::Duration::from_secs(10),
+    };
+    let claimed = store.claim_expired(&lease, 10).await.unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["inv-old"]);
+    drop((store, client));
+    db.drop_database().await.unwrap();
+}
