@@ -45,18 +45,22 @@ pub async fn run(objects: &Objects, invoker: &dyn Invoker, task: Task<'_>) -> Re
     if task.ctx.caller == Caller::Internal && commit.versions.is_empty() {
         // A value result that changes no object need not be on disk before the macro goes
         // on: if the runtime dies first, the task simply runs again on resume and gives
-        // the same value. Its commit joins the next group.
+        // the same value. Its commit joins the next group (a synchronous macro's, the group
+        // of its next commit).
         let result = commit.task_result.clone();
-        let store = objects.store().clone();
-        tokio::spawn(async move {
-            if let Err(e) = store.commit(commit).await {
-                tracing::warn!(error = %e, "cannot record a task result");
+        match &task.ctx.unwritten {
+            Some(unwritten) => unwritten.keep(commit, objects.store()),
+            None => {
+                tokio::spawn(super::write_results(objects.store().clone(), vec![commit]));
             }
-        });
+        }
         return Ok(result.unwrap_or(Value::Null));
     }
-    task.ctx.record_written().await?;
-    Ok(objects.commit(commit).await?.unwrap_or(Value::Null))
+    Ok(task
+        .ctx
+        .commit_change(objects, commit)
+        .await?
+        .unwrap_or(Value::Null))
 }
 
 fn class_named<'a>(artifact: &'a Artifact, t: &TypeRef) -> Option<&'a ClassArtifact> {
