@@ -5,7 +5,7 @@
 //! tasks it had committed.
 
 use crate::access::Caller;
-use crate::calls::{write_results, CallContext, Calls, Resolved, Unwritten};
+use crate::calls::{CallContext, Calls, Resolved, Unwritten};
 use crate::error::{Error, Result};
 use crate::executor::Progress;
 use crate::ids::{InvocationId, ObjectId, TaskId};
@@ -187,7 +187,7 @@ impl Invocations {
             task: id.root_task(),
             fresh,
             progress: progress.clone(),
-            unwritten: unwritten.clone(),
+            unwritten,
         };
         let outcome = self
             .calls
@@ -202,13 +202,9 @@ impl Invocations {
             w.abort();
         }
         if is_macro || !fresh {
-            // The step results a synchronous macro kept are sent just before its outcome, so
-            // they join the outcome's group commit.
-            let kept = unwritten.map(|u| u.take_results()).unwrap_or_default();
-            let (_, finished) = futures_util::join!(
-                write_results(self.store.clone(), kept),
-                self.finish(&id, &outcome, progress.as_deref(), started)
-            );
+            let finished = self
+                .finish(&id, &outcome, progress.as_deref(), started)
+                .await;
             if let Err(e) = finished {
                 tracing::error!(invocation = %id, error = %e, "cannot record the outcome");
             }
@@ -589,7 +585,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_synchronous_macro_that_changes_nothing_is_recorded_once_with_its_steps() {
+    async fn a_synchronous_macro_that_changes_nothing_is_recorded_once() {
         let (w, store) = crashable_world(Duration::ZERO).await;
         let id = new_object(&w, 0).await;
         store.log.lock().unwrap().clear();
@@ -602,14 +598,12 @@ mod tests {
             panic!("{done:?}")
         };
         assert_eq!(r.result, json!(1));
-        // Its record once, finished; its step's result on disk by the time it answers.
+        // Its record once, finished.
         let log = std::mem::take(&mut *store.log.lock().unwrap());
         let records: Vec<_> = log.iter().flat_map(|c| c.records.clone()).collect();
         assert_eq!(records, vec![InvocationStatus::Succeeded], "{log:?}");
         let inv = w.invocations.get(&r.invocation_id).await.unwrap();
         assert_eq!(inv.status, InvocationStatus::Succeeded);
-        let step = log.iter().find_map(|c| c.task.clone()).unwrap();
-        assert!(store.task_result(&step).await.unwrap().is_some());
     }
 
     #[tokio::test]
@@ -622,6 +616,7 @@ mod tests {
         let log = std::mem::take(&mut *store.log.lock().unwrap());
         // No commit before the first change; the first change carries the pending record.
         let first = &log[0];
+        assert!(first.task.is_some(), "{log:?}");
         assert_eq!(first.versions, 1, "{log:?}");
         assert_eq!(first.records, vec![InvocationStatus::Pending], "{log:?}");
         // The other changes do not write it again; the outcome is the last commit.

@@ -15,7 +15,7 @@ use crate::invoker::Invoker;
 use crate::metrics::Metrics;
 use crate::objects::registry::ClassHandle;
 use crate::objects::Objects;
-use crate::store::{Commit, Invocation, ObjectVersion, Store};
+use crate::store::{Commit, Invocation, ObjectVersion};
 use crate::values;
 use oaas_compiler::artifact::{Artifact, FunctionArtifact, MacroArtifact, TypeRef};
 use serde_json::{json, Map, Value};
@@ -70,24 +70,16 @@ pub struct CallContext {
     pub fresh: bool,
     /// Where a top-level macro reports the status of its nodes.
     pub progress: Option<Arc<Progress>>,
-    /// What a synchronous macro has not written to the store yet (its start record, the
-    /// results of steps that changed no object), for its next commit.
+    /// A synchronous macro's start record while no commit has carried it to the store yet.
     pub unwritten: Option<Arc<Unwritten>>,
 }
 
-/// Most step results a synchronous macro keeps before writing them anyway.
-const MAX_UNWRITTEN: usize = 64;
-
-/// What a synchronous macro (run at once, not recorded first) has not written yet. Its
-/// start record goes in the same transaction as the first commit that changes an object, so
-/// no change is ever on disk without the record that lets a restarted runtime finish the
-/// invocation; a macro that changes nothing is recorded once, with its outcome. The results
-/// of its steps that changed no object need not be on disk before it goes on (such a step
-/// simply runs again on resume): they are kept and sent with the next commit, so they join
-/// its group commit instead of each starting one that the next commit would wait behind.
+/// The start record of a synchronous macro (run at once, not recorded first) until a commit
+/// carries it: it goes in the same transaction as the macro's first commit that changes an
+/// object, so no change is ever on disk without the record that lets a restarted runtime
+/// finish the invocation, and a macro that changes nothing is recorded once, with its outcome.
 pub struct Unwritten {
     record: Mutex<Option<Invocation>>,
-    results: Mutex<Vec<Commit>>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -98,48 +90,17 @@ fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Unwritten {
-    /// A synchronous macro's, starting with its pending record.
+    /// A synchronous macro's pending record, not written yet.
     pub fn new(record: Invocation) -> Unwritten {
         Unwritten {
             record: Mutex::new(Some(record)),
-            results: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// Keeps the commit of a step that changed no object; when too many are kept, they are
-    /// written now, in the background.
-    pub fn keep(&self, commit: Commit, store: &Arc<dyn Store>) {
-        let full = {
-            let mut results = locked(&self.results);
-            results.push(commit);
-            (results.len() >= MAX_UNWRITTEN).then(|| std::mem::take(&mut *results))
-        };
-        if let Some(commits) = full {
-            tokio::spawn(write_results(store.clone(), commits));
-        }
-    }
-
-    /// The step commits kept so far, to be sent now.
-    pub fn take_results(&self) -> Vec<Commit> {
-        std::mem::take(&mut *locked(&self.results))
-    }
-}
-
-/// Writes the commits of steps that changed no object; a failure is only logged (the step
-/// runs again on resume).
-pub async fn write_results(store: Arc<dyn Store>, commits: Vec<Commit>) {
-    let writes = commits.into_iter().map(|c| store.commit(c));
-    for r in futures_util::future::join_all(writes).await {
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "cannot record a task result");
         }
     }
 }
 
 impl CallContext {
-    /// Commits a change to objects: with the invocation's start record while it is not in
-    /// the store (one transaction), and with the step results kept until now sent just before
-    /// it, so that they join its group commit.
+    /// Commits a change to objects, with the invocation's start record (in the same
+    /// transaction) while no commit has carried it yet.
     pub async fn commit_change(
         &self,
         objects: &Objects,
@@ -151,8 +112,7 @@ impl CallContext {
         let record = locked(&u.record).clone();
         let carried = record.is_some();
         commit.invocations.extend(record);
-        let earlier = write_results(objects.store().clone(), u.take_results());
-        let (_, outcome) = futures_util::join!(earlier, objects.commit(commit));
+        let outcome = objects.commit(commit).await;
         if carried && outcome.is_ok() {
             // Written with this change (a fresh invocation's task cannot have been committed
             // before, so an answer without an error is this commit's).

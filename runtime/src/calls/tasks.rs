@@ -45,15 +45,14 @@ pub async fn run(objects: &Objects, invoker: &dyn Invoker, task: Task<'_>) -> Re
     if task.ctx.caller == Caller::Internal && commit.versions.is_empty() {
         // A value result that changes no object need not be on disk before the macro goes
         // on: if the runtime dies first, the task simply runs again on resume and gives
-        // the same value. Its commit joins the next group (a synchronous macro's, the group
-        // of its next commit).
+        // the same value. Its commit joins the next group.
         let result = commit.task_result.clone();
-        match &task.ctx.unwritten {
-            Some(unwritten) => unwritten.keep(commit, objects.store()),
-            None => {
-                tokio::spawn(super::write_results(objects.store().clone(), vec![commit]));
+        let store = objects.store().clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.commit(commit).await {
+                tracing::warn!(error = %e, "cannot record a task result");
             }
-        }
+        });
         return Ok(result.unwrap_or(Value::Null));
     }
     Ok(task
