@@ -5,13 +5,14 @@
 //! tasks it had committed.
 
 use crate::access::Caller;
-use crate::calls::{CallContext, Calls, Resolved, Unwritten};
+use crate::calls::{CallContext, Calls, RecordWritten, Resolved};
 use crate::error::{Error, Result};
 use crate::executor::Progress;
 use crate::ids::{InvocationId, ObjectId, TaskId};
 use crate::store::{
     now_ms, Commit, CommitOutcome, Invocation, InvocationRequest, InvocationStatus, Store,
 };
+use futures_util::FutureExt;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -167,27 +168,26 @@ impl Invocations {
     ) -> Result<CallResult> {
         let is_macro = resolved.macro_named(&request.function).is_some();
         let progress = is_macro.then(|| Arc::new(Progress::default()));
-        // A synchronous macro's record goes in the same transaction as its first commit that
-        // changes an object, so a macro that changed anything is found and finished after a
-        // crash; one that changed nothing is recorded once, with its outcome. (Recorded
-        // invocations have theirs already.)
-        let (started, unwritten) = match (is_macro, fresh) {
+        // A synchronous macro's record is written while its first step runs, and every
+        // commit that changes an object waits for it: a macro that changed anything is found
+        // and finished after a crash. (Recorded invocations have theirs already.)
+        let (started, record) = match (is_macro, fresh) {
             (true, true) => {
                 let start = Invocation::pending(id.clone(), request.clone(), None);
-                (Some(start.clone()), Some(Arc::new(Unwritten::new(start))))
+                (Some(start.clone()), Some(self.write_record(start)))
             }
             _ => (None, None),
         };
         let writer = progress
             .as_ref()
-            .map(|p| self.spawn_progress_writer(id.clone(), p.clone(), started.clone()));
+            .map(|p| self.spawn_progress_writer(id.clone(), p.clone()));
         let ctx = CallContext {
             caller: Caller::External,
             invocation: id.clone(),
             task: id.root_task(),
             fresh,
             progress: progress.clone(),
-            unwritten,
+            record,
         };
         let outcome = self
             .calls
@@ -210,6 +210,23 @@ impl Invocations {
             }
         }
         outcome
+    }
+
+    /// Starts writing an invocation record now; the returned future ends when it is written.
+    fn write_record(&self, inv: Invocation) -> RecordWritten {
+        let store = self.store.clone();
+        let commit = Commit {
+            invocations: vec![inv],
+            ..Default::default()
+        };
+        let written: RecordWritten = async move {
+            store.commit(commit).await?;
+            Ok(())
+        }
+        .boxed()
+        .shared();
+        tokio::spawn(written.clone());
+        written
     }
 
     /// Writes an invocation record durably, claiming its idempotency key in the same
@@ -260,14 +277,11 @@ impl Invocations {
         self.record(inv, None).await.map(|_| ())
     }
 
-    /// Stores a macro's per-node progress in its invocation while it runs; a synchronous
-    /// macro's record (`started`) is written by the first of these if no commit carried it yet,
-    /// so a macro that runs long shows in the store while it runs.
+    /// Stores a macro's per-node progress in its invocation while it runs.
     fn spawn_progress_writer(
         &self,
         id: InvocationId,
         progress: Arc<Progress>,
-        started: Option<Invocation>,
     ) -> tokio::task::JoinHandle<()> {
         let store = self.store.clone();
         tokio::spawn(async move {
@@ -276,11 +290,7 @@ impl Invocations {
                 if !progress.take_dirty() {
                     continue;
                 }
-                let stored = match store.invocation(&id).await {
-                    Ok(None) => Ok(started.clone()),
-                    other => other,
-                };
-                if let Ok(Some(mut inv)) = stored {
+                if let Ok(Some(mut inv)) = store.invocation(&id).await {
                     if inv.status != InvocationStatus::Pending {
                         return;
                     }
@@ -395,36 +405,6 @@ mod tests {
         inner: Arc<dyn Store>,
         crashed: std::sync::atomic::AtomicBool,
         record_delay: Duration,
-        log: std::sync::Mutex<Vec<Logged>>,
-    }
-
-    /// A commit as the store was asked for it.
-    #[derive(Debug)]
-    struct Logged {
-        task: Option<TaskId>,
-        versions: usize,
-        records: Vec<InvocationStatus>,
-    }
-
-    /// A world over a [`Crashable`] store whose records are delayed by `record_delay`.
-    async fn crashable_world(record_delay: Duration) -> (crate::testing::World, Arc<Crashable>) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().to_path_buf();
-        let crashable = Arc::new(std::sync::OnceLock::new());
-        let slot = crashable.clone();
-        let w = crate::testing::world_in(dir, &path, move |inner| {
-            let c = Arc::new(Crashable {
-                inner,
-                crashed: false.into(),
-                record_delay,
-                log: Default::default(),
-            });
-            let _ = slot.set(c.clone());
-            c as Arc<dyn Store>
-        })
-        .await;
-        let c = crashable.get().unwrap().clone();
-        (w, c)
     }
 
     #[async_trait::async_trait]
@@ -461,11 +441,6 @@ mod tests {
             self.inner.list(c, f, a, l).await
         }
         async fn commit(&self, commit: Commit) -> crate::store::StoreResult<CommitOutcome> {
-            self.log.lock().unwrap().push(Logged {
-                task: commit.task_id.clone(),
-                versions: commit.versions.len(),
-                records: commit.invocations.iter().map(|i| i.status).collect(),
-            });
             if commit.task_id.is_none() && !commit.invocations.is_empty() {
                 tokio::time::sleep(self.record_delay).await;
             }
@@ -514,7 +489,6 @@ mod tests {
                 inner,
                 crashed: false.into(),
                 record_delay: Duration::from_millis(300),
-                log: Default::default(),
             });
             let _ = slot.set(c.clone());
             c as Arc<dyn Store>
@@ -582,72 +556,5 @@ mod tests {
             .map(|(f, _)| f.clone())
             .collect();
         assert_eq!(sent, vec!["bump"], "only the third step ran again");
-    }
-
-    #[tokio::test]
-    async fn a_synchronous_macro_that_changes_nothing_is_recorded_once() {
-        let (w, store) = crashable_world(Duration::ZERO).await;
-        let id = new_object(&w, 0).await;
-        store.log.lock().unwrap().clear();
-        let done = w
-            .invocations
-            .invoke(request(Target::Object(id), "peek", json!({})), false, None)
-            .await
-            .unwrap();
-        let Outcome::Done(r) = done else {
-            panic!("{done:?}")
-        };
-        assert_eq!(r.result, json!(1));
-        // Its record once, finished.
-        let log = std::mem::take(&mut *store.log.lock().unwrap());
-        let records: Vec<_> = log.iter().flat_map(|c| c.records.clone()).collect();
-        assert_eq!(records, vec![InvocationStatus::Succeeded], "{log:?}");
-        let inv = w.invocations.get(&r.invocation_id).await.unwrap();
-        assert_eq!(inv.status, InvocationStatus::Succeeded);
-    }
-
-    #[tokio::test]
-    async fn a_synchronous_macro_is_recorded_with_its_first_change() {
-        let (w, store) = crashable_world(Duration::ZERO).await;
-        let id = new_object(&w, 0).await;
-        store.log.lock().unwrap().clear();
-        let req = request(Target::Object(id), "bump3", json!({}));
-        w.invocations.invoke(req, false, None).await.unwrap();
-        let log = std::mem::take(&mut *store.log.lock().unwrap());
-        // No commit before the first change; the first change carries the pending record.
-        let first = &log[0];
-        assert!(first.task.is_some(), "{log:?}");
-        assert_eq!(first.versions, 1, "{log:?}");
-        assert_eq!(first.records, vec![InvocationStatus::Pending], "{log:?}");
-        // The other changes do not write it again; the outcome is the last commit.
-        assert!(
-            log[1..log.len() - 1].iter().all(|c| c.records.is_empty()),
-            "{log:?}"
-        );
-        let last = log.last().unwrap();
-        assert_eq!(last.records, vec![InvocationStatus::Succeeded], "{log:?}");
-    }
-
-    #[tokio::test]
-    async fn a_synchronous_macro_that_runs_long_shows_in_the_store_while_it_runs() {
-        let w = world().await;
-        let id = new_object(&w, 0).await;
-        *w.invoker.delay.lock().unwrap() = Duration::from_millis(400);
-        let run = {
-            let inv = w.invocations.clone();
-            let req = request(Target::Object(id), "peek", json!({}));
-            tokio::spawn(async move { inv.invoke(req, false, None).await })
-        };
-        let store = w.calls.objects.store().clone();
-        let started = std::time::Instant::now();
-        while store.pending_invocations().await.unwrap().is_empty() {
-            assert!(
-                started.elapsed() < Duration::from_millis(350),
-                "no record while it ran"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        run.await.unwrap().unwrap();
-        assert!(store.pending_invocations().await.unwrap().is_empty());
     }
 }

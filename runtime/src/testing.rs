@@ -40,10 +40,6 @@ class N {
     return self.inner()
   }
 
-  public macro peek() -> int {
-    return self.inner()
-  }
-
   public macro bump3() -> N {
     self.bump()
     self.bump()

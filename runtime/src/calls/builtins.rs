@@ -159,18 +159,13 @@ async fn commit_view(
     v: ObjectVersion,
     view: Value,
 ) -> Result<Value> {
-    // Through the call's context: a synchronous macro's record goes with its first change.
-    let result = call
-        .ctx
-        .commit_change(
-            objects,
-            Commit {
-                task_id: Some(call.ctx.task.clone()),
-                task_result: Some(view.clone()),
-                versions: vec![Arc::new(v)],
-                ..Default::default()
-            },
-        )
+    let result = objects
+        .commit(Commit {
+            task_id: Some(call.ctx.task.clone()),
+            task_result: Some(view.clone()),
+            versions: vec![Arc::new(v)],
+            ..Default::default()
+        })
         .await?;
     Ok(result.unwrap_or(view))
 }

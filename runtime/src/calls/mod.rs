@@ -15,8 +15,9 @@ use crate::invoker::Invoker;
 use crate::metrics::Metrics;
 use crate::objects::registry::ClassHandle;
 use crate::objects::Objects;
-use crate::store::{Commit, Invocation, ObjectVersion};
+use crate::store::ObjectVersion;
 use crate::values;
+use futures_util::future::{BoxFuture, Shared};
 use oaas_compiler::artifact::{Artifact, FunctionArtifact, MacroArtifact, TypeRef};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -70,55 +71,22 @@ pub struct CallContext {
     pub fresh: bool,
     /// Where a top-level macro reports the status of its nodes.
     pub progress: Option<Arc<Progress>>,
-    /// A synchronous macro's start record while no commit has carried it to the store yet.
-    pub unwritten: Option<Arc<Unwritten>>,
+    /// The invocation's record on its way to the store, when it is not there yet: every
+    /// commit that changes an object waits for it, so that no change is ever on disk
+    /// without the record that lets a restarted runtime finish the invocation.
+    pub record: Option<RecordWritten>,
 }
 
-/// The start record of a synchronous macro (run at once, not recorded first) until a commit
-/// carries it: it goes in the same transaction as the macro's first commit that changes an
-/// object, so no change is ever on disk without the record that lets a restarted runtime
-/// finish the invocation, and a macro that changes nothing is recorded once, with its outcome.
-pub struct Unwritten {
-    record: Mutex<Option<Invocation>>,
-}
-
-fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
-}
-
-impl Unwritten {
-    /// A synchronous macro's pending record, not written yet.
-    pub fn new(record: Invocation) -> Unwritten {
-        Unwritten {
-            record: Mutex::new(Some(record)),
-        }
-    }
-}
+/// The write of an invocation's record, awaited by any number of commits.
+pub type RecordWritten = Shared<BoxFuture<'static, Result<()>>>;
 
 impl CallContext {
-    /// Commits a change to objects, with the invocation's start record (in the same
-    /// transaction) while no commit has carried it yet.
-    pub async fn commit_change(
-        &self,
-        objects: &Objects,
-        mut commit: Commit,
-    ) -> Result<Option<Value>> {
-        let Some(u) = &self.unwritten else {
-            return objects.commit(commit).await;
-        };
-        let record = locked(&u.record).clone();
-        let carried = record.is_some();
-        commit.invocations.extend(record);
-        let outcome = objects.commit(commit).await;
-        if carried && outcome.is_ok() {
-            // Written with this change (a fresh invocation's task cannot have been committed
-            // before, so an answer without an error is this commit's).
-            *locked(&u.record) = None;
+    /// Waits until the invocation's record is in the store (at once when it was already).
+    pub async fn record_written(&self) -> Result<()> {
+        match &self.record {
+            Some(r) => r.clone().await,
+            None => Ok(()),
         }
-        outcome
     }
 }
 

@@ -55,11 +55,8 @@ pub async fn run(objects: &Objects, invoker: &dyn Invoker, task: Task<'_>) -> Re
         });
         return Ok(result.unwrap_or(Value::Null));
     }
-    Ok(task
-        .ctx
-        .commit_change(objects, commit)
-        .await?
-        .unwrap_or(Value::Null))
+    task.ctx.record_written().await?;
+    Ok(objects.commit(commit).await?.unwrap_or(Value::Null))
 }
 
 fn class_named<'a>(artifact: &'a Artifact, t: &TypeRef) -> Option<&'a ClassArtifact> {
