@@ -630,4 +630,37 @@ mod tests {
             .collect();
         assert_eq!(sent, vec!["bump"], "only the third step ran again");
     }
+
+    #[tokio::test]
+    async fn a_builtin_in_a_synchronous_macro_commits_after_the_macros_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let w = crate::testing::world_in(dir, &path, |inner| {
+            Arc::new(Crashable {
+                inner,
+                crashed: false.into(),
+                record_delay: Duration::from_millis(300),
+            }) as Arc<dyn Store>
+        })
+        .await;
+        let id = new_object(&w, 0).await;
+        let run = {
+            let inv = w.invocations.clone();
+            let req = request(Target::Object(id.clone()), "renew", json!({}));
+            tokio::spawn(async move { inv.invoke(req, false, None).await })
+        };
+        let store = w.calls.objects.store().clone();
+        let started = std::time::Instant::now();
+        while store.object(&id, None).await.unwrap().unwrap().version < 2 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the update did not commit"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // The change is on disk: so is the record that lets a restarted runtime finish it.
+        assert_eq!(store.pending_invocations().await.unwrap().len(), 1);
+        let done = run.await.unwrap().unwrap();
+        assert!(matches!(done, Outcome::Done(r) if r.result["state"]["v"] == 5));
+    }
 }

@@ -40,6 +40,11 @@ class N {
     return self.inner()
   }
 
+  public macro renew() -> N {
+    self.update(patch: { "v": 5 })
+    return self
+  }
+
   public macro bump3() -> N {
     self.bump()
     self.bump()

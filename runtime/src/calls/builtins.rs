@@ -159,6 +159,8 @@ async fn commit_view(
     v: ObjectVersion,
     view: Value,
 ) -> Result<Value> {
+    // As for tasks: a change is never on disk before the record of its synchronous macro.
+    call.ctx.record_written().await?;
     let result = objects
         .commit(Commit {
             task_id: Some(call.ctx.task.clone()),
