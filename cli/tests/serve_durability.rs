@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{client, fixture, serve};
+use common::{client, counts, fixture, serve};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -98,20 +98,7 @@ async fn kill_9_loses_no_acknowledged_write(store: Option<&str>) {
     );
 
     let (mut server, base) = serve(dir.path(), store);
-    let history: Value = client
-        .get(format!("{base}/api/objects/{id}/versions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let counts: Vec<i64> = history["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["state"]["count"].as_i64().unwrap())
-        .collect();
+    let counts = counts(&client, &base, &id).await;
     for n in &acked {
         assert!(
             counts.contains(n),

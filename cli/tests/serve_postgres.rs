@@ -7,7 +7,7 @@
 use oaas_runtime::store::postgres::ScratchDatabase;
 mod common;
 
-use common::{client, fixture, post, serve, TOKEN};
+use common::{client, counts, fixture, post, serve, TOKEN};
 use serde_json::{json, Value};
 use std::process::Command;
 
@@ -63,20 +63,7 @@ async fn serve_on_postgres_deploys_creates_and_invokes_and_keeps_it_all_there() 
     let increment = format!("{base}/api/objects/{id}/invoke/increment");
     let (status, r) = post(&client, increment, json!({"by": 1})).await;
     assert_eq!((status, r["result"].as_i64()), (200, Some(43)), "{r}");
-    let history: Value = client
-        .get(format!("{base}/api/objects/{id}/versions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let counts: Vec<i64> = history["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["state"]["count"].as_i64().unwrap())
-        .collect();
+    let counts = counts(&client, &base, &id).await;
     assert_eq!(counts, vec![40, 42, 43]);
     server.kill().unwrap();
     server.wait().unwrap();

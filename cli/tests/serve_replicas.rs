@@ -57,6 +57,18 @@ async fn deploy(client: &reqwest::Client, base: &str) {
     assert_eq!(status, 201, "{r}");
 }
 
+/// Three replicas on `store` with the test package deployed through the first and known by
+/// each (one counter made through each as a check); their URLs.
+async fn three_with_package(store: &str, client: &reqwest::Client) -> (Vec<Replica>, Vec<String>) {
+    let replicas = three(store);
+    let bases: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+    deploy(client, &bases[0]).await;
+    for base in &bases {
+        create_when_known(client, base, 0).await;
+    }
+    (replicas, bases)
+}
+
 /// Makes a counter through `base` as soon as that replica knows the class; how long it
 /// took to know it.
 async fn create_when_known(client: &reqwest::Client, base: &str, count: i64) -> (String, Duration) {
@@ -145,14 +157,9 @@ async fn six_hundred_concurrent_increments_through_three_replicas_add_exactly_si
     else {
         return;
     };
-    let replicas = three(db.url());
-    let bases: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
     let client = client();
-    deploy(&client, &bases[0]).await;
+    let (replicas, bases) = three_with_package(db.url(), &client).await;
     let (id, _) = create_when_known(&client, &bases[1], 0).await;
-    for base in &bases {
-        create_when_known(&client, base, 0).await;
-    }
     let calls = (0..CALLS)
         .map(|i| {
             let url = format!("{}/api/objects/{id}/invoke/increment", bases[i % 3]);
@@ -263,14 +270,9 @@ async fn one_idempotency_key_sent_through_three_replicas_at_once_runs_once() {
     else {
         return;
     };
-    let replicas = three(db.url());
-    let bases: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
     let client = client();
-    deploy(&client, &bases[0]).await;
+    let (replicas, bases) = three_with_package(db.url(), &client).await;
     let (id, _) = create_when_known(&client, &bases[0], 0).await;
-    for base in &bases {
-        create_when_known(&client, base, 0).await;
-    }
     let send = |base: &String, key: u64| {
         let request = client
             .post(format!("{base}/api/objects/{id}/invoke/increment"))
@@ -358,13 +360,8 @@ async fn a_thousand_objects_updated_through_three_replicas_at_once_lose_nothing(
     else {
         return;
     };
-    let replicas = three(db.url());
-    let bases: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
     let client = client();
-    deploy(&client, &bases[0]).await;
-    for base in &bases {
-        create_when_known(&client, base, 0).await;
-    }
+    let (replicas, bases) = three_with_package(db.url(), &client).await;
     let creates = (0..OBJECTS)
         .map(|i| {
             let url = format!("{}/api/classes/testpkg.Counter/objects", bases[i % 3]);

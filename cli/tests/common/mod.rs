@@ -92,3 +92,15 @@ pub async fn get(client: &reqwest::Client, url: String) -> (u16, Value) {
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
+
+/// The `count` of every version of the counter `id`, oldest first, as `base` answers.
+pub async fn counts(client: &reqwest::Client, base: &str, id: &str) -> Vec<i64> {
+    let (status, history) = get(client, format!("{base}/api/objects/{id}/versions")).await;
+    assert_eq!(status, 200, "{history}");
+    history["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["state"]["count"].as_i64().unwrap())
+        .collect()
+}
