@@ -7,7 +7,7 @@
 use oaas_runtime::store::postgres::ScratchDatabase;
 mod common;
 
-use common::{client, counts, fixture, post, serve, TOKEN};
+use common::{client, counts, deploy_fixture, fixture, post, serve, TOKEN};
 use serde_json::{json, Value};
 use std::process::Command;
 
@@ -24,10 +24,7 @@ async fn serve_on_postgres_deploys_creates_and_invokes_and_keeps_it_all_there() 
     let client = client();
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
-    let source = std::fs::read_to_string(fixture().join("testpkg.oaas")).unwrap();
-    let sources = json!({"sources": {"testpkg.oaas": source}, "workdir": fixture()});
-    let (status, _) = post(&client, format!("{base}/api/packages"), sources).await;
-    assert_eq!(status, 201);
+    deploy_fixture(&client, &base).await;
     let (status, created) = post(
         &client,
         format!("{base}/api/classes/testpkg.Counter/objects"),

@@ -8,7 +8,7 @@
 use oaas_runtime::store::postgres::ScratchDatabase;
 mod common;
 
-use common::{client, fixture, get, post, serve};
+use common::{client, deploy_fixture, fixture, get, post, serve};
 use serde_json::{json, Value};
 use std::process::Child;
 use std::sync::Arc;
@@ -49,20 +49,12 @@ fn three(store: &str) -> Vec<Replica> {
     (0..3).map(|_| replica(store)).collect()
 }
 
-/// Deploys the test package through `base`.
-async fn deploy(client: &reqwest::Client, base: &str) {
-    let source = std::fs::read_to_string(fixture().join("testpkg.oaas")).unwrap();
-    let body = json!({"sources": {"testpkg.oaas": source}, "workdir": fixture()});
-    let (status, r) = post(client, format!("{base}/api/packages"), body).await;
-    assert_eq!(status, 201, "{r}");
-}
-
 /// Three replicas on `store` with the test package deployed through the first and known by
 /// each (one counter made through each as a check); their URLs.
 async fn three_with_package(store: &str, client: &reqwest::Client) -> (Vec<Replica>, Vec<String>) {
     let replicas = three(store);
     let bases: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
-    deploy(client, &bases[0]).await;
+    deploy_fixture(client, &bases[0]).await;
     for base in &bases {
         create_when_known(client, base, 0).await;
     }
@@ -101,7 +93,7 @@ async fn a_deploy_and_writes_through_one_replica_are_seen_by_the_others_at_once(
     let replicas = three(db.url());
     let client = client();
     let base = |i: usize| replicas[i % 3].url.clone();
-    deploy(&client, &base(0)).await;
+    deploy_fixture(&client, &base(0)).await;
     // Callable through B at once after the deploy through A: B reads the packages again
     // when it does not know the class yet.
     let url = format!("{}/api/classes/testpkg.Counter/objects", base(1));

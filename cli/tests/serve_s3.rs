@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fixture, post, start, TOKEN};
+use common::{deploy_fixture, post, start, TOKEN};
 use oaas_runtime::blobs::s3_testing::{S3Server, BUCKET};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -57,10 +57,7 @@ async fn serve_keeps_files_in_the_bucket_and_redirects_to_it() {
     let blobs = format!("s3://{BUCKET}/cli");
     let (mut server, base) = start(oaasc_serve(data.path(), &["--blobs", &blobs], &s3.vars()));
     let client = client();
-    let source = std::fs::read_to_string(fixture().join("testpkg.oaas")).unwrap();
-    let sources = json!({"sources": {"testpkg.oaas": source}, "workdir": fixture()});
-    let (status, _) = post(&client, format!("{base}/api/packages"), sources).await;
-    assert_eq!(status, 201);
+    deploy_fixture(&client, &base).await;
     let (status, created) = post(
         &client,
         format!("{base}/api/classes/testpkg.Doc/objects"),
@@ -274,10 +271,7 @@ async fn replicas_on_one_database_share_the_files_of_one_bucket() {
     let (mut a, a_url) = start(oaasc_serve(a_data.path(), &args, &s3.vars()));
     let (mut b, b_url) = start(oaasc_serve(b_data.path(), &args, &s3.vars()));
     let client = client();
-    let source = std::fs::read_to_string(fixture().join("testpkg.oaas")).unwrap();
-    let sources = json!({"sources": {"testpkg.oaas": source}, "workdir": fixture()});
-    let (status, _) = post(&client, format!("{a_url}/api/packages"), sources).await;
-    assert_eq!(status, 201);
+    deploy_fixture(&client, &a_url).await;
     // Made and uploaded through one replica...
     let (status, created) = post(
         &client,

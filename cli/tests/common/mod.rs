@@ -104,3 +104,11 @@ pub async fn counts(client: &reqwest::Client, base: &str, id: &str) -> Vec<i64> 
         .map(|v| v["state"]["count"].as_i64().unwrap())
         .collect()
 }
+
+/// Deploys the test package ([`fixture`]) through `base`.
+pub async fn deploy_fixture(client: &reqwest::Client, base: &str) {
+    let source = std::fs::read_to_string(fixture().join("testpkg.oaas")).unwrap();
+    let body = serde_json::json!({"sources": {"testpkg.oaas": source}, "workdir": fixture()});
+    let (status, r) = post(client, format!("{base}/api/packages"), body).await;
+    assert_eq!(status, 201, "{r}");
+}
