@@ -29,10 +29,13 @@ pub mod invoker;
 pub mod metrics;
 pub mod oal;
 pub mod objects;
+pub mod role;
 pub mod store;
 pub mod tokens;
 pub mod values;
 
+#[cfg(test)]
+mod calls_tests;
 #[cfg(test)]
 mod testing;
 

@@ -4,37 +4,12 @@
 //! the others are minted by an admin and stored hashed, so the store never holds a token.
 
 use crate::error::{Error, Result};
+pub use crate::role::Role;
 use crate::store::{now_ms, Store, TokenRecord};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-
-/// What a token may do; each role may do all that the roles before it may.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Read public state, files and invocations.
-    Read,
-    /// Also call public functions and macros, and create objects.
-    Invoke,
-    /// Also deploy packages (those the token names, when it names any).
-    Deploy,
-    /// Everything, tokens included.
-    Admin,
-}
-
-impl Role {
-    /// The role's name, as written in tokens and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Read => "read",
-            Role::Invoke => "invoke",
-            Role::Deploy => "deploy",
-            Role::Admin => "admin",
-        }
-    }
-}
 
 /// Who a request comes from, once its token is known.
 #[derive(Clone, Debug, PartialEq, Eq)]

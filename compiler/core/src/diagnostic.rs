@@ -1,5 +1,5 @@
 //! The one diagnostic model: a coded message with a primary span, secondary labels, notes and
-//! help. Renderers in [`crate::render`] turn it into text, JSON, GitHub annotations; the
+//! help. Renderers (the `render` module) turn it into text, JSON, GitHub annotations; the
 //! language server converts it for editors.
 
 use crate::span::{FileId, Span};

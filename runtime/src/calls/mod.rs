@@ -379,6 +379,3 @@ fn bind(
     let what = format!("`{}.{name}`", resolved.class.name);
     values::bind_args(&resolved.artifact, &what, params, args).map_err(Error::bad_request)
 }
-
-#[cfg(test)]
-mod tests;

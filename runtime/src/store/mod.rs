@@ -239,7 +239,7 @@ pub struct TokenRecord {
     /// SHA-256 of the token, hex.
     pub hash: String,
     /// What it may do.
-    pub role: crate::tokens::Role,
+    pub role: crate::role::Role,
     /// The packages it may deploy, when limited.
     pub packages: Option<Vec<String>>,
     /// Unix milliseconds.

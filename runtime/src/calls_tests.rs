@@ -1,11 +1,15 @@
-//! The calls layer over a real SQLite store, with a fake invoker standing in for the
+//! Tests of the calls layer (beside it, not inside it, so that `calls` does not depend on
+//! the test helpers that use it). The calls layer over a real SQLite store, with a fake invoker standing in for the
 //! containers: admission rules, resuming a macro, and `mut` calls in one order.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::*;
+use crate::access::Caller;
+use crate::calls::*;
 use crate::error::ErrorKind;
+use crate::ids::{InvocationId, Target};
 use crate::testing::{new_object, request, world};
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn admission_follows_access_target_and_parameters() {
