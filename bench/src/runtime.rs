@@ -63,3 +63,36 @@ pub async fn create_object(
         _ => Err(format!("create failed: {body}")),
     }
 }
+
+/// The data folder of replica `n`: the given one for the first, beside it for the others.
+pub fn replica_data(data: &std::path::Path, n: usize) -> std::path::PathBuf {
+    match n {
+        0 => data.to_path_buf(),
+        n => std::path::PathBuf::from(format!("{}-{n}", data.display())),
+    }
+}
+
+/// Starts `replicas` runtimes on `store`, each with a fresh data folder of its own beside
+/// `data`; the first makes the admin token, the others take it.
+pub async fn start_replicas(
+    store: &oaas_runtime::StoreLocation,
+    replicas: usize,
+    data: &std::path::Path,
+) -> Result<Vec<oaas_runtime::Running>, String> {
+    if replicas > 1 && *store == oaas_runtime::StoreLocation::Sqlite {
+        return Err("--replicas needs --store postgres://...".into());
+    }
+    let mut started: Vec<oaas_runtime::Running> = Vec::new();
+    for n in 0..replicas {
+        let folder = replica_data(data, n);
+        let _ = std::fs::remove_dir_all(&folder);
+        let listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
+        let config = oaas_runtime::Config {
+            store: store.clone(),
+            admin_token: started.first().map(|r| r.token.clone()),
+            ..oaas_runtime::Config::new(folder, listen, std::env::temp_dir())
+        };
+        started.push(oaas_runtime::start(config).await?);
+    }
+    Ok(started)
+}

@@ -31,6 +31,7 @@ pub struct RuntimeOptions {
 const SECRET_ENV: &[(&str, &str)] = &[
     ("token", "OAAS_TOKEN"),
     ("store", "OAAS_STORE"),
+    ("signing-key", "OAAS_SIGNING_KEY"),
     ("aws-access-key-id", "AWS_ACCESS_KEY_ID"),
     ("aws-secret-access-key", "AWS_SECRET_ACCESS_KEY"),
     ("aws-endpoint-url", "AWS_ENDPOINT_URL"),
@@ -98,8 +99,9 @@ fn deployment(o: &RuntimeOptions) -> Value {
 }
 
 /// `oaasc serve`'s arguments in a pod (the store's URL comes from `$OAAS_STORE`, out of the
-/// command line): every address inside the cluster that names the
-/// Service is one of its own names; `@image` functions go to their Knative Services.
+/// command line): every address inside the cluster that names the Service is one of its
+/// own names, the full one first (the base of the URLs it signs, which every replica signs
+/// with the Secret's key); `@image` functions go to their Knative Services.
 fn serve_args(o: &RuntimeOptions) -> Vec<String> {
     let ns = &o.namespace;
     let mut args: Vec<String> = [
@@ -117,10 +119,10 @@ fn serve_args(o: &RuntimeOptions) -> Vec<String> {
     .map(|s| s.to_string())
     .collect();
     for host in [
+        format!("{NAME}.{ns}.svc.cluster.local"),
         NAME.to_string(),
         format!("{NAME}.{ns}"),
         format!("{NAME}.{ns}.svc"),
-        format!("{NAME}.{ns}.svc.cluster.local"),
     ] {
         args.push("--public-url".into());
         args.push(format!("http://{host}:{PORT}"));

@@ -70,6 +70,13 @@ pub struct Config {
     pub allow_local: bool,
     /// Host names requests may be addressed to, besides loopback names (`--public-url`).
     pub public_hosts: Vec<String>,
+    /// The URL clients reach the runtime by, on which its own signed URLs are built; `None`
+    /// builds them on the address it listens on.
+    pub public_url: Option<String>,
+    /// The key that signs the runtime's own file URLs; `None` reads (or makes) the file
+    /// `secret.key` in the data folder. Replicas behind one address must share one, so that
+    /// a URL one signed is taken by the others.
+    pub signing_key: Option<String>,
     /// Browser origins allowed to call the API, besides the server's own.
     pub allowed_origins: Vec<String>,
     /// Most bytes of one uploaded file.
@@ -82,6 +89,9 @@ pub struct Config {
     /// another replica on the same database takes them over within about this long.
     pub lease: std::time::Duration,
 }
+
+/// Fewest characters of a signing key given in the configuration.
+pub const MIN_SIGNING_KEY: usize = 32;
 
 /// Most bytes of one uploaded file by default: 1 GiB.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
@@ -104,6 +114,8 @@ impl Config {
             admin_token: None,
             allow_local: false,
             public_hosts: Vec::new(),
+            public_url: None,
+            signing_key: None,
             allowed_origins: Vec::new(),
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             max_result_size: DEFAULT_MAX_RESULT_SIZE,
@@ -267,14 +279,26 @@ impl Running {
 /// ones.
 pub async fn start(config: Config) -> Result<Running, String> {
     let data = datadir::DataDir::open(&config.data)?;
-    let secret = data.secret()?;
+    let secret = match &config.signing_key {
+        Some(key) if key.len() >= MIN_SIGNING_KEY => key.as_bytes().to_vec(),
+        Some(_) => {
+            return Err(format!(
+                "the signing key must be at least {MIN_SIGNING_KEY} characters long"
+            ))
+        }
+        None => data.secret()?,
+    };
     let (token, token_file) = data.admin_token(config.admin_token.as_deref())?;
     let store = open_store(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let blobs = Arc::new(open_blobs(&config, secret, format!("http://{addr}")).await?);
+    let base_url = match &config.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => format!("http://{addr}"),
+    };
+    let blobs = Arc::new(open_blobs(&config, secret, base_url).await?);
     let tokens = Arc::new(
         tokens::Tokens::load(store.clone(), &token)
             .await

@@ -484,3 +484,100 @@ async fn a_database_of_the_previous_schema_is_migrated_with_its_data() {
     drop((store, client));
     db.drop_database().await.unwrap();
 }
+
+/// Commits handed in together go in groups: of many at once on one version exactly one
+/// wins and the others are told of the conflict; a bad one among good ones fails alone;
+/// and every other commit of the burst is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_in_one_group_are_answered_each_on_its_own() {
+    let Some(db) = scratch().await else { return };
+    let store = Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    let mut bad = (*version("bad", 1, "a")).clone();
+    bad.state = json!({ "s": "a\u{0}b" });
+    let mut commits: Vec<Commit> = (0..40)
+        .map(|i| Commit {
+            task_id: Some(format!("race-{i}").as_str().into()),
+            versions: vec![version("raced", 1, &format!("w{i}"))],
+            ..Default::default()
+        })
+        .collect();
+    commits.extend((0..40).map(|i| Commit {
+        versions: vec![version(&format!("own-{i}"), 1, "a")],
+        ..Default::default()
+    }));
+    commits.push(Commit {
+        versions: vec![Arc::new(bad)],
+        ..Default::default()
+    });
+    let answers = futures_util::future::join_all(commits.into_iter().map(|c| {
+        let store = store.clone();
+        async move { store.commit(c).await }
+    }))
+    .await;
+    let (raced, rest) = answers.split_at(40);
+    let won = raced
+        .iter()
+        .filter(|a| matches!(a, Ok(CommitOutcome::Committed)))
+        .count();
+    let lost = raced
+        .iter()
+        .filter(|a| matches!(a, Ok(CommitOutcome::Conflict(_))))
+        .count();
+    assert_eq!((won, lost), (1, 39), "{raced:?}");
+    let (own, bad) = rest.split_at(40);
+    assert!(
+        own.iter()
+            .all(|a| matches!(a, Ok(CommitOutcome::Committed))),
+        "{own:?}"
+    );
+    assert!(matches!(bad[0], Err(StoreError::Database(_))), "{bad:?}");
+    for i in 0..40 {
+        let o = store
+            .object(&format!("own-{i}").as_str().into(), None)
+            .await
+            .unwrap();
+        assert_eq!(o.map(|o| o.version), Some(1), "own-{i}");
+    }
+    // The winner's task is the only one recorded.
+    let mut tasks = 0;
+    for i in 0..40 {
+        let t = store
+            .task_result(&format!("race-{i}").as_str().into())
+            .await
+            .unwrap();
+        tasks += usize::from(t.is_some());
+    }
+    assert_eq!(tasks, 1);
+    drop(store);
+    db.drop_database().await.unwrap();
+}
+
+/// A commit that must find an object's lock free (an optimistic call's) is a conflict while
+/// another runtime holds that lock, and goes in once it is let go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_needing_a_free_lock_conflicts_while_another_runtime_holds_it() {
+    let Some(db) = scratch().await else { return };
+    let first = PostgresStore::connect(db.url()).await.unwrap();
+    let second = PostgresStore::connect(db.url()).await.unwrap();
+    let commit = Commit {
+        versions: vec![version("x", 1, "second")],
+        unlocked: vec!["x".into()],
+        ..Default::default()
+    };
+    let held = first.lock_object(&"x".into()).await.unwrap().unwrap();
+    let r = second.commit(commit.clone()).await.unwrap();
+    assert!(matches!(r, CommitOutcome::Conflict(_)), "{r:?}");
+    assert_eq!(second.object(&"x".into(), None).await.unwrap(), None);
+    drop(held);
+    // The lock is let go by a task of its own: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match second.commit(commit.clone()).await.unwrap() {
+            CommitOutcome::Committed => break,
+            other => assert!(std::time::Instant::now() < deadline, "{other:?}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop((first, second));
+    db.drop_database().await.unwrap();
+}

@@ -660,3 +660,66 @@ async fn a_huge_container_answer_is_cut_off_not_buffered() {
     assert!(grown < 100 << 20, "memory grew by {} MB", grown >> 20);
     rt.stop().await;
 }
+
+/// Runtimes behind one address share the key that signs their own URLs, and build them on
+/// the address clients use: a URL one signed is taken by another with the same key, and
+/// refused by one with another key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_with_one_signing_key_take_each_others_urls_built_on_the_public_url() {
+    let pkg = fixture("testpkg");
+    let start = |dir: &Path, key: &str| {
+        let config = oaas_runtime::Config {
+            public_url: Some("http://files.example.test:6000/".into()),
+            signing_key: Some(key.into()),
+            ..oaas_runtime::Config::new(
+                dir.to_path_buf(),
+                "127.0.0.1:0".parse().unwrap(),
+                pkg.clone(),
+            )
+        };
+        oaas_runtime::start(config)
+    };
+    let shared = "k".repeat(40);
+    let (a_dir, b_dir, c_dir) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let a = start(a_dir.path(), &shared).await.unwrap();
+    let b = start(b_dir.path(), &shared).await.unwrap();
+    let c = start(c_dir.path(), &"o".repeat(40)).await.unwrap();
+    let admin = authed(reqwest::Client::builder(), &a.token);
+    let source = std::fs::read_to_string(pkg.join("testpkg.oaas")).unwrap();
+    let (status, _) = post(
+        &admin,
+        format!("{}/api/packages", a.url()),
+        json!({"sources": {"testpkg.oaas": source}, "workdir": pkg}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, doc) = post(
+        &admin,
+        format!("{}/api/classes/testpkg.Doc/objects", a.url()),
+        json!({}),
+    )
+    .await;
+    let url = doc["result"]["upload"]["body"].as_str().unwrap();
+    let path = url
+        .strip_prefix("http://files.example.test:6000/")
+        .unwrap_or_else(|| panic!("not on the public URL: {url}"));
+    let put = |rt: &oaas_runtime::Running| {
+        reqwest::Client::new()
+            .put(format!("{}/{path}", rt.url()))
+            .body("hello")
+            .send()
+    };
+    assert_eq!(put(&c).await.unwrap().status(), 403, "another key's URL");
+    assert_eq!(put(&b).await.unwrap().status(), 201, "the same key's URL");
+
+    let short = tempfile::tempdir().unwrap();
+    let refused = start(short.path(), "short").await.err().unwrap();
+    assert!(refused.contains("at least 32 characters"), "{refused}");
+    for rt in [a, b, c] {
+        rt.stop().await;
+    }
+}

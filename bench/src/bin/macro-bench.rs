@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! cargo run --release -p oaas-bench --bin macro-bench -- [--quick] [--calls-c1 N] [--calls-c64 N]
+//!     [--store postgres://USER@HOST:PORT/DB [--replicas N]]
 //! ```
 //!
 //! A three-step macro (three dependent calls, `f(f(f(x)))` on one object) through an
-//! in-process runtime with its SQLite store (the invocation recorded, every step committed,
-//! per-node progress stored), beside the same three calls made directly to the same Rust SDK
+//! in-process runtime with its SQLite store, or on a PostgreSQL database (a fresh one) with
+//! `--store`, through `--replicas` runtimes sharing it, macros spread over them (the
+//! invocation recorded, every step committed, per-node progress stored), beside the same three calls made directly to the same Rust SDK
 //! container one after another, with nothing stored. Printed: throughput, p50 and p99 at
 //! concurrency 1 and 64, and the differences. Goals: the macro adds at most 1.5 ms to p50 and
 //! keeps at least a third of the direct throughput at concurrency 64.
@@ -102,6 +104,12 @@ async fn run() -> Result<(), String> {
     };
     let calls_c1 = arg("--calls-c1", if quick { 100 } else { 1000 });
     let calls_c64 = arg("--calls-c64", if quick { 1000 } else { 10_000 });
+    let args: Vec<String> = std::env::args().collect();
+    let store = match args.iter().position(|a| a == "--store") {
+        Some(i) => oaas_runtime::StoreLocation::parse(args.get(i + 1).map_or("", |s| s))?,
+        None => oaas_runtime::StoreLocation::Sqlite,
+    };
+    let replicas = arg("--replicas", 1).clamp(1, 8);
 
     // The container, in-process on an ephemeral port.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -118,17 +126,11 @@ async fn run() -> Result<(), String> {
             .await;
     });
 
-    // The runtime, with a fresh store.
+    // The runtimes, on a fresh store.
     let data = std::env::temp_dir().join(format!("oaas-macro-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    let config = oaas_runtime::Config::new(
-        data.clone(),
-        ([127, 0, 0, 1], 0).into(),
-        std::env::temp_dir(),
-    );
-    let rt = oaas_runtime::start(config).await?;
-    let base = rt.url();
-    let client = runtime::client(256, &rt.token)?;
+    let runtimes = runtime::start_replicas(&store, replicas, &data).await?;
+    let base = runtimes[0].url();
+    let client = runtime::client(256, &runtimes[0].token)?;
     let source = format!(
         "package chain\n\n@url(\"{container}\")\nclass Chain {{\n  public state n: int = 0\n  public fn f(x: int) -> int\n\n  public macro three(x: int) -> int {{\n    let a = self.f(x: x)\n    let b = self.f(x: a)\n    return self.f(x: b)\n  }}\n}}\n"
     );
@@ -137,12 +139,13 @@ async fn run() -> Result<(), String> {
     let id = created["id"].as_str().unwrap_or_default().to_string();
 
     let macro_op = {
-        let (client, url) = (
-            client.clone(),
-            format!("{base}/api/objects/{id}/invoke/three"),
-        );
+        let urls: Vec<String> = runtimes
+            .iter()
+            .map(|r| format!("{}/api/objects/{id}/invoke/three", r.url()))
+            .collect();
+        let client = client.clone();
         move |i: usize| {
-            let (client, url) = (client.clone(), url.clone());
+            let (client, url) = (client.clone(), urls[i % urls.len()].clone());
             async move {
                 let r = client
                     .post(&url)
@@ -198,10 +201,14 @@ async fn run() -> Result<(), String> {
         measure(50, 4, move |i| d(i)).await?;
     }
     println!(
-        "three-step macro vs. three direct calls ({} cores)",
+        "three-step macro vs. three direct calls ({} cores; store: {}, {replicas} runtime(s))",
         std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(1)
+            .unwrap_or(1),
+        match &store {
+            oaas_runtime::StoreLocation::Sqlite => "SQLite",
+            oaas_runtime::StoreLocation::Postgres(_) => "PostgreSQL",
+        }
     );
     println!(
         "{:<8} {:>5} {:>8} {:>12} {:>10} {:>10}",
@@ -226,7 +233,9 @@ async fn run() -> Result<(), String> {
             through.throughput / direct.throughput
         );
     }
-    rt.stop().await;
-    let _ = std::fs::remove_dir_all(&data);
+    for (n, rt) in runtimes.into_iter().enumerate() {
+        rt.stop().await;
+        let _ = std::fs::remove_dir_all(runtime::replica_data(&data, n));
+    }
     Ok(())
 }

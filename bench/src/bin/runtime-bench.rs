@@ -394,7 +394,7 @@ async fn bench(o: Options) -> Result<(), String> {
         ),
     };
     let _ = std::fs::remove_dir_all(&data);
-    let replicas = start_replicas(&o, &data).await?;
+    let replicas = oaas_bench::runtime::start_replicas(&o.store, o.replicas, &data).await?;
     let running = &replicas[0];
     let fsync = fsync_latency(&data);
     let runtime = running.url();
@@ -524,7 +524,7 @@ async fn bench(o: Options) -> Result<(), String> {
     for (n, r) in replicas.into_iter().enumerate() {
         r.stop().await;
         if remove_data {
-            let _ = std::fs::remove_dir_all(replica_data(&data, n));
+            let _ = std::fs::remove_dir_all(oaas_bench::runtime::replica_data(&data, n));
         }
     }
 
@@ -540,7 +540,7 @@ async fn bench(o: Options) -> Result<(), String> {
         ),
         oaas_runtime::StoreLocation::Postgres(_) => {
             println!(
-                "store: PostgreSQL on this machine, {} replica(s), one transaction per commit (its CPU is not in CPU/call)",
+                "store: PostgreSQL on this machine, {} replica(s), commits in groups (its CPU is not in CPU/call)",
                 o.replicas
             );
             for (conc, per_call) in &tx_per_call {
@@ -604,38 +604,6 @@ async fn bench(o: Options) -> Result<(), String> {
         );
     }
     Ok(())
-}
-
-/// The data folder of replica `n`: the given one for the first, beside it for the others.
-fn replica_data(data: &std::path::Path, n: usize) -> std::path::PathBuf {
-    match n {
-        0 => data.to_path_buf(),
-        n => std::path::PathBuf::from(format!("{}-{n}", data.display())),
-    }
-}
-
-/// Starts `--replicas` runtimes on the store, each with its own data folder; the first makes
-/// the admin token, the others take it.
-async fn start_replicas(
-    o: &Options,
-    data: &std::path::Path,
-) -> Result<Vec<oaas_runtime::Running>, String> {
-    if o.replicas > 1 && o.store == oaas_runtime::StoreLocation::Sqlite {
-        return Err("--replicas needs --store postgres://...".into());
-    }
-    let mut replicas: Vec<oaas_runtime::Running> = Vec::new();
-    for n in 0..o.replicas {
-        let folder = replica_data(data, n);
-        let _ = std::fs::remove_dir_all(&folder);
-        let listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
-        let config = oaas_runtime::Config {
-            store: o.store.clone(),
-            admin_token: replicas.first().map(|r| r.token.clone()),
-            ..oaas_runtime::Config::new(folder, listen, std::env::temp_dir())
-        };
-        replicas.push(oaas_runtime::start(config).await?);
-    }
-    Ok(replicas)
 }
 
 /// Transactions committed so far in the PostgreSQL database of the store (its statistics,

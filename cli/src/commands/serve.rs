@@ -65,9 +65,20 @@ pub struct ServeArgs {
     #[arg(long)]
     pub allow_local: bool,
     /// The URL clients reach this server by (e.g. https://oaas.example.com); requests
-    /// addressed to other names than it and loopback are refused (repeatable).
+    /// addressed to other names than it and loopback are refused (repeatable). The first is
+    /// the base of the file URLs the server signs.
     #[arg(long, value_name = "URL")]
     pub public_url: Vec<String>,
+    /// The key that signs this server's own file URLs (at least 32 characters), instead of
+    /// the file secret.key in the data folder: replicas behind one address need the same
+    /// one. From $OAAS_SIGNING_KEY when not given.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "OAAS_SIGNING_KEY",
+        hide_env_values = true
+    )]
+    pub signing_key: Option<String>,
     /// A browser origin allowed to call the API (e.g. https://app.example.com; repeatable).
     #[arg(long, value_name = "ORIGIN")]
     pub allow_origin: Vec<String>,
@@ -116,6 +127,8 @@ pub fn run(args: ServeArgs) -> u8 {
             admin_token: args.admin_token.clone(),
             allow_local: args.allow_local,
             public_hosts: args.public_url.iter().map(|u| url_host(u)).collect(),
+            public_url: args.public_url.first().cloned(),
+            signing_key: args.signing_key.clone(),
             allowed_origins: args.allow_origin.clone(),
             max_file_size: args.max_file_size,
             max_result_size: args.max_result_size,

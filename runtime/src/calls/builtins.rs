@@ -23,6 +23,8 @@ pub struct Builtin<'a> {
     pub args: Map<String, Value>,
     /// Its place in the invocation.
     pub ctx: &'a CallContext,
+    /// Whether its turn is optimistic ([`crate::objects::Turn::optimistic`]).
+    pub optimistic: bool,
 }
 
 impl Builtin<'_> {
@@ -121,8 +123,8 @@ async fn new(objects: &Objects, call: &Builtin<'_>) -> Result<Value> {
 /// `update`: a patch of state fields over the newest version.
 async fn update(objects: &Objects, call: &Builtin<'_>) -> Result<Value> {
     let (artifact, class) = (&call.resolved.artifact, &call.resolved.class);
-    let obj = call.object()?;
-    let latest = objects.object(&obj.id, None).await?;
+    // The turn's version: the newest (or, in an optimistic turn, the newest known here).
+    let latest = call.object()?;
     let Some(Value::Object(patch)) = call.args.get("patch") else {
         return Err(Error::bad_request(
             "`update` takes `patch`: a JSON object of state fields",
@@ -142,8 +144,8 @@ async fn update(objects: &Objects, call: &Builtin<'_>) -> Result<Value> {
     let v = ObjectVersion {
         version: latest.version + 1,
         state,
-        files: objects.effective_files(&latest, class),
-        ..call.version_of(&latest)
+        files: objects.effective_files(latest, class),
+        ..call.version_of(latest)
     };
     commit(objects, call, v).await
 }
@@ -165,6 +167,10 @@ async fn commit_view(
         .commit(Commit {
             task_id: Some(call.ctx.task.clone()),
             task_result: Some(view.clone()),
+            unlocked: match call.optimistic {
+                true => vec![v.id.clone()],
+                false => Vec::new(),
+            },
             versions: vec![Arc::new(v)],
             ..Default::default()
         })

@@ -8,13 +8,13 @@ pub mod nodes;
 pub mod tasks;
 
 use crate::access::{self, Caller, Member};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::executor::{MacroRun, Progress};
 use crate::ids::{InvocationId, ObjectId, Target, TaskId, TaskScope};
 use crate::invoker::Invoker;
 use crate::metrics::Metrics;
 use crate::objects::registry::ClassHandle;
-use crate::objects::Objects;
+use crate::objects::{Claim, Objects};
 use crate::store::ObjectVersion;
 use crate::values;
 use futures_util::future::{BoxFuture, Shared};
@@ -205,44 +205,62 @@ impl Calls {
         &self,
         resolved: &Resolved,
         func: &FunctionArtifact,
-        args: Map<String, Value>,
+        mut args: Map<String, Value>,
         ctx: &CallContext,
     ) -> Result<Value> {
-        if let Some(name) = &func.run.builtin {
-            let (_turn, object) = self
-                .objects
-                .take_turn(resolved.object.clone(), func.mutates)
-                .await?;
-            let call = builtins::Builtin {
-                name,
-                resolved,
-                object,
-                args,
-                ctx,
-            };
-            return builtins::run(&self.objects, call).await;
-        }
-        let _permit = match func.run.concurrency {
-            Some(n) => Some(
+        let _permit = match (&func.run.builtin, func.run.concurrency) {
+            (None, Some(n)) => Some(
                 self.limit(&format!("{}.{}", resolved.class.qualified, func.name), n)
                     .acquire_owned()
                     .await
                     .map_err(|_| Error::internal("limit closed"))?,
             ),
-            None => None,
+            _ => None,
         };
-        let (_turn, object) = self
-            .objects
-            .take_turn(resolved.object.clone(), func.mutates)
-            .await?;
-        let task = tasks::Task {
-            resolved,
-            func,
-            object,
-            args,
-            ctx,
-        };
-        tasks::run(&self.objects, self.invoker.as_ref(), task).await
+        let mut claim = first_claim(resolved);
+        loop {
+            let (turn, object) = self
+                .objects
+                .take_turn(resolved.object.clone(), func.mutates, claim)
+                .await?;
+            let args = match turn.optimistic() {
+                true => args.clone(),
+                false => std::mem::take(&mut args),
+            };
+            let result = match &func.run.builtin {
+                Some(name) => {
+                    let call = builtins::Builtin {
+                        name,
+                        resolved,
+                        object,
+                        args,
+                        ctx,
+                        optimistic: turn.optimistic(),
+                    };
+                    builtins::run(&self.objects, call).await
+                }
+                None => {
+                    let task = tasks::Task {
+                        resolved,
+                        func,
+                        object,
+                        args,
+                        ctx,
+                        optimistic: turn.optimistic(),
+                    };
+                    tasks::run(&self.objects, self.invoker.as_ref(), task).await
+                }
+            };
+            match result {
+                Err(e) if turn.optimistic() && e.kind == ErrorKind::Conflict => {
+                    // Another runtime on the store wrote the object first: nothing of this
+                    // try was written; the call is made again under the store's lock.
+                    tracing::debug!(task = %ctx.task, "object written elsewhere; calling again under its lock");
+                    claim = Claim::Locked;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn run_macro(
@@ -330,6 +348,17 @@ impl Calls {
 
 /// Admits a call: the one place where a member is looked up, its access modifier checked for
 /// the caller, its target (class or object) checked, and its arguments bound.
+/// How a `mut` call first waits for its object on a shared store: optimistically, unless
+/// its class has files. Files are uploaded to the next version's keys before the commit,
+/// and uploads are create-only, so two runtimes must not both try the same version of an
+/// object with files.
+fn first_claim(resolved: &Resolved) -> Claim {
+    match resolved.class.files.is_empty() {
+        true => Claim::Optimistic,
+        false => Claim::Locked,
+    }
+}
+
 fn admit<'a>(
     resolved: &'a Resolved,
     function: &str,

@@ -30,6 +30,8 @@ pub struct Task<'a> {
     pub args: Map<String, Value>,
     /// Its place in the invocation.
     pub ctx: &'a CallContext,
+    /// Whether its turn is optimistic ([`crate::objects::Turn::optimistic`]).
+    pub optimistic: bool,
 }
 
 /// Runs a task in its function container, with the function's retry, timeout and
@@ -356,10 +358,15 @@ fn accept(
         }
         None => self_view.unwrap_or(Value::Null),
     };
+    let unlocked = match (task.optimistic, &task.object) {
+        (true, Some(o)) if func.mutates => vec![o.id.clone()],
+        _ => Vec::new(),
+    };
     Ok(Commit {
         task_id: Some(task_id.clone()),
         task_result: Some(result),
         versions,
+        unlocked,
         ..Default::default()
     })
 }

@@ -48,12 +48,35 @@ pub struct Page {
 
 /// The turn of a `mut` call on one object: held while the call runs, from before it reads
 /// the newest version until after it commits the next. It holds this process's lock on the
-/// object and, on a store other processes share, the store's lock too; the store's is let
-/// go first.
+/// object and, on a store other processes share, the store's lock too unless the turn is
+/// optimistic ([`Claim::Optimistic`]); the store's is let go first.
 #[derive(Default)]
 pub struct Turn {
     _shared: Option<ObjectLock>,
     _local: Option<OwnedMutexGuard<()>>,
+    optimistic: bool,
+}
+
+impl Turn {
+    /// Whether the turn holds no lock of a shared store: another process may have written
+    /// the object since, and the call's commit then conflicts; it is made again with
+    /// [`Claim::Locked`].
+    pub fn optimistic(&self) -> bool {
+        self.optimistic
+    }
+}
+
+/// How a `mut` call waits for its object on a store other processes share (on a store this
+/// process alone writes, its own lock is all there is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// On this process's lock only, on the newest version this process wrote or read: no
+    /// store lock to take and no read, the common case when one replica serves an object.
+    /// Nothing can be lost: the next version's number is a unique key, so a commit after
+    /// another process's write conflicts and writes nothing.
+    Optimistic,
+    /// On the store's lock too, on the newest version read from the store under it.
+    Locked,
 }
 
 /// Objects and packages.
@@ -64,8 +87,9 @@ pub struct Objects {
     /// Deployed packages.
     pub registry: Registry,
     /// The newest version of objects read or written here, so calls need not read the store
-    /// each time. Only for a store this process alone writes (SQLite), where it cannot go
-    /// stale; on a shared store every read of a newest version goes to the store.
+    /// each time. Current only for a store this process alone writes (SQLite), where it
+    /// cannot go stale; on a shared store every read of a newest version goes to the store,
+    /// and this is only the hint optimistic turns start from.
     latest: Mutex<HashMap<ObjectId, Arc<ObjectVersion>>>,
     /// Whether `latest` is used: the store is not shared.
     caching: bool,
@@ -237,11 +261,14 @@ impl Objects {
         if obj.deleted {
             return true;
         }
-        let cached = self
-            .latest
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&obj.id).cloned());
+        let cached = match self.caching {
+            true => self
+                .latest
+                .lock()
+                .ok()
+                .and_then(|c| c.get(&obj.id).cloned()),
+            false => None,
+        };
         match cached {
             Some(newest) => newest.deleted,
             None => matches!(self.store.object(&obj.id, None).await, Ok(Some(n)) if n.deleted),
@@ -418,31 +445,63 @@ impl Objects {
 
     /// Waits for the turn of a call on `object`: `mut` calls on one object run one at a time
     /// (tokio's mutex serves this process's waiters in order; a shared store's lock orders
-    /// the processes), each on the newest version, which is returned with the turn. Other
-    /// calls go at once, on the version they were given.
+    /// the processes, unless `claim` is optimistic), each on the newest version, which is
+    /// returned with the turn. Other calls go at once, on the version they were given.
     pub async fn take_turn(
         &self,
         object: Option<Arc<ObjectVersion>>,
         mutates: bool,
+        claim: Claim,
     ) -> Result<(Turn, Option<Arc<ObjectVersion>>)> {
-        match (object, mutates) {
-            (Some(o), true) => {
-                let lock = match self.locks.lock() {
-                    Ok(mut locks) => locks.get(&o.id),
-                    Err(p) => p.into_inner().get(&o.id),
-                };
-                let local = lock.lock_owned().await;
-                let shared = self.store.lock_object(&o.id).await?;
-                // Read after the lock is held: on a shared store, from the store itself.
-                let newest = self.object(&o.id, None).await?;
-                let turn = Turn {
-                    _shared: shared,
-                    _local: Some(local),
-                };
-                Ok((turn, Some(newest)))
-            }
-            (o, _) => Ok((Turn::default(), o)),
+        let o = match (object, mutates) {
+            (Some(o), true) => o,
+            (o, _) => return Ok((Turn::default(), o)),
+        };
+        let lock = match self.locks.lock() {
+            Ok(mut locks) => locks.get(&o.id),
+            Err(p) => p.into_inner().get(&o.id),
+        };
+        let local = lock.lock_owned().await;
+        if self.caching || claim == Claim::Locked {
+            let shared = self.store.lock_object(&o.id).await?;
+            // Read after the lock is held: on a shared store, from the store itself.
+            let newest = self.object(&o.id, None).await?;
+            let turn = Turn {
+                _shared: shared,
+                _local: Some(local),
+                optimistic: false,
+            };
+            return Ok((turn, Some(newest)));
         }
+        let newest = self.newest_known(o)?;
+        let turn = Turn {
+            _shared: None,
+            _local: Some(local),
+            optimistic: true,
+        };
+        Ok((turn, Some(newest)))
+    }
+
+    /// The newer of `read` (the version a call was resolved on) and the newest version this
+    /// process committed or read of the same object: on a shared store, a hint that the
+    /// commit checks.
+    fn newest_known(&self, read: Arc<ObjectVersion>) -> Result<Arc<ObjectVersion>> {
+        let known = self
+            .latest
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&read.id).cloned());
+        let newest = match known {
+            Some(k) if k.version > read.version => k,
+            _ => read,
+        };
+        if newest.deleted {
+            return Err(Error::not_found(format!(
+                "object `{}` was deleted (its earlier versions stay readable with ?version=)",
+                newest.id
+            )));
+        }
+        Ok(newest)
     }
 
     /// A task's committed result, if it committed before, as callers see it.
@@ -509,12 +568,10 @@ impl Objects {
         })
     }
 
-    /// Keeps an object's newest version in memory (bounded: the cache is emptied when full),
-    /// unless the store is shared.
+    /// Keeps an object's newest version in memory (bounded: the cache is emptied when full):
+    /// on a store only this process writes, the current version; on a shared store, a hint
+    /// for optimistic turns ([`Claim::Optimistic`]), which no read takes as current.
     fn remember(&self, v: &Arc<ObjectVersion>) {
-        if !self.caching {
-            return;
-        }
         if let Ok(mut c) = self.latest.lock() {
             if c.len() >= CACHE_LIMIT {
                 c.clear();

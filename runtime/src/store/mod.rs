@@ -194,6 +194,12 @@ pub struct Commit {
     /// bound to another invocation already, nothing of the commit is written
     /// ([`CommitOutcome::KeyTaken`]).
     pub idempotency: Option<(String, InvocationId)>,
+    /// Objects whose store lock must be free for the commit to go in: the object of a `mut`
+    /// call in an optimistic turn, which holds no such lock. When another process holds
+    /// it, the commit writes nothing and is a [`CommitOutcome::Conflict`] (the call is then
+    /// made again under the lock, and cannot beat a caller that holds it). A store only
+    /// this process writes has no such locks and ignores it.
+    pub unlocked: Vec<ObjectId>,
     /// The lease a new invocation record of this commit is written with: the replica that
     /// accepts an invocation owns it from the commit that records it. A record already
     /// stored keeps its owner while pending; a finished one (succeeded or failed) has none.

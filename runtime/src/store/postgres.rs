@@ -1,9 +1,10 @@
 //! The PostgreSQL store: the same [`Store`] as SQLite's, on a server several processes can
-//! reach. Each commit is one transaction at READ COMMITTED whose rows all go in through
-//! unique keys (`INSERT ... ON CONFLICT DO NOTHING`): of two commits of the same object
-//! version, or of the same task or idempotency key, the second waits for the first and then
-//! finds the key taken, exactly as SQLite answers. A commit's statements go to the server in
-//! one pipeline. Reads, and commits that never reached `COMMIT`, are tried again on a fresh
+//! reach. Commits are written in groups ([`group`]): the commits waiting when a writer is
+//! free share one transaction at READ COMMITTED, each after a savepoint of its own, and
+//! their rows all go in through unique keys (`INSERT ... ON CONFLICT DO NOTHING`): of two
+//! commits of the same object version, or of the same task or idempotency key, the second
+//! waits for the first and then finds the key taken, exactly as SQLite answers. A commit's
+//! statements go to the server in one pipeline. Reads, and commits that never reached `COMMIT`, are tried again on a fresh
 //! connection when the server ended theirs. The schema comes from numbered migrations
 //! applied at open, under an advisory lock so processes starting together do not race.
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::{NoTls, Row};
 
+mod group;
 mod locks;
 mod notify;
 mod scratch;
@@ -106,6 +108,8 @@ CREATE INDEX invocations_owners ON invocations (owner) WHERE status = 'pending';
 /// PostgreSQL-backed [`Store`], over a pool of connections.
 pub struct PostgresStore {
     pool: Pool,
+    /// The writers that commit in groups ([`group`]).
+    group: group::Groups,
     /// Connections that hold object locks ([`locks`]).
     locks: Pool,
     /// Notices of deploys and token changes, once [`Store::changes`] has started listening.
@@ -204,6 +208,7 @@ impl PostgresStore {
         // A call waits for an object's lock as long as the calls before it run.
         let locks = new_pool(&config, LOCK_POOL_SIZE, None)?;
         let store = PostgresStore {
+            group: group::Groups::start(pool.clone()),
             pool,
             locks,
             changes: tokio::sync::broadcast::channel(64).0,
@@ -399,13 +404,14 @@ struct Failed {
 async fn try_commit(
     client: &mut deadpool_postgres::Client,
     c: &Commit,
+    encoded: &Encoded,
 ) -> Result<StoreResult<CommitOutcome>, Failed> {
     let before = |error| Failed {
         error,
         maybe_committed: false,
     };
     let tx = client.transaction().await.map_err(before)?;
-    let outcome = apply_commit(&tx, c).await.map_err(before)?;
+    let outcome = apply_commit(&tx, c, encoded, None).await.map_err(before)?;
     if matches!(outcome, Ok(CommitOutcome::Committed)) {
         tx.commit().await.map_err(|error| Failed {
             error,
@@ -417,15 +423,41 @@ async fn try_commit(
     Ok(outcome)
 }
 
+/// Commits one commit in a transaction of its own, trying again (up to [`RETRIES`] times)
+/// when the attempt surely did not commit: on a fresh connection when its own was found
+/// gone, after a pause when PostgreSQL broke it off.
+async fn commit_alone(pool: &Pool, commit: &Commit) -> StoreResult<CommitOutcome> {
+    let encoded = Encoded::new(commit)?;
+    let mut attempt = 0;
+    loop {
+        let mut client = pool.get().await.map_err(pool_error)?;
+        match try_commit(&mut client, commit, &encoded).await {
+            Err(f) if !f.maybe_committed && attempt < RETRIES => {
+                attempt += 1;
+                if connection_lost(&f.error) {
+                    drop(deadpool_postgres::Object::take(client));
+                } else if retryable(&f.error) {
+                    tracing::warn!(attempt, error = %db(&f.error), "a commit was broken off; trying it again");
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                } else {
+                    return Err(db(f.error));
+                }
+            }
+            Err(f) => return Err(db(f.error)),
+            Ok(outcome) => return outcome,
+        }
+    }
+}
+
 /// The values of a commit's rows that need encoding first: version numbers and invocation
 /// JSON (a value that does not encode fails the commit before anything is sent).
-struct Encoded {
+pub(super) struct Encoded {
     versions: Vec<i64>,
     invocations: Vec<(Value, Option<Value>)>,
 }
 
 impl Encoded {
-    fn new(c: &Commit) -> StoreResult<Encoded> {
+    pub(super) fn new(c: &Commit) -> StoreResult<Encoded> {
         let versions = c
             .versions
             .iter()
@@ -479,17 +511,34 @@ type Write<'a> = std::pin::Pin<
 /// pipeline (one round trip, not one each), and their row counts then decide the outcome
 /// in SQLite's order: a task committed before, a version taken, a key held by another
 /// invocation. An outcome other than `Committed` means the caller rolls back, which undoes
-/// whatever the other statements wrote.
-async fn apply_commit(
-    tx: &deadpool_postgres::Transaction<'_>,
-    c: &Commit,
+/// whatever the other statements wrote: the transaction, or back to `savepoint`, which the
+/// pipeline sets first when one is named (a commit among others in one transaction).
+async fn apply_commit<'a>(
+    tx: &'a deadpool_postgres::Transaction<'_>,
+    c: &'a Commit,
+    encoded: &'a Encoded,
+    savepoint: Option<&'a str>,
 ) -> Result<StoreResult<CommitOutcome>, tokio_postgres::Error> {
-    let encoded = match Encoded::new(c) {
-        Ok(e) => e,
-        Err(e) => return Ok(Err(e)),
-    };
     let now = now_ms();
     let mut writes: Vec<Write<'_>> = Vec::new();
+    if let Some(name) = savepoint {
+        // Prepared before the pipeline goes, so that it is sent first: a statement still
+        // being prepared would be sent after the others.
+        let stmt = tx.prepare_cached(&format!("SAVEPOINT {name}")).await?;
+        writes.push(Box::pin(async move { tx.execute(&stmt, &[]).await }));
+    }
+    if !c.unlocked.is_empty() {
+        let stmt = tx.prepare_cached(locks::TRY_IN_TRANSACTION).await?;
+        for id in &c.unlocked {
+            let stmt = stmt.clone();
+            writes.push(Box::pin(async move {
+                let row = tx
+                    .query_one(&stmt, &[&locks::OBJECT_LOCKS, &id.as_str()])
+                    .await?;
+                Ok(u64::from(row.try_get::<_, bool>(0)?))
+            }));
+        }
+    }
     if let Some(task) = &c.task_id {
         let stmt = tx.prepare_cached(INSERT_TASK).await?;
         let result = &c.task_result;
@@ -497,16 +546,23 @@ async fn apply_commit(
             tx.execute(&stmt, &[&task.as_str(), result, &now]).await
         }));
     }
-    push_versions(tx, c, &encoded, &mut writes).await?;
+    push_versions(tx, c, encoded, &mut writes).await?;
     if let Some((key, inv)) = &c.idempotency {
         let stmt = tx.prepare_cached(INSERT_KEY).await?;
         writes.push(Box::pin(async move {
             tx.execute(&stmt, &[key, &inv.as_str()]).await
         }));
     }
-    push_invocations(tx, c, &encoded, &mut writes).await?;
+    push_invocations(tx, c, encoded, &mut writes).await?;
     let counts = futures_util::future::try_join_all(writes).await?;
-    outcome(tx, c, &counts).await
+    let counts = &counts[usize::from(savepoint.is_some())..];
+    let (free, counts) = counts.split_at(c.unlocked.len());
+    if let Some((id, _)) = c.unlocked.iter().zip(free).find(|(_, free)| **free == 0) {
+        return Ok(Ok(CommitOutcome::Conflict(format!(
+            "object {id} is locked by a call through another runtime"
+        ))));
+    }
+    outcome(tx, c, counts).await
 }
 
 /// Adds the versions' inserts to a commit's pipeline, with the class row of each new object
@@ -828,25 +884,7 @@ impl Store for PostgresStore {
     }
 
     async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome> {
-        let mut attempt = 0;
-        loop {
-            let mut client = self.client().await?;
-            match try_commit(&mut client, &commit).await {
-                Err(f) if !f.maybe_committed && attempt < RETRIES => {
-                    attempt += 1;
-                    if connection_lost(&f.error) {
-                        drop(deadpool_postgres::Object::take(client));
-                    } else if retryable(&f.error) {
-                        tracing::warn!(attempt, error = %db(&f.error), "a commit was broken off; trying it again");
-                        tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
-                    } else {
-                        return Err(db(f.error));
-                    }
-                }
-                Err(f) => return Err(db(f.error)),
-                Ok(outcome) => return outcome,
-            }
-        }
+        self.group.commit(commit).await
     }
 
     async fn task_result(&self, task_id: &TaskId) -> StoreResult<Option<Option<Value>>> {
