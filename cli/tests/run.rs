@@ -258,3 +258,16 @@ fn the_video_example_finds_the_face_in_a_real_photograph() {
         "{detection}"
     );
 }
+
+/// A decision, a value computed by the runtime and a `try` around a builtin call, end to end
+/// on the embedded runtime: both branches of the `if`.
+#[test]
+fn a_macro_decides_computes_and_catches_without_a_container() {
+    let dir = "tests/fixtures/run/counter";
+    let (code, stdout, stderr) = run(&[dir, "Counter.bump", "--new", "n=1", "--arg", "limit=3"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), "\"bumped to 2\"", "{stderr}");
+    let (code, stdout, stderr) = run(&[dir, "Counter.bump", "--new", "n=5", "--arg", "limit=3"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), "\"full at 5\"", "{stderr}");
+}

@@ -419,6 +419,29 @@ fn locals_before(body: &ast::MacroBody, offset: usize) -> Vec<(oaas_compiler::Sp
                     }
                 }
             }
+            // `let`s of the `if`, `else`, `try` or `catch` block around the cursor, and the
+            // error of a `catch`.
+            let blocks: Vec<&ast::Block> = match &x.kind {
+                ast::ExprKind::If {
+                    then, otherwise, ..
+                } => std::iter::once(then).chain(otherwise.iter()).collect(),
+                ast::ExprKind::Try { body, var, catch } => {
+                    if catch.span.touches(offset) {
+                        out.push((var.span, var.name.clone()));
+                    }
+                    vec![body, catch]
+                }
+                _ => Vec::new(),
+            };
+            for b in blocks.into_iter().filter(|b| b.span.touches(offset)) {
+                for s in &b.stmts {
+                    if let ast::Stmt::Let(l) = s {
+                        if (l.span.end as usize) < offset {
+                            out.push((l.name.span, l.name.name.clone()));
+                        }
+                    }
+                }
+            }
         });
     };
     for s in &body.stmts {

@@ -181,14 +181,7 @@ pub fn walk_exprs<'a>(file: &'a ast::File, f: &mut impl FnMut(&'a ast::Expr)) {
                         .iter()
                         .filter_map(|p| p.default.as_ref())
                         .for_each(|d| walk_expr(d, f));
-                    for s in &body.stmts {
-                        match s {
-                            ast::Stmt::Let(l) => walk_expr(&l.value, f),
-                            ast::Stmt::Expr { value, .. } | ast::Stmt::Return { value, .. } => {
-                                walk_expr(value, f)
-                            }
-                        }
-                    }
+                    walk_stmts(&body.stmts, f);
                 }
             }
         }
@@ -208,13 +201,66 @@ pub fn walk_expr<'a>(e: &'a ast::Expr, f: &mut impl FnMut(&'a ast::Expr)) {
         }
         ast::ExprKind::FreeCall { args, .. } => args.iter().for_each(|a| walk_expr(&a.value, f)),
         ast::ExprKind::For {
-            iter, lets, value, ..
+            iter,
+            filter,
+            lets,
+            value,
+            ..
         } => {
             walk_expr(iter, f);
+            filter.iter().for_each(|x| walk_expr(x, f));
             lets.iter().for_each(|l| walk_expr(&l.value, f));
             walk_expr(value, f);
         }
+        ast::ExprKind::Binary { lhs, rhs, .. } => {
+            walk_expr(lhs, f);
+            walk_expr(rhs, f);
+        }
+        ast::ExprKind::Unary { operand, .. } => walk_expr(operand, f),
+        ast::ExprKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            walk_expr(cond, f);
+            walk_stmts(&then.stmts, f);
+            if let Some(o) = otherwise {
+                walk_stmts(&o.stmts, f);
+            }
+        }
+        ast::ExprKind::Try { body, catch, .. } => {
+            walk_stmts(&body.stmts, f);
+            walk_stmts(&catch.stmts, f);
+        }
         _ => {}
+    }
+}
+
+/// Calls `f` on every expression of statements (of a macro body or a block).
+pub fn walk_stmts<'a>(stmts: &'a [ast::Stmt], f: &mut impl FnMut(&'a ast::Expr)) {
+    for s in stmts {
+        match s {
+            ast::Stmt::Let(l) => walk_expr(&l.value, f),
+            ast::Stmt::Expr { value, .. } | ast::Stmt::Return { value, .. } => walk_expr(value, f),
+        }
+    }
+}
+
+/// The `let`s of blocks inside an expression (of `if`, `else`, `try`, `catch`).
+fn block_lets<'a>(e: &'a ast::Expr, out: &mut Vec<&'a ast::Let>) {
+    let blocks: Vec<&ast::Block> = match &e.kind {
+        ast::ExprKind::If {
+            then, otherwise, ..
+        } => std::iter::once(then).chain(otherwise.iter()).collect(),
+        ast::ExprKind::Try { body, catch, .. } => vec![body, catch],
+        _ => Vec::new(),
+    };
+    for b in blocks {
+        for s in &b.stmts {
+            if let ast::Stmt::Let(l) = s {
+                out.push(l);
+            }
+        }
     }
 }
 
@@ -236,6 +282,7 @@ pub fn lets(file: &ast::File) -> Vec<&ast::Let> {
         if let ast::ExprKind::For { lets, .. } = &e.kind {
             out.extend(lets.iter());
         }
+        block_lets(e, &mut out);
     });
     out.sort_by_key(|l| l.span.start);
     out

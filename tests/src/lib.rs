@@ -189,10 +189,24 @@ impl Walker<'_> {
     fn stmt(&mut self, stmt: &Stmt, body: Span) {
         match stmt {
             Stmt::Let(l) => self.let_(l, body),
-            Stmt::Expr { value, span } | Stmt::Return { value, span } => {
+            Stmt::Expr { value, after, span } => {
+                self.span("statement", *span, body);
+                self.expr(value, *span);
+                for n in after {
+                    self.ident("after name", n, *span);
+                }
+            }
+            Stmt::Return { value, span } => {
                 self.span("statement", *span, body);
                 self.expr(value, *span);
             }
+        }
+    }
+
+    fn block(&mut self, b: &Block, parent: Span) {
+        self.span("block", b.span, parent);
+        for s in &b.stmts {
+            self.stmt(s, b.span);
         }
     }
 
@@ -200,6 +214,9 @@ impl Walker<'_> {
         self.span("let", l.span, parent);
         self.ident("let name", &l.name, l.span);
         self.expr(&l.value, l.span);
+        for n in &l.after {
+            self.ident("after name", n, l.span);
+        }
     }
 
     fn args(&mut self, args: &[Arg], parent: Span) {
@@ -243,14 +260,39 @@ impl Walker<'_> {
                 self.ident("function", func, e.span);
                 self.args(args, e.span);
             }
+            ExprKind::Binary { lhs, rhs, .. } => {
+                self.expr(lhs, e.span);
+                self.expr(rhs, e.span);
+            }
+            ExprKind::Unary { operand, .. } => self.expr(operand, e.span),
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                self.expr(cond, e.span);
+                self.block(then, e.span);
+                if let Some(o) = otherwise {
+                    self.block(o, e.span);
+                }
+            }
+            ExprKind::Try { body, var, catch } => {
+                self.block(body, e.span);
+                self.ident("error name", var, e.span);
+                self.block(catch, e.span);
+            }
             ExprKind::For {
                 var,
                 iter,
+                filter,
                 lets,
                 value,
             } => {
                 self.ident("loop variable", var, e.span);
                 self.expr(iter, e.span);
+                if let Some(f) = filter {
+                    self.expr(f, e.span);
+                }
                 for l in lets {
                     self.let_(l, e.span);
                 }

@@ -30,6 +30,9 @@ enum InvocationsCommand {
     Get {
         /// The invocation id.
         id: String,
+        /// Print JSON (as every cluster command takes; this one always prints JSON).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -40,7 +43,7 @@ pub fn run(args: InvocationsArgs) -> u8 {
         args.token.clone(),
     );
     super::block_on(async move {
-        let InvocationsCommand::Get { id } = args.command;
+        let InvocationsCommand::Get { id, json: _ } = args.command;
         match client
             .get::<InvocationResponse>(&format!("/api/invocations/{id}"))
             .await

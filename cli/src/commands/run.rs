@@ -351,7 +351,13 @@ fn check_before_running(
     if makes_object {
         let params = client::params_of(artifact, &class.qualified, "new").unwrap_or_default();
         let what = format!("`{}.new`", class.name);
-        let state = client::parse_args(&args.new, &params, &what)?;
+        // On `new` itself, `--arg` sets state fields just as `--new` does.
+        let fields: Vec<String> = if call.function == "new" {
+            args.new.iter().chain(&args.args).cloned().collect()
+        } else {
+            args.new.clone()
+        };
+        let state = client::parse_args(&fields, &params, &what)?;
         oaas_runtime::values::bind_args(artifact, &what, &params, &Value::Object(state.clone()))
             .map_err(|e| format!("{e} (give the new object's state with --new FIELD=VALUE)"))?;
         call.new_state = state;

@@ -76,6 +76,11 @@ codes! {
     E0211 => "list elements of different types",
     E0212 => "a call without a result used as a value",
     E0213 => "invalid annotation argument",
+    E0214 => "condition that is not a `bool`",
+    E0215 => "operator on values of the wrong type",
+    E0216 => "branches without a common value",
+    E0217 => "not allowed in this place",
+    E0218 => "`after` on something that is not a call",
     E0300 => "private member of another class",
     E0301 => "internal member of another package",
     E0302 => "private field",
@@ -91,6 +96,7 @@ codes! {
     W0002 => "unused parameter",
     W0003 => "function with no way to run",
     W0004 => "result that reaches nothing",
+    W0005 => "unreachable code",
 }
 
 impl Code {

@@ -102,6 +102,7 @@ fn video_detect_faces_is_split_map_flatten_map_merge() {
                     .join(",")
             ),
             NodeKind::Flatten { .. } => "flatten".into(),
+            _ => "other".into(),
         })
         .collect();
     assert_eq!(
@@ -257,4 +258,75 @@ fn example_artifacts() {
             redacted(build.artifact.unwrap())
         );
     }
+}
+
+/// The kinds of the top level's nodes, by label.
+fn kinds(g: &InvocationGraph) -> Vec<(String, &'static str)> {
+    g.root
+        .node_ids()
+        .map(|id| {
+            let kind = match &g.node(id).kind {
+                NodeKind::Call(_) => "call",
+                NodeKind::Map(_) => "map",
+                NodeKind::Flatten { .. } => "flatten",
+                NodeKind::Compute { .. } => "compute",
+                NodeKind::If(_) => "if",
+                NodeKind::Try(_) => "try",
+            };
+            (g.node(id).label.clone(), kind)
+        })
+        .collect()
+}
+
+#[test]
+fn decisions_failures_and_order_are_nodes_and_edges() {
+    let (ws, build) = fixture("decisions.oaas");
+    let g = graph(&build, "Order.place");
+    let labels: Vec<(String, &str)> = kinds(g);
+    let expected: Vec<(String, &str)> = [
+        ("for i in self.items", "map"),
+        ("if self.total > threshold", "if"),
+        ("try … catch e", "try"),
+        ("\"paid \" + payment", "compute"),
+        ("self.notify(message)", "call"),
+    ]
+    .into_iter()
+    .map(|(l, k)| (l.to_string(), k))
+    .collect();
+    assert_eq!(labels, expected);
+    let e = edges(g);
+    // `after reservations`: an ordering edge with no data.
+    assert!(e.contains(&(
+        "for i in self.items".into(),
+        "self.notify(message)".into(),
+        EdgeKind::Order
+    )));
+    // The `try` may return: what comes after it waits for it.
+    assert!(e.contains(&(
+        "try … catch e".into(),
+        "\"paid \" + payment".into(),
+        EdgeKind::Data
+    )));
+    // The `if` calls a `mut` function on `self`: the calls on `self` after it keep the order.
+    assert!(e.contains(&(
+        "if self.total > threshold".into(),
+        "try … catch e".into(),
+        EdgeKind::Order
+    )));
+    // The catch block returns; the `if` has no `else`.
+    let t = g
+        .root
+        .node_ids()
+        .find_map(|id| match &g.node(id).kind {
+            NodeKind::Try(t) => Some(t),
+            _ => None,
+        })
+        .unwrap();
+    assert!(t.catch.returns && !t.body.returns);
+    // `@effect` functions give no W0004 though their results go unused.
+    assert!(build.diagnostics.is_empty(), "{:?}", build.diagnostics);
+    insta::assert_snapshot!("decisions", drawings(&build));
+    let artifact = redacted(build.artifact.clone().unwrap());
+    insta::assert_json_snapshot!("decisions_artifact", artifact.packages[0].classes[1].macros);
+    drop(ws);
 }

@@ -382,8 +382,18 @@ fn admit<'a>(
             .map(|f| f.name.as_str())
             .chain(class.macros.iter().map(|m| m.name.as_str()))
             .collect();
+        // An object keeps the package version it was made with: say which, since a newer
+        // deploy may well have the function.
+        let version = match &resolved.object {
+            Some(_) => format!(
+                " (the object belongs to package version `{}`; objects keep the version they \
+                 were made with, so functions deployed later are only on objects made since)",
+                resolved.artifact.version
+            ),
+            None => String::new(),
+        };
         return Err(Error::not_found(format!(
-            "class `{}` has no function `{function}`; it has {}",
+            "class `{}` has no function `{function}`; it has {}{version}",
             class.name,
             names.join(", ")
         )));

@@ -5,6 +5,12 @@
 //! node marks everything that depends on it as skipped, with the cause; independent nodes
 //! finish; the macro then fails listing every failure with its source span.
 //!
+//! An `if` node runs one of its blocks as a level of its own and marks the other block's
+//! nodes skipped; a `try` node runs its body and, if that fails, its `catch` block with the
+//! error bound. A block that ends in `return` ends the macro: the levels around it stop
+//! starting nodes (those left are marked skipped) and give its value. Operators and value
+//! builtins are computed here ([`ops`]).
+//!
 //! Every call is a task with a deterministic id (`{invocation}.n{node}` plus `.e{i}` per
 //! enclosing map element), and task results are committed once, so running a macro again
 //! (after a crash, or a retried request) reuses what was done: nothing runs twice, and every
@@ -117,14 +123,34 @@ fn is_internal(artifact: &Artifact, graph: &GraphArtifact, node: &NodeArtifact) 
             access != Some(Access::Public)
         }
         NodeOp::Map { body, .. } => body.nodes.iter().any(|n| is_internal(artifact, body, n)),
-        NodeOp::Flatten { input } => match input {
-            ValueRef::Node(n) => graph
-                .nodes
-                .iter()
-                .find(|x| x.id == *n)
-                .is_none_or(|x| is_internal(artifact, graph, x)),
-            _ => true,
-        },
+        NodeOp::Flatten { input } | NodeOp::Compute { value: input } => {
+            reads_internal(artifact, graph, input)
+        }
+        NodeOp::If {
+            then, otherwise, ..
+        } => [then, otherwise]
+            .iter()
+            .any(|b| b.nodes.iter().any(|n| is_internal(artifact, b, n))),
+        NodeOp::Try { body, catch, .. } => [body, catch]
+            .iter()
+            .any(|b| b.nodes.iter().any(|n| is_internal(artifact, b, n))),
+    }
+}
+
+/// Whether a value reads a node whose output is internal (or one of another level).
+fn reads_internal(artifact: &Artifact, graph: &GraphArtifact, v: &ValueRef) -> bool {
+    match v {
+        ValueRef::Node(n) => graph
+            .nodes
+            .iter()
+            .find(|x| x.id == *n)
+            .is_none_or(|x| is_internal(artifact, graph, x)),
+        ValueRef::Field { of, .. } => reads_internal(artifact, graph, of),
+        ValueRef::List(items) | ValueRef::Op { args: items, .. } => {
+            items.iter().any(|i| reads_internal(artifact, graph, i))
+        }
+        ValueRef::Object(m) => m.values().any(|i| reads_internal(artifact, graph, i)),
+        _ => false,
     }
 }
 
@@ -227,7 +253,30 @@ struct Scope {
 
 enum NodeOutcome {
     Done(Value),
+    /// A `return` inside: the macro's result.
+    Returned(Value),
     Failed(Vec<NodeFailure>),
+}
+
+/// How a level ended: with its value, or with a `return` of the macro.
+enum LevelEnd {
+    Value(Value),
+    Returned(Value),
+}
+
+impl LevelEnd {
+    fn into_outcome(self) -> NodeOutcome {
+        match self {
+            LevelEnd::Value(v) => NodeOutcome::Done(v),
+            LevelEnd::Returned(v) => NodeOutcome::Returned(v),
+        }
+    }
+
+    fn value(self) -> Value {
+        match self {
+            LevelEnd::Value(v) | LevelEnd::Returned(v) => v,
+        }
+    }
 }
 
 impl MacroRun {
@@ -236,7 +285,7 @@ impl MacroRun {
         let graph = Arc::new(self.macro_.graph.clone());
         let this = Arc::new(self);
         match run_level(this.clone(), graph, Scope::default()).await {
-            Ok(v) => Ok(v),
+            Ok(end) => Ok(end.value()),
             Err(failures) => Err(this.failed(&failures)),
         }
     }
@@ -249,7 +298,11 @@ impl MacroRun {
             .unwrap_or("a call failed");
         let more = match failures.len() {
             0 | 1 => String::new(),
-            n => format!(" (and {} more)", n - 1),
+            2 => " (and 1 more failure, listed in the error's details)".to_string(),
+            n => format!(
+                " (and {} more failures, listed in the error's details)",
+                n - 1
+            ),
         };
         let msg = format!("macro `{}` failed: {first}{more}", self.macro_.name);
         let timeout = failures.iter().all(|f| f.code == ErrorKind::Timeout);
@@ -297,6 +350,8 @@ struct Level {
     failed: HashMap<u32, String>,
     started: HashSet<u32>,
     failures: Vec<NodeFailure>,
+    /// A node returned: the macro's result, and the label of the node.
+    returned: Option<(Value, String)>,
 }
 
 impl Level {
@@ -314,6 +369,7 @@ impl Level {
             failed: HashMap::new(),
             started: HashSet::new(),
             failures: Vec::new(),
+            returned: None,
         }
     }
 
@@ -350,7 +406,10 @@ fn dispatch(
                 continue;
             }
             let key = node_key(n.id, &scope.path);
-            if let Some(cause) = level.failed_input(n.id) {
+            if let Some((_, at)) = &level.returned {
+                let why = format!("skipped: the macro returned at `{at}`");
+                skip_nodes(run, std::slice::from_ref(n), scope, &why);
+            } else if let Some(cause) = level.failed_input(n.id) {
                 let label = graph
                     .nodes
                     .iter()
@@ -384,7 +443,7 @@ fn run_level(
     run: Arc<MacroRun>,
     graph: Arc<GraphArtifact>,
     scope: Scope,
-) -> BoxFuture<'static, Result<Value, Vec<NodeFailure>>> {
+) -> BoxFuture<'static, Result<LevelEnd, Vec<NodeFailure>>> {
     Box::pin(async move {
         let mut level = Level::new(&graph);
         let mut scope = scope;
@@ -412,8 +471,15 @@ fn run_level(
                 .map(|n| n.label.as_str())
                 .unwrap_or_default();
             let key = node_key(id, &scope.path);
+            let outcome = match outcome {
+                NodeOutcome::Returned(v) => {
+                    level.returned = Some((v.clone(), label.to_string()));
+                    NodeOutcome::Done(v)
+                }
+                other => other,
+            };
             match outcome {
-                NodeOutcome::Done(v) => {
+                NodeOutcome::Done(v) | NodeOutcome::Returned(v) => {
                     let internal = graph
                         .nodes
                         .iter()
@@ -450,13 +516,48 @@ fn run_level(
         if !level.failures.is_empty() {
             return Err(level.failures);
         }
-        match &graph.result {
+        if let Some((v, _)) = level.returned {
+            return Ok(LevelEnd::Returned(v));
+        }
+        let value = match &graph.result {
             Some(r) => resolve(&run, r, &scope)
                 .await
-                .map_err(|e| vec![NodeFailure::bare(&e)]),
-            None => Ok(Value::Null),
-        }
+                .map_err(|e| vec![NodeFailure::bare(&e)])?,
+            None => Value::Null,
+        };
+        Ok(if graph.returns {
+            LevelEnd::Returned(value)
+        } else {
+            LevelEnd::Value(value)
+        })
     })
+}
+
+/// Marks nodes skipped with a cause, and the nodes of the blocks inside them (the nodes of a
+/// `for` body have no key until an element runs, so they are left out).
+fn skip_nodes(run: &MacroRun, nodes: &[NodeArtifact], scope: &Scope, why: &str) {
+    for n in nodes {
+        run.progress.set(
+            node_key(n.id, &scope.path),
+            NodeRecord {
+                cause: Some(why.to_string()),
+                ..record(NodeStatus::Skipped, &n.label)
+            },
+        );
+        match &n.op {
+            NodeOp::If {
+                then, otherwise, ..
+            } => {
+                skip_nodes(run, &then.nodes, scope, why);
+                skip_nodes(run, &otherwise.nodes, scope, why);
+            }
+            NodeOp::Try { body, catch, .. } => {
+                skip_nodes(run, &body.nodes, scope, why);
+                skip_nodes(run, &catch.nodes, scope, why);
+            }
+            _ => {}
+        }
+    }
 }
 
 async fn run_node(run: Arc<MacroRun>, node: NodeArtifact, scope: Scope) -> NodeOutcome {
@@ -464,9 +565,42 @@ async fn run_node(run: Arc<MacroRun>, node: NodeArtifact, scope: Scope) -> NodeO
     let outcome = match &node.op {
         NodeOp::Call { .. } => call_node(&run, &node, &scope, &task).await,
         NodeOp::Flatten { input } => flatten(resolve(&run, input, &scope).await),
-        NodeOp::Map { var, over, body } => match resolve(&run, over, &scope).await {
-            Ok(Value::Array(items)) => return map(run, var, items, body, &scope).await,
-            Ok(Value::Null) => return map(run, var, Vec::new(), body, &scope).await,
+        NodeOp::Compute { value } => resolve(&run, value, &scope).await,
+        NodeOp::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            let holds = match resolve(&run, cond, &scope).await {
+                Ok(v) => ops::truth(&v, "an `if` condition"),
+                Err(e) => Err(e),
+            };
+            match holds {
+                Ok(holds) => {
+                    let (taken, other) = if holds {
+                        (then, otherwise)
+                    } else {
+                        (otherwise, then)
+                    };
+                    skip_nodes(&run, &other.nodes, &scope, "skipped: branch not taken");
+                    return block(run.clone(), taken, scope).await;
+                }
+                Err(e) => Err(e),
+            }
+        }
+        NodeOp::Try { body, var, catch } => {
+            return try_catch(run.clone(), &node, (body, var, catch), scope).await;
+        }
+        NodeOp::Map {
+            var,
+            over,
+            filter,
+            body,
+        } => match resolve(&run, over, &scope).await {
+            Ok(Value::Array(items)) => {
+                return map(run, var, items, filter.as_ref(), body, &scope).await
+            }
+            Ok(Value::Null) => return map(run, var, Vec::new(), None, body, &scope).await,
             Ok(other) => Err(Error::bad_request(format!("`for` got {other}, not a list"))),
             Err(e) => Err(e),
         },
@@ -515,6 +649,40 @@ async fn call_node(
         .await
 }
 
+/// Runs a block of an `if` or `try` as a level of its own.
+async fn block(run: Arc<MacroRun>, graph: &GraphArtifact, scope: Scope) -> NodeOutcome {
+    match run_level(run, Arc::new(graph.clone()), scope).await {
+        Ok(end) => end.into_outcome(),
+        Err(f) => NodeOutcome::Failed(f),
+    }
+}
+
+/// A `try` node: its body, then, if that failed, its `catch` block with the first failure
+/// bound as `{code, message, node}`.
+async fn try_catch(
+    run: Arc<MacroRun>,
+    node: &NodeArtifact,
+    (body, var, catch): (&GraphArtifact, &str, &GraphArtifact),
+    scope: Scope,
+) -> NodeOutcome {
+    let failures = match block(run.clone(), body, scope.clone()).await {
+        NodeOutcome::Failed(f) => f,
+        done => {
+            skip_nodes(&run, &catch.nodes, &scope, "skipped: nothing failed");
+            return done;
+        }
+    };
+    let first = failures.first();
+    let error = json!({
+        "code": first.map(|f| serde_json::to_value(f.code).unwrap_or(Value::Null)),
+        "message": first.map(|f| f.message.clone()).unwrap_or_else(|| "a call failed".into()),
+        "node": first.and_then(|f| f.label.clone()).unwrap_or_else(|| node.label.clone()),
+    });
+    let mut inner = scope;
+    inner.vars.insert(var.to_string(), error);
+    block(run, catch, inner).await
+}
+
 fn flatten(input: Result<Value>) -> Result<Value> {
     match input? {
         Value::Array(lists) => {
@@ -539,16 +707,30 @@ async fn map(
     run: Arc<MacroRun>,
     var: &str,
     items: Vec<Value>,
+    filter: Option<&ValueRef>,
     body: &GraphArtifact,
     scope: &Scope,
 ) -> NodeOutcome {
     let body = Arc::new(body.clone());
     let limit = Arc::new(tokio::sync::Semaphore::new(MAP_CONCURRENCY));
-    let mut elements: JoinSet<(usize, Result<Value, Vec<NodeFailure>>)> = JoinSet::new();
+    let mut elements: JoinSet<(usize, Result<LevelEnd, Vec<NodeFailure>>)> = JoinSet::new();
     for (i, item) in items.into_iter().enumerate() {
         let mut inner = scope.clone();
         inner.vars.insert(var.to_string(), item);
         inner.path = scope.path.element(i);
+        if let Some(f) = filter {
+            // Elements the filter leaves out neither run nor appear in the result; their
+            // indexes (and so the task ids of the others) stay those of the whole list.
+            let keep = match resolve(&run, f, &inner).await {
+                Ok(v) => ops::truth(&v, "a `for` filter"),
+                Err(e) => Err(e),
+            };
+            match keep {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => return NodeOutcome::Failed(vec![NodeFailure::bare(&e)]),
+            }
+        }
         let (run, body, limit) = (run.clone(), body.clone(), limit.clone());
         elements.spawn(async move {
             let _permit = limit.acquire_owned().await;
@@ -559,8 +741,8 @@ async fn map(
     let mut failures = Vec::new();
     while let Some(joined) = elements.join_next().await {
         match joined {
-            Ok((i, Ok(v))) => {
-                results.insert(i, v);
+            Ok((i, Ok(end))) => {
+                results.insert(i, end.value());
             }
             Ok((_, Err(mut f))) => failures.append(&mut f),
             Err(e) => failures.push(NodeFailure::bare(&Error::internal(format!(
@@ -613,6 +795,29 @@ fn resolve<'a>(
                 }
                 Value::Object(out)
             }
+            ValueRef::Op { op, args } if op == "and" || op == "or" => {
+                let what = format!("`{op}`");
+                let first = match args.first() {
+                    Some(a) => ops::truth(&resolve(run, a, scope).await?, &what)?,
+                    None => false,
+                };
+                // Short-circuit: `x != null and x.n > 1` reads `x.n` only when `x` is there.
+                if first == (op == "or") {
+                    Value::Bool(first)
+                } else {
+                    match args.get(1) {
+                        Some(b) => Value::Bool(ops::truth(&resolve(run, b, scope).await?, &what)?),
+                        None => Value::Bool(first),
+                    }
+                }
+            }
+            ValueRef::Op { op, args } => {
+                let mut values = Vec::with_capacity(args.len());
+                for a in args {
+                    values.push(resolve(run, a, scope).await?);
+                }
+                ops::apply(op, &values)?
+            }
             ValueRef::Field { of, name } => match resolve(run, of, scope).await? {
                 // An object id: read the field (state or ref) of its newest version.
                 Value::String(id) => run.calls.field(ObjectId::from(id), name.clone()).await?,
@@ -627,6 +832,8 @@ fn resolve<'a>(
         })
     })
 }
+
+mod ops;
 
 #[cfg(test)]
 mod tests;

@@ -36,6 +36,34 @@ class N {
     return self.read()
   }
 
+  public fn fails() -> N
+  public mut fn release(by: int)
+
+  public macro decide(n: int) -> int {
+    if n > 2 {
+      self.note(text: "big")
+      return n * 10
+    } else {
+      self.note(text: "small")
+    }
+    let r = self.read()
+    return r + n
+  }
+
+  public macro caught(by: int) -> string {
+    let x = try {
+      self.fails()
+    } catch e {
+      for i in [1, 2] { self.release(by: i * by) }
+      return "caught " + e.code + ": " + e.message + " at " + e.node
+    }
+    return "fine"
+  }
+
+  public macro evens() -> [N] {
+    return for x in [1, 2, 3, 4] if x % 2 == 0 { self.add(by: x) }
+  }
+
   public macro split(n: int) -> N {
     let xs = self.range(n: n)
     let ys = for x in xs { x.add(by: 1) }
@@ -89,7 +117,8 @@ impl NodeCaller for Arc<Fake> {
                     ))
                 }
                 "read" => Ok(Value::from(42)),
-                "note" => Ok(Value::Null),
+                "fails" => Err(Error::function_failed("card declined")),
+                "note" | "release" => Ok(Value::Null),
                 _ => Ok(Value::from(format!("{task}#0"))),
             }
         })
@@ -251,4 +280,98 @@ async fn a_second_run_makes_the_same_tasks_so_committed_ones_can_be_reused() {
         "{:?}",
         tasks(&a)
     );
+}
+
+fn texts(fake: &Arc<Fake>) -> Vec<String> {
+    fake.log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(f, _, a)| format!("{f}{}", a.get("text").and_then(Value::as_str).unwrap_or("")))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_branch_not_taken_is_skipped_and_a_return_in_a_branch_ends_the_macro() {
+    let fake = Arc::new(Fake::default());
+    let r = run(&fake, "decide", json!({"n": 5}), "o1");
+    let progress = r.progress.clone();
+    assert_eq!(r.run().await.unwrap(), 50);
+    // Only the taken branch ran; the read after the `if` did not, as the branch returned.
+    assert_eq!(texts(&fake), vec!["notebig"]);
+    let nodes = progress.snapshot();
+    let cause = |label: &str| {
+        nodes
+            .values()
+            .find(|n| n.label == label)
+            .map(|n| (n.status, n.cause.clone().unwrap_or_default()))
+            .unwrap()
+    };
+    let (status, why) = cause("self.note(text)");
+    // Two nodes share the label; whichever is found, the skipped one says why.
+    let skipped: Vec<_> = nodes
+        .values()
+        .filter(|n| n.status == NodeStatus::Skipped)
+        .map(|n| (n.label.clone(), n.cause.clone().unwrap_or_default()))
+        .collect();
+    assert!(
+        skipped.contains(&("self.note(text)".into(), "skipped: branch not taken".into())),
+        "{skipped:?} {status:?} {why}"
+    );
+    assert!(
+        skipped
+            .iter()
+            .any(|(l, c)| l == "self.read()" && c.contains("returned")),
+        "{skipped:?}"
+    );
+    assert!(nodes.values().all(|n| n.status != NodeStatus::Failed));
+
+    let fake = Arc::new(Fake::default());
+    assert_eq!(
+        run(&fake, "decide", json!({"n": 1}), "o1")
+            .run()
+            .await
+            .unwrap(),
+        43
+    );
+    assert_eq!(texts(&fake), vec!["notesmall", "read"]);
+}
+
+#[tokio::test]
+async fn a_catch_block_gets_the_error_and_compensates() {
+    let fake = Arc::new(Fake::default());
+    let out = run(&fake, "caught", json!({"by": 3}), "o1")
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(out, "caught function_failed: card declined at self.fails()");
+    let log = fake.log.lock().unwrap().clone();
+    let mut released: Vec<i64> = log
+        .iter()
+        .filter(|(f, _, _)| f == "release")
+        .map(|(_, _, a)| a["by"].as_i64().unwrap())
+        .collect();
+    released.sort();
+    assert_eq!(released, vec![3, 6]);
+}
+
+#[tokio::test]
+async fn a_for_filter_leaves_elements_out_and_keeps_task_ids() {
+    let fake = Arc::new(Fake::default());
+    let out = run(&fake, "evens", json!({}), "o1").run().await.unwrap();
+    let log = fake.log.lock().unwrap().clone();
+    let mut by: Vec<(i64, String)> = log
+        .iter()
+        .map(|(_, t, a)| (a["by"].as_i64().unwrap(), t.to_string()))
+        .collect();
+    by.sort();
+    assert_eq!(by.len(), 2, "{by:?}");
+    assert_eq!(by[0].0, 2);
+    assert_eq!(by[1].0, 4);
+    // The elements keep their index in the whole list: the second and the fourth.
+    assert!(
+        by[0].1.ends_with(".e1") && by[1].1.ends_with(".e3"),
+        "{by:?}"
+    );
+    assert_eq!(out.as_array().unwrap().len(), 2);
 }

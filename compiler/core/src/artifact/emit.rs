@@ -36,9 +36,11 @@ pub fn build(analysis: &Analysis, sources: &Sources, graphs: &[InvocationGraph])
         file_index,
         graphs: graphs_by_member,
     };
+    // The standard library's records (`Error`, what a `catch` sees) are never state.
     let record_defs: BTreeMap<String, serde_json::Value> = model
         .records
         .iter()
+        .filter(|r| model.package(r.package).name != "std")
         .map(|r| {
             let qualified = format!("{}.{}", model.package(r.package).name, r.name);
             let fields: Vec<(String, TypeRef, bool)> = r
@@ -376,6 +378,7 @@ impl Emitter<'_> {
                     nodes: Vec::new(),
                     edges: Vec::new(),
                     result: None,
+                    returns: false,
                 }),
             docs: m.docs.clone(),
         }
@@ -400,7 +403,19 @@ impl Emitter<'_> {
                     NodeKind::Map(m) => NodeOp::Map {
                         var: m.var.clone(),
                         over: value(&m.over),
+                        filter: m.filter.as_ref().map(value),
                         body: Box::new(self.level(g, &m.body)),
+                    },
+                    NodeKind::Compute { value: v } => NodeOp::Compute { value: value(v) },
+                    NodeKind::If(n) => NodeOp::If {
+                        cond: value(&n.cond),
+                        then: Box::new(self.level(g, &n.then)),
+                        otherwise: Box::new(self.level(g, &n.otherwise)),
+                    },
+                    NodeKind::Try(n) => NodeOp::Try {
+                        body: Box::new(self.level(g, &n.body)),
+                        var: n.var.clone(),
+                        catch: Box::new(self.level(g, &n.catch)),
                     },
                     NodeKind::Flatten { input } => NodeOp::Flatten {
                         input: value(input),
@@ -430,6 +445,7 @@ impl Emitter<'_> {
             nodes,
             edges,
             result: level.result.as_ref().map(value),
+            returns: level.returns,
         }
     }
 
@@ -465,5 +481,9 @@ fn value(v: &Value) -> ValueRef {
         Value::Object(items) => {
             ValueRef::Object(items.iter().map(|(k, v)| (k.clone(), value(v))).collect())
         }
+        Value::Op { op, args } => ValueRef::Op {
+            op: op.clone(),
+            args: args.iter().map(value).collect(),
+        },
     }
 }

@@ -258,8 +258,13 @@ pub struct GraphArtifact {
     pub nodes: Vec<NodeArtifact>,
     /// Dependencies between nodes of this level.
     pub edges: Vec<EdgeArtifact>,
-    /// The level's value: the macro's result, or a `for` body's value per element.
+    /// The level's value: the macro's result, or a `for` body's value per element, or the
+    /// value of a block of an `if` or `try`.
     pub result: Option<ValueRef>,
+    /// A block that ends with `return`: its result is the macro's, and the nodes after the
+    /// `if` or `try` holding it do not run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub returns: bool,
 }
 
 /// An edge: `to` waits for `from`.
@@ -311,8 +316,38 @@ pub enum NodeOp {
         var: String,
         /// The list.
         over: ValueRef,
+        /// `for x in xs if cond`: elements for which it is false are left out of the run and
+        /// of the result.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<ValueRef>,
         /// The body.
         body: Box<GraphArtifact>,
+    },
+    /// A value the runtime computes itself.
+    Compute {
+        /// The value (operators in [`ValueRef::Op`]).
+        value: ValueRef,
+    },
+    /// A decision: `then` runs when `cond` is true, else `otherwise`; the other one's nodes
+    /// are skipped. Its output is the result of the block that ran.
+    If {
+        /// The condition.
+        cond: ValueRef,
+        /// The block run when it holds.
+        then: Box<GraphArtifact>,
+        /// The block run otherwise (no nodes without `else`).
+        otherwise: Box<GraphArtifact>,
+    },
+    /// `try`/`catch`: `body` runs; when one of its nodes fails, `catch` runs with the error
+    /// (`{code, message, node}`) bound to `var`. Its output is the result of the block that
+    /// finished.
+    Try {
+        /// The calls tried.
+        body: Box<GraphArtifact>,
+        /// The error's name in `catch`.
+        var: String,
+        /// The failure handler.
+        catch: Box<GraphArtifact>,
     },
     /// Join a list of lists.
     Flatten {
@@ -347,6 +382,14 @@ pub enum ValueRef {
     List(Vec<ValueRef>),
     /// A JSON object of values.
     Object(BTreeMap<String, ValueRef>),
+    /// An operator or value builtin on values: `+ - * / %`, `== != < <= > >=`, `and`, `or`,
+    /// `not`, `neg`, `len`, `sum`, `min`, `max`.
+    Op {
+        /// The operator.
+        op: String,
+        /// Its operands.
+        args: Vec<ValueRef>,
+    },
 }
 
 /// Where a node is in the source, to report a failure at its line.

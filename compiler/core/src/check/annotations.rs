@@ -88,6 +88,12 @@ const SPECS: &[Spec] = &[
         about: "how often a failed call is tried again, and the first wait between tries",
     },
     Spec {
+        name: "effect",
+        args: &[],
+        on_macro: false,
+        about: "the function acts outside the platform (mail, payment): its result may go unused",
+    },
+    Spec {
         name: "concurrency",
         args: &[("limit", ArgKind::Count, true)],
         on_macro: false,

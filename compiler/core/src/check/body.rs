@@ -8,6 +8,9 @@ use super::{Checker, ResolvedCall, Symbol};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::span::{FileId, Span};
 use crate::syntax::ast::{self, Access};
+use ops::{first_call, VALUE_BUILTINS};
+
+mod ops;
 
 /// A name bound in a macro body.
 #[derive(Clone, Debug)]
@@ -34,6 +37,16 @@ struct Cx {
     package: PackageId,
     is_static: bool,
     scopes: Vec<Vec<Local>>,
+    /// The declared result, `Self` resolved.
+    ret: Option<Ty>,
+    /// Whether some `return` was seen.
+    any_return: bool,
+    /// How many `for` bodies enclose the current expression.
+    in_for: u32,
+    /// Whether the value of the expression being checked is used.
+    value_wanted: bool,
+    /// Whether the expression just checked always leaves the macro by `return`.
+    diverged: bool,
 }
 
 /// A parameter as arguments are matched against it (functions and `new` alike).
@@ -87,30 +100,89 @@ impl Checker<'_> {
             package: self.model.class(class).package,
             is_static: member.is_static,
             scopes: vec![params],
+            ret: sig.ret.as_ref().map(|t| t.subst_self(class)),
+            any_return: false,
+            in_for: 0,
+            value_wanted: false,
+            diverged: false,
         };
-        let mut returned: Option<Span> = None;
-        for stmt in &body.stmts {
-            let span = match stmt {
-                ast::Stmt::Let(l) => l.span,
-                ast::Stmt::Expr { span, .. } | ast::Stmt::Return { span, .. } => *span,
+        let returns = self.stmts(&mut cx, &body.stmts, false);
+        if !returns && sig.ret.is_some() {
+            let at = Span::new(
+                body.span.end.saturating_sub(1) as usize,
+                body.span.end as usize,
+            );
+            let message = if cx.any_return {
+                format!(
+                    "macro `{}` does not return its result on every path",
+                    member.name
+                )
+            } else {
+                format!("macro `{}` never returns its result", member.name)
             };
-            if let Some(ret_span) = returned {
-                let d = Diagnostic::new(Code::E0008, file, span, "nothing can come after `return`")
-                    .label("after the return")
-                    .secondary(file, ret_span, "the macro returns here")
-                    .note("a macro body is `let` bindings and calls, then one `return`");
+            let d = Diagnostic::new(Code::E0008, file, at, message)
+                .label("expected `return ...` before this `}`")
+                .secondary(
+                    member.loc.file,
+                    member.loc.span,
+                    "declared with a result here",
+                );
+            let d = if cx.any_return {
+                d.note("an `if` without `else`, or one whose branches do not all return, can end without a result")
+            } else {
+                d
+            };
+            self.diagnostics.push(d);
+        }
+        let mut scope = cx.scopes.pop().unwrap_or_default();
+        if member.is_override {
+            // An override must keep the inherited parameters, names included, used or not.
+            scope.retain(|l| !matches!(l.kind, LocalKind::Param(_)));
+        }
+        self.report_unused(&scope);
+    }
+
+    /// Checks statements in order; returns whether they always end in a `return`.
+    fn stmts(&mut self, cx: &mut Cx, stmts: &[ast::Stmt], is_block: bool) -> bool {
+        let file = cx.file;
+        // Where the statements stopped: a `return`, or an `if`/`try` all of whose paths return.
+        let mut ended: Option<(Span, bool)> = None;
+        for (i, stmt) in stmts.iter().enumerate() {
+            let span = stmt.span();
+            // The last line of a block is its value.
+            let block_value = is_block && i + 1 == stmts.len();
+            if let Some((at, plain)) = ended {
+                let d = if plain {
+                    Diagnostic::new(Code::E0008, file, span, "nothing can come after `return`")
+                        .label("after the return")
+                        .secondary(file, at, "the macro returns here")
+                        .note("a macro body is `let` bindings and calls, then one `return`")
+                } else {
+                    Diagnostic::new(Code::W0005, file, span, "this code is never reached")
+                        .label("unreachable")
+                        .secondary(file, at, "every path of this returns")
+                        .help("remove it, or move it before the statement that returns")
+                };
                 self.diagnostics.push(d);
                 continue;
             }
+            cx.diverged = false;
             match stmt {
-                ast::Stmt::Let(l) => self.let_binding(&mut cx, l, LocalKind::Let),
-                ast::Stmt::Expr { value, .. } => {
-                    if !matches!(
-                        value.kind,
-                        ast::ExprKind::Call { .. }
-                            | ast::ExprKind::For { .. }
-                            | ast::ExprKind::FreeCall { .. }
-                    ) {
+                ast::Stmt::Let(l) => {
+                    self.let_binding(cx, l, LocalKind::Let);
+                    self.after_names(cx, &l.after);
+                }
+                ast::Stmt::Expr { value, after, .. } => {
+                    if !block_value
+                        && !matches!(
+                            value.kind,
+                            ast::ExprKind::Call { .. }
+                                | ast::ExprKind::For { .. }
+                                | ast::ExprKind::FreeCall { .. }
+                                | ast::ExprKind::If { .. }
+                                | ast::ExprKind::Try { .. }
+                        )
+                    {
                         let d = Diagnostic::new(
                             Code::E0008,
                             file,
@@ -121,96 +193,134 @@ impl Checker<'_> {
                         .help("bind it with `let`, return it, or remove it");
                         self.diagnostics.push(d);
                     }
-                    self.expr(&mut cx, value);
+                    let wanted = std::mem::replace(&mut cx.value_wanted, false);
+                    self.expr(cx, value);
+                    cx.value_wanted = wanted;
+                    self.after_names(cx, after);
                 }
                 ast::Stmt::Return { value, span } => {
-                    returned = Some(*span);
-                    let ty = self.value_expr(&mut cx, value);
-                    match sig.ret.as_ref().map(|t| t.subst_self(class)) {
-                        Some(expected) if !assignable(&self.model, &ty, &expected) => {
-                            let d = Diagnostic::new(
-                                Code::E0203,
-                                file,
-                                value.span,
-                                format!(
-                                    "`{}` returns `{}`, but this is `{}`",
-                                    member.name,
-                                    expected.display(&self.model),
-                                    ty.display(&self.model)
-                                ),
-                            )
-                            .label(format!("a `{}`", ty.display(&self.model)))
-                            .secondary(
-                                member.loc.file,
-                                member.loc.span,
-                                "the result type is declared with the macro",
-                            );
-                            self.diagnostics.push(d);
-                        }
-                        Some(expected) => {
-                            if let Some((span, problem)) = self.literal_in(&cx, value, &expected) {
-                                let d = Diagnostic::new(
-                                    Code::E0203,
-                                    file,
-                                    span,
-                                    format!(
-                                        "`{}` returns `{}`: {problem}",
-                                        member.name,
-                                        expected.display(&self.model)
-                                    ),
-                                )
-                                .label("does not fit the result type")
-                                .secondary(
-                                    member.loc.file,
-                                    member.loc.span,
-                                    "the result type is declared with the macro",
-                                );
-                                self.diagnostics.push(d);
-                            }
-                        }
-                        None => {
-                            let d = Diagnostic::new(
-                                Code::E0203,
-                                file,
-                                value.span,
-                                format!(
-                                    "`{}` declares no result, but returns a value",
-                                    member.name
-                                ),
-                            )
-                            .label("returned here")
-                            .help("declare the result: `-> Type` after the parameters");
-                            self.diagnostics.push(d);
-                        }
-                    }
+                    cx.any_return = true;
+                    self.return_stmt(cx, value);
+                    cx.diverged = true;
+                    ended = Some((*span, true));
+                    continue;
+                }
+            }
+            if cx.diverged {
+                ended = Some((span, false));
+            }
+        }
+        cx.diverged = ended.is_some();
+        ended.is_some()
+    }
+
+    /// `after a, b`: each name must be a `let` binding (its calls are the ones waited for).
+    fn after_names(&mut self, cx: &mut Cx, names: &[ast::Ident]) {
+        for n in names {
+            let kind = cx
+                .scopes
+                .iter()
+                .flatten()
+                .rev()
+                .find(|l| l.name == n.name)
+                .map(|l| l.kind);
+            match kind {
+                Some(LocalKind::Let) => {
+                    self.name(cx, n);
+                }
+                Some(_) => {
+                    self.name(cx, n);
+                    let d = Diagnostic::new(
+                        Code::E0218,
+                        cx.file,
+                        n.span,
+                        format!("`after {}` names a parameter or loop variable, not a call", n.name),
+                    )
+                    .label("nothing to wait for")
+                    .note("`after` waits for the calls that gave a `let` binding; parameters and loop variables are there from the start")
+                    .help("name a `let` bound to a call");
+                    self.diagnostics.push(d);
+                }
+                None => {
+                    self.name(cx, n);
                 }
             }
         }
-        if returned.is_none() && sig.ret.is_some() {
-            let at = Span::new(
-                body.span.end.saturating_sub(1) as usize,
-                body.span.end as usize,
-            );
+    }
+
+    /// A `return`: its place (not in a `for` body) and its type against the declared result.
+    fn return_stmt(&mut self, cx: &mut Cx, value: &ast::Expr) {
+        let member = self.model.member(cx.member).clone();
+        let file = cx.file;
+        if cx.in_for > 0 {
             let d = Diagnostic::new(
-                Code::E0008,
+                Code::E0217,
                 file,
-                at,
-                format!("macro `{}` never returns its result", member.name),
+                value.span,
+                "`return` cannot be inside a `for` body",
             )
-            .label("expected `return ...` before this `}`")
-            .secondary(
-                member.loc.file,
-                member.loc.span,
-                "declared with a result here",
-            );
+            .label("returns from one element")
+            .note("the elements of a `for` run at once; none of them can end the whole macro")
+            .help("give a value per element, and decide after the `for`");
             self.diagnostics.push(d);
         }
-        let mut scope = cx.scopes.pop().unwrap_or_default();
-        if member.is_override {
-            // An override must keep the inherited parameters, names included, used or not.
-            scope.retain(|l| !matches!(l.kind, LocalKind::Param(_)));
+        let wanted = std::mem::replace(&mut cx.value_wanted, true);
+        let ty = self.value_expr(cx, value);
+        cx.value_wanted = wanted;
+        match cx.ret.clone() {
+            Some(expected) if !assignable(&self.model, &ty, &expected) => {
+                let d = Diagnostic::new(
+                    Code::E0203,
+                    file,
+                    value.span,
+                    format!(
+                        "`{}` returns `{}`, but this is `{}`",
+                        member.name,
+                        expected.display(&self.model),
+                        ty.display(&self.model)
+                    ),
+                )
+                .label(format!("a `{}`", ty.display(&self.model)))
+                .secondary(
+                    member.loc.file,
+                    member.loc.span,
+                    "the result type is declared with the macro",
+                );
+                self.diagnostics.push(d);
+            }
+            Some(expected) => {
+                if let Some((span, problem)) = self.literal_in(cx, value, &expected) {
+                    let d = Diagnostic::new(
+                        Code::E0203,
+                        file,
+                        span,
+                        format!(
+                            "`{}` returns `{}`: {problem}",
+                            member.name,
+                            expected.display(&self.model)
+                        ),
+                    )
+                    .label("does not fit the result type")
+                    .secondary(
+                        member.loc.file,
+                        member.loc.span,
+                        "the result type is declared with the macro",
+                    );
+                    self.diagnostics.push(d);
+                }
+            }
+            None => {
+                let d = Diagnostic::new(
+                    Code::E0203,
+                    file,
+                    value.span,
+                    format!("`{}` declares no result, but returns a value", member.name),
+                )
+                .label("returned here")
+                .help("declare the result: `-> Type` after the parameters");
+                self.diagnostics.push(d);
+            }
         }
-        self.report_unused(&scope);
     }
 
     fn report_unused(&mut self, scope: &[Local]) {
@@ -285,8 +395,23 @@ impl Checker<'_> {
 
     /// Checks an expression whose value is used: a call without a result is an error here.
     fn value_expr(&mut self, cx: &mut Cx, e: &ast::Expr) -> Ty {
+        let wanted = std::mem::replace(&mut cx.value_wanted, true);
         let ty = self.expr(cx, e);
+        cx.value_wanted = wanted;
         match ty {
+            Ty::Unit if matches!(e.kind, ast::ExprKind::If { .. } | ast::ExprKind::Try { .. }) => {
+                let d = Diagnostic::new(
+                    Code::E0216,
+                    cx.file,
+                    e.span,
+                    "this gives no value to use",
+                )
+                .label("no value")
+                .note("an `if` without `else`, or blocks that end in a call without a result, give nothing")
+                .help("end each block with the value it gives, and give the `if` an `else`");
+                self.diagnostics.push(d);
+                Ty::Unknown
+            }
             Ty::Unit => {
                 let d = Diagnostic::new(
                     Code::E0212,
@@ -333,6 +458,9 @@ impl Checker<'_> {
 
     fn expr(&mut self, cx: &mut Cx, e: &ast::Expr) -> Ty {
         let ty = self.expr_inner(cx, e);
+        if !matches!(e.kind, ast::ExprKind::If { .. } | ast::ExprKind::Try { .. }) {
+            cx.diverged = false;
+        }
         self.expr_types.insert((cx.file, e.span), ty.clone());
         ty
     }
@@ -406,9 +534,63 @@ impl Checker<'_> {
                 args,
             } => self.call(cx, e, target, method, args),
             ast::ExprKind::FreeCall { func, args } => self.free_call(cx, e, func, args),
+            ast::ExprKind::Binary { op, lhs, rhs } => self.binary(cx, *op, lhs, rhs),
+            ast::ExprKind::Unary { op, operand } => {
+                let t = self.value_expr(cx, operand);
+                match op {
+                    ast::UnOp::Not => {
+                        self.want_bool(cx, operand, &t, "`not`");
+                        Ty::Bool
+                    }
+                    ast::UnOp::Neg => match t {
+                        Ty::Int | Ty::Float | Ty::Unknown => t,
+                        Ty::Json => Ty::Unknown,
+                        other => {
+                            self.bad_operand(cx, operand.span, "`-`", &other, "a number");
+                            Ty::Unknown
+                        }
+                    },
+                }
+            }
+            ast::ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let wanted = cx.value_wanted;
+                let t = self.value_expr(cx, cond);
+                self.want_bool(cx, cond, &t, "an `if` condition");
+                let (a, da) = self.block(cx, then);
+                let (b, db) = match otherwise {
+                    Some(o) => self.block(cx, o),
+                    None => (Ty::Unit, false),
+                };
+                cx.diverged = da && db;
+                self.branches(
+                    cx,
+                    wanted,
+                    (a, da),
+                    (b, db),
+                    otherwise.as_ref().map(|o| o.span),
+                    then.span,
+                )
+            }
+            ast::ExprKind::Try { body, var, catch } => {
+                let wanted = cx.value_wanted;
+                let (a, da) = self.block(cx, body);
+                cx.scopes.push(Vec::new());
+                let error_ty = self.error_type();
+                self.bind(cx, var, error_ty, LocalKind::LoopVar);
+                let (b, db) = self.block(cx, catch);
+                let scope = cx.scopes.pop().unwrap_or_default();
+                self.report_unused(&scope);
+                cx.diverged = da && db;
+                self.branches(cx, wanted, (a, da), (b, db), Some(catch.span), body.span)
+            }
             ast::ExprKind::For {
                 var,
                 iter,
+                filter,
                 lets,
                 value,
             } => {
@@ -433,10 +615,28 @@ impl Checker<'_> {
                 };
                 cx.scopes.push(Vec::new());
                 self.bind(cx, var, elem, LocalKind::LoopVar);
+                cx.in_for += 1;
+                if let Some(f) = filter {
+                    let t = self.value_expr(cx, f);
+                    self.want_bool(cx, f, &t, "a `for` filter");
+                    if let Some(call) = first_call(f) {
+                        let d = Diagnostic::new(
+                            Code::E0217,
+                            cx.file,
+                            call,
+                            "a `for` filter cannot call a function",
+                        )
+                        .label("a call")
+                        .note("the filter decides which elements run; it is computed from values the macro already has")
+                        .help("call it in the body, and filter on its result in a second `for`");
+                        self.diagnostics.push(d);
+                    }
+                }
                 for l in lets {
                     self.let_binding(cx, l, LocalKind::Let);
                 }
                 let v = self.expr(cx, value);
+                cx.in_for -= 1;
                 let scope = cx.scopes.pop().unwrap_or_default();
                 self.report_unused(&scope);
                 Ty::List(Box::new(v))
@@ -1106,11 +1306,17 @@ impl Checker<'_> {
         func: &ast::Ident,
         args: &[ast::Arg],
     ) -> Ty {
+        if VALUE_BUILTINS.contains(&func.name.as_str()) {
+            return self.value_builtin(cx, func, args);
+        }
         if func.name != "flatten" {
             let mut d = Diagnostic::new(Code::E0113, cx.file, func.span, format!("there is no function `{}`", func.name))
                 .label("unknown function")
-                .note("functions are called on an object (`x.f()`) or a class (`C.f()`); the only free function is `flatten`");
-            if let Some(h) = suggest::did_you_mean(suggest::closest(&func.name, ["flatten"])) {
+                .note("functions are called on an object (`x.f()`) or a class (`C.f()`); the free functions are `flatten`, `len`, `sum`, `min` and `max`");
+            if let Some(h) = suggest::did_you_mean(suggest::closest(
+                &func.name,
+                ["flatten", "len", "sum", "min", "max"],
+            )) {
                 d = d.help(h);
             }
             self.diagnostics.push(d);

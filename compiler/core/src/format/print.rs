@@ -413,19 +413,33 @@ impl<'a> Printer<'a> {
     // ------------------------------------------------------------------ macro bodies
 
     fn macro_body(&mut self, body: &MacroBody) {
-        let close = (body.span.end as usize).saturating_sub(1);
+        self.stmts_block(body.span, &body.stmts, true);
+    }
+
+    /// `{ statements }`, one per line (a macro body, or a block of `if`, `else`, `try`,
+    /// `catch`).
+    fn stmts_block(&mut self, span: Span, stmts: &[Stmt], blanks: bool) {
+        let close = (span.end as usize).saturating_sub(1);
         self.text("{");
-        if body.stmts.is_empty() && !self.has_comment(body.span.start as usize, close) {
+        if stmts.is_empty() && !self.has_comment(span.start as usize, close) {
             self.text("}");
             return;
         }
-        self.block(close, true, |p| {
-            for s in &body.stmts {
+        if self.flat {
+            // Measuring only: a block is never on one line.
+            self.text("\n}");
+            return;
+        }
+        self.block(close, blanks, |p| {
+            for s in stmts {
                 let span = stmt_span(s);
                 p.open_node(span.start as usize, false);
                 match s {
                     Stmt::Let(l) => p.let_stmt(l),
-                    Stmt::Expr { value, .. } => p.expr(value),
+                    Stmt::Expr { value, after, .. } => {
+                        p.expr(value);
+                        p.after(after);
+                    }
                     Stmt::Return { value, .. } => {
                         p.text("return ");
                         p.expr(value);
@@ -441,6 +455,34 @@ impl<'a> Printer<'a> {
         self.ident(&l.name);
         self.text(" = ");
         self.expr(&l.value);
+        self.after(&l.after);
+    }
+
+    fn after(&mut self, names: &[Ident]) {
+        for (i, n) in names.iter().enumerate() {
+            self.text(if i == 0 { " after " } else { ", " });
+            self.ident(n);
+        }
+    }
+
+    /// An operand of an operator, in parentheses when it binds looser than the operator
+    /// needs (`right`: the right operand, where equal precedence needs them too).
+    fn operand(&mut self, e: &Expr, min: u8, right: bool) {
+        let needs = match &e.kind {
+            ExprKind::Binary { op, .. } => {
+                op.precedence() < min || (right && op.precedence() == min)
+            }
+            ExprKind::If { .. } | ExprKind::Try { .. } => true,
+            ExprKind::Unary { .. } => min == u8::MAX,
+            _ => false,
+        };
+        if needs {
+            self.text("(");
+            self.expr(e);
+            self.text(")");
+        } else {
+            self.expr(e);
+        }
     }
 
     fn arg(&mut self, a: &Arg) {
@@ -505,7 +547,7 @@ impl<'a> Printer<'a> {
                 );
             }
             ExprKind::Field { target, name } => {
-                self.expr(target);
+                self.operand(target, u8::MAX, false);
                 self.text(".");
                 self.ident(name);
             }
@@ -514,7 +556,7 @@ impl<'a> Printer<'a> {
                 method,
                 args,
             } => {
-                self.expr(target);
+                self.operand(target, u8::MAX, false);
                 self.text(".");
                 self.ident(method);
                 let open = self.find(method.span.end as usize, b'(');
@@ -539,9 +581,53 @@ impl<'a> Printer<'a> {
                     |p, x| p.arg(x),
                 );
             }
+            ExprKind::Binary { op, lhs, rhs } => {
+                self.operand(lhs, op.precedence(), false);
+                self.text(" ");
+                self.text(op.as_str());
+                self.text(" ");
+                self.operand(rhs, op.precedence(), true);
+            }
+            ExprKind::Unary { op, operand } => {
+                self.text(op.as_str());
+                if *op == UnOp::Not {
+                    self.text(" ");
+                }
+                self.operand(operand, u8::MAX, false);
+            }
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                self.text("if ");
+                self.expr(cond);
+                self.text(" ");
+                self.stmts_block(then.span, &then.stmts, false);
+                if let Some(other) = otherwise {
+                    self.text(" else ");
+                    match other.stmts.as_slice() {
+                        [Stmt::Expr { value, span, .. }]
+                            if *span == other.span && matches!(value.kind, ExprKind::If { .. }) =>
+                        {
+                            self.expr(value)
+                        }
+                        _ => self.stmts_block(other.span, &other.stmts, false),
+                    }
+                }
+            }
+            ExprKind::Try { body, var, catch } => {
+                self.text("try ");
+                self.stmts_block(body.span, &body.stmts, false);
+                self.text(" catch ");
+                self.ident(var);
+                self.text(" ");
+                self.stmts_block(catch.span, &catch.stmts, false);
+            }
             ExprKind::For {
                 var,
                 iter,
+                filter,
                 lets,
                 value,
             } => {
@@ -549,8 +635,13 @@ impl<'a> Printer<'a> {
                 self.ident(var);
                 self.text(" in ");
                 self.expr(iter);
+                if let Some(f) = filter {
+                    self.text(" if ");
+                    self.expr(f);
+                }
                 self.text(" ");
-                let open = self.find(iter.span.end as usize, b'{');
+                let after_head = filter.as_ref().map_or(iter.span.end, |f| f.span.end);
+                let open = self.find(after_head as usize, b'{');
                 let close = end.saturating_sub(1);
                 let one_line = lets.is_empty()
                     && !self.has_comment(open, close + 1)

@@ -176,3 +176,34 @@ fn deep_nesting_and_long_files() {
     let out = fmt(&big);
     assert_eq!(out.matches("class C").count(), 300);
 }
+
+#[test]
+fn decisions_operators_try_and_after() {
+    let src = "package d\nclass A {\nmacro m(n: int) -> int {\nlet a = self.f() after  b,c\nif n>1 and not(n==2) {return (n+1)*2} else if n<0 {self.g()} else {\nself.h()\n}\nlet x = try { self.f() } catch e { return len(e.message) }\nlet ys = for y in [1,2] if y%2==0 { -y }\nreturn n - (a - 1)\n}\n}\n";
+    let out = fmt(src);
+    assert_eq!(
+        out,
+        "package d
+
+class A {
+  macro m(n: int) -> int {
+    let a = self.f() after b, c
+    if n > 1 and not (n == 2) {
+      return (n + 1) * 2
+    } else if n < 0 {
+      self.g()
+    } else {
+      self.h()
+    }
+    let x = try {
+      self.f()
+    } catch e {
+      return len(e.message)
+    }
+    let ys = for y in [1, 2] if y % 2 == 0 { -y }
+    return n - (a - 1)
+  }
+}
+"
+    );
+}

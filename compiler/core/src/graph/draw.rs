@@ -1,7 +1,10 @@
 //! Drawing invocation graphs: Graphviz dot and Mermaid. Map nodes are drawn as clusters holding
-//! their body; ordering edges are dashed.
+//! their body; ordering edges are dashed. An `if` is a diamond with a cluster per block
+//! (edges labelled `then` and `else`); a `try` is a hexagon with its body and its `catch`
+//! block, joined by a red dashed `on failure` edge; a block that returns has a `return` edge
+//! to the result; values the runtime computes itself are parallelograms.
 
-use super::{EdgeKind, InvocationGraph, Level, NodeKind};
+use super::{EdgeKind, InvocationGraph, Level, NodeId, NodeKind};
 use crate::check::model::Model;
 use std::fmt::Write;
 
@@ -153,6 +156,45 @@ fn dot_level(graph: &InvocationGraph, level: &Level, indent: usize, out: &mut St
                     dot_escape(&node.label)
                 );
             }
+            NodeKind::Compute { .. } => {
+                let _ = writeln!(
+                    out,
+                    "{pad}n{} [label=\"{}\", shape=parallelogram];",
+                    id.0,
+                    dot_escape(&node.label)
+                );
+            }
+            NodeKind::If(n) => {
+                let _ = writeln!(
+                    out,
+                    "{pad}n{} [label=\"{}\", shape=diamond];",
+                    id.0,
+                    dot_escape(&node.label)
+                );
+                dot_block(graph, id, "then", &n.then, "", indent, out);
+                dot_block(graph, id, "else", &n.otherwise, "", indent, out);
+            }
+            NodeKind::Try(n) => {
+                let _ = writeln!(
+                    out,
+                    "{pad}n{} [label=\"{}\", shape=hexagon];",
+                    id.0,
+                    dot_escape(&node.label)
+                );
+                dot_block(graph, id, "try", &n.body, "", indent, out);
+                let catch = format!("catch {}", n.var);
+                dot_block(graph, id, &catch, &n.catch, "color=red;", indent, out);
+                if let (Some(last), Some(first)) =
+                    (n.body.node_ids().last(), n.catch.node_ids().next())
+                {
+                    let _ = writeln!(
+                        out,
+                        "{pad}{} -> {} [label=\"on failure\", style=dashed, color=red];",
+                        anchor(graph, last, false),
+                        anchor(graph, first, true)
+                    );
+                }
+            }
         }
     }
     for (from, to, kind) in level.edges() {
@@ -181,6 +223,63 @@ fn dot_level(graph: &InvocationGraph, level: &Level, indent: usize, out: &mut St
             anchor(graph, to, true)
         );
     }
+}
+
+/// One block of an `if` or `try`: a cluster, an edge from the branch node into it, and a
+/// `return` edge if it ends the macro.
+fn dot_block(
+    graph: &InvocationGraph,
+    head: NodeId,
+    name: &str,
+    level: &Level,
+    style: &str,
+    indent: usize,
+    out: &mut String,
+) {
+    let pad = "  ".repeat(indent);
+    let cluster = format!(
+        "cluster_{}_{}",
+        head.0,
+        name.split(' ').next().unwrap_or(name)
+    );
+    if let Some(first) = level.node_ids().next() {
+        let _ = writeln!(out, "{pad}subgraph {cluster} {{");
+        let _ = writeln!(out, "{pad}  label=\"{}\";", dot_escape(name));
+        let _ = writeln!(out, "{pad}  style=dotted;");
+        if !style.is_empty() {
+            let _ = writeln!(out, "{pad}  {style}");
+        }
+        dot_level(graph, level, indent + 1, out);
+        let _ = writeln!(out, "{pad}}}");
+        let _ = writeln!(
+            out,
+            "{pad}n{} -> {} [label=\"{}\"];",
+            head.0,
+            anchor(graph, first, true),
+            dot_escape(name)
+        );
+    }
+    if level.returns {
+        for from in returned_from(level, head) {
+            let _ = writeln!(
+                out,
+                "{pad}{} -> result [label=\"return\", style=dashed];",
+                anchor(graph, from, false)
+            );
+        }
+    }
+}
+
+/// The nodes a returning block's result comes from (the branch node when it is a constant).
+fn returned_from(level: &Level, head: NodeId) -> Vec<NodeId> {
+    let mut nodes = std::collections::BTreeSet::new();
+    if let Some(r) = &level.result {
+        r.nodes(&mut nodes);
+    }
+    if nodes.is_empty() {
+        nodes.insert(head);
+    }
+    nodes.into_iter().collect()
 }
 
 fn mermaid_escape(s: &str) -> String {
@@ -244,6 +343,36 @@ fn mermaid_level(graph: &InvocationGraph, level: &Level, indent: usize, out: &mu
             NodeKind::Call(_) => {
                 let _ = writeln!(out, "{pad}n{}[\"{}\"]", id.0, mermaid_escape(&node.label));
             }
+            NodeKind::Compute { .. } => {
+                let _ = writeln!(out, "{pad}n{}[/\"{}\"/]", id.0, mermaid_escape(&node.label));
+            }
+            NodeKind::If(n) => {
+                let _ = writeln!(out, "{pad}n{}{{\"{}\"}}", id.0, mermaid_escape(&node.label));
+                mermaid_block(graph, id, "then", &n.then, indent, out);
+                mermaid_block(graph, id, "else", &n.otherwise, indent, out);
+            }
+            NodeKind::Try(n) => {
+                let _ = writeln!(
+                    out,
+                    "{pad}n{}{{{{\"{}\"}}}}",
+                    id.0,
+                    mermaid_escape(&node.label)
+                );
+                mermaid_block(graph, id, "try", &n.body, indent, out);
+                mermaid_block(
+                    graph,
+                    id,
+                    &format!("catch {}", n.var),
+                    &n.catch,
+                    indent,
+                    out,
+                );
+                if let (Some(last), Some(first)) =
+                    (n.body.node_ids().last(), n.catch.node_ids().next())
+                {
+                    let _ = writeln!(out, "{pad}n{} -. on failure .-> n{}", last.0, first.0);
+                }
+            }
         }
     }
     for (from, to, kind) in level.edges() {
@@ -253,5 +382,40 @@ fn mermaid_level(graph: &InvocationGraph, level: &Level, indent: usize, out: &mu
             "-->"
         };
         let _ = writeln!(out, "{pad}n{} {arrow} n{}", from.0, to.0);
+    }
+}
+
+/// One block of an `if` or `try` in Mermaid: a subgraph and the edges into and out of it.
+fn mermaid_block(
+    graph: &InvocationGraph,
+    head: NodeId,
+    name: &str,
+    level: &Level,
+    indent: usize,
+    out: &mut String,
+) {
+    let pad = "  ".repeat(indent);
+    let tag = name.split(' ').next().unwrap_or(name);
+    if let Some(first) = level.node_ids().next() {
+        let _ = writeln!(
+            out,
+            "{pad}subgraph n{}_{tag} [\"{}\"]",
+            head.0,
+            mermaid_escape(name)
+        );
+        mermaid_level(graph, level, indent + 1, out);
+        let _ = writeln!(out, "{pad}end");
+        let _ = writeln!(
+            out,
+            "{pad}n{} -- {} --> n{}",
+            head.0,
+            mermaid_escape(name),
+            first.0
+        );
+    }
+    if level.returns {
+        for from in returned_from(level, head) {
+            let _ = writeln!(out, "{pad}n{} -. return .-> result", from.0);
+        }
     }
 }

@@ -57,6 +57,14 @@ pub enum Value {
     List(Vec<Value>),
     /// A JSON object built from values.
     Object(Vec<(String, Value)>),
+    /// An operator or value builtin applied to values, computed by the runtime: `+`, `==`,
+    /// `and`, `not`, `len`, ... (see [`ast::BinOp`] and [`ast::UnOp`] for the names).
+    Op {
+        /// The operator as written (`+`, `and`, `neg` for prefix `-`) or the builtin's name.
+        op: String,
+        /// Its operands.
+        args: Vec<Value>,
+    },
 }
 
 impl Value {
@@ -69,6 +77,7 @@ impl Value {
             Value::Field { of, .. } => of.nodes(out),
             Value::List(items) => items.iter().for_each(|v| v.nodes(out)),
             Value::Object(items) => items.iter().for_each(|(_, v)| v.nodes(out)),
+            Value::Op { args, .. } => args.iter().for_each(|v| v.nodes(out)),
             _ => {}
         }
     }
@@ -122,8 +131,32 @@ pub struct MapNode {
     pub var: String,
     /// The list iterated over.
     pub over: Value,
+    /// `if cond` after the list: the elements for which it is false are left out.
+    pub filter: Option<Value>,
     /// The body, a graph of its own.
     pub body: Level,
+}
+
+/// An `if`: one of two sub-graphs runs; the other's nodes are skipped.
+#[derive(Clone, Debug)]
+pub struct IfNode {
+    /// The condition.
+    pub cond: Value,
+    /// Runs when it holds.
+    pub then: Level,
+    /// Runs otherwise (empty without `else`).
+    pub otherwise: Level,
+}
+
+/// A `try`: the body runs; if one of its calls fails, the catch block runs with the error.
+#[derive(Clone, Debug)]
+pub struct TryNode {
+    /// The calls tried.
+    pub body: Level,
+    /// The name of the error in `catch`.
+    pub var: String,
+    /// What runs on a failure.
+    pub catch: Level,
 }
 
 /// What a node does.
@@ -138,6 +171,15 @@ pub enum NodeKind {
         /// The list of lists.
         input: Value,
     },
+    /// A value computed by the runtime without a container (operators, `len`, ...).
+    Compute {
+        /// The value.
+        value: Value,
+    },
+    /// A decision.
+    If(IfNode),
+    /// Calls with a failure handler.
+    Try(TryNode),
 }
 
 /// A node with where it comes from.
@@ -158,11 +200,26 @@ pub struct Node {
 pub struct Level {
     /// Nodes of this level (weights are ids into [`InvocationGraph::nodes`]) and edges.
     pub graph: DiGraph<NodeId, EdgeKind>,
-    /// The level's value: the macro's `return`, or the value of a `for` body per element.
+    /// The level's value: the macro's `return`, or the value of a `for` body per element, or
+    /// of a block.
     pub result: Option<Value>,
+    /// The level ends with a `return` of the macro (in a block of an `if` or `try`): its
+    /// result is the macro's, and nothing after the `if` or `try` runs.
+    pub returns: bool,
 }
 
 impl Level {
+    /// Whether running this level may end the macro: it returns, or holds a decision or a
+    /// `try` one of whose blocks may.
+    pub fn may_return(&self, nodes: &[Node]) -> bool {
+        self.returns
+            || self.node_ids().any(|id| match &nodes[id.0 as usize].kind {
+                NodeKind::If(n) => n.then.may_return(nodes) || n.otherwise.may_return(nodes),
+                NodeKind::Try(n) => n.body.may_return(nodes) || n.catch.may_return(nodes),
+                _ => false,
+            })
+    }
+
     /// Node ids of this level, in creation order.
     pub fn node_ids(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.graph.node_weights().copied()
@@ -259,6 +316,9 @@ struct LevelCx {
     /// Nodes of enclosing levels that this level reads: the enclosing map depends on them.
     outer: BTreeSet<NodeId>,
     calls: Vec<(NodeId, String, bool)>,
+    /// A node that may end the macro (an `if` or `try` with a `return`): every later node of
+    /// the level runs after it.
+    barrier: Option<NodeId>,
 }
 
 impl LevelCx {
@@ -268,6 +328,7 @@ impl LevelCx {
             index: HashMap::new(),
             outer: BTreeSet::new(),
             calls: Vec::new(),
+            barrier: None,
         }
     }
 }
@@ -285,24 +346,75 @@ impl Builder<'_> {
                     .map(|p| (p.name.clone(), Value::Param(p.name.clone()))),
             );
         }
-        // Results of statement-level calls, to warn when a value-returning call's result is dropped.
-        for stmt in &body.stmts {
+        self.stmts(&mut cx, &mut env, &body.stmts, false);
+        // The top level's result is the macro's anyway.
+        cx.level.returns = false;
+        self.finish(cx).0
+    }
+
+    /// Lowers statements into a level, up to the first `return`. In a block (`is_block`), the
+    /// last expression statement is the level's value.
+    fn stmts(&mut self, cx: &mut LevelCx, env: &mut Env, stmts: &[ast::Stmt], is_block: bool) {
+        let mark = env.len();
+        for (i, stmt) in stmts.iter().enumerate() {
+            let first = self.nodes.len();
             match stmt {
                 ast::Stmt::Let(l) => {
-                    let v = self.expr(&mut cx, &mut env, &l.value);
+                    let v = self.expr(cx, env, &l.value);
+                    self.order_after(cx, env, &l.after, first);
                     env.push((l.name.name.clone(), v));
                 }
-                ast::Stmt::Expr { value, .. } => {
-                    let v = self.expr(&mut cx, &mut env, value);
-                    self.warn_dropped(&v, value);
+                ast::Stmt::Expr { value, after, .. } => {
+                    let v = self.expr(cx, env, value);
+                    self.order_after(cx, env, after, first);
+                    if is_block && i + 1 == stmts.len() {
+                        cx.level.result = Some(v);
+                    } else {
+                        self.warn_dropped(&v, value);
+                    }
                 }
                 ast::Stmt::Return { value, .. } => {
-                    let v = self.expr(&mut cx, &mut env, value);
+                    let v = self.expr(cx, env, value);
                     cx.level.result = Some(v);
+                    cx.level.returns = true;
+                    break;
                 }
             }
         }
-        self.finish(cx)
+        if is_block {
+            env.truncate(mark);
+        }
+    }
+
+    /// `after a, b`: the nodes made since `first` run after the nodes that gave `a` and `b`.
+    fn order_after(&mut self, cx: &mut LevelCx, env: &Env, names: &[ast::Ident], first: usize) {
+        for name in names {
+            let mut before = BTreeSet::new();
+            Self::lookup(env, &name.name).nodes(&mut before);
+            for b in before {
+                let Some(&from) = cx.index.get(&b) else {
+                    cx.outer.insert(b);
+                    continue;
+                };
+                for id in (first..self.nodes.len()).map(|n| NodeId(n as u32)) {
+                    if let Some(&to) = cx.index.get(&id) {
+                        if from != to && !cx.level.graph.contains_edge(from, to) {
+                            cx.level.graph.add_edge(from, to, EdgeKind::Order);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A block of an `if` or `try` as a level of its own, with the calls it makes on each
+    /// object (for ordering around it).
+    fn block(&mut self, env: &mut Env, block: Option<&ast::Block>) -> LevelCx {
+        let mut cx = LevelCx::new();
+        if let Some(b) = block {
+            self.stmts(&mut cx, env, &b.stmts, true);
+        }
+        cx
     }
 
     /// W0004: a call that changes nothing and whose result reaches nothing.
@@ -310,7 +422,12 @@ impl Builder<'_> {
         let Value::Node(id) = v else { return };
         let node = &self.nodes[id.0 as usize];
         if let NodeKind::Call(c) = &node.kind {
-            if !c.mutates && c.result != Ty::Unit {
+            let effect = self
+                .analysis
+                .model
+                .setting(c.class, c.member, "effect")
+                .is_some();
+            if !c.mutates && !effect && c.result != Ty::Unit {
                 let name = &self.analysis.model.member(c.member).name;
                 self.diagnostics.push(
                     Diagnostic::new(Code::W0004, self.file, expr.span, format!("the result of `{name}` reaches nothing"))
@@ -322,9 +439,12 @@ impl Builder<'_> {
         }
     }
 
-    fn finish(&mut self, mut cx: LevelCx) -> Level {
+    /// Ends a level: ordering edges added; gives the level, its calls by object and the
+    /// outer nodes it reads.
+    fn finish(&mut self, mut cx: LevelCx) -> (Level, Vec<(String, bool)>, BTreeSet<NodeId>) {
         self.order_edges(&mut cx);
-        cx.level
+        let calls = cx.calls.into_iter().map(|(_, k, m)| (k, m)).collect();
+        (cx.level, calls, cx.outer)
     }
 
     /// Ordering edges: around each `mut` call on an object, the calls on that object keep their
@@ -391,6 +511,11 @@ impl Builder<'_> {
         });
         let idx = cx.level.graph.add_node(id);
         cx.index.insert(id, idx);
+        if let Some(b) = cx.barrier.filter(|b| !deps.contains(b)) {
+            if let Some(&from) = cx.index.get(&b) {
+                cx.level.graph.add_edge(from, idx, EdgeKind::Order);
+            }
+        }
         for dep in deps {
             match cx.index.get(dep) {
                 Some(from) => {
@@ -437,6 +562,50 @@ impl Builder<'_> {
                 method,
                 args,
             } => self.call(cx, env, e, target, method, args),
+            ast::ExprKind::Binary { .. } | ast::ExprKind::Unary { .. } => self.compute(cx, env, e),
+            ast::ExprKind::FreeCall { func, .. } if func.name != "flatten" => {
+                self.compute(cx, env, e)
+            }
+            ast::ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let cond = self.pure(cx, env, cond);
+                let then = self.block(env, Some(then));
+                let otherwise = self.block(env, otherwise.as_ref());
+                let label = format!("if {}", self.text(cond_span(e)));
+                self.branching(
+                    cx,
+                    e,
+                    label,
+                    &cond,
+                    [then, otherwise],
+                    |[then, otherwise]| {
+                        NodeKind::If(IfNode {
+                            cond: cond.clone(),
+                            then,
+                            otherwise,
+                        })
+                    },
+                )
+            }
+            ast::ExprKind::Try { body, var, catch } => {
+                let body = self.block(env, Some(body));
+                let mark = env.len();
+                env.push((var.name.clone(), Value::Var(var.name.clone())));
+                let catch = self.block(env, Some(catch));
+                env.truncate(mark);
+                let label = format!("try … catch {}", var.name);
+                let none = Value::Const(serde_json::Value::Null);
+                self.branching(cx, e, label, &none, [body, catch], |[body, catch]| {
+                    NodeKind::Try(TryNode {
+                        body,
+                        var: var.name.clone(),
+                        catch,
+                    })
+                })
+            }
             ast::ExprKind::FreeCall { args, .. } => {
                 let input = args
                     .first()
@@ -453,6 +622,7 @@ impl Builder<'_> {
             ast::ExprKind::For {
                 var,
                 iter,
+                filter,
                 lets,
                 value,
             } => {
@@ -460,6 +630,7 @@ impl Builder<'_> {
                 let mut body_cx = LevelCx::new();
                 let mark = env.len();
                 env.push((var.name.clone(), Value::Var(var.name.clone())));
+                let filter = filter.as_ref().map(|f| self.pure(&mut body_cx, env, f));
                 for l in lets {
                     let v = self.expr(&mut body_cx, env, &l.value);
                     env.push((l.name.name.clone(), v));
@@ -468,14 +639,21 @@ impl Builder<'_> {
                 env.truncate(mark);
                 let mut deps = BTreeSet::new();
                 over.nodes(&mut deps);
-                deps.extend(body_cx.outer.iter().copied());
-                let body = self.finish(body_cx);
-                let label = format!("for {} in {}", var.name, self.text(iter.span));
+                if let Some(f) = &filter {
+                    f.nodes(&mut deps);
+                }
+                let (body, _, outer) = self.finish(body_cx);
+                deps.extend(outer);
+                let label = match &filter {
+                    Some(_) => format!("for {} in {}", var.name, self.text(for_head(e, iter))),
+                    None => format!("for {} in {}", var.name, self.text(iter.span)),
+                };
                 Value::Node(self.add_node(
                     cx,
                     NodeKind::Map(MapNode {
                         var: var.name.clone(),
                         over,
+                        filter,
                         body,
                     }),
                     e,
@@ -486,6 +664,76 @@ impl Builder<'_> {
             // Literals are constants, handled above.
             _ => Value::Const(serde_json::Value::Null),
         }
+    }
+
+    /// A value the runtime computes itself: an operator expression or a value builtin, as a
+    /// node of its own.
+    fn compute(&mut self, cx: &mut LevelCx, env: &mut Env, e: &ast::Expr) -> Value {
+        let value = self.pure(cx, env, e);
+        let mut deps = BTreeSet::new();
+        value.nodes(&mut deps);
+        let label = self.text(e.span);
+        Value::Node(self.add_node(cx, NodeKind::Compute { value }, e, label, &deps))
+    }
+
+    /// An expression as a value computed in place: operators become [`Value::Op`]; calls
+    /// inside still become nodes.
+    fn pure(&mut self, cx: &mut LevelCx, env: &mut Env, e: &ast::Expr) -> Value {
+        match &e.kind {
+            ast::ExprKind::Binary { op, lhs, rhs } => Value::Op {
+                op: op.as_str().to_string(),
+                args: vec![self.pure(cx, env, lhs), self.pure(cx, env, rhs)],
+            },
+            ast::ExprKind::Unary { op, operand } => Value::Op {
+                op: match op {
+                    ast::UnOp::Not => "not".to_string(),
+                    ast::UnOp::Neg => "neg".to_string(),
+                },
+                args: vec![self.pure(cx, env, operand)],
+            },
+            ast::ExprKind::FreeCall { func, args } if func.name != "flatten" => Value::Op {
+                op: func.name.clone(),
+                args: args.iter().map(|a| self.pure(cx, env, &a.value)).collect(),
+            },
+            _ => self.expr(cx, env, e),
+        }
+    }
+
+    /// An `if` or `try` node from its two blocks: it depends on what they read; it is ordered
+    /// with the calls they make on each object, and, if a block may return, every later node
+    /// of the level runs after it.
+    fn branching(
+        &mut self,
+        cx: &mut LevelCx,
+        e: &ast::Expr,
+        label: String,
+        reads: &Value,
+        blocks: [LevelCx; 2],
+        make: impl FnOnce([Level; 2]) -> NodeKind,
+    ) -> Value {
+        let mut deps = BTreeSet::new();
+        reads.nodes(&mut deps);
+        let mut calls = Vec::new();
+        let [a, b] = blocks;
+        let (a, mut a_calls, a_outer) = self.finish(a);
+        let (b, mut b_calls, b_outer) = self.finish(b);
+        deps.extend(a_outer);
+        deps.extend(b_outer);
+        calls.append(&mut a_calls);
+        calls.append(&mut b_calls);
+        let may_return = a.may_return(&self.nodes) || b.may_return(&self.nodes);
+        let id = self.add_node(cx, make([a, b]), e, label, &deps);
+        calls.sort();
+        calls.dedup_by(|x, y| x.0 == y.0 && (y.1 |= x.1, true).1);
+        for (key, mutates) in calls {
+            if !key.starts_with("var:") {
+                cx.calls.push((id, key, mutates));
+            }
+        }
+        if may_return {
+            cx.barrier = Some(id);
+        }
+        Value::Node(id)
     }
 
     fn call(
@@ -561,6 +809,24 @@ impl Builder<'_> {
     }
 }
 
+/// The span of an `if` from `if` to the end of its condition.
+fn cond_span(e: &ast::Expr) -> crate::span::Span {
+    match &e.kind {
+        ast::ExprKind::If { cond, .. } => cond.span,
+        _ => e.span,
+    }
+}
+
+/// The span of a `for` head after `in`: the list and the filter.
+fn for_head(e: &ast::Expr, iter: &ast::Expr) -> crate::span::Span {
+    match &e.kind {
+        ast::ExprKind::For {
+            filter: Some(f), ..
+        } => iter.span.cover(f.span),
+        _ => iter.span,
+    }
+}
+
 /// Depth (longest chain, maps counting their body) and width (most nodes at one step) of a level.
 fn measure(nodes: &[Node], level: &Level) -> (usize, usize) {
     let order = match petgraph::algo::toposort(&level.graph, None) {
@@ -573,6 +839,12 @@ fn measure(nodes: &[Node], level: &Level) -> (usize, usize) {
         let id = level.graph[idx];
         let own = match &nodes[id.0 as usize].kind {
             NodeKind::Map(m) => measure(nodes, &m.body).0.max(1),
+            NodeKind::If(n) => {
+                1 + measure(nodes, &n.then)
+                    .0
+                    .max(measure(nodes, &n.otherwise).0)
+            }
+            NodeKind::Try(n) => 1 + measure(nodes, &n.body).0.max(measure(nodes, &n.catch).0),
             _ => 1,
         };
         let preds = level

@@ -332,10 +332,13 @@ pub struct MacroBody {
 pub enum Stmt {
     /// `let name = expr`.
     Let(Let),
-    /// A call made for its effect: `self.put(key: k)`.
+    /// A call made for its effect: `self.put(key: k)`, an `if` or a `try` statement.
     Expr {
         /// The expression.
         value: Expr,
+        /// `after a, b`: names whose calls run before this statement's.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        after: Vec<Ident>,
         /// The whole statement.
         span: Span,
     },
@@ -348,6 +351,141 @@ pub enum Stmt {
     },
 }
 
+impl Stmt {
+    /// The whole statement.
+    pub fn span(&self) -> Span {
+        match self {
+            Stmt::Let(l) => l.span,
+            Stmt::Expr { span, .. } | Stmt::Return { span, .. } => *span,
+        }
+    }
+}
+
+/// `{ statements }` of an `if`, `else`, `try` or `catch`. Its value, when it is used as one,
+/// is that of its last statement, if that is an expression.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Block {
+    /// The statements.
+    pub stmts: Vec<Stmt>,
+    /// From `{` to `}`.
+    pub span: Span,
+}
+
+impl Block {
+    /// The expression of the last statement, the block's value.
+    pub fn value(&self) -> Option<&Expr> {
+        match self.stmts.last() {
+            Some(Stmt::Expr { value, .. }) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+/// Operators of two operands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BinOp {
+    /// `or`
+    Or,
+    /// `and`
+    And,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `+`: numbers, or strings joined.
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%`
+    Rem,
+}
+
+impl BinOp {
+    /// The operator as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinOp::Or => "or",
+            BinOp::And => "and",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Rem => "%",
+        }
+    }
+
+    /// The operator of a written token.
+    pub fn parse(text: &str) -> Option<BinOp> {
+        [
+            BinOp::Or,
+            BinOp::And,
+            BinOp::Eq,
+            BinOp::Ne,
+            BinOp::Lt,
+            BinOp::Le,
+            BinOp::Gt,
+            BinOp::Ge,
+            BinOp::Add,
+            BinOp::Sub,
+            BinOp::Mul,
+            BinOp::Div,
+            BinOp::Rem,
+        ]
+        .into_iter()
+        .find(|op| op.as_str() == text)
+    }
+
+    /// Binding strength: higher binds tighter.
+    pub fn precedence(self) -> u8 {
+        match self {
+            BinOp::Or => 1,
+            BinOp::And => 2,
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => 3,
+            BinOp::Add | BinOp::Sub => 4,
+            BinOp::Mul | BinOp::Div | BinOp::Rem => 5,
+        }
+    }
+}
+
+/// Operators of one operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnOp {
+    /// `not`
+    Not,
+    /// `-`
+    Neg,
+}
+
+impl UnOp {
+    /// The operator as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnOp::Not => "not",
+            UnOp::Neg => "-",
+        }
+    }
+}
+
 /// `let name = value`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Let {
@@ -355,6 +493,9 @@ pub struct Let {
     pub name: Ident,
     /// The value.
     pub value: Expr,
+    /// `after a, b`: names whose calls run before this statement's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<Ident>,
     /// The whole statement.
     pub span: Span,
 }
@@ -456,9 +597,47 @@ pub enum ExprKind {
         var: Ident,
         /// The list iterated over.
         iter: Box<Expr>,
+        /// `if cond` after the list: elements for which it is false are left out.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        filter: Option<Box<Expr>>,
         /// `let`s inside the body.
         lets: Vec<Let>,
         /// The value computed per element.
         value: Box<Expr>,
+    },
+    /// `lhs op rhs`.
+    Binary {
+        /// The operator.
+        op: BinOp,
+        /// Left operand.
+        lhs: Box<Expr>,
+        /// Right operand.
+        rhs: Box<Expr>,
+    },
+    /// `not x`, `-x`.
+    Unary {
+        /// The operator.
+        op: UnOp,
+        /// The operand.
+        operand: Box<Expr>,
+    },
+    /// `if cond { ... } else { ... }`; `else if` is an `else` block holding one `if`.
+    If {
+        /// The condition.
+        cond: Box<Expr>,
+        /// The block run when it holds.
+        then: Block,
+        /// The block run otherwise.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        otherwise: Option<Block>,
+    },
+    /// `try { ... } catch e { ... }`.
+    Try {
+        /// The calls tried.
+        body: Block,
+        /// The name of the error in the catch block.
+        var: Ident,
+        /// What runs when a call of `body` failed.
+        catch: Block,
     },
 }

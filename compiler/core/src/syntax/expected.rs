@@ -46,11 +46,33 @@ const EXPRESSION_STARTS: &[&str] = &[
     "`null`",
     "`self`",
     "`for`",
+    "`if`",
+    "`try`",
+    "`not`",
+    "`-`",
     "a string",
     "a number",
     "`true` or `false`",
     "`null`",
     "a duration such as `30s`",
+];
+
+/// Infix operators, left out of "expected ..." lists.
+const OPERATORS: &[&str] = &[
+    "`!=`",
+    "`%`",
+    "`*`",
+    "`+`",
+    "`-`",
+    "`/`",
+    "`<=`",
+    "`<`",
+    "`==`",
+    "`>=`",
+    "`>`",
+    "`and`",
+    "`or`",
+    "an operator",
 ];
 
 const DURATION_UNITS: &[&str] = &["`ms`", "`s`", "`m`", "`h`"];
@@ -77,8 +99,8 @@ pub(crate) const LINE_END: &str = "the end of the line";
 /// Every keyword, to explain why a keyword is not accepted as a name.
 const KEYWORDS: &[&str] = &[
     "package", "use", "record", "class", "extends", "state", "file", "ref", "fn", "macro", "let",
-    "return", "for", "in", "public", "internal", "private", "mut", "static", "override", "true",
-    "false", "null", "self",
+    "return", "for", "in", "if", "else", "try", "catch", "after", "and", "or", "not", "public",
+    "internal", "private", "mut", "static", "override", "true", "false", "null", "self",
 ];
 
 /// A diagnostic for a pest error on a stretch of the text.
@@ -202,6 +224,13 @@ fn tidy(wanted: &mut BTreeSet<String>, text: &str, at: usize) {
             .and_then(|t| t.chars().next())
             .is_some_and(|c| c.is_ascii_alphabetic());
     wanted.retain(|w| w != "`e`" && w != "`E`");
+    // Any complete expression could go on with an operator; saying so after every
+    // expression would drown what is really missing (a `)`, a `,`).
+    // (`/` alone also ends an object access expression: only a list with `==` is one of
+    // operators.)
+    if wanted.contains("`==`") {
+        wanted.retain(|w| !OPERATORS.contains(&w.as_str()));
+    }
     if !glued_to_digits {
         wanted.retain(|w| !DURATION_UNITS.contains(&w.as_str()));
     }
@@ -342,6 +371,9 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::expr
         | Rule::expr_stmt
         | Rule::for_expr
+        | Rule::if_expr
+        | Rule::try_expr
+        | Rule::postfix_expr
         | Rule::free_call
         | Rule::list_lit
         | Rule::object_lit
@@ -376,7 +408,14 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::optional_mark => "`?`",
         Rule::call_args | Rule::ann_args | Rule::oal_args => "`(`",
         Rule::call_suffix | Rule::field_suffix => "`.`",
-        Rule::macro_body | Rule::for_body => "`{`",
+        Rule::macro_body | Rule::for_body | Rule::block => "`{`",
+        Rule::k_if => "`if`",
+        Rule::k_else => "`else`",
+        Rule::k_try => "`try`",
+        Rule::k_catch => "`catch`",
+        Rule::k_after => "`after`",
+        Rule::infix_op => "an operator",
+        Rule::after_clause => "`after`",
         Rule::class_end => "`}`",
         Rule::extends_clause => "`extends`",
         Rule::param => "a parameter",

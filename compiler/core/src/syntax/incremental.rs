@@ -251,7 +251,8 @@ shift_fields! {
     Param => name, ty, default, span;
     TypeExpr => kind, span;
     MacroBody => stmts, span;
-    Let => name, value, span;
+    Let => name, value, after, span;
+    Block => stmts, span;
     Arg => name, value, span;
     Expr => kind, span;
 }
@@ -320,7 +321,12 @@ impl Shift for Stmt {
     fn shift(&mut self, delta: isize) {
         match self {
             Stmt::Let(l) => l.shift(delta),
-            Stmt::Expr { value, span } | Stmt::Return { value, span } => {
+            Stmt::Expr { value, after, span } => {
+                value.shift(delta);
+                after.shift(delta);
+                span.shift(delta);
+            }
+            Stmt::Return { value, span } => {
                 value.shift(delta);
                 span.shift(delta);
             }
@@ -365,13 +371,34 @@ impl Shift for ExprKind {
             ExprKind::For {
                 var,
                 iter,
+                filter,
                 lets,
                 value,
             } => {
                 var.shift(delta);
                 iter.shift(delta);
+                filter.shift(delta);
                 lets.shift(delta);
                 value.shift(delta);
+            }
+            ExprKind::Binary { lhs, rhs, .. } => {
+                lhs.shift(delta);
+                rhs.shift(delta);
+            }
+            ExprKind::Unary { operand, .. } => operand.shift(delta),
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                cond.shift(delta);
+                then.shift(delta);
+                otherwise.shift(delta);
+            }
+            ExprKind::Try { body, var, catch } => {
+                body.shift(delta);
+                var.shift(delta);
+                catch.shift(delta);
             }
         }
     }

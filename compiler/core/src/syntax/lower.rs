@@ -5,7 +5,7 @@ use super::ast::*;
 use super::expected;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::span::{FileId, LineIndex, Span};
-use pest::iterators::{Pair, Pairs};
+use pest::iterators::Pair;
 use pest::Parser;
 use pest_derive::Parser;
 
@@ -196,6 +196,61 @@ fn ident(pair: Pair<Rule>) -> Ident {
     }
 }
 
+/// Wraps an operand in the prefix operators written before it, innermost last.
+fn apply_prefixes(mut operand: Expr, prefixes: &mut Vec<(UnOp, Span)>) -> Expr {
+    while let Some((op, at)) = prefixes.pop() {
+        let span = at.cover(operand.span);
+        operand = Expr {
+            kind: ExprKind::Unary {
+                op,
+                operand: Box::new(operand),
+            },
+            span,
+        };
+    }
+    operand
+}
+
+/// The names of an `after` clause.
+fn after_names(pair: Pair<Rule>) -> Vec<Ident> {
+    children(pair).map(ident).collect()
+}
+
+/// Precedence climbing: folds `first op x op y ...` into a tree, operators of equal
+/// precedence grouping to the left.
+fn climb(
+    mut lhs: Expr,
+    rest: &mut std::iter::Peekable<impl Iterator<Item = (BinOp, Expr)>>,
+    min: u8,
+) -> Expr {
+    while let Some((op, _)) = rest.peek() {
+        let op = *op;
+        if op.precedence() < min {
+            break;
+        }
+        let Some((_, mut rhs)) = rest.next() else {
+            break;
+        };
+        while rest
+            .peek()
+            .is_some_and(|(next, _)| next.precedence() > op.precedence())
+        {
+            let next = rest.peek().map(|(o, _)| o.precedence()).unwrap_or(0);
+            rhs = climb(rhs, rest, next);
+        }
+        let span = lhs.span.cover(rhs.span);
+        lhs = Expr {
+            kind: ExprKind::Binary {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            },
+            span,
+        };
+    }
+    lhs
+}
+
 /// Children that carry meaning: keyword tokens are dropped.
 fn children(pair: Pair<Rule>) -> impl Iterator<Item = Pair<Rule>> {
     pair.into_inner().filter(|p| !is_keyword(p.as_rule()))
@@ -218,6 +273,11 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::k_return
             | Rule::k_for
             | Rule::k_in
+            | Rule::k_if
+            | Rule::k_else
+            | Rule::k_try
+            | Rule::k_catch
+            | Rule::k_after
             | Rule::EOI
     )
 }
@@ -828,6 +888,12 @@ impl<'t> Lower<'t> {
 
     fn macro_body(&mut self, pair: Pair<Rule>) -> MacroBody {
         let span = span_of(&pair);
+        let stmts = self.stmts(pair);
+        MacroBody { stmts, span }
+    }
+
+    /// The statements of a macro body or a block.
+    fn stmts(&mut self, pair: Pair<Rule>) -> Vec<Stmt> {
         let mut stmts: Vec<Stmt> = Vec::new();
         // The statement parsed right before the current pair, if that was a statement.
         let mut previous: Option<Span> = None;
@@ -848,13 +914,20 @@ impl<'t> Lower<'t> {
                 }
                 Rule::expr_stmt => {
                     let sspan = span_of(&p);
-                    if let Some(value) = children(p).next().and_then(|e| self.expr(e)) {
-                        stmts.push(Stmt::Expr { value, span: sspan });
+                    let mut parts = children(p);
+                    let value = parts.next().and_then(|e| self.expr(e));
+                    let after = parts.next().map(after_names).unwrap_or_default();
+                    if let Some(value) = value {
+                        stmts.push(Stmt::Expr {
+                            value,
+                            after,
+                            span: sspan,
+                        });
                     }
                 }
                 Rule::bad_stmt => {
                     previous = None;
-                    let what = "statement (`let`, `return` or a call)";
+                    let what = "statement (`let`, `return`, `if`, `try` or a call)";
                     match before {
                         // `self.put(key: )` parses as the field `self.put`, then a bad `(key: )`:
                         // report the whole line, and drop the half statement.
@@ -871,7 +944,15 @@ impl<'t> Lower<'t> {
                 _ => {}
             }
         }
-        MacroBody { stmts, span }
+        stmts
+    }
+
+    fn block(&mut self, pair: Pair<Rule>) -> Block {
+        let span = span_of(&pair);
+        Block {
+            stmts: self.stmts(pair),
+            span,
+        }
     }
 
     fn let_stmt(&mut self, pair: Pair<Rule>) -> Option<Let> {
@@ -879,7 +960,13 @@ impl<'t> Lower<'t> {
         let mut inner = children(pair);
         let name = ident(inner.next()?);
         let value = self.expr(inner.next()?)?;
-        Some(Let { name, value, span })
+        let after = inner.next().map(after_names).unwrap_or_default();
+        Some(Let {
+            name,
+            value,
+            after,
+            span,
+        })
     }
 
     fn arg(&mut self, pair: Pair<Rule>) -> Option<Arg> {
@@ -904,20 +991,60 @@ impl<'t> Lower<'t> {
         children(pair).filter_map(|a| self.arg(a)).collect()
     }
 
-    /// Lowers an `expr` pair: a primary followed by `.field` and `.call(...)` suffixes.
+    /// Lowers an `expr` pair: operands (each a primary followed by `.field` and `.call(...)`
+    /// suffixes, after prefix operators) joined by infix operators, by precedence.
     ///
     /// A chain of `n` suffixes lowers to a tree `n` deep, so it counts `n` levels towards
-    /// [`MAX_DEPTH`]: its primary and arguments are lowered `n + 1` levels down.
+    /// [`MAX_DEPTH`]: its primary and arguments are lowered `n + 1` levels down. Each
+    /// operator counts one level too.
     fn expr(&mut self, pair: Pair<Rule>) -> Option<Expr> {
-        let levels = 1 + pair.clone().into_inner().count().saturating_sub(1);
+        let levels = pair.clone().into_inner().count();
         if self.depth + levels > MAX_DEPTH {
             self.too_deep(span_of(&pair), "expressions");
             return None;
         }
         self.depth += levels;
-        let result = self.expr_inner(pair);
+        let result = self.operators(pair);
         self.depth -= levels;
         result
+    }
+
+    /// Operands and operators of an `expr`, built into a tree by precedence climbing. The
+    /// children are flat: prefix operators, a primary and its `.field` and `.call()`
+    /// suffixes, then an infix operator and the next operand, and so on.
+    fn operators(&mut self, pair: Pair<Rule>) -> Option<Expr> {
+        let mut operands: Vec<Expr> = Vec::new();
+        let mut ops: Vec<BinOp> = Vec::new();
+        let mut prefixes: Vec<(UnOp, Span)> = Vec::new();
+        let mut current: Option<Expr> = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::prefix_op => {
+                    let op = if p.as_str() == "-" {
+                        UnOp::Neg
+                    } else {
+                        UnOp::Not
+                    };
+                    prefixes.push((op, span_of(&p)));
+                }
+                Rule::infix_op => {
+                    operands.push(apply_prefixes(current.take()?, &mut prefixes));
+                    ops.push(BinOp::parse(p.as_str())?);
+                }
+                Rule::field_suffix | Rule::call_suffix => {
+                    current = Some(self.suffix(current.take()?, p)?);
+                }
+                _ => current = Some(self.primary(p)?),
+            }
+        }
+        operands.push(apply_prefixes(current?, &mut prefixes));
+        if ops.is_empty() {
+            return operands.pop();
+        }
+        let mut operands = operands.into_iter();
+        let first = operands.next()?;
+        let mut rest = ops.into_iter().zip(operands).peekable();
+        Some(climb(first, &mut rest, 0))
     }
 
     /// Reports, once per file, that expressions or types are nested past [`MAX_DEPTH`].
@@ -943,40 +1070,35 @@ impl<'t> Lower<'t> {
         }
     }
 
-    fn expr_inner(&mut self, pair: Pair<Rule>) -> Option<Expr> {
-        let mut inner: Pairs<Rule> = pair.into_inner();
-        let mut current = self.primary(inner.next()?)?;
-        for suffix in inner {
-            let sspan = span_of(&suffix);
-            let span = current.span.cover(sspan);
-            match suffix.as_rule() {
-                Rule::field_suffix => {
-                    let name = ident(children(suffix).next()?);
-                    current = Expr {
-                        kind: ExprKind::Field {
-                            target: Box::new(current),
-                            name,
-                        },
-                        span,
-                    };
+    /// Applies a `.field` or `.call(...)` suffix.
+    fn suffix(&mut self, current: Expr, suffix: Pair<Rule>) -> Option<Expr> {
+        let sspan = span_of(&suffix);
+        let span = current.span.cover(sspan);
+        Some(match suffix.as_rule() {
+            Rule::field_suffix => {
+                let name = ident(children(suffix).next()?);
+                Expr {
+                    kind: ExprKind::Field {
+                        target: Box::new(current),
+                        name,
+                    },
+                    span,
                 }
-                Rule::call_suffix => {
-                    let mut parts = children(suffix);
-                    let method = ident(parts.next()?);
-                    let args = parts.next().map(|a| self.args(a)).unwrap_or_default();
-                    current = Expr {
-                        kind: ExprKind::Call {
-                            target: Box::new(current),
-                            method,
-                            args,
-                        },
-                        span,
-                    };
-                }
-                _ => {}
             }
-        }
-        Some(current)
+            _ => {
+                let mut parts = children(suffix);
+                let method = ident(parts.next()?);
+                let args = parts.next().map(|a| self.args(a)).unwrap_or_default();
+                Expr {
+                    kind: ExprKind::Call {
+                        target: Box::new(current),
+                        method,
+                        args,
+                    },
+                    span,
+                }
+            }
+        })
     }
 
     fn primary(&mut self, pair: Pair<Rule>) -> Option<Expr> {
@@ -1006,10 +1128,25 @@ impl<'t> Lower<'t> {
                 }
                 ExprKind::Object { members }
             }
-            Rule::for_expr => {
+            Rule::if_expr => return self.if_expr(pair),
+            Rule::try_expr => {
                 let mut parts = children(pair);
+                let body = self.block(parts.next()?);
+                let var = ident(parts.next()?);
+                let catch = self.block(parts.next()?);
+                ExprKind::Try { body, var, catch }
+            }
+            Rule::for_expr => {
+                let mut parts = children(pair).peekable();
                 let var = ident(parts.next()?);
                 let iter = self.expr(parts.next()?)?;
+                let filter = match parts.peek() {
+                    Some(f) if f.as_rule() == Rule::for_filter => {
+                        let f = parts.next()?;
+                        Some(Box::new(self.expr(children(f).next()?)?))
+                    }
+                    _ => None,
+                };
                 let body = parts.next()?;
                 let mut lets = Vec::new();
                 let mut value = None;
@@ -1023,6 +1160,7 @@ impl<'t> Lower<'t> {
                 ExprKind::For {
                     var,
                     iter: Box::new(iter),
+                    filter,
                     lets,
                     value: Box::new(value?),
                 }
@@ -1030,6 +1168,38 @@ impl<'t> Lower<'t> {
             _ => return self.literal(pair),
         };
         Some(Expr { kind, span })
+    }
+
+    /// `if cond { ... } else ...`; an `else if` becomes an `else` block holding the inner `if`.
+    fn if_expr(&mut self, pair: Pair<Rule>) -> Option<Expr> {
+        let span = span_of(&pair);
+        let mut parts = children(pair);
+        let cond = self.expr(parts.next()?)?;
+        let then = self.block(parts.next()?);
+        let otherwise = match parts.next() {
+            Some(p) if p.as_rule() == Rule::block => Some(self.block(p)),
+            Some(p) if p.as_rule() == Rule::if_expr => {
+                let inner_span = span_of(&p);
+                let inner = self.if_expr(p)?;
+                Some(Block {
+                    stmts: vec![Stmt::Expr {
+                        value: inner,
+                        after: Vec::new(),
+                        span: inner_span,
+                    }],
+                    span: inner_span,
+                })
+            }
+            _ => None,
+        };
+        Some(Expr {
+            kind: ExprKind::If {
+                cond: Box::new(cond),
+                then,
+                otherwise,
+            },
+            span,
+        })
     }
 
     fn literal(&mut self, pair: Pair<Rule>) -> Option<Expr> {
