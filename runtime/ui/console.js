@@ -167,7 +167,7 @@ function newObjectForm(c) {
   const fields = [];
   for (const s of c.state) fields.push(h('label', { for: 'in-' + s.name }, s.name + ': ' + fmtType(s.type)), inputFor(s.name, s.type, s.default));
   for (const f of c.files) fields.push(h('label', { for: 'file-' + f.name }, 'file ' + f.name + (f.media_type ? ' (' + f.media_type + ')' : '')), h('input', { id: 'file-' + f.name, name: 'file-' + f.name, type: 'file', accept: f.media_type || null }));
-  const form = h('form', { class: 'call', 'data-call': 'new' }, fields, h('button', { type: 'submit' }, 'Create'));
+  const form = h('form', { class: 'call', 'data-new-object': c.qualified }, fields, h('button', { type: 'submit' }, 'Create'));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     out.replaceChildren(h('span', { class: 'muted' }, 'creating…'));

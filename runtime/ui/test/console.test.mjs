@@ -92,7 +92,7 @@ test('a class shows its source, members and the macro graph', async () => {
 let video;
 test('a video made from the form runs detect_faces live, every node turning green', { timeout: LONG }, async () => {
   await page.goto(BASE + '/ui#/class/video.Video');
-  const form = page.locator('form[data-call="new"]');
+  const form = page.locator('form[data-new-object]');
   await form.locator('[name="title"]').fill('clip');
   await form.locator('[name="file-src"]').setInputFiles(CLIP);
   await form.locator('button[type=submit]').click();
