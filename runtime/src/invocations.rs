@@ -515,6 +515,12 @@ mod tests {
         ) -> crate::store::StoreResult<Option<Option<Value>>> {
             self.inner.task_result(t).await
         }
+        async fn recent_invocations(
+            &self,
+            q: &crate::store::InvocationQuery,
+        ) -> crate::store::StoreResult<Vec<Invocation>> {
+            self.inner.recent_invocations(q).await
+        }
         async fn invocation(
             &self,
             id: &InvocationId,

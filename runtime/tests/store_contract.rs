@@ -321,6 +321,9 @@ async fn invocations(store: &dyn Store) {
             error: None,
             cause: None,
             internal: true,
+            seq: 1_795_706_819_412_001,
+            started_at: Some(1_795_706_819_400),
+            finished_at: Some(1_795_706_819_412),
         },
     );
     a.status = InvocationStatus::Succeeded;
@@ -350,6 +353,41 @@ async fn invocations(store: &dyn Store) {
         .iter()
         .all(|i| i.status == InvocationStatus::Pending));
     assert_eq!(pending.len(), 2);
+    recent_invocations(store).await;
+}
+
+/// Newest first by id, filtered on status and on the object called, paged with `before`.
+async fn recent_invocations(store: &dyn Store) {
+    let ids = |q: InvocationQuery| async move {
+        let found = store.recent_invocations(&q).await.unwrap();
+        found
+            .into_iter()
+            .map(|i| i.id.to_string())
+            .collect::<Vec<_>>()
+    };
+    let on_a = |before: Option<&str>, limit| InvocationQuery {
+        object: Some("obj-a".into()),
+        before: before.map(InvocationId::from),
+        limit,
+        ..Default::default()
+    };
+    let all_on_a = ids(on_a(None, 10)).await;
+    assert_eq!(all_on_a[..2], ["inv-c", "inv-a"], "{all_on_a:?}");
+    assert!(!all_on_a.contains(&"inv-b".to_string()), "{all_on_a:?}");
+    assert_eq!(ids(on_a(None, 1)).await, ["inv-c"]);
+    assert_eq!(ids(on_a(Some("inv-c"), 1)).await, ["inv-a"]);
+    let failed = InvocationQuery {
+        status: Some(InvocationStatus::Failed),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(ids(failed).await, ["inv-c"]);
+    let on_class = InvocationQuery {
+        status: Some(InvocationStatus::Pending),
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(ids(on_class).await.contains(&"inv-b".to_string()));
 }
 
 async fn tokens(store: &dyn Store) {

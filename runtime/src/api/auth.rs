@@ -27,7 +27,9 @@ pub enum Need {
 /// What each route needs: one table for the whole API.
 pub fn need(method: &Method, path: &str) -> Need {
     let mutating = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if path == "/healthz" {
+    // The console's page, script and style hold no data: it reads the API with a token.
+    let console = path == "/ui" || path.starts_with("/ui/");
+    if path == "/healthz" || (console && !mutating) {
         return Need::Nothing;
     }
     if path.starts_with("/blobs/")
@@ -191,6 +193,19 @@ mod tests {
         let table = [
             (Method::GET, "/healthz", Nothing),
             (Method::GET, "/blobs/objects/a/v1/src", Signature),
+            (Method::GET, "/ui", Nothing),
+            (Method::GET, "/ui/console.js", Nothing),
+            (
+                Method::POST,
+                "/ui/console.js",
+                Role(crate::tokens::Role::Invoke),
+            ),
+            (Method::GET, "/uix", Role(crate::tokens::Role::Read)),
+            (
+                Method::GET,
+                "/api/invocations/i/events",
+                Role(crate::tokens::Role::Read),
+            ),
             (Method::PUT, "/blobs/objects/a/v1/src", Signature),
             (Method::POST, "/api/tasks/t.n0/outputs/p.C", Signature),
             (

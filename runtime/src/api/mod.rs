@@ -4,7 +4,10 @@
 //! results and errors ([`error`]) with statuses.
 
 pub mod auth;
+pub mod browse;
+pub mod console;
 pub mod error;
+pub mod events;
 pub mod files;
 pub mod oal;
 pub mod openapi;
@@ -49,6 +52,10 @@ pub fn router(engine: Shared, guard: Arc<auth::Guard>) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .route("/api/packages", post(deploy).get(list_packages))
+        .route("/api/packages/{name}", get(browse::package))
+        .route("/ui", get(console::index))
+        .route("/ui/", get(console::index))
+        .route("/ui/{name}", get(console::file))
         .route("/api/classes/{cls}", get(get_class))
         .route(
             "/api/classes/{cls}/objects",
@@ -59,7 +66,9 @@ pub fn router(engine: Shared, guard: Arc<auth::Guard>) -> Router {
         .route("/api/objects/{id}/versions", get(object_versions))
         .route("/api/objects/{id}/files/{name}", get(get_file))
         .route("/api/objects/{id}/invoke/{func}", post(invoke_object))
+        .route("/api/invocations", get(browse::invocations))
         .route("/api/invocations/{id}", get(get_invocation))
+        .route("/api/invocations/{id}/events", get(events::stream))
         .route("/api/tasks/{task}/outputs/{class}", post(allocate_output))
         .route("/oal/{*expr}", get(oal::get).post(oal::post))
         .route("/api/tokens", post(mint_token).get(list_tokens))
@@ -323,7 +332,7 @@ async fn get_class(
         "files": class.files.iter().filter(|f| public(f.access)).collect::<Vec<_>>(),
         "refs": class.refs.iter().filter(|r| public(r.access)).collect::<Vec<_>>(),
         "functions": class.functions.iter().filter(|f| public(f.access)).map(|f| json!({"name": f.name, "params": f.params, "returns": f.returns, "mut": f.mutates, "static": f.is_static, "docs": f.docs})).collect::<Vec<_>>(),
-        "macros": class.macros.iter().filter(|m| public(m.access)).map(|m| json!({"name": m.name, "params": m.params, "returns": m.returns, "docs": m.docs})).collect::<Vec<_>>(),
+        "macros": class.macros.iter().filter(|m| public(m.access)).map(|m| json!({"name": m.name, "params": m.params, "returns": m.returns, "static": m.is_static, "docs": m.docs, "graph": m.graph})).collect::<Vec<_>>(),
     })))
 }
 
@@ -395,6 +404,9 @@ async fn list_objects(
 struct VersionQuery {
     version: Option<u64>,
     relay: Option<bool>,
+    /// Answer the signed URL as JSON instead of redirecting to it (for pages, which cannot
+    /// read a redirect's `Location` from script).
+    signed: Option<bool>,
 }
 
 async fn get_object(
@@ -434,8 +446,8 @@ async fn delete_object(
     .await
 }
 
-/// `GET /api/objects/{id}/files/{name}`: a redirect to a signed URL, or `?relay=true` to stream
-/// the file through the runtime.
+/// `GET /api/objects/{id}/files/{name}`: a redirect to a signed URL, `?signed=true` the URL as
+/// JSON, or `?relay=true` to stream the file through the runtime.
 async fn get_file(
     State(engine): State<Shared>,
     Path((id, name)): Path<(String, String)>,
@@ -461,6 +473,9 @@ async fn get_file(
             }
             _ => return Err(Error::internal("bad blob key").into()),
         });
+    }
+    if q.signed.unwrap_or(false) {
+        return Ok(Json(json!({"url": file.url, "media_type": file.media_type})).into_response());
     }
     Ok(Redirect::temporary(&file.url).into_response())
 }

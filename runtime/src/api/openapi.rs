@@ -93,13 +93,19 @@ pub fn document() -> Value {
                 "stream instead of redirect",
                 json!({"type": "boolean"}),
             ),
+            param(
+                "signed",
+                "query",
+                "answer `{url, media_type}` (200, JSON) instead of redirecting",
+                json!({"type": "boolean"}),
+            ),
         ],
         None,
         "307",
         false,
     );
     file["responses"]["307"] = json!({"description": "redirect to a signed URL of the file"});
-    file["responses"]["200"] = json!({"description": "the file, with `?relay=true`", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
+    file["responses"]["200"] = json!({"description": "the file, with `?relay=true`; its signed URL as JSON with `?signed=true`", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}, "application/json": {"schema": {"type": "object", "properties": {"url": {"type": "string"}, "media_type": {"type": ["string", "null"]}}}}}});
     let expr = text("expr", "path", "the expression");
     let mut mint = op("Mint a token (admin): `{role: read|invoke|deploy, packages?}`; its secret is answered once", &[], Some(json!({"type": "object", "properties": {"role": {"enum": ["read", "invoke", "deploy"]}, "packages": {"type": ["array", "null"], "items": {"type": "string"}}}, "required": ["role"]})), "201", false);
     mint["requestBody"]["required"] = json!(true);
@@ -120,6 +126,30 @@ pub fn document() -> Value {
     );
     healthz["security"] = json!([]);
     healthz["responses"]["503"] = json!({"description": "the store or the blobs do not answer", "content": {"application/json": {"schema": {"type": "object"}}}});
+    let inv_id = text("id", "path", "invocation id");
+    let mut events = op(
+        "Server-sent events of an invocation: `node` (a node's newest status, id = its change's position) in order, then `done`; `Last-Event-ID` resumes after an event",
+        &[inv_id.clone(), param("Last-Event-ID", "header", "the id of the last event received, to resume after it", json!({"type": "string", "pattern": "^[0-9]+$"}))],
+        None,
+        "200",
+        false,
+    );
+    events["responses"]["200"] = json!({"description": "an event stream: `event: node` with a node record and its `key`, then `event: done` with `status`, `result`, `error`; it ends after `done` (or after 10 minutes: reconnect with `Last-Event-ID`)", "content": {"text/event-stream": {"schema": {"type": "string"}}}});
+    let list_invocations = op(
+        "Recorded invocations, newest first, without nodes: `status`, `object` (calls made on it), `before` (next_before of the previous page), `limit` (1 to 100, default 50)",
+        &[
+            param("status", "query", "only with this status", json!({"enum": ["pending", "succeeded", "failed"]})),
+            text("object", "query", "only calls made on this object"),
+            text("before", "query", "the page after this invocation id"),
+            param("limit", "query", "page size", json!({"type": "integer", "minimum": 1, "maximum": 100})),
+        ],
+        None,
+        "200",
+        false,
+    );
+    let mut console = op("The console: a web page that reads this API with the token its user gives (needs no token itself)", &[], None, "200", false);
+    console["security"] = json!([]);
+    console["responses"]["200"] = json!({"description": "the console's page", "content": {"text/html": {"schema": {"type": "string"}}}});
     json!({
         "openapi": "3.1.0",
         "info": {"title": "OaaS runtime", "version": env!("CARGO_PKG_VERSION"),
@@ -149,7 +179,11 @@ pub fn document() -> Value {
             "/api/objects/{id}/versions": {"get": op("Every version of an object", std::slice::from_ref(&id), None, "200", false)},
             "/api/objects/{id}/files/{name}": {"get": file},
             "/api/objects/{id}/invoke/{func}": {"post": op("Call a function of an object; the body holds the arguments by name", &[id, func, asyncq], Some(args), "200", true)},
-            "/api/invocations/{id}": {"get": op("An invocation: status, result or error, per-node status", &[text("id", "path", "invocation id")], None, "200", false)},
+            "/api/invocations": {"get": list_invocations},
+            "/api/invocations/{id}": {"get": op("An invocation: status, result or error, per-node status", std::slice::from_ref(&inv_id), None, "200", false)},
+            "/api/invocations/{id}/events": {"get": events},
+            "/api/packages/{name}": {"get": op("A package's current version: its classes and the text of its sources", &[text("name", "path", "package name")], None, "200", false)},
+            "/ui": {"get": console},
             "/oal/{expr}": {
                 "get": op("Run an object access expression that changes nothing, e.g. `vid42:get/src`", std::slice::from_ref(&expr), None, "200", true),
                 "post": op("Run any object access expression, e.g. `vid42:transcode(height=720)/src`", &[expr], None, "200", true)

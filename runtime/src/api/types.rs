@@ -256,3 +256,68 @@ pub struct TokensResponse {
     /// Every minted token.
     pub tokens: Vec<TokenEntry>,
 }
+
+/// One source file of a package.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SourceText {
+    /// Its path as the package was built from.
+    pub path: String,
+    /// Its text.
+    pub text: String,
+}
+
+/// `GET /api/packages/{name}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PackageSources {
+    /// The package.
+    pub name: String,
+    /// Its current version.
+    pub version: String,
+    /// Its classes, qualified.
+    pub classes: Vec<String>,
+    /// The sources of the version.
+    pub sources: Vec<SourceText>,
+}
+
+/// One invocation in a list: what was asked and how it stands, without nodes or result.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InvocationSummary {
+    /// The invocation.
+    pub invocation_id: InvocationId,
+    /// Where it stands.
+    pub status: InvocationStatus,
+    /// What was asked.
+    pub request: InvocationRequest,
+    /// How many macro nodes it recorded.
+    pub nodes: usize,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds.
+    pub updated_at: i64,
+    /// Milliseconds from start to outcome, once finished.
+    pub duration_ms: Option<i64>,
+}
+
+impl From<Invocation> for InvocationSummary {
+    fn from(inv: Invocation) -> InvocationSummary {
+        let finished = inv.status != InvocationStatus::Pending;
+        InvocationSummary {
+            duration_ms: finished.then_some(inv.updated_at - inv.created_at),
+            invocation_id: inv.id,
+            status: inv.status,
+            request: inv.request,
+            nodes: inv.nodes.len(),
+            created_at: inv.created_at,
+            updated_at: inv.updated_at,
+        }
+    }
+}
+
+/// `GET /api/invocations`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InvocationPage {
+    /// Newest first.
+    pub items: Vec<InvocationSummary>,
+    /// Pass as `before` for the next page; null when this page was not full.
+    pub next_before: Option<InvocationId>,
+}

@@ -66,17 +66,38 @@ pub struct MacroRun {
     pub progress: Arc<Progress>,
 }
 
-/// Per-node status of a running macro, by node key.
+/// Per-node status of a running macro, by node key. Each change is stamped, under the same
+/// lock as the map, with the next [`NodeRecord::seq`] and the node's times, so a snapshot
+/// holds every change up to the greatest `seq` in it.
 #[derive(Default)]
 pub struct Progress {
-    nodes: Mutex<BTreeMap<String, NodeRecord>>,
+    nodes: Mutex<Nodes>,
     dirty: Mutex<bool>,
 }
 
+#[derive(Default)]
+struct Nodes {
+    records: BTreeMap<String, NodeRecord>,
+    last_seq: u64,
+}
+
 impl Progress {
-    fn set(&self, key: String, record: NodeRecord) {
+    fn set(&self, key: String, mut record: NodeRecord) {
         if let Ok(mut n) = self.nodes.lock() {
-            n.insert(key, record);
+            let now_us = crate::store::now_ms().saturating_mul(1000).max(0) as u64;
+            n.last_seq = now_us.max(n.last_seq + 1);
+            record.seq = n.last_seq;
+            let now = crate::store::now_ms();
+            let before = n.records.get(&key).and_then(|r| r.started_at);
+            match record.status {
+                NodeStatus::Pending => {}
+                NodeStatus::Running => record.started_at = Some(now),
+                _ => {
+                    record.started_at = before;
+                    record.finished_at = Some(now);
+                }
+            }
+            n.records.insert(key, record);
         }
         if let Ok(mut d) = self.dirty.lock() {
             *d = true;
@@ -85,7 +106,10 @@ impl Progress {
 
     /// A copy of the statuses.
     pub fn snapshot(&self) -> BTreeMap<String, NodeRecord> {
-        self.nodes.lock().map(|n| n.clone()).unwrap_or_default()
+        self.nodes
+            .lock()
+            .map(|n| n.records.clone())
+            .unwrap_or_default()
     }
 
     /// Whether anything changed since the last call.
@@ -105,6 +129,9 @@ fn record(status: NodeStatus, label: &str) -> NodeRecord {
         error: None,
         cause: None,
         internal: false,
+        seq: 0,
+        started_at: None,
+        finished_at: None,
     }
 }
 

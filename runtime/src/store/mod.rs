@@ -130,6 +130,24 @@ pub struct NodeRecord {
     /// is not public): only an admin sees it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub internal: bool,
+    /// The position of its last change among all the changes of its invocation's nodes:
+    /// strictly increasing across one run and above those of an earlier run of the same
+    /// invocation (a hybrid clock: the greater of the last one plus one and the time in
+    /// microseconds), so a client that saw the changes up to `seq` asks for those after
+    /// it (`GET /api/invocations/{id}/events`, `Last-Event-ID`). 0 in records written
+    /// before it existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seq: u64,
+    /// Unix milliseconds when it started running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<i64>,
+    /// Unix milliseconds when it succeeded, failed or was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<i64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A request to run something, with its progress and outcome.
@@ -261,6 +279,20 @@ pub struct FieldFilter {
     pub value: Value,
 }
 
+/// Which invocations to list ([`Store::recent_invocations`]), newest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InvocationQuery {
+    /// Only those with this status.
+    pub status: Option<InvocationStatus>,
+    /// Only calls made on this object.
+    pub object: Option<ObjectId>,
+    /// Only those older than this one (the page after it). Invocation ids are UUIDv7, so
+    /// their order is the order they were made in.
+    pub before: Option<InvocationId>,
+    /// At most this many.
+    pub limit: usize,
+}
+
 /// Errors of the store itself (disk, corruption, a database out of reach): callers answer
 /// that the runtime failed, never that the request was wrong.
 #[derive(Debug, Clone, PartialEq)]
@@ -352,6 +384,8 @@ pub trait Store: Send + Sync + 'static {
     async fn task_result(&self, task_id: &TaskId) -> StoreResult<Option<Option<Value>>>;
     /// An invocation.
     async fn invocation(&self, id: &InvocationId) -> StoreResult<Option<Invocation>>;
+    /// Invocations newest first (by id, descending), filtered and paged by `query`.
+    async fn recent_invocations(&self, query: &InvocationQuery) -> StoreResult<Vec<Invocation>>;
     /// Invocations still pending, whoever owns them.
     async fn pending_invocations(&self) -> StoreResult<Vec<Invocation>>;
     /// Extends to now + `lease.duration` the lease of every pending invocation

@@ -901,6 +901,26 @@ impl Store for PostgresStore {
         self.row(&sql, &[&id.as_str()], row_to_invocation).await
     }
 
+    async fn recent_invocations(&self, query: &InvocationQuery) -> StoreResult<Vec<Invocation>> {
+        let sql = format!(
+            "SELECT {INVOCATION_COLUMNS} FROM invocations
+             WHERE ($1::text IS NULL OR status = $1)
+               AND ($2::text IS NULL OR request->'target'->>'object' = $2)
+               AND ($3::text IS NULL OR id < $3)
+             ORDER BY id DESC LIMIT $4"
+        );
+        let status = query.status.map(InvocationStatus::as_str);
+        let object = query.object.as_ref().map(|o| o.as_str());
+        let before = query.before.as_ref().map(|b| b.as_str());
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        self.rows(
+            &sql,
+            &[&status, &object, &before, &limit],
+            row_to_invocation,
+        )
+        .await
+    }
+
     async fn pending_invocations(&self) -> StoreResult<Vec<Invocation>> {
         let sql = format!(
             "SELECT {INVOCATION_COLUMNS} FROM invocations WHERE status = 'pending' ORDER BY created_at, id"

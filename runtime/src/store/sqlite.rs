@@ -753,6 +753,25 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn recent_invocations(&self, query: &InvocationQuery) -> StoreResult<Vec<Invocation>> {
+        let status = query.status.map(InvocationStatus::as_str);
+        let object = query.object.as_ref().map(|o| o.to_string());
+        let before = query.before.as_ref().map(|b| b.to_string());
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, request, status, result, error, output_id, nodes, created_at, updated_at FROM invocations
+                 WHERE (?1 IS NULL OR status = ?1)
+                   AND (?2 IS NULL OR json_extract(request, '$.target.object') = ?2)
+                   AND (?3 IS NULL OR id < ?3)
+                 ORDER BY id DESC LIMIT ?4",
+            )?;
+            let rows = stmt.query_map(params![status, object, before, limit], row_to_invocation)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(SqlError::from)
+        })
+        .await
+    }
+
     async fn pending_invocations(&self) -> StoreResult<Vec<Invocation>> {
         self.read(|c| {
             let mut stmt = c
