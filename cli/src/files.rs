@@ -1,61 +1,39 @@
 //! Finding `.oaas` files on disk and loading them into a workspace.
 
-use oaas_compiler::Workspace;
+use oaas_compiler::{render, Sources, Workspace};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-/// Folders never searched for `.oaas` files.
-const SKIPPED_DIRS: &[&str] = &["target", "node_modules", ".git", ".oaas"];
-
-/// Expands files and directories into a sorted list of `.oaas` files. A path that does not
-/// exist or a directory that cannot be read is an error with a message for people.
+/// Expands files and folders into a sorted list of `.oaas` files, through `oaas.toml`
+/// manifests (see crate `oaas-project`): a folder with a manifest is its package or its
+/// workspace's members, a folder without one every file below it. A path that does not
+/// exist, a folder that cannot be read or a manifest with an error is an error with a
+/// message for people (a manifest's diagnostic is printed first).
 pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for path in paths {
-        let meta = std::fs::metadata(path)
-            .map_err(|e| format!("cannot read `{}`: {}", path.display(), io_reason(&e)))?;
-        if meta.is_dir() {
-            walk(path, &mut out)?;
-        } else {
-            out.push(path.clone());
-        }
+    let found = oaas_project::find(paths, usize::MAX)?;
+    if let Some(first) = found.unreadable.first() {
+        return Err(first.clone());
     }
-    out.sort();
-    out.dedup();
-    Ok(out)
+    if !found.errors.is_empty() {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        for e in &found.errors {
+            let mut sources = Sources::new();
+            sources.add(display(&e.path), e.text.clone());
+            let diagnostics = std::slice::from_ref(&e.diagnostic);
+            eprint!("{}", render::render_human(&sources, diagnostics, color));
+        }
+        let shown: Vec<String> = found
+            .errors
+            .iter()
+            .map(|e| format!("`{}`", display(&e.path)))
+            .collect();
+        return Err(format!("fix the manifest {} first", shown.join(", ")));
+    }
+    Ok(found.files)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        format!(
-            "cannot read directory `{}`: {}",
-            dir.display(),
-            io_reason(&e)
-        )
-    })?;
-    for entry in entries {
-        let entry = entry.map_err(|e| {
-            format!(
-                "cannot read directory `{}`: {}",
-                dir.display(),
-                io_reason(&e)
-            )
-        })?;
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        if is_dir {
-            if !name.starts_with('.') && !SKIPPED_DIRS.contains(&name.as_ref()) {
-                walk(&path, out)?;
-            }
-        } else if path.extension().is_some_and(|e| e == "oaas") {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-/// Loads files into a new workspace, under the paths as given.
+/// Loads files into a new workspace, under the paths as given; the `std` package's own
+/// file (stdlib/std.oaas) replaces the built-in standard library.
 pub fn load(files: &[PathBuf]) -> Result<Workspace, String> {
     let mut workspace = Workspace::new();
     for file in files {
@@ -63,7 +41,11 @@ pub fn load(files: &[PathBuf]) -> Result<Workspace, String> {
             .map_err(|e| format!("cannot read `{}`: {}", file.display(), io_reason(&e)))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| format!("`{}` is not UTF-8 text", file.display()))?;
-        workspace.add_file(display(file), text);
+        if oaas_project::is_stdlib(file) {
+            workspace.set_stdlib(display(file), text);
+        } else {
+            workspace.add_file(display(file), text);
+        }
     }
     Ok(workspace)
 }
@@ -74,13 +56,7 @@ pub fn display(path: &Path) -> String {
     s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }
 
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => e.to_string(),
-    }
-}
+use oaas_project::io_reason;
 
 /// Collects and loads in one step; an empty result is an error.
 pub fn load_paths(paths: &[PathBuf]) -> Result<Workspace, String> {

@@ -48,6 +48,7 @@ enum Command {
     Token(commands::token::TokenArgs),
     Fmt(commands::fmt::FmtArgs),
     Lsp(commands::lsp::LspArgs),
+    New(commands::new::NewArgs),
 }
 
 /// Exit codes shared by all commands.
@@ -86,6 +87,7 @@ fn main() -> ExitCode {
         Command::Token(args) => commands::token::run(args),
         Command::Fmt(args) => commands::fmt::run(args),
         Command::Lsp(args) => commands::lsp::run(args),
+        Command::New(args) => commands::new::run(args),
     };
     ExitCode::from(code)
 }

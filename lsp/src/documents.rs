@@ -1,14 +1,16 @@
-//! The texts the server checks: every `.oaas` file below the workspace folders, with the
-//! editor's open buffers laid over them, plus the standard library.
+//! The texts the server checks: the packages of the workspace folders, found through their
+//! `oaas.toml` manifests as `oaasc check` finds them (crate `oaas-project`), and the package
+//! of each opened file (its nearest manifest), with the editor's open buffers laid over them,
+//! plus the standard library. A workspace folder with no manifest is every `.oaas` file
+//! below it, as before manifests.
 
 use crate::convert;
+use oaas_compiler::manifest::FILE_NAME;
 use oaas_compiler::workspace::STDLIB_SOURCE;
 use oaas_compiler::Workspace;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Folders never searched for `.oaas` files (as `oaasc check` skips them).
-const SKIPPED_DIRS: &[&str] = &["target", "node_modules", ".git", ".oaas"];
 /// A workspace folder with more files than this is only partly loaded.
 const MAX_FILES: usize = 10_000;
 
@@ -28,8 +30,10 @@ pub struct Doc {
 /// All texts, by key: the path of `file:` URIs, else the URI itself.
 #[derive(Debug, Default)]
 pub struct Documents {
-    /// The workspace folders.
-    pub roots: Vec<PathBuf>,
+    /// Workspace folders without a manifest: every `.oaas` file below them counts.
+    loose: Vec<PathBuf>,
+    /// Roots of the packages loaded from disk (found through manifests).
+    packages: Vec<PathBuf>,
     docs: BTreeMap<String, Doc>,
     /// The URI the standard library is served under.
     pub stdlib_uri: String,
@@ -56,21 +60,43 @@ impl Documents {
             None => ("oaas-stdlib:///std.oaas".to_string(), None),
         };
         let mut docs = Documents {
-            roots,
+            loose: Vec::new(),
+            packages: Vec::new(),
             docs: BTreeMap::new(),
             stdlib_uri,
             stdlib_key,
         };
-        let mut files = Vec::new();
-        for root in &docs.roots {
-            walk(root, 0, &mut files);
-        }
-        files.sort();
-        files.dedup();
-        for path in files {
-            docs.load_from_disk(&path);
+        for root in roots {
+            if !root.join(FILE_NAME).is_file() {
+                docs.loose.push(root.clone());
+            }
+            docs.load_packages(&root);
         }
         docs
+    }
+
+    /// Loads the packages found at a folder (through its manifest, or every file below it).
+    fn load_packages(&mut self, dir: &Path) {
+        let room = MAX_FILES.saturating_sub(self.docs.len());
+        let Ok(found) = oaas_project::find(&[dir.to_path_buf()], room) else {
+            return;
+        };
+        for root in found.packages {
+            if !self.packages.contains(&root) {
+                self.packages.push(root);
+            }
+        }
+        for path in found.files {
+            self.load_from_disk(&path);
+        }
+    }
+
+    /// Whether a file on disk is one the server checks: `.oaas`, in a loaded package (its
+    /// nearest manifest's) or below a workspace folder without a manifest.
+    fn belongs(&self, path: &Path) -> bool {
+        is_oaas(path)
+            && (self.loose.iter().any(|r| path.starts_with(r))
+                || oaas_project::package_root(path).is_some_and(|r| self.packages.contains(&r)))
     }
 
     fn is_stdlib(&self, key: &str) -> bool {
@@ -105,11 +131,19 @@ impl Documents {
         }
     }
 
-    /// An editor opened a buffer.
+    /// An editor opened a buffer. The package it belongs to (its nearest manifest's) is
+    /// loaded from disk if it is not yet: one server serves many packages.
     pub fn open(&mut self, uri: &str, text: String, version: i32) {
         let key = key_of(uri);
         if self.is_stdlib(&key) {
             return;
+        }
+        let root = convert::uri_to_path(uri).and_then(|p| oaas_project::package_root(&p));
+        if let Some(root) = root.filter(|r| !self.packages.contains(r)) {
+            self.load_packages(&root);
+            if !self.packages.contains(&root) {
+                self.packages.push(root);
+            }
         }
         self.docs.insert(
             key,
@@ -127,17 +161,15 @@ impl Documents {
         self.docs.get_mut(&key_of(uri)).filter(|d| d.open)
     }
 
-    /// An editor closed a buffer: the file on disk counts again if it is in a workspace
-    /// folder; else the text leaves the workspace. Returns the URI if it left.
+    /// An editor closed a buffer: the file on disk counts again if it belongs (see
+    /// [`Documents::belongs`]); else the text leaves the workspace. Returns the URI if it left.
     pub fn close(&mut self, uri: &str) -> Option<String> {
         let key = key_of(uri);
         let doc = self.docs.get_mut(&key)?;
         doc.open = false;
         doc.version = None;
         let path = convert::uri_to_path(uri);
-        let in_roots = path.as_ref().is_some_and(|p| {
-            p.exists() && self.roots.iter().any(|r| p.starts_with(r)) && is_oaas(p)
-        });
+        let in_roots = path.as_ref().is_some_and(|p| p.exists() && self.belongs(p));
         match path {
             Some(p) if in_roots => {
                 self.load_from_disk(&p);
@@ -147,14 +179,14 @@ impl Documents {
         }
     }
 
-    /// A file changed, appeared or went away on disk.
+    /// A file changed, appeared or went away on disk; a new file counts if it belongs.
     pub fn disk_changed(&mut self, uri: &str) -> Option<String> {
         let path = convert::uri_to_path(uri)?;
         let key = path.to_string_lossy().into_owned();
         if self.docs.get(&key).is_some_and(|d| d.open) {
             return None;
         }
-        if path.exists() && is_oaas(&path) {
+        if path.exists() && self.belongs(&path) {
             self.load_from_disk(&path);
             None
         } else {
@@ -178,30 +210,6 @@ impl Documents {
 
 fn is_oaas(p: &Path) -> bool {
     p.extension().is_some_and(|e| e == "oaas")
-}
-
-fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
-    if depth > 32 || out.len() >= MAX_FILES {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        if is_dir {
-            if !name.starts_with('.') && !SKIPPED_DIRS.contains(&name.as_ref()) {
-                walk(&path, depth + 1, out);
-            }
-        } else if is_oaas(&path) && out.len() < MAX_FILES {
-            out.push(path);
-        }
-    }
 }
 
 /// Writes the standard library to a read-only file in the temporary folder, so that "go to

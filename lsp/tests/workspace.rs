@@ -373,3 +373,62 @@ fn files_changed_on_disk() {
     c.shutdown();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Opened at the repository's root, the server reads the root's `oaas.toml` workspace: the
+/// examples and the standard library, not the test fixtures (which declare `package video`
+/// too), so examples/video has no false "declared twice" and navigation works.
+#[test]
+fn the_repository_root_checks_its_members_only() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = root.canonicalize().expect("repository root");
+    let file = root.join("examples/video/video.oaas");
+    let text = std::fs::read_to_string(&file).expect("video.oaas");
+    let u = uri(&file);
+    let mut c = Client::start(Some(&root));
+    c.open(&u, &text);
+    assert_eq!(c.diagnostics(&u), Vec::<Value>::new());
+    let (l, ch) = find(&text, "p.extract_frames", 0, 4);
+    let def = c.ok("textDocument/definition", at(&u, l, ch));
+    let (dl, _) = find(&text, "fn extract_frames", 0, 0);
+    assert_eq!(def["range"]["start"]["line"], dl, "{def}");
+    let refs = c.ok(
+        "textDocument/references",
+        json!({ "textDocument": { "uri": u }, "position": { "line": l, "character": ch }, "context": { "includeDeclaration": true } }),
+    );
+    let places = refs.as_array().map(|a| a.len()).unwrap_or(0);
+    assert!(places >= 2, "{refs}");
+    assert!(refs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|r| r["uri"] == json!(u)));
+    c.shutdown();
+}
+
+/// A file's package is its nearest manifest's: opening a file of a package outside the
+/// workspace folder loads that package (its other file resolves); a folder with no manifest
+/// below a workspace stays out.
+#[test]
+fn each_file_has_the_package_of_its_nearest_manifest() {
+    let dir = temp_dir("roots-per-file");
+    let write = |p: &str, t: &str| {
+        let p = dir.join(p);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, t).expect("write");
+    };
+    write("ws/oaas.toml", "[workspace]\nmembers = [\"app\"]\n");
+    write("ws/app/oaas.toml", "[package]\nname = \"app\"\n");
+    write("ws/app/a.oaas", "package app\n\nrecord A { x: int }\n");
+    write("ws/fixtures/a.oaas", "package app\n\nrecord A { x: int }\n");
+    write("other/oaas.toml", "[package]\nname = \"other\"\n");
+    write("other/b.oaas", "package other\n\nrecord B { x: int }\n");
+    let uses_b = "package other\n\nrecord C { b: B }\n";
+    write("other/c.oaas", uses_b);
+    let mut c = Client::start(Some(&dir.join("ws")));
+    let a = uri(&dir.join("ws/app/a.oaas"));
+    assert_eq!(c.diagnostics(&a), Vec::<Value>::new());
+    let cu = uri(&dir.join("other/c.oaas"));
+    c.open(&cu, uses_b);
+    assert_eq!(c.diagnostics(&cu), Vec::<Value>::new());
+    c.shutdown();
+}

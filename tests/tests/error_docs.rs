@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 use oaas_compiler::render::render_human;
-use oaas_compiler::{graph, Code, Diagnostic, Workspace};
+use oaas_compiler::{graph, manifest, Code, Diagnostic, Workspace};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -105,11 +105,41 @@ fn every_page_is_for_a_code() {
     }
 }
 
+/// A page about `oaas.toml` (its examples are ```` ```toml ```` blocks): `None` if the page is
+/// not one; else the problems with it (the example must give its code, the fix parse).
+fn manifest_page(code: Code, text: &str) -> Option<Option<String>> {
+    let (failing, fixed) = (blocks(text, "toml"), blocks(text, "toml,fixed"));
+    if failing.is_empty() && fixed.is_empty() {
+        return None;
+    }
+    if failing.len() != 1 || fixed.len() != 1 {
+        return Some(Some(format!(
+            "{code}: needs one ```toml and one ```toml,fixed block"
+        )));
+    }
+    let file = oaas_compiler::FileId(0);
+    Some(
+        match (
+            manifest::parse(file, failing[0]),
+            manifest::parse(file, fixed[0]),
+        ) {
+            (Err(d), Ok(_)) if d.code == code => None,
+            (Err(d), Ok(_)) => Some(format!("{code}: the example gives {}", d.code)),
+            (Ok(_), _) => Some(format!("{code}: the example parses")),
+            (_, Err(d)) => Some(format!("{code}: the fix does not parse: {}", d.message)),
+        },
+    )
+}
+
 #[test]
 fn each_example_produces_its_code_and_each_fix_checks_clean() {
     let mut problems = Vec::new();
     for code in Code::ALL {
         let Some(text) = page(*code) else { continue };
+        if let Some(problem) = manifest_page(*code, &text) {
+            problems.extend(problem);
+            continue;
+        }
         let (failing, fixed) = (blocks(&text, "oaas"), blocks(&text, "oaas,fixed"));
         if failing.len() != 1 || fixed.len() != 1 {
             problems.push(format!(

@@ -8,6 +8,7 @@ pub mod graph;
 pub mod invocations;
 pub mod invoke;
 pub mod lsp;
+pub mod new;
 pub mod objects;
 pub mod run;
 pub mod serve;

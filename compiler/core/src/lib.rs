@@ -15,6 +15,7 @@ pub mod check;
 pub mod diagnostic;
 pub mod format;
 pub mod graph;
+pub mod manifest;
 pub mod render;
 pub mod span;
 pub mod syntax;

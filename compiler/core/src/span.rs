@@ -112,6 +112,13 @@ impl Sources {
         }
     }
 
+    /// Replaces a file's path and text.
+    pub fn replace(&mut self, id: FileId, path: impl Into<String>, text: impl Into<String>) {
+        if let Some(file) = self.files.get_mut(id.0 as usize) {
+            *file = SourceFile::new(path, text);
+        }
+    }
+
     /// Every file with its id.
     pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
         self.files

@@ -1,15 +1,10 @@
 """Function container for `record.Record` (examples/record/record.oaas).
 
-Started by the runtime as `python3 functions/record.py` with PORT set. It uses the Python SDK
-from this repository (sdk/python) without installing it: the path is added below.
+Started by the runtime as `python3 functions/record.py` with PORT set. It uses the Python SDK,
+installed with `pip install ./sdk/python` (docs/sdk.md).
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "sdk", "python"))
-
-from oaas_sdk import function, serve  # noqa: E402
+from oaas_sdk import function, serve
 
 
 @function("record.Record", "put")

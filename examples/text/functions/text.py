@@ -1,18 +1,13 @@
 """Function container for `text.Text` (examples/text/text.oaas).
 
-Started by the runtime as `python3 functions/text.py` with PORT set. It uses the Python SDK
-from this repository (sdk/python) without installing it: the path is added below.
+Started by the runtime as `python3 functions/text.py` with PORT set. It uses the Python SDK,
+installed with `pip install ./sdk/python` (docs/sdk.md).
 
 Every function makes a new Text object (the output) instead of changing this one: the
 output's `body` file is uploaded to its signed URL and its `length` (in characters) is set.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "sdk", "python"))
-
-from oaas_sdk import function, serve  # noqa: E402
+from oaas_sdk import function, serve
 
 
 def _body(ctx) -> str:

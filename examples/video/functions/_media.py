@@ -1,7 +1,7 @@
 """Helpers shared by the video example's OpenCV containers (video.py, image.py).
 
-- The SDK on `sys.path`, so the containers run from a checkout with nothing installed but
-  OpenCV and numpy (see ../requirements.txt).
+- OpenCV and numpy imported with a plain message when they are missing (see
+  ../requirements.txt; the SDK is installed with `pip install ./sdk/python`).
 - Streaming a file of `self` to a local temporary file (OpenCV reads videos from paths, and a
   video need not fit in memory), without a proxy (the runtime's URLs are on 127.0.0.1), with
   failures turned into protocol errors:
@@ -19,13 +19,11 @@ import urllib.error
 import urllib.request
 from typing import Iterator, Optional
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "sdk", "python"))
-
-from oaas_sdk import FunctionError  # noqa: E402
+from oaas_sdk import FunctionError
 
 try:
-    import cv2  # noqa: E402
-    import numpy as np  # noqa: E402,F401
+    import cv2
+    import numpy as np  # noqa: F401
 except ImportError as e:  # pragma: no cover - a setup problem, said plainly in the container's log
     sys.stderr.write(
         f"the video example needs OpenCV and numpy: pip install -r examples/video/requirements.txt ({e})\n")

@@ -1,8 +1,7 @@
 """Function container for `video.Detection` (examples/video/video.oaas).
 
 Started by the runtime as `python3 functions/detection.py` with PORT set. It uses the Python
-SDK from this repository (sdk/python) without installing it: the path is added below. It
-needs nothing else (standard library only).
+SDK (`pip install ./sdk/python`, docs/sdk.md) and nothing else (standard library only).
 
 `static merge(parts: [Detection]) -> Detection`: one Detection with the faces of every part,
 in the order of the parts, and the sum of their `frames_scanned`.
@@ -17,15 +16,12 @@ environment of the `@local` containers it starts. An element that already is an 
 
 import json
 import os
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "sdk", "python"))
-
-from oaas_sdk import FunctionError, function, serve  # noqa: E402
+from oaas_sdk import FunctionError, function, serve
 
 # Standard library only (not _media, which imports OpenCV): merge needs no OpenCV.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -1,8 +1,7 @@
 """Function container for `video.Image` (examples/video/video.oaas).
 
 Started by the runtime as `python3 functions/image.py` with PORT set. It uses the Python SDK
-from this repository (sdk/python) without installing it (the path is added below), and
-OpenCV and numpy from ../requirements.txt.
+(`pip install ./sdk/python`, docs/sdk.md) and OpenCV and numpy from ../requirements.txt.
 
 `detect_faces(min_score)` runs OpenCV's frontal-face Haar cascade
 (`haarcascade_frontalface_default.xml`, shipped inside the opencv-python-headless wheel) on
@@ -34,14 +33,11 @@ weights would score every face 1.0.
 
 import math
 import os
-import sys
 import threading
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "sdk", "python"))
+from oaas_sdk import function, serve
 
-from oaas_sdk import function, serve  # noqa: E402
-
-from _media import cv2, np  # noqa: E402
+from _media import cv2, np
 
 CASCADE = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
 # The usual parameters of OpenCV's face-detection tutorial: a 10% image pyramid, and a face

@@ -2,12 +2,13 @@
 task documents (docs/protocol.md), a real video of a real face, and a small local server for
 the runtime's side (signed blob URLs, output allocation, `GET /api/objects/{id}`).
 
-Run from the repository root (after `pip install -r examples/video/requirements.txt`):
+Run from the repository root (after `pip install ./sdk/python -r examples/video/requirements.txt`):
 
     python3 -m unittest discover examples/video/functions
 """
 
 import http.client
+import importlib.util
 import json
 import os
 import subprocess
@@ -29,10 +30,18 @@ except ImportError as e:  # a setup problem: say how to fix it rather than skip 
     raise ImportError(f"the video example's tests need OpenCV and numpy: "
                       f"pip install -r examples/video/requirements.txt ({e})") from e
 
-sys.path.insert(0, os.path.join(EXAMPLE, "tools"))
-sys.path.insert(0, os.path.join(EXAMPLE, "..", "..", "sdk", "python"))
-import make_clip  # noqa: E402
-from oaas_sdk.testing import LocalRuntime  # noqa: E402
+from oaas_sdk.testing import LocalRuntime  # noqa: E402 - after the message above
+
+
+def _load_tool(name):
+    """A module of ../tools by its path (the tools are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(EXAMPLE, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_clip = _load_tool("make_clip")
 
 # Files of each class (examples/video/video.oaas), for upload URLs.
 FILES = {"video.Video": ["src"], "video.Image": ["data"], "video.Detection": []}

@@ -1,8 +1,7 @@
 """Function container for `video.Video` (examples/video/video.oaas).
 
 Started by the runtime as `python3 functions/video.py` with PORT set. It uses the Python SDK
-from this repository (sdk/python) without installing it (the path is added below), and
-OpenCV and numpy from ../requirements.txt.
+(`pip install ./sdk/python`, docs/sdk.md) and OpenCV and numpy from ../requirements.txt.
 
 - `split(segment_s)`: cuts `src` into parts of `segment_s` seconds, one new Video per part
   (title "<title> part i", i from 1, and its `duration_s`), each an mp4 of its own.
@@ -16,15 +15,12 @@ each part is uploaded as soon as it is written, so memory stays at a few frames.
 """
 
 import os
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "sdk", "python"))
+from oaas_sdk import function, serve
 
-from oaas_sdk import function, serve  # noqa: E402
-
-import _media  # noqa: E402
-from _media import cv2  # noqa: E402
+import _media
+from _media import cv2
 
 
 def _title(ctx) -> str:
