@@ -44,7 +44,9 @@ fn apply(text: &str, code: Code) -> (String, bool, String) {
     }
     let after = check(&out);
     assert!(
-        after.iter().all(|(c, _)| *c != code && c.as_str().starts_with('W')),
+        after
+            .iter()
+            .all(|(c, _)| *c != code && c.as_str().starts_with('W')),
         "after the fix: {after:?}\n{out}"
     );
     (fix.title.clone(), fix.preferred, out)
@@ -52,7 +54,8 @@ fn apply(text: &str, code: Code) -> (String, bool, String) {
 
 #[test]
 fn an_unused_let_is_renamed_with_an_underscore() {
-    let text = class("  public macro m() -> int {\n    let parts = self.split()\n    return 1\n  }\n");
+    let text =
+        class("  public macro m() -> int {\n    let parts = self.split()\n    return 1\n  }\n");
     let (title, preferred, out) = apply(&text, Code::W0001);
     assert_eq!(title, "Rename to `_parts`");
     assert!(preferred);
