@@ -491,30 +491,6 @@ impl Server {
             "textDocument/completion" => handle(params, |p| {
                 Ok(complete::completion(snap, &p, self.snippets))
             }),
-            "textDocument/signatureHelp" => {
-                handle(params, |p| Ok(signature::signature_help(snap, &p)))
-            }
-            "textDocument/codeAction" => handle(params, |p| Ok(actions::code_actions(snap, &p))),
-            "textDocument/semanticTokens/full" => handle(params, |p: lsp::SemanticTokensParams| {
-                Ok(self.tokens.full(snap, &p.text_document.uri))
-            }),
-            "textDocument/semanticTokens/full/delta" => {
-                handle(params, |p: lsp::SemanticTokensDeltaParams| {
-                    Ok(self
-                        .tokens
-                        .delta(snap, &p.text_document.uri, &p.previous_result_id))
-                })
-            }
-            "textDocument/semanticTokens/range" => {
-                handle(params, |p: lsp::SemanticTokensRangeParams| {
-                    Ok(snap.file_id(&p.text_document.uri).map(|f| {
-                        lsp::SemanticTokensRangeResult::Tokens(lsp::SemanticTokens {
-                            result_id: None,
-                            data: tokens::tokens(snap, f, Some(p.range)),
-                        })
-                    }))
-                })
-            }
             "textDocument/documentSymbol" => handle(params, |p: lsp::DocumentSymbolParams| {
                 let file = snap.file_id(&p.text_document.uri);
                 Ok(file
@@ -541,27 +517,62 @@ impl Server {
                     .file_id(&p.text_document.uri)
                     .and_then(|f| formatting::format_edits(snap, f, None)))
             }),
-            "textDocument/rangeFormatting" => {
-                handle(params, |p: lsp::DocumentRangeFormattingParams| {
-                    Ok(snap
-                        .file_id(&p.text_document.uri)
-                        .and_then(|f| formatting::format_edits(snap, f, Some(p.range))))
-                })
-            }
             "initialize" => Err((
                 ErrorCode::InvalidRequest as i32,
                 "the server is already initialized".into(),
             )),
-            _ => Err((
-                ErrorCode::MethodNotFound as i32,
-                format!("unknown method `{method}`"),
-            )),
+            other => editor_request(&mut self.tokens, snap, other, params).unwrap_or_else(|| {
+                Err((
+                    ErrorCode::MethodNotFound as i32,
+                    format!("unknown method `{method}`"),
+                ))
+            }),
         };
         match result {
             Ok(value) => Response::new_ok(id, value),
             Err((code, message)) => Response::new_err(id, code, message),
         }
     }
+}
+
+/// The requests of editors beyond VS Code: signature help, quick fixes, semantic tokens and
+/// range formatting. `None` for a method that is none of them.
+fn editor_request(
+    sent: &mut tokens::Sent,
+    snap: &Snapshot,
+    method: &str,
+    params: serde_json::Value,
+) -> Option<Result<serde_json::Value, Failure>> {
+    Some(match method {
+        "textDocument/signatureHelp" => handle(params, |p| Ok(signature::signature_help(snap, &p))),
+        "textDocument/codeAction" => handle(params, |p| Ok(actions::code_actions(snap, &p))),
+        "textDocument/semanticTokens/full" => handle(params, |p: lsp::SemanticTokensParams| {
+            Ok(sent.full(snap, &p.text_document.uri))
+        }),
+        "textDocument/semanticTokens/full/delta" => {
+            handle(params, |p: lsp::SemanticTokensDeltaParams| {
+                Ok(sent.delta(snap, &p.text_document.uri, &p.previous_result_id))
+            })
+        }
+        "textDocument/semanticTokens/range" => {
+            handle(params, |p: lsp::SemanticTokensRangeParams| {
+                Ok(snap.file_id(&p.text_document.uri).map(|f| {
+                    lsp::SemanticTokensRangeResult::Tokens(lsp::SemanticTokens {
+                        result_id: None,
+                        data: tokens::tokens(snap, f, Some(p.range)),
+                    })
+                }))
+            })
+        }
+        "textDocument/rangeFormatting" => {
+            handle(params, |p: lsp::DocumentRangeFormattingParams| {
+                Ok(snap
+                    .file_id(&p.text_document.uri)
+                    .and_then(|f| formatting::format_edits(snap, f, Some(p.range))))
+            })
+        }
+        _ => return None,
+    })
 }
 
 fn decode<P: DeserializeOwned>(params: serde_json::Value) -> Result<P, Failure> {
