@@ -5,6 +5,7 @@
 //! The line being typed is often not valid yet (`let x = self.`), so when the analysis has
 //! nothing for it, the text is checked again with a placeholder name at the cursor.
 
+use crate::convert;
 use crate::describe;
 use crate::index::walk_exprs;
 use crate::snapshot::Snapshot;
@@ -13,7 +14,7 @@ use oaas_compiler::check::annotations;
 use oaas_compiler::check::model::{ClassId, MemberId, MemberKind};
 use oaas_compiler::check::types::Ty;
 use oaas_compiler::syntax::ast;
-use oaas_compiler::{Analysis, FileId};
+use oaas_compiler::{Analysis, FileId, Span};
 
 const PLACEHOLDER: &str = "oaas_completion_placeholder";
 
@@ -27,10 +28,12 @@ const BODY_KEYWORDS: &[&str] = &[
     "let", "return", "for", "in", "self", "true", "false", "null",
 ];
 
-/// Completion items at a position.
+/// Completion items at a position; `snippets` when the client takes snippets (calls are then
+/// completed with their required arguments as placeholders).
 pub fn completion(
     snap: &Snapshot,
     params: &lsp::CompletionParams,
+    snippets: bool,
 ) -> Option<lsp::CompletionResponse> {
     let (file, offset) = snap.offset(&params.text_document_position)?;
     let text = &snap.source(file).text;
@@ -54,10 +57,38 @@ pub fn completion(
             items
         }
     };
+    let range = convert::range(snap.source(file), Span::new(word_start, offset));
+    let items = items
+        .into_iter()
+        .map(|item| with_text_edit(item, range, snippets))
+        .collect();
     Some(lsp::CompletionResponse::List(lsp::CompletionList {
         is_incomplete: false,
         items,
     }))
+}
+
+/// Makes an item replace the word being typed (`range`) by its text, a snippet only if the
+/// client takes them.
+fn with_text_edit(
+    mut item: lsp::CompletionItem,
+    range: lsp::Range,
+    snippets: bool,
+) -> lsp::CompletionItem {
+    let is_snippet = item.insert_text_format == Some(lsp::InsertTextFormat::SNIPPET);
+    if is_snippet && !snippets {
+        item.insert_text = None;
+        item.insert_text_format = None;
+    }
+    let new_text = item
+        .insert_text
+        .take()
+        .unwrap_or_else(|| item.label.clone());
+    item.text_edit = Some(lsp::CompletionTextEdit::Edit(lsp::TextEdit {
+        range,
+        new_text,
+    }));
+    item
 }
 
 /// Whether the end of `before` is inside a `//` comment or a string literal on its line.
@@ -90,7 +121,7 @@ fn annotation_items() -> Vec<lsp::CompletionItem> {
 }
 
 /// The analysis of the text with `insert` put at `at` in one file.
-fn patched(snap: &Snapshot, file: FileId, at: usize, insert: &str) -> Analysis {
+pub(crate) fn patched(snap: &Snapshot, file: FileId, at: usize, insert: &str) -> Analysis {
     let mut workspace = snap.workspace.clone();
     let mut text = snap.source(file).text.clone();
     text.insert_str(at.min(text.len()), insert);
@@ -178,11 +209,20 @@ fn items_for_type(
                 .copied()
                 .filter(|m| {
                     let member = model.member(*m);
-                    member.is_static == on_class
-                        && !matches!(member.kind, MemberKind::File { .. })
-                        && snap.accessible(*m, context_class, package)
+                    member.is_static == on_class && snap.accessible(*m, context_class, package)
                 })
-                .map(|m| member_item(snap, m))
+                .map(|m| {
+                    // The class's own members (and its package's ancestors') before the
+                    // builtins every object inherits from the standard library.
+                    let owner = model.class(model.member(m).owner);
+                    let builtin = model.package(owner.package).name == "std";
+                    let mut item = match model.member(m).kind {
+                        MemberKind::File { .. } => file_item(snap, m),
+                        _ => member_item(snap, m),
+                    };
+                    item.sort_text = Some(format!("{}{}", u8::from(builtin), item.label));
+                    item
+                })
                 .collect()
         }
         Ty::Record(r) => model
@@ -200,6 +240,24 @@ fn items_for_type(
     }
 }
 
+/// A file member after `.`: a macro cannot pass a file's contents, so it completes to the
+/// call that gives its signed URL, `file(name: "src")`.
+fn file_item(snap: &Snapshot, id: MemberId) -> lsp::CompletionItem {
+    let m = snap.analysis.model.member(id);
+    lsp::CompletionItem {
+        label: m.name.clone(),
+        kind: Some(lsp::CompletionItemKind::FILE),
+        detail: Some(format!(
+            "{} (a signed URL to it: file(name: \"{}\"))",
+            describe::member_signature(snap, id),
+            m.name
+        )),
+        filter_text: Some(m.name.clone()),
+        insert_text: Some(format!("file(name: \"{}\")", m.name)),
+        ..Default::default()
+    }
+}
+
 fn member_item(snap: &Snapshot, id: MemberId) -> lsp::CompletionItem {
     let m = snap.analysis.model.member(id);
     let kind = match m.kind {
@@ -208,9 +266,18 @@ fn member_item(snap: &Snapshot, id: MemberId) -> lsp::CompletionItem {
         MemberKind::Fn(_) => lsp::CompletionItemKind::METHOD,
         MemberKind::Macro(_) => lsp::CompletionItemKind::FUNCTION,
     };
+    let (insert_text, insert_text_format) = match m.signature() {
+        Some(sig) => (
+            Some(call_snippet(&m.name, sig)),
+            Some(lsp::InsertTextFormat::SNIPPET),
+        ),
+        None => (None, None),
+    };
     lsp::CompletionItem {
         label: m.name.clone(),
         kind: Some(kind),
+        insert_text,
+        insert_text_format,
         detail: Some(describe::member_signature(snap, id)),
         documentation: m.docs.clone().map(|d| {
             lsp::Documentation::MarkupContent(lsp::MarkupContent {
@@ -222,9 +289,22 @@ fn member_item(snap: &Snapshot, id: MemberId) -> lsp::CompletionItem {
     }
 }
 
+/// `split(segment_s: ${1:segment_s})$0`: a call with its required parameters as named
+/// placeholders (those with a default are left out).
+fn call_snippet(name: &str, sig: &oaas_compiler::check::model::Signature) -> String {
+    let required: Vec<String> = sig
+        .params
+        .iter()
+        .filter(|p| p.default.is_none())
+        .enumerate()
+        .map(|(i, p)| format!("{}: ${{{}:{}}}", p.name, i + 1, p.name))
+        .collect();
+    format!("{name}({})$0", required.join(", "))
+}
+
 /// The start of the innermost `(` still open before `at` on the way back through the
 /// current member, and the end of the name right before it.
-fn open_call(text: &str, at: usize) -> Option<usize> {
+pub(crate) fn open_call(text: &str, at: usize) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut depth = 0i32;
     let mut i = at;
@@ -361,6 +441,8 @@ fn general_items(snap: &Snapshot, file: FileId, offset: usize) -> Vec<lsp::Compl
                 label: "flatten".into(),
                 kind: Some(lsp::CompletionItemKind::FUNCTION),
                 detail: Some("flatten(lists: [[T]]) -> [T]".into()),
+                insert_text: Some("flatten(${1:lists})$0".into()),
+                insert_text_format: Some(lsp::InsertTextFormat::SNIPPET),
                 ..Default::default()
             });
             if let Some(sig) = model.member(id).signature() {

@@ -8,7 +8,7 @@ use oaas_compiler::check::Symbol;
 use oaas_compiler::syntax::ast;
 
 /// A default value as written, shortened when long.
-fn default_text(snap: &Snapshot, file: oaas_compiler::FileId, e: &ast::Expr) -> String {
+pub(crate) fn default_text(snap: &Snapshot, file: oaas_compiler::FileId, e: &ast::Expr) -> String {
     let text = snap.text_of(file, e.span);
     if text.chars().count() > 60 {
         let short: String = text.chars().take(57).collect();

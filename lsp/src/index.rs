@@ -143,6 +143,13 @@ impl Index {
         touching
     }
 
+    /// The names of one file, in source order.
+    pub fn in_file(&self, file: FileId) -> &[(Loc, Symbol)] {
+        let from = self.refs.partition_point(|(l, _)| l.file < file);
+        let to = self.refs.partition_point(|(l, _)| l.file <= file);
+        &self.refs[from..to]
+    }
+
     /// Every place naming one of the symbols.
     pub fn places(&self, symbols: &HashSet<Symbol>) -> Vec<Loc> {
         let mut out: Vec<Loc> = self

@@ -12,15 +12,20 @@
 //! Started by `oaasc lsp` over stdio, framed by [`transport`] within limits; tests drive
 //! [`run`] over `Connection::memory()`.
 
+mod actions;
+mod builtins;
 mod complete;
 pub mod convert;
 mod describe;
 mod documents;
+mod formatting;
 mod index;
 mod navigate;
 mod server;
+mod signature;
 mod snapshot;
 mod symbols;
+mod tokens;
 pub mod transport;
 
 pub use lsp_server::Connection;

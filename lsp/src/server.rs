@@ -9,7 +9,7 @@
 use crate::convert::{self, CodeDocs};
 use crate::documents::Documents;
 use crate::snapshot::Snapshot;
-use crate::{complete, navigate, symbols};
+use crate::{actions, builtins, complete, formatting, navigate, signature, symbols, tokens};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types as lsp;
 use oaas_compiler::span::LineIndex;
@@ -48,6 +48,28 @@ pub fn capabilities() -> lsp::ServerCapabilities {
             work_done_progress_options: Default::default(),
         })),
         inlay_hint_provider: Some(lsp::OneOf::Left(true)),
+        semantic_tokens_provider: Some(
+            lsp::SemanticTokensServerCapabilities::SemanticTokensOptions(
+                lsp::SemanticTokensOptions {
+                    legend: tokens::legend(),
+                    range: Some(true),
+                    full: Some(lsp::SemanticTokensFullOptions::Delta { delta: Some(true) }),
+                    ..Default::default()
+                },
+            ),
+        ),
+        code_action_provider: Some(lsp::CodeActionProviderCapability::Options(
+            lsp::CodeActionOptions {
+                code_action_kinds: Some(vec![lsp::CodeActionKind::QUICKFIX]),
+                ..Default::default()
+            },
+        )),
+        signature_help_provider: Some(lsp::SignatureHelpOptions {
+            trigger_characters: Some(vec!["(".into(), ",".into()]),
+            retrigger_characters: Some(vec![":".into()]),
+            ..Default::default()
+        }),
+        document_range_formatting_provider: Some(lsp::OneOf::Left(true)),
         ..Default::default()
     }
 }
@@ -70,6 +92,12 @@ pub struct Server {
     code_docs: CodeDocs,
     /// `shutdown` was answered: requests are refused until `exit`.
     shut_down: bool,
+    /// The semantic tokens last sent for each document (for `full/delta`).
+    tokens: tokens::Sent,
+    /// Whether the client takes snippets in completions.
+    snippets: bool,
+    /// `docs/language.md`, where definition takes built-in types and `flatten`.
+    language_doc: Option<PathBuf>,
 }
 
 /// How a session ended, which decides the exit code (as the protocol says).
@@ -117,6 +145,20 @@ pub fn run(conn: Connection) -> Ending {
             .map(|b| if b.ends_with('/') { b } else { format!("{b}/") })
             .or_else(|| find_error_docs(&roots)),
     };
+    let snippets = init
+        .capabilities
+        .text_document
+        .as_ref()
+        .and_then(|t| t.completion.as_ref())
+        .and_then(|c| c.completion_item.as_ref())
+        .and_then(|i| i.snippet_support)
+        .unwrap_or(false);
+    let language_doc = code_docs
+        .base
+        .as_deref()
+        .and_then(convert::uri_to_path)
+        .and_then(|errors| Some(errors.parent()?.join("language.md")))
+        .filter(|p| p.is_file());
     let watch = init
         .capabilities
         .workspace
@@ -156,6 +198,9 @@ pub fn run(conn: Connection) -> Ending {
         published: HashMap::new(),
         code_docs,
         shut_down: false,
+        tokens: tokens::Sent::default(),
+        snippets,
+        language_doc,
     };
     server.main_loop()
 }
@@ -397,6 +442,7 @@ impl Server {
             "textDocument/didClose" => {
                 if let Ok(p) = decode::<lsp::DidCloseTextDocumentParams>(n.params) {
                     self.docs.close(p.text_document.uri.as_str());
+                    self.tokens.forget(p.text_document.uri.as_str());
                     self.dirty = true;
                 }
             }
@@ -425,13 +471,26 @@ impl Server {
         };
         let Request { id, method, params } = req;
         let result: Result<serde_json::Value, Failure> = match method.as_str() {
-            "textDocument/hover" => handle(params, |p| Ok(navigate::hover(snap, &p))),
-            "textDocument/definition" => handle(params, |p| Ok(navigate::definition(snap, &p))),
+            "textDocument/hover" => handle(params, |p: lsp::HoverParams| {
+                let at = &p.text_document_position_params;
+                Ok(builtin_hover(snap, at).or_else(|| navigate::hover(snap, &p)))
+            }),
+            "textDocument/definition" => handle(params, |p: lsp::GotoDefinitionParams| {
+                Ok(navigate::definition(snap, &p).or_else(|| {
+                    let (file, offset) = snap.offset(&p.text_document_position_params)?;
+                    let (builtin, _) = builtins::at(snap, file, offset)?;
+                    let doc = self.language_doc.as_deref();
+                    builtins::definition(snap, file, offset, builtin, doc)
+                        .map(lsp::GotoDefinitionResponse::Scalar)
+                }))
+            }),
             "textDocument/references" => handle(params, |p| Ok(navigate::references(snap, &p))),
             "textDocument/documentHighlight" => {
                 handle(params, |p| Ok(navigate::highlights(snap, &p)))
             }
-            "textDocument/completion" => handle(params, |p| Ok(complete::completion(snap, &p))),
+            "textDocument/completion" => handle(params, |p| {
+                Ok(complete::completion(snap, &p, self.snippets))
+            }),
             "textDocument/documentSymbol" => handle(params, |p: lsp::DocumentSymbolParams| {
                 let file = snap.file_id(&p.text_document.uri);
                 Ok(file
@@ -456,22 +515,64 @@ impl Server {
             "textDocument/formatting" => handle(params, |p: lsp::DocumentFormattingParams| {
                 Ok(snap
                     .file_id(&p.text_document.uri)
-                    .and_then(|f| format_edits(snap, f)))
+                    .and_then(|f| formatting::format_edits(snap, f, None)))
             }),
             "initialize" => Err((
                 ErrorCode::InvalidRequest as i32,
                 "the server is already initialized".into(),
             )),
-            _ => Err((
-                ErrorCode::MethodNotFound as i32,
-                format!("unknown method `{method}`"),
-            )),
+            other => editor_request(&mut self.tokens, snap, other, params).unwrap_or_else(|| {
+                Err((
+                    ErrorCode::MethodNotFound as i32,
+                    format!("unknown method `{method}`"),
+                ))
+            }),
         };
         match result {
             Ok(value) => Response::new_ok(id, value),
             Err((code, message)) => Response::new_err(id, code, message),
         }
     }
+}
+
+/// The requests of editors beyond VS Code: signature help, quick fixes, semantic tokens and
+/// range formatting. `None` for a method that is none of them.
+fn editor_request(
+    sent: &mut tokens::Sent,
+    snap: &Snapshot,
+    method: &str,
+    params: serde_json::Value,
+) -> Option<Result<serde_json::Value, Failure>> {
+    Some(match method {
+        "textDocument/signatureHelp" => handle(params, |p| Ok(signature::signature_help(snap, &p))),
+        "textDocument/codeAction" => handle(params, |p| Ok(actions::code_actions(snap, &p))),
+        "textDocument/semanticTokens/full" => handle(params, |p: lsp::SemanticTokensParams| {
+            Ok(sent.full(snap, &p.text_document.uri))
+        }),
+        "textDocument/semanticTokens/full/delta" => {
+            handle(params, |p: lsp::SemanticTokensDeltaParams| {
+                Ok(sent.delta(snap, &p.text_document.uri, &p.previous_result_id))
+            })
+        }
+        "textDocument/semanticTokens/range" => {
+            handle(params, |p: lsp::SemanticTokensRangeParams| {
+                Ok(snap.file_id(&p.text_document.uri).map(|f| {
+                    lsp::SemanticTokensRangeResult::Tokens(lsp::SemanticTokens {
+                        result_id: None,
+                        data: tokens::tokens(snap, f, Some(p.range)),
+                    })
+                }))
+            })
+        }
+        "textDocument/rangeFormatting" => {
+            handle(params, |p: lsp::DocumentRangeFormattingParams| {
+                Ok(snap
+                    .file_id(&p.text_document.uri)
+                    .and_then(|f| formatting::format_edits(snap, f, Some(p.range))))
+            })
+        }
+        _ => return None,
+    })
 }
 
 fn decode<P: DeserializeOwned>(params: serde_json::Value) -> Result<P, Failure> {
@@ -508,22 +609,15 @@ fn apply_change(text: &mut String, change: lsp::TextDocumentContentChangeEvent) 
     }
 }
 
-/// The edit that formats a whole file: none when it is formatted, `None` when it cannot be
-/// (syntax errors, which the diagnostics show).
-fn format_edits(snap: &Snapshot, file: oaas_compiler::FileId) -> Option<Vec<lsp::TextEdit>> {
-    if file.0 == 0 {
-        return None;
-    }
-    let source = snap.source(file);
-    let formatted = oaas_compiler::format::format(&source.text).ok()?;
-    if formatted == source.text {
-        return Some(Vec::new());
-    }
-    Some(vec![lsp::TextEdit {
-        range: lsp::Range {
-            start: lsp::Position::new(0, 0),
-            end: convert::position(source, source.text.len()),
-        },
-        new_text: formatted,
-    }])
+/// Hover on a built-in type or `flatten`.
+fn builtin_hover(snap: &Snapshot, at: &lsp::TextDocumentPositionParams) -> Option<lsp::Hover> {
+    let (file, offset) = snap.offset(at)?;
+    let (builtin, span) = builtins::at(snap, file, offset)?;
+    Some(lsp::Hover {
+        contents: lsp::HoverContents::Markup(lsp::MarkupContent {
+            kind: lsp::MarkupKind::Markdown,
+            value: builtins::hover(builtin),
+        }),
+        range: Some(convert::range(snap.source(file), span)),
+    })
 }

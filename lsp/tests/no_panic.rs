@@ -1,4 +1,5 @@
-//! Random edits of a real file, then every request at random positions: the server answers
+//! Random edits of a real file, then every request at random positions (semantic tokens,
+//! code actions, signature help and range formatting included): the server answers
 //! each (an empty answer or a refusal is fine) and never fails internally.
 
 mod common;
@@ -76,6 +77,12 @@ proptest! {
                 ("textDocument/inlayHint", json!({ "textDocument": { "uri": uri }, "range": { "start": { "line": 0, "character": 0 }, "end": { "line": line, "character": character } } })),
                 ("textDocument/formatting", json!({ "textDocument": { "uri": uri }, "options": { "tabSize": 2, "insertSpaces": true } })),
                 ("workspace/symbol", json!({ "query": "vid" })),
+                ("textDocument/signatureHelp", pos.clone()),
+                ("textDocument/codeAction", json!({ "textDocument": { "uri": uri }, "range": { "start": { "line": 0, "character": 0 }, "end": { "line": line, "character": character } }, "context": { "diagnostics": [] } })),
+                ("textDocument/semanticTokens/full", json!({ "textDocument": { "uri": uri } })),
+                ("textDocument/semanticTokens/full/delta", json!({ "textDocument": { "uri": uri }, "previousResultId": "1" })),
+                ("textDocument/semanticTokens/range", json!({ "textDocument": { "uri": uri }, "range": { "start": { "line": line, "character": 0 }, "end": { "line": line + 3, "character": character } } })),
+                ("textDocument/rangeFormatting", json!({ "textDocument": { "uri": uri }, "range": { "start": { "line": line, "character": 0 }, "end": { "line": line + 2, "character": character } }, "options": { "tabSize": 2, "insertSpaces": true } })),
             ];
             for (method, params) in requests {
                 let r = c.request(method, params);

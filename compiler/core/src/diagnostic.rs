@@ -156,6 +156,57 @@ pub struct Diagnostic {
     pub notes: Vec<String>,
     /// What to do about it.
     pub help: Vec<String>,
+    /// Changes to the sources that tools can apply (the help lines that are edits).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fixes: Vec<Fix>,
+}
+
+/// One replacement of a span of a file by a text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Edit {
+    /// The file to change.
+    pub file: FileId,
+    /// The bytes replaced (empty to insert).
+    pub span: Span,
+    /// What replaces them.
+    pub text: String,
+}
+
+/// A suggested change that resolves a diagnostic: what an editor offers as a quick fix.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Fix {
+    /// What the change does, as a menu entry says it: "Rename to `_x`".
+    pub title: String,
+    /// The edits, applied together.
+    pub edits: Vec<Edit>,
+    /// Whether this is the one clear fix (an editor may apply it with a single key).
+    pub preferred: bool,
+}
+
+impl Fix {
+    /// A fix that replaces one span by a text.
+    pub fn replace(
+        title: impl Into<String>,
+        file: FileId,
+        span: Span,
+        text: impl Into<String>,
+    ) -> Fix {
+        Fix {
+            title: title.into(),
+            edits: vec![Edit {
+                file,
+                span,
+                text: text.into(),
+            }],
+            preferred: false,
+        }
+    }
+
+    /// Marks the fix as the one clear fix.
+    pub fn preferred(mut self) -> Fix {
+        self.preferred = true;
+        self
+    }
 }
 
 impl Diagnostic {
@@ -173,6 +224,7 @@ impl Diagnostic {
             secondary: Vec::new(),
             notes: Vec::new(),
             help: Vec::new(),
+            fixes: Vec::new(),
         }
     }
 
@@ -202,6 +254,27 @@ impl Diagnostic {
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help.push(help.into());
         self
+    }
+
+    /// Adds a fix an editor can apply.
+    pub fn fix(mut self, fix: Fix) -> Self {
+        self.fixes.push(fix);
+        self
+    }
+
+    /// "did you mean `x`?" for the name under the primary label, with the fix that replaces
+    /// that name by `x`; nothing when there is no suggestion.
+    pub fn did_you_mean(self, found: Option<&str>) -> Self {
+        self.did_you_mean_as(found, |s| s.to_string())
+    }
+
+    /// [`Diagnostic::did_you_mean`] where the suggestion is written differently in the help
+    /// than in the source (`@local` for the name `local`).
+    pub fn did_you_mean_as(self, found: Option<&str>, shown: impl Fn(&str) -> String) -> Self {
+        let Some(name) = found else { return self };
+        let (file, span) = (self.primary.file, self.primary.span);
+        self.help(format!("did you mean `{}`?", shown(name)))
+            .fix(Fix::replace(format!("Change to `{}`", shown(name)), file, span, name).preferred())
     }
 
     /// Whether this is an error (as opposed to a warning).

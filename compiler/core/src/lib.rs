@@ -22,6 +22,6 @@ pub mod syntax;
 pub mod workspace;
 
 pub use check::Analysis;
-pub use diagnostic::{Code, Diagnostic, Severity};
+pub use diagnostic::{Code, Diagnostic, Edit, Fix, Severity};
 pub use span::{FileId, Sources, Span};
 pub use workspace::Workspace;

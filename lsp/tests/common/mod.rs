@@ -18,6 +18,8 @@ pub struct Client {
     pub notifications: Vec<Notification>,
     /// Methods of the requests the server sent (each answered with `null`).
     pub server_requests: Vec<String>,
+    /// What the server answered to `initialize`.
+    pub initialized: Value,
 }
 
 /// A `file:` URI for a path.
@@ -41,6 +43,11 @@ impl Client {
 
     /// Starts a server, declaring some client capabilities.
     pub fn start_with(root: Option<&Path>, capabilities: Value) -> Client {
+        Client::start_with_options(root, capabilities, json!({ "errorDocsBase": DOCS_BASE }))
+    }
+
+    /// Starts a server with client capabilities and `initializationOptions`.
+    pub fn start_with_options(root: Option<&Path>, capabilities: Value, options: Value) -> Client {
         let (server, client) = Connection::memory();
         let handle = std::thread::spawn(move || oaas_lsp::run(server));
         let mut c = Client {
@@ -49,6 +56,7 @@ impl Client {
             server: Some(handle),
             notifications: Vec::new(),
             server_requests: Vec::new(),
+            initialized: Value::Null,
         };
         let folders = root.map(|r| json!([{ "uri": uri(r), "name": "root" }]));
         let result = c.request(
@@ -57,13 +65,14 @@ impl Client {
                 "capabilities": capabilities,
                 "rootUri": root.map(uri),
                 "workspaceFolders": folders,
-                "initializationOptions": { "errorDocsBase": DOCS_BASE },
+                "initializationOptions": options,
             }),
         );
         assert!(
             result.response_result.is_ok(),
             "initialize failed: {result:?}"
         );
+        c.initialized = result.response_result.unwrap_or_default();
         c.notify("initialized", json!({}));
         c
     }
@@ -201,4 +210,32 @@ pub fn find(text: &str, needle: &str, n: usize, offset: u32) -> (u32, u32) {
         .map(char::len_utf16)
         .sum();
     (line, col as u32 + offset)
+}
+
+/// Applies a `WorkspaceEdit`'s edits of one URI to a text.
+pub fn apply_edits(text: &str, edits: &[Value]) -> String {
+    let lines = oaas_compiler::span::LineIndex::new(text);
+    let offset = |p: &Value| {
+        lines.offset_of_utf16(
+            text,
+            p["line"].as_u64().unwrap_or(0) as u32,
+            p["character"].as_u64().unwrap_or(0) as u32,
+        )
+    };
+    let mut spans: Vec<(usize, usize, String)> = edits
+        .iter()
+        .map(|e| {
+            (
+                offset(&e["range"]["start"]),
+                offset(&e["range"]["end"]),
+                e["newText"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    spans.sort_by_key(|s| std::cmp::Reverse(s.0));
+    let mut out = text.to_string();
+    for (a, b, t) in spans {
+        out.replace_range(a..b, &t);
+    }
+    out
 }

@@ -134,9 +134,10 @@ pub(super) fn check_all(
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
-            if let Some(s) = suggest::closest(&a.name.name, SPECS.iter().map(|s| s.name)) {
-                d = d.help(format!("did you mean `@{s}`?"));
-            }
+            d = d.did_you_mean_as(
+                suggest::closest(&a.name.name, SPECS.iter().map(|s| s.name)),
+                |s| format!("@{s}"),
+            );
             checker.diagnostics.push(d);
             continue;
         };

@@ -5,7 +5,7 @@ use super::model::*;
 use super::suggest;
 use super::types::{assignable, join, literal_problem, Ty};
 use super::{Checker, ResolvedCall, Symbol};
-use crate::diagnostic::{Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic, Fix};
 use crate::span::{FileId, Span};
 use crate::syntax::ast::{self, Access};
 use ops::{first_call, VALUE_BUILTINS};
@@ -20,6 +20,16 @@ struct Local {
     loc: Loc,
     used: bool,
     kind: LocalKind,
+}
+
+/// The fix that names an unused local `_name`, which says it is unused on purpose.
+fn rename_unused(local: &Local) -> Fix {
+    Fix::replace(
+        format!("Rename to `_{}`", local.name),
+        local.loc.file,
+        local.loc.span,
+        format!("_{}", local.name),
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -337,7 +347,8 @@ impl Checker<'_> {
                 .help(format!(
                     "if the call is only for its effect, drop `let {} =`, or name it `_{}`",
                     local.name, local.name
-                )),
+                ))
+                .fix(rename_unused(local).preferred()),
                 LocalKind::Param(_) => Diagnostic::new(
                     Code::W0002,
                     local.loc.file,
@@ -345,7 +356,8 @@ impl Checker<'_> {
                     format!("parameter `{}` is never used", local.name),
                 )
                 .label("unused parameter")
-                .help(format!("remove it, or name it `_{}`", local.name)),
+                .help(format!("remove it, or name it `_{}`", local.name))
+                .fix(rename_unused(local)),
                 LocalKind::LoopVar => continue,
             };
             self.diagnostics.push(d);
@@ -689,11 +701,8 @@ impl Checker<'_> {
                     format!("there is nothing named `{}` here", name.name),
                 )
                 .label("unknown name");
-                if let Some(h) = suggest::did_you_mean(suggest::closest(
-                    &name.name,
-                    locals.iter().map(String::as_str),
-                )) {
-                    d = d.help(h);
+                if let Some(s) = suggest::closest(&name.name, locals.iter().map(String::as_str)) {
+                    d = d.did_you_mean(Some(s));
                 } else {
                     d = d.note(
                         "a macro can use `self`, its parameters, earlier `let` names and classes",
@@ -732,10 +741,7 @@ impl Checker<'_> {
                             record.loc.span,
                             format!("`{}` declared here", record.name),
                         );
-                        if let Some(h) = suggest::did_you_mean(suggest::closest(&name.name, names))
-                        {
-                            d = d.help(h);
-                        }
+                        d = d.did_you_mean(suggest::closest(&name.name, names));
                         self.diagnostics.push(d);
                         Ty::Unknown
                     }
@@ -766,12 +772,10 @@ impl Checker<'_> {
                         loc.span,
                         format!("`{class_name}` declared here"),
                     );
-                    if let Some(h) = suggest::did_you_mean(suggest::closest(
+                    d = d.did_you_mean(suggest::closest(
                         &name.name,
                         names.iter().map(String::as_str),
-                    )) {
-                        d = d.help(h);
-                    }
+                    ));
                     self.diagnostics.push(d);
                     return Ty::Unknown;
                 };
@@ -947,12 +951,10 @@ impl Checker<'_> {
             )
             .label("unknown function")
             .secondary(loc.file, loc.span, format!("`{class_name}` declared here"));
-            if let Some(h) = suggest::did_you_mean(suggest::closest(
+            d = d.did_you_mean(suggest::closest(
                 &method.name,
                 names.iter().map(String::as_str),
-            )) {
-                d = d.help(h);
-            }
+            ));
             self.diagnostics.push(d);
             self.args_only(cx, args);
             return Ty::Unknown;
@@ -1145,11 +1147,10 @@ impl Checker<'_> {
                                 format!("{what} has no parameter `{}`", n.name),
                             )
                             .label("unknown argument name");
-                            if let Some(h) = suggest::did_you_mean(suggest::closest(
-                                &n.name,
-                                params.iter().map(|p| p.name.as_str()),
-                            )) {
-                                d = d.help(h);
+                            if let Some(s) =
+                                suggest::closest(&n.name, params.iter().map(|p| p.name.as_str()))
+                            {
+                                d = d.did_you_mean(Some(s));
                             } else if !params.is_empty() {
                                 d = d.note(format!(
                                     "its parameters are {}",
@@ -1313,12 +1314,10 @@ impl Checker<'_> {
             let mut d = Diagnostic::new(Code::E0113, cx.file, func.span, format!("there is no function `{}`", func.name))
                 .label("unknown function")
                 .note("functions are called on an object (`x.f()`) or a class (`C.f()`); the free functions are `flatten`, `len`, `sum`, `min` and `max`");
-            if let Some(h) = suggest::did_you_mean(suggest::closest(
+            d = d.did_you_mean(suggest::closest(
                 &func.name,
                 ["flatten", "len", "sum", "min", "max"],
-            )) {
-                d = d.help(h);
-            }
+            ));
             self.diagnostics.push(d);
             self.args_only(cx, args);
             return Ty::Unknown;

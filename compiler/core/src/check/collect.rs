@@ -7,7 +7,7 @@ use super::model::*;
 use super::suggest;
 use super::types::{assignable, literal_problem, Ty};
 use super::{Checker, Symbol};
-use crate::diagnostic::{Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic, Fix};
 use crate::span::{FileId, Span};
 use crate::syntax::ast;
 use petgraph::graph::DiGraph;
@@ -220,9 +220,7 @@ impl Checker<'_> {
                     )
                     .label("unknown package")
                     .note("a package is found among the files given to the compiler");
-                    if let Some(h) = suggest::did_you_mean(suggest::closest(&pkg_name, names)) {
-                        d = d.help(h);
-                    }
+                    d = d.did_you_mean(suggest::closest(&pkg_name, names));
                     self.diagnostics.push(d);
                     self.import_failed(*file, &u.name.name);
                     continue;
@@ -251,11 +249,7 @@ impl Checker<'_> {
                             ),
                         )
                         .label("not in that package");
-                        if let Some(h) =
-                            suggest::did_you_mean(suggest::closest(&u.name.name, names))
-                        {
-                            d = d.help(h);
-                        }
+                        d = d.did_you_mean(suggest::closest(&u.name.name, names));
                         self.diagnostics.push(d);
                         self.import_failed(*file, &u.name.name);
                         continue;
@@ -452,8 +446,8 @@ impl Checker<'_> {
             d.code = Code::E0110;
             d.severity = Code::E0110.severity();
         }
-        if let Some(h) = suggest::did_you_mean(suggest::closest(&name.name, candidates)) {
-            d = d.help(h);
+        if let Some(s) = suggest::closest(&name.name, candidates) {
+            d = d.did_you_mean(Some(s));
         } else if what == "class" {
             d = d.help("declare it in this package, or bring it in with `use package.Class`");
         }
@@ -645,6 +639,12 @@ impl Checker<'_> {
                         m.name.name,
                         self.sources.get(file).slice(ty.span)
                     ));
+                    let d = match self.keyword_before_name(file, m, "state") {
+                        Some(at) => {
+                            d.fix(Fix::replace("Declare it as `ref`", file, at, "ref").preferred())
+                        }
+                        None => d,
+                    };
                     self.diagnostics.push(d);
                 }
                 let default = default
@@ -722,6 +722,25 @@ impl Checker<'_> {
             annotations: member_annotations,
             overrides: None,
         }
+    }
+
+    /// The span of the keyword `word` written between a member's start and its name (the
+    /// tree keeps the name and modifiers, not the kind's keyword).
+    fn keyword_before_name(&self, file: FileId, m: &ast::Member, word: &str) -> Option<Span> {
+        let start = m.span.start as usize;
+        let head = self
+            .sources
+            .get(file)
+            .text
+            .get(start..m.name.span.start as usize)?;
+        let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let at = head.match_indices(word).map(|(i, _)| i).filter(|&i| {
+            let before = head[..i].chars().next_back();
+            let after = head[i + word.len()..].chars().next();
+            !before.is_some_and(is_word) && !after.is_some_and(is_word)
+        });
+        let at = at.last()?;
+        Some(Span::new(start + at, start + at + word.len()))
     }
 
     fn check_modifiers(&mut self, file: FileId, m: &ast::Member) {
@@ -1058,6 +1077,18 @@ impl Checker<'_> {
             )
             .note("callers of the parent's member must be able to call the override")
             .help(format!("make it `{}`", i.access.as_str()));
+            let d = match ast.modifiers.access {
+                Some((_, at)) => d.fix(
+                    Fix::replace(
+                        format!("Make it `{}`", i.access.as_str()),
+                        file,
+                        at,
+                        i.access.as_str(),
+                    )
+                    .preferred(),
+                ),
+                None => d,
+            };
             self.diagnostics.push(d);
         }
         true

@@ -37,11 +37,6 @@ pub fn distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// `help` text for a suggestion.
-pub fn did_you_mean(found: Option<&str>) -> Option<String> {
-    found.map(|s| format!("did you mean `{s}`?"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -267,6 +267,11 @@ impl Shift for Diagnostic {
     fn shift(&mut self, delta: isize) {
         self.primary.shift(delta);
         self.secondary.shift(delta);
+        for fix in &mut self.fixes {
+            for edit in &mut fix.edits {
+                edit.span.shift(delta);
+            }
+        }
     }
 }
 

@@ -1,0 +1,181 @@
+"""A headless editor session against the real `oaasc lsp`, driven by pygls's language client.
+
+It does what a person in an editor does with examples/video, configured as docs/lsp.md says
+(the package folder as the root): open video.oaas and see it check clean, go to a definition,
+type a mistake and see the diagnostic appear, apply the quick fix the server offers, see the
+diagnostic clear, and shut the server down. Run by editors/headless/test.sh:
+
+    python3 editors/headless/session.py path/to/oaasc
+
+Prints `N passed, 0 failed` and exits 0 when every step held, else names the failed step and
+exits 1.
+"""
+
+import asyncio
+import sys
+from pathlib import Path
+
+from lsprotocol import types as t
+from pygls.lsp.client import LanguageClient
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "examples" / "video"
+FILE = PACKAGE / "video.oaas"
+WAIT_S = 60
+
+
+class Session:
+    def __init__(self, oaasc):
+        self.oaasc = oaasc
+        self.client = LanguageClient("oaas-headless", "1")
+        self.published = {}
+        self.changed = asyncio.Condition()
+        self.passed = 0
+
+        @self.client.feature(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        async def on_diagnostics(params):
+            async with self.changed:
+                self.published[params.uri] = params.diagnostics
+                self.changed.notify_all()
+
+    async def diagnostics_where(self, uri, test, what):
+        """Waits until the diagnostics published for `uri` satisfy `test`."""
+
+        async def wait():
+            async with self.changed:
+                await self.changed.wait_for(
+                    lambda: uri in self.published and test(self.published[uri])
+                )
+                return self.published[uri]
+
+        try:
+            return await asyncio.wait_for(wait(), WAIT_S)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"{what}: last diagnostics {self.published.get(uri)}")
+
+    def step(self, name, ok, detail=""):
+        if not ok:
+            raise AssertionError(f"{name}: {detail}")
+        self.passed += 1
+        print(f"ok   {name}")
+
+    async def run(self):
+        c = self.client
+        await c.start_io(self.oaasc, "lsp")
+        init = await c.initialize_async(
+            t.InitializeParams(
+                process_id=None,
+                root_uri=PACKAGE.as_uri(),
+                workspace_folders=[t.WorkspaceFolder(uri=PACKAGE.as_uri(), name="video")],
+                capabilities=t.ClientCapabilities(),
+            )
+        )
+        caps = init.capabilities
+        self.step(
+            "the server offers quick fixes and semantic tokens",
+            caps.code_action_provider is not None and caps.semantic_tokens_provider is not None,
+            str(caps),
+        )
+        c.initialized(t.InitializedParams())
+
+        uri = FILE.as_uri()
+        text = FILE.read_text()
+        c.text_document_did_open(
+            t.DidOpenTextDocumentParams(
+                text_document=t.TextDocumentItem(uri=uri, language_id="oaas", version=1, text=text)
+            )
+        )
+        clean = await self.diagnostics_where(uri, lambda d: True, "diagnostics on open")
+        self.step("examples/video opens with no diagnostic", len(clean) == 0, str(clean))
+
+        # Definition: `p.extract_frames(...)` leads to `fn extract_frames`.
+        use_line = next(i for i, l in enumerate(text.splitlines()) if "p.extract_frames(" in l)
+        use_col = text.splitlines()[use_line].index("p.extract_frames(") + 3
+        found = await c.text_document_definition_async(
+            t.DefinitionParams(
+                text_document=t.TextDocumentIdentifier(uri=uri),
+                position=t.Position(line=use_line, character=use_col),
+            )
+        )
+        target = found[0] if isinstance(found, list) else found
+        decl_line = next(
+            i for i, l in enumerate(text.splitlines()) if "fn extract_frames(" in l
+        )
+        self.step(
+            "definition of p.extract_frames is its declaration",
+            target is not None and target.uri == uri and target.range.start.line == decl_line,
+            str(found),
+        )
+
+        # Type a mistake: `self.split(` becomes `self.splt(`.
+        line = next(i for i, l in enumerate(text.splitlines()) if "self.split(" in l)
+        col = text.splitlines()[line].index("self.split(") + len("self.spl")
+        c.text_document_did_change(
+            t.DidChangeTextDocumentParams(
+                text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=2),
+                content_changes=[
+                    t.TextDocumentContentChangePartial(
+                        range=t.Range(
+                            start=t.Position(line=line, character=col),
+                            end=t.Position(line=line, character=col + 1),
+                        ),
+                        text="",
+                    )
+                ],
+            )
+        )
+        shown = await self.diagnostics_where(
+            uri, lambda d: any(x.code == "E0113" for x in d), "the typed error"
+        )
+        error = next(x for x in shown if x.code == "E0113")
+        self.step("the typed error appears", error.range.start.line == line, str(error))
+
+        actions = await c.text_document_code_action_async(
+            t.CodeActionParams(
+                text_document=t.TextDocumentIdentifier(uri=uri),
+                range=error.range,
+                context=t.CodeActionContext(diagnostics=[error]),
+            )
+        )
+        fixes = [a for a in actions or [] if isinstance(a, t.CodeAction) and a.is_preferred]
+        self.step("a preferred quick fix is offered", len(fixes) == 1, str(actions))
+        edits = fixes[0].edit.changes[uri]
+        c.text_document_did_change(
+            t.DidChangeTextDocumentParams(
+                text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=3),
+                content_changes=[
+                    t.TextDocumentContentChangePartial(range=e.range, text=e.new_text)
+                    for e in edits
+                ],
+            )
+        )
+        cleared = await self.diagnostics_where(uri, lambda d: len(d) == 0, "after the quick fix")
+        self.step("the quick fix clears the error", len(cleared) == 0)
+
+        tokens = await c.text_document_semantic_tokens_full_async(
+            t.SemanticTokensParams(text_document=t.TextDocumentIdentifier(uri=uri))
+        )
+        self.step("semantic tokens cover the file", len(tokens.data) > 5 * 50, str(len(tokens.data)))
+
+        await c.shutdown_async(None)
+        c.exit(None)
+        await c.stop()
+
+
+async def main():
+    if len(sys.argv) != 2:
+        print(__doc__)
+        return 2
+    session = Session(sys.argv[1])
+    try:
+        await session.run()
+    except AssertionError as e:
+        print(f"FAIL {e}")
+        print(f"{session.passed} passed, 1 failed")
+        return 1
+    print(f"{session.passed} passed, 0 failed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
