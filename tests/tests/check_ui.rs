@@ -206,10 +206,13 @@ fn every_code_has_a_failing_fixture() {
     for fixture in fixtures("fail") {
         covered.extend(expected(&fixture).into_iter().map(|(_, _, code)| code));
     }
+    // Codes reported on `oaas.toml` manifests, not on `.oaas` sources: their failing
+    // cases are the manifest tests in compiler/core/src/manifest.rs and cli/tests/project.rs.
+    const ON_MANIFESTS: &[&str] = &["E0600"];
     let uncovered: Vec<&str> = Code::ALL
         .iter()
         .map(|c| c.as_str())
-        .filter(|c| !covered.contains(*c))
+        .filter(|c| !covered.contains(*c) && !ON_MANIFESTS.contains(c))
         .collect();
     assert!(
         uncovered.is_empty(),
