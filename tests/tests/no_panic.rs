@@ -137,8 +137,10 @@ fn pathological_inputs_finish_quickly() {
             .unwrap()
             .join()
             .unwrap();
+        // Not a speed goal (check-bench --shapes measures those): a bound only an input
+        // gone quadratic or worse would pass, loose enough for a loaded CI machine.
         assert!(
-            took < Duration::from_secs(4),
+            took < Duration::from_secs(60),
             "took {took:?} on {head:?}..."
         );
     }
