@@ -4,6 +4,11 @@
 //! after a savepoint of its own, so one that finds its keys taken (a conflict, a task
 //! committed before, an idempotency key held) is rolled back alone and answered alone.
 //!
+//! A commit made while fewer than [`WRITERS`] commits are being written alone goes in at
+//! once, in the caller's task, in a transaction of its own: with few callers there is
+//! nothing to group, and a hop to a writer task cost a few milliseconds per call at
+//! concurrency 1 (bench/RESULTS.md). Only commits beyond those wait for a group.
+//!
 //! A few writers run at once, each on a pooled connection, so a slow group does not hold
 //! up the queue. A group the server refuses for another reason (a value it will not store)
 //! is taken apart: each commit is then tried alone, and only the one at fault fails. A
@@ -15,6 +20,7 @@ use super::{
 };
 use crate::store::{Commit, CommitOutcome, StoreError, StoreResult};
 use deadpool_postgres::Pool;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -36,6 +42,18 @@ struct Waiting {
 /// what is queued and stop.
 pub(super) struct Groups {
     queue: mpsc::UnboundedSender<Waiting>,
+    pool: Pool,
+    /// Commits being written alone, in their callers' tasks.
+    alone: Arc<AtomicUsize>,
+}
+
+/// One commit written alone, counted while it lives.
+struct Alone(Arc<AtomicUsize>);
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Groups {
@@ -46,11 +64,20 @@ impl Groups {
         for _ in 0..WRITERS {
             tokio::spawn(write_groups(pool.clone(), rx.clone()));
         }
-        Groups { queue }
+        Groups {
+            queue,
+            pool,
+            alone: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
     /// Commits `commit` in the next group; its own outcome.
     pub(super) async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome> {
+        if self.alone.fetch_add(1, Ordering::AcqRel) < WRITERS {
+            let _counted = Alone(self.alone.clone());
+            return commit_alone(&self.pool, &commit).await;
+        }
+        self.alone.fetch_sub(1, Ordering::AcqRel);
         let (reply, outcome) = oneshot::channel();
         self.queue
             .send(Waiting { commit, reply })
