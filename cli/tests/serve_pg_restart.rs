@@ -9,13 +9,13 @@
 
 mod common;
 
-use common::{client, deploy_fixture, post, serve};
-use serde_json::{json, Value};
+use common::{client, deploy_fixture, get, health_becomes, post, serve};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A PostgreSQL server of the test's own, stopped when dropped.
 struct PrivateServer {
@@ -168,22 +168,6 @@ fn give_to_postgres(dir: &Path) {
     );
 }
 
-/// Polls `/healthz` until it answers `status`.
-async fn health_becomes(base: &str, status: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = reqwest::get(format!("{base}/healthz")).await.unwrap();
-        if got.status().as_u16() == status {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/healthz never answered {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// What the load saw.
 #[derive(Default)]
 struct Seen {
@@ -255,14 +239,7 @@ async fn postgresql_restarted_under_load_gives_503s_then_serves_with_no_acknowle
         seen.acknowledged > acknowledged_before_back,
         "no request succeeded after PostgreSQL came back"
     );
-    let object: Value = client
-        .get(format!("{base}/api/objects/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, object) = get(&client, format!("{base}/api/objects/{id}")).await;
     let count = object["state"]["count"].as_u64().unwrap();
     // Every acknowledged increment is there; one that failed may have committed as its
     // connection broke, never more than were sent.

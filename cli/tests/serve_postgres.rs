@@ -7,7 +7,7 @@
 use oaas_runtime::store::postgres::ScratchDatabase;
 mod common;
 
-use common::{client, counts, deploy_fixture, fixture, post, serve, TOKEN};
+use common::{client, counts, deploy_fixture, fixture, health_becomes, post, serve, TOKEN};
 use serde_json::{json, Value};
 use std::process::Command;
 
@@ -106,21 +106,6 @@ fn admin_sql(db: &ScratchDatabase, sql: &str) {
         .expect("psql, PostgreSQL's client, is needed by this test");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "psql {sql}: {stderr}");
-}
-
-/// Polls `/healthz` until it answers `status`; the last answer.
-async fn health_becomes(base: &str, status: u16) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let r = reqwest::get(format!("{base}/healthz")).await.unwrap();
-        let got = r.status().as_u16();
-        let body: Value = r.json().await.unwrap();
-        if got == status || std::time::Instant::now() > deadline {
-            assert_eq!(got, status, "{body}");
-            return body;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
 }
 
 /// The database goes away under a running runtime (its connections ended, new ones

@@ -112,3 +112,18 @@ pub async fn deploy_fixture(client: &reqwest::Client, base: &str) {
     let (status, r) = post(client, format!("{base}/api/packages"), body).await;
     assert_eq!(status, 201, "{r}");
 }
+
+/// Polls `/healthz` until it answers `status`; the last answer.
+pub async fn health_becomes(base: &str, status: u16) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = reqwest::get(format!("{base}/healthz")).await.unwrap();
+        let got = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        if got == status || std::time::Instant::now() > deadline {
+            assert_eq!(got, status, "{body}");
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
