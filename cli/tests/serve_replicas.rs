@@ -190,6 +190,51 @@ async fn six_hundred_concurrent_increments_through_three_replicas_add_exactly_si
     db.drop_database().await.unwrap();
 }
 
+/// An `@memo` function's result recorded through one replica answers through the others,
+/// and the same call sent through all three at once runs its container once: the key's
+/// turn and its record are PostgreSQL's, not a replica's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memo_result_is_shared_by_the_replicas_and_identical_calls_at_once_run_once() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let Some(db) = ScratchDatabase::create()
+        .await
+        .expect("PostgreSQL required")
+    else {
+        return;
+    };
+    let client = client();
+    let (replicas, bases) = three_with_package(db.url(), &client).await;
+    let (id, _) = create_when_known(&client, &bases[0], 0).await;
+    let stamp = |base: &String, salt: &str| {
+        let url = format!("{base}/api/objects/{id}/invoke/stamp");
+        (url, json!({ "salt": salt }))
+    };
+    // One call, then the same through each replica: one container run in all.
+    let first = post_all(&client, vec![stamp(&bases[0], "a")], 1).await;
+    let again = post_all(&client, bases.iter().map(|b| stamp(b, "a")).collect(), 3).await;
+    let answers: Vec<&Value> = first.iter().chain(&again).map(|(_, r)| &r["result"]).collect();
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    // A new salt sent through all three at once: they wait for one run and share it.
+    let at_once = post_all(&client, bases.iter().map(|b| stamp(b, "b")).collect(), 3).await;
+    let answers: Vec<&Value> = at_once.iter().map(|(_, r)| &r["result"]).collect();
+    assert!(answers[0].as_str().unwrap().starts_with("b-"), "{answers:?}");
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    // Asking for a fresh call runs the container again.
+    let (status, fresh) = client
+        .post(format!("{}/api/objects/{id}/invoke/stamp", bases[2]))
+        .header("Cache-Control", "no-cache")
+        .json(&json!({"salt": "b"}))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .unwrap();
+    let fresh: Value = fresh.json().await.unwrap();
+    assert_eq!(status, 200, "{fresh}");
+    assert_ne!(&fresh["result"], answers[0]);
+    drop(replicas);
+    db.drop_database().await.unwrap();
+}
+
 /// The status of `GET /api/packages` through `base` with `token`.
 async fn packages_status(base: &str, token: &str) -> u16 {
     let r = reqwest::Client::new()
