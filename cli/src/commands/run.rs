@@ -557,7 +557,7 @@ fn nodes_done(nodes: &BTreeMap<String, NodeRecord>) -> String {
     match reused.len() {
         0 => format!("{} nodes done", nodes.len()),
         n => format!(
-            "{} nodes done, {n} reused from earlier runs (`@memo`; --fresh calls them again): {}",
+            "{} nodes done; {n} calls reused earlier results (`@memo`; --fresh runs them again): {}",
             nodes.len(),
             summarize(&reused)
         ),
@@ -576,7 +576,7 @@ fn summarize(labels: &[&str]) -> String {
     shown.truncate(3);
     let mut text = shown.join(", ");
     if total > 3 {
-        text.push_str(&format!(" and {} other calls", total - 3));
+        text.push_str(&format!(" and {} more", total - 3));
     }
     text
 }
