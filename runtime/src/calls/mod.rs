@@ -202,6 +202,9 @@ impl Calls {
         let millis = started.elapsed().as_secs_f64() * 1000.0;
         self.metrics
             .record(&resolved.class.qualified, name, millis, result.is_err());
+        if ctx.memo.as_ref().is_some_and(|r| r.contains(&ctx.task)) {
+            self.metrics.reused(&resolved.class.qualified, name);
+        }
         result
     }
 
