@@ -212,12 +212,19 @@ async fn a_memo_result_is_shared_by_the_replicas_and_identical_calls_at_once_run
     // One call, then the same through each replica: one container run in all.
     let first = post_all(&client, vec![stamp(&bases[0], "a")], 1).await;
     let again = post_all(&client, bases.iter().map(|b| stamp(b, "a")).collect(), 3).await;
-    let answers: Vec<&Value> = first.iter().chain(&again).map(|(_, r)| &r["result"]).collect();
+    let answers: Vec<&Value> = first
+        .iter()
+        .chain(&again)
+        .map(|(_, r)| &r["result"])
+        .collect();
     assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
     // A new salt sent through all three at once: they wait for one run and share it.
     let at_once = post_all(&client, bases.iter().map(|b| stamp(b, "b")).collect(), 3).await;
     let answers: Vec<&Value> = at_once.iter().map(|(_, r)| &r["result"]).collect();
-    assert!(answers[0].as_str().unwrap().starts_with("b-"), "{answers:?}");
+    assert!(
+        answers[0].as_str().unwrap().starts_with("b-"),
+        "{answers:?}"
+    );
     assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
     // Asking for a fresh call runs the container again.
     let (status, fresh) = client

@@ -57,19 +57,31 @@ async fn other_arguments_another_object_version_or_another_input_version_miss() 
     assert_eq!(sent(&w, "scaled"), 3, "another object reused a result");
     call(&w, request(Target::Object(x.clone()), "bump", json!({}))).await;
     let bumped = scaled(&w, &x, 2).await;
-    assert_eq!(sent(&w, "scaled"), 4, "a new version of the object reused a result");
+    assert_eq!(
+        sent(&w, "scaled"),
+        4,
+        "a new version of the object reused a result"
+    );
     assert_eq!(bumped.result["state"]["v"], json!(6));
 
     let total = |parts: Vec<&ObjectId>| {
         let parts: Vec<Value> = parts.iter().map(|p| json!(p.as_str())).collect();
-        request(Target::Class("t.N".into()), "total", json!({ "parts": parts }))
+        request(
+            Target::Class("t.N".into()),
+            "total",
+            json!({ "parts": parts }),
+        )
     };
     call(&w, total(vec![&x, &y])).await;
     call(&w, total(vec![&x, &y])).await;
     assert_eq!(sent(&w, "total"), 1, "the same inputs ran twice");
     call(&w, request(Target::Object(y.clone()), "bump", json!({}))).await;
     let after = call(&w, total(vec![&x, &y])).await;
-    assert_eq!(sent(&w, "total"), 2, "a new version of an input reused a result");
+    assert_eq!(
+        sent(&w, "total"),
+        2,
+        "a new version of an input reused a result"
+    );
     assert_eq!(after.result["state"]["v"], json!(4 + 5));
 }
 
@@ -78,9 +90,16 @@ async fn a_new_package_version_misses() {
     let w = world().await;
     let x = new_object(&w, 1).await;
     let parts = json!({ "parts": [x.as_str()] });
-    call(&w, request(Target::Class("t.N".into()), "total", parts.clone())).await;
+    call(
+        &w,
+        request(Target::Class("t.N".into()), "total", parts.clone()),
+    )
+    .await;
     let mut ws = oaas_compiler::Workspace::new();
-    ws.add_file("t.oaas", &SOURCE.replace("class N {", "class N {\n  public state w: int = 0"));
+    ws.add_file(
+        "t.oaas",
+        SOURCE.replace("class N {", "class N {\n  public state w: int = 0"),
+    );
     let build = ws.build();
     assert!(!build.has_errors(), "{:?}", build.diagnostics);
     w.calls
@@ -89,7 +108,11 @@ async fn a_new_package_version_misses() {
         .await
         .unwrap();
     call(&w, request(Target::Class("t.N".into()), "total", parts)).await;
-    assert_eq!(sent(&w, "total"), 2, "a new package version reused a result");
+    assert_eq!(
+        sent(&w, "total"),
+        2,
+        "a new package version reused a result"
+    );
 }
 
 #[tokio::test]
@@ -105,13 +128,21 @@ async fn a_failed_call_is_not_recorded_and_a_fresh_call_runs_again() {
     assert!(failed.is_err());
     *w.invoker.fail.lock().unwrap() = None;
     let first = scaled(&w, &x, 1).await;
-    assert_eq!(sent(&w, "scaled"), 2, "the failure answered for the next call");
+    assert_eq!(
+        sent(&w, "scaled"),
+        2,
+        "the failure answered for the next call"
+    );
     let fresh = InvocationRequest {
         fresh: true,
         ..request(on, "scaled", json!({"by": 1}))
     };
     let again = call(&w, fresh).await;
-    assert_eq!(sent(&w, "scaled"), 3, "a fresh call did not reach the container");
+    assert_eq!(
+        sent(&w, "scaled"),
+        3,
+        "a fresh call did not reach the container"
+    );
     assert_ne!(id_of(&first), id_of(&again));
     // The first recorded result stays the one later calls get.
     assert_eq!(id_of(&scaled(&w, &x, 1).await), id_of(&first));
@@ -144,7 +175,11 @@ async fn a_recorded_result_outlives_a_restart() {
     drop(before);
     let after = world_in(dir, &path, |s| s).await;
     let again = scaled(&after, &x, 1).await;
-    assert_eq!(sent(&after, "scaled"), 0, "the restarted runtime called the container");
+    assert_eq!(
+        sent(&after, "scaled"),
+        0,
+        "the restarted runtime called the container"
+    );
     assert_eq!(id_of(&first), id_of(&again));
 }
 
@@ -153,7 +188,13 @@ async fn a_macro_run_again_reuses_its_nodes_and_reruns_only_what_a_change_reache
     let w = world().await;
     let x = new_object(&w, 1).await;
     let y = new_object(&w, 10).await;
-    let pair = || request(Target::Object(x.clone()), "pair", json!({ "other": y.as_str() }));
+    let pair = || {
+        request(
+            Target::Object(x.clone()),
+            "pair",
+            json!({ "other": y.as_str() }),
+        )
+    };
     let first = call(&w, pair()).await;
     let id = first.invocation_id.clone();
     assert_eq!(first.result["state"]["v"], json!(2 + 11));

@@ -257,20 +257,42 @@ async fn memos(store: &dyn Store) {
         memo: Some(key.clone()),
         ..Default::default()
     };
-    let first = commit("m1", json!("m-out"), version("m-out", "k.T", 1, json!({}), false));
+    let first = commit(
+        "m1",
+        json!("m-out"),
+        version("m-out", "k.T", 1, json!({}), false),
+    );
     assert_eq!(store.commit(first).await.unwrap(), CommitOutcome::Committed);
     let recorded = Some((TaskId::from("m1"), Some(json!("m-out"))));
     assert_eq!(store.memo(&key).await.unwrap(), recorded);
-    let second = commit("m2", json!("m-2"), version("m-2", "k.T", 1, json!({}), false));
-    assert_eq!(store.commit(second).await.unwrap(), CommitOutcome::Committed);
-    assert_eq!(store.memo(&key).await.unwrap(), recorded, "the first task lost its key");
+    let second = commit(
+        "m2",
+        json!("m-2"),
+        version("m-2", "k.T", 1, json!({}), false),
+    );
+    assert_eq!(
+        store.commit(second).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    assert_eq!(
+        store.memo(&key).await.unwrap(),
+        recorded,
+        "the first task lost its key"
+    );
     // A commit that conflicts leaves no key behind.
     let other = MemoKey::from("k2");
     let clash = Commit {
         memo: Some(other.clone()),
-        ..commit("m3", json!("x"), version("m-out", "k.T", 1, json!({}), false))
+        ..commit(
+            "m3",
+            json!("x"),
+            version("m-out", "k.T", 1, json!({}), false),
+        )
     };
-    assert!(matches!(store.commit(clash).await.unwrap(), CommitOutcome::Conflict(_)));
+    assert!(matches!(
+        store.commit(clash).await.unwrap(),
+        CommitOutcome::Conflict(_)
+    ));
     assert_eq!(store.memo(&other).await.unwrap(), None);
 }
 

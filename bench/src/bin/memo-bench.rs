@@ -64,12 +64,20 @@ async fn detect(
     let before = container_calls(client, base).await?;
     let started = Instant::now();
     let mut post = client
-        .post(format!("{base}/api/objects/{id}/invoke/detect_faces?async=true"))
+        .post(format!(
+            "{base}/api/objects/{id}/invoke/detect_faces?async=true"
+        ))
         .json(&json!({ "every_s": every_s }));
     if fresh {
         post = post.header("Cache-Control", "no-cache");
     }
-    let accepted: Value = post.send().await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
+    let accepted: Value = post
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
     let inv = accepted["invocation_id"]
         .as_str()
         .ok_or(format!("not accepted: {accepted}"))?
@@ -94,7 +102,12 @@ async fn detect(
                     .map(|n| n.values().filter(|v| v["reused"] == true).count())
                     .unwrap_or(0);
                 let container_calls = container_calls(client, base).await? - before;
-                return Ok(Run { took, nodes, reused, container_calls });
+                return Ok(Run {
+                    took,
+                    nodes,
+                    reused,
+                    container_calls,
+                });
             }
             _ => return Err(format!("detect_faces failed: {record}")),
         }
@@ -113,9 +126,16 @@ async fn new_video(client: &reqwest::Client, base: &str, clip: &Path) -> Result<
         .await
         .map_err(|e| e.to_string())?;
     let result = &created["result"];
-    let upload = result["upload"]["src"].as_str().ok_or(format!("no upload URL: {created}"))?;
+    let upload = result["upload"]["src"]
+        .as_str()
+        .ok_or(format!("no upload URL: {created}"))?;
     let bytes = std::fs::read(clip).map_err(|e| e.to_string())?;
-    let put = reqwest::Client::new().put(upload).body(bytes).send().await.map_err(|e| e.to_string())?;
+    let put = reqwest::Client::new()
+        .put(upload)
+        .body(bytes)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     if !put.status().is_success() {
         return Err(format!("upload failed: {}", put.status()));
     }
@@ -162,7 +182,10 @@ async fn run() -> Result<(), String> {
         .output()
         .map_err(|e| e.to_string())?;
     if !made.status.success() {
-        return Err(format!("make_clip.py: {}", String::from_utf8_lossy(&made.stderr)));
+        return Err(format!(
+            "make_clip.py: {}",
+            String::from_utf8_lossy(&made.stderr)
+        ));
     }
     let listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
     let package = std::fs::canonicalize(&example).map_err(|e| e.to_string())?;

@@ -48,7 +48,12 @@ pub fn key(task: &Task<'_>, request: &TaskRequest) -> Option<MemoKey> {
     let passed: Map<String, Value> = request
         .objects
         .iter()
-        .map(|(id, doc)| (id.clone(), doc.get("version").cloned().unwrap_or(Value::Null)))
+        .map(|(id, doc)| {
+            (
+                id.clone(),
+                doc.get("version").cloned().unwrap_or(Value::Null),
+            )
+        })
         .collect();
     let inputs = json!({
         "package": task.resolved.artifact.version,

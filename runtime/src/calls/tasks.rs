@@ -66,10 +66,7 @@ pub async fn run(objects: &Objects, invoker: &dyn Invoker, task: Task<'_>) -> Re
     let response = invoker::send(invoker, &function, &request).await?;
     let mut commit = accept(objects, &task, &request, response)?;
     commit.memo = key;
-    if task.ctx.caller == Caller::Internal
-        && commit.versions.is_empty()
-        && commit.memo.is_none()
-    {
+    if task.ctx.caller == Caller::Internal && commit.versions.is_empty() && commit.memo.is_none() {
         // A value result that changes no object need not be on disk before the macro goes
         // on: if the runtime dies first, the task simply runs again on resume and gives
         // the same value. Its commit joins the next group.

@@ -517,9 +517,7 @@ fn run_level(
                         .iter()
                         .find(|n| n.id == id)
                         .is_some_and(|n| is_internal(&run.artifact, &graph, n));
-                    let reused = run
-                        .calls
-                        .reused(&TaskId::node(&run.scope, id, &scope.path));
+                    let reused = run.calls.reused(&TaskId::node(&run.scope, id, &scope.path));
                     run.progress.set(
                         key,
                         NodeRecord {

@@ -164,7 +164,9 @@ pub(super) fn check_all(
             Target::Data => Some("state, files and refs"),
             Target::Macro if !spec.on_macro => Some("macros (they run inside the runtime)"),
             // Reuse is a promise about one function's inputs, made function by function.
-            Target::Class if spec.name == "memo" => Some("classes (write it on each function whose result may be reused)"),
+            Target::Class if spec.name == "memo" => {
+                Some("classes (write it on each function whose result may be reused)")
+            }
             _ => None,
         };
         if let Some(what) = misplaced {

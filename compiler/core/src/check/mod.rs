@@ -448,7 +448,9 @@ impl Checker<'_> {
                     format!("`{class}.{}` cannot be memoized", m.name),
                 )
                 .label("`@memo` here")
-                .note(format!("{why}, so a recorded result cannot answer for the next one"))
+                .note(format!(
+                    "{why}, so a recorded result cannot answer for the next one"
+                ))
                 .help("remove `@memo`, or split the pure part into a function of its own"),
             );
         }
