@@ -84,14 +84,7 @@ async fn detect(
         .to_string();
     loop {
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let record: Value = client
-            .get(format!("{base}/api/invocations/{inv}"))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let record = runtime::json_of(client.get(format!("{base}/api/invocations/{inv}"))).await?;
         match record["status"].as_str() {
             Some("pending") => continue,
             Some("succeeded") => {
@@ -116,15 +109,8 @@ async fn detect(
 
 /// A new video object with the clip at `clip` as its `src`; its id.
 async fn new_video(client: &reqwest::Client, base: &str, clip: &Path) -> Result<String, String> {
-    let created: Value = client
-        .post(format!("{base}/api/classes/video.Video/objects"))
-        .json(&json!({"title": "clip"}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let create = client.post(format!("{base}/api/classes/video.Video/objects"));
+    let created = runtime::json_of(create.json(&json!({"title": "clip"}))).await?;
     let result = &created["result"];
     let upload = result["upload"]["src"]
         .as_str()
