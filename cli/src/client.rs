@@ -71,6 +71,9 @@ pub struct Client {
     unauthenticated: reqwest::Client,
     /// `http://host:port`.
     pub base: String,
+    /// Ask for fresh calls: `@memo` functions run their containers (`Cache-Control:
+    /// no-cache` on every POST).
+    fresh: bool,
 }
 
 impl Client {
@@ -93,7 +96,14 @@ impl Client {
             http,
             unauthenticated: reqwest::Client::new(),
             base: base.trim_end_matches('/').to_string(),
+            fresh: false,
         }
+    }
+
+    /// The same client, asking for fresh calls when `fresh` (`--fresh`): `@memo` functions
+    /// then run their containers rather than answer with recorded results.
+    pub fn fresh_calls(self, fresh: bool) -> Client {
+        Client { fresh, ..self }
     }
 
     async fn send<T: DeserializeOwned>(
@@ -153,8 +163,11 @@ impl Client {
         path: &str,
         body: &impl Serialize,
     ) -> Result<T, ClientError> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
-            .await
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
+        if self.fresh {
+            req = req.header(reqwest::header::CACHE_CONTROL, "no-cache");
+        }
+        self.send(req).await
     }
 
     /// `DELETE path`.

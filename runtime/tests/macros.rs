@@ -166,6 +166,7 @@ async fn completed_nodes_are_reused_when_a_macro_runs_again() {
         target: oaas_runtime::ids::Target::Object(id.as_str().into()),
         function: "fan".into(),
         args: json!({"n": 5}),
+        fresh: false,
     };
     let inv = oaas_runtime::ids::InvocationId::from("01900000-0000-7000-8000-000000000001");
     let a = engine

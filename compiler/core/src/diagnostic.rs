@@ -92,6 +92,7 @@ codes! {
     E0405 => "override weakens access",
     E0500 => "`mut` on a static function",
     E0501 => "recursion between macros",
+    E0502 => "`@memo` on a function whose result cannot be reused",
     E0600 => "invalid `oaas.toml` manifest",
     W0001 => "unused `let` binding",
     W0002 => "unused parameter",

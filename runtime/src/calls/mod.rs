@@ -4,6 +4,7 @@
 //! dataflow ([`crate::executor`]) whose nodes come back here as calls.
 
 pub mod builtins;
+pub mod memo;
 pub mod nodes;
 pub mod tasks;
 
@@ -45,13 +46,12 @@ impl Resolved {
 
     /// The id of the object a call of `function` will output under `task`, when it outputs
     /// one object (deterministic, so an asynchronous caller can know it at once).
+    /// An `@memo` function has none: a recorded result may answer with the output of an
+    /// earlier task.
     pub fn planned_output(&self, function: &str, task: &TaskId) -> Option<ObjectId> {
-        match self
-            .class
-            .function(function)
-            .and_then(|f| f.returns.as_ref())
-        {
-            Some(TypeRef::Class(_)) => Some(task.output(0)),
+        let func = self.class.function(function)?;
+        match func.returns.as_ref() {
+            Some(TypeRef::Class(_)) if !func.run.memo => Some(task.output(0)),
             _ => None,
         }
     }
@@ -75,6 +75,10 @@ pub struct CallContext {
     /// commit that changes an object waits for it, so that no change is ever on disk
     /// without the record that lets a restarted runtime finish the invocation.
     pub record: Option<RecordWritten>,
+    /// Where the invocation's calls of `@memo` functions note that a recorded result
+    /// answered them; `None` when the caller asked for fresh calls, which then run their
+    /// containers (and record their results for later calls).
+    pub memo: Option<Arc<memo::Reused>>,
 }
 
 /// The write of an invocation's record, awaited by any number of commits.
@@ -198,6 +202,9 @@ impl Calls {
         let millis = started.elapsed().as_secs_f64() * 1000.0;
         self.metrics
             .record(&resolved.class.qualified, name, millis, result.is_err());
+        if ctx.memo.as_ref().is_some_and(|r| r.contains(&ctx.task)) {
+            self.metrics.reused(&resolved.class.qualified, name);
+        }
         result
     }
 

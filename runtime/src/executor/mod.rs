@@ -42,6 +42,10 @@ pub trait NodeCaller: Send + Sync {
     ) -> BoxFuture<'static, Result<Value>>;
     /// A state field or ref of an object's newest version (null when it has none).
     fn field(&self, id: ObjectId, name: String) -> BoxFuture<'static, Result<Value>>;
+    /// Whether the call made as `task` was answered by a recorded result (`@memo`).
+    fn reused(&self, _task: &TaskId) -> bool {
+        false
+    }
 }
 
 /// Most elements of one map run at once.
@@ -132,6 +136,7 @@ fn record(status: NodeStatus, label: &str) -> NodeRecord {
         seq: 0,
         started_at: None,
         finished_at: None,
+        reused: false,
     }
 }
 
@@ -512,11 +517,13 @@ fn run_level(
                         .iter()
                         .find(|n| n.id == id)
                         .is_some_and(|n| is_internal(&run.artifact, &graph, n));
+                    let reused = run.calls.reused(&TaskId::node(&run.scope, id, &scope.path));
                     run.progress.set(
                         key,
                         NodeRecord {
                             output: Some(v.clone()),
                             internal,
+                            reused,
                             ..record(NodeStatus::Succeeded, label)
                         },
                     );

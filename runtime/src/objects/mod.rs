@@ -10,7 +10,7 @@ pub mod view;
 use crate::access::{self, Caller, Member};
 use crate::blobs::{file_key, Blobs, URL_TTL_S};
 use crate::error::{Error, Result};
-use crate::ids::{ObjectId, TaskId};
+use crate::ids::{MemoKey, ObjectId, TaskId};
 use crate::store::{
     now_ms, Commit, CommitOutcome, FieldFilter, ObjectLock, ObjectVersion, PackageRecord, Store,
 };
@@ -502,6 +502,34 @@ impl Objects {
             )));
         }
         Ok(newest)
+    }
+
+    /// Waits for the turn of the calls of an `@memo` function with the inputs of `key`:
+    /// one at a time, in this process and (on a shared store) across processes, so that
+    /// identical calls at once run one container and the others find its recorded result.
+    pub async fn memo_turn(&self, key: &MemoKey) -> Result<Turn> {
+        // A lock of the object-lock kind, under a name no object id has.
+        let id = ObjectId::from(format!("memo:{key}"));
+        let lock = match self.locks.lock() {
+            Ok(mut locks) => locks.get(&id),
+            Err(p) => p.into_inner().get(&id),
+        };
+        let local = lock.lock_owned().await;
+        let shared = self.store.lock_object(&id).await?;
+        Ok(Turn {
+            _shared: shared,
+            _local: Some(local),
+            optimistic: false,
+        })
+    }
+
+    /// The result recorded under a memo key, as callers see it.
+    pub async fn memo_result(&self, key: &MemoKey) -> Result<Option<Value>> {
+        Ok(match self.store.memo(key).await? {
+            Some((_, Some(v))) => Some(self.expand_result(v).await),
+            Some((_, None)) => Some(Value::Null),
+            None => None,
+        })
     }
 
     /// A task's committed result, if it committed before, as callers see it.

@@ -326,6 +326,12 @@ impl Emitter<'_> {
             retry_attempts: n(get("retry", "attempts")),
             retry_backoff_ms: n(get("retry", "backoff_ms")),
             concurrency: n(get("concurrency", "limit")),
+            memo: self
+                .model
+                .member(mid)
+                .annotations
+                .iter()
+                .any(|a| a.name == "memo"),
         }
     }
 

@@ -196,6 +196,10 @@ pub struct RunSettings {
     pub retry_backoff_ms: Option<u64>,
     /// Calls at once.
     pub concurrency: Option<u64>,
+    /// `@memo`: a call on the same inputs (package version, object version, arguments,
+    /// versions of the objects passed in) answers with the first call's recorded result.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub memo: bool,
 }
 
 /// A task function.
