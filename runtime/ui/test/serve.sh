@@ -11,7 +11,8 @@ oaasc=$target/debug/oaasc
 export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$CHROMIUM" ] || { echo "no chromium at $CHROMIUM: apt-get install -y chromium" >&2; exit 1; }
 
-(cd runtime/ui/test && npm ci --no-audit --no-fund --silent)
+# .ci/run installs it beforehand; a first run here does.
+[ -d runtime/ui/test/node_modules/playwright-core ] || (cd runtime/ui/test && npm ci --no-audit --no-fund --silent)
 
 work=$(mktemp -d)
 server=
