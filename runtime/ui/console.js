@@ -379,17 +379,33 @@ async function fileView(id, name, info) {
   return h('div', { class: 'card', 'data-file': name }, h('h2', {}, name, ' ', h('span', { class: 'muted' }, type)), view);
 }
 
+// The invocations that touched an object, newest first: the last 20 called on it, and those
+// whose tasks wrote one of its last 12 versions (a macro's node that made or changed it). A
+// version's `task_id` is its invocation's id, a `.`, and the node; a synchronous call
+// records no invocation, so its lookup finds none and is left out.
+async function touchedBy(id, versions) {
+  const on = await api(`/api/invocations?object=${encodeURIComponent(id)}&limit=20`);
+  const seen = new Set(on.items.map((i) => i.invocation_id));
+  const wrote = [...new Set(versions.slice(-12).map((v) => (v.task_id || '').split('.')[0]))].filter((i) => i && !seen.has(i));
+  const found = await Promise.all(wrote.map((i) => api('/api/invocations/' + encodeURIComponent(i)).catch(() => null)));
+  const summaries = found.filter(Boolean).map((r) => Object.assign({}, r, {
+    nodes: Object.keys(r.nodes || {}).length,
+    duration_ms: r.status === 'pending' ? null : r.updated_at - r.created_at,
+  }));
+  return on.items.concat(summaries).sort((a, b) => (a.invocation_id < b.invocation_id ? 1 : -1));
+}
+
 async function objectPage(id) {
   const { versions } = await api(`/api/objects/${id}/versions`);
   const newest = versions[versions.length - 1];
   const c = await api('/api/classes/' + encodeURIComponent(newest.class));
   const files = await Promise.all(Object.entries(newest.files || {}).map(([n, info]) => fileView(id, n, info).catch((e) => h('p', { class: 'error' }, n + ': ' + e.message))));
-  const touched = await api(`/api/invocations?object=${encodeURIComponent(id)}&limit=20`);
+  const touched = await touchedBy(id, versions);
   return [h('h1', {}, 'Object ', h('code', {}, id)),
     h('p', {}, 'class ', h('a', { href: '#/class/' + newest.class }, newest.class), ' · ', versions.length, ' versions', newest.deleted ? ' · deleted' : ''),
     h('h2', {}, 'Versions'), versionsTable(versions),
     h('h2', {}, 'Files'), files.length ? h('div', { class: 'cards' }, files) : h('p', { class: 'muted' }, 'none'),
-    h('h2', {}, 'Invocations on it'), invocationsTable(touched.items),
+    h('h2', {}, 'Invocations that touched it'), invocationsTable(touched),
     h('h2', {}, 'Call'), [...c.macros.filter((m) => !m.static).map((m) => h('details', { open: true }, h('summary', {}, 'macro ', h('code', {}, signature(m))), callForm(c.qualified, m, true, id))),
       ...c.functions.filter((f) => !f.static).map((f) => h('details', {}, h('summary', {}, h('code', {}, signature(f))), callForm(c.qualified, f, false, id)))]];
 }
