@@ -275,7 +275,7 @@ impl Objects {
         }
     }
 
-    /// Every version of an object, oldest first, as the outside sees them.
+    /// Every version of an object, oldest first, as the outside sees them, each with the `task_id` that wrote it.
     pub async fn history(&self, id: &ObjectId) -> Result<Vec<Value>> {
         let history = self.store.history(id).await?;
         if history.is_empty() {
