@@ -38,6 +38,7 @@ async function startFromForm(objectId, macro, fill) {
   const form = page.locator(`form[data-call="${macro}"]`);
   await form.waitFor();
   for (const [name, value] of Object.entries(fill)) await form.locator(`[name="${name}"]`).fill(value);
+  await page.evaluate(() => window.seenStatuses.clear());
   await form.locator('button[type=submit]').click();
   await page.waitForURL(/#\/invocation\//);
   await page.locator('#graph svg').waitFor();
@@ -52,6 +53,13 @@ before(async () => {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   page = await browser.newPage({ viewport: { width: 1200, height: 760 } });
+  // Every status a node of an invocation's graph is drawn with, as the page redraws it.
+  await page.addInitScript(() => {
+    window.seenStatuses = new Set();
+    new MutationObserver(() => {
+      for (const n of document.querySelectorAll('#graph g.node')) window.seenStatuses.add(n.dataset.status);
+    }).observe(document, { subtree: true, childList: true });
+  });
   page.on('pageerror', (e) => console.error('page error:', e));
 });
 
@@ -105,6 +113,10 @@ test('a video made from the form runs detect_faces live, every node turning gree
     const nodes = [...document.querySelectorAll('#graph g.node')];
     return nodes.length === count && nodes.every((n) => n.dataset.status === 'succeeded');
   }, nodeCount, { timeout: 10_000 });
+  // Drawn before it finished, then turned green without a reload: the events moved it.
+  const seen = await page.evaluate(() => [...window.seenStatuses]);
+  console.log(`node statuses drawn while detect_faces ran: ${seen.join(', ')}`);
+  assert.ok(seen.some((s) => s === 'pending' || s === 'running'), `statuses drawn: ${seen}`);
   const record = await api('/api/invocations/' + id);
   assert.equal(record.status, 'succeeded');
   assert.equal(record.result.state.frames_scanned, 7, JSON.stringify(record.result));
