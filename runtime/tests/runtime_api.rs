@@ -53,7 +53,15 @@ async fn concurrent_mut_increments_lose_no_update() {
     assert_eq!(obj["state"]["count"], 200);
     assert_eq!(obj["version"], 201);
     let history: Value = get(&client, format!("{base}/api/objects/{id}/versions")).await;
-    assert_eq!(history["versions"].as_array().unwrap().len(), 201);
+    let versions = history["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 201);
+    // Each version names the task that wrote it: one per increment, each a call's root task.
+    let tasks: std::collections::BTreeSet<&str> = versions[1..]
+        .iter()
+        .map(|v| v["task_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(tasks.len(), 200);
+    assert!(tasks.iter().all(|t| t.ends_with(".n0")), "{tasks:?}");
     rt.stop().await;
 }
 

@@ -182,7 +182,7 @@ pub fn document() -> Value {
                 "get": op("An object, newest version or `?version=`", &[id.clone(), param("version", "query", "a version number", json!({"type": "integer", "minimum": 1, "maximum": i64::MAX}))], None, "200", false),
                 "delete": op("Delete an object (a new, deleted version)", std::slice::from_ref(&id), None, "200", false)
             },
-            "/api/objects/{id}/versions": {"get": op("Every version of an object", std::slice::from_ref(&id), None, "200", false)},
+            "/api/objects/{id}/versions": {"get": op("Every version of an object, oldest first, each with the `task_id` that wrote it (its invocation id, `.`, the node)", std::slice::from_ref(&id), None, "200", false)},
             "/api/objects/{id}/files/{name}": {"get": file},
             "/api/objects/{id}/invoke/{func}": {"post": op("Call a function of an object; the body holds the arguments by name", &[id, func, asyncq, no_cache], Some(args), "200", true)},
             "/api/invocations": {"get": list_invocations},

@@ -275,7 +275,7 @@ impl Objects {
         }
     }
 
-    /// Every version of an object, oldest first, as the outside sees them.
+    /// Every version of an object, oldest first, as the outside sees them, each with the `task_id` that wrote it.
     pub async fn history(&self, id: &ObjectId) -> Result<Vec<Value>> {
         let history = self.store.history(id).await?;
         if history.is_empty() {
@@ -286,9 +286,15 @@ impl Objects {
         }
         Ok(history
             .iter()
-            .map(|o| match self.class_of_object(o) {
-                Ok((_, c)) => self.view(o, &c, Caller::External),
-                Err(_) => json!({"id": o.id, "version": o.version}),
+            .map(|o| {
+                let mut v = match self.class_of_object(o) {
+                    Ok((_, c)) => self.view(o, &c, Caller::External),
+                    Err(_) => json!({"id": o.id, "version": o.version}),
+                };
+                // The task that wrote the version: its invocation is the part before the
+                // first `.`, so a client can link each version to the call that made it.
+                v["task_id"] = json!(o.task_id);
+                v
             })
             .collect())
     }
