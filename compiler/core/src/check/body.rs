@@ -482,6 +482,7 @@ impl Checker<'_> {
             ast::ExprKind::Int { .. } => Ty::Int,
             ast::ExprKind::Float { .. } => Ty::Float,
             ast::ExprKind::Str { .. } => Ty::String,
+            ast::ExprKind::Interp { parts } => self.interpolation(cx, parts),
             ast::ExprKind::Bool { .. } => Ty::Bool,
             ast::ExprKind::Null => Ty::Optional(Box::new(Ty::Unknown)),
             ast::ExprKind::Duration { .. } => Ty::Duration,
@@ -603,6 +604,7 @@ impl Checker<'_> {
                 var,
                 iter,
                 filter,
+                tolerate,
                 lets,
                 value,
             } => {
@@ -651,7 +653,13 @@ impl Checker<'_> {
                 cx.in_for -= 1;
                 let scope = cx.scopes.pop().unwrap_or_default();
                 self.report_unused(&scope);
-                Ty::List(Box::new(v))
+                match tolerate {
+                    Some(t) => {
+                        self.check_tolerance(cx, t);
+                        Ty::Tolerated(Box::new(v))
+                    }
+                    None => Ty::List(Box::new(v)),
+                }
             }
         }
     }
@@ -718,6 +726,7 @@ impl Checker<'_> {
         match target {
             Ty::Unknown | Ty::Json => Ty::Unknown,
             Ty::Optional(inner) => self.field(cx, inner, name).optional(),
+            Ty::Tolerated(elem) => self.tolerated_field(cx, elem, name),
             Ty::Record(r) => {
                 let record = self.model.record(*r);
                 match record.fields.iter().position(|f| f.name == name.name) {

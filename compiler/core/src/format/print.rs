@@ -506,6 +506,7 @@ impl<'a> Printer<'a> {
             ExprKind::Int { .. }
             | ExprKind::Float { .. }
             | ExprKind::Str { .. }
+            | ExprKind::Interp { .. }
             | ExprKind::Bool { .. }
             | ExprKind::Null
             | ExprKind::Duration { .. } => self.text(self.slice(e.span)),
@@ -628,6 +629,7 @@ impl<'a> Printer<'a> {
                 var,
                 iter,
                 filter,
+                tolerate,
                 lets,
                 value,
             } => {
@@ -639,8 +641,16 @@ impl<'a> Printer<'a> {
                     self.text(" if ");
                     self.expr(f);
                 }
+                if let Some(t) = tolerate {
+                    self.text(" tolerate ");
+                    self.text(&t.limit.as_written());
+                }
                 self.text(" ");
-                let after_head = filter.as_ref().map_or(iter.span.end, |f| f.span.end);
+                let after_head = tolerate
+                    .as_ref()
+                    .map_or(filter.as_ref().map_or(iter.span.end, |f| f.span.end), |t| {
+                        t.span.end
+                    });
                 let open = self.find(after_head as usize, b'{');
                 let close = end.saturating_sub(1);
                 let one_line = lets.is_empty()
