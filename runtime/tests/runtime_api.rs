@@ -84,6 +84,14 @@ async fn retries_failures_and_timeouts() {
         "{body}"
     );
     assert_eq!(body["error"]["attempts"], 4);
+    // The message says how many attempts were made.
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("(after 4 attempts, all that @retry allows)"),
+        "{body}"
+    );
     // A permanent failure is not retried.
     let (status, body) = invoke(&client, &base, &id, "broken", json!({})).await;
     assert_eq!(status, 502, "{body}");

@@ -172,6 +172,7 @@ async fn run_async(args: RunArgs) -> u8 {
                     report::runtime_failures(&workspace.sources, &failures)
                 );
             }
+            eprint!("{}", report::partial_outputs(&e.partial_outputs()));
             // The embedded runtime is no server to the user: its errors need no HTTP status.
             match embedded {
                 Some(_) => eprintln!("error: {}", e.message),

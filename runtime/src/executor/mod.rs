@@ -265,6 +265,82 @@ impl NodeFailure {
     }
 }
 
+/// What a call of a failed macro made before the macro failed: the objects it output or
+/// changed stay (outputs are immutable and nothing is rolled back), so the error lists them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartialOutput {
+    /// The node's key (`n3`, `n1.e0` for an element of a `for`).
+    pub node: String,
+    /// The call as written.
+    pub label: String,
+    /// What it gave: an object's id, a list of them, or a value (absent when only the
+    /// platform may read it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// A `mut` call: it made a new version of the object it was called on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub changed: bool,
+}
+
+/// The partial outputs a failed macro's error lists (in its details), if it is one.
+pub fn partial_outputs_of(e: &Error) -> Vec<PartialOutput> {
+    e.details
+        .get("partial_outputs")
+        .and_then(|p| serde_json::from_value(p.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// The calls that succeeded and gave something or changed an object, by node key.
+fn partial_outputs(
+    graph: &GraphArtifact,
+    nodes: &BTreeMap<String, NodeRecord>,
+) -> Vec<PartialOutput> {
+    let mut calls = HashMap::new();
+    call_nodes(graph, &mut calls);
+    let node_of = |key: &str| -> Option<u32> {
+        let digits = key.strip_prefix('n')?.split('.').next()?;
+        digits.parse().ok()
+    };
+    nodes
+        .iter()
+        .filter(|(_, r)| r.status == NodeStatus::Succeeded)
+        .filter_map(|(key, r)| {
+            let changed = *calls.get(&node_of(key)?)?;
+            let output = r.output.clone().filter(|o| !o.is_null());
+            (changed || output.is_some() || r.internal).then(|| PartialOutput {
+                node: key.clone(),
+                label: r.label.clone(),
+                output,
+                changed,
+            })
+        })
+        .collect()
+}
+
+/// The call nodes of a graph and of the blocks and bodies inside it, each with whether it
+/// is a `mut` call.
+fn call_nodes(graph: &GraphArtifact, out: &mut HashMap<u32, bool>) {
+    for n in &graph.nodes {
+        match &n.op {
+            NodeOp::Call { mutates, .. } => {
+                out.insert(n.id, *mutates);
+            }
+            NodeOp::Map { body, .. } => call_nodes(body, out),
+            NodeOp::If {
+                then, otherwise, ..
+            } => {
+                call_nodes(then, out);
+                call_nodes(otherwise, out);
+            }
+            NodeOp::Try { body, catch, .. } => {
+                call_nodes(body, out);
+                call_nodes(catch, out);
+            }
+            NodeOp::Compute { .. } | NodeOp::Flatten { .. } => {}
+        }
+    }
+}
+
 /// The failures a macro's error lists (in its details), if it is one.
 pub fn failures_of(e: &Error) -> Option<Vec<NodeFailure>> {
     serde_json::from_value(e.details.get("failures")?.clone()).ok()
@@ -332,7 +408,18 @@ impl MacroRun {
                 n - 1
             ),
         };
-        let msg = format!("macro `{}` failed: {first}{more}", self.macro_.name);
+        // The error goes to the caller: outputs only the platform may read stay out of it.
+        let mut snapshot = self.progress.snapshot();
+        for n in snapshot.values_mut().filter(|n| n.internal) {
+            n.output = None;
+        }
+        let partial = partial_outputs(&self.macro_.graph, &snapshot);
+        let made = match partial.len() {
+            0 => String::new(),
+            1 => "; 1 call made an output before it, listed in `partial_outputs`".to_string(),
+            n => format!("; {n} calls made outputs before it, listed in `partial_outputs`"),
+        };
+        let msg = format!("macro `{}` failed: {first}{more}{made}", self.macro_.name);
         let timeout = failures.iter().all(|f| f.code == ErrorKind::Timeout);
         let e = if timeout {
             Error::timeout(msg)
@@ -340,13 +427,14 @@ impl MacroRun {
             Error::function_failed(msg)
         };
         let list = serde_json::to_value(failures).unwrap_or(Value::Null);
-        // The error goes to the caller: outputs only the platform may read stay out of it.
-        let mut snapshot = self.progress.snapshot();
-        for n in snapshot.values_mut().filter(|n| n.internal) {
-            n.output = None;
-        }
         let nodes = serde_json::to_value(snapshot).unwrap_or(Value::Null);
-        e.with(json!({"macro": self.macro_.name, "failures": list, "nodes": nodes}))
+        let partial = serde_json::to_value(partial).unwrap_or(Value::Null);
+        e.with(json!({
+            "macro": self.macro_.name,
+            "failures": list,
+            "nodes": nodes,
+            "partial_outputs": partial,
+        }))
     }
 
     fn failure(&self, node: &NodeArtifact, e: &Error, task: &TaskId) -> NodeFailure {

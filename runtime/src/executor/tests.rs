@@ -76,6 +76,11 @@ class N {
     return "read {r}, {n * 2} and {x / 2.0}, {n > 1}, \{n\} \"{"q"}\""
   }
 
+  public macro noted_then_fails() -> N {
+    self.note(text: "first")
+    return self.fails()
+  }
+
   public macro share(n: int) -> int {
     let xs = self.range(n: n)
     let done = for x in xs tolerate 25% { x.add(by: 1) }
@@ -258,6 +263,46 @@ async fn a_failure_skips_its_dependents_and_lets_independent_nodes_finish() {
         .values()
         .filter(|n| n.status == NodeStatus::Skipped)
         .all(|n| n.cause.as_deref().is_some_and(|c| c.contains("failed"))));
+    // What the calls made before the failure is listed, not orphaned: the range, the two
+    // good elements and `other`.
+    assert!(
+        e.message
+            .ends_with("; 4 calls made outputs before it, listed in `partial_outputs`"),
+        "{}",
+        e.message
+    );
+    let partial = partial_outputs_of(&e);
+    let listed: Vec<(&str, &str, Value)> = partial
+        .iter()
+        .map(|p| (p.node.as_str(), p.label.as_str(), p.output.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (
+                "n0",
+                "self.range(n)",
+                json!(["inv.n0#0", "inv.n0#1", "inv.n0#2"])
+            ),
+            ("n1.e0", "x.add(by)", json!("inv.n1.e0#0")),
+            ("n1.e2", "x.add(by)", json!("inv.n1.e2#0")),
+            ("n3", "self.add(by)", json!("inv.n3#0")),
+        ]
+    );
+    assert!(partial.iter().all(|p| !p.changed));
+}
+
+#[tokio::test]
+async fn a_failed_macro_lists_the_mut_calls_it_made() {
+    let fake = Arc::new(Fake::default());
+    let e = run(&fake, "noted_then_fails", json!({}), "o1")
+        .run()
+        .await
+        .unwrap_err();
+    let partial = partial_outputs_of(&e);
+    assert_eq!(partial.len(), 1, "{partial:?}");
+    assert_eq!(partial[0].label, "self.note(text)");
+    assert!(partial[0].changed && partial[0].output.is_none());
 }
 
 #[tokio::test]
