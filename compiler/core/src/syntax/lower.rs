@@ -1137,46 +1137,50 @@ impl<'t> Lower<'t> {
                 let catch = self.block(parts.next()?);
                 ExprKind::Try { body, var, catch }
             }
-            Rule::for_expr => {
-                let mut parts = children(pair).peekable();
-                let var = ident(parts.next()?);
-                let iter = self.expr(parts.next()?)?;
-                let filter = match parts.peek() {
-                    Some(f) if f.as_rule() == Rule::for_filter => {
-                        let f = parts.next()?;
-                        Some(Box::new(self.expr(children(f).next()?)?))
-                    }
-                    _ => None,
-                };
-                let tolerate = match parts.peek() {
-                    Some(t) if t.as_rule() == Rule::for_tolerate => {
-                        let t = parts.next()?;
-                        self.tolerate(t)
-                    }
-                    _ => None,
-                };
-                let body = parts.next()?;
-                let mut lets = Vec::new();
-                let mut value = None;
-                for b in children(body) {
-                    match b.as_rule() {
-                        Rule::let_stmt => lets.extend(self.let_stmt(b)),
-                        Rule::expr => value = self.expr(b),
-                        _ => {}
-                    }
-                }
-                ExprKind::For {
-                    var,
-                    iter: Box::new(iter),
-                    filter,
-                    tolerate,
-                    lets,
-                    value: Box::new(value?),
-                }
-            }
+            Rule::for_expr => self.for_expr(pair)?,
             _ => return self.literal(pair),
         };
         Some(Expr { kind, span })
+    }
+
+    /// `for x in xs if cond tolerate n { lets; value }` (its own function: `expr` recurses
+    /// through deep nesting, so its frame is kept small).
+    fn for_expr(&mut self, pair: Pair<Rule>) -> Option<ExprKind> {
+        let mut parts = children(pair).peekable();
+        let var = ident(parts.next()?);
+        let iter = self.expr(parts.next()?)?;
+        let filter = match parts.peek() {
+            Some(f) if f.as_rule() == Rule::for_filter => {
+                let f = parts.next()?;
+                Some(Box::new(self.expr(children(f).next()?)?))
+            }
+            _ => None,
+        };
+        let tolerate = match parts.peek() {
+            Some(t) if t.as_rule() == Rule::for_tolerate => {
+                let t = parts.next()?;
+                self.tolerate(t)
+            }
+            _ => None,
+        };
+        let body = parts.next()?;
+        let mut lets = Vec::new();
+        let mut value = None;
+        for b in children(body) {
+            match b.as_rule() {
+                Rule::let_stmt => lets.extend(self.let_stmt(b)),
+                Rule::expr => value = self.expr(b),
+                _ => {}
+            }
+        }
+        Some(ExprKind::For {
+            var,
+            iter: Box::new(iter),
+            filter,
+            tolerate,
+            lets,
+            value: Box::new(value?),
+        })
     }
 
     /// `tolerate 2` / `tolerate 10%`; a number too large for 64 bits is E0004.
