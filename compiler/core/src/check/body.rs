@@ -289,13 +289,14 @@ impl Checker<'_> {
                         expected.display(&self.model),
                         ty.display(&self.model)
                     ),
-                )
-                .label(format!("a `{}`", ty.display(&self.model)))
-                .secondary(
-                    member.loc.file,
-                    member.loc.span,
-                    "the result type is declared with the macro",
                 );
+                let d = Self::tolerated_help(d, &ty)
+                    .label(format!("a `{}`", ty.display(&self.model)))
+                    .secondary(
+                        member.loc.file,
+                        member.loc.span,
+                        "the result type is declared with the macro",
+                    );
                 self.diagnostics.push(d);
             }
             Some(expected) => {
@@ -623,6 +624,7 @@ impl Checker<'_> {
                             ),
                         )
                         .label("not a list");
+                        let d = Self::tolerated_help(d, other);
                         self.diagnostics.push(d);
                         Ty::Unknown
                     }
@@ -1249,6 +1251,7 @@ impl Checker<'_> {
                     ),
                 )
                 .label(format!("expected `{}`", params[p].ty.display(&self.model)));
+                d = Self::tolerated_help(d, &ty);
                 if let Some(loc) = params[p].loc {
                     d = d.secondary(loc.file, loc.span, "parameter declared here");
                 }

@@ -108,6 +108,16 @@ impl Checker<'_> {
         }
     }
 
+    /// The help for a tolerant `for`'s result used where a list is wanted: its `.ok`.
+    pub(super) fn tolerated_help(d: Diagnostic, found: &Ty) -> Diagnostic {
+        match found {
+            Ty::Tolerated(_) => d.help(
+                "a `for ... tolerate` gives `.ok` (the results of the elements that succeeded) and `.failed` (the report): write `.ok` for the list",
+            ),
+            _ => d,
+        }
+    }
+
     /// A field of what a `for ... tolerate` gives: `ok` (the successes) or `failed` (the
     /// report), else E0114.
     pub(super) fn tolerated_field(&mut self, cx: &Cx, elem: &Ty, name: &ast::Ident) -> Ty {
@@ -376,5 +386,36 @@ pub(super) fn first_call(e: &ast::Expr) -> Option<Span> {
             Some(e.span)
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// The codes and helps of the errors of one file.
+    fn helps(src: &str) -> Vec<(String, String)> {
+        let mut ws = crate::Workspace::new();
+        ws.add_file("t.oaas", src);
+        ws.build()
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| (d.code.as_str().to_string(), d.help.join("\n")))
+            .collect()
+    }
+
+    #[test]
+    fn a_tolerant_result_where_a_list_is_wanted_points_to_ok() {
+        let src = "package t\nclass A {\n  public fn f() -> int\n  public static fn total(xs: [int]) -> int\n  public macro m() -> [int] {\n    let r = for x in [1, 2] tolerate 1 { self.f() }\n    let n = A.total(xs: r)\n    let all = for y in r { y }\n    return r\n  }\n}\n";
+        let found = helps(src);
+        let codes: Vec<&str> = found.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(codes, vec!["E0200", "E0206", "E0203"], "{found:?}");
+        assert!(
+            found
+                .iter()
+                .all(|(_, h)| h.contains("write `.ok` for the list")),
+            "{found:?}"
+        );
     }
 }
