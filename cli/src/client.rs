@@ -44,6 +44,14 @@ impl ClientError {
         }
     }
 
+    /// What a failed macro's calls made before it failed, when the error lists it.
+    pub fn partial_outputs(&self) -> Vec<oaas_runtime::executor::PartialOutput> {
+        self.body
+            .as_ref()
+            .map(ErrorBody::partial_outputs)
+            .unwrap_or_default()
+    }
+
     /// The failures of a macro, when the error lists them.
     pub fn failures(&self) -> Vec<NodeFailure> {
         self.body

@@ -177,6 +177,7 @@ async fn run_async(args: RunArgs) -> u8 {
                     report::runtime_failures(&workspace.sources, &failures)
                 );
             }
+            eprint!("{}", report::partial_outputs(&e.partial_outputs()));
             // The embedded runtime is no server to the user: its errors need no HTTP status.
             match embedded {
                 Some(_) => eprintln!("error: {}", e.message),
@@ -322,7 +323,11 @@ fn resolve_target(artifact: &Artifact, args: &RunArgs) -> Result<Call, String> {
                 &args.args,
                 &params,
                 &format!("`{}.{}`", class.name, call.function),
-            )?;
+            )
+            .map_err(|e| match call.create_first {
+                true => with_state_hint(e, class, &args.args),
+                false => e,
+            })?;
             call.args.extend(parsed);
         }
     } else if !args.args.is_empty() {
@@ -335,6 +340,27 @@ fn resolve_target(artifact: &Artifact, args: &RunArgs) -> Result<Call, String> {
     }
     check_before_running(artifact, args, &mut call)?;
     Ok(call)
+}
+
+/// A refused `--arg` of a function called on a new object: when it names a state field of
+/// the class, the message says that the new object's state goes in `--new`.
+fn with_state_hint(
+    message: String,
+    class: &oaas_compiler::artifact::ClassArtifact,
+    pairs: &[String],
+) -> String {
+    let fields: Vec<&str> = pairs
+        .iter()
+        .filter_map(|p| p.split_once('=').map(|(k, _)| k))
+        .filter(|k| class.state.iter().any(|s| s.name == *k))
+        .collect();
+    match fields.first() {
+        Some(f) => format!(
+            "{message}; `{f}` is a state field of `{}`: give the new object's state with --new {f}=VALUE",
+            class.name
+        ),
+        None => message,
+    }
 }
 
 /// Checks everything the command line says against the package before anything is

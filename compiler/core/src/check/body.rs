@@ -289,13 +289,14 @@ impl Checker<'_> {
                         expected.display(&self.model),
                         ty.display(&self.model)
                     ),
-                )
-                .label(format!("a `{}`", ty.display(&self.model)))
-                .secondary(
-                    member.loc.file,
-                    member.loc.span,
-                    "the result type is declared with the macro",
                 );
+                let d = Self::tolerated_help(d, &ty)
+                    .label(format!("a `{}`", ty.display(&self.model)))
+                    .secondary(
+                        member.loc.file,
+                        member.loc.span,
+                        "the result type is declared with the macro",
+                    );
                 self.diagnostics.push(d);
             }
             Some(expected) => {
@@ -482,6 +483,7 @@ impl Checker<'_> {
             ast::ExprKind::Int { .. } => Ty::Int,
             ast::ExprKind::Float { .. } => Ty::Float,
             ast::ExprKind::Str { .. } => Ty::String,
+            ast::ExprKind::Interp { parts } => self.interpolation(cx, parts),
             ast::ExprKind::Bool { .. } => Ty::Bool,
             ast::ExprKind::Null => Ty::Optional(Box::new(Ty::Unknown)),
             ast::ExprKind::Duration { .. } => Ty::Duration,
@@ -603,6 +605,7 @@ impl Checker<'_> {
                 var,
                 iter,
                 filter,
+                tolerate,
                 lets,
                 value,
             } => {
@@ -621,6 +624,7 @@ impl Checker<'_> {
                             ),
                         )
                         .label("not a list");
+                        let d = Self::tolerated_help(d, other);
                         self.diagnostics.push(d);
                         Ty::Unknown
                     }
@@ -651,7 +655,13 @@ impl Checker<'_> {
                 cx.in_for -= 1;
                 let scope = cx.scopes.pop().unwrap_or_default();
                 self.report_unused(&scope);
-                Ty::List(Box::new(v))
+                match tolerate {
+                    Some(t) => {
+                        self.check_tolerance(cx, t);
+                        Ty::Tolerated(Box::new(v))
+                    }
+                    None => Ty::List(Box::new(v)),
+                }
             }
         }
     }
@@ -718,6 +728,7 @@ impl Checker<'_> {
         match target {
             Ty::Unknown | Ty::Json => Ty::Unknown,
             Ty::Optional(inner) => self.field(cx, inner, name).optional(),
+            Ty::Tolerated(elem) => self.tolerated_field(cx, elem, name),
             Ty::Record(r) => {
                 let record = self.model.record(*r);
                 match record.fields.iter().position(|f| f.name == name.name) {
@@ -1240,6 +1251,7 @@ impl Checker<'_> {
                     ),
                 )
                 .label(format!("expected `{}`", params[p].ty.display(&self.model)));
+                d = Self::tolerated_help(d, &ty);
                 if let Some(loc) = params[p].loc {
                     d = d.secondary(loc.file, loc.span, "parameter declared here");
                 }
