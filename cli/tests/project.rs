@@ -1,6 +1,7 @@
-//! Packages found through `oaas.toml` manifests (`check`, `fmt`), and `oaasc new` then
-//! `oaasc run` in a temporary folder. The run needs the Python SDK installed
-//! (`pip install ./sdk/python`, as .ci/run does).
+//! Packages found through `oaas.toml` manifests (`check`, `fmt`), this repository's root
+//! included, and `oaasc new` then `oaasc run` in a temporary folder. The Python run needs the
+//! Python SDK installed (`pip install ./sdk/python`, as .ci/run does); the Rust one builds its
+//! container with cargo in a target folder shared with `docs_run.rs` (built once).
 
 #![allow(clippy::unwrap_used)]
 
@@ -131,4 +132,106 @@ fn new_then_check_test_and_run() {
     assert_eq!(oaasc(&dir, &["new", "hello"]).status.code(), Some(2));
     assert_eq!(oaasc(&dir, &["new", "9lives"]).status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A package with a Rust container: it checks, its container's test passes over HTTP, and
+/// `oaasc run` starts the container (`cargo run`) and runs the macro.
+#[test]
+fn new_rust_then_check_test_and_run() {
+    let dir = temp_dir("new-rust");
+    let out = oaasc(&dir, &["new", "counter", "--lang", "rust"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pkg = dir.join("counter");
+    let out = oaasc(&pkg, &["check", "--deny-warnings", "."]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shared = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rust-containers");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let test = Command::new(&cargo)
+        .args(["test", "--manifest-path", "functions/Cargo.toml"])
+        .env("CARGO_TARGET_DIR", &shared)
+        .current_dir(&pkg)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&test.stdout);
+    assert!(
+        test.status.success() && stdout.contains("test result: ok. 2 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&test.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_oaasc"))
+        .args(["run", ".", "Counter.add_twice", "--arg", "by=2"])
+        .env("CARGO_TARGET_DIR", &shared)
+        .current_dir(&pkg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4", "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// At this repository's root, `check .` and `fmt --check .` read the workspace of its
+/// `oaas.toml`: its members' files (the examples and the standard library), no test fixture.
+#[test]
+fn the_repository_root_checks_its_workspace_members_only() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = oaasc(&root, &["check", "--format", "json", "."]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains("\"severity\":\"error\""), "{stdout}");
+    let out = oaasc(&root, &["check", "."]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let members = oaas_project::find(&[root.clone()], usize::MAX).unwrap();
+    assert!(members
+        .files
+        .iter()
+        .all(|f| !f.starts_with(root.join("tests"))));
+    let expected = format!("checked {} files: ", members.files.len());
+    assert!(stderr.contains(&expected), "{expected} in {stderr}");
+    let listed = Command::new("git")
+        .args(["ls-files", "*.oaas"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let all = String::from_utf8_lossy(&listed.stdout).lines().count();
+    assert!(
+        all > members.files.len() + 50,
+        "{all} tracked, {} checked",
+        members.files.len()
+    );
+    let out = oaasc(&root, &["fmt", "--check", "."]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// With `--format json`, a broken manifest is a JSON diagnostic on standard output too.
+#[test]
+fn a_broken_manifest_is_json_with_format_json() {
+    let dir = workspace("broken-json");
+    write(
+        &dir,
+        "oaas.toml",
+        "[workspace]\nmembers = [\"app\", \"gone\"]\n",
+    );
+    let out = oaasc(&dir, &["check", "--format", "json", "."]);
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let first: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(first["code"], "E0600", "{stdout}");
+    assert_eq!(first["file"], "oaas.toml", "{stdout}");
 }

@@ -1,5 +1,7 @@
 //! `oaasc new`: a new package in a new folder: its manifest, a class with a function and a
-//! macro, the function container and a test of it.
+//! macro, the function container (Python, or Rust in [`rust`]) and a test of it.
+
+mod rust;
 
 use crate::exit;
 use clap::{Args, ValueEnum};
@@ -8,13 +10,14 @@ use std::path::{Path, PathBuf};
 /// Create a package in a new folder NAME: `oaas.toml`, `NAME.oaas`, a function container
 /// in `functions/` and its test, and a README that says how to run them.
 ///
-/// The package checks as it is and runs with `oaasc run NAME Counter.add_twice --arg by=2`
-/// once the Python SDK is installed (`pip install PATH/TO/oaas/sdk/python`; the README of the
-/// new package gives the path).
+/// The package checks as it is and runs with `oaasc run NAME Counter.add_twice --arg by=2`:
+/// with `--lang python` once the Python SDK is installed (`pip install
+/// PATH/TO/oaas/sdk/python`), with `--lang rust` once its container is built (`cargo test
+/// --manifest-path NAME/functions/Cargo.toml`). The README of the new package says how.
 ///
 /// Examples:
 ///   oaasc new hello
-///   oaasc new hello --lang python
+///   oaasc new hello --lang rust
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct NewArgs {
@@ -30,6 +33,8 @@ pub struct NewArgs {
 pub enum Lang {
     /// Python 3.9+ with the Python SDK (`sdk/python`).
     Python,
+    /// A Cargo crate on the Rust SDK (`sdk/rust`), run with `cargo run`.
+    Rust,
 }
 
 /// Runs the command and returns the exit code.
@@ -46,7 +51,13 @@ pub fn run(args: NewArgs) -> u8 {
         eprintln!("error: `{}` already exists", dir.display());
         return exit::USAGE;
     }
-    let files = python_files(&args.name, &sdk_hint());
+    let files = match args.lang {
+        Lang::Python => python_files(&args.name, &sdk_hint()),
+        Lang::Rust => {
+            let (sdk, lock) = rust::sdk_hint();
+            rust::files(&args.name, &sdk, lock)
+        }
+    };
     if let Err(e) = write_all(&dir, &files) {
         eprintln!("error: {e}");
         return exit::USAGE;
@@ -54,6 +65,12 @@ pub fn run(args: NewArgs) -> u8 {
     eprintln!("created package `{}` in {}/", args.name, dir.display());
     for (path, _) in &files {
         eprintln!("  {}/{path}", args.name);
+    }
+    if args.lang == Lang::Rust {
+        eprintln!(
+            "build the container once: cargo test --manifest-path {}/functions/Cargo.toml",
+            args.name
+        );
     }
     eprintln!(
         "next: oaasc run {} Counter.add_twice --arg by=2  (see {}/README.md)",
