@@ -16,6 +16,17 @@ fn oaasc(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs oaasc in `dir`, which must succeed (else its standard error is shown).
+fn oaasc_ok(dir: &Path, args: &[&str]) -> Output {
+    let out = oaasc(dir, args);
+    assert!(
+        out.status.success(),
+        "oaasc {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("oaasc-project-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -101,19 +112,9 @@ fn a_broken_manifest_is_a_coded_diagnostic() {
 #[test]
 fn new_then_check_test_and_run() {
     let dir = temp_dir("new");
-    let out = oaasc(&dir, &["new", "hello"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    oaasc_ok(&dir, &["new", "hello"]);
     let pkg = dir.join("hello");
-    let out = oaasc(&pkg, &["check", "--deny-warnings", "."]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    oaasc_ok(&pkg, &["check", "--deny-warnings", "."]);
     let test = Command::new("python3")
         .args(["-m", "unittest", "discover", "functions"])
         .current_dir(&pkg)
@@ -139,19 +140,9 @@ fn new_then_check_test_and_run() {
 #[test]
 fn new_rust_then_check_test_and_run() {
     let dir = temp_dir("new-rust");
-    let out = oaasc(&dir, &["new", "counter", "--lang", "rust"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    oaasc_ok(&dir, &["new", "counter", "--lang", "rust"]);
     let pkg = dir.join("counter");
-    let out = oaasc(&pkg, &["check", "--deny-warnings", "."]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    oaasc_ok(&pkg, &["check", "--deny-warnings", "."]);
     let shared = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rust-containers");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let test = Command::new(&cargo)

