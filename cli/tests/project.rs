@@ -184,7 +184,7 @@ fn the_repository_root_checks_its_workspace_members_only() {
     assert!(!stdout.contains("\"severity\":\"error\""), "{stdout}");
     let out = oaasc(&root, &["check", "."]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let members = oaas_project::find(&[root.clone()], usize::MAX).unwrap();
+    let members = oaas_project::find(std::slice::from_ref(&root), usize::MAX).unwrap();
     assert!(members
         .files
         .iter()
