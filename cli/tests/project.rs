@@ -166,7 +166,25 @@ fn new_rust_then_check_test_and_run() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4", "{stderr}");
+    // The runtime killed `cargo run`; the container it started exits with it (the SDK
+    // watches its parent), so none is left running.
+    let binary = shared.join("debug/counter-functions");
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        running(&binary).is_empty()
+    });
+    assert!(gone, "containers left running: {:?}", running(&binary));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The processes running `binary`, by their /proc entries.
+fn running(binary: &Path) -> Vec<PathBuf> {
+    let entries = std::fs::read_dir("/proc").unwrap();
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| std::fs::read_link(p.join("exe")).is_ok_and(|exe| exe == binary))
+        .collect()
 }
 
 /// At this repository's root, `check .` and `fmt --check .` read the workspace of its

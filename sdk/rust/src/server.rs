@@ -243,8 +243,8 @@ impl Functions {
 }
 
 /// Exits when the process that started this container dies (even by SIGKILL): the runtime
-/// sets `OAAS_EXIT_WITH_PARENT=1`, so that no orphaned container keeps running, also when a
-/// launcher stands between them (`cargo run`, whose container outlives a killed cargo).
+/// sets `OAAS_EXIT_WITH_PARENT=1`, so that no orphaned container keeps running (as the Python
+/// SDK does).
 fn exit_with_parent() {
     #[cfg(unix)]
     {
