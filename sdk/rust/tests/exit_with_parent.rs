@@ -25,7 +25,7 @@ fn alive(pid: u32) -> bool {
         Ok(stat) => stat
             .rsplit(')')
             .next()
-            .is_some_and(|rest| rest.trim_start().chars().next() != Some('Z')),
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
