@@ -1,6 +1,6 @@
 //! Finding `.oaas` files on disk and loading them into a workspace.
 
-use oaas_compiler::{render, Sources, Workspace};
+use oaas_compiler::{render, Diagnostic, Sources, Workspace};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -10,17 +10,27 @@ use std::path::{Path, PathBuf};
 /// exist, a folder that cannot be read or a manifest with an error is an error with a
 /// message for people (a manifest's diagnostic is printed first).
 pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    collect_reporting(paths, |sources, diagnostics| {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        eprint!("{}", render::render_human(sources, diagnostics, color));
+    })
+}
+
+/// [`collect`], with the diagnostics of manifests given to `report` (each with its manifest
+/// alone in `sources`), so that `oaasc check --format json` prints them as JSON too.
+pub fn collect_reporting(
+    paths: &[PathBuf],
+    report: impl Fn(&Sources, &[Diagnostic]),
+) -> Result<Vec<PathBuf>, String> {
     let found = oaas_project::find(paths, usize::MAX)?;
     if let Some(first) = found.unreadable.first() {
         return Err(first.clone());
     }
     if !found.errors.is_empty() {
-        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         for e in &found.errors {
             let mut sources = Sources::new();
             sources.add(display(&e.path), e.text.clone());
-            let diagnostics = std::slice::from_ref(&e.diagnostic);
-            eprint!("{}", render::render_human(&sources, diagnostics, color));
+            report(&sources, std::slice::from_ref(&e.diagnostic));
         }
         let shown: Vec<String> = found
             .errors

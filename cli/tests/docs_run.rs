@@ -10,7 +10,10 @@
 //!   test suite itself); the reason is required.
 //!
 //! `cargo run [--release] -p oaasc -- ARGS` runs this `oaasc`; `cargo test` is this suite, so
-//! it is not run again; any other `cargo` command fails the page.
+//! it is not run again; a `cargo` command with `--manifest-path` (a crate of its own, such as
+//! the container of a package made by `oaasc new --lang rust`) runs the real cargo, with the
+//! target folder that `cli/tests/project.rs` builds the same crate in, so it is built once;
+//! any other `cargo` command fails the page.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -90,7 +93,12 @@ fn tools(dir: &Path) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_oaasc"), bin.join("oaasc")).unwrap();
+    let real = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+    let shared = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rust-containers");
     let cargo = r#"#!/bin/sh
+case " $* " in
+  *" --manifest-path "*) CARGO_TARGET_DIR="{shared}" exec "{real}" "$@";;
+esac
 case "$1" in
   run)
     while [ $# -gt 0 ] && [ "$1" != "--" ]; do
@@ -102,7 +110,9 @@ case "$1" in
   test) echo "doc-run: cargo test is the suite running this page" >&2; exit 0;;
   *) echo "doc-run: cargo $1 is not run by the docs runner" >&2; exit 1;;
 esac
-"#;
+"#
+    .replace("{shared}", &shared.to_string_lossy())
+    .replace("{real}", &real);
     std::fs::write(bin.join("cargo"), cargo).unwrap();
     Command::new("chmod")
         .arg("+x")
@@ -251,7 +261,8 @@ fn run_page(blocks: &[Block]) -> Result<(), String> {
         std::env::var("PATH").unwrap_or_default()
     );
     let out = Command::new("timeout")
-        .args(["300", "bash", "-c", &script(blocks)])
+        // Long enough for the first build of a Rust container (README.md's `new --lang rust`).
+        .args(["900", "bash", "-c", &script(blocks)])
         .current_dir(&work)
         .env("PATH", path)
         .env_remove("OAAS_TOKEN")

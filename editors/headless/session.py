@@ -1,9 +1,13 @@
 """A headless editor session against the real `oaasc lsp`, driven by pygls's language client.
 
-It does what a person in an editor does with examples/video, configured as docs/lsp.md says
-(the package folder as the root): open video.oaas and see it check clean, go to a definition,
-type a mistake and see the diagnostic appear, apply the quick fix the server offers, see the
-diagnostic clear, and shut the server down. Run by editors/headless/test.sh:
+It does what a person in an editor does with examples/video in a clone of this repository,
+started as Neovim starts a server with `root_markers = { ".git" }` (the root is the
+repository's root, whose oaas.toml workspace lists the examples and the standard library, and
+below which the test fixtures declare `package video` too): open video.oaas and see no
+diagnostic anywhere, go to a definition, find the references, type a mistake and see the
+diagnostic appear, apply the quick fix the server offers, see the diagnostic clear, get the
+semantic tokens and then only their changes (full/delta), and shut the server down. Run by
+editors/headless/test.sh:
 
     python3 editors/headless/session.py path/to/oaasc
 
@@ -53,6 +57,25 @@ class Session:
         except asyncio.TimeoutError:
             raise AssertionError(f"{what}: last diagnostics {self.published.get(uri)}")
 
+    def change(self, uri, version, edits):
+        """Sends the edits [(range, new text)] of a buffer, as an editor does while typing."""
+        self.client.text_document_did_change(
+            t.DidChangeTextDocumentParams(
+                text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[
+                    t.TextDocumentContentChangePartial(range=r, text=new) for r, new in edits
+                ],
+            )
+        )
+
+    async def tokens_delta(self, uri, previous):
+        """The semantic tokens of `uri` as changes since the answer `previous`."""
+        return await self.client.text_document_semantic_tokens_full_delta_async(
+            t.SemanticTokensDeltaParams(
+                text_document=t.TextDocumentIdentifier(uri=uri), previous_result_id=previous
+            )
+        )
+
     def step(self, name, ok, detail=""):
         if not ok:
             raise AssertionError(f"{name}: {detail}")
@@ -65,8 +88,8 @@ class Session:
         init = await c.initialize_async(
             t.InitializeParams(
                 process_id=None,
-                root_uri=PACKAGE.as_uri(),
-                workspace_folders=[t.WorkspaceFolder(uri=PACKAGE.as_uri(), name="video")],
+                root_uri=ROOT.as_uri(),
+                workspace_folders=[t.WorkspaceFolder(uri=ROOT.as_uri(), name="oaas")],
                 capabilities=t.ClientCapabilities(),
             )
         )
@@ -87,6 +110,17 @@ class Session:
         )
         clean = await self.diagnostics_where(uri, lambda d: True, "diagnostics on open")
         self.step("examples/video opens with no diagnostic", len(clean) == 0, str(clean))
+        shown = {u: d for u, d in self.published.items() if d}
+        self.step(
+            "no file of the root's workspace has a diagnostic (no false duplicates)",
+            not shown and len(self.published) >= 4,
+            f"{len(self.published)} published, with diagnostics: {shown}",
+        )
+        self.step(
+            "no test fixture is checked as part of the workspace",
+            not any("/tests/fixtures/" in u for u in self.published),
+            str(sorted(self.published)),
+        )
 
         # Definition: `p.extract_frames(...)` leads to `fn extract_frames`.
         use_line = next(i for i, l in enumerate(text.splitlines()) if "p.extract_frames(" in l)
@@ -107,23 +141,37 @@ class Session:
             str(found),
         )
 
+        refs = await c.text_document_references_async(
+            t.ReferenceParams(
+                text_document=t.TextDocumentIdentifier(uri=uri),
+                position=t.Position(line=use_line, character=use_col),
+                context=t.ReferenceContext(include_declaration=True),
+            )
+        )
+        lines = sorted(r.range.start.line for r in refs or [] if r.uri == uri)
+        self.step(
+            "references of extract_frames: its declaration and its use",
+            decl_line in lines and use_line in lines,
+            str(refs),
+        )
+
+        tokens = await c.text_document_semantic_tokens_full_async(
+            t.SemanticTokensParams(text_document=t.TextDocumentIdentifier(uri=uri))
+        )
+        self.step(
+            "semantic tokens cover the file",
+            len(tokens.data) > 5 * 50 and tokens.result_id is not None,
+            str(len(tokens.data)),
+        )
+
         # Type a mistake: `self.split(` becomes `self.splt(`.
         line = next(i for i, l in enumerate(text.splitlines()) if "self.split(" in l)
         col = text.splitlines()[line].index("self.split(") + len("self.spl")
-        c.text_document_did_change(
-            t.DidChangeTextDocumentParams(
-                text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=2),
-                content_changes=[
-                    t.TextDocumentContentChangePartial(
-                        range=t.Range(
-                            start=t.Position(line=line, character=col),
-                            end=t.Position(line=line, character=col + 1),
-                        ),
-                        text="",
-                    )
-                ],
-            )
+        typo = t.Range(
+            start=t.Position(line=line, character=col),
+            end=t.Position(line=line, character=col + 1),
         )
+        self.change(uri, 2, [(typo, "")])
         shown = await self.diagnostics_where(
             uri, lambda d: any(x.code == "E0113" for x in d), "the typed error"
         )
@@ -140,22 +188,36 @@ class Session:
         fixes = [a for a in actions or [] if isinstance(a, t.CodeAction) and a.is_preferred]
         self.step("a preferred quick fix is offered", len(fixes) == 1, str(actions))
         edits = fixes[0].edit.changes[uri]
-        c.text_document_did_change(
-            t.DidChangeTextDocumentParams(
-                text_document=t.VersionedTextDocumentIdentifier(uri=uri, version=3),
-                content_changes=[
-                    t.TextDocumentContentChangePartial(range=e.range, text=e.new_text)
-                    for e in edits
-                ],
-            )
-        )
+        self.change(uri, 3, [(e.range, e.new_text) for e in edits])
         cleared = await self.diagnostics_where(uri, lambda d: len(d) == 0, "after the quick fix")
         self.step("the quick fix clears the error", len(cleared) == 0)
 
-        tokens = await c.text_document_semantic_tokens_full_async(
+        # The text is as it was: the delta since the first tokens changes nothing.
+        delta = await self.tokens_delta(uri, tokens.result_id)
+        same = isinstance(delta, t.SemanticTokensDelta) and all(
+            e.delete_count == 0 and not e.data for e in delta.edits
+        )
+        self.step("semantic tokens delta after the fix: no change", same, str(delta))
+        last_id = delta.result_id
+
+        # A line added: the delta is small and applying it gives the full answer.
+        first = text.splitlines()[0]
+        line_2 = t.Range(start=t.Position(line=1, character=0), end=t.Position(line=1, character=0))
+        self.change(uri, 4, [(line_2, "// a comment\n")])
+        before = list(tokens.data)
+        delta = await self.tokens_delta(uri, last_id)
+        full = await c.text_document_semantic_tokens_full_async(
             t.SemanticTokensParams(text_document=t.TextDocumentIdentifier(uri=uri))
         )
-        self.step("semantic tokens cover the file", len(tokens.data) > 5 * 50, str(len(tokens.data)))
+        applied = before
+        for e in sorted(delta.edits, key=lambda e: -e.start):
+            applied[e.start : e.start + e.delete_count] = e.data or []
+        sent = sum(len(e.data or []) for e in delta.edits)
+        self.step(
+            f"semantic tokens delta: {sent} numbers sent, applied equals full",
+            applied == list(full.data) and sent < len(full.data) // 4,
+            f"{first!r}: {delta}",
+        )
 
         await c.shutdown_async(None)
         c.exit(None)

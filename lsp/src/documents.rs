@@ -1,18 +1,32 @@
-//! The texts the server checks: the packages of the workspace folders, found through their
-//! `oaas.toml` manifests as `oaasc check` finds them (crate `oaas-project`), and the package
-//! of each opened file (its nearest manifest), with the editor's open buffers laid over them,
-//! plus the standard library. A workspace folder with no manifest is every `.oaas` file
-//! below it, as before manifests.
+//! The texts the server checks, in *units* checked apart from each other, each with the
+//! standard library:
+//!
+//! - each workspace folder is a unit: its packages found through their `oaas.toml` manifests
+//!   as `oaasc check` finds them (crate `oaas-project`), or, with no manifest, every `.oaas`
+//!   file below it, as before manifests;
+//! - an opened file in none of them brings in the package of its nearest manifest, as a unit
+//!   of its own: one server serves many packages;
+//! - an opened file with no package (no manifest, or only a workspace's that does not list
+//!   it, as the test fixtures below this repository's root) is checked with the other open
+//!   files of its folder only, never as part of a workspace: no false "declared twice".
+//!
+//! The editor's open buffers are laid over the files on disk. The `std` package's own file
+//! (`stdlib/std.oaas`) replaces the built-in standard library in its unit, as `oaasc check`
+//! does.
 
 use crate::convert;
 use oaas_compiler::manifest::FILE_NAME;
 use oaas_compiler::workspace::STDLIB_SOURCE;
 use oaas_compiler::Workspace;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// A workspace folder with more files than this is only partly loaded.
 const MAX_FILES: usize = 10_000;
+
+/// The index of a unit: texts checked together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnitId(pub usize);
 
 /// One text of the workspace.
 #[derive(Clone, Debug)]
@@ -25,19 +39,45 @@ pub struct Doc {
     pub open: bool,
     /// The buffer's version, while open.
     pub version: Option<i32>,
+    /// The unit it is checked in.
+    pub unit: UnitId,
+    /// The `std` package's own file: it replaces the built-in standard library.
+    pub std: bool,
 }
 
-/// All texts, by key: the path of `file:` URIs, else the URI itself.
-#[derive(Debug, Default)]
+/// How a unit finds its files on disk.
+#[derive(Debug)]
+enum Reach {
+    /// A folder without a manifest: every `.oaas` file below it.
+    Folder(PathBuf),
+    /// The roots of packages found through manifests.
+    Packages(Vec<PathBuf>),
+    /// Open buffers only (files with no package), by their folder.
+    Open(Option<PathBuf>),
+}
+
+/// The texts, by key (the path of `file:` URIs, else the URI itself), in their units.
+#[derive(Debug)]
 pub struct Documents {
-    /// Workspace folders without a manifest: every `.oaas` file below them counts.
-    loose: Vec<PathBuf>,
-    /// Roots of the packages loaded from disk (found through manifests).
-    packages: Vec<PathBuf>,
+    units: Vec<Reach>,
     docs: BTreeMap<String, Doc>,
-    /// The URI the standard library is served under.
+    /// Units whose texts changed since [`Documents::take_dirty`].
+    dirty: BTreeSet<UnitId>,
+    /// The URI the built-in standard library is served under.
     pub stdlib_uri: String,
     stdlib_key: Option<String>,
+}
+
+/// What one unit checks: the workspace, the URI of each file id and the version of open
+/// buffers (file 0 is the standard library: the built-in one unless the unit holds the `std`
+/// package's own file).
+pub struct UnitTexts {
+    /// The texts, ready to check.
+    pub workspace: Workspace,
+    /// URI of each file id.
+    pub uris: Vec<String>,
+    /// Version of each open buffer, by file id.
+    pub versions: Vec<Option<i32>>,
 }
 
 /// The key of a URI.
@@ -49,8 +89,8 @@ pub fn key_of(uri: &str) -> String {
 }
 
 impl Documents {
-    /// Loads every `.oaas` file below the roots and places the standard library where editors
-    /// can open it.
+    /// Loads the units of the workspace folders and places the standard library where
+    /// editors can open it.
     pub fn new(roots: Vec<PathBuf>) -> Self {
         let (stdlib_uri, stdlib_key) = match write_stdlib() {
             Some(path) => (
@@ -60,151 +100,233 @@ impl Documents {
             None => ("oaas-stdlib:///std.oaas".to_string(), None),
         };
         let mut docs = Documents {
-            loose: Vec::new(),
-            packages: Vec::new(),
+            units: Vec::new(),
             docs: BTreeMap::new(),
+            dirty: BTreeSet::new(),
             stdlib_uri,
             stdlib_key,
         };
+        // Texts without a path (`untitled:` buffers), and the answers for unknown ones.
+        docs.add_unit(Reach::Open(None));
         for root in roots {
-            if !root.join(FILE_NAME).is_file() {
-                docs.loose.push(root.clone());
-            }
-            docs.load_packages(&root);
+            let reach = if root.join(FILE_NAME).is_file() {
+                Reach::Packages(Vec::new())
+            } else {
+                Reach::Folder(root.clone())
+            };
+            let unit = docs.add_unit(reach);
+            docs.load_packages(unit, &root);
         }
         docs
     }
 
-    /// Loads the packages found at a folder (through its manifest, or every file below it).
-    fn load_packages(&mut self, dir: &Path) {
+    fn add_unit(&mut self, reach: Reach) -> UnitId {
+        self.units.push(reach);
+        let id = UnitId(self.units.len() - 1);
+        self.dirty.insert(id);
+        id
+    }
+
+    /// The units whose texts changed since the last call, now clean.
+    pub fn take_dirty(&mut self) -> BTreeSet<UnitId> {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Whether some unit changed since [`Documents::take_dirty`].
+    pub fn is_dirty(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    /// The unit a URI's text is checked in.
+    pub fn unit_of(&self, uri: &str) -> Option<UnitId> {
+        self.docs.get(&key_of(uri)).map(|d| d.unit)
+    }
+
+    /// Loads the packages found at a folder into a unit (through its manifest, or every file
+    /// below it).
+    fn load_packages(&mut self, unit: UnitId, dir: &Path) {
         let room = MAX_FILES.saturating_sub(self.docs.len());
         let Ok(found) = oaas_project::find(&[dir.to_path_buf()], room) else {
             return;
         };
-        for root in found.packages {
-            if !self.packages.contains(&root) {
-                self.packages.push(root);
+        if let Some(Reach::Packages(roots)) = self.units.get_mut(unit.0) {
+            for root in found.packages {
+                if !roots.contains(&root) {
+                    roots.push(root);
+                }
             }
         }
         for path in found.files {
-            self.load_from_disk(&path);
+            self.load_from_disk(unit, &path);
         }
     }
 
-    /// Whether a file on disk is one the server checks: `.oaas`, in a loaded package (its
-    /// nearest manifest's) or below a workspace folder without a manifest.
-    fn belongs(&self, path: &Path) -> bool {
-        is_oaas(path)
-            && (self.loose.iter().any(|r| path.starts_with(r))
-                || oaas_project::package_root(path).is_some_and(|r| self.packages.contains(&r)))
+    /// The unit that reads a file from disk: `.oaas`, below a workspace folder without a
+    /// manifest or in a loaded package (its nearest manifest's).
+    fn disk_unit(&self, path: &Path) -> Option<UnitId> {
+        if !is_oaas(path) {
+            return None;
+        }
+        let package = oaas_project::package_root(path);
+        let position = self.units.iter().position(|reach| match reach {
+            Reach::Folder(root) => path.starts_with(root),
+            Reach::Packages(roots) => package.as_ref().is_some_and(|p| roots.contains(p)),
+            Reach::Open(_) => false,
+        });
+        position.map(UnitId)
     }
 
     fn is_stdlib(&self, key: &str) -> bool {
         self.stdlib_key.as_deref() == Some(key)
     }
 
-    /// Reads a file into the set (unless it is open: the buffer wins).
-    pub fn load_from_disk(&mut self, path: &Path) {
+    /// Reads a file into a unit (unless it is open: the buffer wins).
+    fn load_from_disk(&mut self, unit: UnitId, path: &Path) {
         let key = path.to_string_lossy().into_owned();
         if self.is_stdlib(&key) || self.docs.get(&key).is_some_and(|d| d.open) {
             return;
         }
-        match std::fs::read(path)
+        let text = std::fs::read(path)
             .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-        {
-            Some(text) => {
-                let uri = convert::path_to_uri(path);
-                self.docs.insert(
-                    key,
-                    Doc {
-                        uri,
-                        text,
-                        open: false,
-                        version: None,
-                    },
-                );
-            }
-            None => {
-                self.docs.remove(&key);
-            }
+            .and_then(|b| String::from_utf8(b).ok());
+        let Some(text) = text else {
+            self.remove(&key);
+            return;
+        };
+        let doc = Doc {
+            uri: convert::path_to_uri(path),
+            text,
+            open: false,
+            version: None,
+            unit,
+            std: oaas_project::is_stdlib(path),
+        };
+        self.dirty.insert(unit);
+        if let Some(old) = self.docs.insert(key, doc) {
+            self.dirty.insert(old.unit);
         }
     }
 
-    /// An editor opened a buffer. The package it belongs to (its nearest manifest's) is
-    /// loaded from disk if it is not yet: one server serves many packages.
+    /// Takes a text out of its unit; returns its URI.
+    fn remove(&mut self, key: &str) -> Option<String> {
+        let doc = self.docs.remove(key)?;
+        self.dirty.insert(doc.unit);
+        Some(doc.uri)
+    }
+
+    /// An editor opened a buffer: it is checked in the unit that has its file, else in a
+    /// unit of the package of its nearest manifest (loaded from disk), else with the other
+    /// open files of its folder that have no package.
     pub fn open(&mut self, uri: &str, text: String, version: i32) {
         let key = key_of(uri);
         if self.is_stdlib(&key) {
             return;
         }
-        let root = convert::uri_to_path(uri).and_then(|p| oaas_project::package_root(&p));
-        if let Some(root) = root.filter(|r| !self.packages.contains(r)) {
-            self.load_packages(&root);
-            if !self.packages.contains(&root) {
-                self.packages.push(root);
-            }
+        let path = convert::uri_to_path(uri);
+        let unit = match &path {
+            Some(p) => self.disk_unit(p).unwrap_or_else(|| self.unit_for_new(p)),
+            None => self.open_unit(None),
+        };
+        self.dirty.insert(unit);
+        let doc = Doc {
+            uri: uri.to_string(),
+            text,
+            open: true,
+            version: Some(version),
+            unit,
+            std: path.as_deref().is_some_and(oaas_project::is_stdlib),
+        };
+        if let Some(old) = self.docs.insert(key, doc) {
+            self.dirty.insert(old.unit);
         }
-        self.docs.insert(
-            key,
-            Doc {
-                uri: uri.to_string(),
-                text,
-                open: true,
-                version: Some(version),
-            },
-        );
     }
 
-    /// The open buffer of a URI, to edit.
+    /// The unit of an opened file that no unit reads from disk.
+    fn unit_for_new(&mut self, path: &Path) -> UnitId {
+        match oaas_project::package_root(path) {
+            Some(root) => {
+                let unit = self.add_unit(Reach::Packages(vec![root.clone()]));
+                self.load_packages(unit, &root);
+                unit
+            }
+            None => self.open_unit(path.parent().map(Path::to_path_buf)),
+        }
+    }
+
+    /// The unit of the open files with no package in a folder.
+    fn open_unit(&mut self, folder: Option<PathBuf>) -> UnitId {
+        let existing = self
+            .units
+            .iter()
+            .position(|r| matches!(r, Reach::Open(f) if *f == folder));
+        match existing {
+            Some(i) => UnitId(i),
+            None => self.add_unit(Reach::Open(folder)),
+        }
+    }
+
+    /// The open buffer of a URI, to edit; its unit is marked changed.
     pub fn get_mut(&mut self, uri: &str) -> Option<&mut Doc> {
-        self.docs.get_mut(&key_of(uri)).filter(|d| d.open)
+        let doc = self.docs.get_mut(&key_of(uri)).filter(|d| d.open)?;
+        self.dirty.insert(doc.unit);
+        Some(doc)
     }
 
-    /// An editor closed a buffer: the file on disk counts again if it belongs (see
-    /// [`Documents::belongs`]); else the text leaves the workspace. Returns the URI if it left.
+    /// An editor closed a buffer: the file on disk counts again if a unit reads it; else the
+    /// text leaves. Returns the URI if it left.
     pub fn close(&mut self, uri: &str) -> Option<String> {
         let key = key_of(uri);
         let doc = self.docs.get_mut(&key)?;
         doc.open = false;
         doc.version = None;
-        let path = convert::uri_to_path(uri);
-        let in_roots = path.as_ref().is_some_and(|p| p.exists() && self.belongs(p));
-        match path {
-            Some(p) if in_roots => {
-                self.load_from_disk(&p);
+        let unit = doc.unit;
+        let path = convert::uri_to_path(uri).filter(|p| p.exists());
+        match path.and_then(|p| Some((self.disk_unit(&p)?, p))) {
+            Some((u, p)) if u == unit => {
+                self.load_from_disk(unit, &p);
                 None
             }
-            _ => self.docs.remove(&key).map(|d| d.uri),
+            _ => self.remove(&key),
         }
     }
 
-    /// A file changed, appeared or went away on disk; a new file counts if it belongs.
+    /// A file changed, appeared or went away on disk; a new file counts if a unit reads it.
     pub fn disk_changed(&mut self, uri: &str) -> Option<String> {
         let path = convert::uri_to_path(uri)?;
         let key = path.to_string_lossy().into_owned();
         if self.docs.get(&key).is_some_and(|d| d.open) {
             return None;
         }
-        if path.exists() && self.belongs(&path) {
-            self.load_from_disk(&path);
-            None
-        } else {
-            self.docs.remove(&key).map(|d| d.uri)
+        match self.disk_unit(&path).filter(|_| path.exists()) {
+            Some(unit) => {
+                self.load_from_disk(unit, &path);
+                None
+            }
+            None => self.remove(&key),
         }
     }
 
-    /// The workspace to check, the URI of each file id and the version of open buffers.
-    pub fn workspace(&self) -> (Workspace, Vec<String>, Vec<Option<i32>>) {
+    /// What a unit checks.
+    pub fn unit_texts(&self, unit: UnitId) -> UnitTexts {
         let mut workspace = Workspace::new();
         let mut uris = vec![self.stdlib_uri.clone()];
         let mut versions = vec![None];
-        for (key, doc) in &self.docs {
-            workspace.add_file(key.clone(), doc.text.clone());
-            uris.push(doc.uri.clone());
-            versions.push(doc.version);
+        for (key, doc) in self.docs.iter().filter(|(_, d)| d.unit == unit) {
+            if doc.std {
+                workspace.set_stdlib(key.clone(), doc.text.clone());
+                uris[0] = doc.uri.clone();
+                versions[0] = doc.version;
+            } else {
+                workspace.add_file(key.clone(), doc.text.clone());
+                uris.push(doc.uri.clone());
+                versions.push(doc.version);
+            }
         }
-        (workspace, uris, versions)
+        UnitTexts {
+            workspace,
+            uris,
+            versions,
+        }
     }
 }
 

@@ -17,7 +17,7 @@ pub fn format_edits(
     file: FileId,
     range: Option<lsp::Range>,
 ) -> Option<Vec<lsp::TextEdit>> {
-    if file.0 == 0 {
+    if snap.is_builtin(file) {
         return None;
     }
     let source = snap.source(file);

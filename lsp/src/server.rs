@@ -7,15 +7,16 @@
 //! refused until `exit`; how the session ended ([`Ending`]) gives the exit code.
 
 use crate::convert::{self, CodeDocs};
-use crate::documents::Documents;
+use crate::documents::{Documents, UnitId};
 use crate::snapshot::Snapshot;
 use crate::{actions, builtins, complete, formatting, navigate, signature, symbols, tokens};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types as lsp;
 use oaas_compiler::span::LineIndex;
+use oaas_compiler::FileId;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 
@@ -86,8 +87,8 @@ struct Options {
 pub struct Server {
     conn: Connection,
     docs: Documents,
-    snap: Option<Snapshot>,
-    dirty: bool,
+    /// The last check of each unit.
+    snaps: BTreeMap<UnitId, Snapshot>,
     published: HashMap<String, Vec<lsp::Diagnostic>>,
     code_docs: CodeDocs,
     /// `shutdown` was answered: requests are refused until `exit`.
@@ -193,8 +194,7 @@ pub fn run(conn: Connection) -> Ending {
     let mut server = Server {
         conn,
         docs: Documents::new(roots),
-        snap: None,
-        dirty: true,
+        snaps: BTreeMap::new(),
         published: HashMap::new(),
         code_docs,
         shut_down: false,
@@ -302,7 +302,7 @@ impl Server {
     /// once the client is gone.
     fn next_message(&mut self) -> Option<Message> {
         loop {
-            if !self.dirty || self.shut_down {
+            if !self.docs.is_dirty() || self.shut_down {
                 return self.conn.receiver.recv().ok();
             }
             match self.conn.receiver.try_recv() {
@@ -343,23 +343,45 @@ impl Server {
         let _ = self.conn.sender.send(msg);
     }
 
-    /// Checks the texts again and publishes what changed.
+    /// Checks the units whose texts changed again and publishes what changed.
     fn refresh(&mut self) {
-        let parses = self
-            .snap
-            .as_mut()
-            .map(|s| std::mem::take(&mut s.parses))
-            .unwrap_or_default();
-        let mut snap = Snapshot::build(&self.docs, parses);
-        self.publish(&snap);
-        snap.index_names();
-        let old = self.snap.replace(snap);
-        self.dirty = false;
+        let mut old = Vec::new();
+        for unit in self.docs.take_dirty() {
+            let parses = self
+                .snaps
+                .get_mut(&unit)
+                .map(|s| std::mem::take(&mut s.parses))
+                .unwrap_or_default();
+            let mut snap = Snapshot::build(self.docs.unit_texts(unit), parses);
+            self.publish(&snap);
+            snap.index_names();
+            old.extend(self.snaps.insert(unit, snap));
+        }
+        self.clear_gone();
         // Freeing a large analysis takes a few milliseconds: not on the way to the next change.
-        if old.is_some() {
+        if !old.is_empty() {
             let _ = std::thread::Builder::new()
                 .name("oaas-lsp-drop".into())
                 .spawn(move || drop(old));
+        }
+    }
+
+    /// Clears the diagnostics of texts that no unit checks any more.
+    fn clear_gone(&mut self) {
+        let present: HashSet<&String> = self
+            .snaps
+            .values()
+            .flat_map(|s| s.uris.iter().skip(1))
+            .collect();
+        let gone: Vec<String> = self
+            .published
+            .keys()
+            .filter(|u| !present.contains(u))
+            .cloned()
+            .collect();
+        for uri in gone {
+            self.published.remove(&uri);
+            self.notify_diagnostics(&uri, Vec::new(), None);
         }
     }
 
@@ -367,7 +389,7 @@ impl Server {
         let mut by_file: Vec<Vec<lsp::Diagnostic>> = vec![Vec::new(); snap.uris.len()];
         for d in &snap.analysis.diagnostics {
             let file = d.primary.file;
-            if file.0 == 0 {
+            if snap.is_builtin(file) {
                 continue;
             }
             let Some(slot) = by_file.get_mut(file.0 as usize) else {
@@ -380,18 +402,8 @@ impl Server {
                 |id| Some((snap.source(id), snap.uris.get(id.0 as usize)?.clone())),
             ));
         }
-        let present: HashSet<&String> = snap.uris.iter().skip(1).collect();
-        let gone: Vec<String> = self
-            .published
-            .keys()
-            .filter(|u| !present.contains(u))
-            .cloned()
-            .collect();
-        for uri in gone {
-            self.published.remove(&uri);
-            self.notify_diagnostics(&uri, Vec::new(), None);
-        }
-        for (i, diagnostics) in by_file.into_iter().enumerate().skip(1) {
+        let skip = usize::from(snap.is_builtin(FileId(0)));
+        for (i, diagnostics) in by_file.into_iter().enumerate().skip(skip) {
             let uri = &snap.uris[i];
             if self.published.get(uri) == Some(&diagnostics) {
                 continue;
@@ -425,7 +437,6 @@ impl Server {
                         .open(&uri, p.text_document.text, p.text_document.version);
                     // Publish for a newly opened buffer even if nothing changed.
                     self.published.remove(&uri);
-                    self.dirty = true;
                 }
             }
             "textDocument/didChange" => {
@@ -435,7 +446,6 @@ impl Server {
                             apply_change(&mut doc.text, change);
                         }
                         doc.version = Some(p.text_document.version);
-                        self.dirty = true;
                     }
                 }
             }
@@ -443,7 +453,6 @@ impl Server {
                 if let Ok(p) = decode::<lsp::DidCloseTextDocumentParams>(n.params) {
                     self.docs.close(p.text_document.uri.as_str());
                     self.tokens.forget(p.text_document.uri.as_str());
-                    self.dirty = true;
                 }
             }
             "workspace/didChangeWatchedFiles" => {
@@ -451,7 +460,6 @@ impl Server {
                     for change in p.changes {
                         self.docs.disk_changed(change.uri.as_str());
                     }
-                    self.dirty = true;
                 }
             }
             _ => {}
@@ -459,10 +467,14 @@ impl Server {
     }
 
     fn request(&mut self, req: Request) -> Response {
-        if self.dirty || self.snap.is_none() {
+        if self.docs.is_dirty() {
             self.refresh();
         }
-        let Some(snap) = self.snap.as_ref() else {
+        let uri = req
+            .params
+            .pointer("/textDocument/uri")
+            .and_then(|u| u.as_str());
+        let Some(snap) = snapshot_for(&self.docs, &self.snaps, uri) else {
             return Response::new_err(
                 req.id,
                 ErrorCode::InternalError as i32,
@@ -498,9 +510,9 @@ impl Server {
                     .map(lsp::DocumentSymbolResponse::Nested))
             }),
             "workspace/symbol" => handle(params, |p: lsp::WorkspaceSymbolParams| {
-                Ok(lsp::WorkspaceSymbolResponse::Flat(
-                    symbols::workspace_symbols(snap, &p.query),
-                ))
+                let all = self.snaps.values();
+                let found = all.flat_map(|s| symbols::workspace_symbols(s, &p.query));
+                Ok(lsp::WorkspaceSymbolResponse::Flat(found.collect()))
             }),
             "textDocument/inlayHint" => handle(params, |p: lsp::InlayHintParams| {
                 let file = snap.file_id(&p.text_document.uri);
@@ -533,6 +545,25 @@ impl Server {
             Err((code, message)) => Response::new_err(id, code, message),
         }
     }
+}
+
+/// The snapshot that answers for a URI: its unit's, else (the built-in standard library)
+/// the first that knows it, else any.
+fn snapshot_for<'a>(
+    docs: &Documents,
+    snaps: &'a BTreeMap<UnitId, Snapshot>,
+    uri: Option<&str>,
+) -> Option<&'a Snapshot> {
+    let unit = uri.and_then(|u| docs.unit_of(u));
+    if let Some(snap) = unit.and_then(|u| snaps.get(&u)) {
+        return Some(snap);
+    }
+    let knows = |s: &&Snapshot| {
+        uri.and_then(convert::uri)
+            .is_some_and(|u| s.file_id(&u).is_some())
+    };
+    let mut all = snaps.values();
+    all.clone().find(knows).or_else(|| all.next())
 }
 
 /// The requests of editors beyond VS Code: signature help, quick fixes, semantic tokens and

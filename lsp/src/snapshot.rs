@@ -2,7 +2,7 @@
 //! helpers every feature needs (positions, locations, the syntax around a cursor).
 
 use crate::convert;
-use crate::documents::{key_of, Documents};
+use crate::documents::{key_of, UnitTexts};
 use crate::index::Index;
 use lsp_types as lsp;
 use oaas_compiler::check::model::{ClassId, Loc, MemberId, PackageId};
@@ -31,11 +31,15 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Checks the documents, parsing only what changed since the parses in `parses` (the
-    /// previous snapshot's). The index is left empty: [`Snapshot::index_names`] fills it,
-    /// after the diagnostics are out.
-    pub fn build(docs: &Documents, mut parses: ParseCache) -> Snapshot {
-        let (workspace, uris, versions) = docs.workspace();
+    /// Checks the texts of a unit, parsing only what changed since the parses in `parses`
+    /// (the previous snapshot's). The index is left empty: [`Snapshot::index_names`] fills
+    /// it, after the diagnostics are out.
+    pub fn build(texts: UnitTexts, mut parses: ParseCache) -> Snapshot {
+        let UnitTexts {
+            workspace,
+            uris,
+            versions,
+        } = texts;
         let analysis = workspace.check_cached(&mut parses);
         let index = Index::default();
         let ids = workspace
@@ -45,6 +49,7 @@ impl Snapshot {
             .map(|(id, f)| (f.path.clone(), id))
             .collect();
         Snapshot {
+            stdlib_uri: uris[0].clone(),
             workspace,
             analysis,
             index,
@@ -52,13 +57,18 @@ impl Snapshot {
             versions,
             parses,
             ids,
-            stdlib_uri: docs.stdlib_uri.clone(),
         }
     }
 
     /// Builds the index of names.
     pub fn index_names(&mut self) {
         self.index = Index::build(&self.analysis);
+    }
+
+    /// Whether a file is the built-in standard library (file 0, unless the unit holds the
+    /// `std` package's own file, which is then file 0): read-only, no diagnostics shown.
+    pub fn is_builtin(&self, file: FileId) -> bool {
+        file.0 == 0 && self.source(file).path == oaas_compiler::workspace::STDLIB_PATH
     }
 
     /// The file id of a URI.

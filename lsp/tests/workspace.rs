@@ -402,6 +402,44 @@ fn the_repository_root_checks_its_members_only() {
         .into_iter()
         .flatten()
         .all(|r| r["uri"] == json!(u)));
+
+    // The standard library's own file is the standard library of the workspace, not a second
+    // copy of it: nothing is declared twice.
+    let std_file = root.join("stdlib/std.oaas");
+    let std_text = std::fs::read_to_string(&std_file).expect("std.oaas");
+    let std_uri = uri(&std_file);
+    c.open(&std_uri, &std_text);
+    assert_eq!(c.diagnostics(&std_uri), Vec::<Value>::new());
+
+    // A fixture with no manifest of its own declares `package video` too: it is checked
+    // alone (its real errors only), and examples/video stays clean.
+    let fixture = root.join("tests/fixtures/syntax/valid/12_macro_for.oaas");
+    let fixture_text = std::fs::read_to_string(&fixture).expect("fixture");
+    let fixture_uri = uri(&fixture);
+    c.open(&fixture_uri, &fixture_text);
+    let errors = |diags: Vec<Value>| -> Vec<Value> {
+        diags.into_iter().filter(|d| d["severity"] == 1).collect()
+    };
+    // Its real warnings only (W0003: no `@local` in a fixture).
+    let diags = c.diagnostics(&fixture_uri);
+    assert!(diags.iter().all(|d| d["code"] == "W0003"), "{diags:#?}");
+    let broken = format!("{fixture_text}\nrecord Oops {{ x: Missing }}\n");
+    c.change_all(&fixture_uri, 2, &broken);
+    let diags = errors(c.diagnostics(&fixture_uri));
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert!(diags[0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("Missing"));
+    let hover = c.ok("textDocument/hover", at(&fixture_uri, 2, 7));
+    assert!(hover.to_string().contains("Image"), "{hover}");
+    let _ = c.request("textDocument/hover", at(&u, l, ch));
+    let published = c.drain_diagnostics();
+    assert!(
+        published.get(&u).is_none_or(|d| d.is_empty()),
+        "{:#?}",
+        published.get(&u)
+    );
     c.shutdown();
 }
 

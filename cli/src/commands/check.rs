@@ -43,7 +43,19 @@ pub enum Format {
 
 /// Runs the command and returns the exit code.
 pub fn run(args: CheckArgs) -> u8 {
-    let paths = match files::collect(&args.paths) {
+    let format = args.format;
+    let report = |sources: &oaas_compiler::Sources, diagnostics: &[oaas_compiler::Diagnostic]| {
+        match format {
+            Format::Human => {
+                let color =
+                    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                eprint!("{}", render::render_human(sources, diagnostics, color));
+            }
+            Format::Json => print!("{}", render::render_json(sources, diagnostics)),
+            Format::Github => print!("{}", render::render_github(sources, diagnostics)),
+        }
+    };
+    let paths = match files::collect_reporting(&args.paths, report) {
         Ok(p) => p,
         Err(msg) => {
             eprintln!("error: {msg}");
@@ -66,20 +78,12 @@ pub fn run(args: CheckArgs) -> u8 {
     let build = workspace.check_with_graphs();
     let diagnostics = &build.diagnostics;
     let error_count = errors(diagnostics);
-    match args.format {
-        Format::Human => {
-            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            eprint!(
-                "{}",
-                render::render_human(&workspace.sources, diagnostics, color)
-            );
-            eprintln!(
-                "{}",
-                summary(paths.len(), error_count, diagnostics.len() - error_count)
-            );
-        }
-        Format::Json => print!("{}", render::render_json(&workspace.sources, diagnostics)),
-        Format::Github => print!("{}", render::render_github(&workspace.sources, diagnostics)),
+    report(&workspace.sources, diagnostics);
+    if format == Format::Human {
+        eprintln!(
+            "{}",
+            summary(paths.len(), error_count, diagnostics.len() - error_count)
+        );
     }
     let failed = error_count > 0 || (args.deny_warnings && diagnostics.len() > error_count);
     if failed {

@@ -1,5 +1,7 @@
 //! `oaasc new`: a new package in a new folder: its manifest, a class with a function and a
-//! macro, the function container and a test of it.
+//! macro, the function container (Python, or Rust in [`rust`]) and a test of it.
+
+mod rust;
 
 use crate::exit;
 use clap::{Args, ValueEnum};
@@ -8,13 +10,14 @@ use std::path::{Path, PathBuf};
 /// Create a package in a new folder NAME: `oaas.toml`, `NAME.oaas`, a function container
 /// in `functions/` and its test, and a README that says how to run them.
 ///
-/// The package checks as it is and runs with `oaasc run NAME Counter.add_twice --arg by=2`
-/// once the Python SDK is installed (`pip install PATH/TO/oaas/sdk/python`; the README of the
-/// new package gives the path).
+/// The package checks as it is and runs with `oaasc run NAME Counter.add_twice --arg by=2`:
+/// with `--lang python` once the Python SDK is installed (`pip install
+/// PATH/TO/oaas/sdk/python`), with `--lang rust` once its container is built (`cargo test
+/// --manifest-path NAME/functions/Cargo.toml`). The README of the new package says how.
 ///
 /// Examples:
 ///   oaasc new hello
-///   oaasc new hello --lang python
+///   oaasc new hello --lang rust
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct NewArgs {
@@ -30,6 +33,8 @@ pub struct NewArgs {
 pub enum Lang {
     /// Python 3.9+ with the Python SDK (`sdk/python`).
     Python,
+    /// A Cargo crate on the Rust SDK (`sdk/rust`), run with `cargo run`.
+    Rust,
 }
 
 /// Runs the command and returns the exit code.
@@ -46,7 +51,13 @@ pub fn run(args: NewArgs) -> u8 {
         eprintln!("error: `{}` already exists", dir.display());
         return exit::USAGE;
     }
-    let files = python_files(&args.name, &sdk_hint());
+    let files = match args.lang {
+        Lang::Python => python_files(&args.name, &sdk_hint()),
+        Lang::Rust => {
+            let (sdk, lock) = rust::sdk_hint();
+            rust::files(&args.name, &sdk, lock)
+        }
+    };
     if let Err(e) = write_all(&dir, &files) {
         eprintln!("error: {e}");
         return exit::USAGE;
@@ -54,6 +65,12 @@ pub fn run(args: NewArgs) -> u8 {
     eprintln!("created package `{}` in {}/", args.name, dir.display());
     for (path, _) in &files {
         eprintln!("  {}/{path}", args.name);
+    }
+    if args.lang == Lang::Rust {
+        eprintln!(
+            "build the container once: cargo test --manifest-path {}/functions/Cargo.toml",
+            args.name
+        );
     }
     eprintln!(
         "next: oaasc run {} Counter.add_twice --arg by=2  (see {}/README.md)",
@@ -99,10 +116,11 @@ version = \"0.1.0\"
 description = \"A counter: an object whose state changes one version at a time\"
 ";
 
+/// The package's source; `{{local}}` is the command that starts its container.
 const SOURCE: &str = "package {{name}}
 
 /// A counter: its `count` changes one version at a time.
-@local(\"python3 functions/{{name}}.py\")
+@local(\"{{local}}\")
 class Counter {
   public state count: int = 0
 
@@ -215,7 +233,11 @@ container and runs the `add_twice` macro on a new `Counter`.
 
 /// The files of a new Python package, by path below its folder.
 fn python_files(name: &str, sdk: &str) -> Vec<(String, String)> {
-    let fill = |t: &str| t.replace("{{name}}", name).replace("{{sdk}}", sdk);
+    let fill = |t: &str| {
+        t.replace("{{local}}", "python3 functions/{{name}}.py")
+            .replace("{{name}}", name)
+            .replace("{{sdk}}", sdk)
+    };
     vec![
         ("oaas.toml".into(), fill(MANIFEST)),
         (format!("{name}.oaas"), fill(SOURCE)),

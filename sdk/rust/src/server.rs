@@ -235,7 +235,29 @@ impl Functions {
         let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
         let addr: SocketAddr = listener.local_addr()?;
         eprintln!("oaas-sdk: listening on http://{addr}");
+        if std::env::var("OAAS_EXIT_WITH_PARENT").as_deref() == Ok("1") {
+            exit_with_parent();
+        }
         self.serve(listener).await
+    }
+}
+
+/// Exits when the process that started this container dies (even by SIGKILL): the runtime
+/// sets `OAAS_EXIT_WITH_PARENT=1`, so that no orphaned container keeps running (as the Python
+/// SDK does).
+fn exit_with_parent() {
+    #[cfg(unix)]
+    {
+        let parent = std::os::unix::process::parent_id();
+        let watch = move || loop {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            if std::os::unix::process::parent_id() != parent {
+                std::process::exit(0);
+            }
+        };
+        let _ = std::thread::Builder::new()
+            .name("oaas-parent-watch".into())
+            .spawn(watch);
     }
 }
 
