@@ -20,7 +20,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use oaas_bench::runtime;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -53,7 +53,7 @@ async fn container_calls(client: &reqwest::Client, base: &str) -> Result<u64, St
     Ok(sum("oaas_invocations_total") - sum("oaas_reused_total"))
 }
 
-/// Runs `detect_faces(every_s)` on video `id` and follows it to its end.
+/// Runs `detect_faces(every_s)` on video `id`, synchronously, timing the call.
 async fn detect(
     client: &reqwest::Client,
     base: &str,
@@ -64,47 +64,28 @@ async fn detect(
     let before = container_calls(client, base).await?;
     let started = Instant::now();
     let mut post = client
-        .post(format!(
-            "{base}/api/objects/{id}/invoke/detect_faces?async=true"
-        ))
+        .post(format!("{base}/api/objects/{id}/invoke/detect_faces"))
         .json(&json!({ "every_s": every_s }));
     if fresh {
         post = post.header("Cache-Control", "no-cache");
     }
-    let accepted: Value = post
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let inv = accepted["invocation_id"]
-        .as_str()
-        .ok_or(format!("not accepted: {accepted}"))?
-        .to_string();
-    loop {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let record = runtime::json_of(client.get(format!("{base}/api/invocations/{inv}"))).await?;
-        match record["status"].as_str() {
-            Some("pending") => continue,
-            Some("succeeded") => {
-                let took = started.elapsed();
-                let nodes = record["nodes"].as_object().map(|n| n.len()).unwrap_or(0);
-                let reused = record["nodes"]
-                    .as_object()
-                    .map(|n| n.values().filter(|v| v["reused"] == true).count())
-                    .unwrap_or(0);
-                let container_calls = container_calls(client, base).await? - before;
-                return Ok(Run {
-                    took,
-                    nodes,
-                    reused,
-                    container_calls,
-                });
-            }
-            _ => return Err(format!("detect_faces failed: {record}")),
-        }
+    // A synchronous call: it answers when the macro has finished.
+    let answer = runtime::json_of(post).await?;
+    let took = started.elapsed();
+    if answer["status"] != "succeeded" {
+        return Err(format!("detect_faces failed: {answer}"));
     }
+    let inv = answer["invocation_id"].as_str().unwrap_or_default();
+    let record = runtime::json_of(client.get(format!("{base}/api/invocations/{inv}"))).await?;
+    let nodes = record["nodes"].as_object().cloned().unwrap_or_default();
+    let reused = nodes.values().filter(|v| v["reused"] == true).count();
+    let container_calls = container_calls(client, base).await? - before;
+    Ok(Run {
+        took,
+        nodes: nodes.len(),
+        reused,
+        container_calls,
+    })
 }
 
 /// A new video object with the clip at `clip` as its `src`; its id.
