@@ -272,6 +272,7 @@ fn kinds(g: &InvocationGraph) -> Vec<(String, &'static str)> {
                 NodeKind::Compute { .. } => "compute",
                 NodeKind::If(_) => "if",
                 NodeKind::Try(_) => "try",
+                NodeKind::Wait(_) => "wait",
             };
             (g.node(id).label.clone(), kind)
         })
@@ -328,5 +329,61 @@ fn decisions_failures_and_order_are_nodes_and_edges() {
     insta::assert_snapshot!("decisions", drawings(&build));
     let artifact = redacted(build.artifact.clone().unwrap());
     insta::assert_json_snapshot!("decisions_artifact", artifact.packages[0].classes[1].macros);
+    drop(ws);
+}
+
+#[test]
+fn waits_are_sequence_points_with_their_signal_type_and_duration() {
+    let (ws, build) = fixture("waits.oaas");
+    let nudge = graph(&build, "Order.nudge");
+    assert_eq!(
+        kinds(nudge),
+        [
+            ("self.remind()", "call"),
+            ("sleep(10m)", "wait"),
+            ("self.remind()", "call")
+        ]
+        .map(|(l, k)| (l.to_string(), k))
+    );
+    // The sleep runs after the first call and before the second, though no data passes.
+    let order: Vec<(String, String, EdgeKind)> = [
+        ("self.remind()", "sleep(10m)"),
+        ("sleep(10m)", "self.remind()"),
+    ]
+    .map(|(a, b)| (a.to_string(), b.to_string(), EdgeKind::Order))
+    .to_vec();
+    assert_eq!(edges(nudge), order);
+    // In `place`, the `try` holding the signal waits for the approval request before it.
+    let place = graph(&build, "Order.place");
+    let decision = place
+        .root
+        .node_ids()
+        .find_map(|id| match &place.node(id).kind {
+            NodeKind::If(n) => Some(n),
+            _ => None,
+        })
+        .unwrap();
+    let then: Vec<(String, String, EdgeKind)> = decision
+        .then
+        .edges()
+        .map(|(a, b, k)| (place.node(a).label.clone(), place.node(b).label.clone(), k))
+        .collect();
+    assert!(
+        then.contains(&(
+            "self.request_approval()".into(),
+            "try … catch e".into(),
+            EdgeKind::Order
+        )),
+        "{then:?}"
+    );
+    let artifact = redacted(build.artifact.clone().unwrap());
+    let json = serde_json::to_string(&artifact.packages[0].classes[0].macros).unwrap();
+    assert!(
+        json.contains(
+            r#""op":"wait","signal":"approval","type":{"record":"shop.Approval"},"ms":3600000"#
+        ),
+        "{json}"
+    );
+    insta::assert_snapshot!("waits", drawings(&build));
     drop(ws);
 }
