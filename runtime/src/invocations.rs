@@ -6,7 +6,9 @@
 //! lease ([`leases`]); another takes it over when that lease expires.
 
 mod leases;
+mod signals;
 pub use leases::DEFAULT_LEASE;
+pub use signals::MAX_SIGNAL_BYTES;
 
 use crate::access::Caller;
 use crate::calls::{CallContext, Calls, RecordWritten, Resolved};
@@ -545,6 +547,21 @@ mod tests {
         }
         async fn idempotent(&self, key: &str) -> crate::store::StoreResult<Option<InvocationId>> {
             self.inner.idempotent(key).await
+        }
+        async fn put_signal(
+            &self,
+            i: &InvocationId,
+            n: &str,
+            v: &Value,
+            m: usize,
+        ) -> crate::store::StoreResult<crate::store::SignalOutcome> {
+            self.inner.put_signal(i, n, v, m).await
+        }
+        async fn wait(
+            &self,
+            r: &crate::store::WaitRequest,
+        ) -> crate::store::StoreResult<crate::store::WaitState> {
+            self.inner.wait(r).await
         }
         async fn put_token(&self, t: crate::store::TokenRecord) -> crate::store::StoreResult<()> {
             self.inner.put_token(t).await

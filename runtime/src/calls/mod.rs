@@ -6,6 +6,7 @@
 pub mod builtins;
 pub mod nodes;
 pub mod tasks;
+pub mod waits;
 
 use crate::access::{self, Caller, Member};
 use crate::error::{Error, ErrorKind, Result};
@@ -107,6 +108,8 @@ pub struct Calls {
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Outputs allocated so far per task (`allocate_url`).
     allocations: Mutex<HashMap<TaskId, usize>>,
+    /// The durable waits of macros running here.
+    pub waits: Arc<waits::Waits>,
 }
 
 impl Calls {
@@ -118,6 +121,7 @@ impl Calls {
             metrics: Metrics::default(),
             limits: Mutex::new(HashMap::new()),
             allocations: Mutex::new(HashMap::new()),
+            waits: Arc::default(),
         }
     }
 
