@@ -463,10 +463,19 @@ mod tests {
     /// A store that loses power: after `crash`, every commit fails unwritten; invocation
     /// records (commits with no task) reach it only after `record_delay`, as a busy disk
     /// would, so a record not awaited is lost in the crash.
-    struct Crashable {
-        inner: Arc<dyn Store>,
-        crashed: std::sync::atomic::AtomicBool,
-        record_delay: Duration,
+    pub(super) struct Crashable {
+        pub(super) inner: Arc<dyn Store>,
+        pub(super) crashed: std::sync::atomic::AtomicBool,
+        pub(super) record_delay: Duration,
+    }
+
+    impl Crashable {
+        fn check(&self) -> crate::store::StoreResult<()> {
+            if self.crashed.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(crate::store::StoreError::Closed);
+            }
+            Ok(())
+        }
     }
 
     #[async_trait::async_trait]
@@ -506,9 +515,7 @@ mod tests {
             if commit.task_id.is_none() && !commit.invocations.is_empty() {
                 tokio::time::sleep(self.record_delay).await;
             }
-            if self.crashed.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err(crate::store::StoreError::Closed);
-            }
+            self.check()?;
             self.inner.commit(commit).await
         }
         async fn task_result(
@@ -536,6 +543,7 @@ mod tests {
             &self,
             l: &crate::store::Lease,
         ) -> crate::store::StoreResult<Vec<InvocationId>> {
+            self.check()?;
             self.inner.renew_leases(l).await
         }
         async fn claim_expired(
@@ -555,12 +563,14 @@ mod tests {
             v: &Value,
             m: usize,
         ) -> crate::store::StoreResult<crate::store::SignalOutcome> {
+            self.check()?;
             self.inner.put_signal(i, n, v, m).await
         }
         async fn wait(
             &self,
             r: &crate::store::WaitRequest,
         ) -> crate::store::StoreResult<crate::store::WaitState> {
+            self.check()?;
             self.inner.wait(r).await
         }
         async fn put_token(&self, t: crate::store::TokenRecord) -> crate::store::StoreResult<()> {

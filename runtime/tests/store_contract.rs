@@ -456,11 +456,20 @@ async fn signals_and_waits(store: &dyn Store) {
     );
     // The first wait takes the first signal, and keeps it on later turns.
     let a = wait("sig1.n1", Some("go"), 3_600_000);
-    assert_eq!(store.wait(&a).await.unwrap(), WaitState::Done(json!({"n": 1})));
-    assert_eq!(store.wait(&a).await.unwrap(), WaitState::Done(json!({"n": 1})));
+    assert_eq!(
+        store.wait(&a).await.unwrap(),
+        WaitState::Done(json!({"n": 1}))
+    );
+    assert_eq!(
+        store.wait(&a).await.unwrap(),
+        WaitState::Done(json!({"n": 1}))
+    );
     // Another wait takes the second; a third finds none and waits.
     let b = wait("sig1.n2", Some("go"), 3_600_000);
-    assert_eq!(store.wait(&b).await.unwrap(), WaitState::Done(json!({"n": 2})));
+    assert_eq!(
+        store.wait(&b).await.unwrap(),
+        WaitState::Done(json!({"n": 2}))
+    );
     let c = wait("sig1.n3", Some("go"), 3_600_000);
     match store.wait(&c).await.unwrap() {
         WaitState::Waiting { due_in_ms } => assert!(due_in_ms > 3_500_000, "{due_in_ms}"),
@@ -494,7 +503,10 @@ async fn signals_and_waits(store: &dyn Store) {
     ));
     tokio::time::sleep(std::time::Duration::from_millis(60)).await;
     let again = wait("sig1.n5", None, 3_600_000);
-    assert_eq!(store.wait(&again).await.unwrap(), WaitState::Done(Value::Null));
+    assert_eq!(
+        store.wait(&again).await.unwrap(),
+        WaitState::Done(Value::Null)
+    );
     // A finished invocation takes no more signals.
     let mut done = invocation("sig1");
     done.status = InvocationStatus::Succeeded;

@@ -126,3 +126,211 @@ fn collect_waits(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Waits survive a crash: the process running a macro stops while the macro waits (its
+    //! store refuses everything from then on, as a dead process writes nothing), a new one
+    //! on the same database resumes it, and the signal or the timer still ends the wait. On
+    //! SQLite and on PostgreSQL.
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::super::tests::Crashable;
+    use super::*;
+    use crate::ids::{ObjectId, Target};
+    use crate::invocations::Outcome;
+    use crate::store::postgres::{PostgresStore, ScratchDatabase};
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{NodeStatus, Store};
+    use crate::testing::{new_object, request, world_over, World};
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    /// Where the worlds keep their records.
+    enum Backing {
+        Sqlite(tempfile::TempDir),
+        Postgres(ScratchDatabase),
+    }
+
+    impl Backing {
+        async fn open(&self) -> Arc<dyn Store> {
+            match self {
+                Backing::Sqlite(dir) => {
+                    Arc::new(SqliteStore::open(&dir.path().join("oaas.db")).unwrap())
+                }
+                Backing::Postgres(db) => Arc::new(PostgresStore::connect(db.url()).await.unwrap()),
+            }
+        }
+
+        /// A world over this backing whose store can be made to crash, with short leases.
+        async fn world(&self) -> (World, Arc<Crashable>) {
+            let store = Arc::new(Crashable {
+                inner: self.open().await,
+                crashed: false.into(),
+                record_delay: Duration::ZERO,
+            });
+            let lease = Duration::from_millis(800);
+            let dir = tempfile::tempdir().unwrap();
+            (world_over(dir, store.clone(), lease).await, store)
+        }
+    }
+
+    /// Polls `f` until it gives `Some`, for at most 20 s.
+    async fn until<T, F: std::future::Future<Output = Option<T>>>(
+        what: &str,
+        mut f: impl FnMut() -> F,
+    ) -> T {
+        let started = Instant::now();
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "{what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Starts `function` on a new object in `w`, and waits until its wait node runs.
+    async fn start_waiting(w: &World, function: &str) -> (ObjectId, InvocationId) {
+        let obj = new_object(w, 0).await;
+        let req = request(Target::Object(obj.clone()), function, json!({}));
+        let Outcome::Accepted { invocation_id, .. } =
+            w.invocations.invoke(req, true, None).await.unwrap()
+        else {
+            panic!("not accepted");
+        };
+        let id = invocation_id.clone();
+        until("the wait did not start", || async {
+            let inv = w.invocations.get(&id).await.ok()?;
+            inv.nodes
+                .values()
+                .any(|n| {
+                    n.status == NodeStatus::Running
+                        && (n.label.starts_with("signal") || n.label.starts_with("sleep"))
+                })
+                .then_some(())
+        })
+        .await;
+        (obj, invocation_id)
+    }
+
+    /// A new process on the backing claims what the crashed one held.
+    async fn resumed(backing: &Backing) -> World {
+        let (w, _) = backing.world().await;
+        until("nothing was resumed", || async {
+            (w.invocations.resume().await.unwrap() == 1).then_some(())
+        })
+        .await;
+        w
+    }
+
+    async fn finished(w: &World, id: &InvocationId) -> crate::store::Invocation {
+        until("the invocation did not finish", || async {
+            let inv = w.invocations.get(id).await.ok()?;
+            (inv.status != InvocationStatus::Pending).then_some(inv)
+        })
+        .await
+    }
+
+    fn sent(w: &World) -> Vec<String> {
+        w.invoker
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(f, _)| f.clone())
+            .collect()
+    }
+
+    async fn a_signal_resumes_a_wait_after_a_crash(backing: Backing) {
+        let (first, crash) = backing.world().await;
+        let (_, id) = start_waiting(&first, "approval").await;
+        crash.crashed.store(true, Ordering::SeqCst);
+        let second = resumed(&backing).await;
+        // A signal of the wrong type, or of a name the macro does not wait for, is refused.
+        let e = second
+            .invocations
+            .signal(&id, "go", json!("five"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, crate::error::ErrorKind::Unprocessable, "{e}");
+        let e = second
+            .invocations
+            .signal(&id, "stop", json!(5))
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("waits for: go"), "{e}");
+        second
+            .invocations
+            .signal(&id, "go", json!(5))
+            .await
+            .unwrap();
+        let inv = finished(&second, &id).await;
+        assert_eq!(inv.status, InvocationStatus::Succeeded, "{:?}", inv.error);
+        // `bump` made v 1 before the crash; `add(by: 5)` ran once, after it.
+        assert_eq!(inv.result.unwrap()["state"]["v"], 6);
+        assert_eq!(sent(&second), vec!["add"]);
+        // Finished, it takes no more signals.
+        let e = second
+            .invocations
+            .signal(&id, "go", json!(1))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, crate::error::ErrorKind::Conflict, "{e}");
+    }
+
+    async fn a_sleep_keeps_its_due_time_across_a_crash(backing: Backing) {
+        let (first, crash) = backing.world().await;
+        let started = Instant::now();
+        let (obj, id) = start_waiting(&first, "nap").await;
+        crash.crashed.store(true, Ordering::SeqCst);
+        // Down for longer than the sleep: the new process finds it due, not starting over.
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+        let second = resumed(&backing).await;
+        let resumed_at = Instant::now();
+        let inv = finished(&second, &id).await;
+        assert_eq!(inv.status, InvocationStatus::Succeeded, "{:?}", inv.error);
+        assert!(
+            resumed_at.elapsed() < Duration::from_millis(1200),
+            "the sleep started over: {:?} after resuming",
+            resumed_at.elapsed()
+        );
+        assert!(started.elapsed() >= Duration::from_millis(1500));
+        let obj = second.calls.objects.object(&obj, None).await.unwrap();
+        assert_eq!(obj.state["v"], 2);
+        assert_eq!(sent(&second), vec!["bump"]);
+    }
+
+    async fn postgres() -> Option<Backing> {
+        ScratchDatabase::create()
+            .await
+            .unwrap()
+            .map(Backing::Postgres)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_a_signal_resumes_a_wait_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        a_signal_resumes_a_wait_after_a_crash(Backing::Sqlite(dir)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_a_sleep_keeps_its_due_time_across_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        a_sleep_keeps_its_due_time_across_a_crash(Backing::Sqlite(dir)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_a_signal_resumes_a_wait_after_a_crash() {
+        if let Some(b) = postgres().await {
+            a_signal_resumes_a_wait_after_a_crash(b).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_a_sleep_keeps_its_due_time_across_a_crash() {
+        if let Some(b) = postgres().await {
+            a_sleep_keeps_its_due_time_across_a_crash(b).await;
+        }
+    }
+}
