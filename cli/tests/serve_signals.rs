@@ -112,7 +112,7 @@ async fn a_macro_waits_through_kill_9_for_its_signals(store: Option<&str>) {
         ]);
         assert_eq!(wrong.status.code(), Some(1), "{}", stderr(&wrong));
         assert!(
-            stderr(&wrong).contains("carries a `int`"),
+            stderr(&wrong).contains("carries `int`"),
             "{}",
             stderr(&wrong)
         );

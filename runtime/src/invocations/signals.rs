@@ -51,7 +51,7 @@ impl Invocations {
         };
         values::check(&resolved.artifact, &value, ty).map_err(|e| {
             Error::unprocessable(format!(
-                "the signal `{name}` carries a `{}`: {e}",
+                "the signal `{name}` carries `{}`: {e}",
                 values::type_name(ty)
             ))
         })?;
