@@ -83,7 +83,7 @@ fn timed_out(request: &WaitRequest) -> Error {
 /// `90000` as `90s`, `3600000` as `1h`: the largest unit that divides it.
 pub fn human_duration(ms: u64) -> String {
     for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
-        if ms >= size && ms % size == 0 {
+        if ms >= size && ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }
