@@ -6,10 +6,9 @@
 
 mod common;
 
-use common::{client, get, post, serve, TOKEN};
+use common::{client, get, post, server, Server, TOKEN};
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 fn example() -> PathBuf {
@@ -18,29 +17,20 @@ fn example() -> PathBuf {
 
 /// A server with the example deployed, and its URL.
 struct Shop {
-    server: Child,
+    _server: Server,
     base: String,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Shop {
-    fn drop(&mut self) {
-        let _ = self.server.kill();
-        let _ = self.server.wait();
-    }
 }
 
 async fn shop() -> Shop {
-    let data = tempfile::tempdir().unwrap();
-    let (server, base) = serve(data.path(), None);
+    let server = server(None);
+    let base = server.url.clone();
     let source = std::fs::read_to_string(example().join("order.oaas")).unwrap();
     let body = json!({"sources": {"order.oaas": source}, "workdir": example()});
     let (status, r) = post(&client(), format!("{base}/api/packages"), body).await;
     assert_eq!(status, 201, "{r}");
     Shop {
-        server,
+        _server: server,
         base,
-        _data: data,
     }
 }
 

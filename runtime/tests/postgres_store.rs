@@ -460,7 +460,8 @@ async fn a_database_of_the_previous_schema_is_migrated_with_its_data() {
     tokio::spawn(connection);
     client
         .batch_execute(
-            "DROP INDEX invocations_leases; DROP INDEX invocations_owners;
+            "DROP TABLE signals; DROP TABLE waits;
+             DROP INDEX invocations_leases; DROP INDEX invocations_owners;
              ALTER TABLE invocations DROP COLUMN owner, DROP COLUMN lease_until;
              DELETE FROM schema_migrations WHERE version > 1;",
         )

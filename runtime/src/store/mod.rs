@@ -268,6 +268,17 @@ pub struct WaitRequest {
     pub ms: u64,
 }
 
+impl WaitRequest {
+    /// What the wait comes to once due with no signal taken, and the state to record: a
+    /// signal wait times out, a sleep is over.
+    pub fn when_due(&self) -> (&'static str, WaitState) {
+        match self.signal {
+            Some(_) => ("timed_out", WaitState::TimedOut),
+            None => ("done", WaitState::Done(Value::Null)),
+        }
+    }
+}
+
 /// Where a wait stands.
 #[derive(Clone, Debug, PartialEq)]
 pub enum WaitState {

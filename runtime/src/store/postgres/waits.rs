@@ -139,10 +139,7 @@ impl PostgresStore {
             let due_in_ms = u64::try_from(due_at - now).unwrap_or(0);
             return Ok(WaitState::Waiting { due_in_ms });
         }
-        let (state, out) = match r.signal {
-            Some(_) => ("timed_out", WaitState::TimedOut),
-            None => ("done", WaitState::Done(Value::Null)),
-        };
+        let (state, out) = r.when_due();
         tx.execute(
             "UPDATE waits SET state = $1 WHERE task_id = $2",
             &[&state, &task],

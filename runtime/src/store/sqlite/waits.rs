@@ -136,10 +136,7 @@ impl SqliteStore {
                 let due_in_ms = u64::try_from(due_at - now).unwrap_or(0);
                 return Ok(WaitState::Waiting { due_in_ms });
             }
-            let (state, out) = match r.signal {
-                Some(_) => ("timed_out", WaitState::TimedOut),
-                None => ("done", WaitState::Done(Value::Null)),
-            };
+            let (state, out) = r.when_due();
             c.execute(
                 "UPDATE waits SET state = ?1 WHERE task_id = ?2",
                 params![state, r.task.as_str()],

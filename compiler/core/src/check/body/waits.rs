@@ -98,15 +98,9 @@ impl Checker<'_> {
             ast::ExprKind::Str { value } => valid_signal_name(value),
             _ => false,
         };
-        self.expr(cx, e);
-        if !ok {
-            self.bad_wait(
-                cx,
-                e.span,
-                "a signal's name is a string literal of 1 to 64 letters, digits, `_`, `-` or `.`",
-                "not a signal name",
-            );
-        }
+        let message =
+            "a signal's name is a string literal of 1 to 64 letters, digits, `_`, `-` or `.`";
+        self.literal(cx, e, ok, message, "not a signal name");
     }
 
     /// A duration literal from 1 ms to [`MAX_WAIT_MS`].
@@ -115,14 +109,15 @@ impl Checker<'_> {
             ast::ExprKind::Duration { millis } => (1..=MAX_WAIT_MS).contains(millis),
             _ => false,
         };
+        let message = format!("{what} is a duration literal from `1ms` to `8784h` (366 days)");
+        self.literal(cx, e, ok, &message, "not a duration in range");
+    }
+
+    /// Checks an argument that must be a literal: its type recorded, E0230 unless `ok`.
+    fn literal(&mut self, cx: &mut Cx, e: &ast::Expr, ok: bool, message: &str, label: &str) {
         self.expr(cx, e);
         if !ok {
-            self.bad_wait(
-                cx,
-                e.span,
-                &format!("{what} is a duration literal from `1ms` to `8784h` (366 days)"),
-                "not a duration in range",
-            );
+            self.bad_wait(cx, e.span, message, label);
         }
     }
 
