@@ -556,6 +556,9 @@ mod tests {
         async fn idempotent(&self, key: &str) -> crate::store::StoreResult<Option<InvocationId>> {
             self.inner.idempotent(key).await
         }
+        fn shared(&self) -> bool {
+            self.inner.shared()
+        }
         async fn put_signal(
             &self,
             i: &InvocationId,

@@ -385,5 +385,6 @@ fn waits_are_sequence_points_with_their_signal_type_and_duration() {
         "{json}"
     );
     insta::assert_snapshot!("waits", drawings(&build));
+    insta::assert_json_snapshot!("waits_artifact", artifact.packages[0].classes[0].macros);
     drop(ws);
 }

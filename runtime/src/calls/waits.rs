@@ -1,8 +1,10 @@
 //! Durable waits of macro nodes (`signal`, `sleep`): the wait is a row in the store, taken
 //! up again by whoever runs the macro after a restart or on another replica; while it waits
 //! it holds no container slot, only a timer. A signal sent through this process wakes its
-//! waits at once; one sent through another replica is found by polling the store every
-//! [`POLL`].
+//! waits at once; on a store shared by replicas (PostgreSQL), one sent through another
+//! replica is found by polling the store every [`POLL`]. A store of one process (SQLite,
+//! whose data folder is locked) gets signals only through it, so its waits look again only
+//! when woken or due.
 
 use crate::error::{Error, Result};
 use crate::store::{Store, WaitRequest, WaitState};
@@ -13,7 +15,8 @@ use tokio::sync::Notify;
 /// How often a signal wait looks in the store for a signal another replica received.
 pub const POLL: Duration = Duration::from_millis(500);
 
-/// The longest a sleep goes without looking at the store (whose clock decides).
+/// The longest a wait goes without looking at the store (whose clock decides when it is
+/// due).
 const SLEEP_CHECK: Duration = Duration::from_secs(60);
 
 /// Most signals an invocation holds that no wait has taken yet.
@@ -38,6 +41,11 @@ impl Waits {
     /// timeout error ([`Error::timeout`]) when a signal's timeout struck first.
     pub async fn run(&self, store: &dyn Store, request: &WaitRequest) -> Result<Value> {
         let mut errors = 0;
+        let poll = if request.signal.is_some() && store.shared() {
+            POLL
+        } else {
+            SLEEP_CHECK
+        };
         loop {
             // Listening before looking, so a signal stored in between is not missed.
             let woken = self.signalled.notified();
@@ -48,13 +56,7 @@ impl Waits {
                 Ok(WaitState::TimedOut) => return Err(timed_out(request)),
                 Ok(WaitState::Waiting { due_in_ms }) => {
                     errors = 0;
-                    let left = Duration::from_millis(due_in_ms);
-                    let most = if request.signal.is_some() {
-                        POLL
-                    } else {
-                        SLEEP_CHECK
-                    };
-                    left.min(most)
+                    Duration::from_millis(due_in_ms).min(poll)
                 }
                 Err(e) if errors < STORE_RETRIES => {
                     errors += 1;
