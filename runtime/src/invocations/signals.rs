@@ -301,6 +301,26 @@ mod tests {
         assert_eq!(sent(&second), vec!["bump"]);
     }
 
+    /// Two replicas on one database: the one running the macro takes a signal another one
+    /// received (it polls the store; nothing is passed in memory).
+    async fn a_signal_received_by_another_replica_wakes_the_owner(backing: Backing) {
+        let (owner, _) = backing.world().await;
+        let (other, _) = backing.world().await;
+        let (_, id) = start_waiting(&owner, "approval").await;
+        other.invocations.signal(&id, "go", json!(5)).await.unwrap();
+        let inv = finished(&owner, &id).await;
+        assert_eq!(inv.status, InvocationStatus::Succeeded, "{:?}", inv.error);
+        assert_eq!(inv.result.unwrap()["state"]["v"], 6);
+        assert!(sent(&other).is_empty(), "{:?}", sent(&other));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_a_signal_received_by_another_replica_wakes_the_owner() {
+        if let Some(b) = postgres().await {
+            a_signal_received_by_another_replica_wakes_the_owner(b).await;
+        }
+    }
+
     async fn postgres() -> Option<Backing> {
         ScratchDatabase::create()
             .await
