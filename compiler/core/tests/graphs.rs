@@ -230,7 +230,12 @@ fn inherited_and_overridden_functions() {
 
 #[test]
 fn artifacts_are_byte_identical_across_builds_and_round_trip() {
-    for dir in ["examples/video", "examples/text", "examples/record"] {
+    for dir in [
+        "examples/video",
+        "examples/text",
+        "examples/record",
+        "examples/order",
+    ] {
         let files = package_dir(dir);
         let (_, a) = build_files(&files);
         let (_, b) = build_files(&files);
@@ -387,4 +392,27 @@ fn waits_are_sequence_points_with_their_signal_type_and_duration() {
     insta::assert_snapshot!("waits", drawings(&build));
     insta::assert_json_snapshot!("waits_artifact", artifact.packages[0].classes[0].macros);
     drop(ws);
+}
+
+#[test]
+fn the_order_example_draws_its_decisions_catches_and_wait() {
+    let (_, build) = build_files(&package_dir("examples/order"));
+    assert!(build.diagnostics.is_empty(), "{:?}", build.diagnostics);
+    let g = graph(&build, "Order.place");
+    assert_eq!(
+        kinds(g),
+        [
+            ("for i in self.items", "map"),
+            ("for h in held if not h", "map"),
+            ("len(for h in held if not h { h })", "compute"),
+            ("if missing > 0", "if"),
+            ("if self.total > threshold", "if"),
+            ("try … catch e", "try"),
+            ("\"paid \" + payment", "compute"),
+            ("self.notify(message)", "call"),
+            ("\"paid \" + payment", "compute"),
+        ]
+        .map(|(l, k)| (l.to_string(), k))
+    );
+    insta::assert_snapshot!("order", drawings(&build));
 }
