@@ -240,6 +240,9 @@ async fn follow_changes(
                 tracing::error!(error = %e, "cannot reload the tokens");
             }
         }
+        if matches!(change, store::Change::Signals | store::Change::All) {
+            engine.calls.waits.signalled();
+        }
     }
 }
 

@@ -410,7 +410,7 @@ async fn next(changes: &mut tokio::sync::broadcast::Receiver<Change>) -> Change 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deploy_and_a_token_are_noticed_by_the_other_runtimes() {
+async fn a_deploy_a_token_and_a_signal_are_noticed_by_the_other_runtimes() {
     let Some(db) = scratch().await else { return };
     let first = PostgresStore::connect(db.url()).await.unwrap();
     let second = PostgresStore::connect(db.url()).await.unwrap();
@@ -423,6 +423,29 @@ async fn a_deploy_and_a_token_are_noticed_by_the_other_runtimes() {
     assert_eq!(next(&mut changes).await, Change::Tokens);
     assert!(first.revoke_token("t1").await.unwrap());
     assert_eq!(next(&mut changes).await, Change::Tokens);
+    // A signal stored through one runtime wakes the waits of the others.
+    let inv = Invocation::pending(
+        "inv-signalled".into(),
+        InvocationRequest {
+            target: oaas_runtime::ids::Target::Object("obj".into()),
+            function: "place".into(),
+            args: json!({}),
+        },
+        None,
+    );
+    first
+        .commit(Commit {
+            invocations: vec![inv],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let stored = first
+        .put_signal(&"inv-signalled".into(), "approval", &json!(true), 8)
+        .await
+        .unwrap();
+    assert_eq!(stored, SignalOutcome::Stored);
+    assert_eq!(next(&mut changes).await, Change::Signals);
     drop((first, second));
     db.drop_database().await.unwrap();
 }

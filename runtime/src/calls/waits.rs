@@ -2,7 +2,8 @@
 //! up again by whoever runs the macro after a restart or on another replica; while it waits
 //! it holds no container slot, only a timer. A signal sent through this process wakes its
 //! waits at once; on a store shared by replicas (PostgreSQL), one sent through another
-//! replica is found by polling the store every [`POLL`]. A store of one process (SQLite,
+//! replica wakes them through the store's notices ([`crate::store::Change::Signals`]), and
+//! should a notice be lost, polling the store every [`POLL`] finds it. A store of one process (SQLite,
 //! whose data folder is locked) gets signals only through it, so its waits look again only
 //! when woken or due.
 
@@ -12,8 +13,9 @@ use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// How often a signal wait looks in the store for a signal another replica received.
-pub const POLL: Duration = Duration::from_millis(500);
+/// How often a signal wait on a shared store looks for a signal another replica received
+/// without a notice reaching this one.
+pub const POLL: Duration = Duration::from_secs(2);
 
 /// The longest a wait goes without looking at the store (whose clock decides when it is
 /// due).

@@ -393,6 +393,8 @@ pub enum Change {
     Packages,
     /// A token was minted or revoked.
     Tokens,
+    /// A signal was sent to an invocation: waits look in the store for theirs.
+    Signals,
     /// Anything may have changed (notices may have been missed): read it all again.
     All,
 }

@@ -1,4 +1,5 @@
-//! Signals and durable waits on PostgreSQL: each one transaction that locks the rows it
+//! Signals and durable waits on PostgreSQL: each one transaction; a stored signal notifies
+//! every replica (`NOTIFY oaas_signals`, see [`super::notify`]). Each is one transaction that locks the rows it
 //! decides on (the invocation for a signal, the wait row and the signal taken for a wait),
 //! so replicas sending and taking signals at once take each one once. Times are the
 //! database's clock, the same for every replica.
@@ -76,6 +77,11 @@ impl PostgresStore {
             "INSERT INTO signals (invocation_id, name, value, received_at) VALUES ($1, $2, $3, {NOW_MS})"
         );
         tx.execute(&sql, &[&invocation.as_str(), &name, &Json(value)])
+            .await
+            .map_err(db)?;
+        // Every replica's waits look again once this commits (the one running the macro
+        // takes the signal at once rather than at its next poll).
+        tx.execute("SELECT pg_notify($1, '')", &[&super::notify::SIGNALS])
             .await
             .map_err(db)?;
         tx.commit().await.map_err(db)?;
