@@ -51,6 +51,15 @@ class N {
     return self.add(by: by)
   }
 
+  public macro impatient() -> string {
+    let by = try {
+      signal("go", type: int, timeout: 300ms)
+    } catch e {
+      return "timed out: " + e.code + ": " + e.message
+    }
+    return "got " + by
+  }
+
   public macro nap() -> N {
     self.bump()
     sleep(1500ms)

@@ -321,6 +321,35 @@ mod tests {
         }
     }
 
+    /// A timeout that strikes first fails the wait with a timeout error, caught by `try`.
+    async fn a_timeout_is_caught(backing: Backing) {
+        let (w, _) = backing.world().await;
+        let obj = new_object(&w, 0).await;
+        let req = request(Target::Object(obj), "impatient", json!({}));
+        let started = Instant::now();
+        let Outcome::Done(r) = w.invocations.invoke(req, false, None).await.unwrap() else {
+            panic!("not done");
+        };
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(
+            r.result,
+            "timed out: function_timeout: no signal `go` came within 300ms"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_a_timeout_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        a_timeout_is_caught(Backing::Sqlite(dir)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_a_timeout_is_caught() {
+        if let Some(b) = postgres().await {
+            a_timeout_is_caught(b).await;
+        }
+    }
+
     async fn postgres() -> Option<Backing> {
         ScratchDatabase::create()
             .await

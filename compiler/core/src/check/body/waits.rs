@@ -58,7 +58,21 @@ impl Checker<'_> {
     fn signal(&mut self, cx: &mut Cx, func: &ast::Ident, args: &[ast::Arg]) -> Ty {
         let mut ty = Ty::Json;
         let (mut name, mut timeout) = (false, false);
+        let mut given: Vec<&str> = Vec::new();
         for (i, a) in args.iter().enumerate() {
+            if let Some(n) = &a.name {
+                if given.contains(&n.name.as_str()) {
+                    let d = Diagnostic::new(
+                        Code::E0105,
+                        cx.file,
+                        n.span,
+                        format!("`{}` is given twice", n.name),
+                    )
+                    .label("given again");
+                    self.diagnostics.push(d);
+                }
+                given.push(&n.name);
+            }
             match a.name.as_ref().map(|n| n.name.as_str()) {
                 None if i == 0 => {
                     name = true;
