@@ -42,6 +42,17 @@ pub async fn deploy(
     ))
 }
 
+/// Sends `request` and reads its answer as JSON.
+pub async fn json_of(request: reqwest::RequestBuilder) -> Result<Value, String> {
+    request
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Creates an object of `class` (`package.Class`) with default state; returns the
 /// answer's `result` (the object, with `id` and, for classes with files, `upload` URLs).
 pub async fn create_object(
@@ -49,15 +60,12 @@ pub async fn create_object(
     base: &str,
     class: &str,
 ) -> Result<Value, String> {
-    let body: Value = client
-        .post(format!("{base}/api/classes/{class}/objects"))
-        .json(&json!({}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let body = json_of(
+        client
+            .post(format!("{base}/api/classes/{class}/objects"))
+            .json(&json!({})),
+    )
+    .await?;
     match body.get("result") {
         Some(result) if result.get("id").is_some_and(Value::is_string) => Ok(result.clone()),
         _ => Err(format!("create failed: {body}")),

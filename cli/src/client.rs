@@ -44,6 +44,14 @@ impl ClientError {
         }
     }
 
+    /// What a failed macro's calls made before it failed, when the error lists it.
+    pub fn partial_outputs(&self) -> Vec<oaas_runtime::executor::PartialOutput> {
+        self.body
+            .as_ref()
+            .map(ErrorBody::partial_outputs)
+            .unwrap_or_default()
+    }
+
     /// The failures of a macro, when the error lists them.
     pub fn failures(&self) -> Vec<NodeFailure> {
         self.body
@@ -71,6 +79,9 @@ pub struct Client {
     unauthenticated: reqwest::Client,
     /// `http://host:port`.
     pub base: String,
+    /// Ask for fresh calls: `@memo` functions run their containers (`Cache-Control:
+    /// no-cache` on every POST).
+    fresh: bool,
 }
 
 impl Client {
@@ -93,7 +104,14 @@ impl Client {
             http,
             unauthenticated: reqwest::Client::new(),
             base: base.trim_end_matches('/').to_string(),
+            fresh: false,
         }
+    }
+
+    /// The same client, asking for fresh calls when `fresh` (`--fresh`): `@memo` functions
+    /// then run their containers rather than answer with recorded results.
+    pub fn fresh_calls(self, fresh: bool) -> Client {
+        Client { fresh, ..self }
     }
 
     async fn send<T: DeserializeOwned>(
@@ -153,8 +171,11 @@ impl Client {
         path: &str,
         body: &impl Serialize,
     ) -> Result<T, ClientError> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
-            .await
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
+        if self.fresh {
+            req = req.header(reqwest::header::CACHE_CONTROL, "no-cache");
+        }
+        self.send(req).await
     }
 
     /// `DELETE path`.

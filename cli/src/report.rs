@@ -66,6 +66,37 @@ pub fn runtime_failures(sources: &Sources, failures: &[NodeFailure]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// What a failed macro's calls made before it failed, one line each: nothing is rolled back,
+/// so the user sees the objects made or changed.
+pub fn partial_outputs(partial: &[oaas_runtime::executor::PartialOutput]) -> String {
+    if partial.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("note: made before the failure (kept; nothing is rolled back):\n");
+    for p in partial {
+        let what = match &p.output {
+            Some(v) => shorten(&v.to_string(), 200),
+            None if p.changed => "changed its object".to_string(),
+            None => "an output only the platform may read".to_string(),
+        };
+        let changed = if p.changed && p.output.is_some() {
+            " (changed its object)"
+        } else {
+            ""
+        };
+        out.push_str(&format!("  {} `{}`: {what}{changed}\n", p.node, p.label));
+    }
+    out
+}
+
+/// `text` cut to at most `max` characters, with `…` when cut.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
 /// The workspace file an artifact names: artifact file names are relative to the package's
 /// directory (docs/artifact.md), workspace paths as given on the command line.
 fn find_artifact_file(sources: &Sources, name: &str) -> Option<oaas_compiler::FileId> {

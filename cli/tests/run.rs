@@ -271,3 +271,39 @@ fn a_macro_decides_computes_and_catches_without_a_container() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.trim(), "\"full at 5\"", "{stderr}");
 }
+
+#[test]
+fn new_takes_state_from_arg_and_a_function_of_a_new_object_points_to_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    std::fs::write(&clip, b"not really a video").unwrap();
+    let file = format!("src={}", clip.display());
+    // On `new`, `--arg` sets state fields, with a file too.
+    let (code, stdout, stderr) = run(&[
+        "examples/video",
+        "Video.new",
+        "--arg",
+        "title=blue",
+        "--file",
+        &file,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("title: \"blue\""), "{stdout}");
+    assert!(stdout.contains("file src: uploaded"), "{stdout}");
+    // On a function of an object made first, a state field given as `--arg` is refused
+    // before anything runs, with the flag that sets it.
+    let (code, _, stderr) = run(&[
+        "examples/video",
+        "Video.detect_faces",
+        "--arg",
+        "title=blue",
+        "--file",
+        &file,
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("`title` is a state field of `Video`: give the new object's state with --new title=VALUE"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("deployed"), "{stderr}");
+}

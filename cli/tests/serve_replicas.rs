@@ -18,6 +18,14 @@ use std::time::{Duration, Instant};
 /// each, and a server takes 100 by default, so two tests at once could run out.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A fresh database, or `None` when no PostgreSQL is reachable (the test then skips; it
+/// fails instead with `OAAS_REQUIRE_POSTGRES=1`).
+async fn scratch() -> Option<ScratchDatabase> {
+    ScratchDatabase::create()
+        .await
+        .expect("PostgreSQL required")
+}
+
 /// One `oaasc serve` replica, killed when dropped.
 struct Replica {
     child: Child,
@@ -84,10 +92,7 @@ async fn create_when_known(client: &reqwest::Client, base: &str, count: i64) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_and_writes_through_one_replica_are_seen_by_the_others_at_once() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let Some(db) = ScratchDatabase::create()
-        .await
-        .expect("PostgreSQL required")
-    else {
+    let Some(db) = scratch().await else {
         return;
     };
     let replicas = three(db.url());
@@ -143,10 +148,7 @@ async fn six_hundred_concurrent_increments_through_three_replicas_add_exactly_si
     let _turn = ONE_AT_A_TIME.lock().await;
     const CALLS: usize = 600;
     const AT_ONCE: usize = 64;
-    let Some(db) = ScratchDatabase::create()
-        .await
-        .expect("PostgreSQL required")
-    else {
+    let Some(db) = scratch().await else {
         return;
     };
     let client = client();
@@ -190,6 +192,55 @@ async fn six_hundred_concurrent_increments_through_three_replicas_add_exactly_si
     db.drop_database().await.unwrap();
 }
 
+/// An `@memo` function's result recorded through one replica answers through the others,
+/// and the same call sent through all three at once runs its container once: the key's
+/// turn and its record are PostgreSQL's, not a replica's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memo_result_is_shared_by_the_replicas_and_identical_calls_at_once_run_once() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let Some(db) = scratch().await else {
+        return;
+    };
+    let client = client();
+    let (replicas, bases) = three_with_package(db.url(), &client).await;
+    let (id, _) = create_when_known(&client, &bases[0], 0).await;
+    let stamp = |base: &String, salt: &str| {
+        let url = format!("{base}/api/objects/{id}/invoke/stamp");
+        (url, json!({ "salt": salt }))
+    };
+    // One call, then the same through each replica: one container run in all.
+    let first = post_all(&client, vec![stamp(&bases[0], "a")], 1).await;
+    let again = post_all(&client, bases.iter().map(|b| stamp(b, "a")).collect(), 3).await;
+    let answers: Vec<&Value> = first
+        .iter()
+        .chain(&again)
+        .map(|(_, r)| &r["result"])
+        .collect();
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    // A new salt sent through all three at once: they wait for one run and share it.
+    let at_once = post_all(&client, bases.iter().map(|b| stamp(b, "b")).collect(), 3).await;
+    let answers: Vec<&Value> = at_once.iter().map(|(_, r)| &r["result"]).collect();
+    assert!(
+        answers[0].as_str().unwrap().starts_with("b-"),
+        "{answers:?}"
+    );
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    // Asking for a fresh call runs the container again.
+    let (status, fresh) = client
+        .post(format!("{}/api/objects/{id}/invoke/stamp", bases[2]))
+        .header("Cache-Control", "no-cache")
+        .json(&json!({"salt": "b"}))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .unwrap();
+    let fresh: Value = fresh.json().await.unwrap();
+    assert_eq!(status, 200, "{fresh}");
+    assert_ne!(&fresh["result"], answers[0]);
+    drop(replicas);
+    db.drop_database().await.unwrap();
+}
+
 /// The status of `GET /api/packages` through `base` with `token`.
 async fn packages_status(base: &str, token: &str) -> u16 {
     let r = reqwest::Client::new()
@@ -218,10 +269,7 @@ async fn until_status(base: &str, token: &str, status: u16) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_minted_or_revoked_through_one_replica_holds_on_all_within_a_second() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let Some(db) = ScratchDatabase::create()
-        .await
-        .expect("PostgreSQL required")
-    else {
+    let Some(db) = scratch().await else {
         return;
     };
     let replicas = three(db.url());
@@ -256,10 +304,7 @@ async fn a_token_minted_or_revoked_through_one_replica_holds_on_all_within_a_sec
 async fn one_idempotency_key_sent_through_three_replicas_at_once_runs_once() {
     let _turn = ONE_AT_A_TIME.lock().await;
     const KEYS: u64 = 30;
-    let Some(db) = ScratchDatabase::create()
-        .await
-        .expect("PostgreSQL required")
-    else {
+    let Some(db) = scratch().await else {
         return;
     };
     let client = client();
@@ -346,10 +391,7 @@ async fn post_all(
 async fn a_thousand_objects_updated_through_three_replicas_at_once_lose_nothing() {
     let _turn = ONE_AT_A_TIME.lock().await;
     const OBJECTS: usize = 1000;
-    let Some(db) = ScratchDatabase::create()
-        .await
-        .expect("PostgreSQL required")
-    else {
+    let Some(db) = scratch().await else {
         return;
     };
     let client = client();
@@ -416,10 +458,7 @@ async fn statuses(client: &reqwest::Client, base: &str, ids: &[String]) -> Vec<S
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_replica_takes_over_the_macros_of_one_killed_mid_way_each_output_once() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let Some(db) = ScratchDatabase::create()
-        .await
-        .expect("PostgreSQL required")
-    else {
+    let Some(db) = scratch().await else {
         return;
     };
     let (mut a, b) = (replica(db.url()), replica(db.url()));

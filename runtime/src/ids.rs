@@ -54,6 +54,12 @@ string_id!(
     TaskId
 );
 string_id!(
+    /// What makes two calls of an `@memo` function the same call: SHA-256 (hex) of the
+    /// package version, class, function, object version, arguments and the versions of the
+    /// objects passed in ([`crate::calls::memo`]).
+    MemoKey
+);
+string_id!(
     /// An object (UUIDv7 when created by a request, UUIDv5 of its task when a task outputs it).
     ObjectId
 );

@@ -218,6 +218,7 @@ impl Invocations {
             fresh,
             progress: progress.clone(),
             record,
+            memo: (!request.fresh).then(Default::default),
         };
         let run = self
             .calls
@@ -523,6 +524,12 @@ mod tests {
             t: &TaskId,
         ) -> crate::store::StoreResult<Option<Option<Value>>> {
             self.inner.task_result(t).await
+        }
+        async fn memo(
+            &self,
+            key: &crate::ids::MemoKey,
+        ) -> crate::store::StoreResult<Option<(TaskId, Option<Value>)>> {
+            self.inner.memo(key).await
         }
         async fn recent_invocations(
             &self,

@@ -37,6 +37,8 @@ pub mod values;
 #[cfg(test)]
 mod calls_tests;
 #[cfg(test)]
+mod memo_tests;
+#[cfg(test)]
 mod testing;
 
 use engine::{Engine, Parts};

@@ -13,6 +13,7 @@ const BUCKETS_MS: &[f64] = &[
 struct Series {
     calls: u64,
     failures: u64,
+    reused: u64,
     sum_ms: f64,
     buckets: Vec<u64>,
 }
@@ -47,6 +48,17 @@ impl Metrics {
         }
     }
 
+    /// Records that a finished call of `class.function` was answered by a recorded result
+    /// (`@memo`): no container ran for it.
+    pub fn reused(&self, class: &str, function: &str) {
+        let Ok(mut map) = self.series.lock() else {
+            return;
+        };
+        if let Some(s) = map.get_mut(&(class.to_string(), function.to_string())) {
+            s.reused += 1;
+        }
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -73,6 +85,18 @@ impl Metrics {
                 out,
                 "oaas_failures_total{{class=\"{c}\",function=\"{f}\"}} {}",
                 s.failures
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP oaas_reused_total Calls of `@memo` functions answered by a recorded result, with no container."
+        );
+        let _ = writeln!(out, "# TYPE oaas_reused_total counter");
+        for ((c, f), s) in map.iter().filter(|(_, s)| s.reused > 0) {
+            let _ = writeln!(
+                out,
+                "oaas_reused_total{{class=\"{c}\",function=\"{f}\"}} {}",
+                s.reused
             );
         }
         let _ = writeln!(

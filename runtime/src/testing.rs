@@ -29,6 +29,15 @@ class N {
   internal fn inner() -> int
   private fn secret() -> int
   public static fn make() -> N
+  public fn scaled(by: int) -> N @memo
+  public fn parts(n: int) -> [N] @memo
+  public static fn total(parts: [N]) -> N @memo
+
+  public macro pair(other: N) -> N {
+    let a = self.scaled(by: 1)
+    let b = other.scaled(by: 1)
+    return N.total(parts: [a, b])
+  }
 
   public macro fan(n: int) -> N {
     let xs = self.range(n: n)
@@ -118,11 +127,11 @@ impl Invoker for FakeInvoker {
             ..Default::default()
         };
         Ok(match request.function.as_str() {
-            "add" => TaskResponse {
+            "add" | "scaled" => TaskResponse {
                 output: Some(out(v + request.args["by"].as_i64().unwrap())),
                 ..Default::default()
             },
-            "range" => TaskResponse {
+            "range" | "parts" => TaskResponse {
                 outputs: Some(
                     (0..request.args["n"].as_i64().unwrap())
                         .map(|i| out(v + i))
@@ -130,7 +139,7 @@ impl Invoker for FakeInvoker {
                 ),
                 ..Default::default()
             },
-            "sum" => {
+            "sum" | "total" => {
                 let total = request
                     .objects
                     .values()
@@ -219,6 +228,7 @@ pub fn request(target: Target, function: &str, args: Value) -> InvocationRequest
         target,
         function: function.into(),
         args,
+        fresh: false,
     }
 }
 

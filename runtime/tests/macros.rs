@@ -151,6 +151,42 @@ async fn a_failure_skips_dependents_and_names_the_line() {
         .clone();
     assert_eq!(status_of(&join), "skipped");
     assert!(nodes[&join]["cause"].as_str().unwrap().contains("failed"));
+    // What was made before the failure is listed, and every object listed exists.
+    let partial = body["error"]["partial_outputs"].as_array().unwrap();
+    let labels: Vec<&str> = partial
+        .iter()
+        .map(|p| p["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels.iter().filter(|l| **l == "x.check(bad)").count(), 4);
+    assert!(labels.contains(&"self.range(n)") && labels.contains(&"self.add(by)"));
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.ends_with("6 calls made outputs before it, listed in `partial_outputs`"),
+        "{message}"
+    );
+    for p in partial.iter().filter(|p| p["label"] == "x.check(bad)") {
+        let made = p["output"].as_str().unwrap();
+        let obj: Value = get(&client, format!("{base}/api/objects/{made}")).await;
+        assert_eq!(obj["id"], made, "{obj}");
+    }
+
+    // A macro run in the background keeps the same list in its record.
+    let url = format!("{base}/api/objects/{id}/invoke/fails_in_branch?async=true");
+    let (status, started) = post(&client, url, json!({"n": 3, "bad": 0})).await;
+    assert_eq!(status, 202, "{started}");
+    let inv = started["invocation_id"].as_str().unwrap();
+    let mut record = Value::Null;
+    for _ in 0..300 {
+        record = get(&client, format!("{base}/api/invocations/{inv}")).await;
+        if record["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(record["status"], "failed", "{record}");
+    let listed = record["error"]["partial_outputs"].as_array().unwrap();
+    // The range, the two elements other than value 0, and `self.add(by: 5)`.
+    assert_eq!(listed.len(), 4, "{record}");
     rt.stop().await;
 }
 
@@ -166,6 +202,7 @@ async fn completed_nodes_are_reused_when_a_macro_runs_again() {
         target: oaas_runtime::ids::Target::Object(id.as_str().into()),
         function: "fan".into(),
         args: json!({"n": 5}),
+        fresh: false,
     };
     let inv = oaas_runtime::ids::InvocationId::from("01900000-0000-7000-8000-000000000001");
     let a = engine

@@ -148,6 +148,7 @@ async fn of_two_replicas_claiming_one_key_exactly_one_holds_it() {
                         target: oaas_runtime::ids::Target::Class("k.C".into()),
                         function: "f".into(),
                         args: json!({}),
+                        fresh: false,
                     },
                     None,
                 )],
@@ -353,6 +354,7 @@ async fn a_commit_the_database_refuses_writes_nothing_and_the_store_goes_on() {
                 target: oaas_runtime::ids::Target::Class("k.C".into()),
                 function: "f".into(),
                 args: json!({}),
+                fresh: false,
             },
             None,
         )],
@@ -463,6 +465,7 @@ async fn a_database_of_the_previous_schema_is_migrated_with_its_data() {
             target: oaas_runtime::ids::Target::Object("obj-old".into()),
             function: "resize".into(),
             args: json!({"w": 10}),
+            fresh: false,
         },
         None,
     );
@@ -476,14 +479,15 @@ async fn a_database_of_the_previous_schema_is_migrated_with_its_data() {
         CommitOutcome::Committed
     );
     drop(store);
-    // Back to migration 1: what a database of the previous runtime looks like.
+    // Back to migration 1: what a database of the previous runtime looks like (the later
+    // migrations undone, newest first).
     let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(connection);
     client
         .batch_execute(
-            "DROP TABLE signals; DROP TABLE waits;
+            "DROP TABLE memos; DROP TABLE signals; DROP TABLE waits;
              DROP INDEX invocations_leases; DROP INDEX invocations_owners;
              ALTER TABLE invocations DROP COLUMN owner, DROP COLUMN lease_until;
              DELETE FROM schema_migrations WHERE version > 1;",

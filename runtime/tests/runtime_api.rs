@@ -53,7 +53,15 @@ async fn concurrent_mut_increments_lose_no_update() {
     assert_eq!(obj["state"]["count"], 200);
     assert_eq!(obj["version"], 201);
     let history: Value = get(&client, format!("{base}/api/objects/{id}/versions")).await;
-    assert_eq!(history["versions"].as_array().unwrap().len(), 201);
+    let versions = history["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 201);
+    // Each version names the task that wrote it: one per increment, each a call's root task.
+    let tasks: std::collections::BTreeSet<&str> = versions[1..]
+        .iter()
+        .map(|v| v["task_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(tasks.len(), 200);
+    assert!(tasks.iter().all(|t| t.ends_with(".n0")), "{tasks:?}");
     rt.stop().await;
 }
 
@@ -84,6 +92,14 @@ async fn retries_failures_and_timeouts() {
         "{body}"
     );
     assert_eq!(body["error"]["attempts"], 4);
+    // The message says how many attempts were made.
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("(after 4 attempts, all that @retry allows)"),
+        "{body}"
+    );
     // A permanent failure is not retried.
     let (status, body) = invoke(&client, &base, &id, "broken", json!({})).await;
     assert_eq!(status, 502, "{body}");
@@ -593,5 +609,61 @@ async fn a_call_right_after_a_container_dies_waits_for_its_restart() {
         assert_eq!(status, 200, "round {round}: {body}");
         assert_eq!(body["result"], json!(2 * round + 2), "{body}");
     }
+    rt.stop().await;
+}
+
+/// After a redeploy, an object of the older version called with a function only the newer
+/// one has: the error names the object's version, the current one, and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_of_a_newer_version_on_an_older_object_says_how_to_move_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, client) = runtime(dir.path()).await;
+    let base = rt.url();
+    let deploy = |text: &'static str| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let (status, body) = post(
+                &client,
+                format!("{base}/api/packages"),
+                json!({"sources": {"shelf.oaas": text}}),
+            )
+            .await;
+            assert_eq!(status, 201, "{body}");
+            body["version"].as_str().unwrap().to_string()
+        }
+    };
+    let first = deploy("package shelf\nclass Box {\n  public state n: int = 0\n}\n").await;
+    let (status, body) = post(
+        &client,
+        format!("{base}/api/classes/shelf.Box/objects"),
+        json!({"n": 1}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let old = body["result"]["id"].as_str().unwrap().to_string();
+    let second = deploy(
+        "package shelf\nclass Box {\n  public state n: int = 0\n  public macro again() -> Box {\n    return self.copy()\n  }\n}\n",
+    )
+    .await;
+    let (status, body) = invoke(&client, &base, &old, "again", json!({})).await;
+    assert_eq!(status, 404, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    for part in [
+        format!("class `Box` has no function `again` in package version `{first}`"),
+        "its functions and macros are: ".to_string(),
+        format!("belongs to package version `{first}`"),
+        format!("The current version `{second}` has `again`"),
+        "--new FIELD=VALUE".to_string(),
+    ] {
+        assert!(message.contains(&part), "{part} not in: {message}");
+    }
+    assert!(!message.contains("more)"), "{message}");
+    // A function neither version has gets no such advice.
+    let (status, body) = invoke(&client, &base, &old, "nowhere", json!({})).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(!body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("current version"));
     rt.stop().await;
 }

@@ -250,6 +250,13 @@ async fn sdk_errors_become_502_with_their_message() {
         "{body}"
     );
     assert_eq!(body["error"]["attempts"], 3, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("(after 3 attempts, all that @retry allows)"),
+        "{body}"
+    );
     rt.stop().await;
 }
 

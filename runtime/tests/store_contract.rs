@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use oaas_runtime::error::Error;
-use oaas_runtime::ids::{InvocationId, Target};
+use oaas_runtime::ids::{InvocationId, MemoKey, Target, TaskId};
 use oaas_runtime::store::postgres::{PostgresStore, ScratchDatabase};
 use oaas_runtime::store::sqlite::SqliteStore;
 use oaas_runtime::store::*;
@@ -53,6 +53,7 @@ async fn store_contract(store: Arc<dyn Store>) {
     objects_and_history(&*store).await;
     listing(&*store).await;
     tasks_and_conflicts(&*store).await;
+    memos(&*store).await;
     idempotency(&*store).await;
     invocations(&*store).await;
     tokens(&*store).await;
@@ -245,6 +246,57 @@ async fn tasks_and_conflicts(store: &dyn Store) {
     assert_eq!(store.task_result(&"t3".into()).await.unwrap(), Some(None));
 }
 
+/// A memo key names the task committed with it; the first task keeps it; a commit that
+/// does not go in records none.
+async fn memos(store: &dyn Store) {
+    let key = MemoKey::from("k1");
+    assert_eq!(store.memo(&key).await.unwrap(), None);
+    let commit = |task: &str, result: Value, v: Arc<ObjectVersion>| Commit {
+        task_id: Some(task.into()),
+        task_result: Some(result),
+        versions: vec![v],
+        memo: Some(key.clone()),
+        ..Default::default()
+    };
+    let first = commit(
+        "m1",
+        json!("m-out"),
+        version("m-out", "k.T", 1, json!({}), false),
+    );
+    assert_eq!(store.commit(first).await.unwrap(), CommitOutcome::Committed);
+    let recorded = Some((TaskId::from("m1"), Some(json!("m-out"))));
+    assert_eq!(store.memo(&key).await.unwrap(), recorded);
+    let second = commit(
+        "m2",
+        json!("m-2"),
+        version("m-2", "k.T", 1, json!({}), false),
+    );
+    assert_eq!(
+        store.commit(second).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    assert_eq!(
+        store.memo(&key).await.unwrap(),
+        recorded,
+        "the first task lost its key"
+    );
+    // A commit that conflicts leaves no key behind.
+    let other = MemoKey::from("k2");
+    let clash = Commit {
+        memo: Some(other.clone()),
+        ..commit(
+            "m3",
+            json!("x"),
+            version("m-out", "k.T", 1, json!({}), false),
+        )
+    };
+    assert!(matches!(
+        store.commit(clash).await.unwrap(),
+        CommitOutcome::Conflict(_)
+    ));
+    assert_eq!(store.memo(&other).await.unwrap(), None);
+}
+
 fn invocation(id: &str) -> Invocation {
     Invocation::pending(
         id.into(),
@@ -252,6 +304,7 @@ fn invocation(id: &str) -> Invocation {
             target: Target::Object("obj-a".into()),
             function: "resize".into(),
             args: json!({"w": 10}),
+            fresh: false,
         },
         Some("out-1".into()),
     )
@@ -325,6 +378,7 @@ async fn invocations(store: &dyn Store) {
             seq: 1_795_706_819_412_001,
             started_at: Some(1_795_706_819_400),
             finished_at: Some(1_795_706_819_412),
+            reused: true,
         },
     );
     a.status = InvocationStatus::Succeeded;

@@ -29,6 +29,12 @@ function append(el, children) {
   }
   return el;
 }
+// Replaces an element's children, arrays flattened and empty values left out as `append`
+// does (`replaceChildren` itself would write an array or a null as text).
+function fill(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
 function svg(tag, attrs, ...children) {
   const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
   for (const [k, v] of Object.entries(attrs || {})) if (v !== null && v !== undefined) el.setAttribute(k, v);
@@ -143,7 +149,7 @@ function callForm(cls, f, isMacro, objectId) {
   const form = h('form', { class: 'call', 'data-call': f.name }, fields, h('button', { type: 'submit' }, isMacro ? 'Start' : 'Call'));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    out.replaceChildren(h('span', { class: 'muted' }, 'calling…'));
+    fill(out, h('span', { class: 'muted' }, 'calling…'));
     try {
       const args = readArgs(form, params);
       const base = f.static ? `/api/classes/${cls}/invoke/${f.name}` : `/api/objects/${form.elements.self.value.trim()}/invoke/${f.name}`;
@@ -153,9 +159,9 @@ function callForm(cls, f, isMacro, objectId) {
         return;
       }
       const r = await api(base, { method: 'POST', json: args });
-      out.replaceChildren(h('pre', {}, json(r.result)));
+      fill(out, h('pre', {}, json(r.result)));
     } catch (e) {
-      out.replaceChildren(h('p', { class: 'error' }, e.message));
+      fill(out, h('p', { class: 'error' }, e.message));
     }
   });
   return h('div', {}, form, out);
@@ -170,7 +176,7 @@ function newObjectForm(c) {
   const form = h('form', { class: 'call', 'data-new-object': c.qualified }, fields, h('button', { type: 'submit' }, 'Create'));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    out.replaceChildren(h('span', { class: 'muted' }, 'creating…'));
+    fill(out, h('span', { class: 'muted' }, 'creating…'));
     try {
       const made = await api(`/api/classes/${c.qualified}/objects`, { method: 'POST', json: readArgs(form, c.state) });
       const obj = made.result;
@@ -182,7 +188,7 @@ function newObjectForm(c) {
       }
       location.hash = '#/object/' + obj.id;
     } catch (e) {
-      out.replaceChildren(h('p', { class: 'error' }, e.message));
+      fill(out, h('p', { class: 'error' }, e.message));
     }
   });
   return h('div', {}, form, out);
@@ -193,7 +199,7 @@ const CHAR_W = 7.3, NODE_H = 30, GAP_X = 24, GAP_Y = 42, PAD = 14;
 
 // Lays out one level: layers by longest path from the sources, nodes left to right in
 // source order; a `for` node holds its body's layout.
-function layout(graph) {
+function layout(graph, inBody = false) {
   const layerOf = new Map();
   const preds = new Map(graph.nodes.map((n) => [n.id, []]));
   for (const e of graph.edges) if (preds.has(e.to)) preds.get(e.to).push(e.from);
@@ -207,8 +213,10 @@ function layout(graph) {
   };
   const boxes = graph.nodes.map((n) => {
     const label = n.op === 'map' ? `for ${n.var} in …` : n.label;
-    const inner = n.op === 'map' ? layout(n.body) : null;
-    const w = Math.max(label.length * CHAR_W + 2 * PAD, inner ? inner.width + 2 * PAD : 0);
+    const inner = n.op === 'map' ? layout(n.body, true) : null;
+    // A node in a `for` body shows how many of its elements succeeded (` 12/40`).
+    const chars = label.length + (inBody ? 8 : 0);
+    const w = Math.max(chars * CHAR_W + 2 * PAD, inner ? inner.width + 2 * PAD : 0);
     const hgt = inner ? inner.height + NODE_H + PAD : NODE_H;
     return { node: n, label, inner, w, h: hgt, layer: depth(n.id) };
   });
@@ -229,7 +237,8 @@ function layout(graph) {
 // every element of a node inside a `for` counts.
 function nodeStatus(nodes, id) {
   const re = new RegExp('^n' + id + '(\\.e\\d+)*$');
-  const found = Object.entries(nodes).filter(([k]) => re.test(k)).map(([k, v]) => Object.assign({ key: k }, v));
+  const found = Object.entries(nodes).filter(([k]) => re.test(k)).map(([k, v]) => Object.assign({ key: k }, v))
+    .sort((a, b) => a.key.localeCompare(b.key, 'en', { numeric: true }));
   const count = (s) => found.filter((n) => n.status === s).length;
   let status = 'pending';
   if (count('failed')) status = 'failed';
@@ -269,7 +278,7 @@ function drawGraph(box, graph, state) {
   const g = svg('g');
   s.append(g);
   drawLevel(g, lay, PAD, PAD, state);
-  box.replaceChildren(s);
+  fill(box, s);
 }
 
 // Every node of a graph, nested levels included, by id.
@@ -370,17 +379,33 @@ async function fileView(id, name, info) {
   return h('div', { class: 'card', 'data-file': name }, h('h2', {}, name, ' ', h('span', { class: 'muted' }, type)), view);
 }
 
+// The invocations that touched an object, newest first: the last 20 called on it, and those
+// whose tasks wrote one of its last 12 versions (a macro's node that made or changed it). A
+// version's `task_id` is its invocation's id, a `.`, and the node; a synchronous call
+// records no invocation, so its lookup finds none and is left out.
+async function touchedBy(id, versions) {
+  const on = await api(`/api/invocations?object=${encodeURIComponent(id)}&limit=20`);
+  const seen = new Set(on.items.map((i) => i.invocation_id));
+  const wrote = [...new Set(versions.slice(-12).map((v) => (v.task_id || '').split('.')[0]))].filter((i) => i && !seen.has(i));
+  const found = await Promise.all(wrote.map((i) => api('/api/invocations/' + encodeURIComponent(i)).catch(() => null)));
+  const summaries = found.filter(Boolean).map((r) => Object.assign({}, r, {
+    nodes: Object.keys(r.nodes || {}).length,
+    duration_ms: r.status === 'pending' ? null : r.updated_at - r.created_at,
+  }));
+  return on.items.concat(summaries).sort((a, b) => (a.invocation_id < b.invocation_id ? 1 : -1));
+}
+
 async function objectPage(id) {
   const { versions } = await api(`/api/objects/${id}/versions`);
   const newest = versions[versions.length - 1];
   const c = await api('/api/classes/' + encodeURIComponent(newest.class));
   const files = await Promise.all(Object.entries(newest.files || {}).map(([n, info]) => fileView(id, n, info).catch((e) => h('p', { class: 'error' }, n + ': ' + e.message))));
-  const touched = await api(`/api/invocations?object=${encodeURIComponent(id)}&limit=20`);
+  const touched = await touchedBy(id, versions);
   return [h('h1', {}, 'Object ', h('code', {}, id)),
     h('p', {}, 'class ', h('a', { href: '#/class/' + newest.class }, newest.class), ' · ', versions.length, ' versions', newest.deleted ? ' · deleted' : ''),
     h('h2', {}, 'Versions'), versionsTable(versions),
     h('h2', {}, 'Files'), files.length ? h('div', { class: 'cards' }, files) : h('p', { class: 'muted' }, 'none'),
-    h('h2', {}, 'Invocations on it'), invocationsTable(touched.items),
+    h('h2', {}, 'Invocations that touched it'), invocationsTable(touched),
     h('h2', {}, 'Call'), [...c.macros.filter((m) => !m.static).map((m) => h('details', { open: true }, h('summary', {}, 'macro ', h('code', {}, signature(m))), callForm(c.qualified, m, true, id))),
       ...c.functions.filter((f) => !f.static).map((f) => h('details', {}, h('summary', {}, h('code', {}, signature(f))), callForm(c.qualified, f, false, id)))]];
 }
@@ -451,6 +476,12 @@ async function follow(id, onEvent, signal) {
   }
 }
 
+// When a node record started and how long it ran.
+function timing(n) {
+  if (!n.started_at) return '';
+  return when(n.started_at) + (n.finished_at ? `, ${n.finished_at - n.started_at} ms` : ', running');
+}
+
 // How an argument of a node is obtained, with its value where the record has it.
 function describeRef(v, nodes) {
   if (v === 'self') return 'self';
@@ -478,20 +509,31 @@ async function invocationPage(id) {
   const box = h('div', { class: 'graph', id: 'graph' });
   const details = h('div', { id: 'details' }, h('p', { class: 'muted' }, m ? 'Select a node to see its inputs, output, timings and source.' : ''));
   const failures = h('div', { id: 'failures' });
-  const state = { inv, nodes: Object.assign({}, inv.nodes), selected: null };
+  const state = { inv, nodes: Object.assign({}, inv.nodes), selected: null, expanded: new Set() };
   const byId = m ? allNodes(m.graph) : new Map();
   const source = (span) => (pkg && pkg.sources[span.file] ? excerpt(pkg.sources[span.file].text, span.line, span.end_line) : null);
+  const card = (n) => h('div', { class: 'card', 'data-key': n.key }, h('div', {}, h('code', {}, n.key), ' ', badge(n.status), ' ', h('span', { class: 'muted' }, timing(n))),
+    n.error ? h('p', { class: 'error' }, n.error) : null, n.cause ? h('p', { class: 'muted' }, n.cause) : null,
+    n.output !== undefined ? h('pre', {}, json(n.output)) : null);
+  // A node run once has one card; a fan-out node (inside a `for`: one run per element) has
+  // a summary that expands into each element's card, kept open as events redraw it.
+  const elements = (node, st) => {
+    if (st.found.length <= 1) return st.found.map(card);
+    const counts = ['succeeded', 'running', 'failed', 'skipped'].filter((s) => st.count(s)).map((s) => `${st.count(s)} ${s}`).join(', ');
+    const box = h('details', { class: 'fanout', 'data-fanout': 'n' + node.id, open: state.expanded.has(node.id) },
+      h('summary', {}, `${st.found.length} elements`, counts ? ` (${counts})` : '', ' ', st.found.map((n) => h('span', { class: 'dot st-' + n.status, title: n.key + ' ' + n.status }))),
+      st.found.map(card));
+    box.addEventListener('toggle', () => (box.open ? state.expanded.add(node.id) : state.expanded.delete(node.id)));
+    return box;
+  };
   state.select = (node) => {
     state.selected = node;
     const st = nodeStatus(state.nodes, node.id);
-    const time = (n) => (n.started_at ? `${when(n.started_at)}` + (n.finished_at ? `, ${n.finished_at - n.started_at} ms` : ', running') : '');
-    details.replaceChildren(h('h2', {}, h('code', {}, node.label), ' ', badge(st.status)),
-      node.args ? h('table', {}, h('tr', {}, h('th', {}, 'input'), h('th', {}, 'from')), Object.entries(node.args).map(([k, v]) => h('tr', {}, h('td', {}, k), h('td', { class: 'mono' }, describeRef(v, state.nodes))))) : null,
+    fill(details, h('h2', {}, h('code', {}, node.label), ' ', badge(st.status)),
+      node.args && Object.keys(node.args).length ? h('table', {}, h('tr', {}, h('th', {}, 'input'), h('th', {}, 'from')), Object.entries(node.args).map(([k, v]) => h('tr', {}, h('td', {}, k), h('td', { class: 'mono' }, describeRef(v, state.nodes))))) : null,
       node.target ? h('p', {}, 'on ', h('code', {}, describeRef(node.target, state.nodes))) : null,
-      st.found.map((n) => h('div', { class: 'card', 'data-key': n.key }, h('div', {}, h('code', {}, n.key), ' ', badge(n.status), ' ', h('span', { class: 'muted' }, time(n))),
-        n.error ? h('p', { class: 'error' }, n.error) : null, n.cause ? h('p', { class: 'muted' }, n.cause) : null,
-        n.output !== undefined ? h('pre', {}, json(n.output)) : null)),
-      h('h2', {}, 'Source, line ' + node.source.line), source(node.source));
+      elements(node, st),
+      node.source ? [h('h2', {}, 'Source, line ' + node.source.line), source(node.source)] : null);
     redraw();
   };
   const redraw = () => {
@@ -500,12 +542,12 @@ async function invocationPage(id) {
   };
   const showOutcome = () => {
     const i = state.inv;
-    header.replaceChildren(h('p', {}, badge(i.status), ' ', h('code', {}, i.request.function), ' on ', t.object ? h('a', { href: '#/object/' + t.object }, t.object) : t.class,
+    fill(header, h('p', {}, badge(i.status), ' ', h('code', {}, i.request.function), ' on ', t.object ? h('a', { href: '#/object/' + t.object }, t.object) : t.class,
       ' · started ', when(i.created_at), i.status !== 'pending' ? ` · ${i.updated_at - i.created_at} ms` : ''),
     h('details', {}, h('summary', {}, 'arguments'), h('pre', {}, json(i.request.args))),
-    i.result !== null && i.result !== undefined ? h('details', { open: true }, h('summary', {}, 'result'), h('pre', {}, json(i.result))) : null);
+    i.result !== null && i.result !== undefined ? h('details', { open: true }, h('summary', {}, 'result'), h('pre', { class: 'short' }, json(i.result))) : null);
     const list = (i.error && i.error.failures) || [];
-    failures.replaceChildren(i.error ? h('h2', {}, 'Error') : null, i.error ? h('p', { class: 'error' }, i.error.message) : null,
+    fill(failures, i.error ? h('h2', {}, 'Error') : null, i.error ? h('p', { class: 'error' }, i.error.message) : null,
       list.map((f) => h('div', { class: 'card failure', 'data-line': f.source ? f.source.line : '' }, h('p', {}, h('code', {}, f.label || ''), ' ', h('span', { class: 'error' }, f.message)),
         f.source ? h('p', { class: 'muted' }, `${f.source.file}, line ${f.source.line}`) : null,
         f.source && pkg ? (() => { const s = pkg.sources.find((x) => x.path === f.source.file); return s ? excerpt(s.text, f.source.line, f.source.end_line) : h('pre', {}, f.source.text); })() : null)));
@@ -542,21 +584,23 @@ async function render() {
   document.getElementById('login').hidden = signedIn;
   document.getElementById('logout').hidden = !signedIn;
   if (!signedIn) {
-    main().replaceChildren(h('h1', {}, 'Sign in'), h('p', {}, 'Give a token of this runtime (the admin token is in the file ', h('code', {}, 'token'), ' of its data folder). It is kept for this tab only.'));
+    fill(main(), h('h1', {}, 'Sign in'), h('p', {}, 'Give a token of this runtime (the admin token is in the file ', h('code', {}, 'token'), ' of its data folder). It is kept for this tab only.'));
     return;
   }
   const hash = location.hash || '#/';
   const route = ROUTES.find(([re]) => re.test(hash));
-  main().replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+  fill(main(), h('p', { class: 'muted' }, 'Loading…'));
   try {
     if (!route) throw new Error('no such page: ' + hash);
     const args = hash.match(route[0]).slice(1);
     const content = await route[1](...args);
-    main().replaceChildren(...[content].flat(Infinity).filter(Boolean));
+    fill(main(), content);
     document.body.dataset.page = route[1].name;
+    // When the page's content was in the document (bench/console.sh reads it).
+    performance.mark('oaas-rendered');
   } catch (e) {
     if (e.status === 401) { sessionStorage.removeItem(TOKEN_KEY); }
-    main().replaceChildren(h('h1', {}, 'Error'), h('p', { class: 'error', id: 'error' }, e.message));
+    fill(main(), h('h1', {}, 'Error'), h('p', { class: 'error', id: 'error' }, e.message));
   }
 }
 

@@ -285,6 +285,7 @@ impl Walker<'_> {
                 var,
                 iter,
                 filter,
+                tolerate,
                 lets,
                 value,
             } => {
@@ -293,10 +294,20 @@ impl Walker<'_> {
                 if let Some(f) = filter {
                     self.expr(f, e.span);
                 }
+                if let Some(t) = tolerate {
+                    self.span("tolerate", t.span, e.span);
+                }
                 for l in lets {
                     self.let_(l, e.span);
                 }
                 self.expr(value, e.span);
+            }
+            ExprKind::Interp { parts } => {
+                for p in parts {
+                    if let InterpPart::Value(v) = p {
+                        self.expr(v, e.span);
+                    }
+                }
             }
             ExprKind::Int { .. }
             | ExprKind::Float { .. }

@@ -494,15 +494,8 @@ async fn bench(o: Options) -> Result<(), String> {
         .enumerate()
         .take(if o.only == Some(Mode::Direct) { 0 } else { 50 })
     {
-        let obj: Value = target
-            .client
-            .get(format!("{runtime}/api/objects/{}", target.ids[i]))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let url = format!("{runtime}/api/objects/{}", target.ids[i]);
+        let obj = oaas_bench::runtime::json_of(target.client.get(url)).await?;
         let stored = obj
             .pointer("/state/data")
             .and_then(Value::as_object)

@@ -36,6 +36,10 @@ pub struct InvokeArgs {
     /// Print the runtime's JSON answer.
     #[arg(long)]
     pub json: bool,
+    /// Call `@memo` functions again even when a recorded result would answer (sends
+    /// `Cache-Control: no-cache`); the new results are recorded for later calls.
+    #[arg(long)]
+    pub fresh: bool,
 }
 
 /// Runs the command and returns the exit code.
@@ -85,7 +89,8 @@ pub fn run(args: InvokeArgs) -> u8 {
     let client = Client::new(
         &args.cluster.clone().unwrap_or_else(client::default_cluster),
         args.token.clone(),
-    );
+    )
+    .fresh_calls(args.fresh);
     super::block_on(async move {
         let path = if args.is_async {
             format!("{path}?async=true")

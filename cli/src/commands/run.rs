@@ -64,6 +64,10 @@ pub struct RunArgs {
     /// How to print the result.
     #[arg(long, value_enum, default_value_t = Output::Human)]
     pub output: Output,
+    /// Call `@memo` functions again even when a recorded result would answer (sends
+    /// `Cache-Control: no-cache`); the new results are recorded for later runs.
+    #[arg(long)]
+    pub fresh: bool,
 }
 
 /// Result formats.
@@ -153,6 +157,7 @@ async fn run_async(args: RunArgs) -> u8 {
             }
         }
     };
+    let client = client.fresh_calls(args.fresh);
     let code = match execute(&client, &workspace, &artifact, call, &args).await {
         Ok(result) => {
             match args.output {
@@ -172,6 +177,7 @@ async fn run_async(args: RunArgs) -> u8 {
                     report::runtime_failures(&workspace.sources, &failures)
                 );
             }
+            eprint!("{}", report::partial_outputs(&e.partial_outputs()));
             // The embedded runtime is no server to the user: its errors need no HTTP status.
             match embedded {
                 Some(_) => eprintln!("error: {}", e.message),
@@ -317,7 +323,11 @@ fn resolve_target(artifact: &Artifact, args: &RunArgs) -> Result<Call, String> {
                 &args.args,
                 &params,
                 &format!("`{}.{}`", class.name, call.function),
-            )?;
+            )
+            .map_err(|e| match call.create_first {
+                true => with_state_hint(e, class, &args.args),
+                false => e,
+            })?;
             call.args.extend(parsed);
         }
     } else if !args.args.is_empty() {
@@ -330,6 +340,27 @@ fn resolve_target(artifact: &Artifact, args: &RunArgs) -> Result<Call, String> {
     }
     check_before_running(artifact, args, &mut call)?;
     Ok(call)
+}
+
+/// A refused `--arg` of a function called on a new object: when it names a state field of
+/// the class, the message says that the new object's state goes in `--new`.
+fn with_state_hint(
+    message: String,
+    class: &oaas_compiler::artifact::ClassArtifact,
+    pairs: &[String],
+) -> String {
+    let fields: Vec<&str> = pairs
+        .iter()
+        .filter_map(|p| p.split_once('=').map(|(k, _)| k))
+        .filter(|k| class.state.iter().any(|s| s.name == *k))
+        .collect();
+    match fields.first() {
+        Some(f) => format!(
+            "{message}; `{f}` is a state field of `{}`: give the new object's state with --new {f}=VALUE",
+            class.name
+        ),
+        None => message,
+    }
 }
 
 /// Checks everything the command line says against the package before anything is
@@ -515,7 +546,7 @@ async fn follow(client: &Client, id: &InvocationId) -> Result<Finished, client::
             InvocationStatus::Pending => {}
             InvocationStatus::Succeeded => {
                 bar.finish_and_clear();
-                eprintln!("{} nodes done", inv.nodes.len());
+                eprintln!("{}", nodes_done(&inv.nodes));
                 return Ok(Finished {
                     invocation_id: Some(inv.invocation_id),
                     task_id: None,
@@ -540,6 +571,40 @@ async fn follow(client: &Client, id: &InvocationId) -> Result<Finished, client::
             }
         }
     }
+}
+
+/// The line after a macro's run: its nodes, and how many a recorded result answered.
+fn nodes_done(nodes: &BTreeMap<String, NodeRecord>) -> String {
+    let reused: Vec<&str> = nodes
+        .values()
+        .filter(|n| n.reused)
+        .map(|n| n.label.as_str())
+        .collect();
+    match reused.len() {
+        0 => format!("{} nodes done", nodes.len()),
+        n => format!(
+            "{} nodes done; {n} calls reused earlier results (`@memo`; --fresh runs them again): {}",
+            nodes.len(),
+            summarize(&reused)
+        ),
+    }
+}
+
+/// Up to three labels, then how many more.
+fn summarize(labels: &[&str]) -> String {
+    let mut shown: Vec<String> = Vec::new();
+    for l in labels {
+        if !shown.iter().any(|s| s == l) {
+            shown.push(l.to_string());
+        }
+    }
+    let total = shown.len();
+    shown.truncate(3);
+    let mut text = shown.join(", ");
+    if total > 3 {
+        text.push_str(&format!(" and {} more", total - 3));
+    }
+    text
 }
 
 /// What `POST /api/classes/{cls}/objects` answers: the new object's view with its upload URLs.

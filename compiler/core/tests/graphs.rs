@@ -416,3 +416,38 @@ fn the_order_example_draws_its_decisions_catches_and_wait() {
     );
     insta::assert_snapshot!("order", drawings(&build));
 }
+
+#[test]
+fn a_tolerant_for_is_a_map_with_its_tolerance_and_a_report_read_downstream() {
+    let (_, build) = fixture("tolerance.oaas");
+    let g = graph(&build, "Order.ship_all");
+    let expected: Vec<(String, &str)> = [
+        ("for i in self.items tolerate 10%", "map"),
+        ("for f in shipped.failed", "map"),
+    ]
+    .into_iter()
+    .map(|(l, k)| (l.to_string(), k))
+    .collect();
+    assert_eq!(kinds(g), expected);
+    let tolerance = g.root.node_ids().find_map(|id| match &g.node(id).kind {
+        NodeKind::Map(m) => m.tolerate,
+        _ => None,
+    });
+    assert_eq!(
+        tolerance,
+        Some(oaas_compiler::syntax::ast::Tolerance::Percent(10))
+    );
+    // The report is read from the map's output: a data edge.
+    assert_eq!(
+        edges(g),
+        vec![(
+            "for i in self.items tolerate 10%".into(),
+            "for f in shipped.failed".into(),
+            EdgeKind::Data
+        )]
+    );
+    assert!(build.diagnostics.is_empty(), "{:?}", build.diagnostics);
+    insta::assert_snapshot!("tolerance", drawings(&build));
+    let artifact = redacted(build.artifact.clone().unwrap());
+    insta::assert_json_snapshot!("tolerance_artifact", artifact.packages[0].classes[1].macros);
+}

@@ -205,6 +205,7 @@ mod tests {
             seq,
             started_at: None,
             finished_at: None,
+            reused: false,
         }
     }
 
@@ -216,6 +217,7 @@ mod tests {
                 target: Target::Class("p.C".into()),
                 function: "m".into(),
                 args: json!({}),
+                fresh: false,
             },
             result: None,
             error: None,

@@ -358,6 +358,38 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
     }
 }
 
+/// Whether a call asks for fresh calls of `@memo` functions: `Cache-Control: no-cache`
+/// (HTTP's way to ask past a cache for a new answer).
+struct FreshCalls(bool);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for FreshCalls {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let no_cache = parts
+            .headers
+            .get_all(axum::http::header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|d| d.trim().eq_ignore_ascii_case("no-cache"));
+        Ok(FreshCalls(no_cache))
+    }
+}
+
+/// A call as recorded: on `target`, of `function`, with `args`.
+fn call(target: Target, function: String, args: Value, fresh: bool) -> InvocationRequest {
+    InvocationRequest {
+        target,
+        function,
+        args,
+        fresh,
+    }
+}
+
 async fn create_object(
     State(engine): State<Shared>,
     Path(cls): Path<String>,
@@ -365,7 +397,8 @@ async fn create_object(
     body: bytes::Bytes,
 ) -> Result<Response, ApiError> {
     let args = parse_body(&body)?;
-    invoke(&engine, Target::Class(cls), "new".into(), args, false, key).await
+    let request = call(Target::Class(cls), "new".into(), args, false);
+    invoke(&engine, request, false, key).await
 }
 
 async fn list_objects(
@@ -436,15 +469,13 @@ async fn delete_object(
     Path(id): Path<String>,
     IdempotencyKey(key): IdempotencyKey,
 ) -> Result<Response, ApiError> {
-    invoke(
-        &engine,
+    let request = call(
         Target::Object(ObjectId::from(id)),
         "delete".into(),
         Value::Null,
         false,
-        key,
-    )
-    .await
+    );
+    invoke(&engine, request, false, key).await
 }
 
 /// `GET /api/objects/{id}/files/{name}`: a redirect to a signed URL, `?signed=true` the URL as
@@ -490,18 +521,12 @@ async fn invoke_object(
     Path((id, func)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
     IdempotencyKey(key): IdempotencyKey,
+    FreshCalls(fresh): FreshCalls,
     body: bytes::Bytes,
 ) -> Result<Response, ApiError> {
     let args = parse_body(&body)?;
-    invoke(
-        &engine,
-        Target::Object(ObjectId::from(id)),
-        func,
-        args,
-        is_async(&q),
-        key,
-    )
-    .await
+    let request = call(Target::Object(ObjectId::from(id)), func, args, fresh);
+    invoke(&engine, request, is_async(&q), key).await
 }
 
 async fn invoke_static(
@@ -509,10 +534,12 @@ async fn invoke_static(
     Path((cls, func)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
     IdempotencyKey(key): IdempotencyKey,
+    FreshCalls(fresh): FreshCalls,
     body: bytes::Bytes,
 ) -> Result<Response, ApiError> {
     let args = parse_body(&body)?;
-    invoke(&engine, Target::Class(cls), func, args, is_async(&q), key).await
+    let request = call(Target::Class(cls), func, args, fresh);
+    invoke(&engine, request, is_async(&q), key).await
 }
 
 fn status_url(id: &InvocationId) -> String {
@@ -523,18 +550,11 @@ fn status_url(id: &InvocationId) -> String {
 /// `Idempotency-Key`, and answers it.
 async fn invoke(
     engine: &Engine,
-    target: Target,
-    function: String,
-    args: Value,
+    request: InvocationRequest,
     is_async: bool,
     key: Option<String>,
 ) -> Result<Response, ApiError> {
-    let created = function == "new" && key.is_none() && !is_async;
-    let request = InvocationRequest {
-        target,
-        function,
-        args,
-    };
+    let created = request.function == "new" && key.is_none() && !is_async;
     match engine.invocations.invoke(request, is_async, key).await? {
         Outcome::Done(r) => {
             let status = if created {

@@ -2,7 +2,7 @@
 //! or `video.Video.new(title="clip")`, read into a call and answered like one.
 
 use super::error::ApiError;
-use super::{invoke, IdempotencyKey, Shared};
+use super::{call, invoke, FreshCalls, IdempotencyKey, Shared};
 use crate::access::Caller;
 use crate::error::Error;
 use crate::ids::{ObjectId, Target};
@@ -79,6 +79,7 @@ pub(super) async fn get(
     State(engine): State<Shared>,
     Path(expr): Path<String>,
     key: IdempotencyKey,
+    fresh: FreshCalls,
 ) -> Result<Response, ApiError> {
     let parsed = parse(&expr)?;
     let resolved = engine.calls.resolve(&parsed.target).await?;
@@ -94,7 +95,7 @@ pub(super) async fn get(
         ));
         return Err(e.with(json!({"method": "POST"})).into());
     }
-    run(&engine, parsed, key).await
+    run(&engine, parsed, key, fresh).await
 }
 
 /// `POST /oal/...`: any call.
@@ -102,13 +103,20 @@ pub(super) async fn post(
     State(engine): State<Shared>,
     Path(expr): Path<String>,
     key: IdempotencyKey,
+    fresh: FreshCalls,
 ) -> Result<Response, ApiError> {
-    run(&engine, parse(&expr)?, key).await
+    run(&engine, parse(&expr)?, key, fresh).await
 }
 
-async fn run(engine: &Shared, parsed: Parsed, key: IdempotencyKey) -> Result<Response, ApiError> {
+async fn run(
+    engine: &Shared,
+    parsed: Parsed,
+    key: IdempotencyKey,
+    fresh: FreshCalls,
+) -> Result<Response, ApiError> {
     let args = args_of(&parsed.expr)?;
-    let response = invoke(engine, parsed.target, parsed.function, args, false, key.0).await?;
+    let request = call(parsed.target, parsed.function, args, fresh.0);
+    let response = invoke(engine, request, false, key.0).await?;
     let Some(file) = parsed.expr.file else {
         return Ok(response);
     };

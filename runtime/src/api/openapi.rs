@@ -49,6 +49,12 @@ pub fn document() -> Value {
         "class, `package.Class` or an unambiguous `Class`",
     );
     let func = text("func", "path", "function name");
+    let no_cache = param(
+        "Cache-Control",
+        "header",
+        "`no-cache`: `@memo` functions run their containers rather than answer with recorded results",
+        json!({"type": "string"}),
+    );
     let asyncq = param(
         "async",
         "query",
@@ -185,14 +191,14 @@ pub fn document() -> Value {
                 "post": op("Create an object (builtin `new`); the body holds state fields", std::slice::from_ref(&cls), Some(json!({"type": "object", "description": "state fields by name"})), "201", true),
                 "get": op("List or query objects: `field=value` filters on public state, `after`, `limit`", &[cls.clone(), text("after", "query", "page after this id"), param("limit", "query", "page size", json!({"type": "integer", "minimum": 1, "maximum": 1000}))], None, "200", false)
             },
-            "/api/classes/{cls}/invoke/{func}": {"post": op("Call a static function", &[cls, func.clone(), asyncq.clone()], Some(args.clone()), "200", true)},
+            "/api/classes/{cls}/invoke/{func}": {"post": op("Call a static function", &[cls, func.clone(), asyncq.clone(), no_cache.clone()], Some(args.clone()), "200", true)},
             "/api/objects/{id}": {
                 "get": op("An object, newest version or `?version=`", &[id.clone(), param("version", "query", "a version number", json!({"type": "integer", "minimum": 1, "maximum": i64::MAX}))], None, "200", false),
                 "delete": op("Delete an object (a new, deleted version)", std::slice::from_ref(&id), None, "200", false)
             },
-            "/api/objects/{id}/versions": {"get": op("Every version of an object", std::slice::from_ref(&id), None, "200", false)},
+            "/api/objects/{id}/versions": {"get": op("Every version of an object, oldest first, each with the `task_id` that wrote it (its invocation id, `.`, the node)", std::slice::from_ref(&id), None, "200", false)},
             "/api/objects/{id}/files/{name}": {"get": file},
-            "/api/objects/{id}/invoke/{func}": {"post": op("Call a function of an object; the body holds the arguments by name", &[id, func, asyncq], Some(args), "200", true)},
+            "/api/objects/{id}/invoke/{func}": {"post": op("Call a function of an object; the body holds the arguments by name", &[id, func, asyncq, no_cache], Some(args), "200", true)},
             "/api/invocations": {"get": list_invocations},
             "/api/invocations/{id}": {"get": op("An invocation: status, result or error, per-node status", std::slice::from_ref(&inv_id), None, "200", false)},
             "/api/invocations/{id}/events": {"get": events},

@@ -2,7 +2,7 @@
 //! CLI among them) read them with the same definitions.
 
 use crate::error::Error;
-use crate::executor::NodeFailure;
+use crate::executor::{NodeFailure, PartialOutput};
 use crate::ids::{InvocationId, ObjectId, TaskId};
 use crate::store::{Invocation, InvocationRequest, InvocationStatus, NodeRecord};
 use serde::{Deserialize, Serialize};
@@ -74,6 +74,14 @@ impl ErrorBody {
     pub fn failures(&self) -> Vec<NodeFailure> {
         self.details
             .get("failures")
+            .and_then(|f| serde_json::from_value(f.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// What a failed macro's calls made before it failed (objects output or changed).
+    pub fn partial_outputs(&self) -> Vec<PartialOutput> {
+        self.details
+            .get("partial_outputs")
             .and_then(|f| serde_json::from_value(f.clone()).ok())
             .unwrap_or_default()
     }

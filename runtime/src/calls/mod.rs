@@ -4,6 +4,7 @@
 //! dataflow ([`crate::executor`]) whose nodes come back here as calls.
 
 pub mod builtins;
+pub mod memo;
 pub mod nodes;
 pub mod tasks;
 pub mod waits;
@@ -46,13 +47,12 @@ impl Resolved {
 
     /// The id of the object a call of `function` will output under `task`, when it outputs
     /// one object (deterministic, so an asynchronous caller can know it at once).
+    /// An `@memo` function has none: a recorded result may answer with the output of an
+    /// earlier task.
     pub fn planned_output(&self, function: &str, task: &TaskId) -> Option<ObjectId> {
-        match self
-            .class
-            .function(function)
-            .and_then(|f| f.returns.as_ref())
-        {
-            Some(TypeRef::Class(_)) => Some(task.output(0)),
+        let func = self.class.function(function)?;
+        match func.returns.as_ref() {
+            Some(TypeRef::Class(_)) if !func.run.memo => Some(task.output(0)),
             _ => None,
         }
     }
@@ -76,6 +76,10 @@ pub struct CallContext {
     /// commit that changes an object waits for it, so that no change is ever on disk
     /// without the record that lets a restarted runtime finish the invocation.
     pub record: Option<RecordWritten>,
+    /// Where the invocation's calls of `@memo` functions note that a recorded result
+    /// answered them; `None` when the caller asked for fresh calls, which then run their
+    /// containers (and record their results for later calls).
+    pub memo: Option<Arc<memo::Reused>>,
 }
 
 /// The write of an invocation's record, awaited by any number of commits.
@@ -162,7 +166,40 @@ impl Calls {
         args: &Value,
         caller: Caller,
     ) -> Result<()> {
-        admit(resolved, function, args, caller).map(|_| ())
+        admit(resolved, function, args, caller)
+            .map(|_| ())
+            .map_err(|e| self.older_version(resolved, function, e))
+    }
+
+    /// A call of a function this object's package version lacks: when the current version of
+    /// its package has it, the error says so, and how to get an object that has it.
+    fn older_version(&self, resolved: &Resolved, function: &str, e: Error) -> Error {
+        let (Some(obj), ErrorKind::NotFound) = (&resolved.object, e.kind) else {
+            return e;
+        };
+        let mine = &resolved.artifact.version;
+        let qualified = &resolved.class.qualified;
+        let Some((current, _)) = self.objects.registry.class(qualified) else {
+            return e;
+        };
+        let has_it = current
+            .find_class(qualified)
+            .is_some_and(|c| c.function(function).is_some() || c.macro_named(function).is_some());
+        if current.version == *mine || !has_it {
+            return e;
+        }
+        let name = &resolved.class.name;
+        Error {
+            message: format!(
+                "{}. Object `{}` belongs to package version `{mine}`, made before `{function}` \
+                 was deployed: an object keeps the version it was made with. The current \
+                 version `{}` has `{function}`: make a new object of `{name}` under it with \
+                 this object's state (`{name}.new`, or `oaasc run PACKAGE {name}.new --new \
+                 FIELD=VALUE`) and call `{function}` on that one",
+                e.message, obj.id, current.version
+            ),
+            ..e
+        }
     }
 
     /// Resolves and runs a call.
@@ -193,7 +230,9 @@ impl Calls {
             }
         }
         let started = Instant::now();
-        let (name, result) = match admit(resolved, function, &args, ctx.caller)? {
+        let admitted = admit(resolved, function, &args, ctx.caller)
+            .map_err(|e| self.older_version(resolved, function, e))?;
+        let (name, result) = match admitted {
             Admitted::Macro(m, bound) => (&m.name, self.run_macro(resolved, m, bound, &ctx).await),
             Admitted::Function(f, bound) => {
                 (&f.name, self.run_function(resolved, f, bound, &ctx).await)
@@ -202,6 +241,9 @@ impl Calls {
         let millis = started.elapsed().as_secs_f64() * 1000.0;
         self.metrics
             .record(&resolved.class.qualified, name, millis, result.is_err());
+        if ctx.memo.as_ref().is_some_and(|r| r.contains(&ctx.task)) {
+            self.metrics.reused(&resolved.class.qualified, name);
+        }
         result
     }
 
@@ -386,18 +428,14 @@ fn admit<'a>(
             .map(|f| f.name.as_str())
             .chain(class.macros.iter().map(|m| m.name.as_str()))
             .collect();
-        // An object keeps the package version it was made with: say which, since a newer
-        // deploy may well have the function.
+        // An object keeps the package version it was made with: say which (the caller adds
+        // how to move on when a newer version has the function).
         let version = match &resolved.object {
-            Some(_) => format!(
-                " (the object belongs to package version `{}`; objects keep the version they \
-                 were made with, so functions deployed later are only on objects made since)",
-                resolved.artifact.version
-            ),
+            Some(_) => format!(" in package version `{}`", resolved.artifact.version),
             None => String::new(),
         };
         return Err(Error::not_found(format!(
-            "class `{}` has no function `{function}`; it has {}{version}",
+            "class `{}` has no function `{function}`{version}; its functions and macros are: {}",
             class.name,
             names.join(", ")
         )));

@@ -66,6 +66,10 @@ impl NodeCaller for NodeCalls {
         })
     }
 
+    fn reused(&self, task: &TaskId) -> bool {
+        self.ctx.memo.as_ref().is_some_and(|r| r.contains(task))
+    }
+
     fn field(&self, id: ObjectId, name: String) -> BoxFuture<'static, Result<Value>> {
         let calls = self.calls.clone();
         Box::pin(async move {

@@ -3,7 +3,7 @@
 //! with the function's retry policy, and its answer checked against the declaration and
 //! turned into one commit.
 
-use super::{CallContext, Resolved};
+use super::{memo, CallContext, Resolved};
 use crate::access::Caller;
 use crate::blobs::{allocation_key, file_key, URL_TTL_S};
 use crate::error::{Error, Result};
@@ -36,15 +36,37 @@ pub struct Task<'a> {
 
 /// Runs a task in its function container, with the function's retry, timeout and
 /// concurrency settings; validates and commits the response.
+///
+/// A task of an `@memo` function first looks for a result recorded under its inputs' key
+/// ([`memo`]), holding the key's turn so that identical calls at once run one container:
+/// the others then find its result.
 pub async fn run(objects: &Objects, invoker: &dyn Invoker, task: Task<'_>) -> Result<Value> {
     let request = request(objects, &task).await?;
+    let key = match &task.ctx.memo {
+        Some(_) => memo::key(&task, &request),
+        None => None,
+    };
+    let _turn = match &key {
+        Some(key) => {
+            let turn = objects.memo_turn(key).await?;
+            if let Some(recorded) = objects.memo_result(key).await? {
+                if let Some(reused) = &task.ctx.memo {
+                    reused.add(&task.ctx.task);
+                }
+                return Ok(recorded);
+            }
+            Some(turn)
+        }
+        None => None,
+    };
     let function = FunctionRef {
         func: task.func,
         workdir: objects.registry.workdir(&task.resolved.artifact.version),
     };
     let response = invoker::send(invoker, &function, &request).await?;
-    let commit = accept(objects, &task, &request, response)?;
-    if task.ctx.caller == Caller::Internal && commit.versions.is_empty() {
+    let mut commit = accept(objects, &task, &request, response)?;
+    commit.memo = key;
+    if task.ctx.caller == Caller::Internal && commit.versions.is_empty() && commit.memo.is_none() {
         // A value result that changes no object need not be on disk before the macro goes
         // on: if the runtime dies first, the task simply runs again on resume and gives
         // the same value. Its commit joins the next group.

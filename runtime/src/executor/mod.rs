@@ -23,6 +23,7 @@ use futures_util::future::BoxFuture;
 use oaas_compiler::artifact::{
     Access, Artifact, GraphArtifact, MacroArtifact, NodeArtifact, NodeOp, SourceSpan, ValueRef,
 };
+use oaas_compiler::syntax::ast::Tolerance;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -42,6 +43,10 @@ pub trait NodeCaller: Send + Sync {
     ) -> BoxFuture<'static, Result<Value>>;
     /// A state field or ref of an object's newest version (null when it has none).
     fn field(&self, id: ObjectId, name: String) -> BoxFuture<'static, Result<Value>>;
+    /// Whether the call made as `task` was answered by a recorded result (`@memo`).
+    fn reused(&self, _task: &TaskId) -> bool {
+        false
+    }
     /// Waits durably as task `task`: for a signal (its value, or a timeout error), or for
     /// a while (null).
     fn wait(&self, wait: Wait, task: TaskId) -> BoxFuture<'static, Result<Value>>;
@@ -144,6 +149,7 @@ fn record(status: NodeStatus, label: &str) -> NodeRecord {
         seq: 0,
         started_at: None,
         finished_at: None,
+        reused: false,
     }
 }
 
@@ -277,6 +283,82 @@ impl NodeFailure {
     }
 }
 
+/// What a call of a failed macro made before the macro failed: the objects it output or
+/// changed stay (outputs are immutable and nothing is rolled back), so the error lists them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartialOutput {
+    /// The node's key (`n3`, `n1.e0` for an element of a `for`).
+    pub node: String,
+    /// The call as written.
+    pub label: String,
+    /// What it gave: an object's id, a list of them, or a value (absent when only the
+    /// platform may read it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// A `mut` call: it made a new version of the object it was called on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub changed: bool,
+}
+
+/// The partial outputs a failed macro's error lists (in its details), if it is one.
+pub fn partial_outputs_of(e: &Error) -> Vec<PartialOutput> {
+    e.details
+        .get("partial_outputs")
+        .and_then(|p| serde_json::from_value(p.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// The calls that succeeded and gave something or changed an object, by node key.
+fn partial_outputs(
+    graph: &GraphArtifact,
+    nodes: &BTreeMap<String, NodeRecord>,
+) -> Vec<PartialOutput> {
+    let mut calls = HashMap::new();
+    call_nodes(graph, &mut calls);
+    let node_of = |key: &str| -> Option<u32> {
+        let digits = key.strip_prefix('n')?.split('.').next()?;
+        digits.parse().ok()
+    };
+    nodes
+        .iter()
+        .filter(|(_, r)| r.status == NodeStatus::Succeeded)
+        .filter_map(|(key, r)| {
+            let changed = *calls.get(&node_of(key)?)?;
+            let output = r.output.clone().filter(|o| !o.is_null());
+            (changed || output.is_some() || r.internal).then(|| PartialOutput {
+                node: key.clone(),
+                label: r.label.clone(),
+                output,
+                changed,
+            })
+        })
+        .collect()
+}
+
+/// The call nodes of a graph and of the blocks and bodies inside it, each with whether it
+/// is a `mut` call.
+fn call_nodes(graph: &GraphArtifact, out: &mut HashMap<u32, bool>) {
+    for n in &graph.nodes {
+        match &n.op {
+            NodeOp::Call { mutates, .. } => {
+                out.insert(n.id, *mutates);
+            }
+            NodeOp::Map { body, .. } => call_nodes(body, out),
+            NodeOp::If {
+                then, otherwise, ..
+            } => {
+                call_nodes(then, out);
+                call_nodes(otherwise, out);
+            }
+            NodeOp::Try { body, catch, .. } => {
+                call_nodes(body, out);
+                call_nodes(catch, out);
+            }
+            NodeOp::Compute { .. } | NodeOp::Flatten { .. } | NodeOp::Wait { .. } => {}
+        }
+    }
+}
+
 /// The failures a macro's error lists (in its details), if it is one.
 pub fn failures_of(e: &Error) -> Option<Vec<NodeFailure>> {
     serde_json::from_value(e.details.get("failures")?.clone()).ok()
@@ -344,7 +426,18 @@ impl MacroRun {
                 n - 1
             ),
         };
-        let msg = format!("macro `{}` failed: {first}{more}", self.macro_.name);
+        // The error goes to the caller: outputs only the platform may read stay out of it.
+        let mut snapshot = self.progress.snapshot();
+        for n in snapshot.values_mut().filter(|n| n.internal) {
+            n.output = None;
+        }
+        let partial = partial_outputs(&self.macro_.graph, &snapshot);
+        let made = match partial.len() {
+            0 => String::new(),
+            1 => "; 1 call made an output before it, listed in `partial_outputs`".to_string(),
+            n => format!("; {n} calls made outputs before it, listed in `partial_outputs`"),
+        };
+        let msg = format!("macro `{}` failed: {first}{more}{made}", self.macro_.name);
         let timeout = failures.iter().all(|f| f.code == ErrorKind::Timeout);
         let e = if timeout {
             Error::timeout(msg)
@@ -352,13 +445,14 @@ impl MacroRun {
             Error::function_failed(msg)
         };
         let list = serde_json::to_value(failures).unwrap_or(Value::Null);
-        // The error goes to the caller: outputs only the platform may read stay out of it.
-        let mut snapshot = self.progress.snapshot();
-        for n in snapshot.values_mut().filter(|n| n.internal) {
-            n.output = None;
-        }
         let nodes = serde_json::to_value(snapshot).unwrap_or(Value::Null);
-        e.with(json!({"macro": self.macro_.name, "failures": list, "nodes": nodes}))
+        let partial = serde_json::to_value(partial).unwrap_or(Value::Null);
+        e.with(json!({
+            "macro": self.macro_.name,
+            "failures": list,
+            "nodes": nodes,
+            "partial_outputs": partial,
+        }))
     }
 
     fn failure(&self, node: &NodeArtifact, e: &Error, task: &TaskId) -> NodeFailure {
@@ -525,11 +619,13 @@ fn run_level(
                         .iter()
                         .find(|n| n.id == id)
                         .is_some_and(|n| is_internal(&run.artifact, &graph, n));
+                    let reused = run.calls.reused(&TaskId::node(&run.scope, id, &scope.path));
                     run.progress.set(
                         key,
                         NodeRecord {
                             output: Some(v.clone()),
                             internal,
+                            reused,
                             ..record(NodeStatus::Succeeded, label)
                         },
                     );
@@ -642,12 +738,27 @@ async fn run_node(run: Arc<MacroRun>, node: NodeArtifact, scope: Scope) -> NodeO
             var,
             over,
             filter,
+            tolerate,
             body,
         } => match resolve(&run, over, &scope).await {
             Ok(Value::Array(items)) => {
-                return map(run, var, items, filter.as_ref(), body, &scope).await
+                let each = Each {
+                    var,
+                    filter: filter.as_ref(),
+                    tolerate: *tolerate,
+                    body,
+                };
+                return map(run, each, items, &scope).await;
             }
-            Ok(Value::Null) => return map(run, var, Vec::new(), None, body, &scope).await,
+            Ok(Value::Null) => {
+                let each = Each {
+                    var,
+                    filter: None,
+                    tolerate: *tolerate,
+                    body,
+                };
+                return map(run, each, Vec::new(), &scope).await;
+            }
             Ok(other) => Err(Error::bad_request(format!("`for` got {other}, not a list"))),
             Err(e) => Err(e),
         },
@@ -719,15 +830,29 @@ async fn try_catch(
             return done;
         }
     };
-    let first = failures.first();
-    let error = json!({
-        "code": first.map(|f| serde_json::to_value(f.code).unwrap_or(Value::Null)),
-        "message": first.map(|f| f.message.clone()).unwrap_or_else(|| "a call failed".into()),
-        "node": first.and_then(|f| f.label.clone()).unwrap_or_else(|| node.label.clone()),
-    });
+    let error = error_record(failures.first(), &node.label);
     let mut inner = scope;
-    inner.vars.insert(var.to_string(), error);
+    inner.vars.insert(var.to_string(), Value::Object(error));
     block(run, catch, inner).await
+}
+
+/// A failure as the language sees it (`std.Error`): `{code, message, node}`; `node` is the
+/// failed call as written, or `fallback` when the failure has none.
+fn error_record(first: Option<&NodeFailure>, fallback: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    let code = first.map(|f| serde_json::to_value(f.code).unwrap_or(Value::Null));
+    m.insert("code".into(), code.unwrap_or(Value::Null));
+    let message = first.map(|f| f.message.clone());
+    m.insert(
+        "message".into(),
+        message.unwrap_or_else(|| "a call failed".into()).into(),
+    );
+    let node = first.and_then(|f| f.label.clone());
+    m.insert(
+        "node".into(),
+        node.unwrap_or_else(|| fallback.to_string()).into(),
+    );
+    m
 }
 
 fn flatten(input: Result<Value>) -> Result<Value> {
@@ -749,23 +874,27 @@ fn flatten(input: Result<Value>) -> Result<Value> {
     }
 }
 
-/// A map node: its body run once per element, at most [`MAP_CONCURRENCY`] at a time.
-async fn map(
-    run: Arc<MacroRun>,
-    var: &str,
-    items: Vec<Value>,
-    filter: Option<&ValueRef>,
-    body: &GraphArtifact,
-    scope: &Scope,
-) -> NodeOutcome {
-    let body = Arc::new(body.clone());
+/// What a map node runs per element.
+struct Each<'a> {
+    var: &'a str,
+    filter: Option<&'a ValueRef>,
+    tolerate: Option<Tolerance>,
+    body: &'a GraphArtifact,
+}
+
+/// A map node: its body run once per element, at most [`MAP_CONCURRENCY`] at a time. With
+/// `tolerate`, up to that many elements may fail: the output is then `{"ok", "failed"}`.
+async fn map(run: Arc<MacroRun>, each: Each<'_>, items: Vec<Value>, scope: &Scope) -> NodeOutcome {
+    let body = Arc::new(each.body.clone());
     let limit = Arc::new(tokio::sync::Semaphore::new(MAP_CONCURRENCY));
     let mut elements: JoinSet<(usize, Result<LevelEnd, Vec<NodeFailure>>)> = JoinSet::new();
+    // The elements run, by index, kept for the report of a tolerant map.
+    let mut ran: BTreeMap<usize, Value> = BTreeMap::new();
     for (i, item) in items.into_iter().enumerate() {
         let mut inner = scope.clone();
-        inner.vars.insert(var.to_string(), item);
+        inner.vars.insert(each.var.to_string(), item.clone());
         inner.path = scope.path.element(i);
-        if let Some(f) = filter {
+        if let Some(f) = each.filter {
             // Elements the filter leaves out neither run nor appear in the result; their
             // indexes (and so the task ids of the others) stay those of the whole list.
             let keep = match resolve(&run, f, &inner).await {
@@ -778,6 +907,14 @@ async fn map(
                 Err(e) => return NodeOutcome::Failed(vec![NodeFailure::bare(&e)]),
             }
         }
+        ran.insert(
+            i,
+            if each.tolerate.is_some() {
+                item
+            } else {
+                Value::Null
+            },
+        );
         let (run, body, limit) = (run.clone(), body.clone(), limit.clone());
         elements.spawn(async move {
             let _permit = limit.acquire_owned().await;
@@ -785,23 +922,47 @@ async fn map(
         });
     }
     let mut results: BTreeMap<usize, Value> = BTreeMap::new();
-    let mut failures = Vec::new();
+    let mut failed: BTreeMap<usize, Vec<NodeFailure>> = BTreeMap::new();
     while let Some(joined) = elements.join_next().await {
         match joined {
             Ok((i, Ok(end))) => {
                 results.insert(i, end.value());
             }
-            Ok((_, Err(mut f))) => failures.append(&mut f),
-            Err(e) => failures.push(NodeFailure::bare(&Error::internal(format!(
-                "an element panicked: {e}"
-            )))),
+            Ok((i, Err(f))) => {
+                failed.insert(i, f);
+            }
+            Err(e) => failed
+                .entry(usize::MAX)
+                .or_default()
+                .push(NodeFailure::bare(&Error::internal(format!(
+                    "an element panicked: {e}"
+                )))),
         }
     }
-    if failures.is_empty() {
-        NodeOutcome::Done(Value::Array(results.into_values().collect()))
-    } else {
-        NodeOutcome::Failed(failures)
+    let ok = Value::Array(results.into_values().collect());
+    match each.tolerate {
+        None if failed.is_empty() => NodeOutcome::Done(ok),
+        Some(t) if failed.len() <= t.allowed(ran.len()) && !failed.contains_key(&usize::MAX) => {
+            NodeOutcome::Done(json!({"ok": ok, "failed": failure_report(&failed, &ran)}))
+        }
+        _ => NodeOutcome::Failed(failed.into_values().flatten().collect()),
     }
+}
+
+/// The report of a tolerant map: per failed element, its index, the element, and its first
+/// failure's code, message and call.
+fn failure_report(
+    failed: &BTreeMap<usize, Vec<NodeFailure>>,
+    ran: &BTreeMap<usize, Value>,
+) -> Value {
+    let reports = failed.iter().map(|(i, f)| {
+        let mut report = error_record(f.first(), "");
+        report.insert("index".into(), json!(i));
+        let element = ran.get(i).cloned().unwrap_or(Value::Null);
+        report.insert("element".into(), element);
+        Value::Object(report)
+    });
+    Value::Array(reports.collect())
 }
 
 /// The value of a [`ValueRef`] in a scope.

@@ -28,6 +28,7 @@ pub fn apply(op: &str, args: &[Value]) -> Result<Value> {
         ("+", [Value::String(a), b]) => Ok(Value::String(format!("{a}{}", text(b)))),
         ("+", [a, Value::String(b)]) => Ok(Value::String(format!("{}{b}", text(a)))),
         ("+" | "-" | "*" | "/" | "%", [a, b]) => arithmetic(op, a, b),
+        ("format", parts) => Ok(Value::String(parts.iter().map(text).collect())),
         ("len", [a]) => len(a),
         ("sum", [a]) => sum(list(a, "sum")?),
         ("min" | "max", [a]) => extreme(op, list(a, op)?),

@@ -80,6 +80,29 @@ class N {
     return "answered"
   }
 
+  public macro tolerant(n: int) -> [N] {
+    let xs = self.range(n: n)
+    let done = for x in xs tolerate 1 { x.add(by: 1) }
+    for f in done.failed { self.note(text: f.node + ": " + f.message) }
+    return done.ok
+  }
+
+  public macro written(n: int, x: float) -> string {
+    let r = self.read()
+    return "read {r}, {n * 2} and {x / 2.0}, {n > 1}, \{n\} \"{"q"}\""
+  }
+
+  public macro noted_then_fails() -> N {
+    self.note(text: "first")
+    return self.fails()
+  }
+
+  public macro share(n: int) -> int {
+    let xs = self.range(n: n)
+    let done = for x in xs tolerate 25% { x.add(by: 1) }
+    return len(done.failed) * 100 + len(done.ok)
+  }
+
   public macro split(n: int) -> N {
     let xs = self.range(n: n)
     let ys = for x in xs { x.add(by: 1) }
@@ -273,6 +296,46 @@ async fn a_failure_skips_its_dependents_and_lets_independent_nodes_finish() {
         .values()
         .filter(|n| n.status == NodeStatus::Skipped)
         .all(|n| n.cause.as_deref().is_some_and(|c| c.contains("failed"))));
+    // What the calls made before the failure is listed, not orphaned: the range, the two
+    // good elements and `other`.
+    assert!(
+        e.message
+            .ends_with("; 4 calls made outputs before it, listed in `partial_outputs`"),
+        "{}",
+        e.message
+    );
+    let partial = partial_outputs_of(&e);
+    let listed: Vec<(&str, &str, Value)> = partial
+        .iter()
+        .map(|p| (p.node.as_str(), p.label.as_str(), p.output.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (
+                "n0",
+                "self.range(n)",
+                json!(["inv.n0#0", "inv.n0#1", "inv.n0#2"])
+            ),
+            ("n1.e0", "x.add(by)", json!("inv.n1.e0#0")),
+            ("n1.e2", "x.add(by)", json!("inv.n1.e2#0")),
+            ("n3", "self.add(by)", json!("inv.n3#0")),
+        ]
+    );
+    assert!(partial.iter().all(|p| !p.changed));
+}
+
+#[tokio::test]
+async fn a_failed_macro_lists_the_mut_calls_it_made() {
+    let fake = Arc::new(Fake::default());
+    let e = run(&fake, "noted_then_fails", json!({}), "o1")
+        .run()
+        .await
+        .unwrap_err();
+    let partial = partial_outputs_of(&e);
+    assert_eq!(partial.len(), 1, "{partial:?}");
+    assert_eq!(partial[0].label, "self.note(text)");
+    assert!(partial[0].changed && partial[0].output.is_none());
 }
 
 #[tokio::test]
@@ -439,4 +502,106 @@ async fn a_signal_timeout_is_caught_by_try_with_its_code() {
         .map(|n| n.label.clone())
         .collect();
     assert_eq!(failed, vec!["signal(\"late\", timeout: 1h)"]);
+}
+
+#[tokio::test]
+async fn a_tolerant_for_gives_the_successes_and_a_report_of_the_failed_elements() {
+    let fake = Arc::new(Fake {
+        fail_on: Some("#1"),
+        ..Fake::default()
+    });
+    let r = run(&fake, "tolerant", json!({"n": 3}), "o1");
+    let progress = r.progress.clone();
+    let out = r.run().await.unwrap();
+    // Elements 0 and 2 succeeded, in order; element 1 is in the report, which the macro read.
+    let ok: Vec<String> = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ok, vec!["inv.n1.e0#0", "inv.n1.e2#0"]);
+    assert_eq!(
+        texts(&fake)
+            .iter()
+            .filter(|t| t.starts_with("note"))
+            .collect::<Vec<_>>(),
+        vec!["notex.add(by): `add` failed on inv.n0#1"]
+    );
+    // The map node succeeded with both parts; the failed element's call is marked failed.
+    let nodes = progress.snapshot();
+    let map = nodes
+        .values()
+        .find(|n| n.label == "for x in xs tolerate 1")
+        .unwrap();
+    assert_eq!(map.status, NodeStatus::Succeeded);
+    let failed = &map.output.as_ref().unwrap()["failed"];
+    assert_eq!(
+        failed,
+        &json!([{"index": 1, "element": "inv.n0#1", "code": "function_failed",
+                 "message": "`add` failed on inv.n0#1", "node": "x.add(by)"}])
+    );
+    assert!(nodes
+        .values()
+        .any(|n| n.label == "x.add(by)" && n.status == NodeStatus::Failed));
+}
+
+#[tokio::test]
+async fn a_tolerant_for_fails_with_every_failure_past_its_count() {
+    // Elements 1 and 11 of 12 fail: two, where one is tolerated.
+    let fake = Arc::new(Fake {
+        fail_on: Some("1"),
+        ..Fake::default()
+    });
+    let e = run(&fake, "tolerant", json!({"n": 12}), "o1")
+        .run()
+        .await
+        .unwrap_err();
+    let failures = failures_of(&e).unwrap();
+    let mut tasks: Vec<String> = failures
+        .iter()
+        .map(|f| f.task_id.as_ref().unwrap().to_string())
+        .collect();
+    tasks.sort();
+    assert_eq!(tasks, vec!["inv.n1.e1", "inv.n1.e11"]);
+    assert!(texts(&fake).iter().all(|t| !t.starts_with("note")));
+}
+
+#[tokio::test]
+async fn a_share_is_counted_on_the_elements_run() {
+    // 25% of 4 is 1: one failure passes.
+    let fake = Arc::new(Fake {
+        fail_on: Some("#1"),
+        ..Fake::default()
+    });
+    let out = run(&fake, "share", json!({"n": 4}), "o1")
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(out, 103);
+    // 25% of 3 rounds down to 0: the same failure fails the macro.
+    let fake = Arc::new(Fake {
+        fail_on: Some("#1"),
+        ..Fake::default()
+    });
+    let e = run(&fake, "share", json!({"n": 3}), "o1")
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(failures_of(&e).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_interpolated_string_writes_its_values_out() {
+    let fake = Arc::new(Fake::default());
+    let r = run(&fake, "written", json!({"n": 3, "x": 1.5}), "o1");
+    let progress = r.progress.clone();
+    let out = r.run().await.unwrap();
+    assert_eq!(out, r#"read 42, 6 and 0.75, true, {n} "q""#);
+    // The string is a node of its own, with its value among the invocation's nodes.
+    let nodes = progress.snapshot();
+    assert!(
+        nodes.values().any(|n| n.output.as_ref() == Some(&out)),
+        "{nodes:?}"
+    );
 }

@@ -70,7 +70,10 @@ pub async fn send(
     for attempt in 1..=attempts {
         match invoker.attempt(function, request, timeout).await {
             Ok(r) => return Ok(r),
-            Err(Attempt::Final(e)) => return Err(e.with(details(attempt))),
+            Err(Attempt::Final(e)) => {
+                let e = counted(e, attempt, attempts, false);
+                return Err(e.with(details(attempt)));
+            }
             Err(Attempt::Retryable(e) | Attempt::Unreachable(e)) => {
                 tracing::debug!(task = %request.task_id, attempt, error = %e, "task failed; retrying if allowed");
                 last = e;
@@ -81,5 +84,43 @@ pub async fn send(
             }
         }
     }
-    Err(last.with(details(attempts)))
+    Err(counted(last, attempts, attempts, true).with(details(attempts)))
+}
+
+/// A failure's message with how many attempts were made, for a function with `@retry`
+/// (one without makes one attempt, and its message stays as it is).
+fn counted(mut e: Error, made: u64, allowed: u64, exhausted: bool) -> Error {
+    if allowed > 1 {
+        e.message = if exhausted {
+            format!(
+                "{} (after {made} attempts, all that @retry allows)",
+                e.message
+            )
+        } else {
+            format!(
+                "{} (on attempt {made} of {allowed}; this failure is not retried)",
+                e.message
+            )
+        };
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_says_how_many_attempts_were_made_under_retry() {
+        let e = counted(Error::function_failed("busy"), 4, 4, true);
+        assert_eq!(e.message, "busy (after 4 attempts, all that @retry allows)");
+        let e = counted(Error::function_failed("bad input"), 2, 4, false);
+        assert_eq!(
+            e.message,
+            "bad input (on attempt 2 of 4; this failure is not retried)"
+        );
+        // Without `@retry` there is one attempt, and nothing to add.
+        let e = counted(Error::function_failed("broken"), 1, 1, true);
+        assert_eq!(e.message, "broken");
+    }
 }

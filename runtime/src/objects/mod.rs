@@ -10,7 +10,7 @@ pub mod view;
 use crate::access::{self, Caller, Member};
 use crate::blobs::{file_key, Blobs, URL_TTL_S};
 use crate::error::{Error, Result};
-use crate::ids::{ObjectId, TaskId};
+use crate::ids::{MemoKey, ObjectId, TaskId};
 use crate::store::{
     now_ms, Commit, CommitOutcome, FieldFilter, ObjectLock, ObjectVersion, PackageRecord, Store,
 };
@@ -275,7 +275,7 @@ impl Objects {
         }
     }
 
-    /// Every version of an object, oldest first, as the outside sees them.
+    /// Every version of an object, oldest first, as the outside sees them, each with the `task_id` that wrote it.
     pub async fn history(&self, id: &ObjectId) -> Result<Vec<Value>> {
         let history = self.store.history(id).await?;
         if history.is_empty() {
@@ -286,9 +286,15 @@ impl Objects {
         }
         Ok(history
             .iter()
-            .map(|o| match self.class_of_object(o) {
-                Ok((_, c)) => self.view(o, &c, Caller::External),
-                Err(_) => json!({"id": o.id, "version": o.version}),
+            .map(|o| {
+                let mut v = match self.class_of_object(o) {
+                    Ok((_, c)) => self.view(o, &c, Caller::External),
+                    Err(_) => json!({"id": o.id, "version": o.version}),
+                };
+                // The task that wrote the version: its invocation is the part before the
+                // first `.`, so a client can link each version to the call that made it.
+                v["task_id"] = json!(o.task_id);
+                v
             })
             .collect())
     }
@@ -502,6 +508,34 @@ impl Objects {
             )));
         }
         Ok(newest)
+    }
+
+    /// Waits for the turn of the calls of an `@memo` function with the inputs of `key`:
+    /// one at a time, in this process and (on a shared store) across processes, so that
+    /// identical calls at once run one container and the others find its recorded result.
+    pub async fn memo_turn(&self, key: &MemoKey) -> Result<Turn> {
+        // A lock of the object-lock kind, under a name no object id has.
+        let id = ObjectId::from(format!("memo:{key}"));
+        let lock = match self.locks.lock() {
+            Ok(mut locks) => locks.get(&id),
+            Err(p) => p.into_inner().get(&id),
+        };
+        let local = lock.lock_owned().await;
+        let shared = self.store.lock_object(&id).await?;
+        Ok(Turn {
+            _shared: shared,
+            _local: Some(local),
+            optimistic: false,
+        })
+    }
+
+    /// The result recorded under a memo key, as callers see it.
+    pub async fn memo_result(&self, key: &MemoKey) -> Result<Option<Value>> {
+        Ok(match self.store.memo(key).await? {
+            Some((_, Some(v))) => Some(self.expand_result(v).await),
+            Some((_, None)) => Some(Value::Null),
+            None => None,
+        })
     }
 
     /// A task's committed result, if it committed before, as callers see it.

@@ -6,7 +6,7 @@ pub mod postgres;
 pub mod sqlite;
 
 use crate::error::Error;
-use crate::ids::{InvocationId, ObjectId, Target, TaskId};
+use crate::ids::{InvocationId, MemoKey, ObjectId, Target, TaskId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -92,6 +92,10 @@ pub struct InvocationRequest {
     pub function: String,
     /// The arguments as given (defaults are filled in when it runs).
     pub args: Value,
+    /// Fresh calls asked for (`Cache-Control: no-cache`, `oaasc run --fresh`): `@memo`
+    /// functions run their containers rather than answer with recorded results.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fresh: bool,
 }
 
 /// Status of one node of a macro run.
@@ -144,6 +148,10 @@ pub struct NodeRecord {
     /// Unix milliseconds when it succeeded, failed or was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<i64>,
+    /// Its call was of an `@memo` function and answered by a result recorded before: no
+    /// container ran.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reused: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -222,6 +230,10 @@ pub struct Commit {
     /// accepts an invocation owns it from the commit that records it. A record already
     /// stored keeps its owner while pending; a finished one (succeeded or failed) has none.
     pub lease: Option<Lease>,
+    /// The key under which the task's result answers later calls of an `@memo` function
+    /// ([`Store::memo`]): recorded with the task, so a key names only a committed task. A
+    /// key recorded already keeps its first task.
+    pub memo: Option<MemoKey>,
 }
 
 /// A replica's hold on the pending invocations it runs: other replicas leave them alone
@@ -435,6 +447,8 @@ pub trait Store: Send + Sync + 'static {
     async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome>;
     /// A committed task's result.
     async fn task_result(&self, task_id: &TaskId) -> StoreResult<Option<Option<Value>>>;
+    /// The task recorded under a memo key ([`Commit::memo`]) and its result.
+    async fn memo(&self, key: &MemoKey) -> StoreResult<Option<(TaskId, Option<Value>)>>;
     /// An invocation.
     async fn invocation(&self, id: &InvocationId) -> StoreResult<Option<Invocation>>;
     /// Invocations newest first (by id, descending), filtered and paged by `query`.

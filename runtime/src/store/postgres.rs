@@ -104,7 +104,15 @@ ALTER TABLE invocations ADD COLUMN owner TEXT, ADD COLUMN lease_until TIMESTAMPT
 CREATE INDEX invocations_leases ON invocations (lease_until) WHERE status = 'pending';
 CREATE INDEX invocations_owners ON invocations (owner) WHERE status = 'pending';
 "#,
-    // 3: signals sent to invocations, and the durable waits of macros (`signal`, `sleep`).
+    // 3: memos: the task whose result answers the calls of an `@memo` function with the
+    // same inputs (the key, a hash of them).
+    r#"
+CREATE TABLE memos (
+  key     TEXT PRIMARY KEY,
+  task_id TEXT NOT NULL
+);
+"#,
+    // 4: signals sent to invocations, and the durable waits of macros (`signal`, `sleep`).
     waits::MIGRATION,
 ];
 
@@ -490,6 +498,8 @@ const INSERT_VERSION: &str = "INSERT INTO objects (id, version, class, package_v
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id, version) DO NOTHING";
 const INSERT_CLASS: &str =
     "INSERT INTO object_classes (class, id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+const INSERT_MEMO: &str =
+    "INSERT INTO memos (key, task_id) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
 const INSERT_KEY: &str =
     "INSERT INTO idempotency (key, invocation_id) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
 /// Writes an invocation record: a new one with the commit's lease (`$11` seconds from the
@@ -557,6 +567,13 @@ async fn apply_commit<'a>(
         }));
     }
     push_invocations(tx, c, encoded, &mut writes).await?;
+    if let (Some(key), Some(task)) = (&c.memo, &c.task_id) {
+        // Last, so the row counts `outcome` reads keep their places.
+        let stmt = tx.prepare_cached(INSERT_MEMO).await?;
+        writes.push(Box::pin(async move {
+            tx.execute(&stmt, &[&key.as_str(), &task.as_str()]).await
+        }));
+    }
     let counts = futures_util::future::try_join_all(writes).await?;
     let counts = &counts[usize::from(savepoint.is_some())..];
     let (free, counts) = counts.split_at(c.unlocked.len());
@@ -895,6 +912,15 @@ impl Store for PostgresStore {
             "SELECT result FROM tasks WHERE task_id = $1",
             &[&task_id.as_str()],
             |r| get(r, 0),
+        )
+        .await
+    }
+
+    async fn memo(&self, key: &MemoKey) -> StoreResult<Option<(TaskId, Option<Value>)>> {
+        self.row(
+            "SELECT m.task_id, t.result FROM memos m JOIN tasks t ON t.task_id = m.task_id WHERE m.key = $1",
+            &[&key.as_str()],
+            |r| Ok((TaskId::from(get::<String>(r, 0)?), get(r, 1)?)),
         )
         .await
     }

@@ -71,6 +71,10 @@ CREATE TABLE IF NOT EXISTS idempotency (
   key           TEXT PRIMARY KEY,
   invocation_id TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS memos (
+  key     TEXT PRIMARY KEY,
+  task_id TEXT NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// Brings a database made by an earlier version up to the current schema.
@@ -433,6 +437,7 @@ struct PreparedCommit {
     idempotency: Option<(String, String)>,
     /// The owner and lease length (ms) of new invocation records.
     lease: Option<(String, i64)>,
+    memo: Option<String>,
 }
 
 impl PreparedCommit {
@@ -476,6 +481,7 @@ impl PreparedCommit {
                 .as_ref()
                 .map(|(k, i)| (k.clone(), i.to_string())),
             lease: c.lease.as_ref().map(|l| (l.owner.clone(), l.millis())),
+            memo: c.memo.as_ref().map(|k| k.to_string()),
         }
     }
 }
@@ -508,6 +514,10 @@ fn apply_commit(tx: &Connection, c: &PreparedCommit) -> Result<CommitOutcome, Sq
                 result.and_then(|s| serde_json::from_str(&s).ok()),
             ));
         }
+    }
+    if let (Some(key), Some(task)) = (&c.memo, &c.task_id) {
+        tx.prepare_cached("INSERT OR IGNORE INTO memos (key, task_id) VALUES (?1, ?2)")?
+            .execute(params![key, task])?;
     }
     for v in &c.versions {
         let inserted = tx.prepare_cached("INSERT OR IGNORE INTO objects (id, version, class, package_version, state, refs, files, deleted, task_id, created_at)
@@ -739,6 +749,23 @@ impl Store for SqliteStore {
                 )
                 .optional()?;
             Ok(r.map(|o| o.and_then(|s| serde_json::from_str(&s).ok())))
+        })
+        .await
+    }
+
+    async fn memo(&self, key: &MemoKey) -> StoreResult<Option<(TaskId, Option<Value>)>> {
+        let key = key.to_string();
+        self.read(move |c| {
+            let r: Option<(String, Option<String>)> = c
+                .query_row(
+                    "SELECT m.task_id, t.result FROM memos m JOIN tasks t ON t.task_id = m.task_id WHERE m.key = ?1",
+                    params![key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            Ok(r.map(|(task, result)| {
+                (TaskId::from(task), result.and_then(|s| serde_json::from_str(&s).ok()))
+            }))
         })
         .await
     }

@@ -58,6 +58,13 @@ def make(ctx, title: str):
     return ctx.output
 
 
+@function("test.Doc", "join_with")
+def join_with(ctx, other: str):
+    """Reads another object passed in an argument: its state and its body file."""
+    them = ctx.object(other)
+    return {"title": them["state"]["title"], "body": ctx.read_object_file(other, "body").decode()}
+
+
 @function("test.Doc", "boom")
 def boom(ctx):
     raise ValueError("kaput")

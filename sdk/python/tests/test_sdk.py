@@ -332,6 +332,25 @@ class Fixture(unittest.TestCase):
                                         output={"id": "d4-out", "class": "test.Doc", "upload": {}}))
         self.assertEqual((status, body), (200, {"output": {"state": {"title": "t", "size": 5}}}))
 
+    def test_another_object_passed_in_an_argument(self):
+        BLOBS.put("objects/o2/v3/body", b"their words")
+        other = obj("o2", "test.Doc", {"title": "theirs"}, version=3,
+                    files={"body": {"url": BLOBS.url("GET", "objects/o2/v3/body"), "media_type": "text/plain"}})
+        doc = task("test.Doc", "join_with", {"other": "o2"}, self.doc_obj("d9"))
+        doc["objects"] = {"o2": other}
+        status, body = self.c.post(doc)
+        self.assertEqual((status, body), (200, {"value": {"title": "theirs", "body": "their words"}}))
+        # An id that was not passed, and a file the other object does not have, are errors.
+        status, body = self.c.post(task("test.Doc", "join_with", {"other": "o3"}, self.doc_obj("d10")))
+        self.assertEqual(status, 422, body)
+        self.assertIn("object 'o3' was not passed to this call", body["error"]["message"])
+        other["files"] = {}
+        doc = task("test.Doc", "join_with", {"other": "o2"}, self.doc_obj("d11"))
+        doc["objects"] = {"o2": other}
+        status, body = self.c.post(doc)
+        self.assertEqual(status, 422, body)
+        self.assertIn("has no uploaded file 'body'", body["error"]["message"])
+
     def test_static_function(self):
         status, body = self.c.post(task("test.Doc", "make", {"title": "new"}, None,
                                         output={"id": "m1", "class": "test.Doc", "upload": {}}))

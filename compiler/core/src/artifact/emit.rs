@@ -167,7 +167,7 @@ impl Emitter<'_> {
                 Some(c) => TypeRef::Class(self.model.qualified_name(c)),
                 None => TypeRef::Json,
             },
-            Ty::Json | Ty::Duration | Ty::Unit | Ty::Unknown => TypeRef::Json,
+            Ty::Json | Ty::Duration | Ty::Unit | Ty::Unknown | Ty::Tolerated(_) => TypeRef::Json,
         }
     }
 
@@ -326,6 +326,12 @@ impl Emitter<'_> {
             retry_attempts: n(get("retry", "attempts")),
             retry_backoff_ms: n(get("retry", "backoff_ms")),
             concurrency: n(get("concurrency", "limit")),
+            memo: self
+                .model
+                .member(mid)
+                .annotations
+                .iter()
+                .any(|a| a.name == "memo"),
         }
     }
 
@@ -404,6 +410,7 @@ impl Emitter<'_> {
                         var: m.var.clone(),
                         over: value(&m.over),
                         filter: m.filter.as_ref().map(value),
+                        tolerate: m.tolerate,
                         body: Box::new(self.level(g, &m.body)),
                     },
                     NodeKind::Compute { value: v } => NodeOp::Compute { value: value(v) },

@@ -196,6 +196,10 @@ pub struct RunSettings {
     pub retry_backoff_ms: Option<u64>,
     /// Calls at once.
     pub concurrency: Option<u64>,
+    /// `@memo`: a call on the same inputs (package version, object version, arguments,
+    /// versions of the objects passed in) answers with the first call's recorded result.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub memo: bool,
 }
 
 /// A task function.
@@ -320,6 +324,11 @@ pub enum NodeOp {
         /// of the result.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         filter: Option<ValueRef>,
+        /// `for x in xs tolerate N`: up to that many (or that share of the elements run)
+        /// may fail; the output is then `{"ok": [results], "failed": [reports]}`, each report
+        /// `{index, element, code, message, node}`. More failures fail the node.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tolerate: Option<crate::syntax::ast::Tolerance>,
         /// The body.
         body: Box<GraphArtifact>,
     },
@@ -397,7 +406,8 @@ pub enum ValueRef {
     /// A JSON object of values.
     Object(BTreeMap<String, ValueRef>),
     /// An operator or value builtin on values: `+ - * / %`, `== != < <= > >=`, `and`, `or`,
-    /// `not`, `neg`, `len`, `sum`, `min`, `max`.
+    /// `not`, `neg`, `len`, `sum`, `min`, `max`, and `format` (an interpolated string: its
+    /// pieces joined, values written out as `+` on strings writes them).
     Op {
         /// The operator.
         op: String,

@@ -94,6 +94,12 @@ const SPECS: &[Spec] = &[
         about: "the function acts outside the platform (mail, payment): its result may go unused",
     },
     Spec {
+        name: "memo",
+        args: &[],
+        on_macro: false,
+        about: "the function is pure: a call on the same inputs answers with the first call's result, without the container",
+    },
+    Spec {
         name: "concurrency",
         args: &[("limit", ArgKind::Count, true)],
         on_macro: false,
@@ -157,6 +163,10 @@ pub(super) fn check_all(
         let misplaced = match target {
             Target::Data => Some("state, files and refs"),
             Target::Macro if !spec.on_macro => Some("macros (they run inside the runtime)"),
+            // Reuse is a promise about one function's inputs, made function by function.
+            Target::Class if spec.name == "memo" => {
+                Some("classes (write it on each function whose result may be reused)")
+            }
             _ => None,
         };
         if let Some(what) = misplaced {

@@ -291,13 +291,14 @@ impl Checker<'_> {
                         expected.display(&self.model),
                         ty.display(&self.model)
                     ),
-                )
-                .label(format!("a `{}`", ty.display(&self.model)))
-                .secondary(
-                    member.loc.file,
-                    member.loc.span,
-                    "the result type is declared with the macro",
                 );
+                let d = Self::tolerated_help(d, &ty)
+                    .label(format!("a `{}`", ty.display(&self.model)))
+                    .secondary(
+                        member.loc.file,
+                        member.loc.span,
+                        "the result type is declared with the macro",
+                    );
                 self.diagnostics.push(d);
             }
             Some(expected) => {
@@ -484,6 +485,7 @@ impl Checker<'_> {
             ast::ExprKind::Int { .. } => Ty::Int,
             ast::ExprKind::Float { .. } => Ty::Float,
             ast::ExprKind::Str { .. } => Ty::String,
+            ast::ExprKind::Interp { parts } => self.interpolation(cx, parts),
             ast::ExprKind::Bool { .. } => Ty::Bool,
             ast::ExprKind::Null => Ty::Optional(Box::new(Ty::Unknown)),
             ast::ExprKind::Duration { .. } => Ty::Duration,
@@ -605,6 +607,7 @@ impl Checker<'_> {
                 var,
                 iter,
                 filter,
+                tolerate,
                 lets,
                 value,
             } => {
@@ -623,6 +626,7 @@ impl Checker<'_> {
                             ),
                         )
                         .label("not a list");
+                        let d = Self::tolerated_help(d, other);
                         self.diagnostics.push(d);
                         Ty::Unknown
                     }
@@ -653,7 +657,13 @@ impl Checker<'_> {
                 cx.in_for -= 1;
                 let scope = cx.scopes.pop().unwrap_or_default();
                 self.report_unused(&scope);
-                Ty::List(Box::new(v))
+                match tolerate {
+                    Some(t) => {
+                        self.check_tolerance(cx, t);
+                        Ty::Tolerated(Box::new(v))
+                    }
+                    None => Ty::List(Box::new(v)),
+                }
             }
         }
     }
@@ -720,6 +730,7 @@ impl Checker<'_> {
         match target {
             Ty::Unknown | Ty::Json => Ty::Unknown,
             Ty::Optional(inner) => self.field(cx, inner, name).optional(),
+            Ty::Tolerated(elem) => self.tolerated_field(cx, elem, name),
             Ty::Record(r) => {
                 let record = self.model.record(*r);
                 match record.fields.iter().position(|f| f.name == name.name) {
@@ -1242,6 +1253,7 @@ impl Checker<'_> {
                     ),
                 )
                 .label(format!("expected `{}`", params[p].ty.display(&self.model)));
+                d = Self::tolerated_help(d, &ty);
                 if let Some(loc) = params[p].loc {
                     d = d.secondary(loc.file, loc.span, "parameter declared here");
                 }

@@ -215,6 +215,7 @@ fn check_parsed(sources: &Sources, parsed: Vec<(FileId, syntax::Parsed)>) -> Ana
     checker.check_bodies();
     checker.check_macro_recursion();
     checker.check_runnable();
+    checker.check_memo();
     let Checker {
         model,
         mut diagnostics,
@@ -418,6 +419,41 @@ impl Checker<'_> {
                         .help(format!("add one to the function or to class `{class}`, e.g. `@local(\"python3 functions/{}.py\")`", class.to_lowercase())),
                 );
             }
+        }
+        self.diagnostics.extend(found);
+    }
+
+    /// Refuses `@memo` where a recorded result could not stand for a new call: on a `mut`
+    /// function (each call writes a new version of its object) and on one with `@effect`
+    /// (each call acts outside the platform).
+    fn check_memo(&mut self) {
+        let mut found = Vec::new();
+        for (id, (file, _)) in &self.member_asts {
+            let m = self.model.member(*id);
+            let Some(memo) = m.annotations.iter().find(|a| a.name == "memo") else {
+                continue;
+            };
+            let why = if m.is_mut {
+                "a `mut` function writes a new version of its object on every call"
+            } else if self.model.setting(m.owner, *id, "effect").is_some() {
+                "an `@effect` function acts outside the platform on every call"
+            } else {
+                continue;
+            };
+            let class = self.model.class(m.owner).name.clone();
+            found.push(
+                Diagnostic::new(
+                    Code::E0502,
+                    *file,
+                    memo.loc.span,
+                    format!("`{class}.{}` cannot be memoized", m.name),
+                )
+                .label("`@memo` here")
+                .note(format!(
+                    "{why}, so a recorded result cannot answer for the next one"
+                ))
+                .help("remove `@memo`, or split the pure part into a function of its own"),
+            );
         }
         self.diagnostics.extend(found);
     }

@@ -25,6 +25,9 @@ pub enum Ty {
     Optional(Box<Ty>),
     /// A record value.
     Record(RecordId),
+    /// What a `for ... tolerate` gives, for elements of type `T`: `.ok` (`[T]`, the
+    /// successes in order) and `.failed` (`[std.ElementFailure]`).
+    Tolerated(Box<Ty>),
     /// An object of this class or a subclass.
     Class(ClassId),
     /// `Self`: the class a member is looked up on.
@@ -53,6 +56,7 @@ impl Ty {
             Ty::SelfTy => Ty::Class(class),
             Ty::List(t) => Ty::List(Box::new(t.subst_self(class))),
             Ty::Optional(t) => Ty::Optional(Box::new(t.subst_self(class))),
+            Ty::Tolerated(t) => Ty::Tolerated(Box::new(t.subst_self(class))),
             other => other.clone(),
         }
     }
@@ -82,6 +86,7 @@ impl Ty {
             Ty::List(t) => format!("[{}]", t.display(model)),
             Ty::Optional(t) => format!("{}?", t.display(model)),
             Ty::Record(r) => model.record(*r).name.clone(),
+            Ty::Tolerated(t) => format!("Tolerated<{}>", t.display(model)),
             Ty::Class(c) => model.class(*c).name.clone(),
             Ty::SelfTy => "Self".into(),
             Ty::ClassRef(c) => format!("class {}", model.class(*c).name),
@@ -100,7 +105,9 @@ pub fn assignable(model: &Model, from: &Ty, to: &Ty) -> bool {
         (Ty::Class(a), Ty::Class(b)) => model.is_subclass(*a, *b),
         (Ty::Optional(a), Ty::Optional(b)) => assignable(model, a, b),
         (a, Ty::Optional(b)) => assignable(model, a, b),
-        (Ty::List(a), Ty::List(b)) => assignable(model, a, b),
+        (Ty::List(a), Ty::List(b)) | (Ty::Tolerated(a), Ty::Tolerated(b)) => {
+            assignable(model, a, b)
+        }
         (Ty::Json, _) | (_, Ty::Json) => is_json(from) && is_json(to),
         _ => false,
     }
@@ -112,7 +119,7 @@ pub fn is_json(ty: &Ty) -> bool {
         Ty::Int | Ty::Float | Ty::Bool | Ty::String | Ty::Json | Ty::Record(_) | Ty::Unknown => {
             true
         }
-        Ty::List(t) | Ty::Optional(t) => is_json(t),
+        Ty::List(t) | Ty::Optional(t) | Ty::Tolerated(t) => is_json(t),
         _ => false,
     }
 }

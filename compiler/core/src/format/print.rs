@@ -506,6 +506,7 @@ impl<'a> Printer<'a> {
             ExprKind::Int { .. }
             | ExprKind::Float { .. }
             | ExprKind::Str { .. }
+            | ExprKind::Interp { .. }
             | ExprKind::Bool { .. }
             | ExprKind::Null
             | ExprKind::Duration { .. } => self.text(self.slice(e.span)),
@@ -624,52 +625,69 @@ impl<'a> Printer<'a> {
                 self.text(" ");
                 self.stmts_block(catch.span, &catch.stmts, false);
             }
-            ExprKind::For {
-                var,
-                iter,
-                filter,
-                lets,
-                value,
-            } => {
-                self.text("for ");
-                self.ident(var);
-                self.text(" in ");
-                self.expr(iter);
-                if let Some(f) = filter {
-                    self.text(" if ");
-                    self.expr(f);
+            ExprKind::For { .. } => self.for_expr(e, end),
+        }
+    }
+
+    /// A `for` (its own function: `expr_inner` recurses through deep nesting, so its frame
+    /// is kept small).
+    fn for_expr(&mut self, e: &Expr, end: usize) {
+        let ExprKind::For {
+            var,
+            iter,
+            filter,
+            tolerate,
+            lets,
+            value,
+        } = &e.kind
+        else {
+            return;
+        };
+        self.text("for ");
+        self.ident(var);
+        self.text(" in ");
+        self.expr(iter);
+        if let Some(f) = filter {
+            self.text(" if ");
+            self.expr(f);
+        }
+        if let Some(t) = tolerate {
+            self.text(" tolerate ");
+            self.text(&t.limit.as_written());
+        }
+        self.text(" ");
+        let after_head = tolerate
+            .as_ref()
+            .map_or(filter.as_ref().map_or(iter.span.end, |f| f.span.end), |t| {
+                t.span.end
+            });
+        let open = self.find(after_head as usize, b'{');
+        let close = end.saturating_sub(1);
+        let one_line = lets.is_empty()
+            && !self.has_comment(open, close + 1)
+            && (self.flat || {
+                let w = self.measure(|p| p.expr(value));
+                self.fits(w + 4)
+            });
+        if one_line {
+            self.text("{ ");
+            self.expr(value);
+            self.text(" }");
+        } else if self.flat {
+            // Measuring only: cannot be one line.
+            self.text("{\n}");
+        } else {
+            self.text("{");
+            self.block(close, false, |p| {
+                for l in lets {
+                    p.open_node(l.span.start as usize, false);
+                    p.let_stmt(l);
+                    p.close_node(l.span.end as usize);
                 }
-                self.text(" ");
-                let after_head = filter.as_ref().map_or(iter.span.end, |f| f.span.end);
-                let open = self.find(after_head as usize, b'{');
-                let close = end.saturating_sub(1);
-                let one_line = lets.is_empty()
-                    && !self.has_comment(open, close + 1)
-                    && (self.flat || {
-                        let w = self.measure(|p| p.expr(value));
-                        self.fits(w + 4)
-                    });
-                if one_line {
-                    self.text("{ ");
-                    self.expr(value);
-                    self.text(" }");
-                } else if self.flat {
-                    // Measuring only: cannot be one line.
-                    self.text("{\n}");
-                } else {
-                    self.text("{");
-                    self.block(close, false, |p| {
-                        for l in lets {
-                            p.open_node(l.span.start as usize, false);
-                            p.let_stmt(l);
-                            p.close_node(l.span.end as usize);
-                        }
-                        p.open_node(value.span.start as usize, false);
-                        p.expr(value);
-                        p.close_node(value.span.end as usize);
-                    });
-                }
-            }
+                p.open_node(value.span.start as usize, false);
+                p.expr(value);
+                p.close_node(value.span.end as usize);
+            });
         }
     }
 

@@ -207,3 +207,21 @@ class A {
 "
     );
 }
+
+#[test]
+fn tolerate_and_interpolated_strings() {
+    let src = "package d\nclass A {\nmacro m(n: int) -> string {\nlet a = for x in [1,2]   if x>0  tolerate   10% {self.f(x:x)}\nreturn \"got {len(a.ok)} of { n } \\{x\\}\"\n}\n}\n";
+    let out = fmt(src);
+    assert_eq!(
+        out,
+        "package d
+
+class A {
+  macro m(n: int) -> string {
+    let a = for x in [1, 2] if x > 0 tolerate 10% { self.f(x: x) }
+    return \"got {len(a.ok)} of { n } \\{x\\}\"
+  }
+}
+"
+    );
+}

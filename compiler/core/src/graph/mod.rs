@@ -133,6 +133,9 @@ pub struct MapNode {
     pub over: Value,
     /// `if cond` after the list: the elements for which it is false are left out.
     pub filter: Option<Value>,
+    /// `tolerate N` / `tolerate N%`: up to that many elements may fail; the node's output is
+    /// then `{"ok": [...], "failed": [...]}`.
+    pub tolerate: Option<ast::Tolerance>,
     /// The body, a graph of its own.
     pub body: Level,
 }
@@ -588,7 +591,9 @@ impl Builder<'_> {
                 method,
                 args,
             } => self.call(cx, env, e, target, method, args),
-            ast::ExprKind::Binary { .. } | ast::ExprKind::Unary { .. } => self.compute(cx, env, e),
+            ast::ExprKind::Binary { .. }
+            | ast::ExprKind::Unary { .. }
+            | ast::ExprKind::Interp { .. } => self.compute(cx, env, e),
             ast::ExprKind::FreeCall { func, args } if is_wait(&func.name) => {
                 self.wait(cx, e, &func.name, args)
             }
@@ -652,6 +657,7 @@ impl Builder<'_> {
                 var,
                 iter,
                 filter,
+                tolerate,
                 lets,
                 value,
             } => {
@@ -673,10 +679,13 @@ impl Builder<'_> {
                 }
                 let (body, _, outer) = self.finish(body_cx);
                 deps.extend(outer);
-                let label = match &filter {
+                let mut label = match &filter {
                     Some(_) => format!("for {} in {}", var.name, self.text(for_head(e, iter))),
                     None => format!("for {} in {}", var.name, self.text(iter.span)),
                 };
+                if let Some(t) = tolerate {
+                    label.push_str(&format!(" tolerate {}", t.limit.as_written()));
+                }
                 let waits = body.waits(&self.nodes);
                 let id = self.add_node(
                     cx,
@@ -684,6 +693,7 @@ impl Builder<'_> {
                         var: var.name.clone(),
                         over,
                         filter,
+                        tolerate: tolerate.as_ref().map(|t| t.limit),
                         body,
                     }),
                     e,
@@ -733,6 +743,17 @@ impl Builder<'_> {
                     args: args.iter().map(|a| self.pure(cx, env, &a.value)).collect(),
                 }
             }
+            // `"a {x} b"`: the pieces joined, values written out.
+            ast::ExprKind::Interp { parts } => Value::Op {
+                op: "format".to_string(),
+                args: parts
+                    .iter()
+                    .map(|p| match p {
+                        ast::InterpPart::Text(t) => Value::Const(t.clone().into()),
+                        ast::InterpPart::Value(v) => self.pure(cx, env, v),
+                    })
+                    .collect(),
+            },
             _ => self.expr(cx, env, e),
         }
     }

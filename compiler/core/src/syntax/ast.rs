@@ -381,6 +381,56 @@ impl Block {
     }
 }
 
+/// A piece of an interpolated string.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "part", content = "of", rename_all = "snake_case")]
+pub enum InterpPart {
+    /// Text as written, escapes resolved.
+    Text(String),
+    /// `{expr}`: the value written out.
+    Value(Expr),
+}
+
+/// `tolerate N` or `tolerate N%` of a `for`, with where it was written.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Tolerate {
+    /// How many elements may fail.
+    pub limit: Tolerance,
+    /// From `tolerate` to the end of the number.
+    pub span: Span,
+}
+
+/// How many elements of a `for` may fail before the whole `for` fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tolerance {
+    /// At most this many.
+    Count(u64),
+    /// At most this share, in percent of the elements run (rounded down).
+    Percent(u64),
+}
+
+impl Tolerance {
+    /// How many failures are tolerated among `elements` run.
+    pub fn allowed(self, elements: usize) -> usize {
+        match self {
+            Tolerance::Count(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            Tolerance::Percent(p) => {
+                let share = (elements as u128).saturating_mul(u128::from(p.min(100))) / 100;
+                usize::try_from(share).unwrap_or(usize::MAX)
+            }
+        }
+    }
+
+    /// The tolerance as written after `tolerate`.
+    pub fn as_written(self) -> String {
+        match self {
+            Tolerance::Count(n) => n.to_string(),
+            Tolerance::Percent(p) => format!("{p}%"),
+        }
+    }
+}
+
 /// Operators of two operands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -539,6 +589,11 @@ pub enum ExprKind {
         /// Value, escapes resolved.
         value: String,
     },
+    /// `"paid {amount}"`: a string with values written into it, in order.
+    Interp {
+        /// The text and the values.
+        parts: Vec<InterpPart>,
+    },
     /// `true` / `false`
     Bool {
         /// Value.
@@ -600,6 +655,9 @@ pub enum ExprKind {
         /// `if cond` after the list: elements for which it is false are left out.
         #[serde(skip_serializing_if = "Option::is_none")]
         filter: Option<Box<Expr>>,
+        /// `tolerate 2` / `tolerate 10%`: how many elements may fail.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tolerate: Option<Tolerate>,
         /// `let`s inside the body.
         lets: Vec<Let>,
         /// The value computed per element.

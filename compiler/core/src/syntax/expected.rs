@@ -414,6 +414,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::k_try => "`try`",
         Rule::k_catch => "`catch`",
         Rule::k_after => "`after`",
+        Rule::k_tolerate | Rule::for_tolerate => "`tolerate`",
+        Rule::tolerance => "a count such as `2` or a share such as `10%`",
         Rule::infix_op => "an operator",
         Rule::after_clause => "`after`",
         Rule::class_end => "`}`",

@@ -255,6 +255,7 @@ shift_fields! {
     Block => stmts, span;
     Arg => name, value, span;
     Expr => kind, span;
+    Tolerate => span;
 }
 
 impl Shift for Label {
@@ -349,6 +350,13 @@ impl Shift for ExprKind {
             | ExprKind::Null
             | ExprKind::Duration { .. }
             | ExprKind::SelfRef => {}
+            ExprKind::Interp { parts } => {
+                for p in parts {
+                    if let InterpPart::Value(v) = p {
+                        v.shift(delta);
+                    }
+                }
+            }
             ExprKind::List { items } => items.shift(delta),
             ExprKind::Object { members } => {
                 for (_, value) in members {
@@ -377,12 +385,14 @@ impl Shift for ExprKind {
                 var,
                 iter,
                 filter,
+                tolerate,
                 lets,
                 value,
             } => {
                 var.shift(delta);
                 iter.shift(delta);
                 filter.shift(delta);
+                tolerate.shift(delta);
                 lets.shift(delta);
                 value.shift(delta);
             }

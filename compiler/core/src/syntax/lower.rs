@@ -1129,6 +1129,7 @@ impl<'t> Lower<'t> {
                 ExprKind::Object { members }
             }
             Rule::if_expr => return self.if_expr(pair),
+            Rule::interp_lit => self.interp_lit(pair)?,
             Rule::try_expr => {
                 let mut parts = children(pair);
                 let body = self.block(parts.next()?);
@@ -1136,38 +1137,76 @@ impl<'t> Lower<'t> {
                 let catch = self.block(parts.next()?);
                 ExprKind::Try { body, var, catch }
             }
-            Rule::for_expr => {
-                let mut parts = children(pair).peekable();
-                let var = ident(parts.next()?);
-                let iter = self.expr(parts.next()?)?;
-                let filter = match parts.peek() {
-                    Some(f) if f.as_rule() == Rule::for_filter => {
-                        let f = parts.next()?;
-                        Some(Box::new(self.expr(children(f).next()?)?))
-                    }
-                    _ => None,
-                };
-                let body = parts.next()?;
-                let mut lets = Vec::new();
-                let mut value = None;
-                for b in children(body) {
-                    match b.as_rule() {
-                        Rule::let_stmt => lets.extend(self.let_stmt(b)),
-                        Rule::expr => value = self.expr(b),
-                        _ => {}
-                    }
-                }
-                ExprKind::For {
-                    var,
-                    iter: Box::new(iter),
-                    filter,
-                    lets,
-                    value: Box::new(value?),
-                }
-            }
+            Rule::for_expr => self.for_expr(pair)?,
             _ => return self.literal(pair),
         };
         Some(Expr { kind, span })
+    }
+
+    /// `for x in xs if cond tolerate n { lets; value }` (its own function: `expr` recurses
+    /// through deep nesting, so its frame is kept small).
+    fn for_expr(&mut self, pair: Pair<Rule>) -> Option<ExprKind> {
+        let mut parts = children(pair).peekable();
+        let var = ident(parts.next()?);
+        let iter = self.expr(parts.next()?)?;
+        let filter = match parts.peek() {
+            Some(f) if f.as_rule() == Rule::for_filter => {
+                let f = parts.next()?;
+                Some(Box::new(self.expr(children(f).next()?)?))
+            }
+            _ => None,
+        };
+        let tolerate = match parts.peek() {
+            Some(t) if t.as_rule() == Rule::for_tolerate => {
+                let t = parts.next()?;
+                self.tolerate(t)
+            }
+            _ => None,
+        };
+        let body = parts.next()?;
+        let mut lets = Vec::new();
+        let mut value = None;
+        for b in children(body) {
+            match b.as_rule() {
+                Rule::let_stmt => lets.extend(self.let_stmt(b)),
+                Rule::expr => value = self.expr(b),
+                _ => {}
+            }
+        }
+        Some(ExprKind::For {
+            var,
+            iter: Box::new(iter),
+            filter,
+            tolerate,
+            lets,
+            value: Box::new(value?),
+        })
+    }
+
+    /// `tolerate 2` / `tolerate 10%`; a number too large for 64 bits is E0004.
+    fn tolerate(&mut self, pair: Pair<Rule>) -> Option<Tolerate> {
+        let span = span_of(&pair);
+        let number = children(pair).last()?;
+        let text = number.as_str();
+        let (digits, percent) = match text.strip_suffix('%') {
+            Some(d) => (d, true),
+            None => (text, false),
+        };
+        let Ok(n) = digits.parse::<u64>() else {
+            let e = self.err(
+                Code::E0004,
+                span_of(&number),
+                format!("`{text}` is too large for a tolerance"),
+            );
+            self.push(e);
+            return None;
+        };
+        let limit = if percent {
+            Tolerance::Percent(n)
+        } else {
+            Tolerance::Count(n)
+        };
+        Some(Tolerate { limit, span })
     }
 
     /// `if cond { ... } else ...`; an `else if` becomes an `else` block holding the inner `if`.
@@ -1286,6 +1325,29 @@ impl<'t> Lower<'t> {
         let span = span_of(&pair);
         let raw = pair.as_str();
         let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or("");
+        let value = self.unescape(inner, span.start as usize + 1);
+        StringLit { value, span }
+    }
+
+    /// `"text {expr} text"`: its text pieces unescaped (`\{` and `\}` included) and its
+    /// values lowered.
+    fn interp_lit(&mut self, pair: Pair<Rule>) -> Option<ExprKind> {
+        let mut parts = Vec::new();
+        for p in children(pair) {
+            match p.as_rule() {
+                Rule::interp_text => {
+                    let at = span_of(&p).start as usize;
+                    parts.push(InterpPart::Text(self.unescape(p.as_str(), at)));
+                }
+                _ => parts.push(InterpPart::Value(self.expr(children(p).next()?)?)),
+            }
+        }
+        Some(ExprKind::Interp { parts })
+    }
+
+    /// The text of a string between its quotes, escapes resolved; `at` is where `inner`
+    /// starts in the file.
+    fn unescape(&mut self, inner: &str, at: usize) -> String {
         let mut value = String::with_capacity(inner.len());
         let mut chars = inner.char_indices();
         while let Some((i, c)) = chars.next() {
@@ -1300,8 +1362,9 @@ impl<'t> Lower<'t> {
                 Some((_, '0')) => value.push('\0'),
                 Some((_, '\\')) => value.push('\\'),
                 Some((_, '"')) => value.push('"'),
+                Some((_, c @ ('{' | '}'))) => value.push(c),
                 Some((j, other)) => {
-                    let at = span.start as usize + 1 + i;
+                    let at = at + i;
                     let esc = Span::new(at, at + 1 + (j - i) + other.len_utf8() - 1);
                     self.push(
                         self.err(
@@ -1310,13 +1373,13 @@ impl<'t> Lower<'t> {
                             format!("unknown escape `\\{other}` in a string"),
                         )
                         .label("not an escape")
-                        .help("the escapes are \\n, \\t, \\r, \\0, \\\\ and \\\""),
+                        .help("the escapes are \\n, \\t, \\r, \\0, \\\\, \\\", \\{ and \\}"),
                     );
                 }
                 None => {}
             }
         }
-        StringLit { value, span }
+        value
     }
 
     // ------------------------------------------------------------ object access expressions

@@ -3,7 +3,7 @@
 
 use super::Cx;
 use crate::check::types::{assignable, join, Ty};
-use crate::check::Checker;
+use crate::check::{suggest, Checker};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::span::Span;
 use crate::syntax::ast::{self, BinOp};
@@ -78,11 +78,66 @@ impl Checker<'_> {
 
     /// The type of the error bound by `catch`: the standard library's `Error` record.
     pub(super) fn error_type(&self) -> Ty {
+        self.std_record("Error")
+    }
+
+    /// A record of the standard library by name (unknown if it is missing).
+    fn std_record(&self, name: &str) -> Ty {
         self.model
             .package_named("std")
-            .and_then(|p| self.model.package(p).records.get("Error").copied())
+            .and_then(|p| self.model.package(p).records.get(name).copied())
             .map(Ty::Record)
             .unwrap_or(Ty::Unknown)
+    }
+
+    /// E0230 for a share over 100%.
+    pub(super) fn check_tolerance(&mut self, cx: &Cx, t: &ast::Tolerate) {
+        if let ast::Tolerance::Percent(p) = t.limit {
+            if p > 100 {
+                let d = Diagnostic::new(
+                    Code::E0230,
+                    cx.file,
+                    t.span,
+                    format!("a `for` cannot tolerate {p}% of its elements failing"),
+                )
+                .label("over 100%")
+                .note("a share is at most `100%`: every element may fail")
+                .help("write a share from `0%` to `100%`, or a count such as `tolerate 3`");
+                self.diagnostics.push(d);
+            }
+        }
+    }
+
+    /// The help for a tolerant `for`'s result used where a list is wanted: its `.ok`.
+    pub(super) fn tolerated_help(d: Diagnostic, found: &Ty) -> Diagnostic {
+        match found {
+            Ty::Tolerated(_) => d.help(
+                "a `for ... tolerate` gives `.ok` (the results of the elements that succeeded) and `.failed` (the report): write `.ok` for the list",
+            ),
+            _ => d,
+        }
+    }
+
+    /// A field of what a `for ... tolerate` gives: `ok` (the successes) or `failed` (the
+    /// report), else E0114.
+    pub(super) fn tolerated_field(&mut self, cx: &Cx, elem: &Ty, name: &ast::Ident) -> Ty {
+        match name.name.as_str() {
+            "ok" => Ty::List(Box::new(elem.clone())),
+            "failed" => Ty::List(Box::new(self.std_record("ElementFailure"))),
+            other => {
+                let d = Diagnostic::new(
+                    Code::E0114,
+                    cx.file,
+                    name.span,
+                    format!("the result of a tolerant `for` has no field `{other}`"),
+                )
+                .label("unknown field")
+                .note("a `for ... tolerate` gives `.ok`, the results of the elements that succeeded, and `.failed`, one `ElementFailure` per element that failed")
+                .did_you_mean(suggest::closest(other, ["ok", "failed"]));
+                self.diagnostics.push(d);
+                Ty::Unknown
+            }
+        }
     }
 
     /// E0214 unless `ty` is a `bool` (or unknown).
@@ -125,6 +180,21 @@ impl Checker<'_> {
             d = d.help("it may be `null`: test it first, `if x != null { ... }`");
         }
         self.diagnostics.push(d);
+    }
+
+    /// `"text {x} text"`: a string; each value in it is a string, a number or a `bool`
+    /// (E0215).
+    pub(super) fn interpolation(&mut self, cx: &mut Cx, parts: &[ast::InterpPart]) -> Ty {
+        for part in parts {
+            if let ast::InterpPart::Value(v) = part {
+                let t = self.value_expr(cx, v);
+                if !writable(&t) {
+                    let wanted = "a string, a number or a `bool`";
+                    self.bad_operand(cx, v.span, "`{...}` in a string", &t, wanted);
+                }
+            }
+        }
+        Ty::String
     }
 
     /// `lhs op rhs`.
@@ -186,10 +256,7 @@ impl Checker<'_> {
                 } else {
                     (&a, lhs.span)
                 };
-                if !matches!(
-                    other,
-                    Ty::String | Ty::Int | Ty::Float | Ty::Bool | Ty::Unknown | Ty::Json
-                ) {
+                if !writable(other) {
                     self.bad_operand(
                         cx,
                         at,
@@ -287,6 +354,14 @@ impl Checker<'_> {
     }
 }
 
+/// Whether values of a type can be written into a string (by `+` or `{...}`).
+fn writable(ty: &Ty) -> bool {
+    matches!(
+        ty,
+        Ty::String | Ty::Int | Ty::Float | Ty::Bool | Ty::Unknown | Ty::Json
+    )
+}
+
 /// The first call inside an expression, if any (for places that take values only).
 pub(super) fn first_call(e: &ast::Expr) -> Option<Span> {
     match &e.kind {
@@ -303,9 +378,44 @@ pub(super) fn first_call(e: &ast::Expr) -> Option<Span> {
         ast::ExprKind::Unary { operand, .. } => first_call(operand),
         ast::ExprKind::List { items } => items.iter().find_map(first_call),
         ast::ExprKind::Object { members } => members.iter().find_map(|(_, v)| first_call(v)),
+        ast::ExprKind::Interp { parts } => parts.iter().find_map(|p| match p {
+            ast::InterpPart::Value(v) => first_call(v),
+            ast::InterpPart::Text(_) => None,
+        }),
         ast::ExprKind::If { .. } | ast::ExprKind::Try { .. } | ast::ExprKind::For { .. } => {
             Some(e.span)
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// The codes and helps of the errors of one file.
+    fn helps(src: &str) -> Vec<(String, String)> {
+        let mut ws = crate::Workspace::new();
+        ws.add_file("t.oaas", src);
+        ws.build()
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| (d.code.as_str().to_string(), d.help.join("\n")))
+            .collect()
+    }
+
+    #[test]
+    fn a_tolerant_result_where_a_list_is_wanted_points_to_ok() {
+        let src = "package t\nclass A {\n  public fn f() -> int\n  public static fn total(xs: [int]) -> int\n  public macro m() -> [int] {\n    let r = for x in [1, 2] tolerate 1 { self.f() }\n    let n = A.total(xs: r)\n    let all = for y in r { y }\n    return r\n  }\n}\n";
+        let found = helps(src);
+        let codes: Vec<&str> = found.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(codes, vec!["E0200", "E0206", "E0203"], "{found:?}");
+        assert!(
+            found
+                .iter()
+                .all(|(_, h)| h.contains("write `.ok` for the list")),
+            "{found:?}"
+        );
     }
 }

@@ -127,7 +127,7 @@ impl Checker<'_> {
         self.literal(cx, e, ok, &message, "not a duration in range");
     }
 
-    /// Checks an argument that must be a literal: its type recorded, E0230 unless `ok`.
+    /// Checks an argument that must be a literal: its type recorded, E0231 unless `ok`.
     fn literal(&mut self, cx: &mut Cx, e: &ast::Expr, ok: bool, message: &str, label: &str) {
         self.expr(cx, e);
         if !ok {
@@ -181,9 +181,9 @@ impl Checker<'_> {
         }
     }
 
-    /// E0230.
+    /// E0231.
     fn bad_wait(&mut self, cx: &Cx, at: Span, message: &str, label: &str) {
-        let d = Diagnostic::new(Code::E0230, cx.file, at, message).label(label);
+        let d = Diagnostic::new(Code::E0231, cx.file, at, message).label(label);
         self.diagnostics.push(d);
     }
 }
