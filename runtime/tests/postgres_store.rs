@@ -432,6 +432,7 @@ async fn a_deploy_a_token_and_a_signal_are_noticed_by_the_other_runtimes() {
             target: oaas_runtime::ids::Target::Object("obj".into()),
             function: "place".into(),
             args: json!({}),
+            fresh: false,
         },
         None,
     );
