@@ -6,7 +6,9 @@
 //! lease ([`leases`]); another takes it over when that lease expires.
 
 mod leases;
+mod signals;
 pub use leases::DEFAULT_LEASE;
+pub use signals::MAX_SIGNAL_BYTES;
 
 use crate::access::Caller;
 use crate::calls::{CallContext, Calls, RecordWritten, Resolved};
@@ -462,10 +464,19 @@ mod tests {
     /// A store that loses power: after `crash`, every commit fails unwritten; invocation
     /// records (commits with no task) reach it only after `record_delay`, as a busy disk
     /// would, so a record not awaited is lost in the crash.
-    struct Crashable {
-        inner: Arc<dyn Store>,
-        crashed: std::sync::atomic::AtomicBool,
-        record_delay: Duration,
+    pub(super) struct Crashable {
+        pub(super) inner: Arc<dyn Store>,
+        pub(super) crashed: std::sync::atomic::AtomicBool,
+        pub(super) record_delay: Duration,
+    }
+
+    impl Crashable {
+        fn check(&self) -> crate::store::StoreResult<()> {
+            if self.crashed.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(crate::store::StoreError::Closed);
+            }
+            Ok(())
+        }
     }
 
     #[async_trait::async_trait]
@@ -505,9 +516,7 @@ mod tests {
             if commit.task_id.is_none() && !commit.invocations.is_empty() {
                 tokio::time::sleep(self.record_delay).await;
             }
-            if self.crashed.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err(crate::store::StoreError::Closed);
-            }
+            self.check()?;
             self.inner.commit(commit).await
         }
         async fn task_result(
@@ -541,6 +550,7 @@ mod tests {
             &self,
             l: &crate::store::Lease,
         ) -> crate::store::StoreResult<Vec<InvocationId>> {
+            self.check()?;
             self.inner.renew_leases(l).await
         }
         async fn claim_expired(
@@ -552,6 +562,26 @@ mod tests {
         }
         async fn idempotent(&self, key: &str) -> crate::store::StoreResult<Option<InvocationId>> {
             self.inner.idempotent(key).await
+        }
+        fn shared(&self) -> bool {
+            self.inner.shared()
+        }
+        async fn put_signal(
+            &self,
+            i: &InvocationId,
+            n: &str,
+            v: &Value,
+            m: usize,
+        ) -> crate::store::StoreResult<crate::store::SignalOutcome> {
+            self.check()?;
+            self.inner.put_signal(i, n, v, m).await
+        }
+        async fn wait(
+            &self,
+            r: &crate::store::WaitRequest,
+        ) -> crate::store::StoreResult<crate::store::WaitState> {
+            self.check()?;
+            self.inner.wait(r).await
         }
         async fn put_token(&self, t: crate::store::TokenRecord) -> crate::store::StoreResult<()> {
             self.inner.put_token(t).await

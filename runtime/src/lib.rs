@@ -242,6 +242,9 @@ async fn follow_changes(
                 tracing::error!(error = %e, "cannot reload the tokens");
             }
         }
+        if matches!(change, store::Change::Signals | store::Change::All) {
+            engine.calls.waits.signalled();
+        }
     }
 }
 
@@ -274,6 +277,49 @@ impl Running {
         let _ = self.server.await;
         self.engine.invoker.containers.shutdown().await;
     }
+}
+
+/// Sends a signal to an invocation of the runtime whose data folder `config` names, while
+/// no runtime runs on it (the folder is locked, as `start` locks it): checked as the API
+/// checks it and kept in its store, it is taken when a runtime next runs there and resumes
+/// the invocation.
+pub async fn signal_offline(
+    config: &Config,
+    invocation: &str,
+    name: &str,
+    value: serde_json::Value,
+) -> Result<(), String> {
+    let data = datadir::DataDir::open(&config.data)?;
+    let secret = data.secret()?;
+    let (token, _) = data.admin_token(config.admin_token.as_deref())?;
+    let store = open_store(config).await?;
+    let blobs = Arc::new(open_blobs(config, secret, "http://127.0.0.1:1".into()).await?);
+    let tokens = Arc::new(
+        tokens::Tokens::load(store.clone(), &token)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    let engine = Engine::new(Parts {
+        store,
+        blobs,
+        logs: config.data.join("logs"),
+        default_workdir: config.workdir.clone(),
+        image_url: None,
+        tokens,
+        max_result_size: config.max_result_size,
+        lease: config.lease,
+    });
+    engine
+        .objects
+        .load_packages()
+        .await
+        .map_err(|e| e.to_string())?;
+    let id = ids::InvocationId::from(invocation);
+    engine
+        .invocations
+        .signal(&id, name, value)
+        .await
+        .map_err(|e| e.message)
 }
 
 /// Opens the data folder, loads deployed packages, starts serving, resumes the unfinished

@@ -54,6 +54,28 @@ class N {
     return self
   }
 
+  public macro approval() -> N {
+    self.bump()
+    let by = signal("go", type: int, timeout: 1h)
+    return self.add(by: by)
+  }
+
+  public macro impatient() -> string {
+    let by = try {
+      signal("go", type: int, timeout: 300ms)
+    } catch e {
+      return "timed out: " + e.code + ": " + e.message
+    }
+    return "got " + by
+  }
+
+  public macro nap() -> N {
+    self.bump()
+    sleep(1500ms)
+    self.bump()
+    return self
+  }
+
   public macro bump3() -> N {
     self.bump()
     self.bump()
@@ -171,6 +193,13 @@ pub async fn world_in(
     wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
 ) -> World {
     let store = wrap(Arc::new(SqliteStore::open(&path.join("oaas.db")).unwrap()));
+    world_over(dir, store, crate::invocations::DEFAULT_LEASE).await
+}
+
+/// The layers over `store`, with blobs in `dir`, the package deployed, and invocations
+/// held for `lease` at a time.
+pub async fn world_over(dir: tempfile::TempDir, store: Arc<dyn Store>, lease: Duration) -> World {
+    let path = dir.path().to_path_buf();
     let blobs = Arc::new(Blobs::new(
         path.join("blobs"),
         b"secret".to_vec(),
@@ -184,11 +213,7 @@ pub async fn world_in(
     objects.deploy(build.artifact.unwrap(), None).await.unwrap();
     let invoker = Arc::new(FakeInvoker::default());
     let calls = Arc::new(Calls::new(objects, invoker.clone()));
-    let invocations = Arc::new(Invocations::new(
-        calls.clone(),
-        store,
-        crate::invocations::DEFAULT_LEASE,
-    ));
+    let invocations = Arc::new(Invocations::new(calls.clone(), store, lease));
     World {
         _dir: dir,
         invoker,

@@ -412,7 +412,7 @@ async fn next(changes: &mut tokio::sync::broadcast::Receiver<Change>) -> Change 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deploy_and_a_token_are_noticed_by_the_other_runtimes() {
+async fn a_deploy_a_token_and_a_signal_are_noticed_by_the_other_runtimes() {
     let Some(db) = scratch().await else { return };
     let first = PostgresStore::connect(db.url()).await.unwrap();
     let second = PostgresStore::connect(db.url()).await.unwrap();
@@ -425,6 +425,30 @@ async fn a_deploy_and_a_token_are_noticed_by_the_other_runtimes() {
     assert_eq!(next(&mut changes).await, Change::Tokens);
     assert!(first.revoke_token("t1").await.unwrap());
     assert_eq!(next(&mut changes).await, Change::Tokens);
+    // A signal stored through one runtime wakes the waits of the others.
+    let inv = Invocation::pending(
+        "inv-signalled".into(),
+        InvocationRequest {
+            target: oaas_runtime::ids::Target::Object("obj".into()),
+            function: "place".into(),
+            args: json!({}),
+            fresh: false,
+        },
+        None,
+    );
+    first
+        .commit(Commit {
+            invocations: vec![inv],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let stored = first
+        .put_signal(&"inv-signalled".into(), "approval", &json!(true), 8)
+        .await
+        .unwrap();
+    assert_eq!(stored, SignalOutcome::Stored);
+    assert_eq!(next(&mut changes).await, Change::Signals);
     drop((first, second));
     db.drop_database().await.unwrap();
 }
@@ -464,7 +488,7 @@ async fn a_database_of_the_previous_schema_is_migrated_with_its_data() {
     tokio::spawn(connection);
     client
         .batch_execute(
-            "DROP TABLE memos;
+            "DROP TABLE memos; DROP TABLE signals; DROP TABLE waits;
              DROP INDEX invocations_leases; DROP INDEX invocations_owners;
              ALTER TABLE invocations DROP COLUMN owner, DROP COLUMN lease_until;
              DELETE FROM schema_migrations WHERE version > 1;",

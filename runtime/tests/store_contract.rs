@@ -57,6 +57,7 @@ async fn store_contract(store: Arc<dyn Store>) {
     idempotency(&*store).await;
     invocations(&*store).await;
     tokens(&*store).await;
+    signals_and_waits(&*store).await;
 }
 
 async fn packages(store: &dyn Store) {
@@ -469,6 +470,111 @@ async fn tokens(store: &dyn Store) {
     assert!(store.revoke_token("tok-b").await.unwrap());
     assert!(!store.revoke_token("tok-b").await.unwrap());
     assert_eq!(store.tokens().await.unwrap(), vec![read]);
+}
+
+fn wait(task: &str, signal: Option<&str>, ms: u64) -> WaitRequest {
+    WaitRequest {
+        task: task.into(),
+        invocation: "sig1".into(),
+        signal: signal.map(str::to_string),
+        ms,
+    }
+}
+
+/// Signals are kept for a pending invocation only, taken once each in the order sent, and
+/// a wait answers the same on every turn once it is over.
+async fn signals_and_waits(store: &dyn Store) {
+    let none = InvocationId::from("nobody");
+    let v = json!({"approved": true});
+    assert_eq!(
+        store.put_signal(&none, "go", &v, 8).await.unwrap(),
+        SignalOutcome::UnknownInvocation
+    );
+    store
+        .commit(Commit {
+            invocations: vec![invocation("sig1")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let id = InvocationId::from("sig1");
+    // Sent before any wait reached it: kept.
+    for n in [1, 2] {
+        let value = json!({"n": n});
+        let stored = store.put_signal(&id, "go", &value, 2).await.unwrap();
+        assert_eq!(stored, SignalOutcome::Stored);
+    }
+    assert_eq!(
+        store.put_signal(&id, "go", &v, 2).await.unwrap(),
+        SignalOutcome::TooMany(2)
+    );
+    // The first wait takes the first signal, and keeps it on later turns.
+    let a = wait("sig1.n1", Some("go"), 3_600_000);
+    assert_eq!(
+        store.wait(&a).await.unwrap(),
+        WaitState::Done(json!({"n": 1}))
+    );
+    assert_eq!(
+        store.wait(&a).await.unwrap(),
+        WaitState::Done(json!({"n": 1}))
+    );
+    // Another wait takes the second; a third finds none and waits.
+    let b = wait("sig1.n2", Some("go"), 3_600_000);
+    assert_eq!(
+        store.wait(&b).await.unwrap(),
+        WaitState::Done(json!({"n": 2}))
+    );
+    let c = wait("sig1.n3", Some("go"), 3_600_000);
+    match store.wait(&c).await.unwrap() {
+        WaitState::Waiting { due_in_ms } => assert!(due_in_ms > 3_500_000, "{due_in_ms}"),
+        other => panic!("{other:?}"),
+    }
+    // A signal of another name is not taken by it.
+    assert_eq!(
+        store.put_signal(&id, "other", &v, 8).await.unwrap(),
+        SignalOutcome::Stored
+    );
+    assert!(matches!(
+        store.wait(&c).await.unwrap(),
+        WaitState::Waiting { .. }
+    ));
+    // A short timeout strikes once due, and stays struck though a signal comes later.
+    let d = wait("sig1.n4", Some("late"), 30);
+    assert!(matches!(
+        store.wait(&d).await.unwrap(),
+        WaitState::Waiting { .. }
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    assert_eq!(store.wait(&d).await.unwrap(), WaitState::TimedOut);
+    store.put_signal(&id, "late", &v, 8).await.unwrap();
+    assert_eq!(store.wait(&d).await.unwrap(), WaitState::TimedOut);
+    // A sleep keeps the due time of its first turn: asked again with another length, it
+    // is over when the first said.
+    let s = wait("sig1.n5", None, 30);
+    assert!(matches!(
+        store.wait(&s).await.unwrap(),
+        WaitState::Waiting { .. }
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    let again = wait("sig1.n5", None, 3_600_000);
+    assert_eq!(
+        store.wait(&again).await.unwrap(),
+        WaitState::Done(Value::Null)
+    );
+    // A finished invocation takes no more signals.
+    let mut done = invocation("sig1");
+    done.status = InvocationStatus::Succeeded;
+    store
+        .commit(Commit {
+            invocations: vec![done],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.put_signal(&id, "go", &v, 8).await.unwrap(),
+        SignalOutcome::Finished(InvocationStatus::Succeeded)
+    );
 }
 
 #[tokio::test]

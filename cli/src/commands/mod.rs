@@ -12,6 +12,7 @@ pub mod new;
 pub mod objects;
 pub mod run;
 pub mod serve;
+pub mod signal;
 pub mod token;
 
 /// A package loaded from disk and built without errors.

@@ -67,7 +67,8 @@ fn pairs(list: &[String]) -> Result<Vec<(String, String)>, String> {
     list.iter().map(|p| client::split_pair(p)).collect()
 }
 
-fn encode(s: &str) -> String {
+/// Percent-encodes a path segment.
+pub(crate) fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {

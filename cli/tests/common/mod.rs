@@ -127,3 +127,30 @@ pub async fn health_becomes(base: &str, status: u16) -> Value {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// An `oaasc serve` with a data folder of its own, killed when dropped.
+pub struct Server {
+    /// The process.
+    pub child: Child,
+    /// Its URL.
+    pub url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `oaasc serve` on a fresh data folder (and `store`, as [`serve`] takes it).
+pub fn server(store: Option<&str>) -> Server {
+    let data = tempfile::tempdir().unwrap();
+    let (child, url) = serve(data.path(), store);
+    Server {
+        child,
+        url,
+        _data: data,
+    }
+}

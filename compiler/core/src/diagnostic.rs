@@ -82,6 +82,7 @@ codes! {
     E0217 => "not allowed in this place",
     E0218 => "`after` on something that is not a call",
     E0230 => "tolerance over 100%",
+    E0231 => "invalid `signal` or `sleep` argument",
     E0300 => "private member of another class",
     E0301 => "internal member of another package",
     E0302 => "private field",

@@ -230,7 +230,12 @@ fn inherited_and_overridden_functions() {
 
 #[test]
 fn artifacts_are_byte_identical_across_builds_and_round_trip() {
-    for dir in ["examples/video", "examples/text", "examples/record"] {
+    for dir in [
+        "examples/video",
+        "examples/text",
+        "examples/record",
+        "examples/order",
+    ] {
         let files = package_dir(dir);
         let (_, a) = build_files(&files);
         let (_, b) = build_files(&files);
@@ -272,6 +277,7 @@ fn kinds(g: &InvocationGraph) -> Vec<(String, &'static str)> {
                 NodeKind::Compute { .. } => "compute",
                 NodeKind::If(_) => "if",
                 NodeKind::Try(_) => "try",
+                NodeKind::Wait(_) => "wait",
             };
             (g.node(id).label.clone(), kind)
         })
@@ -329,6 +335,86 @@ fn decisions_failures_and_order_are_nodes_and_edges() {
     let artifact = redacted(build.artifact.clone().unwrap());
     insta::assert_json_snapshot!("decisions_artifact", artifact.packages[0].classes[1].macros);
     drop(ws);
+}
+
+#[test]
+fn waits_are_sequence_points_with_their_signal_type_and_duration() {
+    let (ws, build) = fixture("waits.oaas");
+    let nudge = graph(&build, "Order.nudge");
+    assert_eq!(
+        kinds(nudge),
+        [
+            ("self.remind()", "call"),
+            ("sleep(10m)", "wait"),
+            ("self.remind()", "call")
+        ]
+        .map(|(l, k)| (l.to_string(), k))
+    );
+    // The sleep runs after the first call and before the second, though no data passes.
+    let order: Vec<(String, String, EdgeKind)> = [
+        ("self.remind()", "sleep(10m)"),
+        ("sleep(10m)", "self.remind()"),
+    ]
+    .map(|(a, b)| (a.to_string(), b.to_string(), EdgeKind::Order))
+    .to_vec();
+    assert_eq!(edges(nudge), order);
+    // In `place`, the `try` holding the signal waits for the approval request before it.
+    let place = graph(&build, "Order.place");
+    let decision = place
+        .root
+        .node_ids()
+        .find_map(|id| match &place.node(id).kind {
+            NodeKind::If(n) => Some(n),
+            _ => None,
+        })
+        .unwrap();
+    let then: Vec<(String, String, EdgeKind)> = decision
+        .then
+        .edges()
+        .map(|(a, b, k)| (place.node(a).label.clone(), place.node(b).label.clone(), k))
+        .collect();
+    assert!(
+        then.contains(&(
+            "self.request_approval()".into(),
+            "try … catch e".into(),
+            EdgeKind::Order
+        )),
+        "{then:?}"
+    );
+    let artifact = redacted(build.artifact.clone().unwrap());
+    let json = serde_json::to_string(&artifact.packages[0].classes[0].macros).unwrap();
+    assert!(
+        json.contains(
+            r#""op":"wait","signal":"approval","type":{"record":"shop.Approval"},"ms":3600000"#
+        ),
+        "{json}"
+    );
+    insta::assert_snapshot!("waits", drawings(&build));
+    insta::assert_json_snapshot!("waits_artifact", artifact.packages[0].classes[0].macros);
+    drop(ws);
+}
+
+#[test]
+fn the_order_example_draws_its_decisions_catches_and_wait() {
+    let (_, build) = build_files(&package_dir("examples/order"));
+    assert!(build.diagnostics.is_empty(), "{:?}", build.diagnostics);
+    let g = graph(&build, "Order.place");
+    assert_eq!(
+        kinds(g),
+        [
+            ("for i in self.items", "map"),
+            ("for h in held if not h", "map"),
+            ("len(for h in held if not h { h })", "compute"),
+            ("if missing > 0", "if"),
+            ("if self.total > threshold", "if"),
+            ("try … catch e", "try"),
+            ("\"paid \" + payment", "compute"),
+            ("self.notify(message)", "call"),
+            ("\"paid \" + payment", "compute"),
+        ]
+        .map(|(l, k)| (l.to_string(), k))
+    );
+    insta::assert_snapshot!("order", drawings(&build));
 }
 
 #[test]

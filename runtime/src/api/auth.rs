@@ -264,6 +264,11 @@ mod tests {
                 "/api/invocations/i",
                 Role(crate::tokens::Role::Read),
             ),
+            (
+                Method::POST,
+                "/api/invocations/i/signals/approval",
+                Role(crate::tokens::Role::Invoke),
+            ),
             (Method::GET, "/oal/a:f()", Role(crate::tokens::Role::Invoke)),
             (
                 Method::POST,

@@ -69,6 +69,7 @@ pub fn router(engine: Shared, guard: Arc<auth::Guard>) -> Router {
         .route("/api/invocations", get(browse::invocations))
         .route("/api/invocations/{id}", get(get_invocation))
         .route("/api/invocations/{id}/events", get(events::stream))
+        .route("/api/invocations/{id}/signals/{name}", post(send_signal))
         .route("/api/tasks/{task}/outputs/{class}", post(allocate_output))
         .route("/oal/{*expr}", get(oal::get).post(oal::post))
         .route("/api/tokens", post(mint_token).get(list_tokens))
@@ -599,6 +600,31 @@ async fn get_invocation(
         answer.redact();
     }
     Ok(Json(answer))
+}
+
+/// `POST /api/invocations/{id}/signals/{name}`: a JSON value for the invocation's waits
+/// on `name`; 202 once it is stored.
+async fn send_signal(
+    State(engine): State<Shared>,
+    Path((id, name)): Path<(String, String)>,
+    body: bytes::Bytes,
+) -> Result<Response, ApiError> {
+    let max = crate::invocations::MAX_SIGNAL_BYTES;
+    if body.len() > max {
+        return Err(Error::new(
+            crate::error::ErrorKind::TooLarge,
+            format!(
+                "a signal's value is at most {max} bytes of JSON; this is {}",
+                body.len()
+            ),
+        )
+        .into());
+    }
+    let value = parse_body(&body)?;
+    let id = InvocationId::from(id);
+    engine.invocations.signal(&id, &name, value).await?;
+    let answer = serde_json::json!({"invocation_id": id, "signal": name, "status": "stored"});
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 
 /// `POST /api/tokens`: mints a token (`{"role": "invoke", "packages": [...]}`); its secret is

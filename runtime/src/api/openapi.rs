@@ -133,6 +133,20 @@ pub fn document() -> Value {
     healthz["security"] = json!([]);
     healthz["responses"]["503"] = json!({"description": "the store or the blobs do not answer", "content": {"application/json": {"schema": {"type": "object"}}}});
     let inv_id = text("id", "path", "invocation id");
+    let mut signal = op(
+        "Send a signal to a running macro: a JSON value (at most 64 KiB) for its `signal(name, ...)` wait, kept until a wait takes it, once. 404: no such invocation; 409: it has finished, or holds 64 signals not taken yet; 422: its macro waits for no such signal, or the value is not of the signal's type",
+        &[
+            inv_id.clone(),
+            text("name", "path", "signal name: 1 to 64 letters, digits, `_`, `-`, `.`"),
+        ],
+        Some(json!({"description": "the signal's value, of the type its `signal(..., type: T)` declares (any JSON without one)"})),
+        "202",
+        false,
+    );
+    signal["requestBody"]["required"] = json!(true);
+    for status in ["404", "409", "413", "422"] {
+        signal["responses"][status] = json!({"$ref": "#/components/responses/Error"});
+    }
     let mut events = op(
         "Server-sent events of an invocation: `node` (a node's newest status, id = its change's position) in order, then `done`; `Last-Event-ID` resumes after an event",
         &[inv_id.clone(), param("Last-Event-ID", "header", "the id of the last event received, to resume after it", json!({"type": "string", "pattern": "^[0-9]+$"}))],
@@ -188,6 +202,7 @@ pub fn document() -> Value {
             "/api/invocations": {"get": list_invocations},
             "/api/invocations/{id}": {"get": op("An invocation: status, result or error, per-node status", std::slice::from_ref(&inv_id), None, "200", false)},
             "/api/invocations/{id}/events": {"get": events},
+            "/api/invocations/{id}/signals/{name}": {"post": signal},
             "/api/packages/{name}": {"get": op("A package's current version: its classes and the text of its sources", &[text("name", "path", "package name")], None, "200", false)},
             "/ui": {"get": console},
             "/oal/{expr}": {

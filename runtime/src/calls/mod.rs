@@ -7,6 +7,7 @@ pub mod builtins;
 pub mod memo;
 pub mod nodes;
 pub mod tasks;
+pub mod waits;
 
 use crate::access::{self, Caller, Member};
 use crate::error::{Error, ErrorKind, Result};
@@ -111,6 +112,8 @@ pub struct Calls {
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Outputs allocated so far per task (`allocate_url`).
     allocations: Mutex<HashMap<TaskId, usize>>,
+    /// The durable waits of macros running here.
+    pub waits: Arc<waits::Waits>,
 }
 
 impl Calls {
@@ -122,6 +125,7 @@ impl Calls {
             metrics: Metrics::default(),
             limits: Mutex::new(HashMap::new()),
             allocations: Mutex::new(HashMap::new()),
+            waits: Arc::default(),
         }
     }
 

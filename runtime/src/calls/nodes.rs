@@ -4,9 +4,10 @@
 use super::{CallContext, Calls};
 use crate::access::Caller;
 use crate::error::Result;
-use crate::executor::NodeCaller;
+use crate::executor::{NodeCaller, Wait};
 use crate::ids::{ObjectId, Target, TaskId};
 use crate::objects::view;
+use crate::store::WaitRequest;
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 use std::sync::Arc;
@@ -47,6 +48,21 @@ impl NodeCaller for NodeCalls {
                 .call(&target, &function, args, ctx)
                 .await
                 .map(view::as_ids)
+        })
+    }
+
+    fn wait(&self, wait: Wait, task: TaskId) -> BoxFuture<'static, Result<Value>> {
+        let calls = self.calls.clone();
+        let request = WaitRequest {
+            task,
+            invocation: self.ctx.invocation.clone(),
+            signal: wait.signal,
+            ms: wait.ms,
+        };
+        Box::pin(async move {
+            // A wait row holds the invocation's place: its record must be stored first.
+            let store = calls.objects.store().clone();
+            calls.waits.run(store.as_ref(), &request).await
         })
     }
 

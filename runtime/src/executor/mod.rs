@@ -47,6 +47,18 @@ pub trait NodeCaller: Send + Sync {
     fn reused(&self, _task: &TaskId) -> bool {
         false
     }
+    /// Waits durably as task `task`: for a signal (its value, or a timeout error), or for
+    /// a while (null).
+    fn wait(&self, wait: Wait, task: TaskId) -> BoxFuture<'static, Result<Value>>;
+}
+
+/// What a wait node waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wait {
+    /// The signal; `None` for a sleep.
+    pub signal: Option<String>,
+    /// The sleep, or the signal's timeout, in milliseconds.
+    pub ms: u64,
 }
 
 /// Most elements of one map run at once.
@@ -159,6 +171,7 @@ fn is_internal(artifact: &Artifact, graph: &GraphArtifact, node: &NodeArtifact) 
         NodeOp::Flatten { input } | NodeOp::Compute { value: input } => {
             reads_internal(artifact, graph, input)
         }
+        NodeOp::Wait { .. } => false,
         NodeOp::If {
             then, otherwise, ..
         } => [then, otherwise]
@@ -341,7 +354,7 @@ fn call_nodes(graph: &GraphArtifact, out: &mut HashMap<u32, bool>) {
                 call_nodes(body, out);
                 call_nodes(catch, out);
             }
-            NodeOp::Compute { .. } | NodeOp::Flatten { .. } => {}
+            NodeOp::Compute { .. } | NodeOp::Flatten { .. } | NodeOp::Wait { .. } => {}
         }
     }
 }
@@ -689,6 +702,13 @@ async fn run_node(run: Arc<MacroRun>, node: NodeArtifact, scope: Scope) -> NodeO
         NodeOp::Call { .. } => call_node(&run, &node, &scope, &task).await,
         NodeOp::Flatten { input } => flatten(resolve(&run, input, &scope).await),
         NodeOp::Compute { value } => resolve(&run, value, &scope).await,
+        NodeOp::Wait { signal, ms, .. } => {
+            let wait = Wait {
+                signal: signal.clone(),
+                ms: *ms,
+            };
+            run.calls.wait(wait, task.clone()).await
+        }
         NodeOp::If {
             cond,
             then,

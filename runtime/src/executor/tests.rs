@@ -64,6 +64,22 @@ class N {
     return for x in [1, 2, 3, 4] if x % 2 == 0 { self.add(by: x) }
   }
 
+  public macro paced() -> int {
+    self.note(text: "a")
+    sleep(10m)
+    self.note(text: "b")
+    return self.read()
+  }
+
+  public macro approved() -> string {
+    let answer = try {
+      signal("late", timeout: 1h)
+    } catch e {
+      return "timed out: " + e.code
+    }
+    return "answered"
+  }
+
   public macro tolerant(n: int) -> [N] {
     let xs = self.range(n: n)
     let done = for x in xs tolerate 1 { x.add(by: 1) }
@@ -149,6 +165,23 @@ impl NodeCaller for Arc<Fake> {
 
     fn field(&self, _id: ObjectId, _name: String) -> BoxFuture<'static, Result<Value>> {
         Box::pin(async { Ok(Value::Null) })
+    }
+
+    /// A sleep is over at once; the signal `late` times out; others come with `true`.
+    fn wait(&self, wait: Wait, task: TaskId) -> BoxFuture<'static, Result<Value>> {
+        let fake = self.clone();
+        Box::pin(async move {
+            let name = wait.signal.clone().unwrap_or_else(|| "sleep".into());
+            fake.log
+                .lock()
+                .unwrap()
+                .push((format!("wait {name}"), task, json!(wait.ms)));
+            match wait.signal.as_deref() {
+                Some("late") => Err(Error::timeout("no signal `late` came within 1h")),
+                Some(_) => Ok(Value::Bool(true)),
+                None => Ok(Value::Null),
+            }
+        })
     }
 }
 
@@ -437,6 +470,38 @@ async fn a_for_filter_leaves_elements_out_and_keeps_task_ids() {
         "{by:?}"
     );
     assert_eq!(out.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_sleep_runs_between_the_calls_around_it_with_its_length() {
+    let fake = Arc::new(Fake::default());
+    let out = run(&fake, "paced", json!({}), "o1").run().await.unwrap();
+    let log = fake.log.lock().unwrap().clone();
+    let order: Vec<String> = log
+        .iter()
+        .map(|(f, _, a)| format!("{f}{}", a.get("text").and_then(Value::as_str).unwrap_or("")))
+        .collect();
+    assert_eq!(order, vec!["notea", "wait sleep", "noteb", "read"]);
+    let (_, task, ms) = &log[1];
+    assert_eq!(ms, &json!(600_000));
+    assert_eq!(task.as_str(), "inv.n1");
+    assert_eq!(out, 42);
+}
+
+#[tokio::test]
+async fn a_signal_timeout_is_caught_by_try_with_its_code() {
+    let fake = Arc::new(Fake::default());
+    let r = run(&fake, "approved", json!({}), "o1");
+    let progress = r.progress.clone();
+    let out = r.run().await.unwrap();
+    assert_eq!(out, "timed out: function_timeout");
+    let failed: Vec<String> = progress
+        .snapshot()
+        .values()
+        .filter(|n| n.status == NodeStatus::Failed)
+        .map(|n| n.label.clone())
+        .collect();
+    assert_eq!(failed, vec!["signal(\"late\", timeout: 1h)"]);
 }
 
 #[tokio::test]

@@ -254,6 +254,57 @@ impl Lease {
     }
 }
 
+/// What became of a signal sent to an invocation ([`Store::put_signal`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignalOutcome {
+    /// Kept until a wait of the invocation takes it.
+    Stored,
+    /// There is no such invocation.
+    UnknownInvocation,
+    /// The invocation has finished: nothing will take it.
+    Finished(InvocationStatus),
+    /// The invocation holds this many signals not taken yet already.
+    TooMany(usize),
+}
+
+/// A wait node's turn at the store ([`Store::wait`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WaitRequest {
+    /// The node's task: one wait row each, made on its first turn.
+    pub task: TaskId,
+    /// The invocation whose signals it takes.
+    pub invocation: InvocationId,
+    /// The signal waited for; `None` for a `sleep`.
+    pub signal: Option<String>,
+    /// The sleep, or the signal's timeout, from the first turn, in milliseconds.
+    pub ms: u64,
+}
+
+impl WaitRequest {
+    /// What the wait comes to once due with no signal taken, and the state to record: a
+    /// signal wait times out, a sleep is over.
+    pub fn when_due(&self) -> (&'static str, WaitState) {
+        match self.signal {
+            Some(_) => ("timed_out", WaitState::TimedOut),
+            None => ("done", WaitState::Done(Value::Null)),
+        }
+    }
+}
+
+/// Where a wait stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WaitState {
+    /// Over: the signal's value (taken once, by this wait), or null for a sleep.
+    Done(Value),
+    /// A signal wait that reached its timeout with no signal.
+    TimedOut,
+    /// Still waiting.
+    Waiting {
+        /// Milliseconds until the sleep ends or the timeout strikes, on the store's clock.
+        due_in_ms: u64,
+    },
+}
+
 /// The outcome of a commit.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CommitOutcome {
@@ -354,6 +405,8 @@ pub enum Change {
     Packages,
     /// A token was minted or revoked.
     Tokens,
+    /// A signal was sent to an invocation: waits look in the store for theirs.
+    Signals,
     /// Anything may have changed (notices may have been missed): read it all again.
     All,
 }
@@ -417,6 +470,20 @@ pub trait Store: Send + Sync + 'static {
     async fn tokens(&self) -> StoreResult<Vec<TokenRecord>>;
     /// Revokes a token; false when there is none by that id.
     async fn revoke_token(&self, id: &str) -> StoreResult<bool>;
+    /// Keeps a signal for a pending invocation, in one transaction with the check that it is
+    /// pending and holds fewer than `max_waiting` signals not taken yet.
+    async fn put_signal(
+        &self,
+        invocation: &InvocationId,
+        name: &str,
+        value: &Value,
+        max_waiting: usize,
+    ) -> StoreResult<SignalOutcome>;
+    /// One turn of a wait, in one transaction: its row made on the first turn (with its due
+    /// time), the oldest signal of its name not taken yet taken by it, or its timeout
+    /// recorded once due. A finished wait answers the same on every later turn (a
+    /// re-run after a restart), so a signal is taken once and a timeout stays one.
+    async fn wait(&self, request: &WaitRequest) -> StoreResult<WaitState>;
 
     /// Whether other processes may write this store too (PostgreSQL, with several
     /// replicas). Then nothing read from it may be kept in memory as current, and `mut`

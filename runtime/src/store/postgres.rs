@@ -19,6 +19,7 @@ mod group;
 mod locks;
 mod notify;
 mod scratch;
+mod waits;
 pub use scratch::ScratchDatabase;
 
 /// Most connections of one store.
@@ -111,6 +112,8 @@ CREATE TABLE memos (
   task_id TEXT NOT NULL
 );
 "#,
+    // 4: signals sent to invocations, and the durable waits of macros (`signal`, `sleep`).
+    waits::MIGRATION,
 ];
 
 /// PostgreSQL-backed [`Store`], over a pool of connections.
@@ -990,6 +993,21 @@ impl Store for PostgresStore {
             .collect::<StoreResult<Vec<_>>>()?;
         claimed.sort_by(|a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())));
         Ok(claimed)
+    }
+
+    async fn put_signal(
+        &self,
+        invocation: &InvocationId,
+        name: &str,
+        value: &Value,
+        max_waiting: usize,
+    ) -> StoreResult<SignalOutcome> {
+        self.put_signal_impl(invocation, name, value, max_waiting)
+            .await
+    }
+
+    async fn wait(&self, request: &WaitRequest) -> StoreResult<WaitState> {
+        self.wait_impl(request).await
     }
 
     async fn idempotent(&self, key: &str) -> StoreResult<Option<InvocationId>> {

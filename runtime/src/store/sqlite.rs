@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::oneshot;
 
+mod waits;
+
 /// Most commits grouped into one transaction.
 const MAX_GROUP: usize = 512;
 /// Read connections.
@@ -159,6 +161,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
         let conn = open(path)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        conn.execute_batch(waits::SCHEMA).map_err(err)?;
         migrate(&conn)?;
         // One process uses the file (the data folder's lock): whoever held a lease in it
         // is gone, so its invocations are free to claim now rather than at expiry.
@@ -875,6 +878,21 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.write_one(move |c| Ok(c.execute("DELETE FROM tokens WHERE id = ?1", params![id])? > 0))
             .await
+    }
+
+    async fn put_signal(
+        &self,
+        invocation: &InvocationId,
+        name: &str,
+        value: &Value,
+        max_waiting: usize,
+    ) -> StoreResult<SignalOutcome> {
+        self.put_signal_impl(invocation, name, value, max_waiting)
+            .await
+    }
+
+    async fn wait(&self, request: &WaitRequest) -> StoreResult<WaitState> {
+        self.wait_impl(request).await
     }
 
     async fn idempotent(&self, key: &str) -> StoreResult<Option<InvocationId>> {

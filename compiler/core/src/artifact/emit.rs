@@ -424,6 +424,11 @@ impl Emitter<'_> {
                         var: n.var.clone(),
                         catch: Box::new(self.level(g, &n.catch)),
                     },
+                    NodeKind::Wait(w) => NodeOp::Wait {
+                        signal: w.signal.clone(),
+                        ty: w.signal.as_ref().map(|_| self.ty(&w.ty, None)),
+                        ms: w.ms,
+                    },
                     NodeKind::Flatten { input } => NodeOp::Flatten {
                         input: value(input),
                     },

@@ -358,6 +358,20 @@ pub enum NodeOp {
         /// The failure handler.
         catch: Box<GraphArtifact>,
     },
+    /// A durable wait: for the signal `signal` sent to the invocation, failing with a
+    /// timeout after `ms`; or, without `signal`, for `ms` (`sleep`). Its output is the
+    /// signal's value (null for `sleep`). It runs after every earlier node of its level and
+    /// before every later one (the graph's `order` edges say so).
+    Wait {
+        /// The signal's name; none for `sleep`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<String>,
+        /// The type of the signal's value.
+        #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+        ty: Option<TypeRef>,
+        /// The sleep, or the signal's timeout, in milliseconds.
+        ms: u64,
+    },
     /// Join a list of lists.
     Flatten {
         /// The list of lists.

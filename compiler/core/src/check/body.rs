@@ -9,8 +9,10 @@ use crate::diagnostic::{Code, Diagnostic, Fix};
 use crate::span::{FileId, Span};
 use crate::syntax::ast::{self, Access};
 use ops::{first_call, VALUE_BUILTINS};
+use waits::WAIT_BUILTINS;
 
 mod ops;
+pub mod waits;
 
 /// A name bound in a macro body.
 #[derive(Clone, Debug)]
@@ -1322,13 +1324,16 @@ impl Checker<'_> {
         if VALUE_BUILTINS.contains(&func.name.as_str()) {
             return self.value_builtin(cx, func, args);
         }
+        if WAIT_BUILTINS.contains(&func.name.as_str()) {
+            return self.wait_builtin(cx, func, args);
+        }
         if func.name != "flatten" {
             let mut d = Diagnostic::new(Code::E0113, cx.file, func.span, format!("there is no function `{}`", func.name))
                 .label("unknown function")
-                .note("functions are called on an object (`x.f()`) or a class (`C.f()`); the free functions are `flatten`, `len`, `sum`, `min` and `max`");
+                .note("functions are called on an object (`x.f()`) or a class (`C.f()`); the free functions are `flatten`, `len`, `sum`, `min`, `max`, `signal` and `sleep`");
             d = d.did_you_mean(suggest::closest(
                 &func.name,
-                ["flatten", "len", "sum", "min", "max"],
+                ["flatten", "len", "sum", "min", "max", "signal", "sleep"],
             ));
             self.diagnostics.push(d);
             self.args_only(cx, args);

@@ -8,6 +8,7 @@
 
 pub mod annotations;
 mod body;
+pub use body::waits::{valid_signal_name, MAX_SIGNAL_NAME, MAX_WAIT_MS};
 mod collect;
 pub mod model;
 pub mod suggest;

@@ -2,7 +2,9 @@
 //! their body; ordering edges are dashed. An `if` is a diamond with a cluster per block
 //! (edges labelled `then` and `else`); a `try` is a hexagon with its body and its `catch`
 //! block, joined by a red dashed `on failure` edge; a block that returns has a `return` edge
-//! to the result; values the runtime computes itself are parallelograms.
+//! to the result; values the runtime computes itself are parallelograms; a wait for a signal
+//! is a flag (dot `cds`, Mermaid `>...]`) and a `sleep` an octagon (Mermaid a circle), with
+//! dashed `order` edges from what comes before and to what comes after.
 
 use super::{EdgeKind, InvocationGraph, Level, NodeId, NodeKind};
 use crate::check::model::Model;
@@ -160,6 +162,15 @@ fn dot_level(graph: &InvocationGraph, level: &Level, indent: usize, out: &mut St
                 let _ = writeln!(
                     out,
                     "{pad}n{} [label=\"{}\", shape=parallelogram];",
+                    id.0,
+                    dot_escape(&node.label)
+                );
+            }
+            NodeKind::Wait(w) => {
+                let shape = if w.signal.is_some() { "cds" } else { "octagon" };
+                let _ = writeln!(
+                    out,
+                    "{pad}n{} [label=\"{}\", shape={shape}];",
                     id.0,
                     dot_escape(&node.label)
                 );
@@ -345,6 +356,12 @@ fn mermaid_level(graph: &InvocationGraph, level: &Level, indent: usize, out: &mu
             }
             NodeKind::Compute { .. } => {
                 let _ = writeln!(out, "{pad}n{}[/\"{}\"/]", id.0, mermaid_escape(&node.label));
+            }
+            NodeKind::Wait(w) if w.signal.is_some() => {
+                let _ = writeln!(out, "{pad}n{}>\"{}\"]", id.0, mermaid_escape(&node.label));
+            }
+            NodeKind::Wait(_) => {
+                let _ = writeln!(out, "{pad}n{}((\"{}\"))", id.0, mermaid_escape(&node.label));
             }
             NodeKind::If(n) => {
                 let _ = writeln!(out, "{pad}n{}{{\"{}\"}}", id.0, mermaid_escape(&node.label));

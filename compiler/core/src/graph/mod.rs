@@ -162,6 +162,18 @@ pub struct TryNode {
     pub catch: Level,
 }
 
+/// A wait: for a signal sent to the invocation (with a timeout), or for a while (`sleep`).
+/// Every later node of its level runs after it, and it runs after every earlier one.
+#[derive(Clone, Debug)]
+pub struct WaitNode {
+    /// The signal waited for; `None` for `sleep`.
+    pub signal: Option<String>,
+    /// How long: the sleep, or the signal's timeout, in milliseconds.
+    pub ms: u64,
+    /// The type of the signal's value (`Unit` for `sleep`).
+    pub ty: Ty,
+}
+
 /// What a node does.
 #[derive(Clone, Debug)]
 pub enum NodeKind {
@@ -183,6 +195,8 @@ pub enum NodeKind {
     If(IfNode),
     /// Calls with a failure handler.
     Try(TryNode),
+    /// A durable wait.
+    Wait(WaitNode),
 }
 
 /// A node with where it comes from.
@@ -221,6 +235,18 @@ impl Level {
                 NodeKind::Try(n) => n.body.may_return(nodes) || n.catch.may_return(nodes),
                 _ => false,
             })
+    }
+
+    /// Whether running this level may wait (`signal`, `sleep`), in it or in a block or `for`
+    /// body inside it.
+    pub fn waits(&self, nodes: &[Node]) -> bool {
+        self.node_ids().any(|id| match &nodes[id.0 as usize].kind {
+            NodeKind::Wait(_) => true,
+            NodeKind::If(n) => n.then.waits(nodes) || n.otherwise.waits(nodes),
+            NodeKind::Try(n) => n.body.waits(nodes) || n.catch.waits(nodes),
+            NodeKind::Map(m) => m.body.waits(nodes),
+            _ => false,
+        })
     }
 
     /// Node ids of this level, in creation order.
@@ -568,6 +594,9 @@ impl Builder<'_> {
             ast::ExprKind::Binary { .. }
             | ast::ExprKind::Unary { .. }
             | ast::ExprKind::Interp { .. } => self.compute(cx, env, e),
+            ast::ExprKind::FreeCall { func, args } if is_wait(&func.name) => {
+                self.wait(cx, e, &func.name, args)
+            }
             ast::ExprKind::FreeCall { func, .. } if func.name != "flatten" => {
                 self.compute(cx, env, e)
             }
@@ -657,7 +686,8 @@ impl Builder<'_> {
                 if let Some(t) = tolerate {
                     label.push_str(&format!(" tolerate {}", t.limit.as_written()));
                 }
-                Value::Node(self.add_node(
+                let waits = body.waits(&self.nodes);
+                let id = self.add_node(
                     cx,
                     NodeKind::Map(MapNode {
                         var: var.name.clone(),
@@ -669,7 +699,11 @@ impl Builder<'_> {
                     e,
                     label,
                     &deps,
-                ))
+                );
+                if waits {
+                    Self::sequence(cx, id);
+                }
+                Value::Node(id)
             }
             // Literals are constants, handled above.
             _ => Value::Const(serde_json::Value::Null),
@@ -701,10 +735,14 @@ impl Builder<'_> {
                 },
                 args: vec![self.pure(cx, env, operand)],
             },
-            ast::ExprKind::FreeCall { func, args } if func.name != "flatten" => Value::Op {
-                op: func.name.clone(),
-                args: args.iter().map(|a| self.pure(cx, env, &a.value)).collect(),
-            },
+            ast::ExprKind::FreeCall { func, args }
+                if func.name != "flatten" && !is_wait(&func.name) =>
+            {
+                Value::Op {
+                    op: func.name.clone(),
+                    args: args.iter().map(|a| self.pure(cx, env, &a.value)).collect(),
+                }
+            }
             // `"a {x} b"`: the pieces joined, values written out.
             ast::ExprKind::Interp { parts } => Value::Op {
                 op: "format".to_string(),
@@ -743,7 +781,11 @@ impl Builder<'_> {
         calls.append(&mut a_calls);
         calls.append(&mut b_calls);
         let may_return = a.may_return(&self.nodes) || b.may_return(&self.nodes);
+        let waits = a.waits(&self.nodes) || b.waits(&self.nodes);
         let id = self.add_node(cx, make([a, b]), e, label, &deps);
+        if waits {
+            Self::sequence(cx, id);
+        }
         calls.sort();
         calls.dedup_by(|x, y| x.0 == y.0 && (y.1 |= x.1, true).1);
         for (key, mutates) in calls {
@@ -755,6 +797,58 @@ impl Builder<'_> {
             cx.barrier = Some(id);
         }
         Value::Node(id)
+    }
+
+    /// `signal(...)` or `sleep(...)`: a wait node after every node of the level so far, and
+    /// the barrier every later one runs after.
+    fn wait(&mut self, cx: &mut LevelCx, e: &ast::Expr, func: &str, args: &[ast::Arg]) -> Value {
+        let mut signal = None;
+        let mut ms = 0;
+        for a in args {
+            match (&a.value.kind, a.name.as_ref().map(|n| n.name.as_str())) {
+                (ast::ExprKind::Str { value }, None) => signal = Some(value.clone()),
+                (ast::ExprKind::Duration { millis }, None | Some("timeout")) => ms = *millis,
+                _ => {}
+            }
+        }
+        let ty = if func == "sleep" {
+            Ty::Unit
+        } else {
+            self.analysis
+                .expr_types
+                .get(&(self.file, e.span))
+                .cloned()
+                .unwrap_or(Ty::Json)
+        };
+        let label = self.text(e.span);
+        let kind = NodeKind::Wait(WaitNode { signal, ms, ty });
+        let id = self.add_node(cx, kind, e, label, &BTreeSet::new());
+        Self::sequence(cx, id);
+        Value::Node(id)
+    }
+
+    /// Makes `id` a sequence point of its level: it runs after every node before it that
+    /// nothing else waits for, and every later node runs after it.
+    fn sequence(cx: &mut LevelCx, id: NodeId) {
+        let to = cx.index[&id];
+        let before: Vec<NodeIndex> = cx
+            .level
+            .graph
+            .node_indices()
+            .filter(|i| {
+                *i != to
+                    && cx
+                        .level
+                        .graph
+                        .neighbors_directed(*i, petgraph::Direction::Outgoing)
+                        .next()
+                        .is_none()
+            })
+            .collect();
+        for from in before {
+            cx.level.graph.add_edge(from, to, EdgeKind::Order);
+        }
+        cx.barrier = Some(id);
     }
 
     fn call(
@@ -828,6 +922,11 @@ impl Builder<'_> {
             .collect::<Vec<_>>()
             .join(" ")
     }
+}
+
+/// Whether a free function is a wait (`signal`, `sleep`).
+fn is_wait(name: &str) -> bool {
+    name == "signal" || name == "sleep"
 }
 
 /// The span of an `if` from `if` to the end of its condition.

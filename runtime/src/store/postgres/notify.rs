@@ -1,5 +1,5 @@
-//! Notices of deploys and token changes between the runtimes on one database: a commit of
-//! a package or token sends `NOTIFY` on a channel in its own transaction (so the notice
+//! Notices of deploys, token changes and signals between the runtimes on one database: a
+//! commit of a package, a token or a signal sends `NOTIFY` on a channel in its own transaction (so the notice
 //! goes out exactly when the row is visible), and each runtime `LISTEN`s on a connection of
 //! its own. When that connection ends it is made again, and the runtime is told to read
 //! everything again ([`Change::All`]), since notices sent meanwhile are lost.
@@ -14,6 +14,8 @@ use tokio_postgres::{AsyncMessage, NoTls};
 pub(super) const PACKAGES: &str = "oaas_packages";
 /// The channel a minted or revoked token notifies.
 pub(super) const TOKENS: &str = "oaas_tokens";
+/// The channel a signal sent to an invocation notifies.
+pub(super) const SIGNALS: &str = "oaas_signals";
 /// How long to wait before connecting again after the listening connection failed.
 const RECONNECT: Duration = Duration::from_millis(500);
 
@@ -50,7 +52,9 @@ async fn listen_once(
         Ok(())
     });
     client
-        .batch_execute(&format!("LISTEN {PACKAGES}; LISTEN {TOKENS}"))
+        .batch_execute(&format!(
+            "LISTEN {PACKAGES}; LISTEN {TOKENS}; LISTEN {SIGNALS}"
+        ))
         .await
         .map_err(chain)?;
     // Whatever was committed before listening began is read again now.
@@ -59,6 +63,7 @@ async fn listen_once(
         let change = match channel.as_str() {
             PACKAGES => Change::Packages,
             TOKENS => Change::Tokens,
+            SIGNALS => Change::Signals,
             _ => continue,
         };
         let _ = tx.send(change);
