@@ -220,8 +220,27 @@ module.exports = grammar({
     free_call: ($) =>
       prec(PREC.free_call, seq(field('function', $.identifier), field('arguments', $.arguments))),
     arguments: ($) => seq('(', commaSep($.argument), ')'),
+    // Any word names an argument (`f(if: 1)`), as in the pest grammar: the words that could
+    // also begin its value are taken as a name when a `:` follows.
     argument: ($) =>
-      seq(optional(seq(field('name', $.identifier), ':')), field('value', $._expression)),
+      seq(
+        optional(
+          seq(
+            field(
+              'name',
+              choice(
+                $.identifier,
+                alias(
+                  choice('if', 'not', 'try', 'for', 'self', 'true', 'false', 'null'),
+                  $.identifier,
+                ),
+              ),
+            ),
+            ':',
+          ),
+        ),
+        field('value', $._expression),
+      ),
     parenthesized_expression: ($) => seq('(', $._expression, ')'),
     list: ($) => seq('[', commaSep($._expression), ']'),
     object: ($) => seq('{', commaSep($.object_member), '}'),
