@@ -35,6 +35,27 @@
   "in"
 ] @keyword.repeat
 
+[
+  "if"
+  "else"
+] @keyword.conditional
+
+[
+  "try"
+  "catch"
+] @keyword.exception
+
+[
+  "after"
+  "tolerate"
+] @keyword
+
+[
+  "and"
+  "or"
+  "not"
+] @keyword.operator
+
 (modifier) @keyword.modifier
 
 (self) @variable.builtin
@@ -49,8 +70,19 @@
 (integer) @number
 (float) @number.float
 (duration) @number
-(string) @string
+(tolerance) @number
+[
+  (string)
+  (interpolated_string)
+] @string
 (escape_sequence) @string.escape
+
+; `"paid {amount}"`: the value inside the braces is code, not text.
+(interpolation) @embedded
+[
+  (interpolation_start)
+  (interpolation_end)
+] @punctuation.special
 
 (annotation
   "@" @attribute
@@ -111,6 +143,10 @@
   name: (identifier) @variable)
 (for_expression
   variable: (identifier) @variable)
+(try_expression
+  error: (identifier) @variable)
+(after_clause
+  (identifier) @variable)
 
 ; A capitalised name before `.`: a class (`Detection.merge(...)`).
 ((call_expression
@@ -136,4 +172,15 @@
   "="
   "->"
   "?"
+  "=="
+  "!="
+  "<"
+  "<="
+  ">"
+  ">="
+  "+"
+  "-"
+  "*"
+  "/"
+  "%"
 ] @operator
