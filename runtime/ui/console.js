@@ -512,7 +512,9 @@ async function invocationPage(id) {
   const state = { inv, nodes: Object.assign({}, inv.nodes), selected: null, expanded: new Set() };
   const byId = m ? allNodes(m.graph) : new Map();
   const source = (span) => (pkg && pkg.sources[span.file] ? excerpt(pkg.sources[span.file].text, span.line, span.end_line) : null);
-  const card = (n) => h('div', { class: 'card', 'data-key': n.key }, h('div', {}, h('code', {}, n.key), ' ', badge(n.status), ' ', h('span', { class: 'muted' }, timing(n))),
+  // `reused`: an `@memo` call answered by a recorded result, with no container.
+  const reused = (n) => (n.reused ? [' ', h('span', { class: 'badge reused', title: 'answered by a recorded result (@memo): no container ran' }, 'reused')] : null);
+  const card = (n) => h('div', { class: 'card', 'data-key': n.key }, h('div', {}, h('code', {}, n.key), ' ', badge(n.status), reused(n), ' ', h('span', { class: 'muted' }, timing(n))),
     n.error ? h('p', { class: 'error' }, n.error) : null, n.cause ? h('p', { class: 'muted' }, n.cause) : null,
     n.output !== undefined ? h('pre', {}, json(n.output)) : null);
   // A node run once has one card; a fan-out node (inside a `for`: one run per element) has

@@ -138,6 +138,19 @@ test('a video made from the form runs detect_faces live, every node turning gree
   await shot('invocation-succeeded');
 });
 
+test('run again on the same video, every call is answered by its recorded result', { timeout: LONG }, async () => {
+  const id = await startFromForm(video, 'detect_faces', { every_s: '1' });
+  await page.locator('#status [data-status="succeeded"]').waitFor({ timeout: LONG });
+  const record = await api('/api/invocations/' + id);
+  assert.equal(record.result.id, detection, 'the Detection the first run made');
+  // split, extract_frames on the one part, detect_faces per frame, merge: all `@memo`.
+  const reused = Object.values(record.nodes).filter((n) => n.reused).length;
+  assert.equal(reused, 3 + record.result.state.frames_scanned, JSON.stringify(record.nodes));
+  await page.locator('g.node[data-node="n0"]').click();
+  await page.locator('#details .card[data-key="n0"] .badge.reused').waitFor();
+  await shot('invocation-reused');
+});
+
 test("a failing macro's red node shows its source line", { timeout: LONG }, async () => {
   // A video whose file was never uploaded: `split` cannot read it.
   const made = await api('/api/classes/video.Video/objects', { title: 'no file' });
