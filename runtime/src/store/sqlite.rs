@@ -349,22 +349,39 @@ fn in_savepoint(
 }
 
 /// One attempt at a group: the outcome of each operation, or the error that undid them all.
+/// `BEGIN IMMEDIATE` and `COMMIT` are prepared once and cached (rusqlite's `Transaction`
+/// parses them anew for every group); a group that fails is rolled back here.
 fn try_batch(conn: &mut Connection, batch: &[WriteOp]) -> Result<Vec<Outcome>, SqlError> {
     // IMMEDIATE: the write lock is taken at the start, so a group never reads a snapshot it
     // then cannot upgrade (SQLite answers that with `busy` at once, without waiting).
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let written = apply_batch(conn, batch).and_then(|outcomes| {
+        Ok(conn
+            .prepare_cached("COMMIT")?
+            .execute([])
+            .map(|_| outcomes)?)
+    });
+    if written.is_err() && !conn.is_autocommit() {
+        // What rusqlite's `Transaction` did when dropped uncommitted.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    written
+}
+
+/// The operations of a group inside its transaction.
+fn apply_batch(conn: &Connection, batch: &[WriteOp]) -> Result<Vec<Outcome>, SqlError> {
     let mut outcomes = Vec::with_capacity(batch.len());
     for op in batch {
         match op {
             WriteOp::Commit(commit, _) => {
-                let outcome = in_savepoint(&tx, |c| apply_commit(c, commit));
+                let outcome = in_savepoint(conn, |c| apply_commit(c, commit));
                 match outcome {
                     Err(e) if e.busy => return Err(e),
                     r => outcomes.push(Outcome::Commit(r.map_err(StoreError::from))),
                 }
             }
             WriteOp::Package(p, _) => {
-                let r = tx
+                let r = conn
                     .execute(
                         "INSERT INTO packages (version, names, artifact, deployed_at, workdir) VALUES (?1, ?2, ?3, ?4, ?5)
                          ON CONFLICT(version) DO UPDATE SET workdir = COALESCE(excluded.workdir, packages.workdir)",
@@ -379,7 +396,6 @@ fn try_batch(conn: &mut Connection, batch: &[WriteOp]) -> Result<Vec<Outcome>, S
             }
         }
     }
-    tx.commit()?;
     Ok(outcomes)
 }
 
