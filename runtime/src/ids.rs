@@ -56,7 +56,7 @@ string_id!(
 string_id!(
     /// What makes two calls of an `@memo` function the same call: SHA-256 (hex) of the
     /// package version, class, function, object version, arguments and the versions of the
-    /// objects passed in ([`crate::calls::memo`]).
+    /// objects passed in (computed by the calls layer's `memo` module).
     MemoKey
 );
 string_id!(

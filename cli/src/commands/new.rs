@@ -39,7 +39,7 @@ pub enum Lang {
 
 /// Runs the command and returns the exit code.
 pub fn run(args: NewArgs) -> u8 {
-    if !is_word(&args.name) {
+    if !oaas_compiler::manifest::is_word(&args.name) {
         eprintln!(
             "error: `{}` is not a package name: use letters, digits and `_`, not starting with a digit",
             args.name
@@ -100,14 +100,6 @@ fn sdk_hint() -> String {
         Ok(p) if p.join("pyproject.toml").is_file() => p.to_string_lossy().into_owned(),
         _ => "PATH/TO/oaas/sdk/python".to_string(),
     }
-}
-
-fn is_word(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 const MANIFEST: &str = "[package]

@@ -175,7 +175,8 @@ fn span_of<T>(s: &Spanned<T>) -> Span {
     Span::new(r.start, r.end)
 }
 
-fn is_word(s: &str) -> bool {
+/// Whether `s` can name a package: a letter or `_`, then letters, digits and `_`.
+pub fn is_word(s: &str) -> bool {
     let mut chars = s.chars();
     chars
         .next()

@@ -11,25 +11,32 @@ use crate::invoker::protocol::TaskRequest;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// The tasks of one invocation that were answered by a recorded result, so its record can
 /// say which nodes were reused. Shared by the invocation's calls through their context; a
 /// context without one asks for fresh calls (`Cache-Control: no-cache`, `oaasc run --fresh`).
 #[derive(Default, Debug)]
-pub struct Reused(Mutex<HashSet<TaskId>>);
+pub struct Reused {
+    tasks: Mutex<HashSet<TaskId>>,
+    /// Whether `tasks` holds any: every call asks, and most invocations reuse nothing, so
+    /// they need not take the lock.
+    any: AtomicBool,
+}
 
 impl Reused {
     /// Notes that `task` was answered by a recorded result.
     pub fn add(&self, task: &TaskId) {
-        if let Ok(mut set) = self.0.lock() {
+        if let Ok(mut set) = self.tasks.lock() {
             set.insert(task.clone());
+            self.any.store(true, Ordering::Release);
         }
     }
 
     /// Whether `task` was answered by a recorded result.
     pub fn contains(&self, task: &TaskId) -> bool {
-        self.0.lock().is_ok_and(|set| set.contains(task))
+        self.any.load(Ordering::Acquire) && self.tasks.lock().is_ok_and(|set| set.contains(task))
     }
 }
 

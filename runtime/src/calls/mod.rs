@@ -392,8 +392,6 @@ impl Calls {
     }
 }
 
-/// Admits a call: the one place where a member is looked up, its access modifier checked for
-/// the caller, its target (class or object) checked, and its arguments bound.
 /// How a `mut` call first waits for its object on a shared store: optimistically, unless
 /// its class has files. Files are uploaded to the next version's keys before the commit,
 /// and uploads are create-only, so two runtimes must not both try the same version of an
@@ -405,6 +403,8 @@ fn first_claim(resolved: &Resolved) -> Claim {
     }
 }
 
+/// Admits a call: the one place where a member is looked up, its access modifier checked for
+/// the caller, its target (class or object) checked, and its arguments bound.
 fn admit<'a>(
     resolved: &'a Resolved,
     function: &str,
