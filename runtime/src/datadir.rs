@@ -55,9 +55,8 @@ impl DataDir {
                 return Ok(s);
             }
         }
-        let s: Vec<u8> = (0..4)
-            .flat_map(|_| *uuid::Uuid::new_v4().as_bytes())
-            .collect();
+        let mut s = vec![0u8; 64];
+        getrandom::fill(&mut s).map_err(|e| format!("cannot make the signing key: {e}"))?;
         write_private(&path, &s).map_err(|e| format!("cannot write the signing key: {e}"))?;
         Ok(s)
     }
@@ -74,7 +73,7 @@ impl DataDir {
                 return Ok((t.trim().to_string(), Some(path)));
             }
         }
-        let token = crate::tokens::new_secret();
+        let token = crate::tokens::new_secret()?;
         write_private(&path, format!("{token}\n").as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         Ok((token, Some(path)))

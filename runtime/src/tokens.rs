@@ -58,12 +58,11 @@ pub fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// A new secret: 256 random bits, hex.
-pub fn new_secret() -> String {
-    let bytes: Vec<u8> = (0..2)
-        .flat_map(|_| *uuid::Uuid::new_v4().as_bytes())
-        .collect();
-    format!("oaas_{}", hex::encode(bytes))
+/// A new secret: 256 random bits from the operating system's generator, hex.
+pub fn new_secret() -> std::result::Result<String, String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| format!("cannot make a secret: {e}"))?;
+    Ok(format!("oaas_{}", hex::encode(bytes)))
 }
 
 /// The tokens a runtime accepts, read from the store once and kept in memory.
@@ -134,7 +133,7 @@ impl Tokens {
                 "there is one admin token, the operator's: mint `read`, `invoke` or `deploy` tokens",
             ));
         }
-        let token = new_secret();
+        let token = new_secret().map_err(Error::internal)?;
         let record = TokenRecord {
             id: uuid::Uuid::now_v7().to_string(),
             hash: hash(&token),

@@ -29,6 +29,7 @@ fn version(id: &str, n: u64, writer: &str) -> Arc<ObjectVersion> {
         deleted: false,
         task_id: None,
         created_at: 0,
+        state_text: Default::default(),
     })
 }
 

@@ -30,6 +30,7 @@ fn version(id: &str, class: &str, n: u64, state: Value, deleted: bool) -> Arc<Ob
         deleted,
         task_id: Some(format!("task-{id}-{n}").as_str().into()),
         created_at: 1_700_000_000_000 + n as i64,
+        state_text: Default::default(),
     })
 }
 

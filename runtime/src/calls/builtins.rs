@@ -113,6 +113,7 @@ async fn new(objects: &Objects, call: &Builtin<'_>) -> Result<Value> {
         deleted: false,
         task_id: Some(call.ctx.task.clone()),
         created_at: now_ms(),
+        state_text: Default::default(),
     };
     let mut view = objects.view(&v, class, call.ctx.caller);
     // Signed URLs to upload the new object's files.

@@ -430,6 +430,7 @@ fn next_self_version(
         deleted: false,
         task_id: Some(task.ctx.task.clone()),
         created_at: now_ms(),
+        state_text: Default::default(),
     })
 }
 
@@ -465,5 +466,6 @@ fn new_object(
         deleted: false,
         task_id: Some(task.clone()),
         created_at: now_ms(),
+        state_text: Default::default(),
     })
 }

@@ -67,7 +67,8 @@ impl Serialize for SelfDocument {
         map.serialize_entry("id", &o.id)?;
         map.serialize_entry("class", &o.class)?;
         map.serialize_entry("version", &o.version)?;
-        map.serialize_entry("state", &o.state)?;
+        // The version's JSON text, written once for the store, the task and the answer.
+        map.serialize_entry("state", o.state_json())?;
         map.serialize_entry("refs", &o.refs)?;
         map.serialize_entry("files", &self.files)?;
         map.serialize_entry("upload", &self.upload)?;

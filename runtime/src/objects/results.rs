@@ -59,6 +59,7 @@ mod tests {
             deleted: false,
             task_id: None,
             created_at: 0,
+            state_text: Default::default(),
         });
         let view = json!({"id": "o1", "class": "p.C", "version": 2, "state": {"n": 1}});
         let stored = compact(&json!([view.clone(), 7]), &[v]);

@@ -8,6 +8,7 @@ pub mod sqlite;
 use crate::error::Error;
 use crate::ids::{InvocationId, MemoKey, ObjectId, Target, TaskId};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -34,6 +35,44 @@ pub struct ObjectVersion {
     pub task_id: Option<TaskId>,
     /// Unix milliseconds.
     pub created_at: i64,
+    /// The state's JSON text, written when first asked for ([`ObjectVersion::state_json`]).
+    #[serde(skip)]
+    pub state_text: StateText,
+}
+
+impl ObjectVersion {
+    /// The state as JSON text, written out once per version and then reused: the store's row,
+    /// the task documents sent with this version and the answers that show it all take the
+    /// same text. A version is immutable; its `state` must not change once this is read.
+    pub fn state_json(&self) -> &RawValue {
+        self.state_text.0.get_or_init(|| {
+            serde_json::value::to_raw_value(&self.state)
+                .unwrap_or_else(|_| RawValue::NULL.to_owned())
+        })
+    }
+}
+
+/// The JSON text of a version's state, made once ([`ObjectVersion::state_json`]). A clone
+/// starts empty (a clone may be given another state), and it takes no part in equality.
+#[derive(Default)]
+pub struct StateText(std::sync::OnceLock<Box<RawValue>>);
+
+impl Clone for StateText {
+    fn clone(&self) -> StateText {
+        StateText::default()
+    }
+}
+
+impl PartialEq for StateText {
+    fn eq(&self, _: &StateText) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for StateText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StateText")
+    }
 }
 
 /// A deployed package version.

@@ -773,6 +773,7 @@ fn row_to_version(r: &Row) -> StoreResult<ObjectVersion> {
         deleted: get(r, 7)?,
         task_id: get::<Option<String>>(r, 8)?.map(TaskId::from),
         created_at: get(r, 9)?,
+        state_text: Default::default(),
     })
 }
 

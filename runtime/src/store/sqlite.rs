@@ -469,7 +469,7 @@ impl PreparedCommit {
                     version: v.version as i64,
                     class: v.class.clone(),
                     package_version: v.package_version.clone(),
-                    state: json_text(&v.state),
+                    state: v.state_json().get().to_owned(),
                     refs: json_text(&v.refs),
                     files: json_text(&v.files),
                     deleted: v.deleted,
@@ -615,6 +615,7 @@ fn row_to_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectVersion> {
         deleted: r.get::<_, i64>(7)? != 0,
         task_id: r.get::<_, Option<String>>(8)?.map(TaskId::from),
         created_at: r.get(9)?,
+        state_text: Default::default(),
     })
 }
 
@@ -973,6 +974,7 @@ mod tests {
             deleted,
             task_id: None,
             created_at: 0,
+            state_text: Default::default(),
         })
     }
 
