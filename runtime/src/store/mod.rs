@@ -553,3 +553,39 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn version(state: Value) -> ObjectVersion {
+        ObjectVersion {
+            id: "o1".into(),
+            class: "p.C".into(),
+            package_version: "sha256:x".into(),
+            version: 1,
+            state,
+            refs: BTreeMap::new(),
+            files: BTreeMap::new(),
+            deleted: false,
+            task_id: None,
+            created_at: 0,
+            state_text: StateText::default(),
+        }
+    }
+
+    #[test]
+    fn a_versions_state_text_is_its_state_and_a_clone_writes_its_own() {
+        let v = version(json!({"b": "x\"y", "a": [1, 2.5, null]}));
+        assert_eq!(v.state_json().get(), r#"{"a":[1,2.5,null],"b":"x\"y"}"#);
+        // A clone given another state does not keep the first one's text.
+        let mut other = v.clone();
+        other.state = json!({"a": 2});
+        assert_eq!(other.state_json().get(), r#"{"a":2}"#);
+        assert_eq!(v.state_json().get(), r#"{"a":[1,2.5,null],"b":"x\"y"}"#);
+        // The text takes no part in equality.
+        assert_eq!(v, version(json!({"b": "x\"y", "a": [1, 2.5, null]})));
+    }
+}

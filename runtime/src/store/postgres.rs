@@ -609,7 +609,7 @@ async fn push_versions<'a>(
                     number,
                     &v.class,
                     &v.package_version,
-                    &v.state,
+                    &Json(v.state_json()),
                     &Json(&v.refs),
                     &Json(&v.files),
                     &v.deleted,
