@@ -7,12 +7,12 @@
 
 use super::tasks::Task;
 use crate::ids::{MemoKey, TaskId};
-use crate::invoker::protocol::TaskRequest;
+use crate::store::ObjectVersion;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The tasks of one invocation that were answered by a recorded result, so its record can
 /// say which nodes were reused. Shared by the invocation's calls through their context; a
@@ -40,9 +40,10 @@ impl Reused {
     }
 }
 
-/// The key of a task of an `@memo` function, from the document sent to its container:
-/// `None` for a function without `@memo`.
-pub fn key(task: &Task<'_>, request: &TaskRequest) -> Option<MemoKey> {
+/// The key of a task of an `@memo` function, from its inputs and the objects passed in
+/// (`passed`, at the versions the task is given): `None` for a function without `@memo`.
+/// Found before the task's document is built, so a reused result signs no URL.
+pub fn key(task: &Task<'_>, passed: &[Arc<ObjectVersion>]) -> Option<MemoKey> {
     if !task.func.run.memo || task.func.mutates {
         return None;
     }
@@ -51,16 +52,10 @@ pub fn key(task: &Task<'_>, request: &TaskRequest) -> Option<MemoKey> {
         .as_ref()
         .map(|o| json!([o.id, o.version]))
         .unwrap_or(Value::Null);
-    // The objects passed in, by id, at the versions the task was given.
-    let passed: Map<String, Value> = request
-        .objects
+    // The objects passed in, by id, at the versions the task is given.
+    let passed: Map<String, Value> = passed
         .iter()
-        .map(|(id, doc)| {
-            (
-                id.clone(),
-                doc.get("version").cloned().unwrap_or(Value::Null),
-            )
-        })
+        .map(|o| (o.id.to_string(), Value::from(o.version)))
         .collect();
     let inputs = json!({
         "package": task.resolved.artifact.version,

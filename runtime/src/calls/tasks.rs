@@ -41,9 +41,9 @@ pub struct Task<'a> {
 /// ([`memo`]), holding the key's turn so that identical calls at once run one container:
 /// the others then find its result.
 pub async fn run(objects: &Objects, invoker: &dyn Invoker, task: Task<'_>) -> Result<Value> {
-    let request = request(objects, &task).await?;
+    let passed = passed_objects(objects, task.func, &task.args).await?;
     let key = match &task.ctx.memo {
-        Some(_) => memo::key(&task, &request),
+        Some(_) => memo::key(&task, &passed),
         None => None,
     };
     let _turn = match &key {
@@ -59,6 +59,7 @@ pub async fn run(objects: &Objects, invoker: &dyn Invoker, task: Task<'_>) -> Re
         }
         None => None,
     };
+    let request = request(objects, &task, passed)?;
     let function = FunctionRef {
         func: task.func,
         workdir: objects.registry.workdir(&task.resolved.artifact.version),
@@ -127,8 +128,12 @@ fn outputs(
     })
 }
 
-/// Builds the document sent to the container.
-async fn request(objects: &Objects, task: &Task<'_>) -> Result<TaskRequest> {
+/// Builds the document sent to the container; `passed` are the objects its arguments name.
+fn request(
+    objects: &Objects,
+    task: &Task<'_>,
+    passed: Vec<Arc<ObjectVersion>>,
+) -> Result<TaskRequest> {
     let (class, func, ctx) = (&task.resolved.class, task.func, task.ctx);
     let next_version = task.object.as_ref().map(|o| o.version + 1).unwrap_or(1);
     let self_ = task.object.as_ref().map(|o| SelfDocument {
@@ -150,7 +155,7 @@ async fn request(objects: &Objects, task: &Task<'_>) -> Result<TaskRequest> {
         class: class.qualified.clone(),
         function: func.name.clone(),
         declared_in: func.declared_in.clone(),
-        objects: object_documents(objects, func, &task.args).await?,
+        objects: object_documents(objects, passed)?,
         args: task.args.clone(),
         self_,
         output,
@@ -179,12 +184,13 @@ fn collect_ids(v: &Value, out: &mut Vec<ObjectId>) {
     }
 }
 
-/// The documents of the objects named by a call's object-typed arguments.
-async fn object_documents(
+/// The objects named by a call's object-typed arguments, at their newest versions, in id
+/// order.
+async fn passed_objects(
     objects: &Objects,
     func: &FunctionArtifact,
     args: &Map<String, Value>,
-) -> Result<Map<String, Value>> {
+) -> Result<Vec<Arc<ObjectVersion>>> {
     let mut ids = Vec::new();
     for p in func.params.iter().filter(|p| is_object_type(&p.ty)) {
         if let Some(v) = args.get(&p.name) {
@@ -199,9 +205,21 @@ async fn object_documents(
             ids.len()
         )));
     }
-    let mut out = Map::new();
+    let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let obj = objects.object(&id, None).await?;
+        out.push(objects.object(&id, None).await?);
+    }
+    Ok(out)
+}
+
+/// The documents of the objects passed in, by id: class, version, state, refs and signed URLs
+/// of their files.
+fn object_documents(
+    objects: &Objects,
+    passed: Vec<Arc<ObjectVersion>>,
+) -> Result<Map<String, Value>> {
+    let mut out = Map::new();
+    for obj in passed {
         let (_, class) = objects.class_of_object(&obj)?;
         let files: Map<String, Value> = objects
             .effective_files(&obj, &class)
@@ -213,7 +231,7 @@ async fn object_documents(
                 )
             })
             .collect();
-        out.insert(id.to_string(), json!({"id": obj.id, "class": obj.class, "version": obj.version, "state": obj.state, "refs": obj.refs, "files": files}));
+        out.insert(obj.id.to_string(), json!({"id": obj.id, "class": obj.class, "version": obj.version, "state": obj.state, "refs": obj.refs, "files": files}));
     }
     Ok(out)
 }
