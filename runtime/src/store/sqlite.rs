@@ -1185,57 +1185,58 @@ mod tests {
         };
         assert_eq!(store.claim_expired(&other, 10).await.unwrap().len(), 1);
     }
-}
-#[tokio::test]
-async fn a_finished_invocation_keeps_no_signals_nor_waits() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.db");
-    let store = SqliteStore::open(&path).unwrap();
-    let request = crate::store::InvocationRequest {
-        target: crate::ids::Target::Object("o".into()),
-        function: "approve".into(),
-        args: serde_json::json!({}),
-        fresh: false,
-    };
-    let mut inv = Invocation::pending("i1".into(), request, None);
-    let other = Invocation {
-        id: "i2".into(),
-        ..inv.clone()
-    };
-    let commit = |invocations| Commit {
-        invocations,
-        ..Default::default()
-    };
-    store
-        .commit(commit(vec![inv.clone(), other]))
-        .await
-        .unwrap();
-    for id in ["i1", "i2"] {
-        let id = InvocationId::from(id);
-        let v = serde_json::json!(1);
-        store.put_signal(&id, "go", &v, 8).await.unwrap();
-        store.put_signal(&id, "later", &v, 8).await.unwrap();
-        let wait = WaitRequest {
-            task: format!("{id}.n1").as_str().into(),
-            invocation: id.clone(),
-            signal: Some("go".into()),
-            ms: 60_000,
+
+    #[tokio::test]
+    async fn a_finished_invocation_keeps_no_signals_nor_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let request = crate::store::InvocationRequest {
+            target: crate::ids::Target::Object("o".into()),
+            function: "approve".into(),
+            args: serde_json::json!({}),
+            fresh: false,
         };
-        store.wait(&wait).await.unwrap();
+        let mut inv = Invocation::pending("i1".into(), request, None);
+        let other = Invocation {
+            id: "i2".into(),
+            ..inv.clone()
+        };
+        let commit = |invocations| Commit {
+            invocations,
+            ..Default::default()
+        };
+        store
+            .commit(commit(vec![inv.clone(), other]))
+            .await
+            .unwrap();
+        for id in ["i1", "i2"] {
+            let id = InvocationId::from(id);
+            let v = serde_json::json!(1);
+            store.put_signal(&id, "go", &v, 8).await.unwrap();
+            store.put_signal(&id, "later", &v, 8).await.unwrap();
+            let wait = WaitRequest {
+                task: format!("{id}.n1").as_str().into(),
+                invocation: id.clone(),
+                signal: Some("go".into()),
+                ms: 60_000,
+            };
+            store.wait(&wait).await.unwrap();
+        }
+        let rows = |table: &str, id: &str| -> i64 {
+            let conn = Connection::open(&path).unwrap();
+            conn.query_row(
+                &format!("SELECT count(*) FROM {table} WHERE invocation_id = ?1"),
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!((rows("signals", "i1"), rows("waits", "i1")), (2, 1));
+        inv.status = InvocationStatus::Succeeded;
+        store.commit(commit(vec![inv])).await.unwrap();
+        assert_eq!((rows("signals", "i1"), rows("waits", "i1")), (0, 0));
+        // Another invocation's, still pending, stay.
+        assert_eq!((rows("signals", "i2"), rows("waits", "i2")), (2, 1));
     }
-    let rows = |table: &str, id: &str| -> i64 {
-        let conn = Connection::open(&path).unwrap();
-        conn.query_row(
-            &format!("SELECT count(*) FROM {table} WHERE invocation_id = ?1"),
-            [id],
-            |r| r.get(0),
-        )
-        .unwrap()
-    };
-    assert_eq!((rows("signals", "i1"), rows("waits", "i1")), (2, 1));
-    inv.status = InvocationStatus::Succeeded;
-    store.commit(commit(vec![inv])).await.unwrap();
-    assert_eq!((rows("signals", "i1"), rows("waits", "i1")), (0, 0));
-    // Another invocation's, still pending, stay.
-    assert_eq!((rows("signals", "i2"), rows("waits", "i2")), (2, 1));
 }
