@@ -11,7 +11,7 @@ pub mod waits;
 
 use crate::access::{self, Caller, Member};
 use crate::error::{Error, ErrorKind, Result};
-use crate::executor::{MacroRun, Progress};
+use crate::executor::{MacroRef, MacroRun, Progress};
 use crate::ids::{InvocationId, ObjectId, Target, TaskId, TaskScope};
 use crate::invoker::Invoker;
 use crate::metrics::Metrics;
@@ -319,7 +319,7 @@ impl Calls {
         let run = MacroRun {
             calls: Arc::new(nodes::NodeCalls::new(self.clone(), ctx)),
             artifact: resolved.artifact.clone(),
-            macro_: Arc::new(m.clone()),
+            macro_: shared_macro(&resolved.class, m),
             self_id: resolved.object.as_ref().map(|o| o.id.clone()),
             args,
             scope: TaskScope::of(&ctx.invocation, &ctx.task),
@@ -389,6 +389,32 @@ impl Calls {
         };
         let id = task.allocated(k);
         Ok(json!({"id": id, "upload": self.objects.upload_urls(&cls, &id, 1, Caller::Internal)}))
+    }
+}
+
+/// A macro of a class, read in place from its deployed artifact.
+struct SharedMacro {
+    class: ClassHandle,
+    index: usize,
+}
+
+impl std::ops::Deref for SharedMacro {
+    type Target = MacroArtifact;
+
+    fn deref(&self) -> &MacroArtifact {
+        // `index` was found in this class's own list, which never changes.
+        &self.class.macros[self.index]
+    }
+}
+
+/// The macro `m` of `class`, shared with its artifact rather than copied for each run.
+fn shared_macro(class: &ClassHandle, m: &MacroArtifact) -> MacroRef {
+    match class.macros.iter().position(|x| std::ptr::eq(x, m)) {
+        Some(index) => Arc::new(SharedMacro {
+            class: class.clone(),
+            index,
+        }),
+        None => Arc::new(Arc::new(m.clone())),
     }
 }
 
