@@ -200,17 +200,23 @@ impl Invocations {
         let progress = is_macro.then(|| Arc::new(Progress::default()));
         // A synchronous macro's record is written while its first step runs, and every
         // commit that changes an object waits for it: a macro that changed anything is found
-        // and finished after a crash. (Recorded invocations have theirs already.)
+        // and finished after a crash. (Recorded invocations have theirs already.) One whose
+        // nodes change nothing writes it only when something waits for it: its progress
+        // after [`PROGRESS_EVERY`], or a commit that changes an object after all; a macro
+        // that ends sooner is recorded once, with its outcome.
         let (started, record) = match (is_macro, fresh) {
             (true, true) => {
                 let start = Invocation::pending(id.clone(), request.clone(), None);
-                (Some(start.clone()), Some(self.write_record(start)))
+                let eager = !resolved.macro_named(&request.function).is_some_and(|m| {
+                    crate::executor::changes_nothing(&resolved.artifact, &m.graph)
+                });
+                (Some(start.clone()), Some(self.write_record(start, eager)))
             }
             _ => (None, None),
         };
         let writer = progress
             .as_ref()
-            .map(|p| self.spawn_progress_writer(id.clone(), p.clone()));
+            .map(|p| self.spawn_progress_writer(id.clone(), p.clone(), record.clone()));
         let ctx = CallContext {
             caller: Caller::External,
             invocation: id.clone(),
@@ -249,8 +255,9 @@ impl Invocations {
         outcome
     }
 
-    /// Starts writing an invocation record now; the returned future ends when it is written.
-    fn write_record(&self, inv: Invocation) -> RecordWritten {
+    /// An invocation record's write, started now when `eager`, else when first awaited; the
+    /// returned future ends when it is written.
+    fn write_record(&self, inv: Invocation, eager: bool) -> RecordWritten {
         let store = self.store.clone();
         let commit = Commit {
             invocations: vec![inv],
@@ -263,7 +270,9 @@ impl Invocations {
         }
         .boxed()
         .shared();
-        tokio::spawn(written.clone());
+        if eager {
+            tokio::spawn(written.clone());
+        }
         written
     }
 
@@ -318,16 +327,23 @@ impl Invocations {
         self.record(inv, None).await.map(|_| ())
     }
 
-    /// Stores a macro's per-node progress in its invocation while it runs.
+    /// Stores a macro's per-node progress in its invocation while it runs; a record not
+    /// written yet (`record`) is written at the first tick.
     fn spawn_progress_writer(
         &self,
         id: InvocationId,
         progress: Arc<Progress>,
+        record: Option<RecordWritten>,
     ) -> tokio::task::JoinHandle<()> {
         let store = self.store.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(PROGRESS_EVERY).await;
+                if let Some(r) = &record {
+                    if r.peek().is_none() && r.clone().await.is_err() {
+                        continue;
+                    }
+                }
                 if !progress.take_dirty() {
                     continue;
                 }
@@ -468,6 +484,8 @@ mod tests {
         pub(super) inner: Arc<dyn Store>,
         pub(super) crashed: std::sync::atomic::AtomicBool,
         pub(super) record_delay: Duration,
+        /// Commits that wrote an invocation record, so far.
+        pub(super) records: std::sync::atomic::AtomicUsize,
     }
 
     impl Crashable {
@@ -515,6 +533,10 @@ mod tests {
         async fn commit(&self, commit: Commit) -> crate::store::StoreResult<CommitOutcome> {
             if commit.task_id.is_none() && !commit.invocations.is_empty() {
                 tokio::time::sleep(self.record_delay).await;
+            }
+            if !commit.invocations.is_empty() {
+                self.records
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
             self.check()?;
             self.inner.commit(commit).await
@@ -605,6 +627,7 @@ mod tests {
                 inner,
                 crashed: false.into(),
                 record_delay: Duration::from_millis(300),
+                records: 0.into(),
             });
             let _ = slot.set(c.clone());
             c as Arc<dyn Store>
@@ -683,6 +706,7 @@ mod tests {
                 inner,
                 crashed: false.into(),
                 record_delay: Duration::from_millis(300),
+                records: 0.into(),
             }) as Arc<dyn Store>
         })
         .await;
@@ -705,5 +729,80 @@ mod tests {
         assert_eq!(store.pending_invocations().await.unwrap().len(), 1);
         let done = run.await.unwrap().unwrap();
         assert!(matches!(done, Outcome::Done(r) if r.result["state"]["v"] == 5));
+    }
+
+    /// A world whose store counts the commits that write invocation records.
+    async fn counting() -> (crate::testing::World, Arc<Crashable>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let slot = Arc::new(std::sync::OnceLock::new());
+        let set = slot.clone();
+        let w = crate::testing::world_in(dir, &path, move |inner| {
+            let c = Arc::new(Crashable {
+                inner,
+                crashed: false.into(),
+                record_delay: Duration::ZERO,
+                records: 0.into(),
+            });
+            let _ = set.set(c.clone());
+            c as Arc<dyn Store>
+        })
+        .await;
+        let store = slot.get().unwrap().clone();
+        (w, store)
+    }
+
+    #[tokio::test]
+    async fn a_synchronous_macro_that_changes_nothing_is_recorded_once_with_its_outcome() {
+        let (w, store) = counting().await;
+        let id = new_object(&w, 0).await;
+        let before = store.records.load(std::sync::atomic::Ordering::SeqCst);
+        let req = request(Target::Object(id.clone()), "peek2", json!({}));
+        let Outcome::Done(done) = w.invocations.invoke(req, false, None).await.unwrap() else {
+            panic!("not run at once");
+        };
+        assert_eq!(done.result, 2);
+        let inv = w.invocations.get(&done.invocation_id).await.unwrap();
+        assert_eq!(inv.status, InvocationStatus::Succeeded);
+        assert_eq!(inv.result, Some(json!(2)));
+        assert!(!inv.nodes.is_empty(), "the nodes' progress is kept");
+        let written = store.records.load(std::sync::atomic::Ordering::SeqCst) - before;
+        assert_eq!(written, 1, "the record was written {written} times");
+        // A macro that changes its object writes its record first, then its outcome.
+        let req = request(Target::Object(id), "bump3", json!({}));
+        w.invocations.invoke(req, false, None).await.unwrap();
+        let written = store.records.load(std::sync::atomic::Ordering::SeqCst) - before;
+        assert_eq!(written, 3, "bump3 wrote {} records", written - 1);
+    }
+
+    #[tokio::test]
+    async fn a_slow_synchronous_macro_that_changes_nothing_is_recorded_while_it_runs() {
+        let (w, _store) = counting().await;
+        let id = new_object(&w, 0).await;
+        *w.invoker.delay.lock().unwrap() = Duration::from_millis(400);
+        let run = {
+            let inv = w.invocations.clone();
+            let req = request(Target::Object(id), "peek2", json!({}));
+            tokio::spawn(async move { inv.invoke(req, false, None).await })
+        };
+        let store = w.calls.objects.store().clone();
+        let started = std::time::Instant::now();
+        let pending = loop {
+            if let Some(inv) = store.pending_invocations().await.unwrap().pop() {
+                break inv;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no record while the macro ran"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        assert_eq!(pending.request.function, "peek2");
+        let Outcome::Done(done) = run.await.unwrap().unwrap() else {
+            panic!("not run at once");
+        };
+        assert_eq!(done.invocation_id, pending.id);
+        let inv = w.invocations.get(&pending.id).await.unwrap();
+        assert_eq!(inv.status, InvocationStatus::Succeeded);
     }
 }

@@ -23,7 +23,8 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use oaas_compiler::artifact::{
-    Access, Artifact, GraphArtifact, MacroArtifact, NodeArtifact, NodeOp, SourceSpan, ValueRef,
+    Access, Artifact, GraphArtifact, MacroArtifact, NodeArtifact, NodeOp, SourceSpan, TypeRef,
+    ValueRef,
 };
 use oaas_compiler::syntax::ast::Tolerance;
 use serde::{Deserialize, Serialize};
@@ -364,6 +365,49 @@ fn call_nodes(graph: &GraphArtifact, out: &mut HashMap<u32, bool>) {
             }
             NodeOp::Compute { .. } | NodeOp::Flatten { .. } | NodeOp::Wait { .. } => {}
         }
+    }
+}
+
+/// Whether running `graph` can change no object and wait for nothing, as far as its nodes
+/// say: every call is of a function that is not `mut`, is no builtin, is not `@memo` and
+/// outputs no object, and no node waits. A synchronous macro of that kind has nothing to
+/// finish after a crash, so its record need not be written before its outcome (a call that
+/// does change something, say a subclass's override, still waits for the record first).
+pub fn changes_nothing(artifact: &Artifact, graph: &GraphArtifact) -> bool {
+    graph.nodes.iter().all(|n| match &n.op {
+        NodeOp::Call {
+            class,
+            function,
+            mutates,
+            ..
+        } => {
+            let func = artifact.class(class).and_then(|c| c.function(function));
+            !mutates
+                && func.is_some_and(|f| {
+                    !f.mutates
+                        && f.run.builtin.is_none()
+                        && !f.run.memo
+                        && !f.returns.as_ref().is_some_and(names_class)
+                })
+        }
+        NodeOp::Wait { .. } => false,
+        NodeOp::Map { body, .. } => changes_nothing(artifact, body),
+        NodeOp::If {
+            then, otherwise, ..
+        } => changes_nothing(artifact, then) && changes_nothing(artifact, otherwise),
+        NodeOp::Try { body, catch, .. } => {
+            changes_nothing(artifact, body) && changes_nothing(artifact, catch)
+        }
+        NodeOp::Compute { .. } | NodeOp::Flatten { .. } => true,
+    })
+}
+
+/// Whether a type is, or holds, an object of a class.
+fn names_class(t: &TypeRef) -> bool {
+    match t {
+        TypeRef::Class(_) => true,
+        TypeRef::List(inner) | TypeRef::Optional(inner) => names_class(inner),
+        _ => false,
     }
 }
 
