@@ -483,6 +483,7 @@ fn bind(
     params: &[oaas_compiler::artifact::ParamArtifact],
     args: &Value,
 ) -> Result<Map<String, Value>> {
-    let what = format!("`{}.{name}`", resolved.class.name);
+    // Joined, not `format!`ted: this runs for every call, macro steps included.
+    let what = ["`", resolved.class.name.as_str(), ".", name, "`"].concat();
     values::bind_args(&resolved.artifact, &what, params, args).map_err(Error::bad_request)
 }
