@@ -484,8 +484,8 @@ mod tests {
         pub(super) inner: Arc<dyn Store>,
         pub(super) crashed: std::sync::atomic::AtomicBool,
         pub(super) record_delay: Duration,
-        /// Commits that wrote an invocation record, so far.
-        pub(super) records: std::sync::atomic::AtomicUsize,
+        /// Every invocation record written so far, with its status, in order.
+        pub(super) records: std::sync::Mutex<Vec<(InvocationId, InvocationStatus)>>,
     }
 
     impl Crashable {
@@ -534,10 +534,8 @@ mod tests {
             if commit.task_id.is_none() && !commit.invocations.is_empty() {
                 tokio::time::sleep(self.record_delay).await;
             }
-            if !commit.invocations.is_empty() {
-                self.records
-                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            }
+            let written = commit.invocations.iter().map(|i| (i.id.clone(), i.status));
+            self.records.lock().unwrap().extend(written);
             self.check()?;
             self.inner.commit(commit).await
         }
@@ -627,7 +625,7 @@ mod tests {
                 inner,
                 crashed: false.into(),
                 record_delay: Duration::from_millis(300),
-                records: 0.into(),
+                records: Default::default(),
             });
             let _ = slot.set(c.clone());
             c as Arc<dyn Store>
@@ -706,7 +704,7 @@ mod tests {
                 inner,
                 crashed: false.into(),
                 record_delay: Duration::from_millis(300),
-                records: 0.into(),
+                records: Default::default(),
             }) as Arc<dyn Store>
         })
         .await;
@@ -742,7 +740,7 @@ mod tests {
                 inner,
                 crashed: false.into(),
                 record_delay: Duration::ZERO,
-                records: 0.into(),
+                records: Default::default(),
             });
             let _ = set.set(c.clone());
             c as Arc<dyn Store>
@@ -752,27 +750,45 @@ mod tests {
         (w, store)
     }
 
+    /// The statuses of the records `store` wrote for invocation `id`, in order.
+    fn written(store: &Crashable, id: &InvocationId) -> Vec<InvocationStatus> {
+        let records = store.records.lock().unwrap();
+        records
+            .iter()
+            .filter(|(i, _)| i == id)
+            .map(|(_, s)| *s)
+            .collect()
+    }
+
     #[tokio::test]
     async fn a_synchronous_macro_that_changes_nothing_is_recorded_once_with_its_outcome() {
         let (w, store) = counting().await;
         let id = new_object(&w, 0).await;
-        let before = store.records.load(std::sync::atomic::Ordering::SeqCst);
+        let started = std::time::Instant::now();
         let req = request(Target::Object(id.clone()), "peek2", json!({}));
         let Outcome::Done(done) = w.invocations.invoke(req, false, None).await.unwrap() else {
             panic!("not run at once");
         };
+        let took = started.elapsed();
         assert_eq!(done.result, 2);
         let inv = w.invocations.get(&done.invocation_id).await.unwrap();
         assert_eq!(inv.status, InvocationStatus::Succeeded);
         assert_eq!(inv.result, Some(json!(2)));
         assert!(!inv.nodes.is_empty(), "the nodes' progress is kept");
-        let written = store.records.load(std::sync::atomic::Ordering::SeqCst) - before;
-        assert_eq!(written, 1, "the record was written {written} times");
-        // A macro that changes its object writes its record first, then its outcome.
+        let statuses = written(&store, &done.invocation_id);
+        assert_eq!(statuses.last(), Some(&InvocationStatus::Succeeded));
+        if took < PROGRESS_EVERY {
+            // Done before its progress was due: nothing but its outcome was written.
+            assert_eq!(statuses, vec![InvocationStatus::Succeeded]);
+        }
+        // A macro that changes its object has its pending record written first.
         let req = request(Target::Object(id), "bump3", json!({}));
-        w.invocations.invoke(req, false, None).await.unwrap();
-        let written = store.records.load(std::sync::atomic::Ordering::SeqCst) - before;
-        assert_eq!(written, 3, "bump3 wrote {} records", written - 1);
+        let Outcome::Done(done) = w.invocations.invoke(req, false, None).await.unwrap() else {
+            panic!("not run at once");
+        };
+        let statuses = written(&store, &done.invocation_id);
+        assert_eq!(statuses.first(), Some(&InvocationStatus::Pending));
+        assert_eq!(statuses.last(), Some(&InvocationStatus::Succeeded));
     }
 
     #[tokio::test]
