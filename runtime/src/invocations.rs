@@ -200,17 +200,23 @@ impl Invocations {
         let progress = is_macro.then(|| Arc::new(Progress::default()));
         // A synchronous macro's record is written while its first step runs, and every
         // commit that changes an object waits for it: a macro that changed anything is found
-        // and finished after a crash. (Recorded invocations have theirs already.)
+        // and finished after a crash. (Recorded invocations have theirs already.) One whose
+        // nodes change nothing writes it only when something waits for it: its progress
+        // after [`PROGRESS_EVERY`], or a commit that changes an object after all; a macro
+        // that ends sooner is recorded once, with its outcome.
         let (started, record) = match (is_macro, fresh) {
             (true, true) => {
                 let start = Invocation::pending(id.clone(), request.clone(), None);
-                (Some(start.clone()), Some(self.write_record(start)))
+                let eager = !resolved.macro_named(&request.function).is_some_and(|m| {
+                    crate::executor::changes_nothing(&resolved.artifact, &m.graph)
+                });
+                (Some(start.clone()), Some(self.write_record(start, eager)))
             }
             _ => (None, None),
         };
         let writer = progress
             .as_ref()
-            .map(|p| self.spawn_progress_writer(id.clone(), p.clone()));
+            .map(|p| self.spawn_progress_writer(id.clone(), p.clone(), record.clone()));
         let ctx = CallContext {
             caller: Caller::External,
             invocation: id.clone(),
@@ -249,8 +255,9 @@ impl Invocations {
         outcome
     }
 
-    /// Starts writing an invocation record now; the returned future ends when it is written.
-    fn write_record(&self, inv: Invocation) -> RecordWritten {
+    /// An invocation record's write, started now when `eager`, else when first awaited; the
+    /// returned future ends when it is written.
+    fn write_record(&self, inv: Invocation, eager: bool) -> RecordWritten {
         let store = self.store.clone();
         let commit = Commit {
             invocations: vec![inv],
@@ -263,7 +270,9 @@ impl Invocations {
         }
         .boxed()
         .shared();
-        tokio::spawn(written.clone());
+        if eager {
+            tokio::spawn(written.clone());
+        }
         written
     }
 
@@ -318,16 +327,23 @@ impl Invocations {
         self.record(inv, None).await.map(|_| ())
     }
 
-    /// Stores a macro's per-node progress in its invocation while it runs.
+    /// Stores a macro's per-node progress in its invocation while it runs; a record not
+    /// written yet (`record`) is written at the first tick.
     fn spawn_progress_writer(
         &self,
         id: InvocationId,
         progress: Arc<Progress>,
+        record: Option<RecordWritten>,
     ) -> tokio::task::JoinHandle<()> {
         let store = self.store.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(PROGRESS_EVERY).await;
+                if let Some(r) = &record {
+                    if r.peek().is_none() && r.clone().await.is_err() {
+                        continue;
+                    }
+                }
                 if !progress.take_dirty() {
                     continue;
                 }
@@ -468,6 +484,8 @@ mod tests {
         pub(super) inner: Arc<dyn Store>,
         pub(super) crashed: std::sync::atomic::AtomicBool,
         pub(super) record_delay: Duration,
+        /// Every invocation record written so far, with its status, in order.
+        pub(super) records: std::sync::Mutex<Vec<(InvocationId, InvocationStatus)>>,
     }
 
     impl Crashable {
@@ -516,6 +534,8 @@ mod tests {
             if commit.task_id.is_none() && !commit.invocations.is_empty() {
                 tokio::time::sleep(self.record_delay).await;
             }
+            let written = commit.invocations.iter().map(|i| (i.id.clone(), i.status));
+            self.records.lock().unwrap().extend(written);
             self.check()?;
             self.inner.commit(commit).await
         }
@@ -605,6 +625,7 @@ mod tests {
                 inner,
                 crashed: false.into(),
                 record_delay: Duration::from_millis(300),
+                records: Default::default(),
             });
             let _ = slot.set(c.clone());
             c as Arc<dyn Store>
@@ -683,6 +704,7 @@ mod tests {
                 inner,
                 crashed: false.into(),
                 record_delay: Duration::from_millis(300),
+                records: Default::default(),
             }) as Arc<dyn Store>
         })
         .await;
@@ -705,5 +727,98 @@ mod tests {
         assert_eq!(store.pending_invocations().await.unwrap().len(), 1);
         let done = run.await.unwrap().unwrap();
         assert!(matches!(done, Outcome::Done(r) if r.result["state"]["v"] == 5));
+    }
+
+    /// A world whose store counts the commits that write invocation records.
+    async fn counting() -> (crate::testing::World, Arc<Crashable>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let slot = Arc::new(std::sync::OnceLock::new());
+        let set = slot.clone();
+        let w = crate::testing::world_in(dir, &path, move |inner| {
+            let c = Arc::new(Crashable {
+                inner,
+                crashed: false.into(),
+                record_delay: Duration::ZERO,
+                records: Default::default(),
+            });
+            let _ = set.set(c.clone());
+            c as Arc<dyn Store>
+        })
+        .await;
+        let store = slot.get().unwrap().clone();
+        (w, store)
+    }
+
+    /// The statuses of the records `store` wrote for invocation `id`, in order.
+    fn written(store: &Crashable, id: &InvocationId) -> Vec<InvocationStatus> {
+        let records = store.records.lock().unwrap();
+        records
+            .iter()
+            .filter(|(i, _)| i == id)
+            .map(|(_, s)| *s)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_synchronous_macro_that_changes_nothing_is_recorded_once_with_its_outcome() {
+        let (w, store) = counting().await;
+        let id = new_object(&w, 0).await;
+        let started = std::time::Instant::now();
+        let req = request(Target::Object(id.clone()), "peek2", json!({}));
+        let Outcome::Done(done) = w.invocations.invoke(req, false, None).await.unwrap() else {
+            panic!("not run at once");
+        };
+        let took = started.elapsed();
+        assert_eq!(done.result, 2);
+        let inv = w.invocations.get(&done.invocation_id).await.unwrap();
+        assert_eq!(inv.status, InvocationStatus::Succeeded);
+        assert_eq!(inv.result, Some(json!(2)));
+        assert!(!inv.nodes.is_empty(), "the nodes' progress is kept");
+        let statuses = written(&store, &done.invocation_id);
+        assert_eq!(statuses.last(), Some(&InvocationStatus::Succeeded));
+        if took < PROGRESS_EVERY {
+            // Done before its progress was due: nothing but its outcome was written.
+            assert_eq!(statuses, vec![InvocationStatus::Succeeded]);
+        }
+        // A macro that changes its object has its pending record written first.
+        let req = request(Target::Object(id), "bump3", json!({}));
+        let Outcome::Done(done) = w.invocations.invoke(req, false, None).await.unwrap() else {
+            panic!("not run at once");
+        };
+        let statuses = written(&store, &done.invocation_id);
+        assert_eq!(statuses.first(), Some(&InvocationStatus::Pending));
+        assert_eq!(statuses.last(), Some(&InvocationStatus::Succeeded));
+    }
+
+    #[tokio::test]
+    async fn a_slow_synchronous_macro_that_changes_nothing_is_recorded_while_it_runs() {
+        let (w, _store) = counting().await;
+        let id = new_object(&w, 0).await;
+        *w.invoker.delay.lock().unwrap() = Duration::from_millis(400);
+        let run = {
+            let inv = w.invocations.clone();
+            let req = request(Target::Object(id), "peek2", json!({}));
+            tokio::spawn(async move { inv.invoke(req, false, None).await })
+        };
+        let store = w.calls.objects.store().clone();
+        let started = std::time::Instant::now();
+        let pending = loop {
+            if let Some(inv) = store.pending_invocations().await.unwrap().pop() {
+                break inv;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no record while the macro ran"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        assert_eq!(pending.request.function, "peek2");
+        let Outcome::Done(done) = run.await.unwrap().unwrap() else {
+            panic!("not run at once");
+        };
+        assert_eq!(done.invocation_id, pending.id);
+        let inv = w.invocations.get(&pending.id).await.unwrap();
+        assert_eq!(inv.status, InvocationStatus::Succeeded);
     }
 }

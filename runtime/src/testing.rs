@@ -76,6 +76,12 @@ class N {
     return self
   }
 
+  public macro peek2() -> int {
+    let a = self.inner()
+    let b = self.inner()
+    return a + b
+  }
+
   public macro bump3() -> N {
     self.bump()
     self.bump()

@@ -2,8 +2,11 @@
 //!
 //! ```text
 //! cargo run --release -p oaas-bench --bin macro-bench -- [--quick] [--calls-c1 N] [--calls-c64 N]
-//!     [--store postgres://USER@HOST:PORT/DB [--replicas N]]
+//!     [--store postgres://USER@HOST:PORT/DB [--replicas N]] [--only macro|direct]
 //! ```
+//!
+//! `--only` runs one side (the other shows 0 ops/s), for profiling one path's
+//! CPU (`valgrind --tool=callgrind`, as in bench/RESULTS.md).
 //!
 //! A three-step macro (three dependent calls, `f(f(f(x)))` on one object) through an
 //! in-process runtime with its SQLite store, or on a PostgreSQL database (a fresh one) with
@@ -110,6 +113,12 @@ async fn run() -> Result<(), String> {
         None => oaas_runtime::StoreLocation::Sqlite,
     };
     let replicas = arg("--replicas", 1).clamp(1, 8);
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let runs = |side: &str| only.as_deref().is_none_or(|o| o == side);
 
     // The container, in-process on an ephemeral port.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -216,9 +225,11 @@ async fn run() -> Result<(), String> {
     );
     for (concurrency, calls) in [(1usize, calls_c1), (64, calls_c64)] {
         let d = direct_op.clone();
-        let direct = measure(calls, concurrency, move |i| d(i)).await?;
+        let n = if runs("direct") { calls } else { 0 };
+        let direct = measure(n, concurrency, move |i| d(i)).await?;
         let m = macro_op.clone();
-        let through = measure(calls, concurrency, move |i| m(i + 1_000_000)).await?;
+        let n = if runs("macro") { calls } else { 0 };
+        let through = measure(n, concurrency, move |i| m(i + 1_000_000)).await?;
         for (name, s) in [("direct", &direct), ("macro", &through)] {
             println!(
                 "{name:<8} {concurrency:>5} {calls:>8} {:>12.0} {:>10.3} {:>10.3}",

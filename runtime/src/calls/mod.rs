@@ -11,7 +11,7 @@ pub mod waits;
 
 use crate::access::{self, Caller, Member};
 use crate::error::{Error, ErrorKind, Result};
-use crate::executor::{MacroRun, Progress};
+use crate::executor::{MacroRef, MacroRun, Progress};
 use crate::ids::{InvocationId, ObjectId, Target, TaskId, TaskScope};
 use crate::invoker::Invoker;
 use crate::metrics::Metrics;
@@ -319,7 +319,7 @@ impl Calls {
         let run = MacroRun {
             calls: Arc::new(nodes::NodeCalls::new(self.clone(), ctx)),
             artifact: resolved.artifact.clone(),
-            macro_: Arc::new(m.clone()),
+            macro_: shared_macro(&resolved.class, m),
             self_id: resolved.object.as_ref().map(|o| o.id.clone()),
             args,
             scope: TaskScope::of(&ctx.invocation, &ctx.task),
@@ -392,6 +392,32 @@ impl Calls {
     }
 }
 
+/// A macro of a class, read in place from its deployed artifact.
+struct SharedMacro {
+    class: ClassHandle,
+    index: usize,
+}
+
+impl std::ops::Deref for SharedMacro {
+    type Target = MacroArtifact;
+
+    fn deref(&self) -> &MacroArtifact {
+        // `index` was found in this class's own list, which never changes.
+        &self.class.macros[self.index]
+    }
+}
+
+/// The macro `m` of `class`, shared with its artifact rather than copied for each run.
+fn shared_macro(class: &ClassHandle, m: &MacroArtifact) -> MacroRef {
+    match class.macros.iter().position(|x| std::ptr::eq(x, m)) {
+        Some(index) => Arc::new(SharedMacro {
+            class: class.clone(),
+            index,
+        }),
+        None => Arc::new(Arc::new(m.clone())),
+    }
+}
+
 /// How a `mut` call first waits for its object on a shared store: optimistically, unless
 /// its class has files. Files are uploaded to the next version's keys before the commit,
 /// and uploads are create-only, so two runtimes must not both try the same version of an
@@ -457,6 +483,7 @@ fn bind(
     params: &[oaas_compiler::artifact::ParamArtifact],
     args: &Value,
 ) -> Result<Map<String, Value>> {
-    let what = format!("`{}.{name}`", resolved.class.name);
+    // Joined, not `format!`ted: this runs for every call, macro steps included.
+    let what = ["`", resolved.class.name.as_str(), ".", name, "`"].concat();
     values::bind_args(&resolved.artifact, &what, params, args).map_err(Error::bad_request)
 }

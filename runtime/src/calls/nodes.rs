@@ -59,8 +59,10 @@ impl NodeCaller for NodeCalls {
             signal: wait.signal,
             ms: wait.ms,
         };
+        let ctx = self.ctx.clone();
         Box::pin(async move {
             // A wait row holds the invocation's place: its record must be stored first.
+            ctx.record_written().await?;
             let store = calls.objects.store().clone();
             calls.waits.run(store.as_ref(), &request).await
         })

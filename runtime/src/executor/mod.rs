@@ -20,13 +20,18 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::ids::{node_key, ElementPath, ObjectId, Target, TaskId, TaskScope};
 use crate::store::{NodeRecord, NodeStatus};
 use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
 use oaas_compiler::artifact::{
-    Access, Artifact, GraphArtifact, MacroArtifact, NodeArtifact, NodeOp, SourceSpan, ValueRef,
+    Access, Artifact, GraphArtifact, MacroArtifact, NodeArtifact, NodeOp, SourceSpan, TypeRef,
+    ValueRef,
 };
 use oaas_compiler::syntax::ast::Tolerance;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Deref;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinSet;
 
@@ -61,6 +66,10 @@ pub struct Wait {
     pub ms: u64,
 }
 
+/// A macro of a package version, shared rather than copied per run: the runtime hands in
+/// one read in place from its deployed artifact; tests hand in an `Arc<MacroArtifact>`.
+pub type MacroRef = Arc<dyn Deref<Target = MacroArtifact> + Send + Sync>;
+
 /// Most elements of one map run at once.
 pub const MAP_CONCURRENCY: usize = 64;
 
@@ -72,7 +81,7 @@ pub struct MacroRun {
     /// The package version.
     pub artifact: Arc<Artifact>,
     /// The macro.
-    pub macro_: Arc<MacroArtifact>,
+    pub macro_: MacroRef,
     /// `self`, for object macros.
     pub self_id: Option<ObjectId>,
     /// Arguments, defaults filled in.
@@ -359,9 +368,70 @@ fn call_nodes(graph: &GraphArtifact, out: &mut HashMap<u32, bool>) {
     }
 }
 
+/// Whether running `graph` can change no object and wait for nothing, as far as its nodes
+/// say: every call is of a function that is not `mut`, is no builtin, is not `@memo` and
+/// outputs no object, and no node waits. A synchronous macro of that kind has nothing to
+/// finish after a crash, so its record need not be written before its outcome (a call that
+/// does change something, say a subclass's override, still waits for the record first).
+pub fn changes_nothing(artifact: &Artifact, graph: &GraphArtifact) -> bool {
+    graph.nodes.iter().all(|n| match &n.op {
+        NodeOp::Call {
+            class,
+            function,
+            mutates,
+            ..
+        } => {
+            let func = artifact.class(class).and_then(|c| c.function(function));
+            !mutates
+                && func.is_some_and(|f| {
+                    !f.mutates
+                        && f.run.builtin.is_none()
+                        && !f.run.memo
+                        && !f.returns.as_ref().is_some_and(names_class)
+                })
+        }
+        NodeOp::Wait { .. } => false,
+        NodeOp::Map { body, .. } => changes_nothing(artifact, body),
+        NodeOp::If {
+            then, otherwise, ..
+        } => changes_nothing(artifact, then) && changes_nothing(artifact, otherwise),
+        NodeOp::Try { body, catch, .. } => {
+            changes_nothing(artifact, body) && changes_nothing(artifact, catch)
+        }
+        NodeOp::Compute { .. } | NodeOp::Flatten { .. } => true,
+    })
+}
+
+/// Whether a type is, or holds, an object of a class.
+fn names_class(t: &TypeRef) -> bool {
+    match t {
+        TypeRef::Class(_) => true,
+        TypeRef::List(inner) | TypeRef::Optional(inner) => names_class(inner),
+        _ => false,
+    }
+}
+
 /// The failures a macro's error lists (in its details), if it is one.
 pub fn failures_of(e: &Error) -> Option<Vec<NodeFailure>> {
     serde_json::from_value(e.details.get("failures")?.clone()).ok()
+}
+
+/// The graph of a level: the macro's own (shared, not copied), or a block's.
+#[derive(Clone)]
+enum Graph {
+    Macro(MacroRef),
+    Block(Arc<GraphArtifact>),
+}
+
+impl Deref for Graph {
+    type Target = GraphArtifact;
+
+    fn deref(&self) -> &GraphArtifact {
+        match self {
+            Graph::Macro(m) => &m.graph,
+            Graph::Block(g) => g,
+        }
+    }
 }
 
 /// Values bound while running a level: map variables and outputs of finished nodes.
@@ -404,7 +474,7 @@ impl LevelEnd {
 impl MacroRun {
     /// Runs the macro to its result, or fails with every failure listed.
     pub async fn run(self) -> Result<Value> {
-        let graph = Arc::new(self.macro_.graph.clone());
+        let graph = Graph::Macro(self.macro_.clone());
         let this = Arc::new(self);
         match run_level(this.clone(), graph, Scope::default()).await {
             Ok(end) => Ok(end.value()),
@@ -523,14 +593,19 @@ impl Level {
     }
 }
 
+/// The running nodes of a level, each with its task id. They are polled by the level's own
+/// task rather than spawned: a chain of calls goes on from one step to the next without a
+/// hop between tasks, and a node's panic is caught as a spawned task's was.
+type Running<'a> = FuturesUnordered<BoxFuture<'a, (u32, TaskId, std::thread::Result<NodeOutcome>)>>;
+
 /// Skips the nodes whose inputs failed and starts those whose inputs are all done, until
 /// nothing changes.
-fn dispatch(
-    run: &Arc<MacroRun>,
-    graph: &GraphArtifact,
+fn dispatch<'a>(
+    run: &'a Arc<MacroRun>,
+    graph: &'a GraphArtifact,
     level: &mut Level,
     scope: &Scope,
-    running: &mut JoinSet<(u32, NodeOutcome)>,
+    running: &mut Running<'a>,
 ) {
     let mut progressed = true;
     while progressed {
@@ -561,8 +636,13 @@ fn dispatch(
                 level.failed.insert(n.id, why);
             } else if level.ready(n.id) {
                 run.progress.set(key, record(NodeStatus::Running, &n.label));
-                let (run, node, scope) = (run.clone(), n.clone(), scope.clone());
-                running.spawn(async move { (node.id, run_node(run, node, scope).await) });
+                let (task, scope) = (TaskId::node(&run.scope, n.id, &scope.path), scope.clone());
+                let node = async move {
+                    let ran = AssertUnwindSafe(run_node(run, n, scope, &task));
+                    let outcome = ran.catch_unwind().await;
+                    (n.id, task, outcome)
+                };
+                running.push(node.boxed());
             } else {
                 continue;
             }
@@ -575,25 +655,26 @@ fn dispatch(
 /// Runs one level of a graph to its result.
 fn run_level(
     run: Arc<MacroRun>,
-    graph: Arc<GraphArtifact>,
+    graph: Graph,
     scope: Scope,
 ) -> BoxFuture<'static, Result<LevelEnd, Vec<NodeFailure>>> {
     Box::pin(async move {
         let mut level = Level::new(&graph);
         let mut scope = scope;
-        let mut running: JoinSet<(u32, NodeOutcome)> = JoinSet::new();
+        let mut running = Running::new();
         loop {
             dispatch(&run, &graph, &mut level, &scope, &mut running);
-            let Some(joined) = running.join_next().await else {
+            let Some((id, task, joined)) = running.next().await else {
                 break;
             };
-            let (id, outcome) = match joined {
+            let outcome = match joined {
                 Ok(x) => x,
-                Err(e) => {
+                Err(panic) => {
                     level
                         .failures
                         .push(NodeFailure::bare(&Error::internal(format!(
-                            "a node panicked: {e}"
+                            "a node panicked: {}",
+                            panic_message(&*panic)
                         ))));
                     continue;
                 }
@@ -619,7 +700,7 @@ fn run_level(
                         .iter()
                         .find(|n| n.id == id)
                         .is_some_and(|n| is_internal(&run.artifact, &graph, n));
-                    let reused = run.calls.reused(&TaskId::node(&run.scope, id, &scope.path));
+                    let reused = run.calls.reused(&task);
                     run.progress.set(
                         key,
                         NodeRecord {
@@ -669,6 +750,15 @@ fn run_level(
     })
 }
 
+/// What a panic said, when it said it with a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => s,
+        (_, Some(s)) => s,
+        _ => "no message",
+    }
+}
+
 /// Marks nodes skipped with a cause, and the nodes of the blocks inside them (the nodes of a
 /// `for` body have no key until an element runs, so they are left out).
 fn skip_nodes(run: &MacroRun, nodes: &[NodeArtifact], scope: &Scope, why: &str) {
@@ -696,12 +786,16 @@ fn skip_nodes(run: &MacroRun, nodes: &[NodeArtifact], scope: &Scope, why: &str) 
     }
 }
 
-async fn run_node(run: Arc<MacroRun>, node: NodeArtifact, scope: Scope) -> NodeOutcome {
-    let task = TaskId::node(&run.scope, node.id, &scope.path);
+async fn run_node(
+    run: &Arc<MacroRun>,
+    node: &NodeArtifact,
+    scope: Scope,
+    task: &TaskId,
+) -> NodeOutcome {
     let outcome = match &node.op {
-        NodeOp::Call { .. } => call_node(&run, &node, &scope, &task).await,
-        NodeOp::Flatten { input } => flatten(resolve(&run, input, &scope).await),
-        NodeOp::Compute { value } => resolve(&run, value, &scope).await,
+        NodeOp::Call { .. } => call_node(run, node, &scope, task).await,
+        NodeOp::Flatten { input } => flatten(resolve(run, input, &scope).await),
+        NodeOp::Compute { value } => resolve(run, value, &scope).await,
         NodeOp::Wait { signal, ms, .. } => {
             let wait = Wait {
                 signal: signal.clone(),
@@ -714,7 +808,7 @@ async fn run_node(run: Arc<MacroRun>, node: NodeArtifact, scope: Scope) -> NodeO
             then,
             otherwise,
         } => {
-            let holds = match resolve(&run, cond, &scope).await {
+            let holds = match resolve(run, cond, &scope).await {
                 Ok(v) => ops::truth(&v, "an `if` condition"),
                 Err(e) => Err(e),
             };
@@ -725,14 +819,14 @@ async fn run_node(run: Arc<MacroRun>, node: NodeArtifact, scope: Scope) -> NodeO
                     } else {
                         (otherwise, then)
                     };
-                    skip_nodes(&run, &other.nodes, &scope, "skipped: branch not taken");
+                    skip_nodes(run, &other.nodes, &scope, "skipped: branch not taken");
                     return block(run.clone(), taken, scope).await;
                 }
                 Err(e) => Err(e),
             }
         }
         NodeOp::Try { body, var, catch } => {
-            return try_catch(run.clone(), &node, (body, var, catch), scope).await;
+            return try_catch(run.clone(), node, (body, var, catch), scope).await;
         }
         NodeOp::Map {
             var,
@@ -740,7 +834,7 @@ async fn run_node(run: Arc<MacroRun>, node: NodeArtifact, scope: Scope) -> NodeO
             filter,
             tolerate,
             body,
-        } => match resolve(&run, over, &scope).await {
+        } => match resolve(run, over, &scope).await {
             Ok(Value::Array(items)) => {
                 let each = Each {
                     var,
@@ -748,7 +842,7 @@ async fn run_node(run: Arc<MacroRun>, node: NodeArtifact, scope: Scope) -> NodeO
                     tolerate: *tolerate,
                     body,
                 };
-                return map(run, each, items, &scope).await;
+                return map(run.clone(), each, items, &scope).await;
             }
             Ok(Value::Null) => {
                 let each = Each {
@@ -757,7 +851,7 @@ async fn run_node(run: Arc<MacroRun>, node: NodeArtifact, scope: Scope) -> NodeO
                     tolerate: *tolerate,
                     body,
                 };
-                return map(run, each, Vec::new(), &scope).await;
+                return map(run.clone(), each, Vec::new(), &scope).await;
             }
             Ok(other) => Err(Error::bad_request(format!("`for` got {other}, not a list"))),
             Err(e) => Err(e),
@@ -765,7 +859,7 @@ async fn run_node(run: Arc<MacroRun>, node: NodeArtifact, scope: Scope) -> NodeO
     };
     match outcome {
         Ok(v) => NodeOutcome::Done(v),
-        Err(e) => NodeOutcome::Failed(vec![run.failure(&node, &e, &task)]),
+        Err(e) => NodeOutcome::Failed(vec![run.failure(node, &e, task)]),
     }
 }
 
@@ -809,7 +903,7 @@ async fn call_node(
 
 /// Runs a block of an `if` or `try` as a level of its own.
 async fn block(run: Arc<MacroRun>, graph: &GraphArtifact, scope: Scope) -> NodeOutcome {
-    match run_level(run, Arc::new(graph.clone()), scope).await {
+    match run_level(run, Graph::Block(Arc::new(graph.clone())), scope).await {
         Ok(end) => end.into_outcome(),
         Err(f) => NodeOutcome::Failed(f),
     }
@@ -885,7 +979,7 @@ struct Each<'a> {
 /// A map node: its body run once per element, at most [`MAP_CONCURRENCY`] at a time. With
 /// `tolerate`, up to that many elements may fail: the output is then `{"ok", "failed"}`.
 async fn map(run: Arc<MacroRun>, each: Each<'_>, items: Vec<Value>, scope: &Scope) -> NodeOutcome {
-    let body = Arc::new(each.body.clone());
+    let body = Graph::Block(Arc::new(each.body.clone()));
     let limit = Arc::new(tokio::sync::Semaphore::new(MAP_CONCURRENCY));
     let mut elements: JoinSet<(usize, Result<LevelEnd, Vec<NodeFailure>>)> = JoinSet::new();
     // The elements run, by index, kept for the report of a tolerant map.

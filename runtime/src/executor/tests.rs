@@ -185,7 +185,7 @@ impl NodeCaller for Arc<Fake> {
     }
 }
 
-fn macro_named(name: &str) -> (Arc<Artifact>, Arc<MacroArtifact>) {
+fn macro_named(name: &str) -> (Arc<Artifact>, MacroRef) {
     let mut ws = oaas_compiler::Workspace::new();
     ws.add_file("t.oaas", SOURCE);
     let build = ws.build();
@@ -197,7 +197,7 @@ fn macro_named(name: &str) -> (Arc<Artifact>, Arc<MacroArtifact>) {
         .macro_named(name)
         .unwrap()
         .clone();
-    (Arc::new(artifact), Arc::new(m))
+    (Arc::new(artifact), Arc::new(Arc::new(m)))
 }
 
 fn run(fake: &Arc<Fake>, name: &str, args: Value, self_id: &str) -> MacroRun {

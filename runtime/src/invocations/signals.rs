@@ -168,6 +168,7 @@ mod tests {
                 inner: self.open().await,
                 crashed: false.into(),
                 record_delay: Duration::ZERO,
+                records: Default::default(),
             });
             let lease = Duration::from_millis(800);
             let dir = tempfile::tempdir().unwrap();
