@@ -486,6 +486,8 @@ mod tests {
         pub(super) record_delay: Duration,
         /// Every invocation record written so far, with its status, in order.
         pub(super) records: std::sync::Mutex<Vec<(InvocationId, InvocationStatus)>>,
+        /// The tasks whose commits were handed to it, in order.
+        pub(super) tasks: std::sync::Mutex<Vec<TaskId>>,
     }
 
     impl Crashable {
@@ -536,6 +538,7 @@ mod tests {
             }
             let written = commit.invocations.iter().map(|i| (i.id.clone(), i.status));
             self.records.lock().unwrap().extend(written);
+            self.tasks.lock().unwrap().extend(commit.task_id.clone());
             self.check()?;
             self.inner.commit(commit).await
         }
@@ -626,6 +629,7 @@ mod tests {
                 crashed: false.into(),
                 record_delay: Duration::from_millis(300),
                 records: Default::default(),
+                tasks: Default::default(),
             });
             let _ = slot.set(c.clone());
             c as Arc<dyn Store>
@@ -705,6 +709,7 @@ mod tests {
                 crashed: false.into(),
                 record_delay: Duration::from_millis(300),
                 records: Default::default(),
+                tasks: Default::default(),
             }) as Arc<dyn Store>
         })
         .await;
@@ -741,6 +746,7 @@ mod tests {
                 crashed: false.into(),
                 record_delay: Duration::ZERO,
                 records: Default::default(),
+                tasks: Default::default(),
             });
             let _ = set.set(c.clone());
             c as Arc<dyn Store>
@@ -778,8 +784,16 @@ mod tests {
         let statuses = written(&store, &done.invocation_id);
         assert_eq!(statuses.last(), Some(&InvocationStatus::Succeeded));
         if took < PROGRESS_EVERY {
-            // Done before its progress was due: nothing but its outcome was written.
+            // Done before its progress was due: nothing but its outcome was written, and no
+            // step's result (nothing could have resumed the macro from it).
             assert_eq!(statuses, vec![InvocationStatus::Succeeded]);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let tasks = store.tasks.lock().unwrap().clone();
+            let inv = done.invocation_id.as_str();
+            assert!(
+                !tasks.iter().any(|t| t.as_str().starts_with(inv)),
+                "step results written: {tasks:?}"
+            );
         }
         // A macro that changes its object has its pending record written first.
         let req = request(Target::Object(id), "bump3", json!({}));

@@ -68,20 +68,29 @@ pub async fn run(objects: &Objects, invoker: &dyn Invoker, task: Task<'_>) -> Re
     let mut commit = accept(objects, &task, &request, response)?;
     commit.memo = key;
     if task.ctx.caller == Caller::Internal && commit.versions.is_empty() && commit.memo.is_none() {
-        // A value result that changes no object need not be on disk before the macro goes
-        // on: if the runtime dies first, the task simply runs again on resume and gives
-        // the same value. Its commit joins the next group.
-        let result = commit.task_result.clone();
-        let store = objects.store().clone();
-        tokio::spawn(async move {
-            if let Err(e) = store.commit(commit).await {
-                tracing::warn!(error = %e, "cannot record a task result");
-            }
-        });
-        return Ok(result.unwrap_or(Value::Null));
+        return Ok(keep_value_result(objects, task.ctx, commit));
     }
     task.ctx.record_written().await?;
     Ok(objects.commit(commit).await?.unwrap_or(Value::Null))
+}
+
+/// The result of a macro step that changes no object, answered at once: it need not be on
+/// disk before the macro goes on, since if the runtime dies first the task simply runs again
+/// on resume and gives the same value. Its commit joins the next group; while the
+/// invocation's record is not in the store yet, nothing could resume the macro from it, so it
+/// is not written at all.
+fn keep_value_result(objects: &Objects, ctx: &CallContext, commit: Commit) -> Value {
+    let result = commit.task_result.clone().unwrap_or(Value::Null);
+    if ctx.record.as_ref().is_some_and(|r| r.peek().is_none()) {
+        return result;
+    }
+    let store = objects.store().clone();
+    tokio::spawn(async move {
+        if let Err(e) = store.commit(commit).await {
+            tracing::warn!(error = %e, "cannot record a task result");
+        }
+    });
+    result
 }
 
 fn class_named<'a>(artifact: &'a Artifact, t: &TypeRef) -> Option<&'a ClassArtifact> {

@@ -169,6 +169,7 @@ mod tests {
                 crashed: false.into(),
                 record_delay: Duration::ZERO,
                 records: Default::default(),
+                tasks: Default::default(),
             });
             let lease = Duration::from_millis(800);
             let dir = tempfile::tempdir().unwrap();
