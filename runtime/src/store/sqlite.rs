@@ -3,7 +3,7 @@
 //! requests); reads use a small pool of their own connections.
 
 use super::*;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Statement};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::oneshot;
@@ -240,7 +240,17 @@ impl SqliteStore {
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteOp>) {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteOp>) {
+    let mut writer = match Writer::new(&conn) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e.message, "the store's writer cannot prepare its statements");
+            while let Ok(op) = rx.recv() {
+                fail(op, StoreError::Database(e.message.clone()));
+            }
+            return;
+        }
+    };
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_GROUP {
@@ -249,8 +259,24 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteOp>) {
                 Err(_) => break,
             }
         }
-        write_batch(&mut conn, batch);
+        writer.write_batch(batch);
     }
+}
+
+/// The writer thread's connection with the statements of every commit prepared once:
+/// rusqlite's statement cache hashes a statement's whole text at each use and moves it in
+/// and out of its LRU list (about 6% of a call's instructions at concurrency 1). Rare
+/// statements still go through that cache.
+struct Writer<'c> {
+    conn: &'c Connection,
+    begin: Statement<'c>,
+    commit: Statement<'c>,
+    savepoint: Statement<'c>,
+    release: Statement<'c>,
+    rollback_to: Statement<'c>,
+    insert_task: Statement<'c>,
+    insert_version: Statement<'c>,
+    upsert_invocation: Statement<'c>,
 }
 
 /// A failed statement: its message, and whether SQLite found the database busy, a passing
@@ -290,23 +316,96 @@ enum Outcome {
     Package(StoreResult<()>),
 }
 
-/// Writes a group of operations in one transaction, each in a savepoint of its own so one
-/// conflict does not undo the others; a group that finds the database busy is tried again
-/// rather than failed.
-fn write_batch(conn: &mut Connection, batch: Vec<WriteOp>) {
-    let mut attempt = 0;
-    let outcome = loop {
-        match try_batch(conn, &batch) {
-            Err(e) if e.busy && attempt < BUSY_RETRIES => {
-                attempt += 1;
-                tracing::warn!(attempt, error = %e.message, "the store is busy; writing the group again");
-                std::thread::sleep(std::time::Duration::from_millis(
-                    (5 * u64::from(attempt)).min(100),
-                ));
+impl<'c> Writer<'c> {
+    fn new(conn: &'c Connection) -> Result<Writer<'c>, SqlError> {
+        Ok(Writer {
+            conn,
+            // IMMEDIATE: the write lock is taken at the start, so a group never reads a
+            // snapshot it then cannot upgrade (SQLite answers that with `busy` at once).
+            begin: conn.prepare("BEGIN IMMEDIATE")?,
+            commit: conn.prepare("COMMIT")?,
+            savepoint: conn.prepare("SAVEPOINT oaas_commit")?,
+            release: conn.prepare("RELEASE oaas_commit")?,
+            rollback_to: conn.prepare("ROLLBACK TO oaas_commit")?,
+            insert_task: conn.prepare(
+                "INSERT OR IGNORE INTO tasks (task_id, result, committed_at) VALUES (?1, ?2, ?3)",
+            )?,
+            insert_version: conn.prepare(INSERT_VERSION)?,
+            upsert_invocation: conn.prepare(UPSERT_INVOCATION)?,
+        })
+    }
+
+    /// Writes a group of operations in one transaction, each in a savepoint of its own so
+    /// one conflict does not undo the others; a group that finds the database busy is tried
+    /// again rather than failed.
+    fn write_batch(&mut self, batch: Vec<WriteOp>) {
+        let mut attempt = 0;
+        let outcome = loop {
+            match self.try_batch(&batch) {
+                Err(e) if e.busy && attempt < BUSY_RETRIES => {
+                    attempt += 1;
+                    tracing::warn!(attempt, error = %e.message, "the store is busy; writing the group again");
+                    std::thread::sleep(std::time::Duration::from_millis(
+                        (5 * u64::from(attempt)).min(100),
+                    ));
+                }
+                other => break other,
             }
-            other => break other,
+        };
+        answer(batch, outcome);
+    }
+
+    /// One attempt at a group: the outcome of each operation, or the error that undid them
+    /// all (the group is then rolled back here).
+    fn try_batch(&mut self, batch: &[WriteOp]) -> Result<Vec<Outcome>, SqlError> {
+        self.begin.execute([])?;
+        let written = self
+            .apply_batch(batch)
+            .and_then(|outcomes| Ok(self.commit.execute([]).map(|_| outcomes)?));
+        if written.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
         }
-    };
+        written
+    }
+
+    /// The operations of a group inside its transaction.
+    fn apply_batch(&mut self, batch: &[WriteOp]) -> Result<Vec<Outcome>, SqlError> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for op in batch {
+            let outcome = match op {
+                WriteOp::Commit(commit, _) => self.in_savepoint(commit).map(Outcome::Commit),
+                WriteOp::Package(p, _) => put_package(self.conn, p).map(Outcome::Package),
+            };
+            match outcome {
+                Err(e) if e.busy => return Err(e),
+                Err(e) => outcomes.push(op.failed(e.into())),
+                Ok(o) => outcomes.push(o),
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Runs one commit of a group in a savepoint of its own, kept only if it committed (a
+    /// conflict or error undoes just that commit).
+    fn in_savepoint(
+        &mut self,
+        commit: &PreparedCommit,
+    ) -> Result<StoreResult<CommitOutcome>, SqlError> {
+        self.savepoint.execute([])?;
+        let outcome = self.apply_commit(commit);
+        if !matches!(outcome, Ok(CommitOutcome::Committed)) {
+            self.rollback_to.execute([])?;
+        }
+        self.release.execute([])?;
+        match outcome {
+            Err(e) if e.busy => Err(e),
+            r => Ok(r.map_err(StoreError::from)),
+        }
+    }
+}
+
+/// Sends each operation of a group what it came to.
+fn answer(batch: Vec<WriteOp>, outcome: Result<Vec<Outcome>, SqlError>) {
     match outcome {
         Ok(outcomes) => {
             for (op, outcome) in batch.into_iter().zip(outcomes) {
@@ -332,74 +431,30 @@ fn write_batch(conn: &mut Connection, batch: Vec<WriteOp>) {
     }
 }
 
-/// Runs one commit of a group in a savepoint of its own, kept only if it committed (a
-/// conflict or error undoes just that commit). The savepoint statements are prepared once
-/// and cached: rusqlite's `Savepoint` parses them anew for every commit.
-fn in_savepoint(
-    conn: &Connection,
-    apply: impl FnOnce(&Connection) -> Result<CommitOutcome, SqlError>,
-) -> Result<CommitOutcome, SqlError> {
-    conn.prepare_cached("SAVEPOINT oaas_commit")?.execute([])?;
-    let outcome = apply(conn);
-    if matches!(outcome, Ok(CommitOutcome::Committed)) {
-        conn.prepare_cached("RELEASE oaas_commit")?.execute([])?;
-    } else {
-        conn.prepare_cached("ROLLBACK TO oaas_commit")?
-            .execute([])?;
-        conn.prepare_cached("RELEASE oaas_commit")?.execute([])?;
+/// Writes a package record (a deploy), keeping a work folder it had.
+fn put_package(conn: &Connection, p: &PackageRecord) -> Result<StoreResult<()>, SqlError> {
+    let r = conn
+        .execute(
+            "INSERT INTO packages (version, names, artifact, deployed_at, workdir) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(version) DO UPDATE SET workdir = COALESCE(excluded.workdir, packages.workdir)",
+            params![p.version, serde_json::to_string(&p.names).unwrap_or_default(), p.artifact, p.deployed_at, p.workdir],
+        )
+        .map(|_| ())
+        .map_err(SqlError::from);
+    match r {
+        Err(e) if e.busy => Err(e),
+        r => Ok(r.map_err(StoreError::from)),
     }
-    outcome
 }
 
-/// One attempt at a group: the outcome of each operation, or the error that undid them all.
-/// `BEGIN IMMEDIATE` and `COMMIT` are prepared once and cached (rusqlite's `Transaction`
-/// parses them anew for every group); a group that fails is rolled back here.
-fn try_batch(conn: &mut Connection, batch: &[WriteOp]) -> Result<Vec<Outcome>, SqlError> {
-    // IMMEDIATE: the write lock is taken at the start, so a group never reads a snapshot it
-    // then cannot upgrade (SQLite answers that with `busy` at once, without waiting).
-    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-    let written = apply_batch(conn, batch).and_then(|outcomes| {
-        Ok(conn
-            .prepare_cached("COMMIT")?
-            .execute([])
-            .map(|_| outcomes)?)
-    });
-    if written.is_err() && !conn.is_autocommit() {
-        // What rusqlite's `Transaction` did when dropped uncommitted.
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    written
-}
-
-/// The operations of a group inside its transaction.
-fn apply_batch(conn: &Connection, batch: &[WriteOp]) -> Result<Vec<Outcome>, SqlError> {
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for op in batch {
-        match op {
-            WriteOp::Commit(commit, _) => {
-                let outcome = in_savepoint(conn, |c| apply_commit(c, commit));
-                match outcome {
-                    Err(e) if e.busy => return Err(e),
-                    r => outcomes.push(Outcome::Commit(r.map_err(StoreError::from))),
-                }
-            }
-            WriteOp::Package(p, _) => {
-                let r = conn
-                    .execute(
-                        "INSERT INTO packages (version, names, artifact, deployed_at, workdir) VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT(version) DO UPDATE SET workdir = COALESCE(excluded.workdir, packages.workdir)",
-                        params![p.version, serde_json::to_string(&p.names).unwrap_or_default(), p.artifact, p.deployed_at, p.workdir],
-                    )
-                    .map(|_| ())
-                    .map_err(SqlError::from);
-                match r {
-                    Err(e) if e.busy => return Err(e),
-                    r => outcomes.push(Outcome::Package(r.map_err(StoreError::from))),
-                }
-            }
+impl WriteOp {
+    /// What an operation that failed on its own came to.
+    fn failed(&self, e: StoreError) -> Outcome {
+        match self {
+            WriteOp::Commit(..) => Outcome::Commit(Err(e)),
+            WriteOp::Package(..) => Outcome::Package(Err(e)),
         }
     }
-    Ok(outcomes)
 }
 
 fn fail(op: WriteOp, e: StoreError) {
@@ -515,95 +570,125 @@ const UPSERT_INVOCATION: &str = "INSERT INTO invocations (id, request, status, r
        lease_until = CASE WHEN excluded.status = 'pending' THEN invocations.lease_until END
      WHERE NOT (excluded.status = 'pending' AND invocations.status != 'pending')";
 
-fn apply_commit(tx: &Connection, c: &PreparedCommit) -> Result<CommitOutcome, SqlError> {
-    // The task's row first: a task id already there means the task committed before, and
-    // its first result is the answer (the caller's savepoint undoes nothing, as nothing was
-    // written). One statement in the usual case, instead of a look-up and then an insert.
-    if let Some(task) = &c.task_id {
-        let inserted = tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO tasks (task_id, result, committed_at) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![task, c.task_result, now_ms()])?;
-        if inserted == 0 {
-            let result: Option<String> = tx
-                .prepare_cached("SELECT result FROM tasks WHERE task_id = ?1")?
-                .query_row(params![task], |r| r.get(0))?;
-            return Ok(CommitOutcome::AlreadyCommitted(
-                result.and_then(|s| serde_json::from_str(&s).ok()),
-            ));
+/// Inserts a version; none is written when the object has that version already.
+const INSERT_VERSION: &str = "INSERT OR IGNORE INTO objects (id, version, class, package_version, state, refs, files, deleted, task_id, created_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+impl Writer<'_> {
+    /// Writes one commit (in its savepoint): its task's row, memo key, versions,
+    /// idempotency key and invocation records.
+    fn apply_commit(&mut self, c: &PreparedCommit) -> Result<CommitOutcome, SqlError> {
+        // The task's row first: a task id already there means the task committed before,
+        // and its first result is the answer (the savepoint undoes nothing, as nothing was
+        // written). One statement in the usual case, instead of a look-up and an insert.
+        if let Some(task) = &c.task_id {
+            let inserted = self
+                .insert_task
+                .execute(params![task, c.task_result, now_ms()])?;
+            if inserted == 0 {
+                let result: Option<String> = self
+                    .conn
+                    .prepare_cached("SELECT result FROM tasks WHERE task_id = ?1")?
+                    .query_row(params![task], |r| r.get(0))?;
+                return Ok(CommitOutcome::AlreadyCommitted(
+                    result.and_then(|s| serde_json::from_str(&s).ok()),
+                ));
+            }
         }
+        if let (Some(key), Some(task)) = (&c.memo, &c.task_id) {
+            self.conn
+                .prepare_cached("INSERT OR IGNORE INTO memos (key, task_id) VALUES (?1, ?2)")?
+                .execute(params![key, task])?;
+        }
+        for v in &c.versions {
+            if let Some(conflict) = self.insert_version(v)? {
+                return Ok(conflict);
+            }
+        }
+        if let Some((key, inv)) = &c.idempotency {
+            if let Some(owner) = claim_key(self.conn, key, inv)? {
+                return Ok(CommitOutcome::KeyTaken(owner));
+            }
+        }
+        let owner = c.lease.as_ref().map(|(o, _)| o.as_str());
+        let lease_until = c.lease.as_ref().map(|(_, ms)| now_ms().saturating_add(*ms));
+        for inv in &c.invocations {
+            self.upsert_invocation.execute(params![
+                inv.id,
+                inv.request,
+                inv.status,
+                inv.result,
+                inv.error,
+                inv.output_id,
+                inv.nodes,
+                inv.created_at,
+                inv.updated_at,
+                owner,
+                lease_until
+            ])?;
+            if inv.status != InvocationStatus::Pending.as_str() {
+                forget_finished(self.conn, &inv.id)?;
+            }
+        }
+        Ok(CommitOutcome::Committed)
     }
-    if let (Some(key), Some(task)) = (&c.memo, &c.task_id) {
-        tx.prepare_cached("INSERT OR IGNORE INTO memos (key, task_id) VALUES (?1, ?2)")?
-            .execute(params![key, task])?;
-    }
-    for v in &c.versions {
-        let inserted = tx.prepare_cached("INSERT OR IGNORE INTO objects (id, version, class, package_version, state, refs, files, deleted, task_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?.execute(
-                params![
-                    v.id,
-                    v.version,
-                    v.class,
-                    v.package_version,
-                    v.state,
-                    v.refs,
-                    v.files,
-                    v.deleted as i64,
-                    v.task_id,
-                    v.created_at
-                ],
-            )
-            ?;
+
+    /// Inserts a version: a conflict when the object has that version already.
+    fn insert_version(&mut self, v: &PreparedVersion) -> Result<Option<CommitOutcome>, SqlError> {
+        let inserted = self.insert_version.execute(params![
+            v.id,
+            v.version,
+            v.class,
+            v.package_version,
+            v.state,
+            v.refs,
+            v.files,
+            v.deleted as i64,
+            v.task_id,
+            v.created_at
+        ])?;
         if inserted == 0 {
-            return Ok(CommitOutcome::Conflict(format!(
+            return Ok(Some(CommitOutcome::Conflict(format!(
                 "object {} already has version {}",
                 v.id, v.version
-            )));
+            ))));
         }
         if v.version == 1 {
             // Every object is created at version 1; later versions keep its class.
-            tx.prepare_cached("INSERT OR IGNORE INTO object_classes (class, id) VALUES (?1, ?2)")?
+            self.conn
+                .prepare_cached("INSERT OR IGNORE INTO object_classes (class, id) VALUES (?1, ?2)")?
                 .execute(params![v.class, v.id])?;
         }
+        Ok(None)
     }
-    if let Some((key, inv)) = &c.idempotency {
-        // The key's row is the claim: one insert decides which invocation owns it.
-        let claimed = tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO idempotency (key, invocation_id) VALUES (?1, ?2)",
-            )?
-            .execute(params![key, inv])?;
-        if claimed == 0 {
-            let owner: String = tx
-                .prepare_cached("SELECT invocation_id FROM idempotency WHERE key = ?1")?
-                .query_row(params![key], |r| r.get(0))?;
-            if &owner != inv {
-                return Ok(CommitOutcome::KeyTaken(InvocationId::from(owner)));
-            }
+}
+
+/// Claims an idempotency key for an invocation: the key's row is the claim, one insert
+/// decides which invocation owns it. The other owner, when another has it.
+fn claim_key(conn: &Connection, key: &str, inv: &str) -> Result<Option<InvocationId>, SqlError> {
+    let claimed = conn
+        .prepare_cached("INSERT OR IGNORE INTO idempotency (key, invocation_id) VALUES (?1, ?2)")?
+        .execute(params![key, inv])?;
+    if claimed == 0 {
+        let owner: String = conn
+            .prepare_cached("SELECT invocation_id FROM idempotency WHERE key = ?1")?
+            .query_row(params![key], |r| r.get(0))?;
+        if owner != inv {
+            return Ok(Some(InvocationId::from(owner)));
         }
     }
-    let owner = c.lease.as_ref().map(|(o, _)| o.as_str());
-    let lease_until = c.lease.as_ref().map(|(_, ms)| now_ms().saturating_add(*ms));
-    for inv in &c.invocations {
-        tx.prepare_cached(UPSERT_INVOCATION)?.execute(params![
-            inv.id,
-            inv.request,
-            inv.status,
-            inv.result,
-            inv.error,
-            inv.output_id,
-            inv.nodes,
-            inv.created_at,
-            inv.updated_at,
-            owner,
-            lease_until
-        ])?;
-        if inv.status != InvocationStatus::Pending.as_str() {
-            waits::forget_finished(tx, &inv.id)?;
-        }
-    }
-    Ok(CommitOutcome::Committed)
+    Ok(None)
+}
+
+/// Deletes the signals and waits of an invocation that has finished, in the transaction
+/// that records its end: nothing reads them any more (a finished invocation takes no
+/// signal and runs no node), and they would otherwise be kept for ever.
+fn forget_finished(conn: &Connection, invocation: &str) -> Result<(), SqlError> {
+    conn.prepare_cached("DELETE FROM signals WHERE invocation_id = ?1")?
+        .execute(params![invocation])?;
+    conn.prepare_cached("DELETE FROM waits WHERE invocation_id = ?1")?
+        .execute(params![invocation])?;
+    Ok(())
 }
 
 fn row_to_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectVersion> {

@@ -32,17 +32,6 @@ CREATE INDEX IF NOT EXISTS signals_invocation ON signals (invocation_id);
 CREATE INDEX IF NOT EXISTS waits_invocation ON waits (invocation_id);
 ";
 
-/// Deletes the signals and waits of an invocation that has finished, in the transaction
-/// that records its end: nothing reads them any more (a finished invocation takes no
-/// signal and runs no node), and they would otherwise be kept for ever.
-pub(super) fn forget_finished(tx: &Connection, invocation: &str) -> Result<(), SqlError> {
-    tx.prepare_cached("DELETE FROM signals WHERE invocation_id = ?1")?
-        .execute(params![invocation])?;
-    tx.prepare_cached("DELETE FROM waits WHERE invocation_id = ?1")?
-        .execute(params![invocation])?;
-    Ok(())
-}
-
 impl SqliteStore {
     /// Runs `f` in an immediate transaction on a connection of its own, committed when it
     /// gives `Ok` (dropped, so rolled back, otherwise).
