@@ -53,12 +53,12 @@ async fn until(base: &str, id: &str, what: &str, done: impl Fn(&Value) -> bool) 
     }
 }
 
-/// Whether the invocation's wait for `name` is running.
+/// Whether the invocation's node waits for the signal `name` (its status `waiting`).
 fn waiting_for(inv: &Value, name: &str) -> bool {
     let label = format!("signal(\"{name}\"");
     inv["nodes"].as_object().is_some_and(|nodes| {
         nodes.values().any(|n| {
-            n["status"] == "running" && n["label"].as_str().is_some_and(|l| l.starts_with(&label))
+            n["status"] == "waiting" && n["label"].as_str().is_some_and(|l| l.starts_with(&label))
         })
     })
 }

@@ -243,6 +243,7 @@ function nodeStatus(nodes, id) {
   let status = 'pending';
   if (count('failed')) status = 'failed';
   else if (count('running')) status = 'running';
+  else if (count('waiting')) status = 'waiting';
   else if (found.length && count('skipped') === found.length) status = 'skipped';
   else if (found.length && count('succeeded') + count('skipped') === found.length) status = 'succeeded';
   else if (found.length) status = count('skipped') ? 'skipped' : 'running';
@@ -521,7 +522,7 @@ async function invocationPage(id) {
   // a summary that expands into each element's card, kept open as events redraw it.
   const elements = (node, st) => {
     if (st.found.length <= 1) return st.found.map(card);
-    const counts = ['succeeded', 'running', 'failed', 'skipped'].filter((s) => st.count(s)).map((s) => `${st.count(s)} ${s}`).join(', ');
+    const counts = ['succeeded', 'running', 'waiting', 'failed', 'skipped'].filter((s) => st.count(s)).map((s) => `${st.count(s)} ${s}`).join(', ');
     const box = h('details', { class: 'fanout', 'data-fanout': 'n' + node.id, open: state.expanded.has(node.id) },
       h('summary', {}, `${st.found.length} elements`, counts ? ` (${counts})` : '', ' ', st.found.map((n) => h('span', { class: 'dot st-' + n.status, title: n.key + ' ' + n.status }))),
       st.found.map(card));

@@ -537,7 +537,7 @@ async fn follow(client: &Client, id: &InvocationId) -> Result<Finished, client::
         let running: Vec<&str> = inv
             .nodes
             .values()
-            .filter(|n| n.status == NodeStatus::Running)
+            .filter(|n| matches!(n.status, NodeStatus::Running | NodeStatus::Waiting))
             .map(|n| n.label.as_str())
             .take(3)
             .collect();

@@ -117,7 +117,7 @@ impl Progress {
             let before = n.records.get(&key).and_then(|r| r.started_at);
             match record.status {
                 NodeStatus::Pending => {}
-                NodeStatus::Running => record.started_at = Some(now),
+                NodeStatus::Running | NodeStatus::Waiting => record.started_at = Some(now),
                 _ => {
                     record.started_at = before;
                     record.finished_at = Some(now);
@@ -635,7 +635,11 @@ fn dispatch<'a>(
                 );
                 level.failed.insert(n.id, why);
             } else if level.ready(n.id) {
-                run.progress.set(key, record(NodeStatus::Running, &n.label));
+                let status = match n.op {
+                    NodeOp::Wait { .. } => NodeStatus::Waiting,
+                    _ => NodeStatus::Running,
+                };
+                run.progress.set(key, record(status, &n.label));
                 let (task, scope) = (TaskId::node(&run.scope, n.id, &scope.path), scope.clone());
                 let node = async move {
                     let ran = AssertUnwindSafe(run_node(run, n, scope, &task));

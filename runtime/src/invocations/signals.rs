@@ -207,7 +207,7 @@ mod tests {
             inv.nodes
                 .values()
                 .any(|n| {
-                    n.status == NodeStatus::Running
+                    n.status == NodeStatus::Waiting
                         && (n.label.starts_with("signal") || n.label.starts_with("sleep"))
                 })
                 .then_some(())

@@ -145,6 +145,9 @@ pub enum NodeStatus {
     Pending,
     /// Started.
     Running,
+    /// Waiting for a signal or a timer (`signal`, `sleep`): started, and holding no
+    /// container.
+    Waiting,
     /// Finished with an output.
     Succeeded,
     /// Failed.
