@@ -610,3 +610,59 @@ async fn a_commit_needing_a_free_lock_conflicts_while_another_runtime_holds_it()
     drop((first, second));
     db.drop_database().await.unwrap();
 }
+
+/// `version` as written by task `task`.
+fn by_task(id: &str, n: u64, task: &str) -> Arc<ObjectVersion> {
+    let mut v = (*version(id, n, task)).clone();
+    v.task_id = Some(task.into());
+    Arc::new(v)
+}
+
+/// A replica that knows an object's newest version is told so without its content; one
+/// that knows an older version, or a version of the same number another task wrote (its
+/// own commit lost), or a version without a task, reads the stored one whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_newest_version_is_confirmed_and_any_other_is_read_whole() {
+    let Some(db) = scratch().await else { return };
+    let a = PostgresStore::connect(db.url()).await.unwrap();
+    let b = PostgresStore::connect(db.url()).await.unwrap();
+    let write = |v: Arc<ObjectVersion>| Commit {
+        task_id: v.task_id.clone(),
+        versions: vec![v],
+        ..Default::default()
+    };
+    let v1 = by_task("x", 1, "t1");
+    assert_eq!(
+        a.commit(write(v1.clone())).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    assert_eq!(b.newest_unless(&v1).await.unwrap(), Newest::Known);
+    // Another replica writes version 2: the first one's version 1 is stale.
+    let v2 = by_task("x", 2, "t2");
+    assert_eq!(
+        b.commit(write(v2.clone())).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    assert_eq!(
+        a.newest_unless(&v1).await.unwrap(),
+        Newest::Read((*v2).clone())
+    );
+    // Version 2 as a losing task would have made it: not the stored one.
+    let lost = by_task("x", 2, "lost");
+    assert_eq!(
+        a.newest_unless(&lost).await.unwrap(),
+        Newest::Read((*v2).clone())
+    );
+    // Without a task to tell two versions apart, the stored one is read.
+    let untasked = version("x", 2, "t2");
+    assert_eq!(
+        a.newest_unless(&untasked).await.unwrap(),
+        Newest::Read((*v2).clone())
+    );
+    assert_eq!(
+        a.newest_unless(&by_task("y", 1, "t1")).await.unwrap(),
+        Newest::Missing
+    );
+    drop((a, b));
+    db.drop_database().await.unwrap();
+}
