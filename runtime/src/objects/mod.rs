@@ -12,8 +12,7 @@ use crate::blobs::{file_key, Blobs, URL_TTL_S};
 use crate::error::{Error, Result};
 use crate::ids::{MemoKey, ObjectId, TaskId};
 use crate::store::{
-    now_ms, Commit, CommitOutcome, FieldFilter, Newest, ObjectLock, ObjectVersion, PackageRecord,
-    Store,
+    now_ms, Commit, CommitOutcome, FieldFilter, ObjectLock, ObjectVersion, PackageRecord, Store,
 };
 use crate::values;
 use oaas_compiler::artifact::{Artifact, ClassArtifact};
@@ -90,8 +89,7 @@ pub struct Objects {
     /// The newest version of objects read or written here, so calls need not read the store
     /// each time. Current only for a store this process alone writes (SQLite), where it
     /// cannot go stale; on a shared store every read of a newest version goes to the store,
-    /// which sends the content only when it is not the version kept here
-    /// ([`Store::newest_unless`]), and optimistic turns start from it.
+    /// and this is only the hint optimistic turns start from.
     latest: Mutex<HashMap<ObjectId, Arc<ObjectVersion>>>,
     /// Whether `latest` is used: the store is not shared.
     caching: bool,
@@ -205,10 +203,15 @@ impl Objects {
             None if self.caching => self.latest.lock().ok().and_then(|c| c.get(id).cloned()),
             _ => None,
         };
-        let found = match (cached, version) {
-            (Some(o), _) => Some(o),
-            (None, None) => self.newest(id).await?,
-            (None, Some(_)) => self.store.object(id, version).await?.map(Arc::new),
+        let found = match cached {
+            Some(o) => Some(o),
+            None => {
+                let o = self.store.object(id, version).await?.map(Arc::new);
+                if let (None, Some(o)) = (version, &o) {
+                    self.remember(o);
+                }
+                o
+            }
         };
         let obj = found.ok_or_else(|| match version {
             Some(v) => Error::not_found(format!("object `{id}` has no version {v}")),
@@ -226,29 +229,6 @@ impl Objects {
         }
         self.see_uploads(&obj).await;
         Ok(obj)
-    }
-
-    /// An object's newest version read from the store, and kept. On a shared store, the
-    /// version kept here is sent again only when the store has a newer one: the store
-    /// answers which is the newest, and memory only spares sending its content again.
-    async fn newest(&self, id: &ObjectId) -> Result<Option<Arc<ObjectVersion>>> {
-        let known = match self.caching {
-            true => None,
-            false => self.latest.lock().ok().and_then(|c| c.get(id).cloned()),
-        };
-        let read = match known {
-            Some(known) => match self.store.newest_unless(&known).await? {
-                Newest::Known => return Ok(Some(known)),
-                Newest::Read(v) => Some(v),
-                Newest::Missing => None,
-            },
-            None => self.store.object(id, None).await?,
-        };
-        let read = read.map(Arc::new);
-        if let Some(o) = &read {
-            self.remember(o);
-        }
-        Ok(read)
     }
 
     /// Asks a bucket about the files of `obj` uploaded to its own upload URLs that the
@@ -575,19 +555,15 @@ impl Objects {
         commit.task_result = result
             .as_ref()
             .map(|r| results::compact(r, &commit.versions));
-        // On a store only this process writes, remember the new versions now (the commit
-        // takes them); forgotten again below if the commit does not go through. On a shared
-        // store, only once committed: a version kept there stands for the stored one
-        // ([`Objects::newest`]), so it must never be one that was not written.
-        let written: Vec<Arc<ObjectVersion>> = commit.versions.clone();
-        if self.caching {
-            written.iter().for_each(|v| self.remember(v));
+        // Remember the new versions now (the commit takes them); forgotten again below if the
+        // commit does not go through.
+        for v in &commit.versions {
+            self.remember(v);
         }
+        let written: Vec<ObjectId> = commit.versions.iter().map(|v| v.id.clone()).collect();
         let outcome = self.store.commit(commit).await;
-        match (&outcome, self.caching) {
-            (Ok(CommitOutcome::Committed), false) => written.iter().for_each(|v| self.remember(v)),
-            (Ok(CommitOutcome::Committed), true) => {}
-            _ => self.forget(&written),
+        if !matches!(outcome, Ok(CommitOutcome::Committed)) {
+            self.forget(&written);
         }
         match outcome? {
             CommitOutcome::Committed => Ok(result),
@@ -627,9 +603,8 @@ impl Objects {
     }
 
     /// Keeps an object's newest version in memory (bounded: the cache is emptied when full):
-    /// on a store only this process writes, the current version; on a shared store, a
-    /// committed version, which a read takes as current only once the store says it still
-    /// is ([`Objects::newest`]).
+    /// on a store only this process writes, the current version; on a shared store, a hint
+    /// for optimistic turns ([`Claim::Optimistic`]), which no read takes as current.
     fn remember(&self, v: &Arc<ObjectVersion>) {
         if let Ok(mut c) = self.latest.lock() {
             if c.len() >= CACHE_LIMIT {
@@ -644,10 +619,10 @@ impl Objects {
         }
     }
 
-    fn forget(&self, versions: &[Arc<ObjectVersion>]) {
+    fn forget(&self, ids: &[ObjectId]) {
         if let Ok(mut c) = self.latest.lock() {
-            for v in versions {
-                c.remove(&v.id);
+            for id in ids {
+                c.remove(id);
             }
         }
     }

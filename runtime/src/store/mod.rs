@@ -415,17 +415,6 @@ pub enum Change {
 /// wait for it until this value is dropped, which lets it go.
 pub type ObjectLock = Box<dyn Send + Sync>;
 
-/// What [`Store::newest_unless`] found.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Newest {
-    /// The version the caller knows is still the newest.
-    Known,
-    /// A newer version (or another one of the same number: the caller's was never committed).
-    Read(ObjectVersion),
-    /// No such object.
-    Missing,
-}
-
 /// The storage the runtime needs. Implementations must make [`Store::commit`] atomic and
 /// durable before it returns.
 #[async_trait::async_trait]
@@ -444,15 +433,6 @@ pub trait Store: Send + Sync + 'static {
         id: &ObjectId,
         version: Option<u64>,
     ) -> StoreResult<Option<ObjectVersion>>;
-    /// The newest version of an object unless it is `known` (the same version number,
-    /// written by the same task): then [`Newest::Known`], and the version's content is not
-    /// sent again. A store without a cheaper way reads the whole version.
-    async fn newest_unless(&self, known: &ObjectVersion) -> StoreResult<Newest> {
-        Ok(match self.object(&known.id, None).await? {
-            Some(v) => Newest::Read(v),
-            None => Newest::Missing,
-        })
-    }
     /// Every version of an object, oldest first.
     async fn history(&self, id: &ObjectId) -> StoreResult<Vec<ObjectVersion>>;
     /// Newest versions of a class's live objects, filtered, ordered by id, paged.

@@ -735,18 +735,6 @@ async fn key_owner(
 
 const VERSION_COLUMNS: &str = "o.id, o.version, o.class, o.package_version, o.state, o.refs, o.files, o.deleted, o.task_id, o.created_at";
 
-/// An object's newest version as [`VERSION_COLUMNS`] and, last, whether it is version `$2`
-/// written by task `$3`: then its state, refs and files are not sent (NULL), as the caller
-/// has them. A version row is never changed once written, so the same number and task
-/// mean the same content.
-const NEWEST_UNLESS: &str = "SELECT o.id, o.version, o.class, o.package_version,
-       CASE WHEN s.same THEN NULL ELSE o.state END,
-       CASE WHEN s.same THEN NULL ELSE o.refs END,
-       CASE WHEN s.same THEN NULL ELSE o.files END,
-       o.deleted, o.task_id, o.created_at, s.same
-     FROM (SELECT * FROM objects WHERE id = $1 ORDER BY version DESC LIMIT 1) o,
-       LATERAL (SELECT o.version = $2 AND o.task_id IS NOT DISTINCT FROM $3 AS same) s";
-
 /// A column as `T`, or [`StoreError::Corrupt`] naming it.
 fn get<'a, T: tokio_postgres::types::FromSql<'a>>(r: &'a Row, i: usize) -> StoreResult<T> {
     r.try_get(i)
@@ -875,28 +863,6 @@ impl Store for PostgresStore {
                 let sql = format!("SELECT {VERSION_COLUMNS} FROM objects o WHERE o.id = $1 ORDER BY o.version DESC LIMIT 1");
                 self.row(&sql, &[&id.as_str()], row_to_version).await
             }
-        }
-    }
-
-    async fn newest_unless(&self, known: &ObjectVersion) -> StoreResult<Newest> {
-        let (Some(task), Ok(version)) = (&known.task_id, version_number(known.version)) else {
-            return Ok(match self.object(&known.id, None).await? {
-                Some(v) => Newest::Read(v),
-                None => Newest::Missing,
-            });
-        };
-        let rows = self
-            .query(
-                NEWEST_UNLESS,
-                &[&known.id.as_str(), &version, &task.as_str()],
-            )
-            .await?;
-        let Some(row) = rows.first() else {
-            return Ok(Newest::Missing);
-        };
-        match get::<bool>(row, 10)? {
-            true => Ok(Newest::Known),
-            false => row_to_version(row).map(Newest::Read),
         }
     }
 
