@@ -599,13 +599,15 @@ async fn bench(o: Options) -> Result<(), String> {
     Ok(())
 }
 
-/// Transactions committed so far in the PostgreSQL database of the store (its statistics,
-/// which other connections report within a second, hence the wait); none for SQLite.
+/// Transactions committed so far in the PostgreSQL database of the store (its statistics);
+/// none for SQLite. A connection gone idle reports its counts up to 10 s late
+/// (PostgreSQL 15's `PGSTAT_IDLE_INTERVAL`), hence the wait: with a shorter one, the
+/// counts of the phase before were read as this one's.
 async fn transactions(store: &oaas_runtime::StoreLocation) -> Option<u64> {
     let oaas_runtime::StoreLocation::Postgres(url) = store else {
         return None;
     };
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(11_000)).await;
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .ok()?;
