@@ -611,3 +611,64 @@ async fn a_commit_needing_a_free_lock_conflicts_while_another_runtime_holds_it()
     drop((first, second));
     db.drop_database().await.unwrap();
 }
+
+/// A finished invocation's signals and waits are deleted by the commit that records its end;
+/// a pending one's stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_invocation_keeps_no_signals_nor_waits() {
+    let Some(db) = scratch().await else { return };
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    let pending = |id: &str| {
+        Invocation::pending(
+            id.into(),
+            InvocationRequest {
+                target: oaas_runtime::ids::Target::Object("obj".into()),
+                function: "approve".into(),
+                args: json!({}),
+                fresh: false,
+            },
+            None,
+        )
+    };
+    let commit = |invocations| Commit {
+        invocations,
+        ..Default::default()
+    };
+    let mut first = pending("i1");
+    store
+        .commit(commit(vec![first.clone(), pending("i2")]))
+        .await
+        .unwrap();
+    for id in ["i1", "i2"] {
+        let id = InvocationId::from(id);
+        store.put_signal(&id, "go", &json!(1), 8).await.unwrap();
+        store.put_signal(&id, "later", &json!(2), 8).await.unwrap();
+        let wait = WaitRequest {
+            task: format!("{id}.n1").as_str().into(),
+            invocation: id.clone(),
+            signal: Some("go".into()),
+            ms: 60_000,
+        };
+        store.wait(&wait).await.unwrap();
+    }
+    let client = raw(&db).await;
+    let rows = |id: &'static str| {
+        let client = &client;
+        async move {
+            let mut counts = Vec::new();
+            for table in ["signals", "waits"] {
+                let sql = format!("SELECT count(*) FROM {table} WHERE invocation_id = $1");
+                let row = client.query_one(&sql, &[&id]).await.unwrap();
+                counts.push(row.get::<_, i64>(0));
+            }
+            counts
+        }
+    };
+    assert_eq!(rows("i1").await, vec![2, 1]);
+    first.status = InvocationStatus::Succeeded;
+    store.commit(commit(vec![first])).await.unwrap();
+    assert_eq!(rows("i1").await, vec![0, 0]);
+    assert_eq!(rows("i2").await, vec![2, 1], "a pending invocation's stay");
+    drop((store, client));
+    db.drop_database().await.unwrap();
+}

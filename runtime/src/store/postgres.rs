@@ -114,6 +114,11 @@ CREATE TABLE memos (
 "#,
     // 4: signals sent to invocations, and the durable waits of macros (`signal`, `sleep`).
     waits::MIGRATION,
+    // 5: a finished invocation's signals and waits are deleted with its last record.
+    r#"
+CREATE INDEX signals_invocation ON signals (invocation_id);
+CREATE INDEX waits_invocation ON waits (invocation_id);
+"#,
 ];
 
 /// PostgreSQL-backed [`Store`], over a pool of connections.
@@ -629,7 +634,15 @@ async fn push_versions<'a>(
     Ok(())
 }
 
-/// Adds the invocations' upserts to a commit's pipeline.
+/// Deletes the signals and waits of an invocation that has finished, in the transaction that
+/// records its end: nothing reads them any more (a finished invocation takes no signal and
+/// runs no node), and they would otherwise be kept for ever.
+const FORGET_FINISHED: &str = "WITH signals_gone AS (DELETE FROM signals WHERE invocation_id = $1)
+     DELETE FROM waits WHERE invocation_id = $1";
+
+/// Adds the invocations' upserts to a commit's pipeline, then the deletion of what finished
+/// ones leave: after the upsert, which locks the invocation's row, so a signal stored by a
+/// sender that held the row first is seen and deleted, and a later one finds it finished.
 async fn push_invocations<'a>(
     tx: &'a deadpool_postgres::Transaction<'_>,
     c: &'a Commit,
@@ -664,6 +677,22 @@ async fn push_invocations<'a>(
             )
             .await
         }));
+    }
+    if c.invocations
+        .iter()
+        .any(|i| i.status != InvocationStatus::Pending)
+    {
+        let forget = tx.prepare_cached(FORGET_FINISHED).await?;
+        for inv in c
+            .invocations
+            .iter()
+            .filter(|i| i.status != InvocationStatus::Pending)
+        {
+            let forget = forget.clone();
+            writes.push(Box::pin(async move {
+                tx.execute(&forget, &[&inv.id.as_str()]).await
+            }));
+        }
     }
     Ok(())
 }
