@@ -177,14 +177,6 @@ fn request(
 /// Most objects passed in one task's `objects`.
 const MAX_OBJECTS: usize = 10_000;
 
-fn is_object_type(t: &TypeRef) -> bool {
-    match t {
-        TypeRef::Class(_) => true,
-        TypeRef::List(i) | TypeRef::Optional(i) => is_object_type(i),
-        _ => false,
-    }
-}
-
 fn collect_ids(v: &Value, out: &mut Vec<ObjectId>) {
     match v {
         Value::String(s) => out.push(ObjectId::from(s.as_str())),
@@ -201,7 +193,7 @@ async fn passed_objects(
     args: &Map<String, Value>,
 ) -> Result<Vec<Arc<ObjectVersion>>> {
     let mut ids = Vec::new();
-    for p in func.params.iter().filter(|p| is_object_type(&p.ty)) {
+    for p in func.params.iter().filter(|p| p.ty.holds_objects()) {
         if let Some(v) = args.get(&p.name) {
             collect_ids(v, &mut ids);
         }

@@ -387,7 +387,7 @@ pub fn changes_nothing(artifact: &Artifact, graph: &GraphArtifact) -> bool {
                     !f.mutates
                         && f.run.builtin.is_none()
                         && !f.run.memo
-                        && !f.returns.as_ref().is_some_and(names_class)
+                        && !f.returns.as_ref().is_some_and(TypeRef::holds_objects)
                 })
         }
         NodeOp::Wait { .. } => false,
@@ -400,15 +400,6 @@ pub fn changes_nothing(artifact: &Artifact, graph: &GraphArtifact) -> bool {
         }
         NodeOp::Compute { .. } | NodeOp::Flatten { .. } => true,
     })
-}
-
-/// Whether a type is, or holds, an object of a class.
-fn names_class(t: &TypeRef) -> bool {
-    match t {
-        TypeRef::Class(_) => true,
-        TypeRef::List(inner) | TypeRef::Optional(inner) => names_class(inner),
-        _ => false,
-    }
 }
 
 /// The failures a macro's error lists (in its details), if it is one.

@@ -41,9 +41,9 @@ pub struct ObjectVersion {
 }
 
 impl ObjectVersion {
-    /// The state as JSON text, written out once per version and then reused: the store's row,
-    /// the task documents sent with this version and the answers that show it all take the
-    /// same text. A version is immutable; its `state` must not change once this is read.
+    /// The state as JSON text, written out once per version and then reused: the store's row
+    /// and the task documents sent with this version take the same text. A version is
+    /// immutable; its `state` must not change once this is read.
     pub fn state_json(&self) -> &RawValue {
         self.state_text.0.get_or_init(|| {
             serde_json::value::to_raw_value(&self.state)

@@ -88,6 +88,17 @@ pub enum TypeRef {
     Class(String),
 }
 
+impl TypeRef {
+    /// Whether values of this type are, or hold, object ids (`C`, `[C]`, `C?`, nested).
+    pub fn holds_objects(&self) -> bool {
+        match self {
+            TypeRef::Class(_) => true,
+            TypeRef::List(inner) | TypeRef::Optional(inner) => inner.holds_objects(),
+            _ => false,
+        }
+    }
+}
+
 /// Who may reach a member.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -515,5 +526,19 @@ impl ClassArtifact {
     /// A macro by name.
     pub fn macro_named(&self, name: &str) -> Option<&MacroArtifact> {
         self.macros.iter().find(|m| m.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TypeRef;
+
+    #[test]
+    fn a_type_holds_objects_when_a_class_is_in_it_at_any_depth() {
+        let class = || Box::new(TypeRef::Class("p.C".into()));
+        assert!(TypeRef::Class("p.C".into()).holds_objects());
+        assert!(TypeRef::List(Box::new(TypeRef::Optional(class()))).holds_objects());
+        assert!(!TypeRef::List(Box::new(TypeRef::Record("p.R".into()))).holds_objects());
+        assert!(!TypeRef::Optional(Box::new(TypeRef::Json)).holds_objects());
     }
 }
