@@ -144,9 +144,6 @@ fn open(path: &Path) -> StoreResult<Connection> {
         .map_err(err)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(err)?;
-    // The writer's statements (commits, savepoints, signals, waits, packages) are more than
-    // rusqlite's default 16: past that, the least used would be parsed again and again.
-    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
