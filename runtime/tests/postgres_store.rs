@@ -4,7 +4,7 @@
 //! when no server is reachable (fails with `OAAS_REQUIRE_POSTGRES=1`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use oaas_runtime::ids::InvocationId;
+use oaas_runtime::ids::{InvocationId, Target};
 use oaas_runtime::store::postgres::{PostgresStore, ScratchDatabase, MIGRATIONS};
 use oaas_runtime::store::*;
 use serde_json::json;
@@ -51,6 +51,17 @@ fn token(id: &str) -> TokenRecord {
         packages: None,
         created_at: now_ms(),
     }
+}
+
+/// A new pending invocation `id` of `function` on `target`.
+fn pending(id: &str, target: Target, function: &str, args: serde_json::Value) -> Invocation {
+    let request = InvocationRequest {
+        target,
+        function: function.into(),
+        args,
+        fresh: false,
+    };
+    Invocation::pending(id.into(), request, None)
 }
 
 fn every_migration() -> Vec<i64> {
@@ -143,15 +154,11 @@ async fn of_two_replicas_claiming_one_key_exactly_one_holds_it() {
         let key = format!("key-{round}");
         let claim = |store: Arc<PostgresStore>, inv: String| {
             let commit = Commit {
-                invocations: vec![Invocation::pending(
-                    inv.as_str().into(),
-                    InvocationRequest {
-                        target: oaas_runtime::ids::Target::Class("k.C".into()),
-                        function: "f".into(),
-                        args: json!({}),
-                        fresh: false,
-                    },
-                    None,
+                invocations: vec![pending(
+                    inv.as_str(),
+                    Target::Class("k.C".into()),
+                    "f",
+                    json!({}),
                 )],
                 idempotency: Some((key.clone(), inv.as_str().into())),
                 ..Default::default()
@@ -343,22 +350,13 @@ async fn reads_and_commits_go_on_when_the_server_ends_every_connection() {
 async fn a_commit_the_database_refuses_writes_nothing_and_the_store_goes_on() {
     let Some(db) = scratch().await else { return };
     let store = PostgresStore::connect(db.url()).await.unwrap();
-    // jsonb cannot hold U+0000 in a string: the version's insert fails mid-pipeline.
+    // PostgreSQL's text cannot hold U+0000: the version's insert fails mid-pipeline.
     let mut bad = (*version("x", 1, "a")).clone();
-    bad.state = json!({ "s": "a\u{0}b" });
+    bad.class = "k.\u{0}C".into();
     let refused = Commit {
         task_id: Some("t".into()),
         versions: vec![Arc::new(bad)],
-        invocations: vec![Invocation::pending(
-            "inv".into(),
-            InvocationRequest {
-                target: oaas_runtime::ids::Target::Class("k.C".into()),
-                function: "f".into(),
-                args: json!({}),
-                fresh: false,
-            },
-            None,
-        )],
+        invocations: vec![pending("inv", Target::Class("k.C".into()), "f", json!({}))],
         ..Default::default()
     };
     for _ in 0..3 {
@@ -427,15 +425,11 @@ async fn a_deploy_a_token_and_a_signal_are_noticed_by_the_other_runtimes() {
     assert!(first.revoke_token("t1").await.unwrap());
     assert_eq!(next(&mut changes).await, Change::Tokens);
     // A signal stored through one runtime wakes the waits of the others.
-    let inv = Invocation::pending(
-        "inv-signalled".into(),
-        InvocationRequest {
-            target: oaas_runtime::ids::Target::Object("obj".into()),
-            function: "place".into(),
-            args: json!({}),
-            fresh: false,
-        },
-        None,
+    let inv = pending(
+        "inv-signalled",
+        Target::Object("obj".into()),
+        "place",
+        json!({}),
     );
     first
         .commit(Commit {
@@ -461,15 +455,11 @@ async fn a_deploy_a_token_and_a_signal_are_noticed_by_the_other_runtimes() {
 async fn a_database_of_the_previous_schema_is_migrated_with_its_data() {
     let Some(db) = scratch().await else { return };
     let store = PostgresStore::connect(db.url()).await.unwrap();
-    let pending = Invocation::pending(
-        "inv-old".into(),
-        InvocationRequest {
-            target: oaas_runtime::ids::Target::Object("obj-old".into()),
-            function: "resize".into(),
-            args: json!({"w": 10}),
-            fresh: false,
-        },
-        None,
+    let pending = pending(
+        "inv-old",
+        Target::Object("obj-old".into()),
+        "resize",
+        json!({"w": 10}),
     );
     let commit = Commit {
         versions: vec![version("obj-old", 1, "before")],
@@ -489,7 +479,14 @@ async fn a_database_of_the_previous_schema_is_migrated_with_its_data() {
     tokio::spawn(connection);
     client
         .batch_execute(
-            "DROP TABLE memos; DROP TABLE signals; DROP TABLE waits;
+            "DROP FUNCTION oaas_lock_for_commit;
+             ALTER TABLE objects ALTER COLUMN state TYPE JSONB, ALTER COLUMN refs TYPE JSONB,
+               ALTER COLUMN files TYPE JSONB;
+             ALTER TABLE tasks ALTER COLUMN result TYPE JSONB;
+             ALTER TABLE invocations ALTER COLUMN request TYPE JSONB,
+               ALTER COLUMN result TYPE JSONB, ALTER COLUMN error TYPE JSONB,
+               ALTER COLUMN nodes TYPE JSONB;
+             DROP TABLE memos; DROP TABLE signals; DROP TABLE waits;
              DROP INDEX invocations_leases; DROP INDEX invocations_owners;
              ALTER TABLE invocations DROP COLUMN owner, DROP COLUMN lease_until;
              DELETE FROM schema_migrations WHERE version > 1;",
@@ -523,7 +520,7 @@ async fn commits_in_one_group_are_answered_each_on_its_own() {
     let Some(db) = scratch().await else { return };
     let store = Arc::new(PostgresStore::connect(db.url()).await.unwrap());
     let mut bad = (*version("bad", 1, "a")).clone();
-    bad.state = json!({ "s": "a\u{0}b" });
+    bad.class = "k.\u{0}C".into();
     let mut commits: Vec<Commit> = (0..40)
         .map(|i| Commit {
             task_id: Some(format!("race-{i}").as_str().into()),
@@ -582,6 +579,123 @@ async fn commits_in_one_group_are_answered_each_on_its_own() {
     db.drop_database().await.unwrap();
 }
 
+/// Commits that go in together (in one pipelined transaction per round) are each answered
+/// as they would be alone: a task committed before, a version taken, a key held by another
+/// invocation or by its own, a lock another runtime holds, and two commits of one task in
+/// the same burst; the good commits around them are all written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_refusal_in_a_burst_is_answered_on_its_own() {
+    let Some(db) = scratch().await else { return };
+    let store = Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    let other = PostgresStore::connect(db.url()).await.unwrap();
+    let inv = |id: &str| pending(id, Target::Class("k.C".into()), "f", json!({}));
+    let before = Commit {
+        task_id: Some("done".into()),
+        task_result: Some(json!({"r": 1})),
+        versions: vec![version("pre", 1, "before")],
+        invocations: vec![inv("inv-a")],
+        idempotency: Some(("key-a".into(), "inv-a".into())),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.commit(before).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    let held = other.lock_object(&"held".into()).await.unwrap().unwrap();
+    let mut burst: Vec<Commit> = (0..30)
+        .map(|i| Commit {
+            versions: vec![version(&format!("good-{i}"), 1, "a")],
+            ..Default::default()
+        })
+        .collect();
+    burst.extend([
+        // 30: the task committed before.
+        Commit {
+            task_id: Some("done".into()),
+            versions: vec![version("pre2", 1, "a")],
+            ..Default::default()
+        },
+        // 31: a version taken.
+        Commit {
+            task_id: Some("b".into()),
+            versions: vec![version("pre", 1, "b")],
+            ..Default::default()
+        },
+        // 32: a key another invocation holds.
+        Commit {
+            invocations: vec![inv("inv-c")],
+            idempotency: Some(("key-a".into(), "inv-c".into())),
+            ..Default::default()
+        },
+        // 33: the key's own invocation again.
+        Commit {
+            versions: vec![version("pre", 2, "a")],
+            idempotency: Some(("key-a".into(), "inv-a".into())),
+            ..Default::default()
+        },
+        // 34: a lock another runtime holds.
+        Commit {
+            versions: vec![version("held", 1, "a")],
+            unlocked: vec!["held".into()],
+            ..Default::default()
+        },
+    ]);
+    // 35 and 36: one task twice.
+    for writer in ["dup-1", "dup-2"] {
+        burst.push(Commit {
+            task_id: Some("dup".into()),
+            task_result: Some(json!(writer)),
+            versions: vec![version(writer, 1, writer)],
+            ..Default::default()
+        });
+    }
+    let answers = futures_util::future::join_all(burst.into_iter().map(|c| {
+        let store = store.clone();
+        async move { store.commit(c).await.unwrap() }
+    }))
+    .await;
+    assert!(
+        answers[..30].iter().all(|a| *a == CommitOutcome::Committed),
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers[30],
+        CommitOutcome::AlreadyCommitted(Some(json!({"r": 1})))
+    );
+    assert!(
+        matches!(answers[31], CommitOutcome::Conflict(_)),
+        "{:?}",
+        answers[31]
+    );
+    assert_eq!(answers[32], CommitOutcome::KeyTaken("inv-a".into()));
+    assert_eq!(answers[33], CommitOutcome::Committed);
+    assert!(
+        matches!(answers[34], CommitOutcome::Conflict(_)),
+        "{:?}",
+        answers[34]
+    );
+    let (won, lost) = match (&answers[35], &answers[36]) {
+        (CommitOutcome::Committed, lost) => ("dup-1", lost),
+        (lost, CommitOutcome::Committed) => ("dup-2", lost),
+        other => panic!("neither commit of the task went in: {other:?}"),
+    };
+    assert_eq!(*lost, CommitOutcome::AlreadyCommitted(Some(json!(won))));
+    // What the refused commits carried is not written; the rest is.
+    for (id, newest) in [
+        ("pre2", None),
+        ("pre", Some(2)),
+        ("held", None),
+        ("good-29", Some(1)),
+    ] {
+        let o = store.object(&id.into(), None).await.unwrap();
+        assert_eq!(o.map(|o| o.version), newest, "{id}");
+    }
+    assert_eq!(store.task_result(&"b".into()).await.unwrap(), None);
+    assert_eq!(store.invocation(&"inv-c".into()).await.unwrap(), None);
+    drop((held, store, other));
+    db.drop_database().await.unwrap();
+}
+
 /// A commit that must find an object's lock free (an optimistic call's) is a conflict while
 /// another runtime holds that lock, and goes in once it is let go.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -618,18 +732,7 @@ async fn a_commit_needing_a_free_lock_conflicts_while_another_runtime_holds_it()
 async fn a_finished_invocation_keeps_no_signals_nor_waits() {
     let Some(db) = scratch().await else { return };
     let store = PostgresStore::connect(db.url()).await.unwrap();
-    let pending = |id: &str| {
-        Invocation::pending(
-            id.into(),
-            InvocationRequest {
-                target: oaas_runtime::ids::Target::Object("obj".into()),
-                function: "approve".into(),
-                args: json!({}),
-                fresh: false,
-            },
-            None,
-        )
-    };
+    let pending = |id: &str| pending(id, Target::Object("obj".into()), "approve", json!({}));
     let commit = |invocations| Commit {
         invocations,
         ..Default::default()

@@ -80,7 +80,8 @@ async fn packages(store: &dyn Store) {
 }
 
 async fn objects_and_history(store: &dyn Store) {
-    let state = json!({"title": "a", "n": 1, "nested": {"x": [1, 2.5, null, "s"]}});
+    // U+0000 in a string is JSON like any other character (PostgreSQL's jsonb refused it).
+    let state = json!({"title": "a", "n": 1, "nested": {"x": [1, 2.5, null, "s\u{0}t"]}});
     let v1 = version("obj-a", "k.C", 1, state.clone(), false);
     assert_eq!(write(store, v1.clone()).await, CommitOutcome::Committed);
     let v2 = version("obj-a", "k.C", 2, json!({"title": "b"}), false);

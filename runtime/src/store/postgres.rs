@@ -1,12 +1,14 @@
 //! The PostgreSQL store: the same [`Store`] as SQLite's, on a server several processes can
-//! reach. Commits are written in groups ([`group`]): the commits waiting when a writer is
-//! free share one transaction at READ COMMITTED, each after a savepoint of its own, and
-//! their rows all go in through unique keys (`INSERT ... ON CONFLICT DO NOTHING`): of two
-//! commits of the same object version, or of the same task or idempotency key, the second
-//! waits for the first and then finds the key taken, exactly as SQLite answers. A commit's
-//! statements go to the server in one pipeline. Reads, and commits that never reached `COMMIT`, are tried again on a fresh
-//! connection when the server ended theirs. The schema comes from numbered migrations
-//! applied at open, under an advisory lock so processes starting together do not race.
+//! reach. Commits are written in groups ([`group`]), and a group goes to the server in one
+//! round trip ([`pipeline`]): `BEGIN`, the rows of all its commits and `COMMIT` in one
+//! pipeline, at READ COMMITTED. Rows go in through unique keys, so of two commits of the same
+//! object version, task or idempotency key the second finds the key taken, an error that
+//! rolls its round back; the commit at fault is answered as SQLite answers it and the others
+//! go again. Reads, and commits that never reached `COMMIT`, are tried again on a fresh
+//! connection when the server ended theirs. JSON is kept in `json` columns (the text as
+//! written, compressed with LZ4 where the server has it). The schema comes from numbered
+//! migrations applied at open, under an advisory lock so processes starting together do
+//! not race.
 
 use super::*;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -18,6 +20,7 @@ use tokio_postgres::{NoTls, Row};
 mod group;
 mod locks;
 mod notify;
+mod pipeline;
 mod scratch;
 mod waits;
 pub use scratch::ScratchDatabase;
@@ -118,6 +121,41 @@ CREATE TABLE memos (
     r#"
 CREATE INDEX signals_invocation ON signals (invocation_id);
 CREATE INDEX waits_invocation ON waits (invocation_id);
+"#,
+    // 6: JSON that the runtime writes and reads whole is kept as `json` (its text, checked on
+    // the way in), not `jsonb`: the server no longer parses every state it is sent into its
+    // binary form and prints it back at every read, which took most of its CPU per call. The
+    // states, the largest of them, are compressed with LZ4 where the server has it (the
+    // default, pglz, is several times slower).
+    r#"
+ALTER TABLE objects ALTER COLUMN state TYPE JSON USING state::json,
+  ALTER COLUMN refs TYPE JSON USING refs::json,
+  ALTER COLUMN files TYPE JSON USING files::json;
+ALTER TABLE tasks ALTER COLUMN result TYPE JSON USING result::json;
+ALTER TABLE invocations ALTER COLUMN request TYPE JSON USING request::json,
+  ALTER COLUMN result TYPE JSON USING result::json,
+  ALTER COLUMN error TYPE JSON USING error::json,
+  ALTER COLUMN nodes TYPE JSON USING nodes::json;
+ALTER TABLE signals ALTER COLUMN value TYPE JSON USING value::json;
+ALTER TABLE waits ALTER COLUMN value TYPE JSON USING value::json;
+DO $$ BEGIN
+  ALTER TABLE objects ALTER COLUMN state SET COMPRESSION lz4;
+  ALTER TABLE invocations ALTER COLUMN nodes SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN NULL;
+END $$;
+"#,
+    // 7: the lock check of an optimistic commit raises an error when another runtime holds
+    // the object's lock, so the transaction rolls back at its `COMMIT`, which can then be
+    // sent with the other statements ([`pipeline`]).
+    r#"
+CREATE FUNCTION oaas_lock_for_commit(space INT, id TEXT) RETURNS VOID
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT pg_try_advisory_xact_lock(space, hashtext(id)) THEN
+    RAISE EXCEPTION 'object % is locked by a call through another runtime', id
+      USING ERRCODE = 'OAAS1';
+  END IF;
+END $$;
 "#,
 ];
 
@@ -409,357 +447,9 @@ fn version_number(v: u64) -> Result<i64, String> {
     i64::try_from(v).map_err(|_| format!("version {v} is out of range"))
 }
 
-/// Why an attempt at a commit failed, and whether it may have committed all the same.
-struct Failed {
-    error: tokio_postgres::Error,
-    /// The `COMMIT` was sent: its outcome is unknown, so the attempt must not be repeated.
-    maybe_committed: bool,
-}
-
-/// One attempt at a commit, in a transaction of its own, kept only when it committed.
-async fn try_commit(
-    client: &mut deadpool_postgres::Client,
-    c: &Commit,
-    encoded: &Encoded,
-) -> Result<StoreResult<CommitOutcome>, Failed> {
-    let before = |error| Failed {
-        error,
-        maybe_committed: false,
-    };
-    let tx = client.transaction().await.map_err(before)?;
-    let outcome = apply_commit(&tx, c, encoded, None).await.map_err(before)?;
-    if matches!(outcome, Ok(CommitOutcome::Committed)) {
-        tx.commit().await.map_err(|error| Failed {
-            error,
-            maybe_committed: true,
-        })?;
-    } else {
-        tx.rollback().await.map_err(before)?;
-    }
-    Ok(outcome)
-}
-
-/// Commits one commit in a transaction of its own, trying again (up to [`RETRIES`] times)
-/// when the attempt surely did not commit: on a fresh connection when its own was found
-/// gone, after a pause when PostgreSQL broke it off.
-async fn commit_alone(pool: &Pool, commit: &Commit) -> StoreResult<CommitOutcome> {
-    let encoded = Encoded::new(commit)?;
-    let mut attempt = 0;
-    loop {
-        let mut client = pool.get().await.map_err(pool_error)?;
-        match try_commit(&mut client, commit, &encoded).await {
-            Err(f) if !f.maybe_committed && attempt < RETRIES => {
-                attempt += 1;
-                if connection_lost(&f.error) {
-                    drop(deadpool_postgres::Object::take(client));
-                } else if retryable(&f.error) {
-                    tracing::warn!(attempt, error = %db(&f.error), "a commit was broken off; trying it again");
-                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
-                } else {
-                    return Err(db(f.error));
-                }
-            }
-            Err(f) => return Err(db(f.error)),
-            Ok(outcome) => return outcome,
-        }
-    }
-}
-
-/// The values of a commit's rows that need encoding first: version numbers and invocation
-/// JSON (a value that does not encode fails the commit before anything is sent).
-pub(super) struct Encoded {
-    versions: Vec<i64>,
-    invocations: Vec<(Value, Option<Value>)>,
-}
-
-impl Encoded {
-    pub(super) fn new(c: &Commit) -> StoreResult<Encoded> {
-        let versions = c
-            .versions
-            .iter()
-            .map(|v| version_number(v.version).map_err(StoreError::Database))
-            .collect::<StoreResult<_>>()?;
-        let invocations = c
-            .invocations
-            .iter()
-            .map(|inv| {
-                let request = serde_json::to_value(&inv.request);
-                let error = inv.error.as_ref().map(serde_json::to_value).transpose();
-                match (request, error) {
-                    (Ok(r), Ok(e)) => Ok((r, e)),
-                    (Err(e), _) | (_, Err(e)) => Err(StoreError::Database(e.to_string())),
-                }
-            })
-            .collect::<StoreResult<_>>()?;
-        Ok(Encoded {
-            versions,
-            invocations,
-        })
-    }
-}
-
-const INSERT_TASK: &str = "INSERT INTO tasks (task_id, result, committed_at) VALUES ($1, $2, $3) ON CONFLICT (task_id) DO NOTHING";
-const INSERT_VERSION: &str = "INSERT INTO objects (id, version, class, package_version, state, refs, files, deleted, task_id, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id, version) DO NOTHING";
-const INSERT_CLASS: &str =
-    "INSERT INTO object_classes (class, id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
-const INSERT_MEMO: &str =
-    "INSERT INTO memos (key, task_id) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
-const INSERT_KEY: &str =
-    "INSERT INTO idempotency (key, invocation_id) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
-/// Writes an invocation record: a new one with the commit's lease (`$11` seconds from the
-/// database's now); a stored one keeps its owner while pending and loses it once finished,
-/// and a finished one stays finished.
-const UPSERT_INVOCATION: &str = "INSERT INTO invocations (id, request, status, result, error, output_id, nodes, created_at, updated_at, owner, lease_until)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(secs => $11::float8))
-     ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, result = EXCLUDED.result,
-       error = EXCLUDED.error, output_id = EXCLUDED.output_id, nodes = EXCLUDED.nodes,
-       updated_at = EXCLUDED.updated_at,
-       owner = CASE WHEN EXCLUDED.status = 'pending' THEN invocations.owner END,
-       lease_until = CASE WHEN EXCLUDED.status = 'pending' THEN invocations.lease_until END
-     WHERE NOT (EXCLUDED.status = 'pending' AND invocations.status <> 'pending')";
-
-/// One statement of a commit, sent without waiting for the one before.
-type Write<'a> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>,
->;
-
-/// The statements of a commit: the task's row, the versions (and the class of each new
-/// object), the idempotency key, the invocations. They go to the server together in one
-/// pipeline (one round trip, not one each), and their row counts then decide the outcome
-/// in SQLite's order: a task committed before, a version taken, a key held by another
-/// invocation. An outcome other than `Committed` means the caller rolls back, which undoes
-/// whatever the other statements wrote: the transaction, or back to `savepoint`, which the
-/// pipeline sets first when one is named (a commit among others in one transaction).
-async fn apply_commit<'a>(
-    tx: &'a deadpool_postgres::Transaction<'_>,
-    c: &'a Commit,
-    encoded: &'a Encoded,
-    savepoint: Option<&'a str>,
-) -> Result<StoreResult<CommitOutcome>, tokio_postgres::Error> {
-    let now = now_ms();
-    let mut writes: Vec<Write<'_>> = Vec::new();
-    if let Some(name) = savepoint {
-        // Prepared before the pipeline goes, so that it is sent first: a statement still
-        // being prepared would be sent after the others.
-        let stmt = tx.prepare_cached(&format!("SAVEPOINT {name}")).await?;
-        writes.push(Box::pin(async move { tx.execute(&stmt, &[]).await }));
-    }
-    if !c.unlocked.is_empty() {
-        let stmt = tx.prepare_cached(locks::TRY_IN_TRANSACTION).await?;
-        for id in &c.unlocked {
-            let stmt = stmt.clone();
-            writes.push(Box::pin(async move {
-                let row = tx
-                    .query_one(&stmt, &[&locks::OBJECT_LOCKS, &id.as_str()])
-                    .await?;
-                Ok(u64::from(row.try_get::<_, bool>(0)?))
-            }));
-        }
-    }
-    if let Some(task) = &c.task_id {
-        let stmt = tx.prepare_cached(INSERT_TASK).await?;
-        let result = &c.task_result;
-        writes.push(Box::pin(async move {
-            tx.execute(&stmt, &[&task.as_str(), result, &now]).await
-        }));
-    }
-    push_versions(tx, c, encoded, &mut writes).await?;
-    if let Some((key, inv)) = &c.idempotency {
-        let stmt = tx.prepare_cached(INSERT_KEY).await?;
-        writes.push(Box::pin(async move {
-            tx.execute(&stmt, &[key, &inv.as_str()]).await
-        }));
-    }
-    push_invocations(tx, c, encoded, &mut writes).await?;
-    if let (Some(key), Some(task)) = (&c.memo, &c.task_id) {
-        // Last, so the row counts `outcome` reads keep their places.
-        let stmt = tx.prepare_cached(INSERT_MEMO).await?;
-        writes.push(Box::pin(async move {
-            tx.execute(&stmt, &[&key.as_str(), &task.as_str()]).await
-        }));
-    }
-    let counts = futures_util::future::try_join_all(writes).await?;
-    let counts = &counts[usize::from(savepoint.is_some())..];
-    let (free, counts) = counts.split_at(c.unlocked.len());
-    if let Some((id, _)) = c.unlocked.iter().zip(free).find(|(_, free)| **free == 0) {
-        return Ok(Ok(CommitOutcome::Conflict(format!(
-            "object {id} is locked by a call through another runtime"
-        ))));
-    }
-    outcome(tx, c, counts).await
-}
-
-/// Adds the versions' inserts to a commit's pipeline, with the class row of each new object
-/// (every object is created at version 1; later versions keep its class).
-async fn push_versions<'a>(
-    tx: &'a deadpool_postgres::Transaction<'_>,
-    c: &'a Commit,
-    encoded: &'a Encoded,
-    writes: &mut Vec<Write<'a>>,
-) -> Result<(), tokio_postgres::Error> {
-    if c.versions.is_empty() {
-        return Ok(());
-    }
-    let insert = tx.prepare_cached(INSERT_VERSION).await?;
-    let class = tx.prepare_cached(INSERT_CLASS).await?;
-    for (v, number) in c.versions.iter().zip(&encoded.versions) {
-        let insert = insert.clone();
-        writes.push(Box::pin(async move {
-            let task_id = v.task_id.as_ref().map(|t| t.as_str());
-            tx.execute(
-                &insert,
-                &[
-                    &v.id.as_str(),
-                    number,
-                    &v.class,
-                    &v.package_version,
-                    &Json(v.state_json()),
-                    &Json(&v.refs),
-                    &Json(&v.files),
-                    &v.deleted,
-                    &task_id,
-                    &v.created_at,
-                ],
-            )
-            .await
-        }));
-    }
-    for v in c.versions.iter().filter(|v| v.version == 1) {
-        let class = class.clone();
-        writes.push(Box::pin(async move {
-            tx.execute(&class, &[&v.class, &v.id.as_str()]).await
-        }));
-    }
-    Ok(())
-}
-
-/// Deletes the signals and waits of an invocation that has finished, in the transaction that
-/// records its end: nothing reads them any more (a finished invocation takes no signal and
-/// runs no node), and they would otherwise be kept for ever.
-const FORGET_FINISHED: &str = "WITH signals_gone AS (DELETE FROM signals WHERE invocation_id = $1)
-     DELETE FROM waits WHERE invocation_id = $1";
-
-/// Adds the invocations' upserts to a commit's pipeline, then the deletion of what finished
-/// ones leave: after the upsert, which locks the invocation's row, so a signal stored by a
-/// sender that held the row first is seen and deleted, and a later one finds it finished.
-async fn push_invocations<'a>(
-    tx: &'a deadpool_postgres::Transaction<'_>,
-    c: &'a Commit,
-    encoded: &'a Encoded,
-    writes: &mut Vec<Write<'a>>,
-) -> Result<(), tokio_postgres::Error> {
-    if c.invocations.is_empty() {
-        return Ok(());
-    }
-    let stmt = tx.prepare_cached(UPSERT_INVOCATION).await?;
-    let owner = c.lease.as_ref().map(|l| l.owner.as_str());
-    let seconds = c.lease.as_ref().map(lease_seconds);
-    for (inv, (request, error)) in c.invocations.iter().zip(&encoded.invocations) {
-        let stmt = stmt.clone();
-        writes.push(Box::pin(async move {
-            let output_id = inv.output_id.as_ref().map(|o| o.as_str());
-            tx.execute(
-                &stmt,
-                &[
-                    &inv.id.as_str(),
-                    request,
-                    &inv.status.as_str(),
-                    &inv.result,
-                    error,
-                    &output_id,
-                    &Json(&inv.nodes),
-                    &inv.created_at,
-                    &inv.updated_at,
-                    &owner,
-                    &seconds,
-                ],
-            )
-            .await
-        }));
-    }
-    if c.invocations
-        .iter()
-        .any(|i| i.status != InvocationStatus::Pending)
-    {
-        let forget = tx.prepare_cached(FORGET_FINISHED).await?;
-        for inv in c
-            .invocations
-            .iter()
-            .filter(|i| i.status != InvocationStatus::Pending)
-        {
-            let forget = forget.clone();
-            writes.push(Box::pin(async move {
-                tx.execute(&forget, &[&inv.id.as_str()]).await
-            }));
-        }
-    }
-    Ok(())
-}
-
 /// A lease's length in seconds, as the statements add it to `now()`.
 fn lease_seconds(l: &Lease) -> f64 {
     l.duration.as_secs_f64()
-}
-
-/// What a commit came to, from the row counts of its pipeline (in the order
-/// [`apply_commit`] sent them).
-async fn outcome(
-    tx: &deadpool_postgres::Transaction<'_>,
-    c: &Commit,
-    counts: &[u64],
-) -> Result<StoreResult<CommitOutcome>, tokio_postgres::Error> {
-    let mut counts = counts.iter().copied();
-    if let Some(task) = &c.task_id {
-        if counts.next() == Some(0) {
-            return Ok(first_result(tx, task.as_str())
-                .await?
-                .map(CommitOutcome::AlreadyCommitted));
-        }
-    }
-    for v in &c.versions {
-        if counts.next() == Some(0) {
-            return Ok(Ok(CommitOutcome::Conflict(format!(
-                "object {} already has version {}",
-                v.id, v.version
-            ))));
-        }
-    }
-    let mut counts = counts.skip(c.versions.iter().filter(|v| v.version == 1).count());
-    if let Some((key, inv)) = &c.idempotency {
-        if counts.next() == Some(0) {
-            let owner = key_owner(tx, key).await?;
-            if owner != inv.as_str() {
-                return Ok(Ok(CommitOutcome::KeyTaken(InvocationId::from(owner))));
-            }
-        }
-    }
-    Ok(Ok(CommitOutcome::Committed))
-}
-
-/// The first result of a task committed before.
-async fn first_result(
-    tx: &deadpool_postgres::Transaction<'_>,
-    task: &str,
-) -> Result<StoreResult<Option<Value>>, tokio_postgres::Error> {
-    let stmt = tx
-        .prepare_cached("SELECT result FROM tasks WHERE task_id = $1")
-        .await?;
-    let row = tx.query_one(&stmt, &[&task]).await?;
-    Ok(row
-        .try_get::<_, Option<Value>>(0)
-        .map_err(|e| corrupt("task result", e)))
-}
-
-/// The invocation an idempotency key is bound to.
-async fn key_owner(
-    tx: &deadpool_postgres::Transaction<'_>,
-    key: &str,
-) -> Result<String, tokio_postgres::Error> {
-    let stmt = tx
-        .prepare_cached("SELECT invocation_id FROM idempotency WHERE key = $1")
-        .await?;
-    tx.query_one(&stmt, &[&key]).await?.try_get(0)
 }
 
 const VERSION_COLUMNS: &str = "o.id, o.version, o.class, o.package_version, o.state, o.refs, o.files, o.deleted, o.task_id, o.created_at";
@@ -775,13 +465,13 @@ fn column(r: &Row, i: usize) -> &str {
     r.columns().get(i).map(|c| c.name()).unwrap_or("?")
 }
 
-/// A JSONB column as a typed record.
+/// A JSON column as a typed record.
 fn json<T: serde::de::DeserializeOwned>(r: &Row, i: usize) -> StoreResult<T> {
     let value: Value = get(r, i)?;
     serde_json::from_value(value).map_err(|e| corrupt(column(r, i), e))
 }
 
-/// An optional JSONB column as a typed record.
+/// An optional JSON column as a typed record.
 fn optional_json<T: serde::de::DeserializeOwned>(r: &Row, i: usize) -> StoreResult<Option<T>> {
     let value: Option<Value> = get(r, i)?;
     value
@@ -923,7 +613,7 @@ impl Store for PostgresStore {
             params.push(field);
             params.push(&f.value);
             sql.push_str(&format!(
-                " AND COALESCE(o.state -> ${}, 'null'::jsonb) = ${}",
+                " AND COALESCE((o.state -> ${})::jsonb, 'null'::jsonb) = ${}",
                 params.len() - 1,
                 params.len()
             ));

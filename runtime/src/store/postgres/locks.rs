@@ -18,9 +18,10 @@ use deadpool_postgres::{Object, Pool};
 pub(super) const OBJECT_LOCKS: i32 = 0x6f61;
 const LOCK: &str = "SELECT pg_advisory_lock($1, hashtext($2))";
 const UNLOCK: &str = "SELECT pg_advisory_unlock($1, hashtext($2))";
-/// Whether an object's lock is free, taking it until the end of the transaction if it is:
-/// a commit that must not pass a holder of the lock ([`crate::store::Commit::unlocked`]).
-pub(super) const TRY_IN_TRANSACTION: &str = "SELECT pg_try_advisory_xact_lock($1, hashtext($2))";
+/// Takes an object's lock until the end of the transaction if it is free, and raises
+/// `OAAS1` if it is not (migration 7): a commit that must not pass a holder of the lock
+/// ([`crate::store::Commit::unlocked`]).
+pub(super) const TRY_IN_TRANSACTION: &str = "SELECT oaas_lock_for_commit($1, $2)";
 
 /// An object's lock, held by a connection of the lock pool while this lives.
 pub(super) struct HeldLock {
