@@ -2,28 +2,29 @@
 //! in a queue, and the next writer takes all of them into one transaction, one WAL flush
 //! and one round trip ([`commit_all`]), as SQLite's single writer does. A commit that finds
 //! its keys taken (a conflict, a task committed before, an idempotency key held) is
-//! answered alone, and the rest of its group is written without it.
+//! answered alone, and the rest of its group is written without it. A commit the server
+//! refuses for another reason (a value it will not store) fails alone. When a group's
+//! `COMMIT` was sent but not answered, whether it was written is unknown: commits of a task
+//! are tried again (their task id tells a second write from the first), the others fail as
+//! a single commit would.
 //!
-//! A commit made while fewer than [`WRITERS`] commits are being written alone goes in at
-//! once, in the caller's task, in a transaction of its own: with few callers there is
-//! nothing to group, and a hop to a writer task cost a few milliseconds per call at
-//! concurrency 1 (bench/RESULTS.md). Only commits beyond those wait for a group.
+//! Every commit goes through the queue, even with nothing to share its transaction, and
+//! one writer empties it, on one pooled connection, as SQLite's single writer does. An
+//! earlier design wrote up to four commits at once in their callers' tasks, beside four
+//! writers, which made more and smaller transactions: 1.42 transactions per call at
+//! concurrency 64 against 1.06 now, and a fifth to a quarter fewer calls per second on one
+//! replica and no gain at concurrency 1 (bench/RESULTS.md). A large group holds the next
+//! one up for as long as it takes to write, as it does on SQLite.
 //!
-//! A few writers run at once, each on a pooled connection, so a slow group does not hold
-//! up the queue. A commit the server refuses for another reason (a value it will not store)
-//! fails alone. When a group's `COMMIT` was sent but not answered, whether it was written is
-//! unknown: commits of a task are tried again (their task id tells a second write from the
-//! first), the others fail as a single commit would.
 
 use super::pipeline::commit_all;
 use crate::store::{Commit, CommitOutcome, StoreError, StoreResult};
 use deadpool_postgres::Pool;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 /// Writers at once: connections of the store's pool that write groups.
-const WRITERS: usize = 4;
+const WRITERS: usize = 1;
 /// Most commits in one group.
 const MOST_PER_GROUP: usize = 64;
 
@@ -37,18 +38,6 @@ struct Waiting {
 /// what is queued and stop.
 pub(super) struct Groups {
     queue: mpsc::UnboundedSender<Waiting>,
-    pool: Pool,
-    /// Commits being written alone, in their callers' tasks.
-    alone: Arc<AtomicUsize>,
-}
-
-/// One commit written alone, counted while it lives.
-struct Alone(Arc<AtomicUsize>);
-
-impl Drop for Alone {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 impl Groups {
@@ -59,23 +48,11 @@ impl Groups {
         for _ in 0..WRITERS {
             tokio::spawn(write_groups(pool.clone(), rx.clone()));
         }
-        Groups {
-            queue,
-            pool,
-            alone: Arc::new(AtomicUsize::new(0)),
-        }
+        Groups { queue }
     }
 
     /// Commits `commit` in the next group; its own outcome.
     pub(super) async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome> {
-        if self.alone.fetch_add(1, Ordering::AcqRel) < WRITERS {
-            let _counted = Alone(self.alone.clone());
-            return commit_all(&self.pool, &[&commit])
-                .await
-                .pop()
-                .unwrap_or(Err(StoreError::Closed));
-        }
-        self.alone.fetch_sub(1, Ordering::AcqRel);
         let (reply, outcome) = oneshot::channel();
         self.queue
             .send(Waiting { commit, reply })
