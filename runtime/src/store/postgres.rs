@@ -25,6 +25,11 @@ mod scratch;
 mod waits;
 pub use scratch::ScratchDatabase;
 
+/// The result a task committed with (read by the store, and by a commit that finds its
+/// task committed before).
+const TASK_RESULT: &str = "SELECT result FROM tasks WHERE task_id = $1";
+/// The invocation an idempotency key is bound to.
+const KEY_OWNER: &str = "SELECT invocation_id FROM idempotency WHERE key = $1";
 /// Most connections of one store.
 const POOL_SIZE: usize = 16;
 /// Most connections holding object locks at once, besides those (so that calls holding
@@ -628,12 +633,8 @@ impl Store for PostgresStore {
     }
 
     async fn task_result(&self, task_id: &TaskId) -> StoreResult<Option<Option<Value>>> {
-        self.row(
-            "SELECT result FROM tasks WHERE task_id = $1",
-            &[&task_id.as_str()],
-            |r| get(r, 0),
-        )
-        .await
+        self.row(TASK_RESULT, &[&task_id.as_str()], |r| get(r, 0))
+            .await
     }
 
     async fn memo(&self, key: &MemoKey) -> StoreResult<Option<(TaskId, Option<Value>)>> {
@@ -731,11 +732,9 @@ impl Store for PostgresStore {
     }
 
     async fn idempotent(&self, key: &str) -> StoreResult<Option<InvocationId>> {
-        self.row(
-            "SELECT invocation_id FROM idempotency WHERE key = $1",
-            &[&key],
-            |r| get::<String>(r, 0).map(InvocationId::from),
-        )
+        self.row(KEY_OWNER, &[&key], |r| {
+            get::<String>(r, 0).map(InvocationId::from)
+        })
         .await
     }
 

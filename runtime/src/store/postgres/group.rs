@@ -20,11 +20,8 @@
 use super::pipeline::commit_all;
 use crate::store::{Commit, CommitOutcome, StoreError, StoreResult};
 use deadpool_postgres::Pool;
-use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot};
 
-/// Writers at once: connections of the store's pool that write groups.
-const WRITERS: usize = 1;
 /// Most commits in one group.
 const MOST_PER_GROUP: usize = 64;
 
@@ -34,20 +31,17 @@ struct Waiting {
     reply: oneshot::Sender<StoreResult<CommitOutcome>>,
 }
 
-/// The queue of commits and the writers that empty it. Dropping it lets the writers finish
+/// The queue of commits and the writer that empties it. Dropping it lets the writer finish
 /// what is queued and stop.
 pub(super) struct Groups {
     queue: mpsc::UnboundedSender<Waiting>,
 }
 
 impl Groups {
-    /// Starts the writers on the current tokio runtime, over `pool`.
+    /// Starts the writer on the current tokio runtime, over `pool`.
     pub(super) fn start(pool: Pool) -> Groups {
         let (queue, rx) = mpsc::unbounded_channel();
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..WRITERS {
-            tokio::spawn(write_groups(pool.clone(), rx.clone()));
-        }
+        tokio::spawn(write_groups(pool, rx));
         Groups { queue }
     }
 
@@ -61,25 +55,12 @@ impl Groups {
     }
 }
 
-/// One writer: takes whatever is queued (waiting for one when nothing is), writes it, and
+/// The writer: takes whatever is queued (waiting for one when nothing is), writes it, and
 /// again, until the queue closes.
-async fn write_groups(pool: Pool, queue: Arc<Mutex<mpsc::UnboundedReceiver<Waiting>>>) {
-    loop {
-        let group = {
-            let mut queue = queue.lock().await;
-            let Some(first) = queue.recv().await else {
-                return;
-            };
-            let mut group = vec![first];
-            while group.len() < MOST_PER_GROUP {
-                match queue.try_recv() {
-                    Ok(next) => group.push(next),
-                    Err(_) => break,
-                }
-            }
-            group
-        };
-        write(&pool, group).await;
+async fn write_groups(pool: Pool, mut queue: mpsc::UnboundedReceiver<Waiting>) {
+    let mut group = Vec::with_capacity(MOST_PER_GROUP);
+    while queue.recv_many(&mut group, MOST_PER_GROUP).await > 0 {
+        write(&pool, std::mem::take(&mut group)).await;
     }
 }
 

@@ -16,7 +16,9 @@
 //! caller that stops waiting midway cannot leave a connection inside a transaction: the
 //! `COMMIT` (or, after an error, its rollback) is queued with the rest.
 
-use super::{connection_lost, db, locks, retryable, version_number, RETRIES};
+use super::{
+    connection_lost, db, get, locks, retryable, version_number, KEY_OWNER, RETRIES, TASK_RESULT,
+};
 use crate::ids::InvocationId;
 use crate::store::{now_ms, Commit, CommitOutcome, InvocationStatus, StoreError, StoreResult};
 use deadpool_postgres::{Object, Pool};
@@ -505,25 +507,12 @@ async fn classify(
 
 /// The first result of a task committed before.
 async fn first_result(client: &Object, task: &str) -> StoreResult<Option<Value>> {
-    let stmt = client
-        .prepare_cached("SELECT result FROM tasks WHERE task_id = $1")
-        .await
-        .map_err(db)?;
-    let row = client.query_one(&stmt, &[&task]).await.map_err(db)?;
-    row.try_get::<_, Option<Value>>(0)
-        .map_err(|e| super::corrupt("task result", e))
+    let stmt = client.prepare_cached(TASK_RESULT).await.map_err(db)?;
+    get(&client.query_one(&stmt, &[&task]).await.map_err(db)?, 0)
 }
 
 /// The invocation an idempotency key is bound to.
 async fn key_owner(client: &Object, key: &str) -> StoreResult<String> {
-    let stmt = client
-        .prepare_cached("SELECT invocation_id FROM idempotency WHERE key = $1")
-        .await
-        .map_err(db)?;
-    client
-        .query_one(&stmt, &[&key])
-        .await
-        .map_err(db)?
-        .try_get(0)
-        .map_err(|e| super::corrupt("idempotency key", e))
+    let stmt = client.prepare_cached(KEY_OWNER).await.map_err(db)?;
+    get(&client.query_one(&stmt, &[&key]).await.map_err(db)?, 0)
 }
