@@ -161,3 +161,46 @@ async fn mut_calls_on_one_object_lose_no_update() {
     let obj = w.calls.objects.object(&id, None).await.unwrap();
     assert_eq!((obj.version, obj.state["v"].clone()), (21, json!(20)));
 }
+
+#[tokio::test]
+async fn a_macro_sees_one_version_of_an_object_it_does_not_change() {
+    let w = world().await;
+    let id = new_object(&w, 1).await;
+    *w.invoker.delay.lock().unwrap() = std::time::Duration::from_millis(300);
+    let inv = w.invocations.clone();
+    let req = request(Target::Object(id.clone()), "read_twice", json!({}));
+    let run = tokio::spawn(async move { inv.rerun(InvocationId::new(), req).await });
+    // While the first read is in its container, another caller changes the object (a
+    // builtin: no container, so no delay).
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let patch = request(
+        Target::Object(id.clone()),
+        "update",
+        json!({"patch": {"v": 5}}),
+    );
+    w.invocations
+        .rerun(InvocationId::new(), patch)
+        .await
+        .unwrap();
+    let both = run.await.unwrap().unwrap();
+    assert_eq!(
+        both.result,
+        json!([1, 1]),
+        "both nodes read the version the macro began on"
+    );
+    let now = w.calls.objects.object(&id, None).await.unwrap();
+    assert_eq!(now.state["v"], json!(5));
+}
+
+#[tokio::test]
+async fn a_macro_sees_its_own_change_of_an_object() {
+    let w = world().await;
+    let id = new_object(&w, 1).await;
+    let req = request(Target::Object(id), "bump_then_read", json!({}));
+    let got = w.invocations.rerun(InvocationId::new(), req).await.unwrap();
+    assert_eq!(
+        got.result,
+        json!(2),
+        "the read after `bump` reads the bumped version"
+    );
+}

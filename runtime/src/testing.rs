@@ -32,6 +32,7 @@ class N {
   public fn scaled(by: int) -> N @memo
   public fn parts(n: int) -> [N] @memo
   public static fn total(parts: [N]) -> N @memo
+  public fn read_v() -> int
 
   public macro pair(other: N) -> N {
     let a = self.scaled(by: 1)
@@ -80,6 +81,17 @@ class N {
     let a = self.inner()
     let b = self.inner()
     return a + b
+  }
+
+  public macro read_twice() -> [int] {
+    let a = self.read_v()
+    let b = self.read_v() after a
+    return [a, b]
+  }
+
+  public macro bump_then_read() -> int {
+    self.bump()
+    return self.read_v()
   }
 
   public macro bump3() -> N {
@@ -158,6 +170,10 @@ impl Invoker for FakeInvoker {
             }
             "bump" => TaskResponse {
                 state: json!({"v": v + 1}).as_object().cloned(),
+                ..Default::default()
+            },
+            "read_v" => TaskResponse {
+                value: Some(json!(v)),
                 ..Default::default()
             },
             "make" => TaskResponse {

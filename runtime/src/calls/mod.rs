@@ -6,6 +6,7 @@
 pub mod builtins;
 pub mod memo;
 pub mod nodes;
+pub mod snapshot;
 pub mod tasks;
 pub mod waits;
 
@@ -317,7 +318,7 @@ impl Calls {
         ctx: &CallContext,
     ) -> Result<Value> {
         let run = MacroRun {
-            calls: Arc::new(nodes::NodeCalls::new(self.clone(), ctx)),
+            calls: Arc::new(nodes::NodeCalls::new(self.clone(), ctx, resolved)),
             artifact: resolved.artifact.clone(),
             macro_: shared_macro(&resolved.class, m),
             self_id: resolved.object.as_ref().map(|o| o.id.clone()),

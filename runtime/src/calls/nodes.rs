@@ -1,12 +1,15 @@
 //! The calls a macro's nodes make, for the executor: each node's call runs here as an
-//! internal call in the macro's invocation, and its result comes back as object ids.
+//! internal call in the macro's invocation, and its result comes back as object ids. The
+//! nodes of one run read each object once ([`Snapshot`]).
 
-use super::{CallContext, Calls};
+use super::snapshot::Snapshot;
+use super::{CallContext, Calls, Resolved};
 use crate::access::Caller;
 use crate::error::Result;
 use crate::executor::{NodeCaller, Wait};
 use crate::ids::{ObjectId, Target, TaskId};
 use crate::objects::view;
+use crate::store::ObjectVersion;
 use crate::store::WaitRequest;
 use futures_util::future::BoxFuture;
 use serde_json::Value;
@@ -16,17 +19,42 @@ use std::sync::Arc;
 pub struct NodeCalls {
     calls: Arc<Calls>,
     ctx: CallContext,
+    seen: Arc<Snapshot>,
 }
 
 impl NodeCalls {
-    /// The node calls of the macro run that `ctx` started.
-    pub fn new(calls: Arc<Calls>, ctx: &CallContext) -> NodeCalls {
+    /// The node calls of the macro run that `ctx` started on `target` (its object, if any,
+    /// is the first version the run has seen).
+    pub fn new(calls: Arc<Calls>, ctx: &CallContext, target: &Resolved) -> NodeCalls {
         let ctx = CallContext {
             caller: Caller::Internal,
             progress: None,
             ..ctx.clone()
         };
-        NodeCalls { calls, ctx }
+        let seen = Arc::new(Snapshot::of(target.object.as_ref()));
+        NodeCalls { calls, ctx, seen }
+    }
+}
+
+/// The version of `id` this run has seen, or else the newest, kept for the next nodes.
+async fn read(calls: &Calls, seen: &Snapshot, id: &ObjectId) -> Result<Arc<ObjectVersion>> {
+    match seen.get(id) {
+        Ok(v) => Ok(v),
+        Err(start) => {
+            let v = calls.objects.object(id, None).await?;
+            seen.keep(start, &v);
+            Ok(v)
+        }
+    }
+}
+
+/// Whether calling `function` may change objects that exist: a `mut` function, a builtin or
+/// a macro (whose nodes may make any of these). Other functions only read, and make new
+/// objects at most.
+fn may_change(resolved: &Resolved, function: &str) -> bool {
+    match resolved.class.function(function) {
+        Some(f) => f.mutates || f.run.builtin.is_some(),
+        None => true,
     }
 }
 
@@ -38,16 +66,30 @@ impl NodeCaller for NodeCalls {
         args: Value,
         task: TaskId,
     ) -> BoxFuture<'static, Result<Value>> {
-        let calls = self.calls.clone();
+        let (calls, seen) = (self.calls.clone(), self.seen.clone());
         let ctx = CallContext {
             task,
             ..self.ctx.clone()
         };
         Box::pin(async move {
-            calls
-                .call(&target, &function, args, ctx)
-                .await
-                .map(view::as_ids)
+            let resolved = match &target {
+                Target::Object(id) => {
+                    let object = read(&calls, &seen, id).await?;
+                    let (artifact, class) = calls.objects.class_of_object(&object)?;
+                    Resolved {
+                        artifact,
+                        class,
+                        object: Some(object),
+                    }
+                }
+                Target::Class(_) => calls.resolve(&target).await?,
+            };
+            let changes = may_change(&resolved, &function);
+            let result = calls.run(&resolved, &function, args, ctx).await;
+            if changes {
+                seen.forget();
+            }
+            result.map(view::as_ids)
         })
     }
 
@@ -73,9 +115,9 @@ impl NodeCaller for NodeCalls {
     }
 
     fn field(&self, id: ObjectId, name: String) -> BoxFuture<'static, Result<Value>> {
-        let calls = self.calls.clone();
+        let (calls, seen) = (self.calls.clone(), self.seen.clone());
         Box::pin(async move {
-            let obj = calls.objects.object(&id, None).await?;
+            let obj = read(&calls, &seen, &id).await?;
             Ok(obj
                 .state
                 .get(&name)
