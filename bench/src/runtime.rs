@@ -81,10 +81,12 @@ pub fn replica_data(data: &std::path::Path, n: usize) -> std::path::PathBuf {
 }
 
 /// Starts `replicas` runtimes on `store`, each with a fresh data folder of its own beside
-/// `data`; the first makes the admin token, the others take it.
+/// `data` and at most `connections` to a PostgreSQL store; the first makes the admin
+/// token, the others take it.
 pub async fn start_replicas(
     store: &oaas_runtime::StoreLocation,
     replicas: usize,
+    connections: usize,
     data: &std::path::Path,
 ) -> Result<Vec<oaas_runtime::Running>, String> {
     if replicas > 1 && *store == oaas_runtime::StoreLocation::Sqlite {
@@ -97,6 +99,7 @@ pub async fn start_replicas(
         let listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
         let config = oaas_runtime::Config {
             store: store.clone(),
+            store_connections: connections,
             admin_token: started.first().map(|r| r.token.clone()),
             ..oaas_runtime::Config::new(folder, listen, std::env::temp_dir())
         };

@@ -240,6 +240,25 @@ fn a_closed_stdout_ends_the_command_without_a_panic() {
 }
 
 #[test]
+fn store_connections_outside_two_to_sixteen_are_a_usage_error() {
+    for n in ["1", "17", "many"] {
+        let out = oaasc(&[
+            "serve",
+            "--store-connections",
+            n,
+            "--data",
+            "/nonexistent/oaas",
+        ]);
+        assert_eq!(code(&out), 2, "{n}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("--store-connections"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
 fn a_lease_outside_one_to_three_hundred_seconds_is_a_usage_error() {
     for n in ["0", "301", "ten"] {
         let out = oaasc(&["serve", "--lease-seconds", n, "--data", "/nonexistent/oaas"]);

@@ -8,7 +8,7 @@
 use oaas_runtime::store::postgres::ScratchDatabase;
 mod common;
 
-use common::{client, deploy_fixture, fixture, get, post, serve};
+use common::{client, deploy_fixture, fixture, get, post, serve_command, start};
 use serde_json::{json, Value};
 use std::process::Child;
 use std::sync::Arc;
@@ -41,10 +41,13 @@ impl Drop for Replica {
 }
 
 /// Starts `oaasc serve --store URL` with a data folder of its own, on a port the system
-/// picks.
+/// picks, with 5 connections to the database (about 16 shared by three, as docs/cluster.md
+/// advises).
 fn replica(store: &str) -> Replica {
     let data = tempfile::tempdir().unwrap();
-    let (child, url) = serve(data.path(), Some(store));
+    let mut cmd = serve_command(data.path());
+    cmd.args(["--store", store, "--store-connections", "5"]);
+    let (child, url) = start(cmd);
     Replica {
         child,
         url,

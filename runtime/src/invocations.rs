@@ -107,7 +107,10 @@ impl Invocations {
                 return self.replay(k, &first, &request, is_async).await;
             }
         }
-        let resolved = self.calls.resolve(&request.target).await?;
+        let resolved = self
+            .calls
+            .resolve_for(&request.target, &request.function)
+            .await?;
         if !is_async && key.is_none() {
             let id = InvocationId::new();
             return self

@@ -53,6 +53,8 @@ pub struct Config {
     pub data: PathBuf,
     /// Where objects, invocations, packages and tokens are kept.
     pub store: StoreLocation,
+    /// Most connections to a PostgreSQL store for reads and commits (not used by SQLite).
+    pub store_connections: usize,
     /// Where file blobs are kept.
     pub blobs: BlobsLocation,
     /// How to reach the bucket of `BlobsLocation::S3`; `None` reads the `AWS_*` variables.
@@ -108,6 +110,7 @@ impl Config {
         Config {
             data,
             store: StoreLocation::Sqlite,
+            store_connections: store::postgres::DEFAULT_CONNECTIONS,
             blobs: BlobsLocation::Folder,
             s3: None,
             listen,
@@ -206,7 +209,7 @@ async fn open_store(config: &Config) -> Result<Arc<dyn store::Store>, String> {
                 store::StoreError::Database(m) => format!("cannot open the PostgreSQL store: {m}"),
                 other => other.to_string(),
             };
-            let store = store::postgres::PostgresStore::connect(url)
+            let store = store::postgres::PostgresStore::connect_with(url, config.store_connections)
                 .await
                 .map_err(message)?;
             Ok(Arc::new(store))
@@ -215,7 +218,8 @@ async fn open_store(config: &Config) -> Result<Arc<dyn store::Store>, String> {
 }
 
 /// Follows what other runtimes on a shared store change: reloads the packages after a
-/// deploy and the tokens after a mint or revocation, until the runtime is gone.
+/// deploy and the tokens after a mint or revocation, wakes waits after a signal, and drops
+/// what it knew of objects written elsewhere, until the runtime is gone.
 async fn follow_changes(
     mut changes: tokio::sync::broadcast::Receiver<store::Change>,
     engine: std::sync::Weak<Engine>,
@@ -244,6 +248,11 @@ async fn follow_changes(
         }
         if matches!(change, store::Change::Signals | store::Change::All) {
             engine.calls.waits.signalled();
+        }
+        match &change {
+            store::Change::Objects(ids) => engine.objects.written_elsewhere(ids),
+            store::Change::All => engine.objects.written_elsewhere_all(),
+            _ => {}
         }
     }
 }

@@ -346,6 +346,53 @@ async fn reads_and_commits_go_on_when_the_server_ends_every_connection() {
     db.drop_database().await.unwrap();
 }
 
+/// Connections the store has open to `db` (all but the one asking).
+async fn connections(db: &ScratchDatabase) -> i64 {
+    raw(db)
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// 64 reads at once, each on a connection of the store's pool (with the default of 16,
+/// they open all 16).
+async fn many_reads(store: &Arc<PostgresStore>) {
+    let reads: Vec<_> = (0..64)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.history(&"x".into()).await.unwrap().len() })
+        })
+        .collect();
+    for r in reads {
+        assert_eq!(r.await.unwrap(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_opens_no_more_connections_than_it_is_given() {
+    let Some(db) = scratch().await else { return };
+    let small = Arc::new(PostgresStore::connect_with(db.url(), 3).await.unwrap());
+    let commit = Commit {
+        versions: vec![version("x", 1, "a")],
+        ..Default::default()
+    };
+    assert_eq!(
+        small.commit(commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    many_reads(&small).await;
+    let opened = connections(&db).await;
+    assert!((1..=3).contains(&opened), "{opened} connections");
+    drop(small);
+    db.drop_database().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_commit_the_database_refuses_writes_nothing_and_the_store_goes_on() {
     let Some(db) = scratch().await else { return };
@@ -451,6 +498,49 @@ async fn a_deploy_a_token_and_a_signal_are_noticed_by_the_other_runtimes() {
 /// A database made by the runtime before migration 2 (leases), holding an object and a
 /// pending invocation, is migrated when a newer runtime opens it: both are still there, and
 /// the invocation, which has no lease yet, can be claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_committed_through_one_runtime_are_named_to_the_others_only() {
+    let Some(db) = scratch().await else { return };
+    let first = PostgresStore::connect(db.url()).await.unwrap();
+    let second = PostgresStore::connect(db.url()).await.unwrap();
+    let (mut mine, mut theirs) = (first.changes().unwrap(), second.changes().unwrap());
+    assert_eq!(next(&mut mine).await, Change::All);
+    assert_eq!(next(&mut theirs).await, Change::All);
+    let commit = Commit {
+        versions: vec![version("x", 1, "a"), version("y", 1, "a")],
+        ..Default::default()
+    };
+    assert_eq!(
+        first.commit(commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    assert_eq!(
+        next(&mut theirs).await,
+        Change::Objects(vec!["x".into(), "y".into()])
+    );
+    // A commit refused (the version is taken) names nothing.
+    let again = Commit {
+        versions: vec![version("x", 1, "b")],
+        ..Default::default()
+    };
+    let refused = second.commit(again).await.unwrap();
+    assert!(matches!(refused, CommitOutcome::Conflict(_)), "{refused:?}");
+    // The writer is not told of its own commit; a commit written through the second is
+    // the next thing the first hears of.
+    let later = Commit {
+        versions: vec![version("x", 2, "b")],
+        ..Default::default()
+    };
+    assert_eq!(
+        second.commit(later).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    assert_eq!(next(&mut mine).await, Change::Objects(vec!["x".into()]));
+    assert!(theirs.try_recv().is_err(), "nothing more for the second");
+    drop((first, second));
+    db.drop_database().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_of_the_previous_schema_is_migrated_with_its_data() {
     let Some(db) = scratch().await else { return };

@@ -2,8 +2,12 @@
 //!
 //! ```text
 //! cargo run --release -p oaas-bench --bin macro-bench -- [--quick] [--calls-c1 N] [--calls-c64 N]
-//!     [--store postgres://USER@HOST:PORT/DB [--replicas N]] [--only macro|direct]
+//!     [--store postgres://USER@HOST:PORT/DB [--replicas N] [--store-connections N]]
+//!     [--only macro|direct]
 //! ```
+//!
+//! `--store-connections` is each replica's most connections to the database, as
+//! `oaasc serve --store-connections` (default 16).
 //!
 //! `--only` runs one side (the other shows 0 ops/s), for profiling one path's
 //! CPU (`valgrind --tool=callgrind`, as in bench/RESULTS.md).
@@ -113,6 +117,10 @@ async fn run() -> Result<(), String> {
         None => oaas_runtime::StoreLocation::Sqlite,
     };
     let replicas = arg("--replicas", 1).clamp(1, 8);
+    let connections = arg(
+        "--store-connections",
+        oaas_runtime::store::postgres::DEFAULT_CONNECTIONS,
+    );
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -137,7 +145,7 @@ async fn run() -> Result<(), String> {
 
     // The runtimes, on a fresh store.
     let data = std::env::temp_dir().join(format!("oaas-macro-bench-{}", std::process::id()));
-    let runtimes = runtime::start_replicas(&store, replicas, &data).await?;
+    let runtimes = runtime::start_replicas(&store, replicas, connections, &data).await?;
     let base = runtimes[0].url();
     let client = runtime::client(256, &runtimes[0].token)?;
     let source = format!(
@@ -210,7 +218,7 @@ async fn run() -> Result<(), String> {
         measure(50, 4, move |i| d(i)).await?;
     }
     println!(
-        "three-step macro vs. three direct calls ({} cores; store: {}, {replicas} runtime(s))",
+        "three-step macro vs. three direct calls ({} cores; store: {}, {replicas} runtime(s), at most {connections} PostgreSQL connections each)",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),

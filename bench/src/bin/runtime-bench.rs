@@ -3,8 +3,12 @@
 //! ```text
 //! cargo run --release -p oaas-bench --bin runtime-bench -- [--quick] [--objects N]
 //!     [--calls-c1 N] [--calls-c64 N] [--warmup N] [--data DIR] [--only runtime|direct]
-//!     [--container URL] [--store postgres://USER@HOST:PORT/DB]
+//!     [--container URL] [--store postgres://USER@HOST:PORT/DB [--replicas N]
+//!     [--store-connections N]]
 //! ```
+//!
+//! `--store-connections` is each replica's most connections to the database, as
+//! `oaasc serve --store-connections` (default 16).
 //!
 //! 1000 objects of `record.Record`; each call puts one random 10-byte key (drawn from 320)
 //! with a random 40-byte value into one random object's `data`, with the `mut fn put` of
@@ -53,6 +57,8 @@ struct Options {
     /// How many runtimes share the store (`--replicas`, PostgreSQL only); calls go to them
     /// in turn.
     replicas: usize,
+    /// Each runtime's most connections to a PostgreSQL store (`--store-connections`).
+    connections: usize,
 }
 
 fn options() -> Result<Options, String> {
@@ -66,6 +72,7 @@ fn options() -> Result<Options, String> {
         container: None,
         store: oaas_runtime::StoreLocation::Sqlite,
         replicas: 1,
+        connections: oaas_runtime::store::postgres::DEFAULT_CONNECTIONS,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -85,6 +92,7 @@ fn options() -> Result<Options, String> {
             "--data" => o.data = Some(value()?.into()),
             "--store" => o.store = oaas_runtime::StoreLocation::parse(&value()?)?,
             "--replicas" => o.replicas = num(value()?)?.clamp(1, 8),
+            "--store-connections" => o.connections = num(value()?)?,
             "--container" => o.container = Some(value()?.trim_end_matches('/').to_string()),
             "--only" => {
                 o.only = Some(match value()?.as_str() {
@@ -98,7 +106,7 @@ fn options() -> Result<Options, String> {
                 })
             }
             "-h" | "--help" => {
-                println!("runtime-bench [--quick] [--objects N] [--calls-c1 N] [--calls-c64 N] [--warmup N] [--data DIR] [--only runtime|direct] [--container URL] [--store postgres://USER@HOST:PORT/DB [--replicas N]]");
+                println!("runtime-bench [--quick] [--objects N] [--calls-c1 N] [--calls-c64 N] [--warmup N] [--data DIR] [--only runtime|direct] [--container URL] [--store postgres://USER@HOST:PORT/DB [--replicas N] [--store-connections N]]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument `{other}`")),
@@ -394,7 +402,8 @@ async fn bench(o: Options) -> Result<(), String> {
         ),
     };
     let _ = std::fs::remove_dir_all(&data);
-    let replicas = oaas_bench::runtime::start_replicas(&o.store, o.replicas, &data).await?;
+    let replicas =
+        oaas_bench::runtime::start_replicas(&o.store, o.replicas, o.connections, &data).await?;
     let running = &replicas[0];
     let fsync = fsync_latency(&data);
     let runtime = running.url();
@@ -533,8 +542,8 @@ async fn bench(o: Options) -> Result<(), String> {
         ),
         oaas_runtime::StoreLocation::Postgres(_) => {
             println!(
-                "store: PostgreSQL on this machine, {} replica(s), commits in groups (its CPU is not in CPU/call)",
-                o.replicas
+                "store: PostgreSQL on this machine, {} replica(s) of at most {} connections each, commits in groups (its CPU is not in CPU/call)",
+                o.replicas, o.connections
             );
             for (conc, per_call) in &tx_per_call {
                 println!("  c={conc}: {per_call:.2} PostgreSQL transactions per call");

@@ -44,6 +44,11 @@ pub struct ServeArgs {
     /// $OAAS_STORE when not given, so a password need not be on the command line.
     #[arg(long, value_name = "URL", env = "OAAS_STORE", hide_env_values = true, value_parser = oaas_runtime::StoreLocation::parse)]
     pub store: Option<oaas_runtime::StoreLocation>,
+    /// Most connections this server opens to the --store database for reads and commits
+    /// (2 to 16), besides those holding object locks. Replicas on one database share its
+    /// server's cores: give each about 16 divided by their number (docs/cluster.md).
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u64).range(2..=16))]
+    pub store_connections: u64,
     /// Keep files in this S3-compatible bucket (s3://BUCKET[/PREFIX]) instead of the folder
     /// blobs/ in the data folder. The server and credentials come from AWS_ENDPOINT_URL,
     /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION; uploads must send
@@ -136,6 +141,7 @@ pub fn run(args: ServeArgs) -> u8 {
                 .store
                 .clone()
                 .unwrap_or(oaas_runtime::StoreLocation::Sqlite),
+            store_connections: args.store_connections as usize,
             blobs: args
                 .blobs
                 .clone()

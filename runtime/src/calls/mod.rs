@@ -158,6 +158,28 @@ impl Calls {
         })
     }
 
+    /// Finds what a call of `function` is made on. A `mut` function on a shared store starts
+    /// from the version of the object this process knows ([`Objects::hint`]), with no read:
+    /// when another process wrote it since, the commit finds the version taken and the call
+    /// is made again on the newest, under the store's lock. Every other call reads.
+    pub async fn resolve_for(&self, target: &Target, function: &str) -> Result<Resolved> {
+        if let Some(object) = match target {
+            Target::Object(id) => self.objects.hint(id),
+            Target::Class(_) => None,
+        } {
+            let (artifact, class) = self.objects.class_of_object(&object)?;
+            let mutates = class.function(function).is_some_and(|f| f.mutates);
+            if mutates && class.files.is_empty() {
+                return Ok(Resolved {
+                    artifact,
+                    class,
+                    object: Some(object),
+                });
+            }
+        }
+        self.resolve(target).await
+    }
+
     /// Checks a call without running it: the member exists, `caller` may call it on this
     /// target, and the arguments fit its parameters.
     pub fn check(

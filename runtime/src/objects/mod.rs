@@ -619,6 +619,32 @@ impl Objects {
         }
     }
 
+    /// The version of `id` a `mut` call may start from on a shared store: the newest this
+    /// process committed or read, unless another process has written the object since (as
+    /// far as its notices have told: the commit's unique key catches the rest). `None` on a
+    /// store this process alone writes, where [`Objects::object`] answers from memory anyway.
+    pub fn hint(&self, id: &ObjectId) -> Option<Arc<ObjectVersion>> {
+        if self.caching {
+            return None;
+        }
+        let c = self.latest.lock().ok()?;
+        c.get(id).filter(|v| !v.deleted).cloned()
+    }
+
+    /// Another process wrote these objects: what this one knows of them is old.
+    pub fn written_elsewhere(&self, ids: &[ObjectId]) {
+        if !self.caching {
+            self.forget(ids);
+        }
+    }
+
+    /// Another process may have written any object (its notices may have been missed).
+    pub fn written_elsewhere_all(&self) {
+        if let (false, Ok(mut c)) = (self.caching, self.latest.lock()) {
+            c.clear();
+        }
+    }
+
     fn forget(&self, ids: &[ObjectId]) {
         if let Ok(mut c) = self.latest.lock() {
             for id in ids {

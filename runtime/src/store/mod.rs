@@ -441,7 +441,7 @@ impl From<StoreError> for Error {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// What another process may have changed in a shared store ([`Store::changes`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// A package version was deployed.
     Packages,
@@ -449,6 +449,9 @@ pub enum Change {
     Tokens,
     /// A signal was sent to an invocation: waits look in the store for theirs.
     Signals,
+    /// Another process committed new versions of these objects: what this one knows of
+    /// them is old.
+    Objects(Vec<ObjectId>),
     /// Anything may have changed (notices may have been missed): read it all again.
     All,
 }

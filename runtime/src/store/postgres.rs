@@ -30,8 +30,11 @@ pub use scratch::ScratchDatabase;
 const TASK_RESULT: &str = "SELECT result FROM tasks WHERE task_id = $1";
 /// The invocation an idempotency key is bound to.
 const KEY_OWNER: &str = "SELECT invocation_id FROM idempotency WHERE key = $1";
-/// Most connections of one store.
-const POOL_SIZE: usize = 16;
+/// Most connections of one store, the default and the most that may be configured
+/// ([`PostgresStore::connect_with`]).
+pub const DEFAULT_CONNECTIONS: usize = 16;
+/// Fewest connections of one store: the group writer's and one for reads.
+pub const MIN_CONNECTIONS: usize = 2;
 /// Most connections holding object locks at once, besides those (so that calls holding
 /// locks always find a connection to commit on): the most objects one runtime runs `mut`
 /// calls on at a time; calls on more wait for a connection.
@@ -40,7 +43,7 @@ const LOCK_POOL_SIZE: usize = 16;
 /// connection when its own was found gone (one more than the pool holds, so a restarted
 /// server costs no call), or after PostgreSQL broke the commit off (a deadlock between two
 /// commits that wrote the same keys in opposite orders).
-const RETRIES: u32 = POOL_SIZE as u32 + 1;
+const RETRIES: u32 = DEFAULT_CONNECTIONS as u32 + 1;
 /// The key of the advisory lock migrations run under (any fixed number; "oaas" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6f61_6173;
 
@@ -173,6 +176,8 @@ pub struct PostgresStore {
     locks: Pool,
     /// Notices of deploys and token changes, once [`Store::changes`] has started listening.
     changes: tokio::sync::broadcast::Sender<Change>,
+    /// This runtime's tag in the notices of the objects it writes.
+    me: String,
     /// The task listening for them.
     listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     config: tokio_postgres::Config,
@@ -257,20 +262,32 @@ impl PostgresStore {
     /// form), and brings its schema to the latest migration. Fails with
     /// [`StoreError::Database`] when the URL is malformed or the server cannot be reached.
     pub async fn connect(url: &str) -> StoreResult<PostgresStore> {
+        Self::connect_with(url, DEFAULT_CONNECTIONS).await
+    }
+
+    /// As [`connect`](Self::connect), with at most `connections` connections for reads and
+    /// commits (from [`MIN_CONNECTIONS`] to [`DEFAULT_CONNECTIONS`]), besides those that
+    /// hold object locks. Replicas on one server share its cores: fewer each keeps the
+    /// server's busy backends few.
+    pub async fn connect_with(url: &str, connections: usize) -> StoreResult<PostgresStore> {
         let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|e| StoreError::Database(format!("malformed PostgreSQL URL: {}", chain(e))))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
         let place = describe(&config);
-        let pool = new_pool(&config, POOL_SIZE, Some(Duration::from_secs(30)))?;
+        let size = connections.clamp(MIN_CONNECTIONS, DEFAULT_CONNECTIONS);
+        // This runtime's tag in the notices of the objects it writes.
+        let me = uuid::Uuid::now_v7().simple().to_string();
+        let pool = new_pool(&config, size, Some(Duration::from_secs(30)))?;
         // A call waits for an object's lock as long as the calls before it run.
         let locks = new_pool(&config, LOCK_POOL_SIZE, None)?;
         let store = PostgresStore {
-            group: group::Groups::start(pool.clone()),
+            group: group::Groups::start(pool.clone(), me.clone()),
             pool,
             locks,
-            changes: tokio::sync::broadcast::channel(64).0,
+            changes: tokio::sync::broadcast::channel(256).0,
+            me,
             listener: std::sync::Mutex::new(None),
             config,
             place,
@@ -780,7 +797,8 @@ impl Store for PostgresStore {
         let receiver = self.changes.subscribe();
         if let Ok(mut listener) = self.listener.lock() {
             if listener.is_none() {
-                let task = notify::listen(self.config.clone(), self.changes.clone());
+                let task =
+                    notify::listen(self.config.clone(), self.changes.clone(), self.me.clone());
                 *listener = Some(tokio::spawn(task));
             }
         }

@@ -38,10 +38,11 @@ pub(super) struct Groups {
 }
 
 impl Groups {
-    /// Starts the writer on the current tokio runtime, over `pool`.
-    pub(super) fn start(pool: Pool) -> Groups {
+    /// Starts the writer on the current tokio runtime, over `pool`, naming the objects it
+    /// writes in notices from `by`.
+    pub(super) fn start(pool: Pool, by: String) -> Groups {
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_groups(pool, rx));
+        tokio::spawn(write_groups(pool, by, rx));
         Groups { queue }
     }
 
@@ -57,17 +58,17 @@ impl Groups {
 
 /// The writer: takes whatever is queued (waiting for one when nothing is), writes it, and
 /// again, until the queue closes.
-async fn write_groups(pool: Pool, mut queue: mpsc::UnboundedReceiver<Waiting>) {
+async fn write_groups(pool: Pool, by: String, mut queue: mpsc::UnboundedReceiver<Waiting>) {
     let mut group = Vec::with_capacity(MOST_PER_GROUP);
     while queue.recv_many(&mut group, MOST_PER_GROUP).await > 0 {
-        write(&pool, std::mem::take(&mut group)).await;
+        write(&pool, &by, std::mem::take(&mut group)).await;
     }
 }
 
 /// Writes one group and answers each of its callers.
-async fn write(pool: &Pool, group: Vec<Waiting>) {
+async fn write(pool: &Pool, by: &str, group: Vec<Waiting>) {
     let commits: Vec<&Commit> = group.iter().map(|w| &w.commit).collect();
-    let outcomes = commit_all(pool, &commits).await;
+    let outcomes = commit_all(pool, by, &commits).await;
     for (w, outcome) in group.into_iter().zip(outcomes) {
         let _ = w.reply.send(outcome);
     }

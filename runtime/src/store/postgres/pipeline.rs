@@ -16,10 +16,11 @@
 //! caller that stops waiting midway cannot leave a connection inside a transaction: the
 //! `COMMIT` (or, after an error, its rollback) is queued with the rest.
 
+use super::notify;
 use super::{
     connection_lost, db, get, locks, retryable, version_number, KEY_OWNER, RETRIES, TASK_RESULT,
 };
-use crate::ids::InvocationId;
+use crate::ids::{InvocationId, ObjectId};
 use crate::store::{now_ms, Commit, CommitOutcome, InvocationStatus, StoreError, StoreResult};
 use deadpool_postgres::{Object, Pool};
 use serde_json::Value;
@@ -115,6 +116,8 @@ enum Part {
     Key(usize),
     /// Another row of the commit: a class, an invocation, a memo.
     Rest(usize),
+    /// The notice naming the objects the round writes.
+    Notice,
     Commit,
 }
 
@@ -127,7 +130,7 @@ impl Part {
             | Part::Version(e, _)
             | Part::Key(e)
             | Part::Rest(e) => Some(e),
-            Part::Begin | Part::Commit => None,
+            Part::Begin | Part::Notice | Part::Commit => None,
         }
     }
 }
@@ -159,6 +162,7 @@ struct Statements {
     invocation: Statement,
     forget: Statement,
     memo: Statement,
+    notice: Statement,
 }
 
 impl Statements {
@@ -174,6 +178,7 @@ impl Statements {
             invocation: client.prepare_cached(UPSERT_INVOCATION).await?,
             forget: client.prepare_cached(FORGET_FINISHED).await?,
             memo: client.prepare_cached(INSERT_MEMO).await?,
+            notice: client.prepare_cached("SELECT pg_notify($1, $2)").await?,
         })
     }
 }
@@ -182,9 +187,11 @@ impl Statements {
 /// order. Tried again (up to [`RETRIES`] times) on a fresh connection when the server ended
 /// the one in use, after a pause when it broke a round off (a deadlock); a round whose
 /// `COMMIT` went unanswered is tried again only for commits with a task id, which then find
-/// their task committed if it was.
+/// their task committed if it was. A round that writes objects names them in a notice
+/// from `by` ([`notify::OBJECTS`]), sent when it commits.
 pub(super) async fn commit_all(
     pool: &Pool,
+    by: &str,
     commits: &[&Commit],
 ) -> Vec<StoreResult<CommitOutcome>> {
     let mut answers: Vec<Option<StoreResult<CommitOutcome>>> = vec![None; commits.len()];
@@ -200,7 +207,7 @@ pub(super) async fn commit_all(
             Err(e) => answers[at] = Some(Err(e)),
         }
     }
-    if let Err(e) = write_all(pool, pending, &mut answers).await {
+    if let Err(e) = write_all(pool, by, pending, &mut answers).await {
         for a in answers.iter_mut().filter(|a| a.is_none()) {
             *a = Some(Err(e.clone()));
         }
@@ -215,6 +222,7 @@ pub(super) async fn commit_all(
 /// answered yet.
 async fn write_all(
     pool: &Pool,
+    by: &str,
     mut pending: Vec<Entry<'_>>,
     answers: &mut [Option<StoreResult<CommitOutcome>>],
 ) -> StoreResult<()> {
@@ -227,7 +235,7 @@ async fn write_all(
             None => pool.get().await.map_err(super::pool_error)?,
         };
         let ended = match Statements::prepare(&client).await {
-            Ok(s) => run(&client, &s, &round).await,
+            Ok(s) => run(&client, &s, by, &round).await,
             Err(e) => Round::Refused(Part::Begin, e),
         };
         match ended {
@@ -303,15 +311,28 @@ fn separate(pending: Vec<Entry<'_>>) -> (Vec<Entry<'_>>, Vec<Entry<'_>>) {
     (round, later)
 }
 
-/// Sends one round: `BEGIN`, the statements of every commit, `COMMIT`, and reads how it
-/// ended from their answers.
-async fn run(client: &Object, s: &Statements, round: &[Entry<'_>]) -> Round {
+/// Sends one round: `BEGIN`, the statements of every commit, the notice of the objects it
+/// writes, `COMMIT`, and reads how it ended from their answers.
+async fn run(client: &Object, s: &Statements, by: &str, round: &[Entry<'_>]) -> Round {
     let now = now_ms();
     let mut parts = vec![Part::Begin];
     let mut writes: Vec<Write<'_>> =
         vec![Box::pin(async move { client.execute(&s.begin, &[]).await })];
     for (p, e) in round.iter().enumerate() {
         queue(client, s, p, e, now, &mut parts, &mut writes);
+    }
+    let written: Vec<&ObjectId> = round
+        .iter()
+        .flat_map(|e| e.commit.versions.iter().map(|v| &v.id))
+        .collect();
+    if !written.is_empty() {
+        let notice = notify::objects_notice(by, written.into_iter());
+        parts.push(Part::Notice);
+        writes.push(Box::pin(async move {
+            client
+                .execute(&s.notice, &[&notify::OBJECTS, &notice])
+                .await
+        }));
     }
     parts.push(Part::Commit);
     writes.push(Box::pin(
