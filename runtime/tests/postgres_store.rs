@@ -297,15 +297,7 @@ async fn reads_and_commits_go_on_when_the_server_ends_every_connection() {
     );
     // Fill the pool with open connections, then have the server end them all, as a restart
     // would.
-    let reads: Vec<_> = (0..8)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move { store.history(&"x".into()).await.unwrap().len() })
-        })
-        .collect();
-    for r in reads {
-        assert_eq!(r.await.unwrap(), 1);
-    }
+    many_reads(&store, 8).await;
     let ended: i64 = raw(&db)
         .await
         .query_one(
@@ -360,10 +352,10 @@ async fn connections(db: &ScratchDatabase) -> i64 {
         .get(0)
 }
 
-/// 64 reads at once, each on a connection of the store's pool (with the default of 16,
-/// they open all 16).
-async fn many_reads(store: &Arc<PostgresStore>) {
-    let reads: Vec<_> = (0..64)
+/// `n` reads at once of the object `x` (one version), each on a connection of the store's
+/// pool (64 with the default of 16 open all 16).
+async fn many_reads(store: &Arc<PostgresStore>, n: usize) {
+    let reads: Vec<_> = (0..n)
         .map(|_| {
             let store = store.clone();
             tokio::spawn(async move { store.history(&"x".into()).await.unwrap().len() })
@@ -386,7 +378,7 @@ async fn a_store_opens_no_more_connections_than_it_is_given() {
         small.commit(commit).await.unwrap(),
         CommitOutcome::Committed
     );
-    many_reads(&small).await;
+    many_reads(&small, 64).await;
     let opened = connections(&db).await;
     assert!((1..=3).contains(&opened), "{opened} connections");
     drop(small);

@@ -138,15 +138,7 @@ impl Calls {
     /// Finds what a call is made on.
     pub async fn resolve(&self, target: &Target) -> Result<Resolved> {
         Ok(match target {
-            Target::Object(id) => {
-                let obj = self.objects.object(id, None).await?;
-                let (artifact, class) = self.objects.class_of_object(&obj)?;
-                Resolved {
-                    artifact,
-                    class,
-                    object: Some(obj),
-                }
-            }
+            Target::Object(id) => self.on_object(self.objects.object(id, None).await?)?,
             Target::Class(name) => {
                 let (artifact, class) = self.objects.find_class_now(name).await?;
                 Resolved {
@@ -155,6 +147,16 @@ impl Calls {
                     object: None,
                 }
             }
+        })
+    }
+
+    /// A call on `object` (this version of it), with its package version and class.
+    pub fn on_object(&self, object: Arc<ObjectVersion>) -> Result<Resolved> {
+        let (artifact, class) = self.objects.class_of_object(&object)?;
+        Ok(Resolved {
+            artifact,
+            class,
+            object: Some(object),
         })
     }
 
@@ -167,14 +169,10 @@ impl Calls {
             Target::Object(id) => self.objects.hint(id),
             Target::Class(_) => None,
         } {
-            let (artifact, class) = self.objects.class_of_object(&object)?;
-            let mutates = class.function(function).is_some_and(|f| f.mutates);
-            if mutates && class.files.is_empty() {
-                return Ok(Resolved {
-                    artifact,
-                    class,
-                    object: Some(object),
-                });
+            let resolved = self.on_object(object)?;
+            let mutates = resolved.class.function(function).is_some_and(|f| f.mutates);
+            if mutates && first_claim(&resolved) == Claim::Optimistic {
+                return Ok(resolved);
             }
         }
         self.resolve(target).await

@@ -73,15 +73,7 @@ impl NodeCaller for NodeCalls {
         };
         Box::pin(async move {
             let resolved = match &target {
-                Target::Object(id) => {
-                    let object = read(&calls, &seen, id).await?;
-                    let (artifact, class) = calls.objects.class_of_object(&object)?;
-                    Resolved {
-                        artifact,
-                        class,
-                        object: Some(object),
-                    }
-                }
+                Target::Object(id) => calls.on_object(read(&calls, &seen, id).await?)?,
                 Target::Class(_) => calls.resolve(&target).await?,
             };
             let changes = may_change(&resolved, &function);
