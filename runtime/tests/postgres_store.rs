@@ -4,7 +4,10 @@
 //! when no server is reachable (fails with `OAAS_REQUIRE_POSTGRES=1`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use oaas_runtime::ids::{InvocationId, Target};
+use oaas_runtime::blobs::Blobs;
+use oaas_runtime::error::ErrorKind;
+use oaas_runtime::ids::{InvocationId, ObjectId, Target};
+use oaas_runtime::objects::Objects;
 use oaas_runtime::store::postgres::{PostgresStore, ScratchDatabase, MIGRATIONS};
 use oaas_runtime::store::*;
 use serde_json::json;
@@ -531,6 +534,71 @@ async fn objects_committed_through_one_runtime_are_named_to_the_others_only() {
     assert!(theirs.try_recv().is_err(), "nothing more for the second");
     drop((first, second));
     db.drop_database().await.unwrap();
+}
+
+/// A version is the hint a `mut` call may start from ([`Objects::hint`], taken without the
+/// object's turn) only once its commit went in. Were a version in flight a hint and then
+/// refused, a call started from it would take its free number and count a change that never
+/// happened: 600 increments through three replicas once ended at 601.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_is_a_hint_only_once_its_commit_went_in() {
+    let Some(db) = scratch().await else { return };
+    let store = Arc::new(PostgresStore::connect(db.url()).await.unwrap());
+    let folder = tempfile::tempdir().unwrap();
+    let blobs = Blobs::new(folder.path().into(), b"secret".to_vec(), "http://x".into());
+    let objects = Arc::new(Objects::new(store, Arc::new(blobs)));
+    let id = ObjectId::from("o");
+    let hint = |objects: &Objects| objects.hint(&id).map(|v| v.version);
+    let commit = |n| Commit {
+        versions: vec![version("o", n, "mine")],
+        ..Default::default()
+    };
+    objects.commit(commit(1)).await.unwrap();
+    assert_eq!(hint(&objects), Some(1));
+    // Another runtime's transaction holds the table: the commit of version 2 waits.
+    let mut other = raw(&db).await;
+    let blocker = other.transaction().await.unwrap();
+    blocker
+        .batch_execute("LOCK TABLE objects IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let in_flight = tokio::spawn({
+        let objects = objects.clone();
+        async move { objects.commit(commit(2)).await }
+    });
+    waits_for_a_lock(&db).await;
+    assert_eq!(hint(&objects), Some(1), "a version in flight is no hint");
+    // That runtime writes version 2 first: the one in flight is refused, and never a hint.
+    blocker
+        .batch_execute(
+            "INSERT INTO objects (id, version, class, package_version, state, refs, files, deleted, created_at)
+             VALUES ('o', 2, 'k.C', 'p', '{}', '{}', '{}', false, 0)",
+        )
+        .await
+        .unwrap();
+    blocker.commit().await.unwrap();
+    let refused = in_flight.await.unwrap().unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::Conflict, "{refused}");
+    assert_eq!(hint(&objects), None, "what it knew is old: read again");
+    objects.commit(commit(3)).await.unwrap();
+    assert_eq!(hint(&objects), Some(3));
+    db.drop_database().await.unwrap();
+}
+
+/// Waits until some statement on `db` waits for a lock.
+async fn waits_for_a_lock(db: &ScratchDatabase) {
+    let client = raw(db).await;
+    for _ in 0..500 {
+        let row = client
+            .query_one("SELECT count(*) FROM pg_locks WHERE NOT granted", &[])
+            .await
+            .unwrap();
+        if row.get::<_, i64>(0) > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no statement came to wait for the lock");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -555,15 +555,16 @@ impl Objects {
         commit.task_result = result
             .as_ref()
             .map(|r| results::compact(r, &commit.versions));
-        // Remember the new versions now (the commit takes them); forgotten again below if the
-        // commit does not go through.
-        for v in &commit.versions {
-            self.remember(v);
-        }
-        let written: Vec<ObjectId> = commit.versions.iter().map(|v| v.id.clone()).collect();
+        // Remembered once written, never before: a call that takes its hint meanwhile
+        // ([`Objects::hint`], read without the object's turn) must not start from a version
+        // that may yet be refused, since its number would then be free for that call to take.
+        let written = commit.versions.clone();
         let outcome = self.store.commit(commit).await;
-        if !matches!(outcome, Ok(CommitOutcome::Committed)) {
-            self.forget(&written);
+        if let Ok(CommitOutcome::Committed) = outcome {
+            written.iter().for_each(|v| self.remember(v));
+        } else {
+            // What was known of them may be old (a conflict says so): read them again.
+            self.forget(written.iter().map(|v| &v.id));
         }
         match outcome? {
             CommitOutcome::Committed => Ok(result),
@@ -645,7 +646,7 @@ impl Objects {
         }
     }
 
-    fn forget(&self, ids: &[ObjectId]) {
+    fn forget<'a>(&self, ids: impl IntoIterator<Item = &'a ObjectId>) {
         if let Ok(mut c) = self.latest.lock() {
             for id in ids {
                 c.remove(id);
