@@ -422,6 +422,55 @@ async fn a_commit_the_database_refuses_writes_nothing_and_the_store_goes_on() {
     db.drop_database().await.unwrap();
 }
 
+/// A commit `COMMIT` itself refuses (here a check deferred to it) wrote nothing, which is
+/// known: it fails at once, neither tried again as an unknown outcome nor on a new
+/// connection, and the store goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_refused_at_commit_is_refused_not_unknown() {
+    let Some(db) = scratch().await else { return };
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    // A sequence counts the tries: it is not rolled back with them.
+    raw(&db)
+        .await
+        .batch_execute(
+            "CREATE SEQUENCE tries;
+             CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN PERFORM nextval('tries'); RAISE EXCEPTION 'refused at commit'; END $$;
+             CREATE CONSTRAINT TRIGGER refuse AFTER INSERT ON objects
+               DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.id = 'refused')
+               EXECUTE FUNCTION refuse();",
+        )
+        .await
+        .unwrap();
+    let refused = Commit {
+        task_id: Some("t".into()),
+        versions: vec![version("refused", 1, "a")],
+        ..Default::default()
+    };
+    let r = store.commit(refused).await;
+    assert!(
+        matches!(&r, Err(StoreError::Database(m)) if m.contains("refused at commit")),
+        "{r:?}"
+    );
+    let tries = raw(&db)
+        .await
+        .query_one("SELECT last_value FROM tries", &[])
+        .await
+        .unwrap();
+    assert_eq!(tries.get::<_, i64>(0), 1, "tried once");
+    assert_eq!(store.task_result(&"t".into()).await.unwrap(), None);
+    let commit = Commit {
+        versions: vec![version("x", 1, "a")],
+        ..Default::default()
+    };
+    assert_eq!(
+        store.commit(commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    drop(store);
+    db.drop_database().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_lock_holds_off_other_runtimes_until_it_is_let_go() {
     let Some(db) = scratch().await else { return };

@@ -139,7 +139,8 @@ impl Part {
 enum Round {
     /// Every commit of it is written.
     Committed,
-    /// The server refused statement `Part`: the transaction rolled back, nothing is written.
+    /// The server refused statement `Part` (`COMMIT` too): the transaction rolled back,
+    /// nothing is written.
     Refused(Part, tokio_postgres::Error),
     /// The connection failed after the `COMMIT` was queued: whether it went in is unknown.
     Unknown(tokio_postgres::Error),
@@ -344,8 +345,12 @@ async fn run(client: &Object, s: &Statements, by: &str, round: &[Entry<'_>]) -> 
         match result {
             Ok(_) => {}
             Err(e) if e.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) => {}
-            // A statement before `COMMIT` refused: the transaction is rolled back.
-            Err(e) if e.as_db_error().is_some() && part != Part::Commit => {
+            // A statement refused, `COMMIT` itself included (a check deferred to it): the
+            // transaction is rolled back. The server ending the session as it commits says
+            // nothing of whether it did.
+            Err(e)
+                if e.as_db_error().is_some() && (part != Part::Commit || !connection_lost(&e)) =>
+            {
                 return Round::Refused(part, e)
             }
             Err(e) => {
