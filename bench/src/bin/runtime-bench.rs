@@ -4,11 +4,14 @@
 //! cargo run --release -p oaas-bench --bin runtime-bench -- [--quick] [--objects N]
 //!     [--calls-c1 N] [--calls-c64 N] [--warmup N] [--data DIR] [--only runtime|direct]
 //!     [--container URL] [--store postgres://USER@HOST:PORT/DB [--replicas N]
-//!     [--store-connections N]]
+//!     [--store-connections N] [--route spread|object]]
 //! ```
 //!
 //! `--store-connections` is each replica's most connections to the database, as
-//! `oaasc serve --store-connections` (default 16).
+//! `oaasc serve --store-connections` (default 16). `--route` says how calls are spread over
+//! replicas: `spread` (the default) sends an object's calls to each replica in turn, as a
+//! round-robin load balancer would; `object` sends all of an object's calls to one replica,
+//! as a load balancer hashing the object id in the path would.
 //!
 //! 1000 objects of `record.Record`; each call puts one random 10-byte key (drawn from 320)
 //! with a random 40-byte value into one random object's `data`, with the `mut fn put` of
@@ -59,6 +62,8 @@ struct Options {
     replicas: usize,
     /// Each runtime's most connections to a PostgreSQL store (`--store-connections`).
     connections: usize,
+    /// Whether an object's calls all go to one replica (`--route object`).
+    by_object: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -73,6 +78,7 @@ fn options() -> Result<Options, String> {
         store: oaas_runtime::StoreLocation::Sqlite,
         replicas: 1,
         connections: oaas_runtime::store::postgres::DEFAULT_CONNECTIONS,
+        by_object: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -93,6 +99,17 @@ fn options() -> Result<Options, String> {
             "--store" => o.store = oaas_runtime::StoreLocation::parse(&value()?)?,
             "--replicas" => o.replicas = num(value()?)?.clamp(1, 8),
             "--store-connections" => o.connections = num(value()?)?,
+            "--route" => {
+                o.by_object = match value()?.as_str() {
+                    "spread" => false,
+                    "object" => true,
+                    other => {
+                        return Err(format!(
+                            "--route: `{other}` is neither `spread` nor `object`"
+                        ))
+                    }
+                }
+            }
             "--container" => o.container = Some(value()?.trim_end_matches('/').to_string()),
             "--only" => {
                 o.only = Some(match value()?.as_str() {
@@ -106,7 +123,7 @@ fn options() -> Result<Options, String> {
                 })
             }
             "-h" | "--help" => {
-                println!("runtime-bench [--quick] [--objects N] [--calls-c1 N] [--calls-c64 N] [--warmup N] [--data DIR] [--only runtime|direct] [--container URL] [--store postgres://USER@HOST:PORT/DB [--replicas N] [--store-connections N]]");
+                println!("runtime-bench [--quick] [--objects N] [--calls-c1 N] [--calls-c64 N] [--warmup N] [--data DIR] [--only runtime|direct] [--container URL] [--store postgres://USER@HOST:PORT/DB [--replicas N] [--store-connections N] [--route spread|object]]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument `{other}`")),
@@ -154,8 +171,9 @@ enum Mode {
 
 struct Target {
     client: reqwest::Client,
-    /// Every replica's URL; calls go to them in turn.
+    /// Every replica's URL; an object's calls go to them in turn, or all to one.
     runtimes: Vec<String>,
+    by_object: bool,
     container: String,
     ids: Vec<String>,
     keys: Vec<String>,
@@ -167,7 +185,8 @@ impl Target {
     async fn call(&self, mode: Mode, object: usize, key: usize, value: &str) -> Result<(), String> {
         match mode {
             Mode::Runtime => {
-                let runtime = &self.runtimes[(object + key) % self.runtimes.len()];
+                let turn = if self.by_object { object } else { object + key };
+                let runtime = &self.runtimes[turn % self.runtimes.len()];
                 let url = format!("{runtime}/api/objects/{}/invoke/put", self.ids[object]);
                 let r = self
                     .client
@@ -451,6 +470,7 @@ async fn bench(o: Options) -> Result<(), String> {
     let target = Arc::new(Target {
         client,
         runtimes: replicas.iter().map(|r| r.url()).collect(),
+        by_object: o.by_object,
         container: container.clone(),
         ids,
         keys,
@@ -542,8 +562,13 @@ async fn bench(o: Options) -> Result<(), String> {
         ),
         oaas_runtime::StoreLocation::Postgres(_) => {
             println!(
-                "store: PostgreSQL on this machine, {} replica(s) of at most {} connections each, commits in groups (its CPU is not in CPU/call)",
-                o.replicas, o.connections
+                "store: PostgreSQL on this machine, {} replica(s) of at most {} connections each, commits in groups (its CPU is not in CPU/call); {}",
+                o.replicas,
+                o.connections,
+                match o.by_object {
+                    true => "each object's calls to one replica",
+                    false => "each object's calls to the replicas in turn",
+                }
             );
             for (conc, per_call) in &tx_per_call {
                 println!("  c={conc}: {per_call:.2} PostgreSQL transactions per call");
