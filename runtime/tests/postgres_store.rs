@@ -21,19 +21,13 @@ async fn scratch() -> Option<ScratchDatabase> {
 }
 
 fn version(id: &str, n: u64, writer: &str) -> Arc<ObjectVersion> {
-    Arc::new(ObjectVersion {
-        id: id.into(),
-        class: "k.C".into(),
-        package_version: "p".into(),
-        version: n,
-        state: json!({ "n": n, "writer": writer }),
-        refs: Default::default(),
-        files: Default::default(),
-        deleted: false,
-        task_id: None,
-        created_at: 0,
-        state_text: Default::default(),
-    })
+    Arc::new(ObjectVersion::new(
+        id,
+        "k.C",
+        "p",
+        n,
+        json!({ "n": n, "writer": writer }),
+    ))
 }
 
 fn package(version: &str, names: &[&str]) -> PackageRecord {

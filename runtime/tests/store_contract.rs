@@ -20,17 +20,12 @@ fn version(id: &str, class: &str, n: u64, state: Value, deleted: bool) -> Arc<Ob
     let mut files = BTreeMap::new();
     files.insert("video".to_string(), format!("{id}/{n}/video"));
     Arc::new(ObjectVersion {
-        id: id.into(),
-        class: class.into(),
-        package_version: "pkg1".into(),
-        version: n,
-        state,
         refs,
         files,
         deleted,
         task_id: Some(format!("task-{id}-{n}").as_str().into()),
         created_at: 1_700_000_000_000 + n as i64,
-        state_text: Default::default(),
+        ..ObjectVersion::new(id, class, "pkg1", n, state)
     })
 }
 

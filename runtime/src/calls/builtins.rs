@@ -103,17 +103,9 @@ async fn new(objects: &Objects, call: &Builtin<'_>) -> Result<Value> {
     // Deterministic: a task run twice creates the same object once.
     let id = call.ctx.task.output(0);
     let v = ObjectVersion {
-        id: id.clone(),
-        class: class.qualified.clone(),
-        package_version: artifact.version.clone(),
-        version: 1,
-        state,
         refs,
-        files: BTreeMap::new(),
-        deleted: false,
         task_id: Some(call.ctx.task.clone()),
-        created_at: now_ms(),
-        state_text: Default::default(),
+        ..ObjectVersion::new(id.clone(), &class.qualified, &artifact.version, 1, state)
     };
     let mut view = objects.view(&v, class, call.ctx.caller);
     // Signed URLs to upload the new object's files.

@@ -77,19 +77,7 @@ mod tests {
     use serde_json::json;
 
     fn version(id: &str, n: u64) -> Arc<ObjectVersion> {
-        Arc::new(ObjectVersion {
-            id: ObjectId::from(id),
-            class: "t.C".into(),
-            package_version: "p".into(),
-            version: n,
-            state: json!({}),
-            refs: Default::default(),
-            files: Default::default(),
-            deleted: false,
-            task_id: None,
-            created_at: 0,
-            state_text: Default::default(),
-        })
+        Arc::new(ObjectVersion::new(id, "t.C", "p", n, json!({})))
     }
 
     #[test]

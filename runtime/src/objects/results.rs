@@ -48,19 +48,7 @@ mod tests {
 
     #[test]
     fn views_of_written_versions_become_references_and_back() {
-        let v = Arc::new(ObjectVersion {
-            id: "o1".into(),
-            class: "p.C".into(),
-            package_version: "sha256:x".into(),
-            version: 2,
-            state: json!({}),
-            refs: Default::default(),
-            files: Default::default(),
-            deleted: false,
-            task_id: None,
-            created_at: 0,
-            state_text: Default::default(),
-        });
+        let v = Arc::new(ObjectVersion::new("o1", "p.C", "sha256:x", 2, json!({})));
         let view = json!({"id": "o1", "class": "p.C", "version": 2, "state": {"n": 1}});
         let stored = compact(&json!([view.clone(), 7]), &[v]);
         assert_eq!(reference(&stored[0]), Some((ObjectId::from("o1"), 2)));

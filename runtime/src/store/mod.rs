@@ -41,6 +41,31 @@ pub struct ObjectVersion {
 }
 
 impl ObjectVersion {
+    /// Version `version` of object `id` of `class` under `package_version`, with `state`,
+    /// made now, by no task, with no refs nor files: set the other fields with struct update
+    /// syntax (`ObjectVersion { deleted: true, ..ObjectVersion::new(…) }`).
+    pub fn new(
+        id: impl Into<ObjectId>,
+        class: &str,
+        package_version: &str,
+        version: u64,
+        state: Value,
+    ) -> ObjectVersion {
+        ObjectVersion {
+            id: id.into(),
+            class: class.to_string(),
+            package_version: package_version.to_string(),
+            version,
+            state,
+            refs: BTreeMap::new(),
+            files: BTreeMap::new(),
+            deleted: false,
+            task_id: None,
+            created_at: now_ms(),
+            state_text: StateText::default(),
+        }
+    }
+
     /// The state as JSON text, written out once per version and then reused: the store's row
     /// and the task documents sent with this version take the same text. A version is
     /// immutable; its `state` must not change once this is read.
@@ -567,19 +592,7 @@ mod tests {
     use serde_json::json;
 
     fn version(state: Value) -> ObjectVersion {
-        ObjectVersion {
-            id: "o1".into(),
-            class: "p.C".into(),
-            package_version: "sha256:x".into(),
-            version: 1,
-            state,
-            refs: BTreeMap::new(),
-            files: BTreeMap::new(),
-            deleted: false,
-            task_id: None,
-            created_at: 0,
-            state_text: StateText::default(),
-        }
+        ObjectVersion::new("o1", "p.C", "sha256:x", 1, state)
     }
 
     #[test]

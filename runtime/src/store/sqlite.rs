@@ -1051,18 +1051,10 @@ mod tests {
     use super::*;
 
     fn version(id: &str, class: &str, version: u64, deleted: bool) -> Arc<ObjectVersion> {
+        let state = serde_json::json!({ "n": version });
         Arc::new(ObjectVersion {
-            id: id.into(),
-            class: class.into(),
-            package_version: "p".into(),
-            version,
-            state: serde_json::json!({ "n": version }),
-            refs: Default::default(),
-            files: Default::default(),
             deleted,
-            task_id: None,
-            created_at: 0,
-            state_text: Default::default(),
+            ..ObjectVersion::new(id, class, "p", version, state)
         })
     }
 
