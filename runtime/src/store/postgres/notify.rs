@@ -38,9 +38,10 @@ struct Written<'a> {
 pub(super) fn objects_notice<'a>(by: &str, ids: impl Iterator<Item = &'a ObjectId>) -> String {
     let ids: Vec<&str> = ids.map(|i| i.as_str()).collect();
     let text = serde_json::to_string(&Written { by, ids: Some(ids) }).unwrap_or_default();
-    match text.len() < MOST_PAYLOAD && !text.is_empty() {
-        true => text,
-        false => serde_json::to_string(&Written { by, ids: None }).unwrap_or_default(),
+    if !text.is_empty() && text.len() < MOST_PAYLOAD {
+        text
+    } else {
+        serde_json::to_string(&Written { by, ids: None }).unwrap_or_default()
     }
 }
 

@@ -20,7 +20,7 @@ use super::notify;
 use super::{
     connection_lost, db, get, locks, retryable, version_number, KEY_OWNER, RETRIES, TASK_RESULT,
 };
-use crate::ids::{InvocationId, ObjectId};
+use crate::ids::InvocationId;
 use crate::store::{now_ms, Commit, CommitOutcome, InvocationStatus, StoreError, StoreResult};
 use deadpool_postgres::{Object, Pool};
 use serde_json::Value;
@@ -322,12 +322,11 @@ async fn run(client: &Object, s: &Statements, by: &str, round: &[Entry<'_>]) -> 
     for (p, e) in round.iter().enumerate() {
         queue(client, s, p, e, now, &mut parts, &mut writes);
     }
-    let written: Vec<&ObjectId> = round
-        .iter()
-        .flat_map(|e| e.commit.versions.iter().map(|v| &v.id))
-        .collect();
-    if !written.is_empty() {
-        let notice = notify::objects_notice(by, written.into_iter());
+    if round.iter().any(|e| !e.commit.versions.is_empty()) {
+        let written = round
+            .iter()
+            .flat_map(|e| e.commit.versions.iter().map(|v| &v.id));
+        let notice = notify::objects_notice(by, written);
         parts.push(Part::Notice);
         writes.push(Box::pin(async move {
             client
