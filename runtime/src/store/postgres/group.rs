@@ -9,21 +9,28 @@
 //! a single commit would.
 //!
 //! Every commit goes through the queue, even with nothing to share its transaction, and
-//! one writer empties it, on one pooled connection, as SQLite's single writer does. An
-//! earlier design wrote up to four commits at once in their callers' tasks, beside four
-//! writers, which made more and smaller transactions: 1.42 transactions per call at
-//! concurrency 64 against 1.06 now, and a fifth to a quarter fewer calls per second on one
-//! replica and no gain at concurrency 1 (bench/RESULTS.md). A large group holds the next
-//! one up for as long as it takes to write, as it does on SQLite.
+//! one writer empties it. An earlier design wrote up to four commits at once in their
+//! callers' tasks, beside four writers, which made more and smaller transactions: 1.42
+//! transactions per call at concurrency 64 against 1.06 then, and a fifth to a quarter fewer
+//! calls per second on one replica and no gain at concurrency 1 (bench/RESULTS.md). With
+//! one group at the server at a time, though, a busy replica left a fifth of a two-core
+//! machine idle while its calls waited for the group ahead; so a second group goes while
+//! the first is at the server, but only once [`SECOND_GROUP_AT`] commits wait: groups stay
+//! large, and a lone caller still goes at once. Two groups at the server together are as
+//! two replicas' groups are: a commit is made only from a version already committed, and
+//! keys both claim meet in the server's unique indexes.
 //!
 
 use super::pipeline::commit_all;
 use crate::store::{Commit, CommitOutcome, StoreError, StoreResult};
 use deadpool_postgres::Pool;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most commits in one group.
 const MOST_PER_GROUP: usize = 64;
+/// Fewest commits queued for a second group to go to the server while one is there.
+const SECOND_GROUP_AT: usize = 16;
 
 /// A commit waiting for its group, and where its outcome goes.
 struct Waiting {
@@ -56,12 +63,31 @@ impl Groups {
     }
 }
 
-/// The writer: takes whatever is queued (waiting for one when nothing is), writes it, and
-/// again, until the queue closes.
+/// The writer: takes whatever is queued (waiting for one when nothing is) and writes it;
+/// while that group is at the server, a second goes once [`SECOND_GROUP_AT`] commits wait
+/// for it; until the queue closes and both are written.
 async fn write_groups(pool: Pool, by: String, mut queue: mpsc::UnboundedReceiver<Waiting>) {
     let mut group = Vec::with_capacity(MOST_PER_GROUP);
-    while queue.recv_many(&mut group, MOST_PER_GROUP).await > 0 {
-        write(&pool, &by, std::mem::take(&mut group)).await;
+    let mut in_flight = FuturesUnordered::new();
+    let mut open = true;
+    while open || !group.is_empty() || !in_flight.is_empty() {
+        let room = MOST_PER_GROUP - group.len();
+        tokio::select! {
+            n = queue.recv_many(&mut group, room), if open && room > 0 => open = n > 0,
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+        }
+        if sends_now(in_flight.len(), group.len()) {
+            in_flight.push(write(&pool, &by, std::mem::take(&mut group)));
+        }
+    }
+}
+
+/// Whether the commits queued (`queued`) go to the server now, with `in_flight` groups there.
+fn sends_now(in_flight: usize, queued: usize) -> bool {
+    match in_flight {
+        0 => queued > 0,
+        1 => queued >= SECOND_GROUP_AT,
+        _ => false,
     }
 }
 
