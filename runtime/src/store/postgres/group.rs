@@ -75,6 +75,9 @@ async fn write_groups(pool: Pool, by: String, mut queue: mpsc::UnboundedReceiver
         tokio::select! {
             n = queue.recv_many(&mut group, room), if open && room > 0 => open = n > 0,
             Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+            // Not reached: a group with nothing at the server is sent at once, so with the
+            // queue closed or the group full something is always at the server.
+            else => break,
         }
         if sends_now(in_flight.len(), group.len()) {
             in_flight.push(write(&pool, &by, std::mem::take(&mut group)));
