@@ -30,6 +30,26 @@ fn version(id: &str, n: u64, writer: &str) -> Arc<ObjectVersion> {
     ))
 }
 
+/// Commits `versions` alone through `store`, which must write them.
+async fn writes(store: &PostgresStore, versions: Vec<Arc<ObjectVersion>>) {
+    let commit = Commit {
+        versions,
+        ..Default::default()
+    };
+    assert_eq!(
+        store.commit(commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
+}
+
+/// The statement another runtime would run to write object `id` at `version` (an empty state).
+fn object_row(id: &str, version: i64) -> String {
+    format!(
+        "INSERT INTO objects (id, version, class, package_version, state, refs, files, deleted, created_at)
+         VALUES ('{id}', {version}, 'k.C', 'p', '{{}}', '{{}}', '{{}}', false, 0)"
+    )
+}
+
 fn package(version: &str, names: &[&str]) -> PackageRecord {
     PackageRecord {
         version: version.into(),
@@ -284,14 +304,7 @@ async fn a_record_that_does_not_decode_is_corrupt_not_a_default() {
 async fn reads_and_commits_go_on_when_the_server_ends_every_connection() {
     let Some(db) = scratch().await else { return };
     let store = Arc::new(PostgresStore::connect(db.url()).await.unwrap());
-    let commit = Commit {
-        versions: vec![version("x", 1, "a")],
-        ..Default::default()
-    };
-    assert_eq!(
-        store.commit(commit).await.unwrap(),
-        CommitOutcome::Committed
-    );
+    writes(&store, vec![version("x", 1, "a")]).await;
     // Fill the pool with open connections, then have the server end them all, as a restart
     // would.
     many_reads(&store, 8).await;
@@ -322,14 +335,7 @@ async fn reads_and_commits_go_on_when_the_server_ends_every_connection() {
         .await
         .unwrap();
     for n in 2..=10 {
-        let commit = Commit {
-            versions: vec![version("x", n, "a")],
-            ..Default::default()
-        };
-        assert_eq!(
-            store.commit(commit).await.unwrap(),
-            CommitOutcome::Committed
-        );
+        writes(&store, vec![version("x", n, "a")]).await;
     }
     drop(store);
     db.drop_database().await.unwrap();
@@ -367,14 +373,7 @@ async fn many_reads(store: &Arc<PostgresStore>, n: usize) {
 async fn a_store_opens_no_more_connections_than_it_is_given() {
     let Some(db) = scratch().await else { return };
     let small = Arc::new(PostgresStore::connect_with(db.url(), 3).await.unwrap());
-    let commit = Commit {
-        versions: vec![version("x", 1, "a")],
-        ..Default::default()
-    };
-    assert_eq!(
-        small.commit(commit).await.unwrap(),
-        CommitOutcome::Committed
-    );
+    writes(&small, vec![version("x", 1, "a")]).await;
     many_reads(&small, 64).await;
     let opened = connections(&db).await;
     assert!((1..=3).contains(&opened), "{opened} connections");
@@ -403,14 +402,7 @@ async fn a_commit_the_database_refuses_writes_nothing_and_the_store_goes_on() {
     assert_eq!(store.invocation(&"inv".into()).await.unwrap(), None);
     // The pooled connections are not left in an aborted transaction.
     for n in 1..=20 {
-        let commit = Commit {
-            versions: vec![version("x", n, "a")],
-            ..Default::default()
-        };
-        assert_eq!(
-            store.commit(commit).await.unwrap(),
-            CommitOutcome::Committed
-        );
+        writes(&store, vec![version("x", n, "a")]).await;
     }
     drop(store);
     db.drop_database().await.unwrap();
@@ -453,14 +445,7 @@ async fn a_commit_refused_at_commit_is_refused_not_unknown() {
         .unwrap();
     assert_eq!(tries.get::<_, i64>(0), 1, "tried once");
     assert_eq!(store.task_result(&"t".into()).await.unwrap(), None);
-    let commit = Commit {
-        versions: vec![version("x", 1, "a")],
-        ..Default::default()
-    };
-    assert_eq!(
-        store.commit(commit).await.unwrap(),
-        CommitOutcome::Committed
-    );
+    writes(&store, vec![version("x", 1, "a")]).await;
     drop(store);
     db.drop_database().await.unwrap();
 }
@@ -544,14 +529,7 @@ async fn objects_committed_through_one_runtime_are_named_to_the_others_only() {
     let (mut mine, mut theirs) = (first.changes().unwrap(), second.changes().unwrap());
     assert_eq!(next(&mut mine).await, Change::All);
     assert_eq!(next(&mut theirs).await, Change::All);
-    let commit = Commit {
-        versions: vec![version("x", 1, "a"), version("y", 1, "a")],
-        ..Default::default()
-    };
-    assert_eq!(
-        first.commit(commit).await.unwrap(),
-        CommitOutcome::Committed
-    );
+    writes(&first, vec![version("x", 1, "a"), version("y", 1, "a")]).await;
     assert_eq!(
         next(&mut theirs).await,
         Change::Objects(vec!["x".into(), "y".into()])
@@ -565,14 +543,7 @@ async fn objects_committed_through_one_runtime_are_named_to_the_others_only() {
     assert!(matches!(refused, CommitOutcome::Conflict(_)), "{refused:?}");
     // The writer is not told of its own commit; a commit written through the second is
     // the next thing the first hears of.
-    let later = Commit {
-        versions: vec![version("x", 2, "b")],
-        ..Default::default()
-    };
-    assert_eq!(
-        second.commit(later).await.unwrap(),
-        CommitOutcome::Committed
-    );
+    writes(&second, vec![version("x", 2, "b")]).await;
     assert_eq!(next(&mut mine).await, Change::Objects(vec!["x".into()]));
     assert!(theirs.try_recv().is_err(), "nothing more for the second");
     drop((first, second));
@@ -612,13 +583,7 @@ async fn a_version_is_a_hint_only_once_its_commit_went_in() {
     waits_for_a_lock(&db).await;
     assert_eq!(hint(&objects), Some(1), "a version in flight is no hint");
     // That runtime writes version 2 first: the one in flight is refused, and never a hint.
-    blocker
-        .batch_execute(
-            "INSERT INTO objects (id, version, class, package_version, state, refs, files, deleted, created_at)
-             VALUES ('o', 2, 'k.C', 'p', '{}', '{}', '{}', false, 0)",
-        )
-        .await
-        .unwrap();
+    blocker.batch_execute(&object_row("o", 2)).await.unwrap();
     blocker.commit().await.unwrap();
     let refused = in_flight.await.unwrap().unwrap_err();
     assert_eq!(refused.kind, ErrorKind::Conflict, "{refused}");
@@ -643,13 +608,7 @@ async fn a_second_group_goes_while_the_first_is_held_at_the_server() {
     // store's commit of the same version waits for it.
     let mut other = raw(&db).await;
     let blocker = other.transaction().await.unwrap();
-    blocker
-        .batch_execute(
-            "INSERT INTO objects (id, version, class, package_version, state, refs, files, deleted, created_at)
-             VALUES ('held', 1, 'k.C', 'p', '{}', '{}', '{}', false, 0)",
-        )
-        .await
-        .unwrap();
+    blocker.batch_execute(&object_row("held", 1)).await.unwrap();
     let held = tokio::spawn({
         let (store, c) = (store.clone(), commit("held"));
         async move { store.commit(c).await }
