@@ -518,34 +518,39 @@ async fn a_deploy_a_token_and_a_signal_are_noticed_by_the_other_runtimes() {
     db.drop_database().await.unwrap();
 }
 
-/// A database made by the runtime before migration 2 (leases), holding an object and a
-/// pending invocation, is migrated when a newer runtime opens it: both are still there, and
-/// the invocation, which has no lease yet, can be claimed.
+/// A runtime names the objects it commits to the others (so they forget their hints) only
+/// once it has seen another runtime write the same objects: a conflict, or another's notice
+/// naming an object it committed. Notices on one listening connection come in commit order,
+/// so the first one heard tells which commits named nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn objects_committed_through_one_runtime_are_named_to_the_others_only() {
+async fn objects_are_named_to_the_others_once_they_share_them() {
     let Some(db) = scratch().await else { return };
     let first = PostgresStore::connect(db.url()).await.unwrap();
     let second = PostgresStore::connect(db.url()).await.unwrap();
     let (mut mine, mut theirs) = (first.changes().unwrap(), second.changes().unwrap());
     assert_eq!(next(&mut mine).await, Change::All);
     assert_eq!(next(&mut theirs).await, Change::All);
+    // Nothing is shared yet: this commit names nothing.
     writes(&first, vec![version("x", 1, "a"), version("y", 1, "a")]).await;
-    assert_eq!(
-        next(&mut theirs).await,
-        Change::Objects(vec!["x".into(), "y".into()])
-    );
-    // A commit refused (the version is taken) names nothing.
+    // The second finds a version of x taken: from now on it names what it writes.
     let again = Commit {
         versions: vec![version("x", 1, "b")],
         ..Default::default()
     };
     let refused = second.commit(again).await.unwrap();
     assert!(matches!(refused, CommitOutcome::Conflict(_)), "{refused:?}");
-    // The writer is not told of its own commit; a commit written through the second is
-    // the next thing the first hears of.
     writes(&second, vec![version("x", 2, "b")]).await;
     assert_eq!(next(&mut mine).await, Change::Objects(vec!["x".into()]));
-    assert!(theirs.try_recv().is_err(), "nothing more for the second");
+    // That notice named x, which the first committed: the first names what it writes now,
+    // and this is the first notice the second hears (the first commit named nothing).
+    writes(&first, vec![version("y", 2, "c")]).await;
+    assert_eq!(next(&mut theirs).await, Change::Objects(vec!["y".into()]));
+    // A writer is not told of its own commits.
+    assert!(mine.try_recv().is_err(), "the first heard its own notice");
+    assert!(
+        theirs.try_recv().is_err(),
+        "the second heard its own notice"
+    );
     drop((first, second));
     db.drop_database().await.unwrap();
 }
@@ -648,6 +653,9 @@ async fn waits_for_a_lock(db: &ScratchDatabase) {
     panic!("no statement came to wait for the lock");
 }
 
+/// A database made by the runtime before migration 2 (leases), holding an object and a
+/// pending invocation, is migrated when a newer runtime opens it: both are still there, and
+/// the invocation, which has no lease yet, can be claimed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_of_the_previous_schema_is_migrated_with_its_data() {
     let Some(db) = scratch().await else { return };

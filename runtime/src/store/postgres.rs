@@ -13,6 +13,7 @@
 use super::*;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::{NoTls, Row};
@@ -22,6 +23,7 @@ mod locks;
 mod notify;
 mod pipeline;
 mod scratch;
+mod sharing;
 mod waits;
 pub use scratch::ScratchDatabase;
 
@@ -176,8 +178,9 @@ pub struct PostgresStore {
     locks: Pool,
     /// Notices of deploys and token changes, once [`Store::changes`] has started listening.
     changes: tokio::sync::broadcast::Sender<Change>,
-    /// This runtime's tag in the notices of the objects it writes.
-    me: String,
+    /// This runtime's tag in the notices of the objects it writes, and whether it sends them
+    /// ([`sharing`]).
+    sharing: Arc<sharing::Sharing>,
     /// The task listening for them.
     listener: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     config: tokio_postgres::Config,
@@ -279,15 +282,16 @@ impl PostgresStore {
         let size = connections.clamp(MIN_CONNECTIONS, DEFAULT_CONNECTIONS);
         // This runtime's tag in the notices of the objects it writes.
         let me = uuid::Uuid::now_v7().simple().to_string();
+        let sharing = Arc::new(sharing::Sharing::new(me));
         let pool = new_pool(&config, size, Some(Duration::from_secs(30)))?;
         // A call waits for an object's lock as long as the calls before it run.
         let locks = new_pool(&config, LOCK_POOL_SIZE, None)?;
         let store = PostgresStore {
-            group: group::Groups::start(pool.clone(), me.clone()),
+            group: group::Groups::start(pool.clone(), sharing.clone()),
             pool,
             locks,
             changes: tokio::sync::broadcast::channel(256).0,
-            me,
+            sharing,
             listener: std::sync::Mutex::new(None),
             config,
             place,
@@ -797,8 +801,11 @@ impl Store for PostgresStore {
         let receiver = self.changes.subscribe();
         if let Ok(mut listener) = self.listener.lock() {
             if listener.is_none() {
-                let task =
-                    notify::listen(self.config.clone(), self.changes.clone(), self.me.clone());
+                let task = notify::listen(
+                    self.config.clone(),
+                    self.changes.clone(),
+                    self.sharing.clone(),
+                );
                 *listener = Some(tokio::spawn(task));
             }
         }

@@ -22,9 +22,11 @@
 //!
 
 use super::pipeline::commit_all;
+use super::sharing::Sharing;
 use crate::store::{Commit, CommitOutcome, StoreError, StoreResult};
 use deadpool_postgres::Pool;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most commits in one group.
@@ -46,10 +48,10 @@ pub(super) struct Groups {
 
 impl Groups {
     /// Starts the writer on the current tokio runtime, over `pool`, naming the objects it
-    /// writes in notices from `by`.
-    pub(super) fn start(pool: Pool, by: String) -> Groups {
+    /// writes in notices as `sharing` says.
+    pub(super) fn start(pool: Pool, sharing: Arc<Sharing>) -> Groups {
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_groups(pool, by, rx));
+        tokio::spawn(write_groups(pool, sharing, rx));
         Groups { queue }
     }
 
@@ -66,7 +68,11 @@ impl Groups {
 /// The writer: takes whatever is queued (waiting for one when nothing is) and writes it;
 /// while that group is at the server, a second goes once [`SECOND_GROUP_AT`] commits wait
 /// for it; until the queue closes and both are written.
-async fn write_groups(pool: Pool, by: String, mut queue: mpsc::UnboundedReceiver<Waiting>) {
+async fn write_groups(
+    pool: Pool,
+    sharing: Arc<Sharing>,
+    mut queue: mpsc::UnboundedReceiver<Waiting>,
+) {
     let mut group = Vec::with_capacity(MOST_PER_GROUP);
     let mut in_flight = FuturesUnordered::new();
     let mut open = true;
@@ -80,7 +86,7 @@ async fn write_groups(pool: Pool, by: String, mut queue: mpsc::UnboundedReceiver
             else => break,
         }
         if sends_now(in_flight.len(), group.len()) {
-            in_flight.push(write(&pool, &by, std::mem::take(&mut group)));
+            in_flight.push(write(&pool, &sharing, std::mem::take(&mut group)));
         }
     }
 }
@@ -95,9 +101,9 @@ fn sends_now(in_flight: usize, queued: usize) -> bool {
 }
 
 /// Writes one group and answers each of its callers.
-async fn write(pool: &Pool, by: &str, group: Vec<Waiting>) {
+async fn write(pool: &Pool, sharing: &Sharing, group: Vec<Waiting>) {
     let commits: Vec<&Commit> = group.iter().map(|w| &w.commit).collect();
-    let outcomes = commit_all(pool, by, &commits).await;
+    let outcomes = commit_all(pool, sharing, &commits).await;
     for (w, outcome) in group.into_iter().zip(outcomes) {
         let _ = w.reply.send(outcome);
     }

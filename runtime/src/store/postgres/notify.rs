@@ -4,12 +4,15 @@
 //! its own. When that connection ends it is made again, and the runtime is told to read
 //! everything again ([`Change::All`]), since notices sent meanwhile are lost. A group of
 //! commits that writes objects names them on [`OBJECTS`], with the writer's tag so that it
-//! skips its own notices.
+//! skips its own notices, while the writer sees other runtimes write the same objects
+//! ([`super::sharing`]).
 
+use super::sharing::Sharing;
 use super::{chain, Change};
 use crate::ids::ObjectId;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_postgres::{AsyncMessage, NoTls};
@@ -58,15 +61,15 @@ fn objects_change(payload: &str, me: &str) -> Option<Change> {
     }
 }
 
-/// Listens for notices for as long as the task runs, passing them to `tx`; `me` is this
-/// runtime's tag in [`OBJECTS`] notices.
+/// Listens for notices for as long as the task runs, passing them to `tx`; `sharing` has
+/// this runtime's tag in [`OBJECTS`] notices and hears which objects the others name.
 pub(super) async fn listen(
     config: tokio_postgres::Config,
     tx: broadcast::Sender<Change>,
-    me: String,
+    sharing: Arc<Sharing>,
 ) {
     loop {
-        if let Err(e) = listen_once(&config, &tx, &me).await {
+        if let Err(e) = listen_once(&config, &tx, &sharing).await {
             tracing::warn!(error = %e, "listening for deploys on PostgreSQL failed; connecting again");
         }
         tokio::time::sleep(RECONNECT).await;
@@ -77,7 +80,7 @@ pub(super) async fn listen(
 async fn listen_once(
     config: &tokio_postgres::Config,
     tx: &broadcast::Sender<Change>,
-    me: &str,
+    sharing: &Sharing,
 ) -> Result<(), String> {
     let (client, mut connection) = config.connect(NoTls).await.map_err(chain)?;
     let (notices, mut received) = tokio::sync::mpsc::unbounded_channel();
@@ -110,7 +113,11 @@ async fn listen_once(
             PACKAGES => Change::Packages,
             TOKENS => Change::Tokens,
             SIGNALS => Change::Signals,
-            OBJECTS => match objects_change(&payload, me) {
+            OBJECTS => match objects_change(&payload, sharing.by()) {
+                Some(Change::Objects(ids)) => {
+                    sharing.noticed(&ids);
+                    Change::Objects(ids)
+                }
                 Some(c) => c,
                 None => continue,
             },

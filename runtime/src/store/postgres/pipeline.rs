@@ -17,6 +17,7 @@
 //! `COMMIT` (or, after an error, its rollback) is queued with the rest.
 
 use super::notify;
+use super::sharing::Sharing;
 use super::{
     connection_lost, db, get, locks, retryable, version_number, KEY_OWNER, RETRIES, TASK_RESULT,
 };
@@ -189,10 +190,11 @@ impl Statements {
 /// the one in use, after a pause when it broke a round off (a deadlock); a round whose
 /// `COMMIT` went unanswered is tried again only for commits with a task id, which then find
 /// their task committed if it was. A round that writes objects names them in a notice
-/// from `by` ([`notify::OBJECTS`]), sent when it commits.
+/// ([`notify::OBJECTS`]), sent when it commits, while `sharing` says so; a conflict with
+/// another runtime tells `sharing`.
 pub(super) async fn commit_all(
     pool: &Pool,
-    by: &str,
+    sharing: &Sharing,
     commits: &[&Commit],
 ) -> Vec<StoreResult<CommitOutcome>> {
     let mut answers: Vec<Option<StoreResult<CommitOutcome>>> = vec![None; commits.len()];
@@ -208,7 +210,7 @@ pub(super) async fn commit_all(
             Err(e) => answers[at] = Some(Err(e)),
         }
     }
-    if let Err(e) = write_all(pool, by, pending, &mut answers).await {
+    if let Err(e) = write_all(pool, sharing, pending, &mut answers).await {
         for a in answers.iter_mut().filter(|a| a.is_none()) {
             *a = Some(Err(e.clone()));
         }
@@ -223,7 +225,7 @@ pub(super) async fn commit_all(
 /// answered yet.
 async fn write_all(
     pool: &Pool,
-    by: &str,
+    sharing: &Sharing,
     mut pending: Vec<Entry<'_>>,
     answers: &mut [Option<StoreResult<CommitOutcome>>],
 ) -> StoreResult<()> {
@@ -236,11 +238,16 @@ async fn write_all(
             None => pool.get().await.map_err(super::pool_error)?,
         };
         let ended = match Statements::prepare(&client).await {
-            Ok(s) => run(&client, &s, by, &round).await,
+            Ok(s) => run(&client, &s, sharing, &round).await,
             Err(e) => Round::Refused(Part::Begin, e),
         };
         match ended {
             Round::Committed => {
+                sharing.committed(
+                    round
+                        .iter()
+                        .flat_map(|e| e.commit.versions.iter().map(|v| &v.id)),
+                );
                 for e in round.drain(..) {
                     answers[e.at] = Some(Ok(CommitOutcome::Committed));
                 }
@@ -264,7 +271,12 @@ async fn write_all(
                     return Err(db(error));
                 };
                 match classify(&client, part, &error, &round[p]).await {
-                    Some(answer) => answers[round.remove(p).at] = Some(answer),
+                    Some(answer) => {
+                        if matches!(answer, Ok(CommitOutcome::Conflict(_))) {
+                            sharing.seen();
+                        }
+                        answers[round.remove(p).at] = Some(answer)
+                    }
                     None => round[p].key_bound = true,
                 }
                 kept = Some(client);
@@ -313,8 +325,8 @@ fn separate(pending: Vec<Entry<'_>>) -> (Vec<Entry<'_>>, Vec<Entry<'_>>) {
 }
 
 /// Sends one round: `BEGIN`, the statements of every commit, the notice of the objects it
-/// writes, `COMMIT`, and reads how it ended from their answers.
-async fn run(client: &Object, s: &Statements, by: &str, round: &[Entry<'_>]) -> Round {
+/// writes (when `sharing` names them), `COMMIT`, and reads how it ended from their answers.
+async fn run(client: &Object, s: &Statements, sharing: &Sharing, round: &[Entry<'_>]) -> Round {
     let now = now_ms();
     let mut parts = vec![Part::Begin];
     let mut writes: Vec<Write<'_>> =
@@ -322,11 +334,14 @@ async fn run(client: &Object, s: &Statements, by: &str, round: &[Entry<'_>]) -> 
     for (p, e) in round.iter().enumerate() {
         queue(client, s, p, e, now, &mut parts, &mut writes);
     }
-    if round.iter().any(|e| !e.commit.versions.is_empty()) {
-        let written = round
-            .iter()
-            .flat_map(|e| e.commit.versions.iter().map(|v| &v.id));
-        let notice = notify::objects_notice(by, written);
+    let written = round
+        .iter()
+        .flat_map(|e| e.commit.versions.iter().map(|v| &v.id));
+    let notice = match round.iter().any(|e| !e.commit.versions.is_empty()) {
+        true => sharing.notice(written),
+        false => None,
+    };
+    if let Some(notice) = notice {
         parts.push(Part::Notice);
         writes.push(Box::pin(async move {
             client
