@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+pub mod forward;
 pub mod runtime;
 
 /// How many classes sit in one inheritance chain (the first of a chain extends nothing).

@@ -3,20 +3,23 @@
 //! ```text
 //! cargo run --release -p oaas-bench --bin macro-bench -- [--quick] [--calls-c1 N] [--calls-c64 N]
 //!     [--store postgres://USER@HOST:PORT/DB [--replicas N] [--store-connections N]]
-//!     [--only macro|direct]
+//!     [--only macro|forward|direct]
 //! ```
 //!
 //! `--store-connections` is each replica's most connections to the database, as
 //! `oaasc serve --store-connections` (default 16).
 //!
-//! `--only` runs one side (the other shows 0 ops/s), for profiling one path's
-//! CPU (`valgrind --tool=callgrind`, as in bench/RESULTS.md).
+//! `--only macro|forward|direct` runs one side (the others show 0 ops/s), for profiling one
+//! path's CPU (`valgrind --tool=callgrind`, as in bench/RESULTS.md).
 //!
 //! A three-step macro (three dependent calls, `f(f(f(x)))` on one object) through an
 //! in-process runtime with its SQLite store, or on a PostgreSQL database (a fresh one) with
 //! `--store`, through `--replicas` runtimes sharing it, macros spread over them (the
 //! invocation recorded, every step committed, per-node progress stored), beside the same three calls made directly to the same Rust SDK
-//! container one after another, with nothing stored. Printed: throughput, p50 and p99 at
+//! container one after another, with nothing stored; and the same three calls made by a bare
+//! forwarder in between (`oaas_bench::forward`: one request in, the three calls out on the
+//! runtime's own HTTP stacks, nothing stored or checked), the most any runtime that runs
+//! the steps over HTTP can keep. Printed: throughput, p50 and p99 at
 //! concurrency 1 and 64, and the differences. Goals: the macro adds at most 1.5 ms to p50 and
 //! keeps at least a third of the direct throughput at concurrency 64.
 
@@ -33,6 +36,52 @@ use std::time::{Duration, Instant};
 async fn f(ctx: Ctx) -> Result<Reply, FnError> {
     let x: i64 = ctx.arg("x")?;
     Ok(Reply::value(x + 1))
+}
+
+/// The task document of step `step` of operation `i`: `f(x)` on object `id`.
+fn task(id: &str, i: usize, step: usize, x: i64) -> Value {
+    json!({
+        "protocol": "oaas-task/1", "task_id": format!("direct-{i}.n{step}"), "invocation_id": format!("direct-{i}"),
+        "package": "chain", "class": "chain.Chain", "function": "f", "args": {"x": x},
+        "self": {"id": id, "class": "chain.Chain", "version": 1, "state": {"n": 0}, "refs": {}, "files": {}, "upload": {}},
+        "output": null, "outputs": null, "objects": {}, "deadline_ms": 0
+    })
+}
+
+/// The `value` of a container's answer, as an integer.
+fn value_of(body: &[u8]) -> Result<i64, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    v["value"]
+        .as_i64()
+        .ok_or_else(|| format!("bad answer: {v}"))
+}
+
+/// Starts the forwarder: `POST /{i}` makes the three calls of operation `i` to `container`
+/// one after another, as the macro's runtime does, and answers the last one's body.
+async fn start_forwarder(container: &str, id: &str) -> Result<String, String> {
+    let url: http::Uri = format!("{container}/")
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let (hop, id) = (oaas_bench::forward::Hop::new(), Arc::new(id.to_string()));
+    let handler: oaas_bench::forward::Handler = Arc::new(move |path: String, _body| {
+        let (hop, url, id) = (hop.clone(), url.clone(), id.clone());
+        Box::pin(async move {
+            let i: usize = path
+                .trim_start_matches('/')
+                .parse()
+                .map_err(|_| format!("no operation in `{path}`"))?;
+            let (mut x, mut answer) = (i as i64, bytes::Bytes::new());
+            for step in 0..3 {
+                let doc = serde_json::to_vec(&task(&id, i, step, x)).map_err(|e| e.to_string())?;
+                answer = hop
+                    .post_task(&url, &format!("fwd-{i}.n{step}"), doc)
+                    .await?;
+                x = value_of(&answer)?;
+            }
+            Ok(answer)
+        })
+    });
+    oaas_bench::forward::start(handler).await
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -185,23 +234,14 @@ async fn run() -> Result<(), String> {
             async move {
                 let mut x = i as i64;
                 for step in 0..3 {
-                    let task = json!({
-                        "protocol": "oaas-task/1", "task_id": format!("direct-{i}.n{step}"), "invocation_id": format!("direct-{i}"),
-                        "package": "chain", "class": "chain.Chain", "function": "f", "args": {"x": x},
-                        "self": {"id": id, "class": "chain.Chain", "version": 1, "state": {"n": 0}, "refs": {}, "files": {}, "upload": {}},
-                        "output": null, "outputs": null, "objects": {}, "deadline_ms": 0
-                    });
                     let r = client
                         .post(&url)
                         .header("ce-specversion", "1.0")
-                        .json(&task)
+                        .json(&task(&id, i, step, x))
                         .send()
                         .await
                         .map_err(|e| e.to_string())?;
-                    let v: Value = r.json().await.map_err(|e| e.to_string())?;
-                    x = v["value"]
-                        .as_i64()
-                        .ok_or_else(|| format!("bad direct answer: {v}"))?;
+                    x = value_of(&r.bytes().await.map_err(|e| e.to_string())?)?;
                 }
                 if x != i as i64 + 3 {
                     return Err("wrong direct result".into());
@@ -210,12 +250,32 @@ async fn run() -> Result<(), String> {
             }
         }
     };
+    let forwarder = start_forwarder(&container, &id).await?;
+    let forward_op = {
+        let client = client.clone();
+        move |i: usize| {
+            let (client, url) = (client.clone(), format!("{forwarder}/{i}"));
+            async move {
+                let r = client.post(&url).send().await.map_err(|e| e.to_string())?;
+                if !r.status().is_success() {
+                    return Err(format!("forwarder answered {}", r.status()));
+                }
+                let x = value_of(&r.bytes().await.map_err(|e| e.to_string())?)?;
+                if x != i as i64 + 3 {
+                    return Err("wrong forwarded result".into());
+                }
+                Ok(())
+            }
+        }
+    };
     let (macro_op, direct_op) = (Arc::new(macro_op), Arc::new(direct_op));
-    // Warm up both paths (connections, caches, the container).
+    let forward_op = Arc::new(forward_op);
+    // Warm up every path (connections, caches, the container).
     {
-        let (m, d) = (macro_op.clone(), direct_op.clone());
+        let (m, d, f) = (macro_op.clone(), direct_op.clone(), forward_op.clone());
         measure(50, 4, move |i| m(i)).await?;
         measure(50, 4, move |i| d(i)).await?;
+        measure(50, 4, move |i| f(i)).await?;
     }
     println!(
         "three-step macro vs. three direct calls ({} cores; store: {}, {replicas} runtime(s), at most {connections} PostgreSQL connections each)",
@@ -235,10 +295,17 @@ async fn run() -> Result<(), String> {
         let d = direct_op.clone();
         let n = if runs("direct") { calls } else { 0 };
         let direct = measure(n, concurrency, move |i| d(i)).await?;
+        let f = forward_op.clone();
+        let n = if runs("forward") { calls } else { 0 };
+        let forward = measure(n, concurrency, move |i| f(i + 2_000_000)).await?;
         let m = macro_op.clone();
         let n = if runs("macro") { calls } else { 0 };
         let through = measure(n, concurrency, move |i| m(i + 1_000_000)).await?;
-        for (name, s) in [("direct", &direct), ("macro", &through)] {
+        for (name, s) in [
+            ("direct", &direct),
+            ("forward", &forward),
+            ("macro", &through),
+        ] {
             println!(
                 "{name:<8} {concurrency:>5} {calls:>8} {:>12.0} {:>10.3} {:>10.3}",
                 s.throughput,
@@ -247,9 +314,11 @@ async fn run() -> Result<(), String> {
             );
         }
         println!(
-            "  c={concurrency}: the macro adds {:.3} ms to p50; throughput ratio macro/direct = {:.2}",
+            "  c={concurrency}: the macro adds {:.3} ms to p50; throughput ratio macro/direct = {:.2}, forward/direct = {:.2}, macro/forward = {:.2}",
             ms(through.p50) - ms(direct.p50),
-            through.throughput / direct.throughput
+            through.throughput / direct.throughput,
+            forward.throughput / direct.throughput,
+            through.throughput / forward.throughput
         );
     }
     for (n, rt) in runtimes.into_iter().enumerate() {

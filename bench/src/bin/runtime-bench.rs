@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p oaas-bench --bin runtime-bench -- [--quick] [--objects N]
-//!     [--calls-c1 N] [--calls-c64 N] [--warmup N] [--data DIR] [--only runtime|direct]
+//!     [--calls-c1 N] [--calls-c64 N] [--warmup N] [--data DIR] [--only runtime|forward|direct]
 //!     [--container URL] [--store postgres://USER@HOST:PORT/DB [--replicas N]
 //!     [--store-connections N] [--route spread|object]]
 //! ```
@@ -24,8 +24,13 @@
 //! - **direct**: the same container, `POST /` with the protocol's task document and the
 //!   object's state inline; nothing is stored (the harness keeps each object's state in
 //!   memory so that the documents grow as they do through the runtime).
+//! - **forward**: the second hop alone, the baseline of what any runtime that forwards each
+//!   call over HTTP can keep: `POST /{object}/{key}` to a bare forwarder in-process
+//!   (`oaas_bench::forward`, on the runtime's own HTTP server and task client) that builds
+//!   the task document from a state it keeps in memory, sends it to the same container and
+//!   merges the answer, as the direct mode's harness does; nothing stored, nothing checked.
 //!
-//! Both modes run the same number of calls at each concurrency, in the same order, so the
+//! All modes run the same number of calls at each concurrency, in the same order, so the
 //! objects' states have the same sizes. Printed: throughput, p50 and p99 at concurrency 1
 //! and 64, and the ratios.
 
@@ -115,15 +120,16 @@ fn options() -> Result<Options, String> {
                 o.only = Some(match value()?.as_str() {
                     "runtime" => Mode::Runtime,
                     "direct" => Mode::Direct,
+                    "forward" => Mode::Forward,
                     other => {
                         return Err(format!(
-                            "--only: `{other}` is neither `runtime` nor `direct`"
+                            "--only: `{other}` is none of `runtime`, `forward` and `direct`"
                         ))
                     }
                 })
             }
             "-h" | "--help" => {
-                println!("runtime-bench [--quick] [--objects N] [--calls-c1 N] [--calls-c64 N] [--warmup N] [--data DIR] [--only runtime|direct] [--container URL] [--store postgres://USER@HOST:PORT/DB [--replicas N] [--store-connections N] [--route spread|object]]");
+                println!("runtime-bench [--quick] [--objects N] [--calls-c1 N] [--calls-c64 N] [--warmup N] [--data DIR] [--only runtime|forward|direct] [--container URL] [--store postgres://USER@HOST:PORT/DB [--replicas N] [--store-connections N] [--route spread|object]]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument `{other}`")),
@@ -166,7 +172,111 @@ fn workload(rng: &mut Rng, objects: usize, n: usize) -> Arc<Vec<(usize, usize, S
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
     Runtime,
+    /// Through a bare forwarder (`oaas_bench::forward`): the second hop alone.
+    Forward,
     Direct,
+}
+
+impl Mode {
+    fn label(self) -> &'static str {
+        match self {
+            Mode::Runtime => "runtime",
+            Mode::Forward => "forward",
+            Mode::Direct => "direct",
+        }
+    }
+}
+
+/// The direct and forwarding paths' side of the workload: each object's state and version
+/// kept in memory (nothing durable), the task document built from it and the container's
+/// answer merged into it, as the runtime would.
+struct Mirror {
+    ids: Arc<Vec<String>>,
+    keys: Arc<Vec<String>>,
+    states: Vec<Mutex<(u64, Map<String, Value>)>>,
+}
+
+impl Mirror {
+    /// Every object at version 1 with the class's default state.
+    fn new(ids: Arc<Vec<String>>, keys: Arc<Vec<String>>) -> Mirror {
+        let states = (0..ids.len())
+            .map(|_| {
+                Mutex::new((
+                    1,
+                    Map::from_iter([
+                        ("data".to_string(), json!({})),
+                        ("count".to_string(), json!(0)),
+                    ]),
+                ))
+            })
+            .collect();
+        Mirror { ids, keys, states }
+    }
+
+    /// The task id and document of `put(key, value)` on `object`, with its state inline.
+    fn task(&self, object: usize, key: usize, value: &str) -> Result<(String, Value), String> {
+        let (version, state) = {
+            let m = self.states[object].lock().map_err(|_| "poisoned")?;
+            (m.0, m.1.clone())
+        };
+        let id = &self.ids[object];
+        let task_id = format!("direct-{object}-{version}.n0");
+        let doc = json!({
+            "protocol": "oaas-task/1",
+            "task_id": task_id,
+            "invocation_id": &task_id[..task_id.len() - 3],
+            "package": "record",
+            "class": "record.Record",
+            "function": "put",
+            "declared_in": "record.Record",
+            "args": {"key": self.keys[key], "value": value},
+            "self": {"id": id, "class": "record.Record", "version": version, "state": state, "refs": {}, "files": {}, "upload": {}},
+            "output": null,
+            "outputs": null,
+            "deadline_ms": 4_102_444_800_000i64,
+        });
+        Ok((task_id, doc))
+    }
+
+    /// Merges the container's answer into `object`'s state, top-level key by key as the
+    /// runtime does (nothing durable), and counts a version.
+    fn absorb(&self, object: usize, body: &[u8]) -> Result<(), String> {
+        let reply: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        let mut m = self.states[object].lock().map_err(|_| "poisoned")?;
+        if let Some(patch) = reply.get("state").and_then(Value::as_object) {
+            for (k, v) in patch {
+                m.1.insert(k.clone(), v.clone());
+            }
+        }
+        m.0 += 1;
+        Ok(())
+    }
+}
+
+/// Starts the forwarder: `POST /{object}/{key}` with the value as its body builds the task
+/// from its own [`Mirror`], sends it to `container` and merges the answer.
+async fn start_forwarder(mirror: Mirror, container: &str) -> Result<String, String> {
+    let url: http::Uri = format!("{container}/")
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let (mirror, hop) = (Arc::new(mirror), oaas_bench::forward::Hop::new());
+    let handler: oaas_bench::forward::Handler = Arc::new(move |path: String, body| {
+        let (mirror, hop, url) = (mirror.clone(), hop.clone(), url.clone());
+        Box::pin(async move {
+            let mut parts = path.trim_start_matches('/').split('/');
+            let mut index = || parts.next().and_then(|p| p.parse::<usize>().ok());
+            let (Some(object), Some(key)) = (index(), index()) else {
+                return Err(format!("no object and key in `{path}`"));
+            };
+            let value = std::str::from_utf8(&body).map_err(|e| e.to_string())?;
+            let (task_id, doc) = mirror.task(object, key, value)?;
+            let doc = serde_json::to_vec(&doc).map_err(|e| e.to_string())?;
+            let answer = hop.post_task(&url, &task_id, doc).await?;
+            mirror.absorb(object, &answer)?;
+            Ok(answer)
+        })
+    });
+    oaas_bench::forward::start(handler).await
 }
 
 struct Target {
@@ -175,10 +285,12 @@ struct Target {
     runtimes: Vec<String>,
     by_object: bool,
     container: String,
-    ids: Vec<String>,
-    keys: Vec<String>,
-    /// Direct mode: each object's state and version, kept by the harness.
-    mirror: Vec<Mutex<(u64, Map<String, Value>)>>,
+    /// The forwarder's base URL.
+    forwarder: String,
+    ids: Arc<Vec<String>>,
+    keys: Arc<Vec<String>>,
+    /// Direct mode's states, kept by the harness.
+    mirror: Mirror,
 }
 
 impl Target {
@@ -188,77 +300,47 @@ impl Target {
                 let turn = if self.by_object { object } else { object + key };
                 let runtime = &self.runtimes[turn % self.runtimes.len()];
                 let url = format!("{runtime}/api/objects/{}/invoke/put", self.ids[object]);
-                let r = self
+                let request = self
                     .client
                     .post(url)
-                    .json(&json!({"key": self.keys[key], "value": value}))
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let status = r.status();
-                let body = r.bytes().await.map_err(|e| e.to_string())?;
-                if status != 200 {
-                    return Err(format!(
-                        "runtime answered {status}: {}",
-                        String::from_utf8_lossy(&body)
-                    ));
-                }
-                Ok(())
+                    .json(&json!({"key": self.keys[key], "value": value}));
+                answered(request, "runtime").await.map(drop)
+            }
+            Mode::Forward => {
+                let url = format!("{}/{object}/{key}", self.forwarder);
+                let request = self.client.post(url).body(value.to_string());
+                answered(request, "forwarder").await.map(drop)
             }
             Mode::Direct => {
-                let (version, state) = {
-                    let m = self.mirror[object].lock().map_err(|_| "poisoned")?;
-                    (m.0, m.1.clone())
-                };
-                let id = &self.ids[object];
-                let task_id = format!("direct-{object}-{version}.n0");
-                let doc = json!({
-                    "protocol": "oaas-task/1",
-                    "task_id": task_id,
-                    "invocation_id": &task_id[..task_id.len() - 3],
-                    "package": "record",
-                    "class": "record.Record",
-                    "function": "put",
-                    "declared_in": "record.Record",
-                    "args": {"key": self.keys[key], "value": value},
-                    "self": {"id": id, "class": "record.Record", "version": version, "state": state, "refs": {}, "files": {}, "upload": {}},
-                    "output": null,
-                    "outputs": null,
-                    "deadline_ms": 4_102_444_800_000i64,
-                });
-                let r = self
+                let (task_id, doc) = self.mirror.task(object, key, value)?;
+                let request = self
                     .client
                     .post(format!("{}/", self.container))
                     .header("ce-specversion", "1.0")
                     .header("ce-id", &task_id)
                     .header("ce-type", "dev.oaas.task.v1")
                     .header("ce-source", "/classes/record.Record/functions/put")
-                    .header("ce-subject", id)
-                    .json(&doc)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let status = r.status();
-                let body = r.bytes().await.map_err(|e| e.to_string())?;
-                if status != 200 {
-                    return Err(format!(
-                        "container answered {status}: {}",
-                        String::from_utf8_lossy(&body)
-                    ));
-                }
-                let reply: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-                // Merge the patch top-level key by key, as the runtime does (no durability).
-                let mut m = self.mirror[object].lock().map_err(|_| "poisoned")?;
-                if let Some(patch) = reply.get("state").and_then(Value::as_object) {
-                    for (k, v) in patch {
-                        m.1.insert(k.clone(), v.clone());
-                    }
-                }
-                m.0 += 1;
-                Ok(())
+                    .header("ce-subject", &self.ids[object])
+                    .json(&doc);
+                let body = answered(request, "container").await?;
+                self.mirror.absorb(object, &body)
             }
         }
     }
+}
+
+/// Sends `request`; the body of a 200 answer, or what `who` answered instead.
+async fn answered(request: reqwest::RequestBuilder, who: &str) -> Result<bytes::Bytes, String> {
+    let r = request.send().await.map_err(|e| e.to_string())?;
+    let status = r.status();
+    let body = r.bytes().await.map_err(|e| e.to_string())?;
+    if status != 200 {
+        return Err(format!(
+            "{who} answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    Ok(body)
 }
 
 struct Stats {
@@ -456,43 +538,31 @@ async fn bench(o: Options) -> Result<(), String> {
 
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let keys: Vec<String> = (0..KEYS).map(|_| rng.text(KEY_LEN)).collect();
-    let mirror = (0..ids.len())
-        .map(|_| {
-            Mutex::new((
-                1,
-                Map::from_iter([
-                    ("data".to_string(), json!({})),
-                    ("count".to_string(), json!(0)),
-                ]),
-            ))
-        })
-        .collect();
+    let (ids, keys) = (Arc::new(ids), Arc::new(keys));
+    let forwarder = start_forwarder(Mirror::new(ids.clone(), keys.clone()), &container).await?;
     let target = Arc::new(Target {
         client,
         runtimes: replicas.iter().map(|r| r.url()).collect(),
         by_object: o.by_object,
         container: container.clone(),
+        forwarder,
+        mirror: Mirror::new(ids.clone(), keys.clone()),
         ids,
         keys,
-        mirror,
     });
 
-    // Same calls for both modes, phase by phase.
+    // Same calls for every mode, phase by phase.
     let warm = workload(&mut rng, o.objects, o.warmup);
     let c1 = workload(&mut rng, o.objects, o.calls_c1);
     let c64 = workload(&mut rng, o.objects, o.calls_c64);
     let mut results = Vec::new();
     let mut tx_per_call = Vec::new();
     for (name, conc, calls) in [("warm-up", 8, &warm), ("c=1", 1, &c1), ("c=64", 64, &c64)] {
-        for mode in [Mode::Runtime, Mode::Direct] {
+        for mode in [Mode::Runtime, Mode::Forward, Mode::Direct] {
             if o.only.is_some_and(|m| m != mode) {
                 continue;
             }
-            let label = if mode == Mode::Runtime {
-                "runtime"
-            } else {
-                "direct"
-            };
+            let label = mode.label();
             eprintln!("{label} {name}: {} calls ...", calls.len());
             let before = transactions(&o.store).await;
             let s = run_phase(&target, mode, conc, calls).await?;
@@ -518,10 +588,15 @@ async fn bench(o: Options) -> Result<(), String> {
         expected[*object].0 += 1;
         expected[*object].1.insert(*key);
     }
-    for (i, (version, keys)) in expected
-        .iter()
-        .enumerate()
-        .take(if o.only == Some(Mode::Direct) { 0 } else { 50 })
+    for (i, (version, keys)) in
+        expected
+            .iter()
+            .enumerate()
+            .take(if o.only.is_some_and(|m| m != Mode::Runtime) {
+                0
+            } else {
+                50
+            })
     {
         let url = format!("{runtime}/api/objects/{}", target.ids[i]);
         let obj = oaas_bench::runtime::json_of(target.client.get(url)).await?;
@@ -601,9 +676,16 @@ async fn bench(o: Options) -> Result<(), String> {
             .map(|(_, _, s)| s)
     };
     for conc in [1, 64] {
-        if let (Some(rt), Some(d)) = (find("runtime", conc), find("direct", conc)) {
+        for (label, over) in [
+            ("runtime", "direct"),
+            ("forward", "direct"),
+            ("runtime", "forward"),
+        ] {
+            let (Some(rt), Some(d)) = (find(label, conc), find(over, conc)) else {
+                continue;
+            };
             println!(
-                "c={conc}: runtime/direct throughput {:.2} (1/{:.1}); p50 {:.3} ms vs {:.3} ms (+{:.3} ms); p99 {:.3} ms vs {:.3} ms; CPU/call x{:.1}",
+                "c={conc}: {label}/{over} throughput {:.2} (1/{:.1}); p50 {:.3} ms vs {:.3} ms (+{:.3} ms); p99 {:.3} ms vs {:.3} ms; CPU/call x{:.1}",
                 rt.throughput() / d.throughput(),
                 d.throughput() / rt.throughput(),
                 ms(rt.p50),
