@@ -134,3 +134,52 @@ async fn answer(
     );
     Ok(response)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A forwarder whose handler answers the path and body it was given, or fails on `/fail`.
+    async fn echo() -> String {
+        start(Arc::new(|path: String, body: Bytes| {
+            Box::pin(async move {
+                match path.as_str() {
+                    "/fail" => Err("asked to fail".to_string()),
+                    _ => Ok(Bytes::from(format!(
+                        "{path} {}",
+                        String::from_utf8_lossy(&body)
+                    ))),
+                }
+            }) as Answer
+        }))
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_request_reaches_the_handler_and_its_answer_comes_back() {
+        let base = echo().await;
+        let hop = Hop::new();
+        let url: http::Uri = format!("{base}/3/7").parse().unwrap();
+        let answer = hop
+            .post_task(&url, "t1", b"{\"x\":1}".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(answer, Bytes::from("/3/7 {\"x\":1}"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_answer_is_an_error_with_its_status_and_body() {
+        let base = echo().await;
+        let url: http::Uri = format!("{base}/fail").parse().unwrap();
+        let error = Hop::new()
+            .post_task(&url, "t1", Vec::new())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error,
+            "container answered 500 Internal Server Error: asked to fail"
+        );
+    }
+}
