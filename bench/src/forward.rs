@@ -85,13 +85,7 @@ impl Hop {
 
 /// Serves `handler` on an ephemeral port of 127.0.0.1 until the process ends; its base URL.
 pub async fn start(handler: Handler) -> Result<String, String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let url = format!(
-        "http://{}",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
+    let (listener, url) = crate::runtime::ephemeral().await?;
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let _ = stream.set_nodelay(true);

@@ -3,6 +3,18 @@
 
 use serde_json::{json, Value};
 
+/// A listener on an ephemeral port of 127.0.0.1, and its base URL (`http://127.0.0.1:PORT`).
+pub async fn ephemeral() -> Result<(tokio::net::TcpListener, String), String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    Ok((listener, url))
+}
+
 /// A pooled client with `TCP_NODELAY`, keeping up to `idle` connections per host, sending
 /// `token` as its bearer token.
 pub fn client(idle: usize, token: &str) -> Result<reqwest::Client, String> {

@@ -148,7 +148,14 @@ async fn main() {
     }
 }
 
+/// What `--only` may name.
+const SIDES: [&str; 3] = ["macro", "forward", "direct"];
+
 async fn run() -> Result<(), String> {
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        println!("macro-bench [--quick] [--calls-c1 N] [--calls-c64 N] [--store postgres://USER@HOST:PORT/DB [--replicas N] [--store-connections N]] [--only macro|forward|direct]");
+        return Ok(());
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let arg = |name: &str, default: usize| -> usize {
         let args: Vec<String> = std::env::args().collect();
@@ -175,16 +182,15 @@ async fn run() -> Result<(), String> {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .cloned();
+    if let Some(side) = only.as_deref().filter(|o| !SIDES.contains(o)) {
+        return Err(format!(
+            "--only: `{side}` is none of `macro`, `forward` and `direct`"
+        ));
+    }
     let runs = |side: &str| only.as_deref().is_none_or(|o| o == side);
 
     // The container, in-process on an ephemeral port.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let container = format!(
-        "http://{}",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
+    let (listener, container) = runtime::ephemeral().await?;
     tokio::spawn(async move {
         let _ = Functions::new()
             .function("chain.Chain", "f", f)

@@ -478,13 +478,7 @@ async fn bench(o: Options) -> Result<(), String> {
     let container = match &o.container {
         Some(url) => url.clone(),
         None => {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .map_err(|e| e.to_string())?;
-            let url = format!(
-                "http://{}",
-                listener.local_addr().map_err(|e| e.to_string())?
-            );
+            let (listener, url) = oaas_bench::runtime::ephemeral().await?;
             tokio::spawn(async move {
                 if let Err(e) = record::functions().serve(listener).await {
                     eprintln!("container: {e}");
