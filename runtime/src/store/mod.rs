@@ -591,8 +591,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A version made at a fixed time, so two made from one state are equal whichever
+    /// millisecond each was made in.
     fn version(state: Value) -> ObjectVersion {
-        ObjectVersion::new("o1", "p.C", "sha256:x", 1, state)
+        ObjectVersion {
+            created_at: 0,
+            ..ObjectVersion::new("o1", "p.C", "sha256:x", 1, state)
+        }
     }
 
     #[test]
