@@ -3,11 +3,11 @@
 //! binary mode, and the answer read within the deadline.
 
 use super::containers::Containers;
-use super::protocol::{TaskRequest, TaskResponse};
+use super::protocol::{FailureBody, FailureDetail, TaskRequest, TaskResponse};
 use super::{Attempt, FunctionRef, Invoker};
 use crate::error::Error;
 use crate::store::now_ms;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -130,23 +130,53 @@ fn image_endpoint(template: &str, image: &str) -> String {
         .to_string()
 }
 
-/// Sends one attempt to the container at `base`.
+/// Sends one attempt to the container at `base`: the task POSTed, the answer read within
+/// `timeout`, a failure told apart as retryable or final.
 async fn send_once(
     invoker: &HttpInvoker,
     base: &str,
     request: &TaskRequest,
     timeout: Duration,
 ) -> Result<TaskResponse, Attempt> {
-    use http_body_util::BodyExt;
-    let final_error = |why: String| {
+    let name = request.function.as_str();
+    let req = task_request(&invoker.containers, base, request).map_err(|why| {
         Attempt::Final(Error::function_failed(format!(
-            "cannot call `{}`: {why}",
-            request.function
+            "cannot call `{name}`: {why}"
         )))
-    };
-    let containers = &invoker.containers;
-    let url = containers.task_url(base).map_err(final_error)?;
-    let body = serde_json::to_vec(request).map_err(|e| final_error(e.to_string()))?;
+    })?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let response =
+        match tokio::time::timeout_at(deadline, invoker.containers.client.request(req)).await {
+            Ok(Ok(r)) => r,
+            Err(_) => {
+                return Err(Attempt::Retryable(Error::timeout(format!(
+                    "`{name}` did not answer within {} ms",
+                    timeout.as_millis()
+                ))))
+            }
+            Ok(Err(e)) => return Err(unreachable(name, &e)),
+        };
+    let status = response.status();
+    let body = read_answer(invoker, response, name, deadline).await?;
+    if !status.is_success() {
+        return Err(failure(name, status, &body));
+    }
+    serde_json::from_slice::<TaskResponse>(&body).map_err(|e| {
+        Attempt::Final(Error::function_failed(format!(
+            "`{name}` answered with a body that is not a task response: {e}"
+        )))
+    })
+}
+
+/// The task as a CloudEvent in binary mode: the document as the body, its attributes as
+/// `ce-` headers.
+fn task_request(
+    containers: &Containers,
+    base: &str,
+    request: &TaskRequest,
+) -> Result<http::Request<http_body_util::Full<bytes::Bytes>>, String> {
+    let url = containers.task_url(base)?;
+    let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
     let mut req = http::Request::post(url)
         .header(http::header::CONTENT_TYPE, "application/json")
         .header("ce-specversion", "1.0")
@@ -160,84 +190,72 @@ async fn send_once(
     if let Some(s) = &request.self_ {
         req = req.header("ce-subject", s.object.id.as_str());
     }
-    let req = req
-        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
-        .map_err(|e| final_error(e.to_string()))?;
-    let deadline = tokio::time::Instant::now() + timeout;
-    let response = match tokio::time::timeout_at(deadline, containers.client.request(req)).await {
-        Ok(Ok(r)) => r,
-        Err(_) => {
-            return Err(Attempt::Retryable(Error::timeout(format!(
-                "`{}` did not answer within {} ms",
-                request.function,
-                timeout.as_millis()
-            ))))
-        }
-        Ok(Err(e)) => {
-            let failed = if e.is_connect() {
-                Attempt::Unreachable
-            } else {
-                Attempt::Retryable
-            };
-            return Err(failed(Error::function_failed(format!(
-                "cannot reach the container of `{}`: {}",
-                request.function,
-                error_chain(&e)
-            ))));
-        }
+    req.body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .map_err(|e| e.to_string())
+}
+
+/// A request that did not get an answer: a refused connection means the container is down
+/// (a `@local` one is restarted), anything else is worth another try.
+fn unreachable(name: &str, e: &hyper_util::client::legacy::Error) -> Attempt {
+    let failed = if e.is_connect() {
+        Attempt::Unreachable
+    } else {
+        Attempt::Retryable
     };
-    let status = response.status();
+    failed(Error::function_failed(format!(
+        "cannot reach the container of `{name}`: {}",
+        error_chain(e)
+    )))
+}
+
+/// The container's answer, read whole within `deadline` and at most `--max-result-size`.
+async fn read_answer(
+    invoker: &HttpInvoker,
+    response: http::Response<hyper::body::Incoming>,
+    name: &str,
+    deadline: tokio::time::Instant,
+) -> Result<bytes::Bytes, Attempt> {
+    use http_body_util::BodyExt;
     let limited = http_body_util::Limited::new(response.into_body(), invoker.max_result_size);
-    let body = match tokio::time::timeout_at(deadline, limited.collect()).await {
-        Ok(Ok(b)) => b.to_bytes(),
+    match tokio::time::timeout_at(deadline, limited.collect()).await {
+        Ok(Ok(b)) => Ok(b.to_bytes()),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return Err(Attempt::Final(Error::function_failed(format!(
-                "`{}` answered more than {} bytes, the most this runtime reads (--max-result-size)",
-                request.function, invoker.max_result_size
+            Err(Attempt::Final(Error::function_failed(format!(
+                "`{name}` answered more than {} bytes, the most this runtime reads (--max-result-size)",
+                invoker.max_result_size
             ))))
         }
-        Err(_) => {
-            return Err(Attempt::Retryable(Error::timeout(format!(
-                "`{}` did not finish its answer in time",
-                request.function
-            ))))
-        }
-        Ok(Err(e)) => {
-            return Err(Attempt::Retryable(Error::function_failed(format!(
-                "the answer of `{}` broke off: {}",
-                request.function,
-                error_chain(e.as_ref())
-            ))))
-        }
-    };
-    if status.is_success() {
-        return serde_json::from_slice::<TaskResponse>(&body).map_err(|e| {
-            Attempt::Final(Error::function_failed(format!(
-                "`{}` answered with a body that is not a task response: {e}",
-                request.function
-            )))
-        });
+        Err(_) => Err(Attempt::Retryable(Error::timeout(format!(
+            "`{name}` did not finish its answer in time"
+        )))),
+        Ok(Err(e)) => Err(Attempt::Retryable(Error::function_failed(format!(
+            "the answer of `{name}` broke off: {}",
+            error_chain(e.as_ref())
+        )))),
     }
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    // A container's words reach the caller as a short excerpt, never its whole answer.
-    let message = match parsed.pointer("/error/message").and_then(Value::as_str) {
-        Some(m) => excerpt(m),
-        None => excerpt(&String::from_utf8_lossy(&body)),
+}
+
+/// A non-2xx answer as an error: the container's message as a short excerpt (never its whole
+/// answer), retried when it says so or, when it does not, on `5xx` and `429`.
+fn failure(name: &str, status: http::StatusCode, body: &[u8]) -> Attempt {
+    let detail = serde_json::from_slice::<FailureBody>(body)
+        .unwrap_or_default()
+        .error;
+    let (message, retryable) = match detail {
+        Some(FailureDetail { message, retryable }) => (message, retryable),
+        None => (None, None),
     };
-    let retryable = parsed
-        .pointer("/error/retryable")
-        .and_then(Value::as_bool)
-        .unwrap_or(status.is_server_error() || status.as_u16() == 429);
-    let e = Error::function_failed(format!(
-        "`{}` failed ({}): {message}",
-        request.function,
-        status.as_u16()
-    ));
-    Err(if retryable {
+    let message = match message {
+        Some(m) => excerpt(&m),
+        None => excerpt(&String::from_utf8_lossy(body)),
+    };
+    let retryable = retryable.unwrap_or(status.is_server_error() || status.as_u16() == 429);
+    let e = Error::function_failed(format!("`{name}` failed ({}): {message}", status.as_u16()));
+    if retryable {
         Attempt::Retryable(e)
     } else {
         Attempt::Final(e)
-    })
+    }
 }
 
 /// Most characters of a container's message passed on in an error.
@@ -335,6 +353,43 @@ mod tests {
         assert_eq!(rfc3339(1_764_992_096_789), "2025-12-06T03:34:56Z");
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(-1000), "1969-12-31T23:59:59Z");
+    }
+
+    /// Whether a failure is retried, and the message it carries.
+    fn told(status: u16, body: &str) -> (bool, String) {
+        let status = http::StatusCode::from_u16(status).unwrap();
+        match failure("f", status, body.as_bytes()) {
+            Attempt::Retryable(e) => (true, e.to_string()),
+            Attempt::Final(e) => (false, e.to_string()),
+            Attempt::Unreachable(e) => panic!("a failure with an answer is not unreachable: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_failure_is_retried_as_the_container_says_or_by_its_status() {
+        let marked = r#"{"error": {"message": "try later", "retryable": true}}"#;
+        let (retry, text) = told(422, marked);
+        assert!(retry);
+        assert!(text.contains("`f` failed (422): try later"), "{text}");
+        assert!(
+            !told(
+                503,
+                r#"{"error": {"message": "bad input", "retryable": false}}"#
+            )
+            .0
+        );
+        assert!(told(503, r#"{"error": {"message": "busy"}}"#).0);
+        assert!(told(429, "slow down").0);
+        assert!(!told(400, r#"{"error": {}}"#).0);
+    }
+
+    #[test]
+    fn a_failure_without_a_message_shows_the_start_of_its_body() {
+        let (_, text) = told(500, "Traceback: boom");
+        assert!(text.ends_with("(500): Traceback: boom"), "{text}");
+        let (_, text) = told(500, &"x".repeat(2 * EXCERPT));
+        assert!(text.ends_with(" [...]"), "{text}");
+        assert!(text.len() < EXCERPT + 100, "{}", text.len());
     }
 
     #[test]

@@ -107,3 +107,20 @@ pub struct TaskResponse {
     /// A value result.
     pub value: Option<Value>,
 }
+
+/// The body of a container's failure (any non-2xx status):
+/// `{"error": {"message": "...", "retryable": true}}`, each part optional.
+#[derive(Debug, Default, Deserialize)]
+pub struct FailureBody {
+    /// What failed.
+    pub error: Option<FailureDetail>,
+}
+
+/// The `error` of a [`FailureBody`].
+#[derive(Debug, Deserialize)]
+pub struct FailureDetail {
+    /// The message people see.
+    pub message: Option<String>,
+    /// Whether to retry; without it, `5xx` and `429` are retried.
+    pub retryable: Option<bool>,
+}
