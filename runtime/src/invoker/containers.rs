@@ -240,31 +240,7 @@ async fn supervise(
             tokio::time::sleep(backoff).await;
             continue;
         };
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&c.log);
-        let (out, err) = match log.and_then(|f| Ok((f.try_clone()?, f))) {
-            Ok((a, b)) => (std::process::Stdio::from(a), std::process::Stdio::from(b)),
-            Err(_) => (std::process::Stdio::null(), std::process::Stdio::null()),
-        };
-        let spawned = Command::new("sh")
-            .arg("-c")
-            .arg(format!("exec {}", c.command))
-            .current_dir(&c.workdir)
-            .env("PORT", port.to_string())
-            // Reachable from this machine only: the runtime calls it on loopback.
-            .env("HOST", "127.0.0.1")
-            // SDK containers exit when the runtime dies, even by SIGKILL.
-            .env("OAAS_EXIT_WITH_PARENT", "1")
-            // Where containers can read other objects (`GET /api/objects/{id}`).
-            .env("OAAS_RUNTIME_URL", &runtime_url)
-            .stdin(std::process::Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .kill_on_drop(true)
-            .spawn();
-        let child = match spawned {
+        let child = match spawn(&c, port, &runtime_url) {
             Ok(ch) => ch,
             Err(e) => {
                 tracing::warn!(command = %c.command, error = %e, "cannot start container");
@@ -274,40 +250,8 @@ async fn supervise(
             }
         };
         *c.child.lock().await = Some(child);
-        let started = std::time::Instant::now();
-        // Wait until it accepts connections (or dies).
+        let up = listening(&c, port, &shutdown).await;
         let url = format!("http://127.0.0.1:{port}");
-        let mut up = false;
-        while started.elapsed() < START_TIMEOUT {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                let mut child = c.child.lock().await;
-                let pid = child.as_ref().and_then(|ch| ch.id());
-                let stolen =
-                    pid.and_then(|pid| super::ports::listener_owned_by(pid, port)) == Some(false);
-                if stolen {
-                    // Another process took the port between its pick and the container's
-                    // bind: calls must not go there. Start again on another port.
-                    tracing::warn!(command = %c.command, port, "another process listens on the container's port; restarting it on another");
-                    if let Some(ch) = child.as_mut() {
-                        let _ = ch.start_kill();
-                    }
-                } else {
-                    up = true;
-                }
-                break;
-            }
-            let exited = matches!(
-                c.child.lock().await.as_mut().map(|ch| ch.try_wait()),
-                Some(Ok(Some(_)))
-            );
-            if exited || *shutdown.borrow() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
         generation += 1;
         if up {
             tracing::info!(command = %c.command, %url, "container ready");
@@ -342,4 +286,68 @@ async fn supervise(
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
+}
+
+/// Starts the container's command on `port`, its output appended to its log.
+fn spawn(c: &LocalContainer, port: u16, runtime_url: &str) -> std::io::Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&c.log);
+    let (out, err) = match log.and_then(|f| Ok((f.try_clone()?, f))) {
+        Ok((a, b)) => (std::process::Stdio::from(a), std::process::Stdio::from(b)),
+        Err(_) => (std::process::Stdio::null(), std::process::Stdio::null()),
+    };
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("exec {}", c.command))
+        .current_dir(&c.workdir)
+        .env("PORT", port.to_string())
+        // Reachable from this machine only: the runtime calls it on loopback.
+        .env("HOST", "127.0.0.1")
+        // SDK containers exit when the runtime dies, even by SIGKILL.
+        .env("OAAS_EXIT_WITH_PARENT", "1")
+        // Where containers can read other objects (`GET /api/objects/{id}`).
+        .env("OAAS_RUNTIME_URL", runtime_url)
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .kill_on_drop(true)
+        .spawn()
+}
+
+/// Waits until the container just started accepts connections on `port` (true), or dies,
+/// or does not within [`START_TIMEOUT`], or shutdown comes (false). A port some other
+/// process took between its pick and the container's bind counts as not up, and the
+/// container is killed so that it starts again on another.
+async fn listening(c: &LocalContainer, port: u16, shutdown: &watch::Receiver<bool>) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < START_TIMEOUT {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            let mut child = c.child.lock().await;
+            let pid = child.as_ref().and_then(|ch| ch.id());
+            let stolen =
+                pid.and_then(|pid| super::ports::listener_owned_by(pid, port)) == Some(false);
+            if !stolen {
+                return true;
+            }
+            tracing::warn!(command = %c.command, port, "another process listens on the container's port; restarting it on another");
+            if let Some(ch) = child.as_mut() {
+                let _ = ch.start_kill();
+            }
+            return false;
+        }
+        let exited = matches!(
+            c.child.lock().await.as_mut().map(|ch| ch.try_wait()),
+            Some(Ok(Some(_)))
+        );
+        if exited || *shutdown.borrow() {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
 }
