@@ -4,7 +4,7 @@
 use crate::client::{self, Client};
 use crate::{exit, report};
 use clap::{Args, ValueEnum};
-use oaas_compiler::artifact::Artifact;
+use oaas_compiler::artifact::{Artifact, ClassArtifact};
 use oaas_compiler::syntax::{parse_access_expr, AccessTarget};
 use oaas_runtime::api::types::{
     AcceptedResponse, CallResponse, DeployResponse, InvocationResponse,
@@ -95,6 +95,7 @@ pub fn run(args: RunArgs) -> u8 {
 }
 
 /// What the target resolved to.
+#[derive(Default)]
 struct Call {
     class: String,
     function: String,
@@ -198,138 +199,13 @@ async fn run_async(args: RunArgs) -> u8 {
     code
 }
 
+/// The call `oaasc run` makes: the target read, its class and function found, its
+/// arguments parsed by their declared types, the object to create first when an object
+/// function is named on its class.
 fn resolve_target(artifact: &Artifact, args: &RunArgs) -> Result<Call, String> {
-    let t = args.target.trim();
-    let mut call = if t.contains(':') || t.contains('(') {
-        let parsed =
-            parse_access_expr(t).map_err(|d| format!("`{t}` is not a target: {}", d.message))?;
-        if parsed.file.is_some() {
-            return Err("`/file` is for the runtime's /oal/ path; `oaasc run` prints the result object instead".into());
-        }
-        let to_json =
-            |a: &[oaas_compiler::syntax::ast::Arg]| -> Result<Map<String, Value>, String> {
-                let mut m = Map::new();
-                for arg in a {
-                    let name = arg
-                        .name
-                        .as_ref()
-                        .map(|n| n.name.clone())
-                        .unwrap_or_default();
-                    let v = oaas_runtime::oal::expr_to_json(&arg.value)
-                        .ok_or_else(|| format!("argument `{name}` is not a plain value"))?;
-                    m.insert(name, v);
-                }
-                Ok(m)
-            };
-        match parsed.target {
-            AccessTarget::Object {
-                id,
-                function,
-                args: a,
-            } => Call {
-                class: String::new(),
-                function: function.name,
-                object: Some(id),
-                args: to_json(&a)?,
-                create_first: false,
-                new_state: Map::new(),
-                files: Vec::new(),
-            },
-            AccessTarget::Static {
-                package,
-                class,
-                function,
-                args: a,
-            } => {
-                let cls = package
-                    .map(|p| format!("{p}.{}", class.name))
-                    .unwrap_or(class.name);
-                Call {
-                    class: cls,
-                    function: function.name,
-                    object: None,
-                    args: to_json(&a)?,
-                    create_first: false,
-                    new_state: Map::new(),
-                    files: Vec::new(),
-                }
-            }
-        }
-    } else {
-        let (cls, func) = t.rsplit_once('.').ok_or_else(|| format!("`{t}` is not a target: write `Class.fn`, `OBJECT_ID:fn` or an object access expression"))?;
-        Call {
-            class: cls.to_string(),
-            function: func.to_string(),
-            object: None,
-            args: Map::new(),
-            create_first: false,
-            new_state: Map::new(),
-            files: Vec::new(),
-        }
-    };
+    let mut call = parse_target(args.target.trim())?;
     if call.object.is_none() {
-        let class = artifact.find_class(&call.class).ok_or_else(|| {
-            let names: Vec<String> = artifact
-                .packages
-                .iter()
-                .flat_map(|p| p.classes.iter().map(|c| c.qualified.clone()))
-                .collect();
-            format!(
-                "there is no class `{}`; the package has {}",
-                call.class,
-                names.join(", ")
-            )
-        })?;
-        call.class = class.qualified.clone();
-        let is_static = match (
-            class.function(&call.function),
-            class.macro_named(&call.function),
-        ) {
-            (Some(f), _) => f.is_static,
-            (None, Some(m)) => m.is_static,
-            (None, None) => {
-                let names: Vec<String> = class
-                    .functions
-                    .iter()
-                    .map(|f| f.name.clone())
-                    .chain(class.macros.iter().map(|m| m.name.clone()))
-                    .collect();
-                return Err(format!(
-                    "class `{}` has no function `{}`; it has {}",
-                    class.name,
-                    call.function,
-                    names.join(", ")
-                ));
-            }
-        };
-        call.create_first = !is_static;
-        if call.create_first
-            && args.new.is_empty()
-            && args.files.is_empty()
-            && class.state.iter().any(|s| {
-                s.default.is_none()
-                    && !matches!(s.ty, oaas_compiler::artifact::TypeRef::Optional(_))
-            })
-        {
-            return Err(format!(
-                "`{}.{}` is called on an object: give the new object's state with --new (required: {})",
-                class.name,
-                call.function,
-                class.state.iter().filter(|s| s.default.is_none()).map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
-            ));
-        }
-        if let Some(params) = client::params_of(artifact, &call.class, &call.function) {
-            let parsed = client::parse_args(
-                &args.args,
-                &params,
-                &format!("`{}.{}`", class.name, call.function),
-            )
-            .map_err(|e| match call.create_first {
-                true => with_state_hint(e, class, &args.args),
-                false => e,
-            })?;
-            call.args.extend(parsed);
-        }
+        resolve_on_class(artifact, args, &mut call)?;
     } else if !args.args.is_empty() {
         // The object's class is not known before asking the runtime: take JSON or plain strings.
         for pair in &args.args {
@@ -340,6 +216,139 @@ fn resolve_target(artifact: &Artifact, args: &RunArgs) -> Result<Call, String> {
     }
     check_before_running(artifact, args, &mut call)?;
     Ok(call)
+}
+
+/// A target as written: `Class.fn`, or an object access expression (`OBJECT_ID:fn(...)`,
+/// `pkg.Class.fn(...)`) with its arguments.
+fn parse_target(t: &str) -> Result<Call, String> {
+    if !(t.contains(':') || t.contains('(')) {
+        let (cls, func) = t.rsplit_once('.').ok_or_else(|| format!("`{t}` is not a target: write `Class.fn`, `OBJECT_ID:fn` or an object access expression"))?;
+        return Ok(Call {
+            class: cls.to_string(),
+            function: func.to_string(),
+            ..Call::default()
+        });
+    }
+    let parsed =
+        parse_access_expr(t).map_err(|d| format!("`{t}` is not a target: {}", d.message))?;
+    if parsed.file.is_some() {
+        return Err(
+            "`/file` is for the runtime's /oal/ path; `oaasc run` prints the result object instead"
+                .into(),
+        );
+    }
+    Ok(match parsed.target {
+        AccessTarget::Object {
+            id,
+            function,
+            args: a,
+        } => Call {
+            function: function.name,
+            object: Some(id),
+            args: plain_args(&a)?,
+            ..Call::default()
+        },
+        AccessTarget::Static {
+            package,
+            class,
+            function,
+            args: a,
+        } => Call {
+            class: package
+                .map(|p| format!("{p}.{}", class.name))
+                .unwrap_or(class.name),
+            function: function.name,
+            args: plain_args(&a)?,
+            ..Call::default()
+        },
+    })
+}
+
+/// The arguments of an access expression, each a plain value.
+fn plain_args(a: &[oaas_compiler::syntax::ast::Arg]) -> Result<Map<String, Value>, String> {
+    let mut m = Map::new();
+    for arg in a {
+        let name = arg
+            .name
+            .as_ref()
+            .map(|n| n.name.clone())
+            .unwrap_or_default();
+        let v = oaas_runtime::oal::expr_to_json(&arg.value)
+            .ok_or_else(|| format!("argument `{name}` is not a plain value"))?;
+        m.insert(name, v);
+    }
+    Ok(m)
+}
+
+/// A call named on its class: the class and member found (or the names there are), an
+/// object function marked to create its object first (which needs `--new` when the class
+/// has required state), `--arg`s parsed by the parameters' types.
+fn resolve_on_class(artifact: &Artifact, args: &RunArgs, call: &mut Call) -> Result<(), String> {
+    let class = artifact.find_class(&call.class).ok_or_else(|| {
+        let names: Vec<String> = artifact
+            .packages
+            .iter()
+            .flat_map(|p| p.classes.iter().map(|c| c.qualified.clone()))
+            .collect();
+        format!(
+            "there is no class `{}`; the package has {}",
+            call.class,
+            names.join(", ")
+        )
+    })?;
+    call.class = class.qualified.clone();
+    call.create_first = !is_static(class, &call.function)?;
+    let required: Vec<&str> = class
+        .state
+        .iter()
+        .filter(|s| {
+            s.default.is_none() && !matches!(s.ty, oaas_compiler::artifact::TypeRef::Optional(_))
+        })
+        .map(|s| s.name.as_str())
+        .collect();
+    if call.create_first && args.new.is_empty() && args.files.is_empty() && !required.is_empty() {
+        return Err(format!(
+            "`{}.{}` is called on an object: give the new object's state with --new (required: {})",
+            class.name,
+            call.function,
+            required.join(", ")
+        ));
+    }
+    if let Some(params) = client::params_of(artifact, &call.class, &call.function) {
+        let parsed = client::parse_args(
+            &args.args,
+            &params,
+            &format!("`{}.{}`", class.name, call.function),
+        )
+        .map_err(|e| match call.create_first {
+            true => with_state_hint(e, class, &args.args),
+            false => e,
+        })?;
+        call.args.extend(parsed);
+    }
+    Ok(())
+}
+
+/// Whether the class's function or macro `name` is static; an error naming its members
+/// when it has none of that name.
+fn is_static(class: &ClassArtifact, name: &str) -> Result<bool, String> {
+    match (class.function(name), class.macro_named(name)) {
+        (Some(f), _) => Ok(f.is_static),
+        (None, Some(m)) => Ok(m.is_static),
+        (None, None) => {
+            let names: Vec<String> = class
+                .functions
+                .iter()
+                .map(|f| f.name.clone())
+                .chain(class.macros.iter().map(|m| m.name.clone()))
+                .collect();
+            Err(format!(
+                "class `{}` has no function `{name}`; it has {}",
+                class.name,
+                names.join(", ")
+            ))
+        }
+    }
 }
 
 /// A refused `--arg` of a function called on a new object: when it names a state field of
