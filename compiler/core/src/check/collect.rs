@@ -970,71 +970,7 @@ impl Checker<'_> {
             self.diagnostics.push(d);
             return false;
         }
-        let mut problems = Vec::new();
-        let (os, is) = (o.signature(), i.signature());
-        if let (Some(os), Some(is)) = (os, is) {
-            if os.params.len() != is.params.len() {
-                problems.push(format!(
-                    "it takes {} parameters, the inherited one {}",
-                    os.params.len(),
-                    is.params.len()
-                ));
-            } else {
-                for (a, b) in os.params.iter().zip(&is.params) {
-                    if a.name != b.name
-                        || a.ty.subst_self(o.owner) != b.ty.subst_self(o.owner) && a.ty != b.ty
-                    {
-                        problems.push(format!(
-                            "parameter `{}: {}` differs from the inherited `{}: {}`",
-                            a.name,
-                            a.ty.display(&self.model),
-                            b.name,
-                            b.ty.display(&self.model)
-                        ));
-                    }
-                }
-            }
-            let oret = os.ret.as_ref().map(|t| t.subst_self(o.owner));
-            let iret = is.ret.as_ref().map(|t| t.subst_self(o.owner));
-            let ret_ok = match (&oret, &iret) {
-                (None, None) => true,
-                (Some(a), Some(b)) => assignable(&self.model, a, b),
-                _ => false,
-            };
-            if !ret_ok {
-                let show = |t: &Option<Ty>| {
-                    t.as_ref()
-                        .map(|t| t.display(&self.model))
-                        .unwrap_or_else(|| "nothing".into())
-                };
-                problems.push(format!(
-                    "it returns `{}` where the inherited one returns `{}`",
-                    show(&oret),
-                    show(&iret)
-                ));
-            }
-        }
-        if o.is_mut != i.is_mut {
-            problems.push(if i.is_mut {
-                "the inherited one is `mut`".into()
-            } else {
-                "the inherited one is not `mut`".into()
-            });
-        }
-        if o.is_static != i.is_static {
-            problems.push(if i.is_static {
-                "the inherited one is `static`".into()
-            } else {
-                "the inherited one is not `static`".into()
-            });
-        }
-        if matches!(o.kind, MemberKind::Fn(_)) != matches!(i.kind, MemberKind::Fn(_)) {
-            problems.push(format!(
-                "a {} cannot override a {}",
-                o.describe(),
-                i.describe()
-            ));
-        }
+        let problems = override_problems(&self.model, &o, &i);
         if !problems.is_empty() {
             let mut d = Diagnostic::new(
                 Code::E0404,
@@ -1057,41 +993,122 @@ impl Checker<'_> {
             self.diagnostics.push(d.help("an override takes the same parameters and returns the same type or a subclass of it"));
         }
         if o.access < i.access {
-            let span = ast.modifiers.access.map(|(_, s)| s).unwrap_or(o.loc.span);
-            let d = Diagnostic::new(
-                Code::E0405,
-                file,
-                span,
-                format!(
-                    "`{}` is `{}`, weaker than the `{}` member it overrides",
-                    o.name,
-                    o.access.as_str(),
-                    i.access.as_str()
-                ),
-            )
-            .label("weaker access")
-            .secondary(
-                i.loc.file,
-                i.loc.span,
-                format!("`{}` here", i.access.as_str()),
-            )
-            .note("callers of the parent's member must be able to call the override")
-            .help(format!("make it `{}`", i.access.as_str()));
-            let d = match ast.modifiers.access {
-                Some((_, at)) => d.fix(
-                    Fix::replace(
-                        format!("Make it `{}`", i.access.as_str()),
-                        file,
-                        at,
-                        i.access.as_str(),
-                    )
-                    .preferred(),
-                ),
-                None => d,
-            };
-            self.diagnostics.push(d);
+            self.diagnostics
+                .push(weaker_access(file, ast.modifiers.access, &o, &i));
         }
         true
+    }
+}
+
+/// What keeps `o` from overriding `i`: parameters, return type, `mut`, `static` and kind
+/// compared, one sentence each (none when it may).
+fn override_problems(model: &Model, o: &Member, i: &Member) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let (Some(os), Some(is)) = (o.signature(), i.signature()) {
+        if os.params.len() != is.params.len() {
+            problems.push(format!(
+                "it takes {} parameters, the inherited one {}",
+                os.params.len(),
+                is.params.len()
+            ));
+        } else {
+            for (a, b) in os.params.iter().zip(&is.params) {
+                if a.name != b.name
+                    || a.ty.subst_self(o.owner) != b.ty.subst_self(o.owner) && a.ty != b.ty
+                {
+                    problems.push(format!(
+                        "parameter `{}: {}` differs from the inherited `{}: {}`",
+                        a.name,
+                        a.ty.display(model),
+                        b.name,
+                        b.ty.display(model)
+                    ));
+                }
+            }
+        }
+        let oret = os.ret.as_ref().map(|t| t.subst_self(o.owner));
+        let iret = is.ret.as_ref().map(|t| t.subst_self(o.owner));
+        let ret_ok = match (&oret, &iret) {
+            (None, None) => true,
+            (Some(a), Some(b)) => assignable(model, a, b),
+            _ => false,
+        };
+        if !ret_ok {
+            let show = |t: &Option<Ty>| {
+                t.as_ref()
+                    .map(|t| t.display(model))
+                    .unwrap_or_else(|| "nothing".into())
+            };
+            problems.push(format!(
+                "it returns `{}` where the inherited one returns `{}`",
+                show(&oret),
+                show(&iret)
+            ));
+        }
+    }
+    if o.is_mut != i.is_mut {
+        problems.push(if i.is_mut {
+            "the inherited one is `mut`".into()
+        } else {
+            "the inherited one is not `mut`".into()
+        });
+    }
+    if o.is_static != i.is_static {
+        problems.push(if i.is_static {
+            "the inherited one is `static`".into()
+        } else {
+            "the inherited one is not `static`".into()
+        });
+    }
+    if matches!(o.kind, MemberKind::Fn(_)) != matches!(i.kind, MemberKind::Fn(_)) {
+        problems.push(format!(
+            "a {} cannot override a {}",
+            o.describe(),
+            i.describe()
+        ));
+    }
+    problems
+}
+
+/// E0405: the override `o` (in `file`, its access keyword at `written`) is weaker than the
+/// `i` it overrides; the fix writes the inherited access.
+fn weaker_access(
+    file: FileId,
+    written: Option<(ast::Access, Span)>,
+    o: &Member,
+    i: &Member,
+) -> Diagnostic {
+    let span = written.map(|(_, s)| s).unwrap_or(o.loc.span);
+    let d = Diagnostic::new(
+        Code::E0405,
+        file,
+        span,
+        format!(
+            "`{}` is `{}`, weaker than the `{}` member it overrides",
+            o.name,
+            o.access.as_str(),
+            i.access.as_str()
+        ),
+    )
+    .label("weaker access")
+    .secondary(
+        i.loc.file,
+        i.loc.span,
+        format!("`{}` here", i.access.as_str()),
+    )
+    .note("callers of the parent's member must be able to call the override")
+    .help(format!("make it `{}`", i.access.as_str()));
+    match written {
+        Some((_, at)) => d.fix(
+            Fix::replace(
+                format!("Make it `{}`", i.access.as_str()),
+                file,
+                at,
+                i.access.as_str(),
+            )
+            .preferred(),
+        ),
+        None => d,
     }
 }
 
