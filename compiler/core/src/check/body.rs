@@ -1150,34 +1150,7 @@ impl Checker<'_> {
             let slot = match &arg.name {
                 Some(n) => {
                     seen_named = Some(n.span);
-                    match params.iter().position(|p| p.name == n.name) {
-                        Some(p) => Some(p),
-                        None => {
-                            let mut d = Diagnostic::new(
-                                Code::E0117,
-                                cx.file,
-                                n.span,
-                                format!("{what} has no parameter `{}`", n.name),
-                            )
-                            .label("unknown argument name");
-                            if let Some(s) =
-                                suggest::closest(&n.name, params.iter().map(|p| p.name.as_str()))
-                            {
-                                d = d.did_you_mean(Some(s));
-                            } else if !params.is_empty() {
-                                d = d.note(format!(
-                                    "its parameters are {}",
-                                    params
-                                        .iter()
-                                        .map(|p| format!("`{}`", p.name))
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                ));
-                            }
-                            self.diagnostics.push(d);
-                            None
-                        }
-                    }
+                    self.named_slot(cx, n, params, what)
                 }
                 None if named_only => {
                     let d = Diagnostic::new(
@@ -1190,39 +1163,7 @@ impl Checker<'_> {
                     self.diagnostics.push(d);
                     None
                 }
-                None => {
-                    if let Some(named) = seen_named {
-                        let d = Diagnostic::new(
-                            Code::E0208,
-                            cx.file,
-                            arg.span,
-                            "a positional argument cannot follow a named one",
-                        )
-                        .label("positional")
-                        .secondary(cx.file, named, "named argument before it")
-                        .help("name this argument too, or move it before the named ones");
-                        self.diagnostics.push(d);
-                        None
-                    } else {
-                        positional += 1;
-                        if positional > params.len() {
-                            let d = Diagnostic::new(
-                                Code::E0201,
-                                cx.file,
-                                arg.span,
-                                format!(
-                                    "{what} takes {} argument(s), but more are given",
-                                    params.len()
-                                ),
-                            )
-                            .label("one too many");
-                            self.diagnostics.push(d);
-                            None
-                        } else {
-                            Some(positional - 1)
-                        }
-                    }
-                }
+                None => self.positional_slot(cx, arg, seen_named, &mut positional, params, what),
             };
             let Some(p) = slot else {
                 unbound = true;
@@ -1240,78 +1181,174 @@ impl Checker<'_> {
                 continue;
             }
             bound[p] = Some(i);
-            if !assignable(&self.model, &ty, &params[p].ty) {
-                let mut d = Diagnostic::new(
-                    Code::E0200,
-                    cx.file,
-                    arg.value.span,
-                    format!(
-                        "mismatched types: `{}` expects `{}`, but this is `{}`",
-                        params[p].name,
-                        params[p].ty.display(&self.model),
-                        ty.display(&self.model)
-                    ),
-                )
-                .label(format!("expected `{}`", params[p].ty.display(&self.model)));
-                d = Self::tolerated_help(d, &ty);
-                if let Some(loc) = params[p].loc {
-                    d = d.secondary(loc.file, loc.span, "parameter declared here");
-                }
-                self.diagnostics.push(d);
-            } else if let Some((span, problem)) = self.literal_in(cx, &arg.value, &params[p].ty) {
-                let mut d = Diagnostic::new(
-                    Code::E0200,
-                    cx.file,
-                    span,
-                    format!(
-                        "mismatched types: `{}` expects `{}`: {problem}",
-                        params[p].name,
-                        params[p].ty.display(&self.model)
-                    ),
-                )
-                .label("does not fit");
-                if let Some(loc) = params[p].loc {
-                    d = d.secondary(loc.file, loc.span, "parameter declared here");
-                }
-                self.diagnostics.push(d);
-            }
+            self.check_arg_type(cx, arg, &ty, &params[p]);
         }
-        let missing: Vec<&ParamSpec> = params
-            .iter()
-            .zip(&bound)
-            .filter(|(p, b)| p.required && b.is_none())
-            .map(|(p, _)| p)
-            .collect();
-        if !missing.is_empty() && !unbound {
-            let names = missing
-                .iter()
-                .map(|p| format!("`{}: {}`", p.name, p.ty.display(&self.model)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let plural = if missing.len() == 1 {
-                "argument"
-            } else {
-                "arguments"
-            };
-            let mut d = Diagnostic::new(
-                Code::E0202,
-                cx.file,
-                callee_span,
-                format!("{what} is missing the required {plural} {names}"),
-            )
-            .label("missing arguments");
-            for p in &missing {
-                if let Some(loc) = p.loc {
-                    d = d.secondary(loc.file, loc.span, format!("`{}` has no default", p.name));
-                }
-            }
-            self.diagnostics.push(d);
+        if !unbound {
+            self.report_missing(cx, callee_span, params, &bound, what);
         }
         params
             .iter()
             .zip(bound)
             .map(|(p, b)| (p.name.clone(), b))
             .collect()
+    }
+
+    /// The parameter a named argument binds to; E0117 (with the closest name, or the names
+    /// there are) when there is none.
+    fn named_slot(
+        &mut self,
+        cx: &Cx,
+        n: &ast::Ident,
+        params: &[ParamSpec],
+        what: &str,
+    ) -> Option<usize> {
+        if let Some(p) = params.iter().position(|p| p.name == n.name) {
+            return Some(p);
+        }
+        let mut d = Diagnostic::new(
+            Code::E0117,
+            cx.file,
+            n.span,
+            format!("{what} has no parameter `{}`", n.name),
+        )
+        .label("unknown argument name");
+        if let Some(s) = suggest::closest(&n.name, params.iter().map(|p| p.name.as_str())) {
+            d = d.did_you_mean(Some(s));
+        } else if !params.is_empty() {
+            d = d.note(format!(
+                "its parameters are {}",
+                params
+                    .iter()
+                    .map(|p| format!("`{}`", p.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        self.diagnostics.push(d);
+        None
+    }
+
+    /// The parameter a positional argument binds to (the next one); E0208 after a named
+    /// argument, E0201 past the last parameter.
+    fn positional_slot(
+        &mut self,
+        cx: &Cx,
+        arg: &ast::Arg,
+        seen_named: Option<Span>,
+        positional: &mut usize,
+        params: &[ParamSpec],
+        what: &str,
+    ) -> Option<usize> {
+        if let Some(named) = seen_named {
+            let d = Diagnostic::new(
+                Code::E0208,
+                cx.file,
+                arg.span,
+                "a positional argument cannot follow a named one",
+            )
+            .label("positional")
+            .secondary(cx.file, named, "named argument before it")
+            .help("name this argument too, or move it before the named ones");
+            self.diagnostics.push(d);
+            return None;
+        }
+        *positional += 1;
+        if *positional <= params.len() {
+            return Some(*positional - 1);
+        }
+        let d = Diagnostic::new(
+            Code::E0201,
+            cx.file,
+            arg.span,
+            format!(
+                "{what} takes {} argument(s), but more are given",
+                params.len()
+            ),
+        )
+        .label("one too many");
+        self.diagnostics.push(d);
+        None
+    }
+
+    /// E0200 when the argument (of type `ty`) does not fit its parameter, or a literal in it
+    /// does not.
+    fn check_arg_type(&mut self, cx: &mut Cx, arg: &ast::Arg, ty: &Ty, param: &ParamSpec) {
+        let expects = param.ty.display(&self.model);
+        let d = if !assignable(&self.model, ty, &param.ty) {
+            let d = Diagnostic::new(
+                Code::E0200,
+                cx.file,
+                arg.value.span,
+                format!(
+                    "mismatched types: `{}` expects `{expects}`, but this is `{}`",
+                    param.name,
+                    ty.display(&self.model)
+                ),
+            )
+            .label(format!("expected `{expects}`"));
+            Self::tolerated_help(d, ty)
+        } else if let Some((span, problem)) = self.literal_in(cx, &arg.value, &param.ty) {
+            Diagnostic::new(
+                Code::E0200,
+                cx.file,
+                span,
+                format!(
+                    "mismatched types: `{}` expects `{expects}`: {problem}",
+                    param.name
+                ),
+            )
+            .label("does not fit")
+        } else {
+            return;
+        };
+        let d = match param.loc {
+            Some(loc) => d.secondary(loc.file, loc.span, "parameter declared here"),
+            None => d,
+        };
+        self.diagnostics.push(d);
+    }
+
+    /// E0202 naming the required parameters no argument was bound to.
+    fn report_missing(
+        &mut self,
+        cx: &Cx,
+        callee_span: Span,
+        params: &[ParamSpec],
+        bound: &[Option<usize>],
+        what: &str,
+    ) {
+        let missing: Vec<&ParamSpec> = params
+            .iter()
+            .zip(bound)
+            .filter(|(p, b)| p.required && b.is_none())
+            .map(|(p, _)| p)
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let names = missing
+            .iter()
+            .map(|p| format!("`{}: {}`", p.name, p.ty.display(&self.model)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let plural = if missing.len() == 1 {
+            "argument"
+        } else {
+            "arguments"
+        };
+        let mut d = Diagnostic::new(
+            Code::E0202,
+            cx.file,
+            callee_span,
+            format!("{what} is missing the required {plural} {names}"),
+        )
+        .label("missing arguments");
+        for p in &missing {
+            if let Some(loc) = p.loc {
+                d = d.secondary(loc.file, loc.span, format!("`{}` has no default", p.name));
+            }
+        }
+        self.diagnostics.push(d);
     }
 
     fn free_call(
