@@ -886,37 +886,30 @@ impl Checker<'_> {
         self.diagnostics.push(d);
     }
 
-    fn call(
+    /// The class a call's target is an object of (`false`) or names (`true`); `None`, with
+    /// the error reported, when the target is no object (E0212 for nothing, E0204 for
+    /// another type), or unknown already.
+    fn receiver(
         &mut self,
-        cx: &mut Cx,
-        e: &ast::Expr,
+        cx: &Cx,
         target: &ast::Expr,
+        target_ty: &Ty,
         method: &ast::Ident,
-        args: &[ast::Arg],
-    ) -> Ty {
-        let target_ty = self.expr(cx, target);
-        let (class, on_class) = match &target_ty {
-            Ty::ClassRef(c) => (*c, true),
-            Ty::Class(c) => (*c, false),
-            Ty::Unknown => {
-                self.args_only(cx, args);
-                return Ty::Unknown;
-            }
-            Ty::Unit => {
-                let d = Diagnostic::new(
-                    Code::E0212,
-                    cx.file,
-                    target.span,
-                    "this call gives no result to use",
-                )
-                .label("no value")
-                .note("a function declared without `-> Type` returns nothing");
-                self.diagnostics.push(d);
-                self.args_only(cx, args);
-                return Ty::Unknown;
-            }
+    ) -> Option<(ClassId, bool)> {
+        let d = match target_ty {
+            Ty::ClassRef(c) => return Some((*c, true)),
+            Ty::Class(c) => return Some((*c, false)),
+            Ty::Unknown => return None,
+            Ty::Unit => Diagnostic::new(
+                Code::E0212,
+                cx.file,
+                target.span,
+                "this call gives no result to use",
+            )
+            .label("no value")
+            .note("a function declared without `-> Type` returns nothing"),
             other => {
-                let mut d = Diagnostic::new(
+                let d = Diagnostic::new(
                     Code::E0204,
                     cx.file,
                     method.span,
@@ -932,43 +925,90 @@ impl Checker<'_> {
                     target.span,
                     format!("this is a `{}`", other.display(&self.model)),
                 );
-                if let Ty::List(inner) = other {
-                    if inner.is_object() {
-                        d = d.help(format!(
-                            "to call it on each element, write `for x in ... {{ x.{}(...) }}`",
-                            method.name
-                        ));
-                    }
+                match other {
+                    Ty::List(inner) if inner.is_object() => d.help(format!(
+                        "to call it on each element, write `for x in ... {{ x.{}(...) }}`",
+                        method.name
+                    )),
+                    _ => d,
                 }
-                self.diagnostics.push(d);
-                self.args_only(cx, args);
-                return Ty::Unknown;
             }
+        };
+        self.diagnostics.push(d);
+        None
+    }
+
+    /// E0113: the class has no function `method`, with the closest name it has.
+    fn unknown_function(&mut self, cx: &Cx, class: ClassId, method: &ast::Ident) {
+        let c = self.model.class(class);
+        let names: Vec<&str> = c
+            .members
+            .iter()
+            .filter(|(_, m)| self.model.member(**m).is_callable())
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let d = Diagnostic::new(
+            Code::E0113,
+            cx.file,
+            method.span,
+            format!("class `{}` has no function `{}`", c.name, method.name),
+        )
+        .label("unknown function")
+        .secondary(
+            c.loc.file,
+            c.loc.span,
+            format!("`{}` declared here", c.name),
+        )
+        .did_you_mean(suggest::closest(&method.name, names));
+        self.diagnostics.push(d);
+    }
+
+    /// E0210: an object function called on its class, or a static one on an object.
+    fn static_mismatch(
+        &mut self,
+        cx: &Cx,
+        method: &ast::Ident,
+        class_name: &str,
+        m_loc: Loc,
+        m_static: bool,
+    ) {
+        let d = if m_static {
+            Diagnostic::new(
+                Code::E0210,
+                cx.file,
+                method.span,
+                format!(
+                    "`{}` is static: call it on the class, `{class_name}.{}(...)`",
+                    method.name, method.name
+                ),
+            )
+            .label("static function called on an object")
+            .secondary(m_loc.file, m_loc.span, "declared `static` here")
+        } else {
+            Diagnostic::new(Code::E0210, cx.file, method.span, format!("`{}` is called on each object, not on the class `{class_name}`", method.name))
+                .label("needs an object")
+                .secondary(m_loc.file, m_loc.span, "declared without `static`")
+                .help(format!("call it on a `{class_name}` object, for example one made by `{class_name}.new(...)`"))
+        };
+        self.diagnostics.push(d);
+    }
+
+    fn call(
+        &mut self,
+        cx: &mut Cx,
+        e: &ast::Expr,
+        target: &ast::Expr,
+        method: &ast::Ident,
+        args: &[ast::Arg],
+    ) -> Ty {
+        let target_ty = self.expr(cx, target);
+        let Some((class, on_class)) = self.receiver(cx, target, &target_ty, method) else {
+            self.args_only(cx, args);
+            return Ty::Unknown;
         };
         let class_name = self.model.class(class).name.clone();
         let Some(mid) = self.model.lookup(class, &method.name) else {
-            let names: Vec<String> = self
-                .model
-                .class(class)
-                .members
-                .iter()
-                .filter(|(_, m)| self.model.member(**m).is_callable())
-                .map(|(n, _)| n.clone())
-                .collect();
-            let loc = self.model.class(class).loc;
-            let mut d = Diagnostic::new(
-                Code::E0113,
-                cx.file,
-                method.span,
-                format!("class `{class_name}` has no function `{}`", method.name),
-            )
-            .label("unknown function")
-            .secondary(loc.file, loc.span, format!("`{class_name}` declared here"));
-            d = d.did_you_mean(suggest::closest(
-                &method.name,
-                names.iter().map(String::as_str),
-            ));
-            self.diagnostics.push(d);
+            self.unknown_function(cx, class, method);
             self.args_only(cx, args);
             return Ty::Unknown;
         };
@@ -1014,25 +1054,8 @@ impl Checker<'_> {
                 .collect()
         };
         self.check_access(cx, mid, method.span);
-        if on_class && !m_static {
-            let d = Diagnostic::new(Code::E0210, cx.file, method.span, format!("`{}` is called on each object, not on the class `{class_name}`", method.name))
-                .label("needs an object")
-                .secondary(m_loc.file, m_loc.span, "declared without `static`")
-                .help(format!("call it on a `{class_name}` object, for example one made by `{class_name}.new(...)`"));
-            self.diagnostics.push(d);
-        } else if !on_class && m_static {
-            let d = Diagnostic::new(
-                Code::E0210,
-                cx.file,
-                method.span,
-                format!(
-                    "`{}` is static: call it on the class, `{class_name}.{}(...)`",
-                    method.name, method.name
-                ),
-            )
-            .label("static function called on an object")
-            .secondary(m_loc.file, m_loc.span, "declared `static` here");
-            self.diagnostics.push(d);
+        if on_class != m_static {
+            self.static_mismatch(cx, method, &class_name, m_loc, m_static);
         }
         let what = format!("`{class_name}.{}`", method.name);
         let bindings = self.match_args(cx, method.span, args, &params, &what, is_new);
