@@ -495,50 +495,8 @@ impl Checker<'_> {
                 }
                 Ty::Json
             }
-            ast::ExprKind::List { items } => {
-                let mut elem: Option<Ty> = None;
-                for item in items {
-                    let t = self.value_expr(cx, item);
-                    elem = match elem {
-                        None => Some(t),
-                        Some(prev) => match join(&self.model, &prev, &t) {
-                            Some(j) => Some(j),
-                            None => {
-                                let d = Diagnostic::new(
-                                    Code::E0211,
-                                    cx.file,
-                                    item.span,
-                                    format!(
-                                        "this list holds `{}` values, but this is `{}`",
-                                        prev.display(&self.model),
-                                        t.display(&self.model)
-                                    ),
-                                )
-                                .label("a different type");
-                                self.diagnostics.push(d);
-                                Some(prev)
-                            }
-                        },
-                    };
-                }
-                Ty::List(Box::new(elem.unwrap_or(Ty::Unknown)))
-            }
-            ast::ExprKind::SelfRef => {
-                if cx.is_static {
-                    let d = Diagnostic::new(
-                        Code::E0112,
-                        cx.file,
-                        e.span,
-                        "a static macro has no `self`",
-                    )
-                    .label("no object here")
-                    .help("remove `static` to make it a macro of each object");
-                    self.diagnostics.push(d);
-                    Ty::Unknown
-                } else {
-                    Ty::Class(cx.class)
-                }
-            }
+            ast::ExprKind::List { items } => self.list_literal(cx, items),
+            ast::ExprKind::SelfRef => self.self_ref(cx, e),
             ast::ExprKind::Name { name } => self.name(cx, name),
             ast::ExprKind::Field { target, name } => {
                 let t = self.value_expr(cx, target);
@@ -551,58 +509,13 @@ impl Checker<'_> {
             } => self.call(cx, e, target, method, args),
             ast::ExprKind::FreeCall { func, args } => self.free_call(cx, e, func, args),
             ast::ExprKind::Binary { op, lhs, rhs } => self.binary(cx, *op, lhs, rhs),
-            ast::ExprKind::Unary { op, operand } => {
-                let t = self.value_expr(cx, operand);
-                match op {
-                    ast::UnOp::Not => {
-                        self.want_bool(cx, operand, &t, "`not`");
-                        Ty::Bool
-                    }
-                    ast::UnOp::Neg => match t {
-                        Ty::Int | Ty::Float | Ty::Unknown => t,
-                        Ty::Json => Ty::Unknown,
-                        other => {
-                            self.bad_operand(cx, operand.span, "`-`", &other, "a number");
-                            Ty::Unknown
-                        }
-                    },
-                }
-            }
+            ast::ExprKind::Unary { op, operand } => self.unary(cx, *op, operand),
             ast::ExprKind::If {
                 cond,
                 then,
                 otherwise,
-            } => {
-                let wanted = cx.value_wanted;
-                let t = self.value_expr(cx, cond);
-                self.want_bool(cx, cond, &t, "an `if` condition");
-                let (a, da) = self.block(cx, then);
-                let (b, db) = match otherwise {
-                    Some(o) => self.block(cx, o),
-                    None => (Ty::Unit, false),
-                };
-                cx.diverged = da && db;
-                self.branches(
-                    cx,
-                    wanted,
-                    (a, da),
-                    (b, db),
-                    otherwise.as_ref().map(|o| o.span),
-                    then.span,
-                )
-            }
-            ast::ExprKind::Try { body, var, catch } => {
-                let wanted = cx.value_wanted;
-                let (a, da) = self.block(cx, body);
-                cx.scopes.push(Vec::new());
-                let error_ty = self.error_type();
-                self.bind(cx, var, error_ty, LocalKind::LoopVar);
-                let (b, db) = self.block(cx, catch);
-                let scope = cx.scopes.pop().unwrap_or_default();
-                self.report_unused(&scope);
-                cx.diverged = da && db;
-                self.branches(cx, wanted, (a, da), (b, db), Some(catch.span), body.span)
-            }
+            } => self.if_expr(cx, cond, then, otherwise.as_ref()),
+            ast::ExprKind::Try { body, var, catch } => self.try_expr(cx, body, var, catch),
             ast::ExprKind::For {
                 var,
                 iter,
@@ -611,44 +524,12 @@ impl Checker<'_> {
                 lets,
                 value,
             } => {
-                let t = self.value_expr(cx, iter);
-                let elem = match &t {
-                    Ty::List(inner) => (**inner).clone(),
-                    Ty::Unknown | Ty::Json => Ty::Unknown,
-                    other => {
-                        let d = Diagnostic::new(
-                            Code::E0206,
-                            cx.file,
-                            iter.span,
-                            format!(
-                                "`for` goes over a list, but this is `{}`",
-                                other.display(&self.model)
-                            ),
-                        )
-                        .label("not a list");
-                        let d = Self::tolerated_help(d, other);
-                        self.diagnostics.push(d);
-                        Ty::Unknown
-                    }
-                };
+                let elem = self.for_element(cx, iter);
                 cx.scopes.push(Vec::new());
                 self.bind(cx, var, elem, LocalKind::LoopVar);
                 cx.in_for += 1;
                 if let Some(f) = filter {
-                    let t = self.value_expr(cx, f);
-                    self.want_bool(cx, f, &t, "a `for` filter");
-                    if let Some(call) = first_call(f) {
-                        let d = Diagnostic::new(
-                            Code::E0217,
-                            cx.file,
-                            call,
-                            "a `for` filter cannot call a function",
-                        )
-                        .label("a call")
-                        .note("the filter decides which elements run; it is computed from values the macro already has")
-                        .help("call it in the body, and filter on its result in a second `for`");
-                        self.diagnostics.push(d);
-                    }
+                    self.for_filter(cx, f);
                 }
                 for l in lets {
                     self.let_binding(cx, l, LocalKind::Let);
@@ -665,6 +546,157 @@ impl Checker<'_> {
                     None => Ty::List(Box::new(v)),
                 }
             }
+        }
+    }
+
+    /// A list literal: its elements' joined type; E0211 at an element that does not join.
+    fn list_literal(&mut self, cx: &mut Cx, items: &[ast::Expr]) -> Ty {
+        let mut elem: Option<Ty> = None;
+        for item in items {
+            let t = self.value_expr(cx, item);
+            let Some(prev) = elem else {
+                elem = Some(t);
+                continue;
+            };
+            elem = match join(&self.model, &prev, &t) {
+                Some(j) => Some(j),
+                None => {
+                    let d = Diagnostic::new(
+                        Code::E0211,
+                        cx.file,
+                        item.span,
+                        format!(
+                            "this list holds `{}` values, but this is `{}`",
+                            prev.display(&self.model),
+                            t.display(&self.model)
+                        ),
+                    )
+                    .label("a different type");
+                    self.diagnostics.push(d);
+                    Some(prev)
+                }
+            };
+        }
+        Ty::List(Box::new(elem.unwrap_or(Ty::Unknown)))
+    }
+
+    /// `self`: the class's object; E0112 in a static macro.
+    fn self_ref(&mut self, cx: &Cx, e: &ast::Expr) -> Ty {
+        if !cx.is_static {
+            return Ty::Class(cx.class);
+        }
+        let d = Diagnostic::new(Code::E0112, cx.file, e.span, "a static macro has no `self`")
+            .label("no object here")
+            .help("remove `static` to make it a macro of each object");
+        self.diagnostics.push(d);
+        Ty::Unknown
+    }
+
+    /// `not x` (a `bool`) and `-x` (a number).
+    fn unary(&mut self, cx: &mut Cx, op: ast::UnOp, operand: &ast::Expr) -> Ty {
+        let t = self.value_expr(cx, operand);
+        match op {
+            ast::UnOp::Not => {
+                self.want_bool(cx, operand, &t, "`not`");
+                Ty::Bool
+            }
+            ast::UnOp::Neg => match t {
+                Ty::Int | Ty::Float | Ty::Unknown => t,
+                Ty::Json => Ty::Unknown,
+                other => {
+                    self.bad_operand(cx, operand.span, "`-`", &other, "a number");
+                    Ty::Unknown
+                }
+            },
+        }
+    }
+
+    /// `if cond { ... } else { ... }`: a `bool` condition and the branches' joined type.
+    fn if_expr(
+        &mut self,
+        cx: &mut Cx,
+        cond: &ast::Expr,
+        then: &ast::Block,
+        otherwise: Option<&ast::Block>,
+    ) -> Ty {
+        let wanted = cx.value_wanted;
+        let t = self.value_expr(cx, cond);
+        self.want_bool(cx, cond, &t, "an `if` condition");
+        let (a, da) = self.block(cx, then);
+        let (b, db) = match otherwise {
+            Some(o) => self.block(cx, o),
+            None => (Ty::Unit, false),
+        };
+        cx.diverged = da && db;
+        self.branches(
+            cx,
+            wanted,
+            (a, da),
+            (b, db),
+            otherwise.map(|o| o.span),
+            then.span,
+        )
+    }
+
+    /// `try { ... } catch var { ... }`: the error bound in the catch block, the branches'
+    /// joined type.
+    fn try_expr(
+        &mut self,
+        cx: &mut Cx,
+        body: &ast::Block,
+        var: &ast::Ident,
+        catch: &ast::Block,
+    ) -> Ty {
+        let wanted = cx.value_wanted;
+        let (a, da) = self.block(cx, body);
+        cx.scopes.push(Vec::new());
+        let error_ty = self.error_type();
+        self.bind(cx, var, error_ty, LocalKind::LoopVar);
+        let (b, db) = self.block(cx, catch);
+        let scope = cx.scopes.pop().unwrap_or_default();
+        self.report_unused(&scope);
+        cx.diverged = da && db;
+        self.branches(cx, wanted, (a, da), (b, db), Some(catch.span), body.span)
+    }
+
+    /// The element type of the list a `for` goes over; E0206 when it is not a list.
+    fn for_element(&mut self, cx: &mut Cx, iter: &ast::Expr) -> Ty {
+        match self.value_expr(cx, iter) {
+            Ty::List(inner) => *inner,
+            Ty::Unknown | Ty::Json => Ty::Unknown,
+            other => {
+                let d = Diagnostic::new(
+                    Code::E0206,
+                    cx.file,
+                    iter.span,
+                    format!(
+                        "`for` goes over a list, but this is `{}`",
+                        other.display(&self.model)
+                    ),
+                )
+                .label("not a list");
+                let d = Self::tolerated_help(d, &other);
+                self.diagnostics.push(d);
+                Ty::Unknown
+            }
+        }
+    }
+
+    /// A `for` filter: a `bool` that calls no function (E0217).
+    fn for_filter(&mut self, cx: &mut Cx, f: &ast::Expr) {
+        let t = self.value_expr(cx, f);
+        self.want_bool(cx, f, &t, "a `for` filter");
+        if let Some(call) = first_call(f) {
+            let d = Diagnostic::new(
+                Code::E0217,
+                cx.file,
+                call,
+                "a `for` filter cannot call a function",
+            )
+            .label("a call")
+            .note("the filter decides which elements run; it is computed from values the macro already has")
+            .help("call it in the body, and filter on its result in a second `for`");
+            self.diagnostics.push(d);
         }
     }
 
