@@ -763,106 +763,8 @@ impl Checker<'_> {
             Ty::Unknown | Ty::Json => Ty::Unknown,
             Ty::Optional(inner) => self.field(cx, inner, name).optional(),
             Ty::Tolerated(elem) => self.tolerated_field(cx, elem, name),
-            Ty::Record(r) => {
-                let record = self.model.record(*r);
-                match record.fields.iter().position(|f| f.name == name.name) {
-                    Some(i) => {
-                        let ty = record.fields[i].ty.clone();
-                        self.reference(cx.file, name.span, Symbol::RecordField(*r, i as u32));
-                        ty
-                    }
-                    None => {
-                        let names: Vec<&str> =
-                            record.fields.iter().map(|f| f.name.as_str()).collect();
-                        let mut d = Diagnostic::new(
-                            Code::E0114,
-                            cx.file,
-                            name.span,
-                            format!("record `{}` has no field `{}`", record.name, name.name),
-                        )
-                        .label("unknown field")
-                        .secondary(
-                            record.loc.file,
-                            record.loc.span,
-                            format!("`{}` declared here", record.name),
-                        );
-                        d = d.did_you_mean(suggest::closest(&name.name, names));
-                        self.diagnostics.push(d);
-                        Ty::Unknown
-                    }
-                }
-            }
-            Ty::Class(c) => {
-                let c = *c;
-                let class_name = self.model.class(c).name.clone();
-                let Some(mid) = self.model.lookup(c, &name.name) else {
-                    let names: Vec<String> = self
-                        .model
-                        .class(c)
-                        .members
-                        .iter()
-                        .filter(|(_, m)| !self.model.member(**m).is_callable())
-                        .map(|(n, _)| n.clone())
-                        .collect();
-                    let loc = self.model.class(c).loc;
-                    let mut d = Diagnostic::new(
-                        Code::E0114,
-                        cx.file,
-                        name.span,
-                        format!("class `{class_name}` has no field `{}`", name.name),
-                    )
-                    .label("unknown field")
-                    .secondary(
-                        loc.file,
-                        loc.span,
-                        format!("`{class_name}` declared here"),
-                    );
-                    d = d.did_you_mean(suggest::closest(
-                        &name.name,
-                        names.iter().map(String::as_str),
-                    ));
-                    self.diagnostics.push(d);
-                    return Ty::Unknown;
-                };
-                self.reference(cx.file, name.span, Symbol::Member(mid));
-                self.check_access(cx, mid, name.span);
-                let m = self.model.member(mid);
-                match &m.kind {
-                    MemberKind::State { ty, .. } => ty.subst_self(c),
-                    MemberKind::Ref { ty } => ty.subst_self(c),
-                    MemberKind::File { .. } => {
-                        let d = Diagnostic::new(
-                            Code::E0205,
-                            cx.file,
-                            name.span,
-                            format!(
-                                "`{}` is a file; a macro passes objects, not file contents",
-                                name.name
-                            ),
-                        )
-                        .label("a file")
-                        .help(format!(
-                            "pass the object itself, or call `file(name: \"{}\")` for a signed URL",
-                            name.name
-                        ));
-                        self.diagnostics.push(d);
-                        Ty::Unknown
-                    }
-                    MemberKind::Fn(_) | MemberKind::Macro(_) => {
-                        let describe = m.describe();
-                        let d = Diagnostic::new(
-                            Code::E0205,
-                            cx.file,
-                            name.span,
-                            format!("`{}` is a {describe}, not a field", name.name),
-                        )
-                        .label("not a field")
-                        .help(format!("call it: `{}(...)`", name.name));
-                        self.diagnostics.push(d);
-                        Ty::Unknown
-                    }
-                }
-            }
+            Ty::Record(r) => self.record_field(cx, *r, name),
+            Ty::Class(c) => self.class_field(cx, *c, name),
             other => {
                 let d = Diagnostic::new(
                     Code::E0205,
@@ -879,6 +781,92 @@ impl Checker<'_> {
                 Ty::Unknown
             }
         }
+    }
+
+    /// A field of a record; E0114 when it has none of that name.
+    fn record_field(&mut self, cx: &Cx, r: RecordId, name: &ast::Ident) -> Ty {
+        let record = self.model.record(r);
+        if let Some(i) = record.fields.iter().position(|f| f.name == name.name) {
+            let ty = record.fields[i].ty.clone();
+            self.reference(cx.file, name.span, Symbol::RecordField(r, i as u32));
+            return ty;
+        }
+        let names: Vec<&str> = record.fields.iter().map(|f| f.name.as_str()).collect();
+        let d = Diagnostic::new(
+            Code::E0114,
+            cx.file,
+            name.span,
+            format!("record `{}` has no field `{}`", record.name, name.name),
+        )
+        .label("unknown field")
+        .secondary(
+            record.loc.file,
+            record.loc.span,
+            format!("`{}` declared here", record.name),
+        )
+        .did_you_mean(suggest::closest(&name.name, names));
+        self.diagnostics.push(d);
+        Ty::Unknown
+    }
+
+    /// A state field or ref of an object, its access checked; E0114 when the class has no
+    /// member of that name, E0205 for a file or a function.
+    fn class_field(&mut self, cx: &Cx, c: ClassId, name: &ast::Ident) -> Ty {
+        let Some(mid) = self.model.lookup(c, &name.name) else {
+            let class = self.model.class(c);
+            let names: Vec<&str> = class
+                .members
+                .iter()
+                .filter(|(_, m)| !self.model.member(**m).is_callable())
+                .map(|(n, _)| n.as_str())
+                .collect();
+            let d = Diagnostic::new(
+                Code::E0114,
+                cx.file,
+                name.span,
+                format!("class `{}` has no field `{}`", class.name, name.name),
+            )
+            .label("unknown field")
+            .secondary(
+                class.loc.file,
+                class.loc.span,
+                format!("`{}` declared here", class.name),
+            )
+            .did_you_mean(suggest::closest(&name.name, names));
+            self.diagnostics.push(d);
+            return Ty::Unknown;
+        };
+        self.reference(cx.file, name.span, Symbol::Member(mid));
+        self.check_access(cx, mid, name.span);
+        let m = self.model.member(mid);
+        let d = match &m.kind {
+            MemberKind::State { ty, .. } => return ty.subst_self(c),
+            MemberKind::Ref { ty } => return ty.subst_self(c),
+            MemberKind::File { .. } => Diagnostic::new(
+                Code::E0205,
+                cx.file,
+                name.span,
+                format!(
+                    "`{}` is a file; a macro passes objects, not file contents",
+                    name.name
+                ),
+            )
+            .label("a file")
+            .help(format!(
+                "pass the object itself, or call `file(name: \"{}\")` for a signed URL",
+                name.name
+            )),
+            MemberKind::Fn(_) | MemberKind::Macro(_) => Diagnostic::new(
+                Code::E0205,
+                cx.file,
+                name.span,
+                format!("`{}` is a {}, not a field", name.name, m.describe()),
+            )
+            .label("not a field")
+            .help(format!("call it: `{}(...)`", name.name)),
+        };
+        self.diagnostics.push(d);
+        Ty::Unknown
     }
 
     fn check_access(&mut self, cx: &Cx, mid: MemberId, span: Span) {
