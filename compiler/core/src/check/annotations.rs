@@ -6,7 +6,7 @@ use super::Checker;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::span::FileId;
 use crate::syntax::ast;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// What an annotation is written on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,15 +211,9 @@ fn check_args(
     spec: &Spec,
 ) -> Option<BTreeMap<String, serde_json::Value>> {
     let mut values = BTreeMap::new();
-    let mut ok = true;
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut problems = Vec::new();
     let mut positional = 0usize;
-    let expected = || {
-        spec.args
-            .iter()
-            .map(|(n, k, _)| format!("`{n}`: {}", k.describe()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     for arg in &a.args {
         let slot = match &arg.name {
             Some(n) => spec.args.iter().find(|(name, _, _)| *name == n.name),
@@ -228,31 +222,12 @@ fn check_args(
                 spec.args.get(positional - 1)
             }
         };
-        let Some((name, kind, _)) = slot else {
-            let (span, msg) = match &arg.name {
-                Some(n) => (
-                    n.span,
-                    format!("`@{}` has no argument `{}`", spec.name, n.name),
-                ),
-                None => (
-                    arg.span,
-                    format!(
-                        "`@{}` takes at most {} argument(s)",
-                        spec.name,
-                        spec.args.len()
-                    ),
-                ),
-            };
-            checker.diagnostics.push(
-                Diagnostic::new(Code::E0213, file, span, msg)
-                    .label("not an argument of this annotation")
-                    .note(format!("it takes {}", expected())),
-            );
-            ok = false;
+        let Some(&(name, kind, _)) = slot else {
+            problems.push(not_an_argument(file, spec, arg));
             continue;
         };
-        if values.contains_key(*name) {
-            checker.diagnostics.push(
+        if !seen.insert(name) {
+            problems.push(
                 Diagnostic::new(
                     Code::E0105,
                     file,
@@ -261,34 +236,14 @@ fn check_args(
                 )
                 .label("again"),
             );
-            ok = false;
             continue;
         }
-        let value = match (kind, &arg.value.kind) {
-            (ArgKind::Str, ast::ExprKind::Str { value }) => {
-                Some(serde_json::Value::from(value.clone()))
-            }
-            (ArgKind::Count, ast::ExprKind::Int { value }) if *value >= 1 => {
-                Some(serde_json::Value::from(*value))
-            }
-            (ArgKind::Duration, ast::ExprKind::Duration { millis }) => {
-                Some(serde_json::Value::from(*millis))
-            }
-            _ => None,
-        };
-        match value {
-            Some(v) => {
-                let key = if *kind == ArgKind::Duration {
-                    format!("{name}_ms")
-                } else {
-                    name.to_string()
-                };
-                values.insert(key, v);
-                values.insert(format!("__seen_{name}"), serde_json::Value::Null);
-            }
+        match arg_value(kind, &arg.value.kind) {
+            Some(v) if kind == ArgKind::Duration => values.insert(format!("{name}_ms"), v),
+            Some(v) => values.insert(name.to_string(), v),
             None => {
-                let found = checker.sources.get(file).slice(arg.value.span).to_string();
-                checker.diagnostics.push(
+                let found = checker.sources.get(file).slice(arg.value.span);
+                problems.push(
                     Diagnostic::new(
                         Code::E0213,
                         file,
@@ -301,25 +256,68 @@ fn check_args(
                     )
                     .label(format!("expected {}", kind.describe())),
                 );
-                ok = false;
+                continue;
             }
-        }
+        };
     }
-    for (name, kind, required) in spec.args {
-        if *required && !values.contains_key(&format!("__seen_{name}")) && ok {
-            checker.diagnostics.push(
-                Diagnostic::new(
-                    Code::E0213,
-                    file,
-                    a.span,
-                    format!("`@{}` needs `{name}`, {}", spec.name, kind.describe()),
-                )
-                .label("missing argument")
-                .note(format!("it takes {}", expected())),
-            );
-            ok = false;
-        }
+    // The first required argument missing, once the others were right.
+    let missing = spec
+        .args
+        .iter()
+        .find(|(name, _, required)| *required && !seen.contains(name));
+    if let (true, Some((name, kind, _))) = (problems.is_empty(), missing) {
+        problems.push(
+            Diagnostic::new(
+                Code::E0213,
+                file,
+                a.span,
+                format!("`@{}` needs `{name}`, {}", spec.name, kind.describe()),
+            )
+            .label("missing argument")
+            .note(format!("it takes {}", expected_args(spec))),
+        );
     }
-    values.retain(|k, _| !k.starts_with("__seen_"));
+    let ok = problems.is_empty();
+    checker.diagnostics.extend(problems);
     ok.then_some(values)
+}
+
+/// The value of an annotation argument written as its kind wants it.
+fn arg_value(kind: ArgKind, value: &ast::ExprKind) -> Option<serde_json::Value> {
+    match (kind, value) {
+        (ArgKind::Str, ast::ExprKind::Str { value }) => Some(value.clone().into()),
+        (ArgKind::Count, ast::ExprKind::Int { value }) if *value >= 1 => Some((*value).into()),
+        (ArgKind::Duration, ast::ExprKind::Duration { millis }) => Some((*millis).into()),
+        _ => None,
+    }
+}
+
+/// E0213: an argument the annotation does not take (an unknown name, or one too many).
+fn not_an_argument(file: FileId, spec: &Spec, arg: &ast::Arg) -> Diagnostic {
+    let (span, msg) = match &arg.name {
+        Some(n) => (
+            n.span,
+            format!("`@{}` has no argument `{}`", spec.name, n.name),
+        ),
+        None => (
+            arg.span,
+            format!(
+                "`@{}` takes at most {} argument(s)",
+                spec.name,
+                spec.args.len()
+            ),
+        ),
+    };
+    Diagnostic::new(Code::E0213, file, span, msg)
+        .label("not an argument of this annotation")
+        .note(format!("it takes {}", expected_args(spec)))
+}
+
+/// The arguments an annotation takes, for notes: "`command`: a string, ...".
+fn expected_args(spec: &Spec) -> String {
+    spec.args
+        .iter()
+        .map(|(n, k, _)| format!("`{n}`: {}", k.describe()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
