@@ -625,78 +625,13 @@ impl Checker<'_> {
         let member_annotations = annotations::check_all(self, file, &m.annotations, target);
         let kind = match &m.kind {
             ast::MemberKind::State { ty, default } => {
-                let resolved = self.resolve_type(file, ty, Some(class));
-                if holds_object(&resolved) {
-                    let d = Diagnostic::new(
-                        Code::E0110,
-                        file,
-                        ty.span,
-                        "state holds values; objects are referred to with `ref`",
-                    )
-                    .label("a class type in a state field")
-                    .help(format!(
-                        "declare it as `ref {}: {}`",
-                        m.name.name,
-                        self.sources.get(file).slice(ty.span)
-                    ));
-                    let d = match self.keyword_before_name(file, m, "state") {
-                        Some(at) => {
-                            d.fix(Fix::replace("Declare it as `ref`", file, at, "ref").preferred())
-                        }
-                        None => d,
-                    };
-                    self.diagnostics.push(d);
-                }
-                let default = default
-                    .as_ref()
-                    .and_then(|e| self.constant(file, e, &resolved, "a state default"));
-                MemberKind::State {
-                    ty: resolved,
-                    default,
-                }
+                self.state_member(class, file, m, ty, default.as_ref())
             }
             ast::MemberKind::File { media_type } => MemberKind::File {
                 media_type: media_type.as_ref().map(|s| s.value.clone()),
             },
             ast::MemberKind::Ref { ty, default } => {
-                let resolved = self.resolve_type(file, ty, Some(class));
-                let ok = match &resolved {
-                    Ty::Class(_) | Ty::SelfTy | Ty::Unknown => true,
-                    Ty::List(t) | Ty::Optional(t) => {
-                        matches!(**t, Ty::Class(_) | Ty::SelfTy | Ty::Unknown)
-                    }
-                    _ => false,
-                };
-                if !ok {
-                    let d = Diagnostic::new(
-                        Code::E0110,
-                        file,
-                        ty.span,
-                        "a `ref` refers to objects: its type must be a class or a list of a class",
-                    )
-                    .label("not a class")
-                    .help("for values, use `state`");
-                    self.diagnostics.push(d);
-                }
-                if let Some(e) = default {
-                    // Only an empty list or null can be a ref's default: ids are not known before run time.
-                    let empty = matches!(&e.kind, ast::ExprKind::List { items } if items.is_empty())
-                        || matches!(e.kind, ast::ExprKind::Null);
-                    if !empty {
-                        let d = Diagnostic::new(
-                            Code::E0207,
-                            file,
-                            e.span,
-                            "a `ref` can only default to `[]` or `null`",
-                        )
-                        .label("not a constant reference")
-                        .note("object ids are only known at run time");
-                        self.diagnostics.push(d);
-                    } else {
-                        self.constant(file, e, &resolved, "a ref default");
-                    }
-                }
-                MemberKind::Ref { ty: resolved }
+                self.ref_member(class, file, ty, default.as_ref())
             }
             ast::MemberKind::Fn(sig) => MemberKind::Fn(self.signature(class, file, sig)),
             ast::MemberKind::Macro { sig, .. } => {
@@ -722,6 +657,91 @@ impl Checker<'_> {
             annotations: member_annotations,
             overrides: None,
         }
+    }
+
+    /// A `state` field: its type (E0110 for a class type, with the fix to `ref`) and its
+    /// default, a constant of that type.
+    fn state_member(
+        &mut self,
+        class: ClassId,
+        file: FileId,
+        m: &ast::Member,
+        ty: &ast::TypeExpr,
+        default: Option<&ast::Expr>,
+    ) -> MemberKind {
+        let resolved = self.resolve_type(file, ty, Some(class));
+        if holds_object(&resolved) {
+            let d = Diagnostic::new(
+                Code::E0110,
+                file,
+                ty.span,
+                "state holds values; objects are referred to with `ref`",
+            )
+            .label("a class type in a state field")
+            .help(format!(
+                "declare it as `ref {}: {}`",
+                m.name.name,
+                self.sources.get(file).slice(ty.span)
+            ));
+            let d = match self.keyword_before_name(file, m, "state") {
+                Some(at) => d.fix(Fix::replace("Declare it as `ref`", file, at, "ref").preferred()),
+                None => d,
+            };
+            self.diagnostics.push(d);
+        }
+        let default = default.and_then(|e| self.constant(file, e, &resolved, "a state default"));
+        MemberKind::State {
+            ty: resolved,
+            default,
+        }
+    }
+
+    /// A `ref`: a class or a list or optional of one (E0110), defaulting at most to `[]` or
+    /// `null` (E0207), since object ids are only known at run time.
+    fn ref_member(
+        &mut self,
+        class: ClassId,
+        file: FileId,
+        ty: &ast::TypeExpr,
+        default: Option<&ast::Expr>,
+    ) -> MemberKind {
+        let resolved = self.resolve_type(file, ty, Some(class));
+        let ok = match &resolved {
+            Ty::Class(_) | Ty::SelfTy | Ty::Unknown => true,
+            Ty::List(t) | Ty::Optional(t) => {
+                matches!(**t, Ty::Class(_) | Ty::SelfTy | Ty::Unknown)
+            }
+            _ => false,
+        };
+        if !ok {
+            let d = Diagnostic::new(
+                Code::E0110,
+                file,
+                ty.span,
+                "a `ref` refers to objects: its type must be a class or a list of a class",
+            )
+            .label("not a class")
+            .help("for values, use `state`");
+            self.diagnostics.push(d);
+        }
+        if let Some(e) = default {
+            let empty = matches!(&e.kind, ast::ExprKind::List { items } if items.is_empty())
+                || matches!(e.kind, ast::ExprKind::Null);
+            if empty {
+                self.constant(file, e, &resolved, "a ref default");
+            } else {
+                let d = Diagnostic::new(
+                    Code::E0207,
+                    file,
+                    e.span,
+                    "a `ref` can only default to `[]` or `null`",
+                )
+                .label("not a constant reference")
+                .note("object ids are only known at run time");
+                self.diagnostics.push(d);
+            }
+        }
+        MemberKind::Ref { ty: resolved }
     }
 
     /// The span of the keyword `word` written between a member's start and its name (the
