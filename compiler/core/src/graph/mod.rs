@@ -604,55 +604,9 @@ impl Builder<'_> {
                 cond,
                 then,
                 otherwise,
-            } => {
-                let cond = self.pure(cx, env, cond);
-                let then = self.block(env, Some(then));
-                let otherwise = self.block(env, otherwise.as_ref());
-                let label = format!("if {}", self.text(cond_span(e)));
-                self.branching(
-                    cx,
-                    e,
-                    label,
-                    &cond,
-                    [then, otherwise],
-                    |[then, otherwise]| {
-                        NodeKind::If(IfNode {
-                            cond: cond.clone(),
-                            then,
-                            otherwise,
-                        })
-                    },
-                )
-            }
-            ast::ExprKind::Try { body, var, catch } => {
-                let body = self.block(env, Some(body));
-                let mark = env.len();
-                env.push((var.name.clone(), Value::Var(var.name.clone())));
-                let catch = self.block(env, Some(catch));
-                env.truncate(mark);
-                let label = format!("try … catch {}", var.name);
-                let none = Value::Const(serde_json::Value::Null);
-                self.branching(cx, e, label, &none, [body, catch], |[body, catch]| {
-                    NodeKind::Try(TryNode {
-                        body,
-                        var: var.name.clone(),
-                        catch,
-                    })
-                })
-            }
-            ast::ExprKind::FreeCall { args, .. } => {
-                let input = args
-                    .first()
-                    .map(|a| self.expr(cx, env, &a.value))
-                    .unwrap_or(Value::List(Vec::new()));
-                let mut deps = BTreeSet::new();
-                input.nodes(&mut deps);
-                let label = format!(
-                    "flatten({})",
-                    self.text(args.first().map(|a| a.value.span).unwrap_or(e.span))
-                );
-                Value::Node(self.add_node(cx, NodeKind::Flatten { input }, e, label, &deps))
-            }
+            } => self.if_node(cx, env, e, cond, then, otherwise.as_ref()),
+            ast::ExprKind::Try { body, var, catch } => self.try_node(cx, env, e, body, var, catch),
+            ast::ExprKind::FreeCall { args, .. } => self.flatten_node(cx, env, e, args),
             ast::ExprKind::For {
                 var,
                 iter,
@@ -672,42 +626,131 @@ impl Builder<'_> {
                 }
                 body_cx.level.result = Some(self.expr(&mut body_cx, env, value));
                 env.truncate(mark);
-                let mut deps = BTreeSet::new();
-                over.nodes(&mut deps);
-                if let Some(f) = &filter {
-                    f.nodes(&mut deps);
-                }
-                let (body, _, outer) = self.finish(body_cx);
-                deps.extend(outer);
-                let mut label = match &filter {
-                    Some(_) => format!("for {} in {}", var.name, self.text(for_head(e, iter))),
-                    None => format!("for {} in {}", var.name, self.text(iter.span)),
+                let map = MapNode {
+                    var: var.name.clone(),
+                    over,
+                    filter,
+                    tolerate: tolerate.as_ref().map(|t| t.limit),
+                    body: Level::default(),
                 };
-                if let Some(t) = tolerate {
-                    label.push_str(&format!(" tolerate {}", t.limit.as_written()));
-                }
-                let waits = body.waits(&self.nodes);
-                let id = self.add_node(
-                    cx,
-                    NodeKind::Map(MapNode {
-                        var: var.name.clone(),
-                        over,
-                        filter,
-                        tolerate: tolerate.as_ref().map(|t| t.limit),
-                        body,
-                    }),
-                    e,
-                    label,
-                    &deps,
-                );
-                if waits {
-                    Self::sequence(cx, id);
-                }
-                Value::Node(id)
+                Value::Node(self.map_node(cx, e, iter, map, body_cx))
             }
             // Literals are constants, handled above.
             _ => Value::Const(serde_json::Value::Null),
         }
+    }
+
+    /// `if`: a node holding both branches' levels, run on its condition.
+    fn if_node(
+        &mut self,
+        cx: &mut LevelCx,
+        env: &mut Env,
+        e: &ast::Expr,
+        cond: &ast::Expr,
+        then: &ast::Block,
+        otherwise: Option<&ast::Block>,
+    ) -> Value {
+        let cond = self.pure(cx, env, cond);
+        let then = self.block(env, Some(then));
+        let otherwise = self.block(env, otherwise);
+        let label = format!("if {}", self.text(cond_span(e)));
+        self.branching(
+            cx,
+            e,
+            label,
+            &cond,
+            [then, otherwise],
+            |[then, otherwise]| {
+                NodeKind::If(IfNode {
+                    cond: cond.clone(),
+                    then,
+                    otherwise,
+                })
+            },
+        )
+    }
+
+    /// `try … catch var`: a node holding the tried level and the catch level, in which `var`
+    /// is the error.
+    fn try_node(
+        &mut self,
+        cx: &mut LevelCx,
+        env: &mut Env,
+        e: &ast::Expr,
+        body: &ast::Block,
+        var: &ast::Ident,
+        catch: &ast::Block,
+    ) -> Value {
+        let body = self.block(env, Some(body));
+        let mark = env.len();
+        env.push((var.name.clone(), Value::Var(var.name.clone())));
+        let catch = self.block(env, Some(catch));
+        env.truncate(mark);
+        let label = format!("try … catch {}", var.name);
+        let none = Value::Const(serde_json::Value::Null);
+        self.branching(cx, e, label, &none, [body, catch], |[body, catch]| {
+            NodeKind::Try(TryNode {
+                body,
+                var: var.name.clone(),
+                catch,
+            })
+        })
+    }
+
+    /// `flatten(list)`: a node of its own after the nodes its input needs.
+    fn flatten_node(
+        &mut self,
+        cx: &mut LevelCx,
+        env: &mut Env,
+        e: &ast::Expr,
+        args: &[ast::Arg],
+    ) -> Value {
+        let input = args
+            .first()
+            .map(|a| self.expr(cx, env, &a.value))
+            .unwrap_or(Value::List(Vec::new()));
+        let mut deps = BTreeSet::new();
+        input.nodes(&mut deps);
+        let label = format!(
+            "flatten({})",
+            self.text(args.first().map(|a| a.value.span).unwrap_or(e.span))
+        );
+        Value::Node(self.add_node(cx, NodeKind::Flatten { input }, e, label, &deps))
+    }
+
+    /// A `for` (`e`, over `iter`) as a map node: `map` with its body level finished from
+    /// `body_cx`, after the nodes its list, filter and body need from outside, and in the
+    /// macro's sequence when its body waits.
+    fn map_node(
+        &mut self,
+        cx: &mut LevelCx,
+        e: &ast::Expr,
+        iter: &ast::Expr,
+        mut map: MapNode,
+        body_cx: LevelCx,
+    ) -> NodeId {
+        let mut deps = BTreeSet::new();
+        map.over.nodes(&mut deps);
+        if let Some(f) = &map.filter {
+            f.nodes(&mut deps);
+        }
+        let (body, _, outer) = self.finish(body_cx);
+        deps.extend(outer);
+        map.body = body;
+        let head = match &map.filter {
+            Some(_) => for_head(e, iter),
+            None => iter.span,
+        };
+        let mut label = format!("for {} in {}", map.var, self.text(head));
+        if let Some(t) = &map.tolerate {
+            label.push_str(&format!(" tolerate {}", t.as_written()));
+        }
+        let waits = map.body.waits(&self.nodes);
+        let id = self.add_node(cx, NodeKind::Map(map), e, label, &deps);
+        if waits {
+            Self::sequence(cx, id);
+        }
+        id
     }
 
     /// A value the runtime computes itself: an operator expression or a value builtin, as a
