@@ -520,33 +520,7 @@ impl<'a> Printer<'a> {
                 |x| x.span,
                 |p, x| p.expr(x),
             ),
-            ExprKind::Object { members } => {
-                let mut from = e.span.start as usize + 1;
-                let mut entries = Vec::with_capacity(members.len());
-                for (key, value) in members {
-                    let written = self.string_at(from);
-                    let start = written.map_or(value.span.start, |(s, _)| s as u32);
-                    let key_text = written.map_or_else(|| quote(key), |(_, k)| k.to_string());
-                    entries.push((
-                        key_text,
-                        value,
-                        Span::new(start as usize, value.span.end as usize),
-                    ));
-                    from = value.span.end as usize;
-                }
-                self.list(
-                    BRACES,
-                    (e.span.start as usize, end.saturating_sub(1)),
-                    &entries,
-                    0,
-                    |x| x.2,
-                    |p, (key, value, _)| {
-                        p.text(key);
-                        p.text(": ");
-                        p.expr(value);
-                    },
-                );
-            }
+            ExprKind::Object { members } => self.object_literal(e, members),
             ExprKind::Field { target, name } => {
                 self.operand(target, u8::MAX, false);
                 self.text(".");
@@ -560,27 +534,11 @@ impl<'a> Printer<'a> {
                 self.operand(target, u8::MAX, false);
                 self.text(".");
                 self.ident(method);
-                let open = self.find(method.span.end as usize, b'(');
-                self.list(
-                    PARENS,
-                    (open, end.saturating_sub(1)),
-                    args,
-                    0,
-                    |x| x.span,
-                    |p, x| p.arg(x),
-                );
+                self.call_args(method.span.end as usize, end, args);
             }
             ExprKind::FreeCall { func, args } => {
                 self.ident(func);
-                let open = self.find(func.span.end as usize, b'(');
-                self.list(
-                    PARENS,
-                    (open, end.saturating_sub(1)),
-                    args,
-                    0,
-                    |x| x.span,
-                    |p, x| p.arg(x),
-                );
+                self.call_args(func.span.end as usize, end, args);
             }
             ExprKind::Binary { op, lhs, rhs } => {
                 self.operand(lhs, op.precedence(), false);
@@ -600,23 +558,7 @@ impl<'a> Printer<'a> {
                 cond,
                 then,
                 otherwise,
-            } => {
-                self.text("if ");
-                self.expr(cond);
-                self.text(" ");
-                self.stmts_block(then.span, &then.stmts, false);
-                if let Some(other) = otherwise {
-                    self.text(" else ");
-                    match other.stmts.as_slice() {
-                        [Stmt::Expr { value, span, .. }]
-                            if *span == other.span && matches!(value.kind, ExprKind::If { .. }) =>
-                        {
-                            self.expr(value)
-                        }
-                        _ => self.stmts_block(other.span, &other.stmts, false),
-                    }
-                }
-            }
+            } => self.if_expr(cond, then, otherwise.as_ref()),
             ExprKind::Try { body, var, catch } => {
                 self.text("try ");
                 self.stmts_block(body.span, &body.stmts, false);
@@ -626,6 +568,71 @@ impl<'a> Printer<'a> {
                 self.stmts_block(catch.span, &catch.stmts, false);
             }
             ExprKind::For { .. } => self.for_expr(e, end),
+        }
+    }
+
+    /// A `{"key": value, ...}` literal, each key as written (or quoted when the source has
+    /// none to copy).
+    fn object_literal(&mut self, e: &Expr, members: &[(String, Expr)]) {
+        let mut from = e.span.start as usize + 1;
+        let mut entries = Vec::with_capacity(members.len());
+        for (key, value) in members {
+            let written = self.string_at(from);
+            let start = written.map_or(value.span.start, |(s, _)| s as u32);
+            let key_text = written.map_or_else(|| quote(key), |(_, k)| k.to_string());
+            entries.push((
+                key_text,
+                value,
+                Span::new(start as usize, value.span.end as usize),
+            ));
+            from = value.span.end as usize;
+        }
+        self.list(
+            BRACES,
+            (
+                e.span.start as usize,
+                (e.span.end as usize).saturating_sub(1),
+            ),
+            &entries,
+            0,
+            |x| x.2,
+            |p, (key, value, _)| {
+                p.text(key);
+                p.text(": ");
+                p.expr(value);
+            },
+        );
+    }
+
+    /// A call's `(args)`: from the `(` after `after` to the call's `end`.
+    fn call_args(&mut self, after: usize, end: usize, args: &[Arg]) {
+        let open = self.find(after, b'(');
+        self.list(
+            PARENS,
+            (open, end.saturating_sub(1)),
+            args,
+            0,
+            |x| x.span,
+            |p, x| p.arg(x),
+        );
+    }
+
+    /// `if cond { ... } else { ... }`, an `else if` kept on one line.
+    fn if_expr(&mut self, cond: &Expr, then: &Block, otherwise: Option<&Block>) {
+        self.text("if ");
+        self.expr(cond);
+        self.text(" ");
+        self.stmts_block(then.span, &then.stmts, false);
+        if let Some(other) = otherwise {
+            self.text(" else ");
+            match other.stmts.as_slice() {
+                [Stmt::Expr { value, span, .. }]
+                    if *span == other.span && matches!(value.kind, ExprKind::If { .. }) =>
+                {
+                    self.expr(value)
+                }
+                _ => self.stmts_block(other.span, &other.stmts, false),
+            }
         }
     }
 
