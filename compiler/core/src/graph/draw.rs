@@ -6,7 +6,7 @@
 //! is a flag (dot `cds`, Mermaid `>...]`) and a `sleep` an octagon (Mermaid a circle), with
 //! dashed `order` edges from what comes before and to what comes after.
 
-use super::{EdgeKind, InvocationGraph, Level, NodeId, NodeKind};
+use super::{EdgeKind, InvocationGraph, Level, NodeId, NodeKind, TryNode};
 use crate::check::model::Model;
 use std::fmt::Write;
 
@@ -125,115 +125,111 @@ fn dot_level(graph: &InvocationGraph, level: &Level, indent: usize, out: &mut St
     let pad = "  ".repeat(indent);
     for id in level.node_ids() {
         let node = graph.node(id);
+        if let NodeKind::Map(m) = &node.kind {
+            dot_map(graph, id, &m.body, indent, out);
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{pad}n{} [label=\"{}\"{}];",
+            id.0,
+            dot_escape(&node.label),
+            dot_shape(&node.kind)
+        );
         match &node.kind {
-            NodeKind::Map(m) => {
-                let _ = writeln!(out, "{pad}subgraph cluster_{} {{", id.0);
-                let _ = writeln!(out, "{pad}  label=\"{}\";", dot_escape(&node.label));
-                let _ = writeln!(out, "{pad}  style=dashed;");
-                if m.body.graph.node_count() == 0 {
-                    let _ = writeln!(
-                        out,
-                        "{pad}  n{} [label=\"{}\", shape=point];",
-                        id.0,
-                        dot_escape(&node.label)
-                    );
-                }
-                dot_level(graph, &m.body, indent + 1, out);
-                let _ = writeln!(out, "{pad}}}");
-            }
-            NodeKind::Flatten { .. } => {
-                let _ = writeln!(
-                    out,
-                    "{pad}n{} [label=\"{}\", shape=invtrapezium];",
-                    id.0,
-                    dot_escape(&node.label)
-                );
-            }
-            NodeKind::Call(c) => {
-                let extra = if c.mutates { ", penwidth=2" } else { "" };
-                let _ = writeln!(
-                    out,
-                    "{pad}n{} [label=\"{}\"{extra}];",
-                    id.0,
-                    dot_escape(&node.label)
-                );
-            }
-            NodeKind::Compute { .. } => {
-                let _ = writeln!(
-                    out,
-                    "{pad}n{} [label=\"{}\", shape=parallelogram];",
-                    id.0,
-                    dot_escape(&node.label)
-                );
-            }
-            NodeKind::Wait(w) => {
-                let shape = if w.signal.is_some() { "cds" } else { "octagon" };
-                let _ = writeln!(
-                    out,
-                    "{pad}n{} [label=\"{}\", shape={shape}];",
-                    id.0,
-                    dot_escape(&node.label)
-                );
-            }
             NodeKind::If(n) => {
-                let _ = writeln!(
-                    out,
-                    "{pad}n{} [label=\"{}\", shape=diamond];",
-                    id.0,
-                    dot_escape(&node.label)
-                );
                 dot_block(graph, id, "then", &n.then, "", indent, out);
                 dot_block(graph, id, "else", &n.otherwise, "", indent, out);
             }
-            NodeKind::Try(n) => {
-                let _ = writeln!(
-                    out,
-                    "{pad}n{} [label=\"{}\", shape=hexagon];",
-                    id.0,
-                    dot_escape(&node.label)
-                );
-                dot_block(graph, id, "try", &n.body, "", indent, out);
-                let catch = format!("catch {}", n.var);
-                dot_block(graph, id, &catch, &n.catch, "color=red;", indent, out);
-                if let (Some(last), Some(first)) =
-                    (n.body.node_ids().last(), n.catch.node_ids().next())
-                {
-                    let _ = writeln!(
-                        out,
-                        "{pad}{} -> {} [label=\"on failure\", style=dashed, color=red];",
-                        anchor(graph, last, false),
-                        anchor(graph, first, true)
-                    );
-                }
-            }
+            NodeKind::Try(n) => dot_try(graph, id, n, indent, out),
+            _ => {}
         }
     }
     for (from, to, kind) in level.edges() {
-        let mut attrs = Vec::new();
-        if kind == EdgeKind::Order {
-            attrs.push("style=dashed".to_string());
-            attrs.push("label=\"order\"".to_string());
-        }
-        let tail = cluster_tail(graph, from);
-        if !tail.is_empty() {
-            attrs.push(format!("ltail=cluster_{}", from.0));
-        }
-        let head = cluster_head(graph, to);
-        if !head.is_empty() {
-            attrs.push(head);
-        }
-        let attrs = if attrs.is_empty() {
-            String::new()
-        } else {
-            format!(" [{}]", attrs.join(", "))
-        };
+        dot_edge(graph, from, to, kind, &pad, out);
+    }
+}
+
+/// The attributes that draw a node of this kind (a call is a box, bold when it changes its
+/// object).
+fn dot_shape(kind: &NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Call(c) if c.mutates => ", penwidth=2",
+        NodeKind::Call(_) | NodeKind::Map(_) => "",
+        NodeKind::Flatten { .. } => ", shape=invtrapezium",
+        NodeKind::Compute { .. } => ", shape=parallelogram",
+        NodeKind::Wait(w) if w.signal.is_some() => ", shape=cds",
+        NodeKind::Wait(_) => ", shape=octagon",
+        NodeKind::If(_) => ", shape=diamond",
+        NodeKind::Try(_) => ", shape=hexagon",
+    }
+}
+
+/// A `for` as a dashed cluster holding its body (a point when the body has no nodes).
+fn dot_map(graph: &InvocationGraph, id: NodeId, body: &Level, indent: usize, out: &mut String) {
+    let pad = "  ".repeat(indent);
+    let label = dot_escape(&graph.node(id).label);
+    let _ = writeln!(out, "{pad}subgraph cluster_{} {{", id.0);
+    let _ = writeln!(out, "{pad}  label=\"{label}\";");
+    let _ = writeln!(out, "{pad}  style=dashed;");
+    if body.graph.node_count() == 0 {
+        let _ = writeln!(out, "{pad}  n{} [label=\"{label}\", shape=point];", id.0);
+    }
+    dot_level(graph, body, indent + 1, out);
+    let _ = writeln!(out, "{pad}}}");
+}
+
+/// A `try`'s two blocks, the catch in red, and a dashed edge from the tried block's last
+/// node to the catch's first.
+fn dot_try(graph: &InvocationGraph, id: NodeId, n: &TryNode, indent: usize, out: &mut String) {
+    dot_block(graph, id, "try", &n.body, "", indent, out);
+    let catch = format!("catch {}", n.var);
+    dot_block(graph, id, &catch, &n.catch, "color=red;", indent, out);
+    if let (Some(last), Some(first)) = (n.body.node_ids().last(), n.catch.node_ids().next()) {
         let _ = writeln!(
             out,
-            "{pad}{} -> {}{attrs};",
-            anchor(graph, from, false),
-            anchor(graph, to, true)
+            "{}{} -> {} [label=\"on failure\", style=dashed, color=red];",
+            "  ".repeat(indent),
+            anchor(graph, last, false),
+            anchor(graph, first, true)
         );
     }
+}
+
+/// One edge of a level: dashed for an order edge, from and to a cluster's border for a
+/// `for`.
+fn dot_edge(
+    graph: &InvocationGraph,
+    from: NodeId,
+    to: NodeId,
+    kind: EdgeKind,
+    pad: &str,
+    out: &mut String,
+) {
+    let mut attrs = Vec::new();
+    if kind == EdgeKind::Order {
+        attrs.push("style=dashed".to_string());
+        attrs.push("label=\"order\"".to_string());
+    }
+    let tail = cluster_tail(graph, from);
+    if !tail.is_empty() {
+        attrs.push(format!("ltail=cluster_{}", from.0));
+    }
+    let head = cluster_head(graph, to);
+    if !head.is_empty() {
+        attrs.push(head);
+    }
+    let attrs = if attrs.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", attrs.join(", "))
+    };
+    let _ = writeln!(
+        out,
+        "{pad}{} -> {}{attrs};",
+        anchor(graph, from, false),
+        anchor(graph, to, true)
+    );
 }
 
 /// One block of an `if` or `try`: a cluster, an edge from the branch node into it, and a
