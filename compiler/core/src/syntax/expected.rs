@@ -103,14 +103,10 @@ const KEYWORDS: &[&str] = &[
     "internal", "private", "mut", "static", "override", "true", "false", "null", "self",
 ];
 
-/// A diagnostic for a pest error on a stretch of the text.
-pub(crate) fn to_diagnostic(file: FileId, stretch: &Stretch, err: &Error<Rule>) -> Diagnostic {
-    let Stretch {
-        text,
-        offset,
-        limit,
-        end_words,
-    } = *stretch;
+/// Where the error is and what was expected there: the furthest place pest reached and
+/// the tokens it tried there, or, when that says no more, where a whole rule failed and the
+/// rules it wanted.
+fn expected_at(err: &Error<Rule>, end_words: &str) -> (usize, BTreeSet<String>) {
     let local = match err.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
@@ -123,27 +119,67 @@ pub(crate) fn to_diagnostic(file: FileId, stretch: &Stretch, err: &Error<Rule>) 
         .filter_map(|t| describe_literal(&t.to_string()))
         .collect();
     let furthest = attempts.as_ref().map_or(local, |a| a.max_position);
-    let mut wanted: BTreeSet<String> = BTreeSet::new();
     // The rule-level error sits where a whole rule failed; the furthest tokens are usually more
     // precise ("expected `:`" inside a member rather than "expected a member" at its start).
-    let pos = if furthest > local && !tokens.is_empty() {
+    if furthest > local && !tokens.is_empty() {
+        return (furthest, tokens);
+    }
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
+        for rule in positives {
+            match describe(*rule) {
+                Some(words) => wanted.insert(words.to_string()),
+                None if *rule == Rule::EOI => wanted.insert(end_words.to_string()),
+                None => false,
+            };
+        }
+    }
+    if furthest == local {
         wanted.extend(tokens);
-        furthest
+    }
+    (local, wanted)
+}
+
+/// The span, the words for what was found (`found`, the token at `at`, or the end of the
+/// stretch when it is empty) and the label.
+fn found_at(stretch: &Stretch, at: usize, found: &str) -> (Span, String, String) {
+    let Stretch {
+        text,
+        offset,
+        limit,
+        end_words,
+    } = *stretch;
+    if !found.is_empty() {
+        return (
+            Span::new(at, (at + found.len()).min(text.len())),
+            format!("`{found}`"),
+            "unexpected here".to_string(),
+        );
+    }
+    // Out of input: point right after the last token rather than at the next line.
+    let end = trim_trivia(text, offset, at.min(limit));
+    // A skipped line that is the file's last ends with the file.
+    let words = if end_words == LINE_END && at >= text.len() {
+        "the end of the file"
     } else {
-        if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
-            for rule in positives {
-                match describe(*rule) {
-                    Some(words) => wanted.insert(words.to_string()),
-                    None if *rule == Rule::EOI => wanted.insert(end_words.to_string()),
-                    None => false,
-                };
-            }
-        }
-        if furthest == local {
-            wanted.extend(tokens);
-        }
-        local
+        end_words
     };
+    (
+        Span::new(end, end),
+        words.to_string(),
+        format!("{words} comes too soon"),
+    )
+}
+
+/// A diagnostic for a pest error on a stretch of the text.
+pub(crate) fn to_diagnostic(file: FileId, stretch: &Stretch, err: &Error<Rule>) -> Diagnostic {
+    let Stretch {
+        text,
+        offset,
+        limit,
+        end_words,
+    } = *stretch;
+    let (pos, mut wanted) = expected_at(err, end_words);
     if let ErrorVariant::CustomError { message } = &err.variant {
         if message.contains("limit") {
             let at = floor_char_boundary(text, offset + pos);
@@ -171,27 +207,7 @@ pub(crate) fn to_diagnostic(file: FileId, stretch: &Stretch, err: &Error<Rule>) 
     } else {
         found_token(text, at)
     };
-    let (span, found_words, label) = if found.is_empty() {
-        // Out of input: point right after the last token rather than at the next line.
-        let end = trim_trivia(text, offset, at.min(limit));
-        // A skipped line that is the file's last ends with the file.
-        let words = if end_words == LINE_END && at >= text.len() {
-            "the end of the file"
-        } else {
-            end_words
-        };
-        (
-            Span::new(end, end),
-            words.to_string(),
-            format!("{words} comes too soon"),
-        )
-    } else {
-        (
-            Span::new(at, (at + found.len()).min(text.len())),
-            format!("`{found}`"),
-            "unexpected here".to_string(),
-        )
-    };
+    let (span, found_words, label) = found_at(stretch, at, &found);
     let wanted_name = wanted.contains("a name");
     let message = if wanted.is_empty() && found.is_empty() {
         format!("{found_words} comes too soon")
