@@ -3,9 +3,9 @@
 //! parameters, named arguments (`split(segment_s: 30)` names a parameter, `new(title: ..)` a
 //! state field), and the types of loop variables.
 
-use oaas_compiler::check::model::{Loc, MemberId, MemberKind};
+use oaas_compiler::check::model::{ClassId, Loc, MemberId, MemberKind, Model, RecordId};
 use oaas_compiler::check::types::Ty;
-use oaas_compiler::check::Symbol;
+use oaas_compiler::check::{ResolvedCall, Symbol};
 use oaas_compiler::syntax::ast;
 use oaas_compiler::{Analysis, FileId};
 use std::collections::{HashMap, HashSet};
@@ -41,81 +41,31 @@ impl Index {
             .collect();
         // Declarations, whether or not the checker listed them.
         refs.extend(params.iter().map(|(loc, s)| (*loc, *s)));
-        for (i, c) in model.classes.iter().enumerate() {
-            refs.push((
-                c.loc,
-                Symbol::Class(oaas_compiler::check::model::ClassId(i as u32)),
-            ));
-        }
-        for (i, r) in model.records.iter().enumerate() {
-            let id = oaas_compiler::check::model::RecordId(i as u32);
-            refs.push((r.loc, Symbol::Record(id)));
-            for (j, f) in r.fields.iter().enumerate() {
-                refs.push((f.loc, Symbol::RecordField(id, j as u32)));
-            }
-        }
-        for (i, m) in model.members.iter().enumerate() {
-            refs.push((m.loc, Symbol::Member(MemberId(i as u32))));
-        }
-        // Named arguments.
+        declarations(model, &mut refs);
         let mut local_types: HashMap<Loc, Ty> = HashMap::new();
         for (file, ast) in &analysis.files {
+            let at = |span| Loc { file: *file, span };
             walk_exprs(ast, &mut |e| match &e.kind {
                 ast::ExprKind::Call { args, .. } => {
                     let Some(call) = analysis.calls.get(&(*file, e.span)) else {
                         return;
                     };
-                    for a in args {
-                        let Some(name) = &a.name else { continue };
-                        let symbol = if call.is_new {
-                            model
-                                .lookup(call.class, &name.name)
-                                .filter(|m| {
-                                    matches!(
-                                        model.member(*m).kind,
-                                        MemberKind::State { .. } | MemberKind::Ref { .. }
-                                    )
-                                })
-                                .map(Symbol::Member)
-                        } else {
-                            model.member(call.member).signature().and_then(|sig| {
-                                sig.params
-                                    .iter()
-                                    .position(|p| p.name == name.name)
-                                    .map(|j| Symbol::Param(call.member, j as u32))
-                            })
-                        };
-                        if let Some(symbol) = symbol {
-                            refs.push((
-                                Loc {
-                                    file: *file,
-                                    span: name.span,
-                                },
-                                symbol,
-                            ));
+                    for name in args.iter().filter_map(|a| a.name.as_ref()) {
+                        if let Some(symbol) = named_argument(model, call, &name.name) {
+                            refs.push((at(name.span), symbol));
                         }
                     }
                 }
                 ast::ExprKind::For { var, iter, .. } => {
-                    let loc = Loc {
-                        file: *file,
-                        span: var.span,
-                    };
                     if let Some(Ty::List(elem)) = analysis.expr_types.get(&(*file, iter.span)) {
-                        local_types.insert(loc, (**elem).clone());
+                        local_types.insert(at(var.span), (**elem).clone());
                     }
                 }
                 _ => {}
             });
-        }
-        for (file, ast) in &analysis.files {
             for l in lets(ast) {
                 if let Some(ty) = analysis.expr_types.get(&(*file, l.name.span)) {
-                    let loc = Loc {
-                        file: *file,
-                        span: l.name.span,
-                    };
-                    local_types.insert(loc, ty.clone());
+                    local_types.insert(at(l.name.span), ty.clone());
                 }
             }
         }
@@ -161,6 +111,41 @@ impl Index {
         out.dedup();
         out
     }
+}
+
+/// Every class, record, record field and member where it is declared.
+fn declarations(model: &Model, refs: &mut Vec<(Loc, Symbol)>) {
+    for (i, c) in model.classes.iter().enumerate() {
+        refs.push((c.loc, Symbol::Class(ClassId(i as u32))));
+    }
+    for (i, r) in model.records.iter().enumerate() {
+        let id = RecordId(i as u32);
+        refs.push((r.loc, Symbol::Record(id)));
+        for (j, f) in r.fields.iter().enumerate() {
+            refs.push((f.loc, Symbol::RecordField(id, j as u32)));
+        }
+    }
+    for (i, m) in model.members.iter().enumerate() {
+        refs.push((m.loc, Symbol::Member(MemberId(i as u32))));
+    }
+}
+
+/// What a named argument of `call` names: a state field or ref for `new`, else a parameter.
+fn named_argument(model: &Model, call: &ResolvedCall, name: &str) -> Option<Symbol> {
+    if call.is_new {
+        return model
+            .lookup(call.class, name)
+            .filter(|m| {
+                matches!(
+                    model.member(*m).kind,
+                    MemberKind::State { .. } | MemberKind::Ref { .. }
+                )
+            })
+            .map(Symbol::Member);
+    }
+    let sig = model.member(call.member).signature()?;
+    let j = sig.params.iter().position(|p| p.name == name)?;
+    Some(Symbol::Param(call.member, j as u32))
 }
 
 /// Calls `f` on every expression of a file: defaults, annotation arguments, macro bodies.
