@@ -44,59 +44,24 @@ pub struct InvokeArgs {
 
 /// Runs the command and returns the exit code.
 pub fn run(args: InvokeArgs) -> u8 {
-    let parsed = match parse_access_expr(&args.expr) {
-        Ok(p) => p,
-        Err(d) => {
-            eprintln!(
-                "error: `{}` is not an object access expression: {}",
-                args.expr, d.message
-            );
+    let (path, body) = match request(&args.expr) {
+        Ok(r) => r,
+        Err(why) => {
+            eprintln!("error: {why}");
             return exit::USAGE;
         }
     };
-    let mut body = Map::new();
-    let (path, fargs) = match &parsed.target {
-        AccessTarget::Object {
-            id,
-            function,
-            args: a,
-        } => (format!("/api/objects/{id}/invoke/{}", function.name), a),
-        AccessTarget::Static {
-            package,
-            class,
-            function,
-            args: a,
-        } => {
-            let cls = package
-                .as_ref()
-                .map(|p| format!("{p}.{}", class.name))
-                .unwrap_or_else(|| class.name.clone());
-            (format!("/api/classes/{cls}/invoke/{}", function.name), a)
-        }
+    let path = if args.is_async {
+        format!("{path}?async=true")
+    } else {
+        path
     };
-    for a in fargs {
-        let name = a.name.as_ref().map(|n| n.name.clone()).unwrap_or_default();
-        match oaas_runtime::oal::expr_to_json(&a.value) {
-            Some(v) => {
-                body.insert(name, v);
-            }
-            None => {
-                eprintln!("error: argument `{name}` is not a plain value");
-                return exit::USAGE;
-            }
-        }
-    }
     let client = Client::new(
         &args.cluster.clone().unwrap_or_else(client::default_cluster),
         args.token.clone(),
     )
     .fresh_calls(args.fresh);
     super::block_on(async move {
-        let path = if args.is_async {
-            format!("{path}?async=true")
-        } else {
-            path
-        };
         let mut answer: Value = match client.post(&path, &Value::Object(body)).await {
             Ok(v) => v,
             Err(e) => {
@@ -105,33 +70,13 @@ pub fn run(args: InvokeArgs) -> u8 {
             }
         };
         if args.is_async && args.wait {
-            let accepted: AcceptedResponse = match serde_json::from_value(answer) {
-                Ok(a) => a,
-                Err(e) => {
-                    eprintln!("error: the runtime's answer is not an accepted call: {e}");
+            answer = match finished(&client, answer).await {
+                Ok(v) => v,
+                Err(why) => {
+                    eprintln!("error: {why}");
                     return exit::FAILED;
                 }
             };
-            let id = accepted.invocation_id;
-            let inv = loop {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                match client
-                    .get::<InvocationResponse>(&format!("/api/invocations/{id}"))
-                    .await
-                {
-                    Ok(v) if v.status == InvocationStatus::Pending => continue,
-                    Ok(v) => break v,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return exit::FAILED;
-                    }
-                }
-            };
-            if let Some(e) = &inv.error {
-                eprintln!("error: {}", e.message);
-                return exit::FAILED;
-            }
-            answer = serde_json::to_value(&inv).unwrap_or(Value::Null);
         }
         if args.json || (args.is_async && !args.wait) {
             println!(
@@ -143,4 +88,50 @@ pub fn run(args: InvokeArgs) -> u8 {
         }
         exit::OK
     })
+}
+
+/// The invoke path and the JSON body of an object access expression.
+fn request(expr: &str) -> Result<(String, Map<String, Value>), String> {
+    let parsed = parse_access_expr(expr)
+        .map_err(|d| format!("`{expr}` is not an object access expression: {}", d.message))?;
+    let (path, args) = match &parsed.target {
+        AccessTarget::Object { id, function, args } => {
+            (format!("/api/objects/{id}/invoke/{}", function.name), args)
+        }
+        AccessTarget::Static {
+            package,
+            class,
+            function,
+            args,
+        } => {
+            let cls = match package {
+                Some(p) => format!("{p}.{}", class.name),
+                None => class.name.clone(),
+            };
+            (format!("/api/classes/{cls}/invoke/{}", function.name), args)
+        }
+    };
+    Ok((path, client::access_args(args)?))
+}
+
+/// The invocation an asynchronous call was `accepted` as, once it has finished (polled every
+/// 100 ms); an error when it failed.
+async fn finished(client: &Client, accepted: Value) -> Result<Value, String> {
+    let accepted: AcceptedResponse = serde_json::from_value(accepted)
+        .map_err(|e| format!("the runtime's answer is not an accepted call: {e}"))?;
+    let id = accepted.invocation_id;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let inv = client
+            .get::<InvocationResponse>(&format!("/api/invocations/{id}"))
+            .await
+            .map_err(|e| e.to_string())?;
+        if inv.status == InvocationStatus::Pending {
+            continue;
+        }
+        if let Some(e) = &inv.error {
+            return Err(e.message.clone());
+        }
+        return Ok(serde_json::to_value(&inv).unwrap_or(Value::Null));
+    }
 }

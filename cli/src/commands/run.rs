@@ -245,7 +245,7 @@ fn parse_target(t: &str) -> Result<Call, String> {
         } => Call {
             function: function.name,
             object: Some(id),
-            args: plain_args(&a)?,
+            args: client::access_args(&a)?,
             ..Call::default()
         },
         AccessTarget::Static {
@@ -258,26 +258,10 @@ fn parse_target(t: &str) -> Result<Call, String> {
                 .map(|p| format!("{p}.{}", class.name))
                 .unwrap_or(class.name),
             function: function.name,
-            args: plain_args(&a)?,
+            args: client::access_args(&a)?,
             ..Call::default()
         },
     })
-}
-
-/// The arguments of an access expression, each a plain value.
-fn plain_args(a: &[oaas_compiler::syntax::ast::Arg]) -> Result<Map<String, Value>, String> {
-    let mut m = Map::new();
-    for arg in a {
-        let name = arg
-            .name
-            .as_ref()
-            .map(|n| n.name.clone())
-            .unwrap_or_default();
-        let v = oaas_runtime::oal::expr_to_json(&arg.value)
-            .ok_or_else(|| format!("argument `{name}` is not a plain value"))?;
-        m.insert(name, v);
-    }
-    Ok(m)
 }
 
 /// A call named on its class: the class and member found (or the names there are), an
