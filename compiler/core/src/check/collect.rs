@@ -335,48 +335,52 @@ impl Checker<'_> {
         for id in ids {
             let (file, decl) = self.class_asts[&id];
             let parent = match &decl.parent {
-                None => {
-                    if Some(id) == self.model.object {
-                        None
-                    } else {
-                        self.model.object
-                    }
-                }
-                Some(p) => match self.lookup_type_name(file, &p.name) {
-                    Some(Symbol::Class(c)) => {
-                        self.reference(file, p.span, Symbol::Class(c));
-                        Some(c)
-                    }
-                    Some(Symbol::Record(r)) => {
-                        self.reference(file, p.span, Symbol::Record(r));
-                        let rloc = self.model.record(r).loc;
-                        let d = Diagnostic::new(
-                            Code::E0401,
-                            file,
-                            p.span,
-                            format!(
-                                "`{}` is a record, and a class can only extend a class",
-                                p.name
-                            ),
-                        )
-                        .label("a record")
-                        .secondary(rloc.file, rloc.span, "declared as a record here")
-                        .help("hold the record in a state field instead: `state data: Record`");
-                        self.diagnostics.push(d);
-                        self.model.object
-                    }
-                    _ => {
-                        if !self.is_failed_import(file, &p.name) {
-                            let d = self.unknown_type(file, p, "class");
-                            self.diagnostics.push(d);
-                        }
-                        self.model.object
-                    }
-                },
+                None if Some(id) == self.model.object => None,
+                None => self.model.object,
+                Some(p) => self.parent_named(file, p),
             };
             self.model.classes[id.0 as usize].parent = parent;
         }
-        // Cycles, found with petgraph's strongly connected components.
+        self.break_inheritance_cycles();
+    }
+
+    /// The class an `extends` names; `object` after an error (E0401 for a record, or the
+    /// unknown-type error).
+    fn parent_named(&mut self, file: FileId, p: &ast::Ident) -> Option<ClassId> {
+        match self.lookup_type_name(file, &p.name) {
+            Some(Symbol::Class(c)) => {
+                self.reference(file, p.span, Symbol::Class(c));
+                return Some(c);
+            }
+            Some(Symbol::Record(r)) => {
+                self.reference(file, p.span, Symbol::Record(r));
+                let rloc = self.model.record(r).loc;
+                let d = Diagnostic::new(
+                    Code::E0401,
+                    file,
+                    p.span,
+                    format!(
+                        "`{}` is a record, and a class can only extend a class",
+                        p.name
+                    ),
+                )
+                .label("a record")
+                .secondary(rloc.file, rloc.span, "declared as a record here")
+                .help("hold the record in a state field instead: `state data: Record`");
+                self.diagnostics.push(d);
+            }
+            _ if self.is_failed_import(file, &p.name) => {}
+            _ => {
+                let d = self.unknown_type(file, p, "class");
+                self.diagnostics.push(d);
+            }
+        }
+        self.model.object
+    }
+
+    /// E0400 on each class of an inheritance cycle (found with petgraph's strongly connected
+    /// components), whose parents then become `object` so that nothing after loops.
+    fn break_inheritance_cycles(&mut self) {
         let mut graph = DiGraph::<ClassId, ()>::new();
         let nodes: Vec<_> = self.model.class_ids().map(|c| graph.add_node(c)).collect();
         for c in self.model.class_ids() {
