@@ -666,76 +666,10 @@ impl<'t> Lower<'t> {
                         self.modifier(m, &mut modifiers);
                     }
                 }
-                Rule::state_decl | Rule::ref_decl => {
-                    let is_state = p.as_rule() == Rule::state_decl;
-                    let mut name = None;
-                    let mut ty = None;
-                    let mut default = None;
-                    for q in children(p) {
-                        match q.as_rule() {
-                            Rule::ident | Rule::word => name = Some(ident(q)),
-                            Rule::type_expr => ty = Some(self.type_expr(q)),
-                            Rule::default => {
-                                default = children(q).next().and_then(|e| self.expr(e))
-                            }
-                            _ => {}
-                        }
-                    }
-                    let (name, ty) = (name?, ty?);
-                    let kind = if is_state {
-                        MemberKind::State { ty, default }
-                    } else {
-                        MemberKind::Ref { ty, default }
-                    };
-                    result = Some((name, kind));
-                }
-                Rule::file_decl => {
-                    let mut name = None;
-                    let mut media_type = None;
-                    for q in children(p) {
-                        match q.as_rule() {
-                            Rule::ident | Rule::word => name = Some(ident(q)),
-                            Rule::string_lit => media_type = Some(self.string_lit(q)),
-                            _ => {}
-                        }
-                    }
-                    result = Some((name?, MemberKind::File { media_type }));
-                }
+                Rule::state_decl | Rule::ref_decl => result = Some(self.data_decl(p)?),
+                Rule::file_decl => result = Some(self.file_decl(p)?),
                 Rule::fn_decl | Rule::macro_decl => {
-                    let is_macro = p.as_rule() == Rule::macro_decl;
-                    let mut name = None;
-                    let mut params = Vec::new();
-                    let mut ret = None;
-                    let mut sig_span: Option<Span> = None;
-                    let mut body = None;
-                    for q in children(p) {
-                        match q.as_rule() {
-                            Rule::ident | Rule::word => name = Some(ident(q)),
-                            Rule::params => {
-                                sig_span = Some(span_of(&q));
-                                params = children(q).filter_map(|x| self.param(x)).collect();
-                            }
-                            Rule::ret_type => {
-                                let rspan = span_of(&q);
-                                sig_span = Some(sig_span.map(|s| s.cover(rspan)).unwrap_or(rspan));
-                                ret = children(q).next().map(|t| self.type_expr(t));
-                            }
-                            Rule::annotation => annotations.push(self.annotation(q)),
-                            Rule::macro_body => body = Some(self.macro_body(q)),
-                            _ => {}
-                        }
-                    }
-                    let name = name?;
-                    let sig = Signature {
-                        params,
-                        ret,
-                        span: sig_span.unwrap_or(name.span),
-                    };
-                    let kind = match (is_macro, body) {
-                        (true, Some(body)) => MemberKind::Macro { sig, body },
-                        _ => MemberKind::Fn(sig),
-                    };
-                    result = Some((name, kind));
+                    result = Some(self.callable_decl(p, &mut annotations)?)
                 }
                 _ => {}
             }
@@ -753,6 +687,86 @@ impl<'t> Lower<'t> {
             kind,
             span,
         })
+    }
+
+    /// A `state` or `ref` declaration: its name, and its type and default.
+    fn data_decl(&mut self, p: Pair<Rule>) -> Option<(Ident, MemberKind)> {
+        let is_state = p.as_rule() == Rule::state_decl;
+        let mut name = None;
+        let mut ty = None;
+        let mut default = None;
+        for q in children(p) {
+            match q.as_rule() {
+                Rule::ident | Rule::word => name = Some(ident(q)),
+                Rule::type_expr => ty = Some(self.type_expr(q)),
+                Rule::default => default = children(q).next().and_then(|e| self.expr(e)),
+                _ => {}
+            }
+        }
+        let (name, ty) = (name?, ty?);
+        let kind = if is_state {
+            MemberKind::State { ty, default }
+        } else {
+            MemberKind::Ref { ty, default }
+        };
+        Some((name, kind))
+    }
+
+    /// A `file` declaration: its name and media type.
+    fn file_decl(&mut self, p: Pair<Rule>) -> Option<(Ident, MemberKind)> {
+        let mut name = None;
+        let mut media_type = None;
+        for q in children(p) {
+            match q.as_rule() {
+                Rule::ident | Rule::word => name = Some(ident(q)),
+                Rule::string_lit => media_type = Some(self.string_lit(q)),
+                _ => {}
+            }
+        }
+        Some((name?, MemberKind::File { media_type }))
+    }
+
+    /// A `fn` or `macro` declaration: its name, signature and body; annotations written after
+    /// the signature join the member's `annotations`.
+    fn callable_decl(
+        &mut self,
+        p: Pair<Rule>,
+        annotations: &mut Vec<Annotation>,
+    ) -> Option<(Ident, MemberKind)> {
+        let is_macro = p.as_rule() == Rule::macro_decl;
+        let mut name = None;
+        let mut params = Vec::new();
+        let mut ret = None;
+        let mut sig_span: Option<Span> = None;
+        let mut body = None;
+        for q in children(p) {
+            match q.as_rule() {
+                Rule::ident | Rule::word => name = Some(ident(q)),
+                Rule::params => {
+                    sig_span = Some(span_of(&q));
+                    params = children(q).filter_map(|x| self.param(x)).collect();
+                }
+                Rule::ret_type => {
+                    let rspan = span_of(&q);
+                    sig_span = Some(sig_span.map(|s| s.cover(rspan)).unwrap_or(rspan));
+                    ret = children(q).next().map(|t| self.type_expr(t));
+                }
+                Rule::annotation => annotations.push(self.annotation(q)),
+                Rule::macro_body => body = Some(self.macro_body(q)),
+                _ => {}
+            }
+        }
+        let name = name?;
+        let sig = Signature {
+            params,
+            ret,
+            span: sig_span.unwrap_or(name.span),
+        };
+        let kind = match (is_macro, body) {
+            (true, Some(body)) => MemberKind::Macro { sig, body },
+            _ => MemberKind::Fn(sig),
+        };
+        Some((name, kind))
     }
 
     fn modifier(&mut self, m: Pair<Rule>, mods: &mut Modifiers) {
