@@ -11,7 +11,46 @@ use std::collections::HashMap;
 /// Builds the artifact of every user package. Call only on an analysis without errors.
 pub fn build(analysis: &Analysis, sources: &Sources, graphs: &[InvocationGraph]) -> Artifact {
     let model = &analysis.model;
-    // Source files: user files in file order, named relative to the package's directory.
+    let (files, file_index) = source_files(sources);
+    let emitter = Emitter {
+        model,
+        sources,
+        file_index,
+        graphs: graphs.iter().map(|g| (g.member, g)).collect(),
+    };
+    let record_defs = emitter.record_schemas();
+    let mut packages: Vec<PackageArtifact> = model
+        .packages
+        .iter()
+        .filter(|p| p.name != "std")
+        .map(|p| PackageArtifact {
+            name: p.name.clone(),
+            records: p
+                .records
+                .values()
+                .map(|rid| emitter.record(&p.name, *rid, &record_defs))
+                .collect(),
+            classes: p
+                .classes
+                .values()
+                .map(|cid| emitter.class(*cid, &record_defs))
+                .collect(),
+        })
+        .collect();
+    packages.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut artifact = Artifact {
+        format: FORMAT.to_string(),
+        version: String::new(),
+        packages,
+        sources: files,
+    };
+    artifact.version = artifact.content_hash();
+    artifact
+}
+
+/// The user's source files in file order, named relative to the package's directory, and
+/// each file's index among them.
+fn source_files(sources: &Sources) -> (Vec<SourceFile>, HashMap<FileId, u32>) {
     let mut file_index: HashMap<FileId, u32> = HashMap::new();
     let mut files = Vec::new();
     for (id, file) in sources.iter() {
@@ -28,85 +67,7 @@ pub fn build(analysis: &Analysis, sources: &Sources, graphs: &[InvocationGraph])
     for f in &mut files {
         f.path = f.path[root..].to_string();
     }
-    let graphs_by_member: HashMap<MemberId, &InvocationGraph> =
-        graphs.iter().map(|g| (g.member, g)).collect();
-    let emitter = Emitter {
-        model,
-        sources,
-        file_index,
-        graphs: graphs_by_member,
-    };
-    // The standard library's records (`Error`, what a `catch` sees) are never state.
-    let record_defs: BTreeMap<String, serde_json::Value> = model
-        .records
-        .iter()
-        .filter(|r| model.package(r.package).name != "std")
-        .map(|r| {
-            let qualified = format!("{}.{}", model.package(r.package).name, r.name);
-            let fields: Vec<(String, TypeRef, bool)> = r
-                .fields
-                .iter()
-                .map(|f| (f.name.clone(), emitter.ty(&f.ty, None), false))
-                .collect();
-            let mut s = schema::of_object(&fields, &BTreeMap::new());
-            if let Some(o) = s.as_object_mut() {
-                o.remove("$schema");
-            }
-            (qualified, s)
-        })
-        .collect();
-    let mut packages: Vec<PackageArtifact> = model
-        .packages
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.name != "std")
-        .map(|(_, p)| {
-            let records = p
-                .records
-                .values()
-                .map(|rid| {
-                    let r = model.record(*rid);
-                    let qualified = format!("{}.{}", p.name, r.name);
-                    let fields = r
-                        .fields
-                        .iter()
-                        .map(|f| FieldArtifact {
-                            name: f.name.clone(),
-                            ty: emitter.ty(&f.ty, None),
-                        })
-                        .collect();
-                    let mut schema = record_defs.get(&qualified).cloned().unwrap_or_default();
-                    schema["$defs"] =
-                        serde_json::Value::Object(record_defs.clone().into_iter().collect());
-                    RecordArtifact {
-                        name: r.name.clone(),
-                        qualified,
-                        fields,
-                        schema,
-                    }
-                })
-                .collect();
-            let classes = p
-                .classes
-                .values()
-                .map(|cid| emitter.class(*cid, &record_defs))
-                .collect();
-            PackageArtifact {
-                name: p.name.clone(),
-                records,
-                classes,
-            }
-        })
-        .collect();
-    packages.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut artifact = Artifact {
-        format: FORMAT.to_string(),
-        version: String::new(),
-        packages,
-        sources: files,
-    };
-    artifact.version = artifact.content_hash();
-    artifact
+    (files, file_index)
 }
 
 /// The length of the deepest directory (with its `/`) that holds every path: the package's
@@ -150,6 +111,57 @@ fn access(a: crate::syntax::ast::Access) -> Access {
 }
 
 impl Emitter<'_> {
+    /// The JSON Schema of every user record, by qualified name. The standard library's
+    /// records (`Error`, what a `catch` sees) are never state.
+    fn record_schemas(&self) -> BTreeMap<String, serde_json::Value> {
+        let model = self.model;
+        model
+            .records
+            .iter()
+            .filter(|r| model.package(r.package).name != "std")
+            .map(|r| {
+                let qualified = format!("{}.{}", model.package(r.package).name, r.name);
+                let fields: Vec<(String, TypeRef, bool)> = r
+                    .fields
+                    .iter()
+                    .map(|f| (f.name.clone(), self.ty(&f.ty, None), false))
+                    .collect();
+                let mut s = schema::of_object(&fields, &BTreeMap::new());
+                if let Some(o) = s.as_object_mut() {
+                    o.remove("$schema");
+                }
+                (qualified, s)
+            })
+            .collect()
+    }
+
+    /// A record of `package`, with its schema and the other records' as `$defs`.
+    fn record(
+        &self,
+        package: &str,
+        rid: model::RecordId,
+        record_defs: &BTreeMap<String, serde_json::Value>,
+    ) -> RecordArtifact {
+        let r = self.model.record(rid);
+        let qualified = format!("{package}.{}", r.name);
+        let fields = r
+            .fields
+            .iter()
+            .map(|f| FieldArtifact {
+                name: f.name.clone(),
+                ty: self.ty(&f.ty, None),
+            })
+            .collect();
+        let mut schema = record_defs.get(&qualified).cloned().unwrap_or_default();
+        schema["$defs"] = serde_json::Value::Object(record_defs.clone().into_iter().collect());
+        RecordArtifact {
+            name: r.name.clone(),
+            qualified,
+            fields,
+            schema,
+        }
+    }
+
     fn ty(&self, ty: &Ty, self_class: Option<ClassId>) -> TypeRef {
         match ty {
             Ty::Int => TypeRef::Int,
