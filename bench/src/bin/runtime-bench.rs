@@ -159,9 +159,14 @@ impl Rng {
     }
 }
 
-/// The calls of one phase: (object index, key index, value), drawn up front so both modes
-/// run the same sequence.
-fn workload(rng: &mut Rng, objects: usize, n: usize) -> Arc<Vec<(usize, usize, String)>> {
+/// One call of the workload: the object's index, the key's index and the value put.
+type Put = (usize, usize, String);
+
+/// A phase's calls, the same for every mode.
+type Workload = Arc<Vec<Put>>;
+
+/// The calls of one phase, drawn up front so every mode runs the same sequence.
+fn workload(rng: &mut Rng, objects: usize, n: usize) -> Workload {
     Arc::new(
         (0..n)
             .map(|_| (rng.below(objects), rng.below(KEYS), rng.text(VALUE_LEN)))
@@ -405,7 +410,7 @@ async fn run_phase(
     target: &Arc<Target>,
     mode: Mode,
     concurrency: usize,
-    calls: &Arc<Vec<(usize, usize, String)>>,
+    calls: &Workload,
 ) -> Result<Stats, String> {
     let next = Arc::new(AtomicUsize::new(0));
     let cpu = cpu_time();
@@ -472,22 +477,11 @@ fn machine() -> String {
     format!("{n} cores, {cpu}")
 }
 
-async fn bench(o: Options) -> Result<(), String> {
-    // The container: the Rust SDK's record example, in-process on an ephemeral port (or
-    // one given with --container, e.g. `PORT=8080 target/release/examples/record`).
-    let container = match &o.container {
-        Some(url) => url.clone(),
-        None => {
-            let (listener, url) = oaas_bench::runtime::ephemeral().await?;
-            tokio::spawn(async move {
-                if let Err(e) = record::functions().serve(listener).await {
-                    eprintln!("container: {e}");
-                }
-            });
-            url
-        }
-    };
+/// One phase's figures for one mode: its label, its concurrency and what it measured.
+type Row = (&'static str, usize, Stats);
 
+async fn bench(o: Options) -> Result<(), String> {
+    let container = start_container(&o).await?;
     // The runtime, with a fresh data folder.
     let (data, remove_data) = match &o.data {
         Some(d) => (d.clone(), false),
@@ -508,27 +502,7 @@ async fn bench(o: Options) -> Result<(), String> {
         "package record\n\n@url(\"{container}\")\nclass Record {{\n  public state data: json = {{}}\n  public state count: int = 0\n  public mut fn put(key: string, value: string)\n  public mut fn increment(by: int = 1) -> int\n  public fn read_count() -> int\n}}\n"
     );
     oaas_bench::runtime::deploy(&client, &runtime, "record.oaas", &source).await?;
-
-    // 1000 objects, created 64 at a time.
-    eprintln!("creating {} objects ...", o.objects);
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut creators = Vec::new();
-    for _ in 0..64 {
-        let (client, next, base, n) = (client.clone(), next.clone(), runtime.clone(), o.objects);
-        creators.push(tokio::spawn(async move {
-            let mut ids = Vec::new();
-            while next.fetch_add(1, Ordering::Relaxed) < n {
-                let created =
-                    oaas_bench::runtime::create_object(&client, &base, "record.Record").await?;
-                ids.push(created["id"].as_str().unwrap_or_default().to_string());
-            }
-            Ok::<_, String>(ids)
-        }));
-    }
-    let mut ids = Vec::new();
-    for c in creators {
-        ids.extend(c.await.map_err(|e| e.to_string())??);
-    }
+    let ids = create_objects(&client, &runtime, o.objects).await?;
 
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let keys: Vec<String> = (0..KEYS).map(|_| rng.text(KEY_LEN)).collect();
@@ -546,64 +520,15 @@ async fn bench(o: Options) -> Result<(), String> {
     });
 
     // Same calls for every mode, phase by phase.
-    let warm = workload(&mut rng, o.objects, o.warmup);
-    let c1 = workload(&mut rng, o.objects, o.calls_c1);
-    let c64 = workload(&mut rng, o.objects, o.calls_c64);
-    let mut results = Vec::new();
-    let mut tx_per_call = Vec::new();
-    for (name, conc, calls) in [("warm-up", 8, &warm), ("c=1", 1, &c1), ("c=64", 64, &c64)] {
-        for mode in [Mode::Runtime, Mode::Forward, Mode::Direct] {
-            if o.only.is_some_and(|m| m != mode) {
-                continue;
-            }
-            let label = mode.label();
-            eprintln!("{label} {name}: {} calls ...", calls.len());
-            let before = transactions(&o.store).await;
-            let s = run_phase(&target, mode, conc, calls).await?;
-            if let (Some(a), Some(b)) = (before, transactions(&o.store).await) {
-                if mode == Mode::Runtime && name != "warm-up" {
-                    let per_call = b.saturating_sub(a) as f64 / calls.len() as f64;
-                    eprintln!("  PostgreSQL transactions per call: {per_call:.2}");
-                    tx_per_call.push((conc, per_call));
-                }
-            }
-            if name != "warm-up" {
-                results.push((label, conc, s));
-            }
-        }
-    }
-
-    // Check that the runtime stored every put (no lost update): each object has one
-    // version per call and exactly the keys put into it. (The direct run may lose updates
-    // when two calls on one object overlap: it has no platform to order them.)
-    let mut expected: Vec<(u64, std::collections::HashSet<usize>)> =
-        vec![(1, Default::default()); target.ids.len()];
-    for (object, key, _) in warm.iter().chain(c1.iter()).chain(c64.iter()) {
-        expected[*object].0 += 1;
-        expected[*object].1.insert(*key);
-    }
-    for (i, (version, keys)) in
-        expected
-            .iter()
-            .enumerate()
-            .take(if o.only.is_some_and(|m| m != Mode::Runtime) {
-                0
-            } else {
-                50
-            })
-    {
-        let url = format!("{runtime}/api/objects/{}", target.ids[i]);
-        let obj = oaas_bench::runtime::json_of(target.client.get(url)).await?;
-        let stored = obj
-            .pointer("/state/data")
-            .and_then(Value::as_object)
-            .map(|m| m.len());
-        if obj["version"].as_u64() != Some(*version) || stored != Some(keys.len()) {
-            return Err(format!(
-                "object {i}: expected version {version} with {} keys, the runtime has {obj}",
-                keys.len()
-            ));
-        }
+    let phases = [
+        ("warm-up", 8, workload(&mut rng, o.objects, o.warmup)),
+        ("c=1", 1, workload(&mut rng, o.objects, o.calls_c1)),
+        ("c=64", 64, workload(&mut rng, o.objects, o.calls_c64)),
+    ];
+    let (results, tx_per_call) = run_phases(&o, &target, &phases).await?;
+    if o.only.is_none_or(|m| m == Mode::Runtime) {
+        let all = phases.iter().flat_map(|(_, _, calls)| calls.iter());
+        verify_stored(&target, &runtime, all).await?;
     }
 
     let db_size = std::fs::metadata(data.join("oaas.db"))
@@ -618,7 +543,125 @@ async fn bench(o: Options) -> Result<(), String> {
             let _ = std::fs::remove_dir_all(oaas_bench::runtime::replica_data(&data, n));
         }
     }
+    print_setup(&o, db_size, &tx_per_call, fsync);
+    print_results(&results, fsync);
+    Ok(())
+}
 
+/// The container: the Rust SDK's record example, in-process on an ephemeral port (or one
+/// given with --container, e.g. `PORT=8080 target/release/examples/record`).
+async fn start_container(o: &Options) -> Result<String, String> {
+    if let Some(url) = &o.container {
+        return Ok(url.clone());
+    }
+    let (listener, url) = oaas_bench::runtime::ephemeral().await?;
+    tokio::spawn(async move {
+        if let Err(e) = record::functions().serve(listener).await {
+            eprintln!("container: {e}");
+        }
+    });
+    Ok(url)
+}
+
+/// `n` new `record.Record` objects, created 64 at a time; their ids.
+async fn create_objects(
+    client: &reqwest::Client,
+    runtime: &str,
+    n: usize,
+) -> Result<Vec<String>, String> {
+    eprintln!("creating {n} objects ...");
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut creators = Vec::new();
+    for _ in 0..64 {
+        let (client, next, base) = (client.clone(), next.clone(), runtime.to_string());
+        creators.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                let created =
+                    oaas_bench::runtime::create_object(&client, &base, "record.Record").await?;
+                ids.push(created["id"].as_str().unwrap_or_default().to_string());
+            }
+            Ok::<_, String>(ids)
+        }));
+    }
+    let mut ids = Vec::new();
+    for c in creators {
+        ids.extend(c.await.map_err(|e| e.to_string())??);
+    }
+    Ok(ids)
+}
+
+/// Every phase in every mode (or the one `--only` names); the figures of all but the
+/// warm-up, and the PostgreSQL transactions per call of the runtime's phases.
+async fn run_phases(
+    o: &Options,
+    target: &Arc<Target>,
+    phases: &[(&str, usize, Workload)],
+) -> Result<(Vec<Row>, Vec<(usize, f64)>), String> {
+    let mut results = Vec::new();
+    let mut tx_per_call = Vec::new();
+    for (name, conc, calls) in phases {
+        for mode in [Mode::Runtime, Mode::Forward, Mode::Direct] {
+            if o.only.is_some_and(|m| m != mode) {
+                continue;
+            }
+            let label = mode.label();
+            eprintln!("{label} {name}: {} calls ...", calls.len());
+            let before = transactions(&o.store).await;
+            let s = run_phase(target, mode, *conc, calls).await?;
+            if let (Some(a), Some(b)) = (before, transactions(&o.store).await) {
+                if mode == Mode::Runtime && *name != "warm-up" {
+                    let per_call = b.saturating_sub(a) as f64 / calls.len() as f64;
+                    eprintln!("  PostgreSQL transactions per call: {per_call:.2}");
+                    tx_per_call.push((*conc, per_call));
+                }
+            }
+            if *name != "warm-up" {
+                results.push((label, *conc, s));
+            }
+        }
+    }
+    Ok((results, tx_per_call))
+}
+
+/// Checks that the runtime stored every put (no lost update): each of the first 50 objects
+/// has one version per call and exactly the keys put into it. (The direct run may lose
+/// updates when two calls on one object overlap: it has no platform to order them.)
+async fn verify_stored<'a>(
+    target: &Target,
+    runtime: &str,
+    calls: impl Iterator<Item = &'a Put>,
+) -> Result<(), String> {
+    let mut expected: Vec<(u64, std::collections::HashSet<usize>)> =
+        vec![(1, Default::default()); target.ids.len()];
+    for (object, key, _) in calls {
+        expected[*object].0 += 1;
+        expected[*object].1.insert(*key);
+    }
+    for (i, (version, keys)) in expected.iter().enumerate().take(50) {
+        let url = format!("{runtime}/api/objects/{}", target.ids[i]);
+        let obj = oaas_bench::runtime::json_of(target.client.get(url)).await?;
+        let stored = obj
+            .pointer("/state/data")
+            .and_then(Value::as_object)
+            .map(|m| m.len());
+        if obj["version"].as_u64() != Some(*version) || stored != Some(keys.len()) {
+            return Err(format!(
+                "object {i}: expected version {version} with {} keys, the runtime has {obj}",
+                keys.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What ran: the workload, the machine, the store and the disk.
+fn print_setup(
+    o: &Options,
+    db_size: u64,
+    tx_per_call: &[(usize, f64)],
+    fsync: (Duration, Duration),
+) {
     println!(
         "JSON-update workload: {} objects, keys from {KEYS} ({KEY_LEN} B), values {VALUE_LEN} B, Rust SDK container",
         o.objects
@@ -639,7 +682,7 @@ async fn bench(o: Options) -> Result<(), String> {
                     false => "each object's calls to the replicas in turn",
                 }
             );
-            for (conc, per_call) in &tx_per_call {
+            for (conc, per_call) in tx_per_call {
                 println!("  c={conc}: {per_call:.2} PostgreSQL transactions per call");
             }
         }
@@ -650,9 +693,13 @@ async fn bench(o: Options) -> Result<(), String> {
         ms(fsync.1)
     );
     println!();
+}
+
+/// The table of figures, each mode against the others in the same run, and the goals.
+fn print_results(results: &[Row], fsync: (Duration, Duration)) {
     println!("| mode    | concurrency | calls  | throughput (calls/s) | p50 (ms) | p99 (ms) | CPU/call (us) |");
     println!("| ------- | ----------- | ------ | -------------------- | -------- | -------- | ------------- |");
-    for (label, conc, s) in &results {
+    for (label, conc, s) in results {
         println!(
             "| {label:<7} | {conc:>11} | {:>6} | {:>20.0} | {:>8.3} | {:>8.3} | {:>13.0} |",
             s.calls,
@@ -706,7 +753,6 @@ async fn bench(o: Options) -> Result<(), String> {
             ms(fsync.0)
         );
     }
-    Ok(())
 }
 
 /// Transactions committed so far in the PostgreSQL database of the store (its statistics);
