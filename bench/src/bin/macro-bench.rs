@@ -151,45 +151,118 @@ async fn main() {
 /// What `--only` may name.
 const SIDES: [&str; 3] = ["macro", "forward", "direct"];
 
-async fn run() -> Result<(), String> {
-    if std::env::args().any(|a| a == "--help" || a == "-h") {
-        println!("macro-bench [--quick] [--calls-c1 N] [--calls-c64 N] [--store postgres://USER@HOST:PORT/DB [--replicas N] [--store-connections N]] [--only macro|forward|direct]");
-        return Ok(());
+/// The command line.
+struct Options {
+    calls_c1: usize,
+    calls_c64: usize,
+    store: oaas_runtime::StoreLocation,
+    replicas: usize,
+    connections: usize,
+    /// The one side to run (`--only`), or all.
+    only: Option<String>,
+}
+
+impl Options {
+    /// Whether `side` runs.
+    fn runs(&self, side: &str) -> bool {
+        self.only.as_deref().is_none_or(|o| o == side)
     }
-    let quick = std::env::args().any(|a| a == "--quick");
-    let arg = |name: &str, default: usize| -> usize {
-        let args: Vec<String> = std::env::args().collect();
+}
+
+fn options() -> Result<Options, String> {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let value = |name: &str| {
         args.iter()
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
     };
-    let calls_c1 = arg("--calls-c1", if quick { 100 } else { 1000 });
-    let calls_c64 = arg("--calls-c64", if quick { 1000 } else { 10_000 });
-    let args: Vec<String> = std::env::args().collect();
-    let store = match args.iter().position(|a| a == "--store") {
-        Some(i) => oaas_runtime::StoreLocation::parse(args.get(i + 1).map_or("", |s| s))?,
+    let arg = |name: &str, default: usize| -> usize {
+        value(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+    };
+    let store = match value("--store") {
+        Some(url) => oaas_runtime::StoreLocation::parse(url)?,
+        None if args.iter().any(|a| a == "--store") => oaas_runtime::StoreLocation::parse("")?,
         None => oaas_runtime::StoreLocation::Sqlite,
     };
-    let replicas = arg("--replicas", 1).clamp(1, 8);
-    let connections = arg(
-        "--store-connections",
-        oaas_runtime::store::postgres::DEFAULT_CONNECTIONS,
-    );
-    let only = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
+    let only = value("--only").cloned();
     if let Some(side) = only.as_deref().filter(|o| !SIDES.contains(o)) {
         return Err(format!(
             "--only: `{side}` is none of `macro`, `forward` and `direct`"
         ));
     }
-    let runs = |side: &str| only.as_deref().is_none_or(|o| o == side);
+    Ok(Options {
+        calls_c1: arg("--calls-c1", if quick { 100 } else { 1000 }),
+        calls_c64: arg("--calls-c64", if quick { 1000 } else { 10_000 }),
+        store,
+        replicas: arg("--replicas", 1).clamp(1, 8),
+        connections: arg(
+            "--store-connections",
+            oaas_runtime::store::postgres::DEFAULT_CONNECTIONS,
+        ),
+        only,
+    })
+}
 
-    // The container, in-process on an ephemeral port.
+/// One macro through the runtime at `url`, checked: `three(x: i)` is i + 3.
+async fn macro_call(client: reqwest::Client, url: String, i: usize) -> Result<(), String> {
+    let r = client
+        .post(&url)
+        .json(&json!({"x": i}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let v: Value = r.json().await.map_err(|e| e.to_string())?;
+    if v["result"].as_i64() != Some(i as i64 + 3) {
+        return Err(format!("wrong macro result: {v}"));
+    }
+    Ok(())
+}
+
+/// The macro's three steps as three direct calls of the container at `url`, each taking
+/// the last one's result.
+async fn direct_calls(
+    client: reqwest::Client,
+    url: String,
+    id: String,
+    i: usize,
+) -> Result<(), String> {
+    let mut x = i as i64;
+    for step in 0..3 {
+        let r = client
+            .post(&url)
+            .header("ce-specversion", "1.0")
+            .json(&task(&id, i, step, x))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        x = value_of(&r.bytes().await.map_err(|e| e.to_string())?)?;
+    }
+    if x != i as i64 + 3 {
+        return Err("wrong direct result".into());
+    }
+    Ok(())
+}
+
+/// The three steps through the bare forwarder at `url`.
+async fn forward_call(client: reqwest::Client, url: String, i: usize) -> Result<(), String> {
+    let r = client
+        .post(format!("{url}/{i}"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !r.status().is_success() {
+        return Err(format!("forwarder answered {}", r.status()));
+    }
+    let x = value_of(&r.bytes().await.map_err(|e| e.to_string())?)?;
+    if x != i as i64 + 3 {
+        return Err("wrong forwarded result".into());
+    }
+    Ok(())
+}
+
+/// The container, in-process on an ephemeral port; its URL.
+async fn start_container() -> Result<String, String> {
     let (listener, container) = runtime::ephemeral().await?;
     tokio::spawn(async move {
         let _ = Functions::new()
@@ -197,10 +270,19 @@ async fn run() -> Result<(), String> {
             .serve(listener)
             .await;
     });
+    Ok(container)
+}
 
+async fn run() -> Result<(), String> {
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        println!("macro-bench [--quick] [--calls-c1 N] [--calls-c64 N] [--store postgres://USER@HOST:PORT/DB [--replicas N] [--store-connections N]] [--only macro|forward|direct]");
+        return Ok(());
+    }
+    let o = options()?;
+    let container = start_container().await?;
     // The runtimes, on a fresh store.
     let data = std::env::temp_dir().join(format!("oaas-macro-bench-{}", std::process::id()));
-    let runtimes = runtime::start_replicas(&store, replicas, connections, &data).await?;
+    let runtimes = runtime::start_replicas(&o.store, o.replicas, o.connections, &data).await?;
     let base = runtimes[0].url();
     let client = runtime::client(256, &runtimes[0].token)?;
     let source = format!(
@@ -210,72 +292,19 @@ async fn run() -> Result<(), String> {
     let created = runtime::create_object(&client, &base, "chain.Chain").await?;
     let id = created["id"].as_str().unwrap_or_default().to_string();
 
-    let macro_op = {
-        let urls: Vec<String> = runtimes
+    let urls: Arc<Vec<String>> = Arc::new(
+        runtimes
             .iter()
             .map(|r| format!("{}/api/objects/{id}/invoke/three", r.url()))
-            .collect();
-        let client = client.clone();
-        move |i: usize| {
-            let (client, url) = (client.clone(), urls[i % urls.len()].clone());
-            async move {
-                let r = client
-                    .post(&url)
-                    .json(&json!({"x": i}))
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let v: Value = r.json().await.map_err(|e| e.to_string())?;
-                if v["result"].as_i64() != Some(i as i64 + 3) {
-                    return Err(format!("wrong macro result: {v}"));
-                }
-                Ok(())
-            }
-        }
-    };
-    let direct_op = {
-        let (client, url, id) = (client.clone(), format!("{container}/"), id.clone());
-        move |i: usize| {
-            let (client, url, id) = (client.clone(), url.clone(), id.clone());
-            async move {
-                let mut x = i as i64;
-                for step in 0..3 {
-                    let r = client
-                        .post(&url)
-                        .header("ce-specversion", "1.0")
-                        .json(&task(&id, i, step, x))
-                        .send()
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    x = value_of(&r.bytes().await.map_err(|e| e.to_string())?)?;
-                }
-                if x != i as i64 + 3 {
-                    return Err("wrong direct result".into());
-                }
-                Ok(())
-            }
-        }
-    };
+            .collect(),
+    );
+    let (c, u) = (client.clone(), urls.clone());
+    let macro_op = Arc::new(move |i: usize| macro_call(c.clone(), u[i % u.len()].clone(), i));
+    let (c, url, obj) = (client.clone(), format!("{container}/"), id.clone());
+    let direct_op = Arc::new(move |i: usize| direct_calls(c.clone(), url.clone(), obj.clone(), i));
     let forwarder = start_forwarder(&container, &id).await?;
-    let forward_op = {
-        let client = client.clone();
-        move |i: usize| {
-            let (client, url) = (client.clone(), format!("{forwarder}/{i}"));
-            async move {
-                let r = client.post(&url).send().await.map_err(|e| e.to_string())?;
-                if !r.status().is_success() {
-                    return Err(format!("forwarder answered {}", r.status()));
-                }
-                let x = value_of(&r.bytes().await.map_err(|e| e.to_string())?)?;
-                if x != i as i64 + 3 {
-                    return Err("wrong forwarded result".into());
-                }
-                Ok(())
-            }
-        }
-    };
-    let (macro_op, direct_op) = (Arc::new(macro_op), Arc::new(direct_op));
-    let forward_op = Arc::new(forward_op);
+    let c = client.clone();
+    let forward_op = Arc::new(move |i: usize| forward_call(c.clone(), forwarder.clone(), i));
     // Warm up every path (connections, caches, the container).
     {
         let (m, d, f) = (macro_op.clone(), direct_op.clone(), forward_op.clone());
@@ -284,52 +313,55 @@ async fn run() -> Result<(), String> {
         measure(50, 4, move |i| f(i)).await?;
     }
     println!(
-        "three-step macro vs. three direct calls ({} cores; store: {}, {replicas} runtime(s), at most {connections} PostgreSQL connections each)",
+        "three-step macro vs. three direct calls ({} cores; store: {}, {} runtime(s), at most {} PostgreSQL connections each)",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
-        match &store {
+        match &o.store {
             oaas_runtime::StoreLocation::Sqlite => "SQLite",
             oaas_runtime::StoreLocation::Postgres(_) => "PostgreSQL",
-        }
+        },
+        o.replicas,
+        o.connections
     );
     println!(
         "{:<8} {:>5} {:>8} {:>12} {:>10} {:>10}",
         "mode", "conc", "calls", "ops/s", "p50 ms", "p99 ms"
     );
-    for (concurrency, calls) in [(1usize, calls_c1), (64, calls_c64)] {
+    for (concurrency, calls) in [(1usize, o.calls_c1), (64, o.calls_c64)] {
         let d = direct_op.clone();
-        let n = if runs("direct") { calls } else { 0 };
+        let n = if o.runs("direct") { calls } else { 0 };
         let direct = measure(n, concurrency, move |i| d(i)).await?;
         let f = forward_op.clone();
-        let n = if runs("forward") { calls } else { 0 };
+        let n = if o.runs("forward") { calls } else { 0 };
         let forward = measure(n, concurrency, move |i| f(i + 2_000_000)).await?;
         let m = macro_op.clone();
-        let n = if runs("macro") { calls } else { 0 };
+        let n = if o.runs("macro") { calls } else { 0 };
         let through = measure(n, concurrency, move |i| m(i + 1_000_000)).await?;
-        for (name, s) in [
-            ("direct", &direct),
-            ("forward", &forward),
-            ("macro", &through),
-        ] {
-            println!(
-                "{name:<8} {concurrency:>5} {calls:>8} {:>12.0} {:>10.3} {:>10.3}",
-                s.throughput,
-                ms(s.p50),
-                ms(s.p99)
-            );
-        }
-        println!(
-            "  c={concurrency}: the macro adds {:.3} ms to p50; throughput ratio macro/direct = {:.2}, forward/direct = {:.2}, macro/forward = {:.2}",
-            ms(through.p50) - ms(direct.p50),
-            through.throughput / direct.throughput,
-            forward.throughput / direct.throughput,
-            through.throughput / forward.throughput
-        );
+        print_round(concurrency, calls, &direct, &forward, &through);
     }
     for (n, rt) in runtimes.into_iter().enumerate() {
         rt.stop().await;
         let _ = std::fs::remove_dir_all(runtime::replica_data(&data, n));
     }
     Ok(())
+}
+
+/// One concurrency's figures, and the macro and the forwarder against the direct calls.
+fn print_round(concurrency: usize, calls: usize, direct: &Stats, forward: &Stats, through: &Stats) {
+    for (name, s) in [("direct", direct), ("forward", forward), ("macro", through)] {
+        println!(
+            "{name:<8} {concurrency:>5} {calls:>8} {:>12.0} {:>10.3} {:>10.3}",
+            s.throughput,
+            ms(s.p50),
+            ms(s.p99)
+        );
+    }
+    println!(
+        "  c={concurrency}: the macro adds {:.3} ms to p50; throughput ratio macro/direct = {:.2}, forward/direct = {:.2}, macro/forward = {:.2}",
+        ms(through.p50) - ms(direct.p50),
+        through.throughput / direct.throughput,
+        forward.throughput / direct.throughput,
+        through.throughput / forward.throughput
+    );
 }
