@@ -647,6 +647,60 @@ fn dispatch<'a>(
     }
 }
 
+/// Records how node `id` (run as `task`) ended: its output in the scope and its record
+/// succeeded, or its failure in the level; a `return` ends the level with its value.
+fn settle(
+    run: &MacroRun,
+    graph: &GraphArtifact,
+    level: &mut Level,
+    scope: &mut Scope,
+    (id, task): (u32, &TaskId),
+    outcome: NodeOutcome,
+) {
+    let node = graph.nodes.iter().find(|n| n.id == id);
+    let label = node.map(|n| n.label.as_str()).unwrap_or_default();
+    let key = node_key(id, &scope.path);
+    let outcome = match outcome {
+        NodeOutcome::Returned(v) => {
+            level.returned = Some((v.clone(), label.to_string()));
+            NodeOutcome::Done(v)
+        }
+        other => other,
+    };
+    match outcome {
+        NodeOutcome::Done(v) | NodeOutcome::Returned(v) => {
+            let internal = node.is_some_and(|n| is_internal(&run.artifact, graph, n));
+            let reused = run.calls.reused(task);
+            run.progress.set(
+                key,
+                NodeRecord {
+                    output: Some(v.clone()),
+                    internal,
+                    reused,
+                    ..record(NodeStatus::Succeeded, label)
+                },
+            );
+            scope.outputs.insert(id, v);
+            level.done.insert(id);
+        }
+        NodeOutcome::Failed(mut f) => {
+            let msg = f
+                .first()
+                .map(|x| x.message.clone())
+                .unwrap_or_else(|| "failed".into());
+            run.progress.set(
+                key,
+                NodeRecord {
+                    error: Some(msg.clone()),
+                    ..record(NodeStatus::Failed, label)
+                },
+            );
+            level.failed.insert(id, msg);
+            level.failures.append(&mut f);
+        }
+    }
+}
+
 /// Runs one level of a graph to its result.
 fn run_level(
     run: Arc<MacroRun>,
@@ -674,56 +728,7 @@ fn run_level(
                     continue;
                 }
             };
-            let label = graph
-                .nodes
-                .iter()
-                .find(|n| n.id == id)
-                .map(|n| n.label.as_str())
-                .unwrap_or_default();
-            let key = node_key(id, &scope.path);
-            let outcome = match outcome {
-                NodeOutcome::Returned(v) => {
-                    level.returned = Some((v.clone(), label.to_string()));
-                    NodeOutcome::Done(v)
-                }
-                other => other,
-            };
-            match outcome {
-                NodeOutcome::Done(v) | NodeOutcome::Returned(v) => {
-                    let internal = graph
-                        .nodes
-                        .iter()
-                        .find(|n| n.id == id)
-                        .is_some_and(|n| is_internal(&run.artifact, &graph, n));
-                    let reused = run.calls.reused(&task);
-                    run.progress.set(
-                        key,
-                        NodeRecord {
-                            output: Some(v.clone()),
-                            internal,
-                            reused,
-                            ..record(NodeStatus::Succeeded, label)
-                        },
-                    );
-                    scope.outputs.insert(id, v);
-                    level.done.insert(id);
-                }
-                NodeOutcome::Failed(mut f) => {
-                    let msg = f
-                        .first()
-                        .map(|x| x.message.clone())
-                        .unwrap_or_else(|| "failed".into());
-                    run.progress.set(
-                        key,
-                        NodeRecord {
-                            error: Some(msg.clone()),
-                            ..record(NodeStatus::Failed, label)
-                        },
-                    );
-                    level.failed.insert(id, msg);
-                    level.failures.append(&mut f);
-                }
-            }
+            settle(&run, &graph, &mut level, &mut scope, (id, &task), outcome);
         }
         if !level.failures.is_empty() {
             return Err(level.failures);
