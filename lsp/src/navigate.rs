@@ -195,22 +195,9 @@ pub fn prepare_rename(
     }))
 }
 
-/// Rename: every place naming the symbol (and what must change with it), refused when the
-/// new name is not a name, the symbol is the standard library's, or the renamed workspace
-/// would have more errors than now.
-#[allow(clippy::mutable_key_type)] // `WorkspaceEdit::changes` is keyed by `Uri`
-pub fn rename(
-    snap: &Snapshot,
-    params: &lsp::RenameParams,
-) -> Result<Option<lsp::WorkspaceEdit>, String> {
-    let Some((file, offset)) = snap.offset(&params.text_document_position) else {
-        return Ok(None);
-    };
-    let Some((_, symbol)) = snap.index.at(file, offset) else {
-        return Ok(None);
-    };
-    renamable(snap, symbol)?;
-    let new_name = params.new_name.trim();
+/// A new name must be a word (letters, digits and `_`, not starting with a digit), and not a
+/// keyword unless it names a member or a record field (which may be).
+fn valid_new_name(symbol: Symbol, new_name: &str) -> Result<(), String> {
     let is_word = new_name
         .chars()
         .next()
@@ -227,49 +214,75 @@ pub fn rename(
     if !keyword_ok && KEYWORDS.contains(&new_name) {
         return Err(format!("`{new_name}` is a keyword"));
     }
+    Ok(())
+}
+
+/// Tries the rename on a copy of the workspace; an error naming the first new error when
+/// the copy has more errors than the workspace has now.
+fn no_new_errors(
+    snap: &Snapshot,
+    by_file: &HashMap<FileId, Vec<Loc>>,
+    new_name: &str,
+) -> Result<(), String> {
+    let mut trial = Workspace::new();
+    for (id, source) in snap.workspace.sources.iter().skip(1) {
+        let mut text = source.text.clone();
+        if let Some(locs) = by_file.get(&id) {
+            let mut spans: Vec<_> = locs.iter().map(|l| l.span).collect();
+            spans.sort();
+            spans.dedup();
+            for span in spans.iter().rev() {
+                if text.get(span.range()).is_some() {
+                    text.replace_range(span.range(), new_name);
+                }
+            }
+        }
+        trial.add_file(source.path.clone(), text);
+    }
+    let after = trial.check();
+    if after.error_count() <= snap.analysis.error_count() {
+        return Ok(());
+    }
+    let before: HashSet<(oaas_compiler::Code, String)> = snap
+        .analysis
+        .diagnostics
+        .iter()
+        .map(|d| (d.code, d.message.clone()))
+        .collect();
+    let new = after
+        .diagnostics
+        .iter()
+        .find(|d| d.is_error() && !before.contains(&(d.code, d.message.clone())))
+        .or_else(|| after.diagnostics.iter().find(|d| d.is_error()));
+    let why = new
+        .map(|d| format!(": {} ({})", d.message, d.code))
+        .unwrap_or_default();
+    Err(format!("renaming to `{new_name}` would cause errors{why}"))
+}
+
+/// Rename: every place naming the symbol (and what must change with it), refused when the
+/// new name is not a name, the symbol is the standard library's, or the renamed workspace
+/// would have more errors than now.
+#[allow(clippy::mutable_key_type)] // `WorkspaceEdit::changes` is keyed by `Uri`
+pub fn rename(
+    snap: &Snapshot,
+    params: &lsp::RenameParams,
+) -> Result<Option<lsp::WorkspaceEdit>, String> {
+    let Some((file, offset)) = snap.offset(&params.text_document_position) else {
+        return Ok(None);
+    };
+    let Some((_, symbol)) = snap.index.at(file, offset) else {
+        return Ok(None);
+    };
+    renamable(snap, symbol)?;
+    let new_name = params.new_name.trim();
+    valid_new_name(symbol, new_name)?;
     let places = snap.index.places(&rename_set(snap, symbol));
     let mut by_file: HashMap<FileId, Vec<Loc>> = HashMap::new();
     for loc in places {
         by_file.entry(loc.file).or_default().push(loc);
     }
-    // Try the rename on a copy and compare the errors.
-    let mut trial = Workspace::new();
-    for (id, source) in snap.workspace.sources.iter().skip(1) {
-        let text = match by_file.get(&id) {
-            Some(locs) => {
-                let mut text = source.text.clone();
-                let mut spans: Vec<_> = locs.iter().map(|l| l.span).collect();
-                spans.sort();
-                spans.dedup();
-                for span in spans.iter().rev() {
-                    if text.get(span.range()).is_some() {
-                        text.replace_range(span.range(), new_name);
-                    }
-                }
-                text
-            }
-            None => source.text.clone(),
-        };
-        trial.add_file(source.path.clone(), text);
-    }
-    let after = trial.check();
-    if after.error_count() > snap.analysis.error_count() {
-        let before: HashSet<(oaas_compiler::Code, String)> = snap
-            .analysis
-            .diagnostics
-            .iter()
-            .map(|d| (d.code, d.message.clone()))
-            .collect();
-        let new = after
-            .diagnostics
-            .iter()
-            .find(|d| d.is_error() && !before.contains(&(d.code, d.message.clone())))
-            .or_else(|| after.diagnostics.iter().find(|d| d.is_error()));
-        let why = new
-            .map(|d| format!(": {} ({})", d.message, d.code))
-            .unwrap_or_default();
-        return Err(format!("renaming to `{new_name}` would cause errors{why}"));
-    }
+    no_new_errors(snap, &by_file, new_name)?;
     let mut changes: HashMap<lsp::Uri, Vec<lsp::TextEdit>> = HashMap::new();
     for (id, locs) in by_file {
         let Some(uri) = snap.uri(id) else { continue };
