@@ -94,81 +94,99 @@ pub fn run(args: ObjectsArgs) -> u8 {
                 filters,
                 limit,
                 after,
-            } => {
-                let mut q = vec![format!("limit={limit}")];
-                match pairs(&filters) {
-                    Ok(p) => q.extend(
-                        p.into_iter()
-                            .map(|(k, v)| format!("{}={}", encode(&k), encode(&v))),
-                    ),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return exit::USAGE;
-                    }
-                }
-                if let Some(a) = after {
-                    q.push(format!("after={}", encode(&a)));
-                }
-                client
-                    .get::<ObjectPage>(&format!("/api/classes/{class}/objects?{}", q.join("&")))
-                    .await
-                    .map(|page| {
-                        if let (Some(next), false) = (&page.next_after, json) {
-                            eprintln!("more: --after {next}");
-                        }
-                        if json {
-                            serde_json::to_value(&page).unwrap_or(Value::Null)
-                        } else {
-                            serde_json::json!({"result": page.items})
-                        }
-                    })
-            }
+            } => list(&client, &class, &filters, limit, after.as_deref(), json).await,
             ObjectsCommand::Get { id, version } => {
                 let q = version.map(|v| format!("?version={v}")).unwrap_or_default();
                 client
                     .get::<Value>(&format!("/api/objects/{id}{q}"))
                     .await
                     .map(|v| serde_json::json!({"result": v}))
+                    .map_err(Failure::Client)
             }
-            ObjectsCommand::Create { class, fields } => {
-                let mut body = Map::new();
-                match pairs(&fields) {
-                    Ok(p) => {
-                        for (k, v) in p {
-                            body.insert(k, serde_json::from_str(&v).unwrap_or(Value::String(v)));
-                        }
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return exit::USAGE;
-                    }
-                }
-                client
-                    .post::<Value>(
-                        &format!("/api/classes/{class}/objects"),
-                        &Value::Object(body),
-                    )
-                    .await
-            }
+            ObjectsCommand::Create { class, fields } => create(&client, &class, &fields).await,
         };
         match result {
-            Ok(v) if json => {
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-                exit::OK
-            }
             Ok(v) => {
-                let r = &v["result"];
-                if r.as_array().is_some_and(|a| a.is_empty()) {
-                    println!("no objects");
-                } else {
-                    print!("{}", client::render_result(r));
-                }
+                print_answer(&v, json);
                 exit::OK
             }
-            Err(e) => {
+            Err(Failure::Usage(e)) => {
+                eprintln!("error: {e}");
+                exit::USAGE
+            }
+            Err(Failure::Client(e)) => {
                 eprintln!("error: {e}");
                 exit::FAILED
             }
         }
     })
+}
+
+/// Why a command did not get its answer: its own arguments, or the runtime.
+enum Failure {
+    Usage(String),
+    Client(client::ClientError),
+}
+
+/// A page of a class's objects (its `next_after` told on stderr), as `{"result": [...]}`,
+/// or the page as the runtime sent it with `--json`.
+async fn list(
+    client: &Client,
+    class: &str,
+    filters: &[String],
+    limit: usize,
+    after: Option<&str>,
+    json: bool,
+) -> Result<Value, Failure> {
+    let mut q = vec![format!("limit={limit}")];
+    let filters = pairs(filters).map_err(Failure::Usage)?;
+    q.extend(
+        filters
+            .into_iter()
+            .map(|(k, v)| format!("{}={}", encode(&k), encode(&v))),
+    );
+    if let Some(a) = after {
+        q.push(format!("after={}", encode(a)));
+    }
+    let page = client
+        .get::<ObjectPage>(&format!("/api/classes/{class}/objects?{}", q.join("&")))
+        .await
+        .map_err(Failure::Client)?;
+    if let (Some(next), false) = (&page.next_after, json) {
+        eprintln!("more: --after {next}");
+    }
+    Ok(if json {
+        serde_json::to_value(&page).unwrap_or(Value::Null)
+    } else {
+        serde_json::json!({"result": page.items})
+    })
+}
+
+/// A new object of `class` with the `--set` fields (JSON, or plain strings).
+async fn create(client: &Client, class: &str, fields: &[String]) -> Result<Value, Failure> {
+    let mut body = Map::new();
+    for (k, v) in pairs(fields).map_err(Failure::Usage)? {
+        body.insert(k, serde_json::from_str(&v).unwrap_or(Value::String(v)));
+    }
+    client
+        .post::<Value>(
+            &format!("/api/classes/{class}/objects"),
+            &Value::Object(body),
+        )
+        .await
+        .map_err(Failure::Client)
+}
+
+/// The answer as JSON with `--json`, else its result for people.
+fn print_answer(v: &Value, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+        return;
+    }
+    let r = &v["result"];
+    if r.as_array().is_some_and(|a| a.is_empty()) {
+        println!("no objects");
+    } else {
+        print!("{}", client::render_result(r));
+    }
 }
