@@ -40,16 +40,17 @@ pub fn path_to_uri(path: &Path) -> String {
     if !s.starts_with('/') {
         out.push('/');
     }
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
+    out.extend(percent_encoding::utf8_percent_encode(&s, PATH_KEPT));
     out
 }
+
+/// What a `file:` URI keeps of a path: letters, digits, `-._~` and `/`.
+const PATH_KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
 
 /// The path of a `file:` URI; `None` for other schemes.
 pub fn uri_to_path(uri: &str) -> Option<PathBuf> {
@@ -59,30 +60,16 @@ pub fn uri_to_path(uri: &str) -> Option<PathBuf> {
         return None;
     }
     let rest = rest.split(['?', '#']).next().unwrap_or(rest);
-    let decoded = percent_decode(rest)?;
+    let decoded = percent_encoding::percent_decode_str(rest)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
     // `/c:/dir` on Windows.
     let bytes = decoded.as_bytes();
     if bytes.len() >= 3 && bytes[2] == b':' && bytes[1].is_ascii_alphabetic() {
         return Some(PathBuf::from(&decoded[1..]));
     }
     Some(PathBuf::from(decoded))
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// Where the pages of diagnostic codes are, to link each code to `BASE/CODE.md`.

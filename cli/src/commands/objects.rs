@@ -67,17 +67,16 @@ fn pairs(list: &[String]) -> Result<Vec<(String, String)>, String> {
     list.iter().map(|p| client::split_pair(p)).collect()
 }
 
-/// Percent-encodes a path segment.
+/// What stays as it is in a path segment or a query value: letters, digits and `-._~`.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes a path segment or a query value.
 pub(crate) fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 /// Runs the command and returns the exit code.
@@ -188,5 +187,16 @@ fn print_answer(v: &Value, json: bool) {
         println!("no objects");
     } else {
         print!("{}", client::render_result(r));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_and_values_keep_only_unreserved_characters() {
+        assert_eq!(encode("record.Record-1_~"), "record.Record-1_~");
+        assert_eq!(encode("a b/c?d=é&"), "a%20b%2Fc%3Fd%3D%C3%A9%26");
     }
 }
