@@ -1013,6 +1013,38 @@ impl Checker<'_> {
         self.diagnostics.push(d);
     }
 
+    /// The parameters of a call of `mid` on `class`: the state fields and refs for `new`,
+    /// else the signature's, with `Self` as the class.
+    fn call_params(&self, class: ClassId, mid: MemberId, is_new: bool) -> Vec<ParamSpec> {
+        if is_new {
+            return self.constructor_params(class);
+        }
+        let Some(sig) = self.model.member(mid).signature() else {
+            return Vec::new();
+        };
+        sig.params
+            .iter()
+            .map(|p| ParamSpec {
+                name: p.name.clone(),
+                ty: p.ty.subst_self(class),
+                required: p.default.is_none(),
+                loc: Some(p.loc),
+            })
+            .collect()
+    }
+
+    /// `new` sets state and refs by name: a field the caller may not read, it may not set
+    /// either.
+    fn check_new_fields(&mut self, cx: &Cx, class: ClassId, args: &[ast::Arg]) {
+        for name in args.iter().filter_map(|a| a.name.as_ref()) {
+            if let Some(field) = self.model.lookup(class, &name.name) {
+                if !self.model.member(field).is_callable() {
+                    self.check_access(cx, field, name.span);
+                }
+            }
+        }
+    }
+
     fn call(
         &mut self,
         cx: &mut Cx,
@@ -1060,19 +1092,7 @@ impl Checker<'_> {
             .map(|t| t.subst_self(class))
             .unwrap_or(Ty::Unit);
         let is_new = self.is_builtin(mid, "new");
-        let params: Vec<ParamSpec> = if is_new {
-            self.constructor_params(class)
-        } else {
-            sig.params
-                .iter()
-                .map(|p| ParamSpec {
-                    name: p.name.clone(),
-                    ty: p.ty.subst_self(class),
-                    required: p.default.is_none(),
-                    loc: Some(p.loc),
-                })
-                .collect()
-        };
+        let params = self.call_params(class, mid, is_new);
         self.check_access(cx, mid, method.span);
         if on_class != m_static {
             self.static_mismatch(cx, method, &class_name, m_loc, m_static);
@@ -1080,15 +1100,7 @@ impl Checker<'_> {
         let what = format!("`{class_name}.{}`", method.name);
         let bindings = self.match_args(cx, method.span, args, &params, &what, is_new);
         if is_new {
-            // `new` sets state and refs by name: a field the caller may not read, it may not
-            // set either.
-            for name in args.iter().filter_map(|a| a.name.as_ref()) {
-                if let Some(field) = self.model.lookup(class, &name.name) {
-                    if !self.model.member(field).is_callable() {
-                        self.check_access(cx, field, name.span);
-                    }
-                }
-            }
+            self.check_new_fields(cx, class, args);
         }
         if is_macro {
             self.macro_calls.push((
