@@ -338,29 +338,7 @@ impl<'t> Lower<'t> {
         let mut seen_item = false;
         for pair in children(root) {
             match pair.as_rule() {
-                Rule::package_decl => {
-                    let span = span_of(&pair);
-                    let name = children(pair).next().map(ident);
-                    if ast.package.is_some() {
-                        self.push(
-                            self.err(Code::E0003, span, "a file has only one `package` line")
-                                .label("second package declaration"),
-                        );
-                    } else if seen_item {
-                        self.push(
-                            self.err(
-                                Code::E0003,
-                                span,
-                                "`package` must be the first line of the file",
-                            )
-                            .label("declared after other items")
-                            .help("move this line to the top of the file"),
-                        );
-                    }
-                    if ast.package.is_none() {
-                        ast.package = name;
-                    }
-                }
+                Rule::package_decl => self.package_decl(pair, ast, seen_item),
                 Rule::use_decl => {
                     seen_item = true;
                     if let Some(u) = self.use_decl(pair) {
@@ -377,42 +355,7 @@ impl<'t> Lower<'t> {
                 }
                 Rule::bad_item => {
                     seen_item = true;
-                    if pair.as_str() == "}" {
-                        self.push(
-                            self.err(
-                                Code::E0001,
-                                span_of(&pair),
-                                "unexpected `}` with nothing to close",
-                            )
-                            .label("no open `{` for this"),
-                        );
-                    } else {
-                        let first = pair.as_str().split_whitespace().next().unwrap_or("");
-                        let member_like = matches!(
-                            first,
-                            "state"
-                                | "file"
-                                | "ref"
-                                | "fn"
-                                | "macro"
-                                | "public"
-                                | "internal"
-                                | "private"
-                                | "mut"
-                                | "static"
-                                | "override"
-                                | "let"
-                                | "return"
-                        );
-                        self.report_bad(pair, Rule::item_only, "declaration");
-                        if member_like {
-                            if let Some(d) = self.diagnostics.pop() {
-                                self.push(d.help(
-                                    "members and statements belong inside a `class Name { ... }`",
-                                ));
-                            }
-                        }
-                    }
+                    self.bad_item(pair);
                 }
                 _ => {}
             }
@@ -430,6 +373,71 @@ impl<'t> Lower<'t> {
                     .label("expected `package NAME` here")
                     .help("start the file with `package NAME`, for example `package video`"),
             );
+        }
+    }
+
+    /// `package NAME`: the first one names the file's package; E0003 for a second one, or
+    /// one after other items.
+    fn package_decl(&mut self, pair: Pair<Rule>, ast: &mut File, seen_item: bool) {
+        let span = span_of(&pair);
+        let name = children(pair).next().map(ident);
+        if ast.package.is_some() {
+            self.push(
+                self.err(Code::E0003, span, "a file has only one `package` line")
+                    .label("second package declaration"),
+            );
+        } else if seen_item {
+            self.push(
+                self.err(
+                    Code::E0003,
+                    span,
+                    "`package` must be the first line of the file",
+                )
+                .label("declared after other items")
+                .help("move this line to the top of the file"),
+            );
+        }
+        if ast.package.is_none() {
+            ast.package = name;
+        }
+    }
+
+    /// Text at the top level that is no declaration: a stray `}`, or (with a hint) a member
+    /// or statement outside any class.
+    fn bad_item(&mut self, pair: Pair<Rule>) {
+        if pair.as_str() == "}" {
+            self.push(
+                self.err(
+                    Code::E0001,
+                    span_of(&pair),
+                    "unexpected `}` with nothing to close",
+                )
+                .label("no open `{` for this"),
+            );
+            return;
+        }
+        let first = pair.as_str().split_whitespace().next().unwrap_or("");
+        let member_like = matches!(
+            first,
+            "state"
+                | "file"
+                | "ref"
+                | "fn"
+                | "macro"
+                | "public"
+                | "internal"
+                | "private"
+                | "mut"
+                | "static"
+                | "override"
+                | "let"
+                | "return"
+        );
+        self.report_bad(pair, Rule::item_only, "declaration");
+        if member_like {
+            if let Some(d) = self.diagnostics.pop() {
+                self.push(d.help("members and statements belong inside a `class Name { ... }`"));
+            }
         }
     }
 
