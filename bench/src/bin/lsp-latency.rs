@@ -146,6 +146,23 @@ fn main() {
     }
 }
 
+/// The times of one kind of step, one per run.
+type Times = Vec<Duration>;
+
+/// Where the benchmark edits: the default of the first state field (`= 0` <-> `= x`, an
+/// error), as an offset and as the line and column the protocol wants.
+struct Site {
+    at: usize,
+    line: usize,
+    col: usize,
+}
+
+/// The line and column (in bytes, the text being ASCII) of an offset.
+fn position(text: &str, at: usize) -> (usize, usize) {
+    let line = text[..at].matches('\n').count();
+    (line, at - text[..at].rfind('\n').map_or(0, |i| i + 1))
+}
+
 fn run() -> Result<(), String> {
     let o = options()?;
     let generated = generate(o.lines, usize::MAX);
@@ -169,112 +186,33 @@ fn run() -> Result<(), String> {
     )?;
     let first = c.diagnostics(uri)?;
 
-    // One place to edit: the default of the first state field (`= 0` <-> `= x`, an error).
     let at = text.find("count0: int = 0").ok_or("no edit site")? + "count0: int = ".len();
-    let line = text[..at].matches('\n').count();
-    let col = at - text[..at].rfind('\n').map_or(0, |i| i + 1);
-    // The baseline (a full check of the same text), the floor (a cached check after the same
-    // edit) and the server's latency, taken in turns so that all see the same load.
-    let mut cached = workspace.clone();
-    let mut parses = ParseCache::default();
-    cached.check_cached(&mut parses);
-    let mut full = Vec::new();
-    let mut floor = Vec::new();
-    let mut latency = Vec::new();
-    for i in 0..o.iters {
-        let t = Instant::now();
-        std::hint::black_box(workspace.check());
-        full.push(t.elapsed());
-        std::thread::sleep(Duration::from_millis(PAUSE_MS));
-
-        let new = if i % 2 == 0 { "x" } else { "0" };
-        let mut edited = text.clone();
-        edited.replace_range(at..at + 1, new);
-        cached.sources.set_text(id, edited);
-        let t = Instant::now();
-        std::hint::black_box(cached.check_cached(&mut parses));
-        floor.push(t.elapsed());
-        std::thread::sleep(Duration::from_millis(PAUSE_MS));
-
-        let t = Instant::now();
-        c.change(uri, i + 2, (line, col, col + 1), new)?;
-        c.diagnostics(uri)?;
-        latency.push(t.elapsed());
-        // One change at a time, as keystrokes come (a burst is checked once anyway).
-        std::thread::sleep(Duration::from_millis(PAUSE_MS));
-    }
-
-    // Typing that breaks the syntax and mends it: the default deleted (`count0: int =` does
-    // not parse) and typed again. The edited class is parsed with its syntax error.
-    let mut broken = Vec::new();
-    for i in 0..o.iters {
-        let (end, new) = if i % 2 == 0 {
-            (col + 1, "")
-        } else {
-            (col, "0")
-        };
-        let t = Instant::now();
-        c.change(uri, o.iters + i + 2, (line, col, end), new)?;
-        c.diagnostics(uri)?;
-        broken.push(t.elapsed());
-        std::thread::sleep(Duration::from_millis(PAUSE_MS));
-    }
-
-    // Requests on the same file: hover on a call's name, completion inside it.
-    let call = text.find("self.parts0(").ok_or("no call")? + "self.".len() + 2;
-    let cl = text[..call].matches('\n').count();
-    let cc = call - text[..call].rfind('\n').map_or(0, |i| i + 1);
-    let position =
-        json!({ "textDocument": { "uri": uri }, "position": { "line": cl, "character": cc } });
-    let mut hover = Vec::new();
-    let mut complete = Vec::new();
-    for _ in 0..o.iters {
-        let t = Instant::now();
-        c.request("textDocument/hover", position.clone())?;
-        hover.push(t.elapsed());
-        let t = Instant::now();
-        c.request("textDocument/completion", position.clone())?;
-        complete.push(t.elapsed());
-    }
+    let (line, col) = position(&text, at);
+    let site = Site { at, line, col };
+    let (full, floor, latency) = edit_rounds(&o, &c, uri, &workspace, id, &site)?;
+    let broken = syntax_rounds(&o, &c, uri, &site)?;
+    let (hover, complete) = request_rounds(&o, &mut c, uri, &text)?;
     c.request("shutdown", Value::Null)?;
     c.notify("exit", Value::Null)?;
     let _ = thread.join();
 
-    let (b, f) = (stats(full), stats(floor));
-    let (l, s, h, k) = (stats(latency), stats(broken), stats(hover), stats(complete));
     println!(
         "lsp-latency: one file of {lines} lines, {} classes ({errors} errors), {} runs each",
         generated.classes, o.iters
     );
     println!("  first diagnostics after didOpen: {first} diagnostics");
-    println!(
-        "  Workspace::check(), a full check (baseline):  median {}, p90 {}, min {}, max {}",
-        ms(b.median),
-        ms(b.p90),
-        ms(b.min),
-        ms(b.max)
+    let (b, l) = (stats(full), stats(latency));
+    print_spread("Workspace::check(), a full check (baseline):  ", &b);
+    print_spread(
+        "check_cached() after the edit (floor):        ",
+        &stats(floor),
     );
-    println!(
-        "  check_cached() after the edit (floor):        median {}, p90 {}, min {}, max {}",
-        ms(f.median),
-        ms(f.p90),
-        ms(f.min),
-        ms(f.max)
+    print_spread("didChange -> publishDiagnostics (the server): ", &l);
+    print_spread(
+        "the same, a syntax error typed and mended:    ",
+        &stats(broken),
     );
-    println!(
-        "  didChange -> publishDiagnostics (the server): median {}, p90 {}, min {}, max {}",
-        ms(l.median),
-        ms(l.p90),
-        ms(l.min),
-        ms(l.max)
-    );
-    println!(
-        "  the same, a syntax error typed and mended:    median {}, p90 {}, min {}, max {}",
-        ms(s.median),
-        ms(s.p90),
-        ms(s.min),
-        ms(s.max)
-    );
+    let (h, k) = (stats(hover), stats(complete));
     println!(
         "  hover on a call:                              median {}, p90 {}",
         ms(h.median),
@@ -296,4 +234,98 @@ fn run() -> Result<(), String> {
         if l.median < goal { "met" } else { "NOT met" }
     );
     Ok(())
+}
+
+/// One line of figures: median, p90, min and max.
+fn print_spread(label: &str, s: &Stats) {
+    println!(
+        "  {label}median {}, p90 {}, min {}, max {}",
+        ms(s.median),
+        ms(s.p90),
+        ms(s.min),
+        ms(s.max)
+    );
+}
+
+/// The baseline (a full check of the same text), the floor (a cached check after the same
+/// edit) and the server's latency from a change to its diagnostics, taken in turns so that
+/// all see the same load; each edit adds or removes an error.
+fn edit_rounds(
+    o: &Options,
+    c: &Client,
+    uri: &str,
+    workspace: &Workspace,
+    id: oaas_compiler::FileId,
+    site: &Site,
+) -> Result<(Times, Times, Times), String> {
+    let text = workspace.sources.get(id).text.clone();
+    let mut cached = workspace.clone();
+    let mut parses = ParseCache::default();
+    cached.check_cached(&mut parses);
+    let (mut full, mut floor, mut latency) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..o.iters {
+        let t = Instant::now();
+        std::hint::black_box(workspace.check());
+        full.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(PAUSE_MS));
+
+        let new = if i % 2 == 0 { "x" } else { "0" };
+        let mut edited = text.clone();
+        edited.replace_range(site.at..site.at + 1, new);
+        cached.sources.set_text(id, edited);
+        let t = Instant::now();
+        std::hint::black_box(cached.check_cached(&mut parses));
+        floor.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(PAUSE_MS));
+
+        let t = Instant::now();
+        c.change(uri, i + 2, (site.line, site.col, site.col + 1), new)?;
+        c.diagnostics(uri)?;
+        latency.push(t.elapsed());
+        // One change at a time, as keystrokes come (a burst is checked once anyway).
+        std::thread::sleep(Duration::from_millis(PAUSE_MS));
+    }
+    Ok((full, floor, latency))
+}
+
+/// Typing that breaks the syntax and mends it: the default deleted (`count0: int =` does
+/// not parse) and typed again. The edited class is parsed with its syntax error.
+fn syntax_rounds(o: &Options, c: &Client, uri: &str, site: &Site) -> Result<Times, String> {
+    let mut broken = Vec::new();
+    for i in 0..o.iters {
+        let (end, new) = if i % 2 == 0 {
+            (site.col + 1, "")
+        } else {
+            (site.col, "0")
+        };
+        let t = Instant::now();
+        c.change(uri, o.iters + i + 2, (site.line, site.col, end), new)?;
+        c.diagnostics(uri)?;
+        broken.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(PAUSE_MS));
+    }
+    Ok(broken)
+}
+
+/// Requests on the same file: hover on a call's name, completion inside it.
+fn request_rounds(
+    o: &Options,
+    c: &mut Client,
+    uri: &str,
+    text: &str,
+) -> Result<(Times, Times), String> {
+    let call = text.find("self.parts0(").ok_or("no call")? + "self.".len() + 2;
+    let (cl, cc) = position(text, call);
+    let position =
+        json!({ "textDocument": { "uri": uri }, "position": { "line": cl, "character": cc } });
+    let (mut hover, mut complete) = (Vec::new(), Vec::new());
+    for _ in 0..o.iters {
+        let t = Instant::now();
+        c.request("textDocument/hover", position.clone())?;
+        hover.push(t.elapsed());
+        let t = Instant::now();
+        c.request("textDocument/completion", position.clone())?;
+        complete.push(t.elapsed());
+    }
+    Ok((hover, complete))
 }
