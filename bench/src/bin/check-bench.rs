@@ -45,7 +45,11 @@ fn options() -> Result<Options, String> {
             "--iters" => o.iters = value()?.parse().map_err(|e| format!("--iters: {e}"))?,
             "--out" => o.out = Some(value()?),
             "--shapes" => o.shapes = true,
-            other => return Err(format!("unknown argument `{other}`")),
+            "--help" | "-h" => {
+                println!("check-bench [--lines N] [--iters N] [--out DIR]\ncheck-bench --shapes [--iters N]");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument `{other}` (see --help)")),
         }
     }
     o.iters = o.iters.max(1);
@@ -115,15 +119,9 @@ fn main() {
         ms(started.elapsed())
     );
     if let Some(dir) = &o.out {
-        for f in &package.files {
-            let path = std::path::Path::new(dir).join(&f.path);
-            if let Some(parent) = path.parent() {
-                let _ = std::fs::create_dir_all(parent);
-            }
-            if let Err(e) = std::fs::write(&path, &f.text) {
-                eprintln!("check-bench: cannot write {}: {e}", path.display());
-                std::process::exit(1);
-            }
+        if let Err(e) = write_package(&package, dir) {
+            eprintln!("check-bench: {e}");
+            std::process::exit(1);
         }
         println!("wrote the package under {dir}/bench");
     }
@@ -134,78 +132,17 @@ fn main() {
     }
     let baseline = peak_kib();
     let resettable = reset_peak();
-
-    let mut parse_times = Vec::new();
-    let mut parse_cpu = Vec::new();
-    for _ in 0..o.iters {
-        let (t, c) = (Instant::now(), cpu_time());
-        let mut errors = 0;
-        for (i, f) in package.files.iter().enumerate() {
-            let parsed = syntax::parse(FileId(i as u32 + 1), &f.text);
-            errors += parsed.diagnostics.len();
-            std::hint::black_box(&parsed);
-        }
-        parse_times.push(t.elapsed());
-        if let (Some(before), Some(after)) = (c, cpu_time()) {
-            parse_cpu.push(after.saturating_sub(before));
-        }
-        assert_eq!(errors, 0, "the generated package has syntax errors");
-    }
+    let parse = parse_phase(&package, o.iters);
     let parse_peak = peak_kib();
-
     if resettable {
         reset_peak();
     }
-    let mut check_times = Vec::new();
-    let mut check_cpu = Vec::new();
-    let mut diagnostics = 0;
-    for _ in 0..o.iters {
-        let (t, c) = (Instant::now(), cpu_time());
-        let analysis = workspace.check();
-        check_times.push(t.elapsed());
-        if let (Some(before), Some(after)) = (c, cpu_time()) {
-            check_cpu.push(after.saturating_sub(before));
-        }
-        diagnostics = analysis.diagnostics.len();
-        if diagnostics > 0 {
-            let first = &analysis.diagnostics[0];
-            eprintln!(
-                "first diagnostic: {} {} in {}",
-                first.code,
-                first.message,
-                workspace.sources.get(first.primary.file).path
-            );
-        }
-        drop(analysis);
-    }
+    let (check, diagnostics) = check_phase(&workspace, o.iters);
     let check_peak = peak_kib();
 
-    let (pmin, pmed) = stats(parse_times);
-    let (cmin, cmed) = stats(check_times);
-    let cpu = |times: Vec<Duration>| {
-        if times.is_empty() {
-            return String::new();
-        }
-        let (min, med) = stats(times);
-        format!(
-            "   cpu (all threads) min {:>10}  median {:>10}",
-            ms(min),
-            ms(med)
-        )
-    };
     println!("iterations: {}", o.iters);
-    println!(
-        "parse only   wall min {:>10}  median {:>10}{}",
-        ms(pmin),
-        ms(pmed),
-        cpu(parse_cpu)
-    );
-    println!(
-        "full check   wall min {:>10}  median {:>10}{}",
-        ms(cmin),
-        ms(cmed),
-        cpu(check_cpu)
-    );
+    print_phase("parse only", parse);
+    let check_median = print_phase("full check", check);
     println!("diagnostics from the full check: {diagnostics}");
     println!(
         "peak memory (VmHWM): before parsing {}, parse-only phase {}, check phase {}{}",
@@ -218,11 +155,110 @@ fn main() {
             " (cumulative: peak could not be reset)"
         }
     );
-    let goal = cmed < Duration::from_secs(1) && check_peak.is_some_and(|k| k < 500 * 1024);
+    let goal = check_median < Duration::from_secs(1) && check_peak.is_some_and(|k| k < 500 * 1024);
     println!(
         "goal (full check < 1 s and < 500 MB): {}",
         if goal { "met" } else { "missed" }
     );
+}
+
+/// The generated files under `dir`, to time `oaasc check` on them by hand.
+fn write_package(package: &oaas_bench::Generated, dir: &str) -> Result<(), String> {
+    for f in &package.files {
+        let path = std::path::Path::new(dir).join(&f.path);
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        std::fs::write(&path, &f.text)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The wall-clock and CPU times of a phase's iterations (CPU where it can be read).
+struct Phase {
+    wall: Vec<Duration>,
+    cpu: Vec<Duration>,
+}
+
+impl Phase {
+    fn new() -> Phase {
+        Phase {
+            wall: Vec::new(),
+            cpu: Vec::new(),
+        }
+    }
+
+    /// Times `f` once.
+    fn time<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        let (t, c) = (Instant::now(), cpu_time());
+        let out = f();
+        self.wall.push(t.elapsed());
+        if let (Some(before), Some(after)) = (c, cpu_time()) {
+            self.cpu.push(after.saturating_sub(before));
+        }
+        out
+    }
+}
+
+/// Parsing every file, `iters` times.
+fn parse_phase(package: &oaas_bench::Generated, iters: usize) -> Phase {
+    let mut phase = Phase::new();
+    for _ in 0..iters {
+        let errors = phase.time(|| {
+            let mut errors = 0;
+            for (i, f) in package.files.iter().enumerate() {
+                let parsed = syntax::parse(FileId(i as u32 + 1), &f.text);
+                errors += parsed.diagnostics.len();
+                std::hint::black_box(&parsed);
+            }
+            errors
+        });
+        assert_eq!(errors, 0, "the generated package has syntax errors");
+    }
+    phase
+}
+
+/// A full check of the workspace, `iters` times; the diagnostics of the last (the first
+/// one told on stderr, since the generated package should have none).
+fn check_phase(workspace: &Workspace, iters: usize) -> (Phase, usize) {
+    let mut phase = Phase::new();
+    let mut diagnostics = 0;
+    for _ in 0..iters {
+        let analysis = phase.time(|| workspace.check());
+        diagnostics = analysis.diagnostics.len();
+        if let Some(first) = analysis.diagnostics.first() {
+            eprintln!(
+                "first diagnostic: {} {} in {}",
+                first.code,
+                first.message,
+                workspace.sources.get(first.primary.file).path
+            );
+        }
+    }
+    (phase, diagnostics)
+}
+
+/// One phase's line: wall-clock min and median, and CPU when it was read; the wall-clock
+/// median.
+fn print_phase(name: &str, phase: Phase) -> Duration {
+    let (min, median) = stats(phase.wall);
+    let cpu = if phase.cpu.is_empty() {
+        String::new()
+    } else {
+        let (cmin, cmed) = stats(phase.cpu);
+        format!(
+            "   cpu (all threads) min {:>10}  median {:>10}",
+            ms(cmin),
+            ms(cmed)
+        )
+    };
+    println!(
+        "{name:<12} wall min {:>10}  median {:>10}{cpu}",
+        ms(min),
+        ms(median)
+    );
+    median
 }
 
 /// The shapes that were once quadratic, each named with its text.

@@ -43,7 +43,11 @@ fn options() -> Result<Options, String> {
         match a.as_str() {
             "--lines" => o.lines = value()?.parse().map_err(|e| format!("--lines: {e}"))?,
             "--iters" => o.iters = value()?.parse().map_err(|e| format!("--iters: {e}"))?,
-            other => return Err(format!("unknown argument `{other}`")),
+            "--help" | "-h" => {
+                println!("lsp-latency [--lines N] [--iters N]");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument `{other}` (see --help)")),
         }
     }
     o.iters = o.iters.max(3);

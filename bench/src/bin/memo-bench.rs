@@ -131,6 +131,10 @@ async fn main() {
 
 async fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("memo-bench [--rounds N]   (from the repository root)");
+        return Ok(());
+    }
     let rounds = args
         .iter()
         .position(|a| a == "--rounds")
