@@ -30,6 +30,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use oaas_bench::runtime;
 use oaas_runtime::blobs::s3_testing::{S3Server, BUCKET};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 struct Options {
@@ -147,42 +148,9 @@ async fn run(o: Options) -> Result<(), String> {
         let (id, path) = upload(&client, &plain, &base, &disk, size).await?;
         let api = format!("{base}/api/objects/{id}/files/data");
         let signed = signed_url(&api, &running.token).await?;
-        let mut ways = [
-            Series::new("disk"),
-            Series::new("storage"),
-            Series::new("redirect"),
-            Series::new("relay"),
-        ];
-        for _ in 0..o.reads {
-            for (i, way) in ways.iter_mut().enumerate() {
-                let t = Instant::now();
-                let got = match i {
-                    0 => tokio::fs::read(&path)
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .len(),
-                    1 => fetch(&plain, &signed).await?,
-                    2 => fetch(&client, &api).await?,
-                    _ => fetch(&client, &format!("{api}?relay=true")).await?,
-                };
-                way.times.push(t.elapsed());
-                if got != size {
-                    return Err(format!("{}: read {got} bytes of {size}", way.name));
-                }
-                way.bytes = got;
-            }
-        }
-        for way in &ways {
-            let p50 = way.percentile(0.5);
-            println!(
-                "| {} | {} | {} | {} | {:.0} |",
-                human(size),
-                way.name,
-                ms(p50),
-                ms(way.percentile(0.99)),
-                way.bytes as f64 / p50.as_secs_f64() / 1e6
-            );
-        }
+        let urls = Urls { path, signed, api };
+        let ways = read_ways(&client, &plain, &urls, size, o.reads).await?;
+        print_ways(size, &ways);
         let ratio = ways[2].percentile(0.5).as_secs_f64() / ways[1].percentile(0.5).as_secs_f64();
         summary.push(format!(
             "{}: redirect / storage at p50 {ratio:.2}, relay / storage {:.2}",
@@ -191,7 +159,10 @@ async fn run(o: Options) -> Result<(), String> {
         ));
         if size == 4 << 10 {
             // Many small reads at once: requests per second.
-            for (name, url, c) in [("storage", &signed, &plain), ("redirect", &api, &client)] {
+            for (name, url, c) in [
+                ("storage", &urls.signed, &plain),
+                ("redirect", &urls.api, &client),
+            ] {
                 let rate = concurrent(c, url, o.concurrency, o.reads * 4).await?;
                 summary.push(format!(
                     "4 KiB at concurrency {}: {name} {rate:.0} reads/s",
@@ -207,6 +178,67 @@ async fn run(o: Options) -> Result<(), String> {
     running.stop().await;
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
+}
+
+/// Where one file is read from: the disk, the storage's signed URL, the runtime's file path.
+struct Urls {
+    path: PathBuf,
+    signed: String,
+    api: String,
+}
+
+/// `reads` reads of a file of `size` bytes each way, in turns: from the disk, from the
+/// storage, through the runtime's redirect (`client` has the token, `plain` none) and
+/// relayed by the runtime.
+async fn read_ways(
+    client: &reqwest::Client,
+    plain: &reqwest::Client,
+    urls: &Urls,
+    size: usize,
+    reads: usize,
+) -> Result<[Series; 4], String> {
+    let mut ways = [
+        Series::new("disk"),
+        Series::new("storage"),
+        Series::new("redirect"),
+        Series::new("relay"),
+    ];
+    let relay = format!("{}?relay=true", urls.api);
+    for _ in 0..reads {
+        for (i, way) in ways.iter_mut().enumerate() {
+            let t = Instant::now();
+            let got = match i {
+                0 => tokio::fs::read(&urls.path)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .len(),
+                1 => fetch(plain, &urls.signed).await?,
+                2 => fetch(client, &urls.api).await?,
+                _ => fetch(client, &relay).await?,
+            };
+            way.times.push(t.elapsed());
+            if got != size {
+                return Err(format!("{}: read {got} bytes of {size}", way.name));
+            }
+            way.bytes = got;
+        }
+    }
+    Ok(ways)
+}
+
+/// One row per way for files of `size` bytes.
+fn print_ways(size: usize, ways: &[Series]) {
+    for way in ways {
+        let p50 = way.percentile(0.5);
+        println!(
+            "| {} | {} | {} | {} | {:.0} |",
+            human(size),
+            way.name,
+            ms(p50),
+            ms(way.percentile(0.99)),
+            way.bytes as f64 / p50.as_secs_f64() / 1e6
+        );
+    }
 }
 
 /// Creates an object and uploads `size` bytes as its file; returns its id and the blob's
