@@ -85,7 +85,14 @@ fn class_source(i: usize) -> String {
         (i / CHAIN - 1) * CHAIN
     };
     let mut s = String::new();
-    let w = &mut s;
+    record_source(&mut s, i);
+    class_declarations(&mut s, i, root, other);
+    class_macro(&mut s, i, root, first_chain, other);
+    s
+}
+
+/// The record of class `i`.
+fn record_source(w: &mut String, i: usize) {
     let _ = writeln!(w, "/// A value of class {i}.");
     let _ = writeln!(w, "record Rec{i} {{");
     let _ = writeln!(w, "  id: int,");
@@ -95,6 +102,11 @@ fn class_source(i: usize) -> String {
     let _ = writeln!(w, "  ok: bool?,");
     let _ = writeln!(w, "}}");
     let _ = writeln!(w);
+}
+
+/// Class `i`'s header, state, refs and functions: a chain's root runs `@local`, the others
+/// extend the class before them.
+fn class_declarations(w: &mut String, i: usize, root: bool, other: usize) {
     let _ = writeln!(w, "/// Class {i}: state, refs, functions and a macro.");
     if root {
         let _ = writeln!(w, "@local(\"python3 functions/c{i}.py\")");
@@ -139,6 +151,11 @@ fn class_source(i: usize) -> String {
             "  override public fn describe(verbose: bool = false) -> string"
         );
     }
+}
+
+/// Class `i`'s macro, which fans out over parts and peers, calls up the chain and into
+/// the root of the chain before (`other`), then merges; and the class's closing brace.
+fn class_macro(w: &mut String, i: usize, root: bool, first_chain: bool, other: usize) {
     let _ = writeln!(w);
     let _ = writeln!(w, "  /// Fans out over parts and peers, then merges.");
     let _ = writeln!(
@@ -193,7 +210,6 @@ fn class_source(i: usize) -> String {
     let _ = writeln!(w, "  }}");
     let _ = writeln!(w, "}}");
     let _ = writeln!(w);
-    s
 }
 
 #[cfg(test)]
