@@ -230,6 +230,7 @@ fn human_output_snapshots() {
         "fail/access.oaas",
         "fail/recursion.oaas",
         "fail/warnings.oaas",
+        "fail/unknown_names.oaas",
         "fail/cross_package",
     ] {
         let fixture = fail

@@ -813,27 +813,7 @@ impl Checker<'_> {
     /// member of that name, E0205 for a file or a function.
     fn class_field(&mut self, cx: &Cx, c: ClassId, name: &ast::Ident) -> Ty {
         let Some(mid) = self.model.lookup(c, &name.name) else {
-            let class = self.model.class(c);
-            let names: Vec<&str> = class
-                .members
-                .iter()
-                .filter(|(_, m)| !self.model.member(**m).is_callable())
-                .map(|(n, _)| n.as_str())
-                .collect();
-            let d = Diagnostic::new(
-                Code::E0114,
-                cx.file,
-                name.span,
-                format!("class `{}` has no field `{}`", class.name, name.name),
-            )
-            .label("unknown field")
-            .secondary(
-                class.loc.file,
-                class.loc.span,
-                format!("`{}` declared here", class.name),
-            )
-            .did_you_mean(suggest::closest(&name.name, names));
-            self.diagnostics.push(d);
+            self.unknown_member(cx, c, name, false);
             return Ty::Unknown;
         };
         self.reference(cx.file, name.span, Symbol::Member(mid));
@@ -958,28 +938,33 @@ impl Checker<'_> {
         None
     }
 
-    /// E0113: the class has no function `method`, with the closest name it has.
-    fn unknown_function(&mut self, cx: &Cx, class: ClassId, method: &ast::Ident) {
+    /// E0113 (`callable`) or E0114: the class has no function, or no field, named `name`;
+    /// with the closest name it has of that kind.
+    fn unknown_member(&mut self, cx: &Cx, class: ClassId, name: &ast::Ident, callable: bool) {
+        let (code, kind) = match callable {
+            true => (Code::E0113, "function"),
+            false => (Code::E0114, "field"),
+        };
         let c = self.model.class(class);
         let names: Vec<&str> = c
             .members
             .iter()
-            .filter(|(_, m)| self.model.member(**m).is_callable())
+            .filter(|(_, m)| self.model.member(**m).is_callable() == callable)
             .map(|(n, _)| n.as_str())
             .collect();
         let d = Diagnostic::new(
-            Code::E0113,
+            code,
             cx.file,
-            method.span,
-            format!("class `{}` has no function `{}`", c.name, method.name),
+            name.span,
+            format!("class `{}` has no {kind} `{}`", c.name, name.name),
         )
-        .label("unknown function")
+        .label(format!("unknown {kind}"))
         .secondary(
             c.loc.file,
             c.loc.span,
             format!("`{}` declared here", c.name),
         )
-        .did_you_mean(suggest::closest(&method.name, names));
+        .did_you_mean(suggest::closest(&name.name, names));
         self.diagnostics.push(d);
     }
 
@@ -1060,7 +1045,7 @@ impl Checker<'_> {
         };
         let class_name = self.model.class(class).name.clone();
         let Some(mid) = self.model.lookup(class, &method.name) else {
-            self.unknown_function(cx, class, method);
+            self.unknown_member(cx, class, method, true);
             self.args_only(cx, args);
             return Ty::Unknown;
         };
