@@ -144,16 +144,20 @@ fn code_block(s: &str) -> String {
     format!("```oaas\n{s}\n```")
 }
 
+/// The name of package number `p`.
+fn package_name(snap: &Snapshot, p: usize) -> String {
+    snap.analysis
+        .model
+        .packages
+        .get(p)
+        .map(|x| x.name.clone())
+        .unwrap_or_default()
+}
+
 /// Hover text for a symbol, in Markdown.
 pub fn hover(snap: &Snapshot, symbol: Symbol) -> Option<String> {
     let model = &snap.analysis.model;
-    let package = |p| {
-        model
-            .packages
-            .get(p)
-            .map(|x: &oaas_compiler::check::model::Package| x.name.clone())
-            .unwrap_or_default()
-    };
+    let package = |p| package_name(snap, p);
     let mut parts = Vec::new();
     match symbol {
         Symbol::Class(id) => {
@@ -181,57 +185,65 @@ pub fn hover(snap: &Snapshot, symbol: Symbol) -> Option<String> {
             parts.push(code_block(&format!("{}: {}", f.name, f.ty.display(model))));
             parts.push(format!("field of record `{}`", r.name));
         }
-        Symbol::Member(id) => {
-            let m = model.members.get(id.0 as usize)?;
-            let mut block = Vec::new();
-            if let Some(syntax) = snap.analysis.member_ast(id) {
-                block.extend(annotations(snap, m.loc.file, &syntax.annotations));
-            }
-            block.push(member_signature(snap, id));
-            parts.push(code_block(&block.join("\n")));
-            parts.extend(m.docs.clone());
-            let owner = model.class(m.owner);
-            let mut about = format!(
-                "{} of class `{}` in package `{}`",
-                m.describe(),
-                owner.name,
-                package(owner.package.0 as usize)
-            );
-            if let Some(o) = m.overrides {
-                let o = model.member(o);
-                about.push_str(&format!(
-                    " · overrides `{}.{}`",
-                    model.class(o.owner).name,
-                    o.name
-                ));
-            }
-            parts.push(about);
-        }
-        Symbol::Param(id, i) => {
-            let m = model.members.get(id.0 as usize)?;
-            let p = m.signature()?.params.get(i as usize)?;
-            let mut line = format!("{}: {}", p.name, p.ty.display(model));
-            let written = snap
-                .analysis
-                .member_ast(id)
-                .and_then(|x| x.kind.signature())
-                .and_then(|s| s.params.iter().find(|x| x.name.name == p.name))
-                .and_then(|x| x.default.as_ref());
-            if let Some(d) = written {
-                line.push_str(&format!(" = {}", default_text(snap, p.loc.file, d)));
-            }
-            parts.push(code_block(&format!("(parameter) {line}")));
-            parts.push(format!(
-                "parameter of `{}.{}`",
-                model.class(m.owner).name,
-                m.name
-            ));
-        }
+        Symbol::Member(id) => parts.extend(member_hover(snap, id)?),
+        Symbol::Param(id, i) => parts.extend(param_hover(snap, id, i)?),
         Symbol::Local(loc) => {
             parts.push(code_block(&local_line(snap, loc)));
         }
     }
     Some(parts.join("\n\n"))
+}
+
+/// A member's hover: its annotations and signature, its docs, and what it is of which
+/// class (and what it overrides).
+fn member_hover(snap: &Snapshot, id: MemberId) -> Option<Vec<String>> {
+    let model = &snap.analysis.model;
+    let m = model.members.get(id.0 as usize)?;
+    let mut block = Vec::new();
+    if let Some(syntax) = snap.analysis.member_ast(id) {
+        block.extend(annotations(snap, m.loc.file, &syntax.annotations));
+    }
+    block.push(member_signature(snap, id));
+    let mut parts = vec![code_block(&block.join("\n"))];
+    parts.extend(m.docs.clone());
+    let owner = model.class(m.owner);
+    let mut about = format!(
+        "{} of class `{}` in package `{}`",
+        m.describe(),
+        owner.name,
+        package_name(snap, owner.package.0 as usize)
+    );
+    if let Some(o) = m.overrides {
+        let o = model.member(o);
+        about.push_str(&format!(
+            " · overrides `{}.{}`",
+            model.class(o.owner).name,
+            o.name
+        ));
+    }
+    parts.push(about);
+    Some(parts)
+}
+
+/// A parameter's hover: its type and default as written, and whose parameter it is.
+fn param_hover(snap: &Snapshot, id: MemberId, i: u32) -> Option<Vec<String>> {
+    let model = &snap.analysis.model;
+    let m = model.members.get(id.0 as usize)?;
+    let p = m.signature()?.params.get(i as usize)?;
+    let mut line = format!("{}: {}", p.name, p.ty.display(model));
+    let written = snap
+        .analysis
+        .member_ast(id)
+        .and_then(|x| x.kind.signature())
+        .and_then(|s| s.params.iter().find(|x| x.name.name == p.name))
+        .and_then(|x| x.default.as_ref());
+    if let Some(d) = written {
+        line.push_str(&format!(" = {}", default_text(snap, p.loc.file, d)));
+    }
+    Some(vec![
+        code_block(&format!("(parameter) {line}")),
+        format!("parameter of `{}.{}`", model.class(m.owner).name, m.name),
+    ])
 }
 
 /// `let parts: [Video]` or `for p: Video`.
