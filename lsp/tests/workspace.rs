@@ -149,6 +149,20 @@ fn package_across_files() {
     );
     assert!(changes[&flows][0]["newText"] == "times");
 
+    // The override's hover says what it overrides; the parameter's, its default.
+    let (l, ch) = find(MODELS, "override public mut fn add", 0, 23);
+    let hover = c.ok("textDocument/hover", at(&models, l, ch));
+    let text = hover["contents"]["value"].as_str().unwrap_or("");
+    assert!(
+        text.contains("function of class `PremiumCart` in package `shop` · overrides `Cart.add`"),
+        "{hover}"
+    );
+    let (l, ch) = find(MODELS, "count: int = 1) -> Cart\n  public fn total", 0, 1);
+    let hover = c.ok("textDocument/hover", at(&models, l, ch));
+    let text = hover["contents"]["value"].as_str().unwrap_or("");
+    assert!(text.contains("(parameter) count: int = 1"), "{hover}");
+    assert!(text.contains("parameter of `Cart.add`"), "{hover}");
+
     // Rename a member with an override: both declarations and the call.
     let (l, ch) = find(FLOWS, "cart.add", 0, 6);
     let edit = c.ok(
