@@ -44,89 +44,94 @@ fn symbol(
 /// The outline of one file: records with their fields, classes with their members.
 pub fn document_symbols(snap: &Snapshot, file: FileId) -> Option<Vec<lsp::DocumentSymbol>> {
     let tree = snap.ast(file)?;
+    let out = tree
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            ast::Item::Use(_) => None,
+            ast::Item::Record(r) => Some(record_symbol(snap, file, r)),
+            ast::Item::Class(c) => Some(class_symbol(snap, file, c)),
+        })
+        .collect();
+    Some(out)
+}
+
+/// A record with its fields.
+fn record_symbol(snap: &Snapshot, file: FileId, r: &ast::RecordDecl) -> lsp::DocumentSymbol {
+    let source = snap.source(file);
+    let at = Loc {
+        file,
+        span: r.name.span,
+    };
+    let id = snap
+        .analysis
+        .model
+        .records
+        .iter()
+        .position(|x| x.loc == at)
+        .map(|i| RecordId(i as u32));
+    let fields = r
+        .fields
+        .iter()
+        .map(|f| {
+            symbol(
+                f.name.name.clone(),
+                Some(snap.text_of(file, f.ty.span)),
+                lsp::SymbolKind::FIELD,
+                convert::range(source, f.span),
+                convert::range(source, f.name.span),
+                None,
+            )
+        })
+        .collect();
+    symbol(
+        r.name.name.clone(),
+        id.map(|id| describe::record_signature(snap, id)),
+        lsp::SymbolKind::STRUCT,
+        convert::range(source, r.span),
+        convert::range(source, r.name.span),
+        Some(fields),
+    )
+}
+
+/// A class with its members, each with its signature and the kind of symbol it is.
+fn class_symbol(snap: &Snapshot, file: FileId, c: &ast::ClassDecl) -> lsp::DocumentSymbol {
     let source = snap.source(file);
     let model = &snap.analysis.model;
-    let mut out = Vec::new();
-    for item in &tree.items {
-        match item {
-            ast::Item::Use(_) => {}
-            ast::Item::Record(r) => {
-                let id = model
-                    .records
-                    .iter()
-                    .position(|x| {
-                        x.loc
-                            == Loc {
-                                file,
-                                span: r.name.span,
-                            }
-                    })
-                    .map(|i| RecordId(i as u32));
-                let fields = r
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        symbol(
-                            f.name.name.clone(),
-                            Some(snap.text_of(file, f.ty.span)),
-                            lsp::SymbolKind::FIELD,
-                            convert::range(source, f.span),
-                            convert::range(source, f.name.span),
-                            None,
-                        )
-                    })
-                    .collect();
-                out.push(symbol(
-                    r.name.name.clone(),
-                    id.map(|id| describe::record_signature(snap, id)),
-                    lsp::SymbolKind::STRUCT,
-                    convert::range(source, r.span),
-                    convert::range(source, r.name.span),
-                    Some(fields),
-                ));
-            }
-            ast::Item::Class(c) => {
-                let members = c
-                    .members
-                    .iter()
-                    .map(|m| {
-                        let id = model
-                            .members
-                            .iter()
-                            .position(|x| {
-                                x.loc
-                                    == Loc {
-                                        file,
-                                        span: m.name.span,
-                                    }
-                            })
-                            .map(|i| MemberId(i as u32));
-                        let kind = id
-                            .map(|id| member_kind(&model.member(id).kind))
-                            .unwrap_or(lsp::SymbolKind::FIELD);
-                        symbol(
-                            m.name.name.clone(),
-                            id.map(|id| describe::member_signature(snap, id)),
-                            kind,
-                            convert::range(source, m.span),
-                            convert::range(source, m.name.span),
-                            None,
-                        )
-                    })
-                    .collect();
-                let detail = c.parent.as_ref().map(|p| format!("extends {}", p.name));
-                out.push(symbol(
-                    c.name.name.clone(),
-                    detail,
-                    lsp::SymbolKind::CLASS,
-                    convert::range(source, c.span),
-                    convert::range(source, c.name.span),
-                    Some(members),
-                ));
-            }
-        }
-    }
-    Some(out)
+    let members = c
+        .members
+        .iter()
+        .map(|m| {
+            let at = Loc {
+                file,
+                span: m.name.span,
+            };
+            let id = model
+                .members
+                .iter()
+                .position(|x| x.loc == at)
+                .map(|i| MemberId(i as u32));
+            let kind = id
+                .map(|id| member_kind(&model.member(id).kind))
+                .unwrap_or(lsp::SymbolKind::FIELD);
+            symbol(
+                m.name.name.clone(),
+                id.map(|id| describe::member_signature(snap, id)),
+                kind,
+                convert::range(source, m.span),
+                convert::range(source, m.name.span),
+                None,
+            )
+        })
+        .collect();
+    symbol(
+        c.name.name.clone(),
+        c.parent.as_ref().map(|p| format!("extends {}", p.name)),
+        lsp::SymbolKind::CLASS,
+        convert::range(source, c.span),
+        convert::range(source, c.name.span),
+        Some(members),
+    )
 }
 
 /// Whether every character of `query` appears in `name` in order, ignoring case.
