@@ -231,6 +231,7 @@ fn human_output_snapshots() {
         "fail/recursion.oaas",
         "fail/warnings.oaas",
         "fail/unknown_names.oaas",
+        "fail/annotations.oaas",
         "fail/cross_package",
     ] {
         let fixture = fail

@@ -115,6 +115,73 @@ pub fn known() -> impl Iterator<Item = (&'static str, &'static str)> {
     SPECS.iter().map(|s| (s.name, s.about))
 }
 
+/// E0116: no annotation has this name; the closest one, and the list of them.
+fn unknown_annotation(file: FileId, a: &ast::Annotation) -> Diagnostic {
+    Diagnostic::new(
+        Code::E0116,
+        file,
+        a.name.span,
+        format!("there is no annotation `@{}`", a.name.name),
+    )
+    .label("unknown annotation")
+    .note(format!(
+        "the annotations are {}",
+        SPECS
+            .iter()
+            .map(|s| format!("`@{}`", s.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .did_you_mean_as(
+        suggest::closest(&a.name.name, SPECS.iter().map(|s| s.name)),
+        |s| format!("@{s}"),
+    )
+}
+
+/// E0005 when the annotation may not be written here: `@builtin` outside the standard
+/// library, any annotation on data, one that does not apply to macros on a macro, `@memo`
+/// on a class.
+fn misplaced(
+    checker: &Checker<'_>,
+    file: FileId,
+    a: &ast::Annotation,
+    spec: &Spec,
+    target: Target,
+) -> Option<Diagnostic> {
+    if spec.name == "builtin" && file != checker.stdlib {
+        return Some(
+            Diagnostic::new(
+                Code::E0005,
+                file,
+                a.span,
+                "`@builtin` is reserved for the standard library",
+            )
+            .label("not available here")
+            .note("a builtin is an operation the runtime itself performs; only `std.Object` declares them")
+            .help("say how the function runs with `@local`, `@url` or `@image`"),
+        );
+    }
+    let what = match target {
+        Target::Data => "state, files and refs",
+        Target::Macro if !spec.on_macro => "macros (they run inside the runtime)",
+        // Reuse is a promise about one function's inputs, made function by function.
+        Target::Class if spec.name == "memo" => {
+            "classes (write it on each function whose result may be reused)"
+        }
+        _ => return None,
+    };
+    Some(
+        Diagnostic::new(
+            Code::E0005,
+            file,
+            a.span,
+            format!("`@{}` does not apply to {what}", spec.name),
+        )
+        .label("misplaced annotation")
+        .note(format!("`@{}` sets {}", spec.name, spec.about)),
+    )
+}
+
 /// Checks annotations written on one thing; returns the valid ones.
 pub(super) fn check_all(
     checker: &mut Checker<'_>,
@@ -125,59 +192,10 @@ pub(super) fn check_all(
     let mut out: Vec<AnnotationValue> = Vec::new();
     for a in written {
         let Some(spec) = SPECS.iter().find(|s| s.name == a.name.name) else {
-            let mut d = Diagnostic::new(
-                Code::E0116,
-                file,
-                a.name.span,
-                format!("there is no annotation `@{}`", a.name.name),
-            )
-            .label("unknown annotation")
-            .note(format!(
-                "the annotations are {}",
-                SPECS
-                    .iter()
-                    .map(|s| format!("`@{}`", s.name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            d = d.did_you_mean_as(
-                suggest::closest(&a.name.name, SPECS.iter().map(|s| s.name)),
-                |s| format!("@{s}"),
-            );
-            checker.diagnostics.push(d);
+            checker.diagnostics.push(unknown_annotation(file, a));
             continue;
         };
-        if spec.name == "builtin" && file != checker.stdlib {
-            let d = Diagnostic::new(
-                Code::E0005,
-                file,
-                a.span,
-                "`@builtin` is reserved for the standard library",
-            )
-            .label("not available here")
-            .note("a builtin is an operation the runtime itself performs; only `std.Object` declares them")
-            .help("say how the function runs with `@local`, `@url` or `@image`");
-            checker.diagnostics.push(d);
-            continue;
-        }
-        let misplaced = match target {
-            Target::Data => Some("state, files and refs"),
-            Target::Macro if !spec.on_macro => Some("macros (they run inside the runtime)"),
-            // Reuse is a promise about one function's inputs, made function by function.
-            Target::Class if spec.name == "memo" => {
-                Some("classes (write it on each function whose result may be reused)")
-            }
-            _ => None,
-        };
-        if let Some(what) = misplaced {
-            let d = Diagnostic::new(
-                Code::E0005,
-                file,
-                a.span,
-                format!("`@{}` does not apply to {what}", spec.name),
-            )
-            .label("misplaced annotation")
-            .note(format!("`@{}` sets {}", spec.name, spec.about));
+        if let Some(d) = misplaced(checker, file, a, spec, target) {
             checker.diagnostics.push(d);
             continue;
         }
