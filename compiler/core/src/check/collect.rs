@@ -193,89 +193,93 @@ impl Checker<'_> {
     fn resolve_uses(&mut self) {
         for (file, ast) in self.files {
             for u in ast.uses() {
-                let pkg_name = u
-                    .package
-                    .iter()
-                    .map(|i| i.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(".");
-                let pkg_span = u
-                    .package
-                    .iter()
-                    .map(|i| i.span)
-                    .reduce(Span::cover)
-                    .unwrap_or(u.span);
-                let Some(pkg) = self.model.package_named(&pkg_name) else {
-                    let names: Vec<&str> = self
-                        .model
-                        .packages
-                        .iter()
-                        .map(|p| p.name.as_str())
-                        .collect();
-                    let mut d = Diagnostic::new(
-                        Code::E0115,
-                        *file,
-                        pkg_span,
-                        format!("there is no package `{pkg_name}`"),
-                    )
-                    .label("unknown package")
-                    .note("a package is found among the files given to the compiler");
-                    d = d.did_you_mean(suggest::closest(&pkg_name, names));
-                    self.diagnostics.push(d);
+                let Some(symbol) = self.imported(*file, u) else {
                     self.import_failed(*file, &u.name.name);
                     continue;
                 };
-                let package = self.model.package(pkg);
-                let symbol = match (
-                    package.classes.get(&u.name.name),
-                    package.records.get(&u.name.name),
-                ) {
-                    (Some(c), _) => Symbol::Class(*c),
-                    (_, Some(r)) => Symbol::Record(*r),
-                    _ => {
-                        let names: Vec<&str> = package
-                            .classes
-                            .keys()
-                            .chain(package.records.keys())
-                            .map(String::as_str)
-                            .collect();
-                        let mut d = Diagnostic::new(
-                            Code::E0111,
-                            *file,
-                            u.name.span,
-                            format!(
-                                "package `{pkg_name}` has no class or record `{}`",
-                                u.name.name
-                            ),
-                        )
-                        .label("not in that package");
-                        d = d.did_you_mean(suggest::closest(&u.name.name, names));
-                        self.diagnostics.push(d);
-                        self.import_failed(*file, &u.name.name);
-                        continue;
-                    }
-                };
                 self.reference(*file, u.name.span, symbol);
                 let existing = self.lookup_type_name(*file, &u.name.name);
-                if let Some(scope) = self.scopes.get_mut(file) {
-                    if let Some(existing) = existing {
-                        if existing != symbol {
-                            let d = Diagnostic::new(
-                                Code::E0100,
-                                *file,
-                                u.name.span,
-                                format!("`{}` is already a name in this package", u.name.name),
-                            )
-                            .label("imported here")
-                            .help(format!("refer to the other package's class through a class of another name, or rename `{}`", u.name.name));
-                            self.diagnostics.push(d);
-                            continue;
-                        }
+                if existing.is_some_and(|e| e != symbol) {
+                    let d = Diagnostic::new(
+                        Code::E0100,
+                        *file,
+                        u.name.span,
+                        format!("`{}` is already a name in this package", u.name.name),
+                    )
+                    .label("imported here")
+                    .help(format!("refer to the other package's class through a class of another name, or rename `{}`", u.name.name));
+                    if self.scopes.contains_key(file) {
+                        self.diagnostics.push(d);
                     }
+                    continue;
+                }
+                if let Some(scope) = self.scopes.get_mut(file) {
                     scope.names.insert(u.name.name.clone(), symbol);
                 }
             }
         }
+    }
+
+    /// The class or record a `use` names; E0115 for an unknown package, E0111 for a name
+    /// that package does not have.
+    fn imported(&mut self, file: FileId, u: &ast::UseDecl) -> Option<Symbol> {
+        let pkg_name = u
+            .package
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join(".");
+        let Some(pkg) = self.model.package_named(&pkg_name) else {
+            let pkg_span = u
+                .package
+                .iter()
+                .map(|i| i.span)
+                .reduce(Span::cover)
+                .unwrap_or(u.span);
+            let names: Vec<&str> = self
+                .model
+                .packages
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
+            let d = Diagnostic::new(
+                Code::E0115,
+                file,
+                pkg_span,
+                format!("there is no package `{pkg_name}`"),
+            )
+            .label("unknown package")
+            .note("a package is found among the files given to the compiler")
+            .did_you_mean(suggest::closest(&pkg_name, names));
+            self.diagnostics.push(d);
+            return None;
+        };
+        let package = self.model.package(pkg);
+        if let Some(c) = package.classes.get(&u.name.name) {
+            return Some(Symbol::Class(*c));
+        }
+        if let Some(r) = package.records.get(&u.name.name) {
+            return Some(Symbol::Record(*r));
+        }
+        let names: Vec<&str> = package
+            .classes
+            .keys()
+            .chain(package.records.keys())
+            .map(String::as_str)
+            .collect();
+        let d = Diagnostic::new(
+            Code::E0111,
+            file,
+            u.name.span,
+            format!(
+                "package `{pkg_name}` has no class or record `{}`",
+                u.name.name
+            ),
+        )
+        .label("not in that package")
+        .did_you_mean(suggest::closest(&u.name.name, names));
+        self.diagnostics.push(d);
+        None
     }
 
     fn import_failed(&mut self, file: FileId, name: &str) {
