@@ -590,26 +590,7 @@ impl<'t> Lower<'t> {
                 }
                 Rule::class_end if p.as_str() != "}" => {
                     let open = name.as_ref().map(|n| n.span).unwrap_or(span);
-                    let body = self
-                        .text
-                        .get(..span.end as usize)
-                        .unwrap_or("")
-                        .trim_end()
-                        .len();
-                    let at = Span::new(body, body);
-                    let mut d = self
-                        .err(Code::E0002, at, "this class is missing its closing `}`")
-                        .label("expected `}` here")
-                        .secondary(self.file, open, "the class opened here");
-                    if members
-                        .iter()
-                        .any(|m| matches!(m.kind, MemberKind::Macro { .. }))
-                    {
-                        d = d.note(
-                            "if a macro body above lacks its `}`, the class's `}` closed it instead",
-                        );
-                    }
-                    self.push(d);
+                    self.unclosed_class(span, open, &members);
                 }
                 _ => {}
             }
@@ -634,6 +615,29 @@ impl<'t> Lower<'t> {
             members,
             span,
         }
+    }
+
+    /// E0002: the class (`span`, opened at `open`) lacks its `}`; pointed right after its
+    /// last text, with a note when a macro's missing `}` may be the cause.
+    fn unclosed_class(&mut self, span: Span, open: Span, members: &[Member]) {
+        let body = self
+            .text
+            .get(..span.end as usize)
+            .unwrap_or("")
+            .trim_end()
+            .len();
+        let at = Span::new(body, body);
+        let mut d = self
+            .err(Code::E0002, at, "this class is missing its closing `}`")
+            .label("expected `}` here")
+            .secondary(self.file, open, "the class opened here");
+        if members
+            .iter()
+            .any(|m| matches!(m.kind, MemberKind::Macro { .. }))
+        {
+            d = d.note("if a macro body above lacks its `}`, the class's `}` closed it instead");
+        }
+        self.push(d);
     }
 
     /// Takes off a function's trailing annotations that start on a later line than its
