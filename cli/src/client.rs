@@ -198,22 +198,6 @@ impl Client {
     }
 }
 
-/// The arguments of an object access expression (`fn(a: 1, b: "x")`), each a plain value.
-pub fn access_args(a: &[oaas_compiler::syntax::ast::Arg]) -> Result<Map<String, Value>, String> {
-    let mut m = Map::new();
-    for arg in a {
-        let name = arg
-            .name
-            .as_ref()
-            .map(|n| n.name.clone())
-            .unwrap_or_default();
-        let v = oaas_runtime::oal::expr_to_json(&arg.value)
-            .ok_or_else(|| format!("argument `{name}` is not a plain value"))?;
-        m.insert(name, v);
-    }
-    Ok(m)
-}
-
 /// Parses one `name=value` pair.
 pub fn split_pair(text: &str) -> Result<(String, String), String> {
     text.split_once('=')

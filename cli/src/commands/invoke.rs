@@ -94,24 +94,13 @@ pub fn run(args: InvokeArgs) -> u8 {
 fn request(expr: &str) -> Result<(String, Map<String, Value>), String> {
     let parsed = parse_access_expr(expr)
         .map_err(|d| format!("`{expr}` is not an object access expression: {}", d.message))?;
-    let (path, args) = match &parsed.target {
-        AccessTarget::Object { id, function, args } => {
-            (format!("/api/objects/{id}/invoke/{}", function.name), args)
-        }
-        AccessTarget::Static {
-            package,
-            class,
-            function,
-            args,
-        } => {
-            let cls = match package {
-                Some(p) => format!("{p}.{}", class.name),
-                None => class.name.clone(),
-            };
-            (format!("/api/classes/{cls}/invoke/{}", function.name), args)
-        }
+    let target = &parsed.target;
+    let function = &target.function().name;
+    let path = match (target, target.class()) {
+        (AccessTarget::Object { id, .. }, _) => format!("/api/objects/{id}/invoke/{function}"),
+        (_, cls) => format!("/api/classes/{}/invoke/{function}", cls.unwrap_or_default()),
     };
-    Ok((path, client::access_args(args)?))
+    Ok((path, oaas_runtime::oal::args_to_json(target.args())?))
 }
 
 /// The invocation an asynchronous call was `accepted` as, once it has finished (polled every

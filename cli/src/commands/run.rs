@@ -237,30 +237,16 @@ fn parse_target(t: &str) -> Result<Call, String> {
                 .into(),
         );
     }
-    Ok(match parsed.target {
-        AccessTarget::Object {
-            id,
-            function,
-            args: a,
-        } => Call {
-            function: function.name,
-            object: Some(id),
-            args: client::access_args(&a)?,
-            ..Call::default()
+    let target = &parsed.target;
+    Ok(Call {
+        class: target.class().unwrap_or_default(),
+        function: target.function().name.clone(),
+        object: match target {
+            AccessTarget::Object { id, .. } => Some(id.clone()),
+            AccessTarget::Static { .. } => None,
         },
-        AccessTarget::Static {
-            package,
-            class,
-            function,
-            args: a,
-        } => Call {
-            class: package
-                .map(|p| format!("{p}.{}", class.name))
-                .unwrap_or(class.name),
-            function: function.name,
-            args: client::access_args(&a)?,
-            ..Call::default()
-        },
+        args: oaas_runtime::oal::args_to_json(target.args())?,
+        ..Call::default()
     })
 }
 

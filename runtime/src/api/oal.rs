@@ -9,9 +9,8 @@ use crate::ids::{ObjectId, Target};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use oaas_compiler::artifact::{FunctionArtifact, TypeRef};
-use oaas_compiler::syntax::ast::Arg;
 use oaas_compiler::syntax::{parse_access_expr, AccessExpr, AccessTarget};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// An expression read into a call.
 struct Parsed {
@@ -24,24 +23,11 @@ fn parse(text: &str) -> Result<Parsed, Error> {
     let expr = parse_access_expr(text).map_err(|d| {
         Error::bad_request(format!("not an object access expression: {}", d.message))
     })?;
-    let (target, function) = match &expr.target {
-        AccessTarget::Object { id, function, .. } => (
-            Target::Object(ObjectId::from(id.as_str())),
-            function.name.clone(),
-        ),
-        AccessTarget::Static {
-            package,
-            class,
-            function,
-            ..
-        } => {
-            let cls = match package {
-                Some(p) => format!("{p}.{}", class.name),
-                None => class.name.clone(),
-            };
-            (Target::Class(cls), function.name.clone())
-        }
+    let target = match (&expr.target, expr.target.class()) {
+        (AccessTarget::Object { id, .. }, _) => Target::Object(ObjectId::from(id.as_str())),
+        (_, cls) => Target::Class(cls.unwrap_or_default()),
     };
+    let function = expr.target.function().name.clone();
     Ok(Parsed {
         expr,
         target,
@@ -50,17 +36,9 @@ fn parse(text: &str) -> Result<Parsed, Error> {
 }
 
 fn args_of(expr: &AccessExpr) -> Result<Value, Error> {
-    let args: &[Arg] = match &expr.target {
-        AccessTarget::Object { args, .. } | AccessTarget::Static { args, .. } => args,
-    };
-    let mut map = Map::new();
-    for a in args {
-        let name = a.name.as_ref().map(|n| n.name.clone()).unwrap_or_default();
-        let v = crate::oal::expr_to_json(&a.value)
-            .ok_or_else(|| Error::bad_request(format!("argument `{name}` is not a plain value")))?;
-        map.insert(name, v);
-    }
-    Ok(Value::Object(map))
+    crate::oal::args_to_json(expr.target.args())
+        .map(Value::Object)
+        .map_err(Error::bad_request)
 }
 
 /// Whether a function only reads: no `mut`, and no new objects (but `get`'s view).

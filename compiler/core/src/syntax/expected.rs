@@ -143,12 +143,7 @@ fn expected_at(err: &Error<Rule>, end_words: &str) -> (usize, BTreeSet<String>) 
 /// The span, the words for what was found (`found`, the token at `at`, or the end of the
 /// stretch when it is empty) and the label.
 fn found_at(stretch: &Stretch, at: usize, found: &str) -> (Span, String, String) {
-    let Stretch {
-        text,
-        offset,
-        limit,
-        end_words,
-    } = *stretch;
+    let (text, end_words) = (stretch.text, stretch.end_words);
     if !found.is_empty() {
         return (
             Span::new(at, (at + found.len()).min(text.len())),
@@ -157,7 +152,7 @@ fn found_at(stretch: &Stretch, at: usize, found: &str) -> (Span, String, String)
         );
     }
     // Out of input: point right after the last token rather than at the next line.
-    let end = trim_trivia(text, offset, at.min(limit));
+    let end = trim_trivia(text, stretch.offset, at.min(stretch.limit));
     // A skipped line that is the file's last ends with the file.
     let words = if end_words == LINE_END && at >= text.len() {
         "the end of the file"

@@ -68,6 +68,38 @@ pub enum AccessTarget {
     },
 }
 
+impl AccessTarget {
+    /// The function called.
+    pub fn function(&self) -> &ast::Ident {
+        match self {
+            AccessTarget::Object { function, .. } | AccessTarget::Static { function, .. } => {
+                function
+            }
+        }
+    }
+
+    /// The `name=value` arguments.
+    pub fn args(&self) -> &[ast::Arg] {
+        match self {
+            AccessTarget::Object { args, .. } | AccessTarget::Static { args, .. } => args,
+        }
+    }
+
+    /// For a static call, the class as written: `package.Class`, or `Class` when the
+    /// package is left out.
+    pub fn class(&self) -> Option<String> {
+        match self {
+            AccessTarget::Object { .. } => None,
+            AccessTarget::Static {
+                package: Some(p),
+                class,
+                ..
+            } => Some(format!("{p}.{}", class.name)),
+            AccessTarget::Static { class, .. } => Some(class.name.clone()),
+        }
+    }
+}
+
 /// Parses an object access expression. The error's spans are offsets into `text`.
 #[allow(clippy::result_large_err)] // one diagnostic, for one short expression
 pub fn parse_access_expr(text: &str) -> Result<AccessExpr, Diagnostic> {
