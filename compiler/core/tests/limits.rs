@@ -92,3 +92,25 @@ fn chains_count_towards_the_limit() {
     );
     assert_eq!(syntax_errors(list_of(".f(x: 1)", 198)).len(), 1);
 }
+
+/// A `return` whose expression is too deep to read is skipped, and that is all that is said:
+/// not also that the macro never returns (the skipped line was its `return`).
+#[test]
+fn a_return_too_deep_to_read_reports_only_its_depth() {
+    let text = macro_returning(&format!("{}1{}", "(".repeat(1_000), ")".repeat(1_000)));
+    let all = on_8mib_stack(move || {
+        let mut workspace = Workspace::new();
+        workspace.add_file("deep.oaas", text);
+        let build = workspace.build();
+        build
+            .diagnostics
+            .iter()
+            .map(|d| format!("{:?} {}", d.code, d.message))
+            .collect::<Vec<_>>()
+    });
+    insta::assert_debug_snapshot!(all, @r#"
+    [
+        "E0001 expressions are nested more than 200 deep",
+    ]
+    "#);
+}

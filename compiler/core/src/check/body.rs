@@ -119,7 +119,7 @@ impl Checker<'_> {
             diverged: false,
         };
         let returns = self.stmts(&mut cx, &body.stmts, false);
-        if !returns && sig.ret.is_some() {
+        if !returns && sig.ret.is_some() && !self.syntax_error_in(file, body.span) {
             let at = Span::new(
                 body.span.end.saturating_sub(1) as usize,
                 body.span.end as usize,
@@ -152,6 +152,14 @@ impl Checker<'_> {
             scope.retain(|l| !matches!(l.kind, LocalKind::Param(_)));
         }
         self.report_unused(&scope);
+    }
+
+    /// Whether the parser reported an error inside `span`: a line it skipped there may have
+    /// been a `return`, so the body's paths are not known.
+    fn syntax_error_in(&self, file: FileId, span: Span) -> bool {
+        self.diagnostics.iter().any(|d| {
+            d.code == Code::E0001 && d.primary.file == file && span.contains(d.primary.span)
+        })
     }
 
     /// Checks statements in order; returns whether they always end in a `return`.
