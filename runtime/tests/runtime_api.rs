@@ -201,6 +201,20 @@ async fn bad_input_gets_clear_errors() {
             "bad_request",
         ),
         ("GET", format!("{base}/api/objects/%FF"), 400, "bad_request"),
+        // `?async=` takes `true` or `false`; a misspelt value or name is refused rather than
+        // run as a synchronous call (found by schemathesis).
+        (
+            "POST",
+            format!("{base}/api/objects/{id}/invoke/increment?async=ture"),
+            400,
+            "bad_request",
+        ),
+        (
+            "POST",
+            format!("{base}/api/objects/{id}/invoke/increment?asynch=true"),
+            400,
+            "bad_request",
+        ),
         (
             "DELETE",
             format!("{base}/api/packages"),
@@ -228,6 +242,22 @@ async fn bad_input_gets_clear_errors() {
     )
     .await;
     assert_eq!(status, 400, "{body}");
+    // A page size outside 1 to 1000 is refused, not quietly changed (found by schemathesis).
+    for limit in ["0", "1001"] {
+        let r = client
+            .get(format!(
+                "{base}/api/classes/testpkg.Counter/objects?limit={limit}"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "limit={limit}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["error"]["message"], "`limit` must be between 1 and 1000",
+            "{body}"
+        );
+    }
     // Private and internal state is not readable from outside.
     let obj: Value = get(&client, format!("{base}/api/objects/{id}")).await;
     assert!(

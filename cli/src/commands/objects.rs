@@ -38,7 +38,7 @@ enum ObjectsCommand {
         /// `field=value` (repeatable); values are JSON or plain strings.
         #[arg(long = "filter", value_name = "FIELD=VALUE")]
         filters: Vec<String>,
-        /// Page size.
+        /// Page size, 1 to 1000.
         #[arg(long, default_value_t = 100)]
         limit: usize,
         /// Continue after this id (from the previous page's `next_after`).

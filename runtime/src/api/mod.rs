@@ -512,34 +512,45 @@ async fn get_file(
     Ok(Redirect::temporary(&file.url).into_response())
 }
 
-fn is_async(q: &HashMap<String, String>) -> bool {
-    q.get("async").is_some_and(|v| v == "true" || v == "1")
+/// The query of a call: `?async=true` answers 202 at once. Anything else is refused, so a
+/// misspelt `?async=ture` does not quietly run the call while the client waits.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CallQuery {
+    #[serde(rename = "async")]
+    run_async: Option<bool>,
+}
+
+impl CallQuery {
+    fn is_async(&self) -> bool {
+        self.run_async.unwrap_or(false)
+    }
 }
 
 async fn invoke_object(
     State(engine): State<Shared>,
     Path((id, func)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<CallQuery>,
     IdempotencyKey(key): IdempotencyKey,
     FreshCalls(fresh): FreshCalls,
     body: bytes::Bytes,
 ) -> Result<Response, ApiError> {
     let args = parse_body(&body)?;
     let request = call(Target::Object(ObjectId::from(id)), func, args, fresh);
-    invoke(&engine, request, is_async(&q), key).await
+    invoke(&engine, request, q.is_async(), key).await
 }
 
 async fn invoke_static(
     State(engine): State<Shared>,
     Path((cls, func)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<CallQuery>,
     IdempotencyKey(key): IdempotencyKey,
     FreshCalls(fresh): FreshCalls,
     body: bytes::Bytes,
 ) -> Result<Response, ApiError> {
     let args = parse_body(&body)?;
     let request = call(Target::Class(cls), func, args, fresh);
-    invoke(&engine, request, is_async(&q), key).await
+    invoke(&engine, request, q.is_async(), key).await
 }
 
 fn status_url(id: &InvocationId) -> String {

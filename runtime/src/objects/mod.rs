@@ -37,6 +37,9 @@ pub struct FileUrl {
     pub media_type: Option<String>,
 }
 
+/// The most objects one page of a class's objects holds (`limit`).
+pub const MAX_PAGE: usize = 1000;
+
 /// A page of a class's objects.
 #[derive(Clone, Debug)]
 pub struct Page {
@@ -426,7 +429,11 @@ impl Objects {
             values::check(&artifact, &f.value, &field.ty)
                 .map_err(|e| Error::bad_request(format!("filter `{}`: {e}", f.field)))?;
         }
-        let limit = limit.clamp(1, 1000);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::bad_request(format!(
+                "`limit` must be between 1 and {MAX_PAGE}"
+            )));
+        }
         let objects = self
             .store
             .list(&class.qualified, &filters, after.as_ref(), limit)
