@@ -18,6 +18,9 @@ fn text(name: &str, place: &str, description: &str) -> Value {
     param(name, place, description, json!({"type": "string"}))
 }
 
+/// What `oaas_compiler::check::valid_signal_name` takes, as a JSON Schema pattern.
+const SIGNAL_NAME_PATTERN: &str = "^[A-Za-z0-9_.-]{1,64}$";
+
 /// The error statuses every operation can answer, and those of calls that run functions.
 const ERRORS: &[&str] = &["400", "401", "403", "404", "405", "415", "503"];
 const CALL_ERRORS: &[&str] = &["409", "422", "502", "504"];
@@ -37,6 +40,13 @@ fn op(summary: &str, params: &[Value], body: Option<Value>, ok: &str, runs: bool
         o["requestBody"] =
             json!({"required": false, "content": {"application/json": {"schema": schema}}});
     }
+    o
+}
+
+/// A call that `?async=true` answers at once with `202` and where to follow the invocation.
+fn call_op(summary: &str, params: &[Value], body: Value) -> Value {
+    let mut o = op(summary, params, Some(body), "200", true);
+    o["responses"]["202"] = json!({"description": "`?async=true`: started; `status_url` tells how it goes", "content": {"application/json": {"schema": {"type": "object"}}}});
     o
 }
 
@@ -61,7 +71,7 @@ pub fn document() -> Value {
         "`true`: answer 202 at once and run in the background",
         json!({"type": "boolean"}),
     );
-    let args = json!({"type": "object", "description": "arguments by name"});
+    let args = json!({"type": ["object", "null"], "description": "arguments by name (none: no body, or `null`)"});
     let deploy_body = json!({
         "oneOf": [
             {"type": "object", "description": "`.oaas` sources, compiled by the runtime",
@@ -74,8 +84,12 @@ pub fn document() -> Value {
              "properties": {
                  "format": {"const": oaas_compiler::artifact::FORMAT},
                  "version": {"type": "string"},
-                 "packages": {"type": "array", "items": {"type": "object"}},
-                 "sources": {"type": "array", "items": {"type": "object"}}
+                 "packages": {"type": "array", "items": {"type": "object",
+                     "properties": {"name": {"type": "string"}, "records": {"type": "array"}, "classes": {"type": "array"}},
+                     "required": ["name", "records", "classes"]}},
+                 "sources": {"type": "array", "items": {"type": "object",
+                     "properties": {"path": {"type": "string"}, "text": {"type": "string"}},
+                     "required": ["path", "text"]}}
              },
              "required": ["format", "version", "packages", "sources"]}
         ]
@@ -137,7 +151,12 @@ pub fn document() -> Value {
         "Send a signal to a running macro: a JSON value (at most 64 KiB) for its `signal(name, ...)` wait, kept until a wait takes it, once. 404: no such invocation; 409: it has finished, or holds 64 signals not taken yet; 422: its macro waits for no such signal, or the value is not of the signal's type",
         &[
             inv_id.clone(),
-            text("name", "path", "signal name: 1 to 64 letters, digits, `_`, `-`, `.`"),
+            param(
+                "name",
+                "path",
+                "signal name: 1 to 64 letters, digits, `_`, `-`, `.`",
+                json!({"type": "string", "pattern": SIGNAL_NAME_PATTERN}),
+            ),
         ],
         Some(json!({"description": "the signal's value, of the type its `signal(..., type: T)` declares (any JSON without one)"})),
         "202",
@@ -188,17 +207,17 @@ pub fn document() -> Value {
             },
             "/api/classes/{cls}": {"get": op("A class: public state, files, refs, functions, macros", std::slice::from_ref(&cls), None, "200", false)},
             "/api/classes/{cls}/objects": {
-                "post": op("Create an object (builtin `new`); the body holds state fields", std::slice::from_ref(&cls), Some(json!({"type": "object", "description": "state fields by name"})), "201", true),
-                "get": op("List or query objects: `field=value` filters on public state, `after`, `limit`", &[cls.clone(), text("after", "query", "page after this id"), param("limit", "query", "page size", json!({"type": "integer", "minimum": 1, "maximum": 1000}))], None, "200", false)
+                "post": op("Create an object (builtin `new`); the body holds state fields", std::slice::from_ref(&cls), Some(json!({"type": ["object", "null"], "description": "state fields by name (none: no body, or `null`)"})), "201", true),
+                "get": op("List or query objects: `field=value` filters on public state, `after`, `limit`", &[cls.clone(), text("after", "query", "page after this id"), param("limit", "query", "page size", json!({"type": "integer", "minimum": 1, "maximum": crate::objects::MAX_PAGE}))], None, "200", false)
             },
-            "/api/classes/{cls}/invoke/{func}": {"post": op("Call a static function", &[cls, func.clone(), asyncq.clone(), no_cache.clone()], Some(args.clone()), "200", true)},
+            "/api/classes/{cls}/invoke/{func}": {"post": call_op("Call a static function", &[cls, func.clone(), asyncq.clone(), no_cache.clone()], args.clone())},
             "/api/objects/{id}": {
                 "get": op("An object, newest version or `?version=`", &[id.clone(), param("version", "query", "a version number", json!({"type": "integer", "minimum": 1, "maximum": i64::MAX}))], None, "200", false),
                 "delete": op("Delete an object (a new, deleted version)", std::slice::from_ref(&id), None, "200", false)
             },
             "/api/objects/{id}/versions": {"get": op("Every version of an object, oldest first, each with the `task_id` that wrote it (its invocation id, `.`, the node)", std::slice::from_ref(&id), None, "200", false)},
             "/api/objects/{id}/files/{name}": {"get": file},
-            "/api/objects/{id}/invoke/{func}": {"post": op("Call a function of an object; the body holds the arguments by name", &[id, func, asyncq, no_cache], Some(args), "200", true)},
+            "/api/objects/{id}/invoke/{func}": {"post": call_op("Call a function of an object; the body holds the arguments by name", &[id, func, asyncq, no_cache], args)},
             "/api/invocations": {"get": list_invocations},
             "/api/invocations/{id}": {"get": op("An invocation: status, result or error, per-node status", std::slice::from_ref(&inv_id), None, "200", false)},
             "/api/invocations/{id}/events": {"get": events},
@@ -242,5 +261,27 @@ mod tests {
         let artifact = &body["application/json"]["schema"]["oneOf"][1];
         assert_eq!(artifact["required"].as_array().map(Vec::len), Some(4));
         assert_eq!(artifact["properties"]["format"]["const"], "oaas-artifact/1");
+        let source = &artifact["properties"]["sources"]["items"];
+        assert_eq!(source["required"], serde_json::json!(["path", "text"]));
+        let call = &d["paths"]["/api/objects/{id}/invoke/{func}"]["post"];
+        assert!(call["responses"].get("202").is_some(), "{call}");
+    }
+
+    /// Found by schemathesis: a signal name the schema allowed and the server refuses. The
+    /// pattern takes what the checker's rule takes, and refuses what it refuses.
+    #[test]
+    fn the_signal_name_pattern_is_the_checkers_rule() {
+        let pattern = regex::Regex::new(super::SIGNAL_NAME_PATTERN).expect("a regular expression");
+        let max = "a".repeat(64);
+        let long = "a".repeat(65);
+        for name in [
+            "approval", "a.b-c_9", &max, "", &long, "a b", "é", "a/b", "2\n",
+        ] {
+            assert_eq!(
+                pattern.is_match(name),
+                oaas_compiler::check::valid_signal_name(name),
+                "{name:?}"
+            );
+        }
     }
 }
