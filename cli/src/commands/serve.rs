@@ -6,7 +6,7 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// Run the OaaS runtime (HTTP API, embedded SQLite store, local blobs).
+/// Run the OaaS runtime: the HTTP API on SQLite or PostgreSQL, files in a folder or a bucket.
 ///
 /// The object access interface over HTTP, an embedded SQLite store and a local blob folder
 /// under --data. Nothing to install. With --store, the records go to a PostgreSQL database
