@@ -579,6 +579,36 @@ async fn get_cannot_change_state_and_async_outputs_are_known() {
     panic!("the asynchronous call did not finish");
 }
 
+/// A container that dies while starting fails calls with the last line it logged (why it
+/// died), and its log, which may hold what its objects hold, is its owner's only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_that_cannot_start_says_why_in_its_private_log() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let source = "package broken\n@local(\"sh -c 'echo starting >&2; echo cannot load libfoo.so >&2; exit 3'\")\nclass B {\n  public static fn ping() -> int\n}\n";
+    let (rt, client) = common::start(dir.path(), dir.path(), json!({"b.oaas": source})).await;
+    let (status, body) = post(
+        &client,
+        format!("{}/api/classes/broken.B/invoke/ping", rt.url()),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("3 times in a row: it said `cannot load libfoo.so`; see its log"),
+        "{message}"
+    );
+    let logs: Vec<_> = std::fs::read_dir(dir.path().join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let mode = std::fs::metadata(&logs[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", logs[0].display());
+    rt.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn containers_restart_and_concurrency_limits_hold() {
     let dir = tempfile::tempdir().unwrap();

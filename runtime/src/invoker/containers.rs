@@ -200,8 +200,9 @@ impl LocalContainer {
                 let failed = self.failed_starts.load(std::sync::atomic::Ordering::SeqCst);
                 if failed >= FAILED_STARTS {
                     return Err(StartError(format!(
-                        "the container `{}` exited while starting, {failed} times in a row; see its log {}",
+                        "the container `{}` exited while starting, {failed} times in a row{}; see its log {}",
                         self.command,
+                        last_words(&self.log),
                         self.log.display()
                     )));
                 }
@@ -288,12 +289,46 @@ async fn supervise(
     }
 }
 
-/// Starts the container's command on `port`, its output appended to its log.
+/// The most of a container's log that a start error quotes.
+const LAST_WORDS: usize = 300;
+
+/// `: it said `...``: the last line a container that would not start wrote to its log (a
+/// `SyntaxError`, a command not found), at most [`LAST_WORDS`] bytes; empty without one.
+fn last_words(log: &Path) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(log) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut tail = Vec::new();
+    let read = f
+        .seek(SeekFrom::Start(len.saturating_sub(4096)))
+        .and_then(|_| f.take(4096).read_to_end(&mut tail));
+    if read.is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&tail);
+    let Some(line) = text.lines().map(str::trim).rfind(|l| !l.is_empty()) else {
+        return String::new();
+    };
+    let mut end = line.len().min(LAST_WORDS);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(": it said `{}`", &line[..end])
+}
+
+/// Starts the container's command on `port`, its output appended to its log, which only the
+/// runtime's user may read (a container may log what its objects hold).
 fn spawn(c: &LocalContainer, port: u16, runtime_url: &str) -> std::io::Result<Child> {
+    use std::os::unix::fs::OpenOptionsExt;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&c.log);
+    // A log made by an older runtime keeps its mode unless told.
+    crate::datadir::make_private(&c.log);
     let (out, err) = match log.and_then(|f| Ok((f.try_clone()?, f))) {
         Ok((a, b)) => (std::process::Stdio::from(a), std::process::Stdio::from(b)),
         Err(_) => (std::process::Stdio::null(), std::process::Stdio::null()),
