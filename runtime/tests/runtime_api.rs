@@ -151,7 +151,14 @@ async fn bad_input_gets_clear_errors() {
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("no function `incremnt`"),
+            .contains("no function `incremnt` in package version `sha256:"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("(did you mean `increment`?); its functions and macros are: "),
         "{body}"
     );
     let (status, body) = invoke(&client, &base, &id, "increment", json!({"by": "two"})).await;

@@ -305,19 +305,12 @@ fn is_static(class: &ClassArtifact, name: &str) -> Result<bool, String> {
     match (class.function(name), class.macro_named(name)) {
         (Some(f), _) => Ok(f.is_static),
         (None, Some(m)) => Ok(m.is_static),
-        (None, None) => {
-            let names: Vec<String> = class
-                .functions
-                .iter()
-                .map(|f| f.name.clone())
-                .chain(class.macros.iter().map(|m| m.name.clone()))
-                .collect();
-            Err(format!(
-                "class `{}` has no function `{name}`; it has {}",
-                class.name,
-                names.join(", ")
-            ))
-        }
+        (None, None) => Err(format!(
+            "class `{}` has no function `{name}`{}; it has {}",
+            class.name,
+            class.did_you_mean(name),
+            class.callable_names().join(", ")
+        )),
     }
 }
 

@@ -469,12 +469,6 @@ fn admit<'a>(
         ));
     }
     let Some(func) = class.function(function) else {
-        let names: Vec<&str> = class
-            .functions
-            .iter()
-            .map(|f| f.name.as_str())
-            .chain(class.macros.iter().map(|m| m.name.as_str()))
-            .collect();
         // An object keeps the package version it was made with: say which (the caller adds
         // how to move on when a newer version has the function).
         let version = match &resolved.object {
@@ -482,9 +476,10 @@ fn admit<'a>(
             None => String::new(),
         };
         return Err(Error::not_found(format!(
-            "class `{}` has no function `{function}`{version}; its functions and macros are: {}",
+            "class `{}` has no function `{function}`{version}{}; its functions and macros are: {}",
             class.name,
-            names.join(", ")
+            class.did_you_mean(function),
+            class.callable_names().join(", ")
         )));
     };
     access::check(caller, class, Member::Function, &func.name, func.access)?;

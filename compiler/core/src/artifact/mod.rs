@@ -527,11 +527,43 @@ impl ClassArtifact {
     pub fn macro_named(&self, name: &str) -> Option<&MacroArtifact> {
         self.macros.iter().find(|m| m.name == name)
     }
+
+    /// The names of its functions, then of its macros.
+    pub fn callable_names(&self) -> Vec<&str> {
+        let functions = self.functions.iter().map(|f| f.name.as_str());
+        functions
+            .chain(self.macros.iter().map(|m| m.name.as_str()))
+            .collect()
+    }
+
+    /// ` (did you mean `put`?)` when one of its functions or macros is a likely typo away
+    /// from `name`, for the message that says it has no `name`; empty otherwise.
+    pub fn did_you_mean(&self, name: &str) -> String {
+        match crate::check::suggest::closest(name, self.callable_names()) {
+            Some(near) => format!(" (did you mean `{near}`?)"),
+            None => String::new(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::TypeRef;
+
+    #[test]
+    fn a_missing_function_is_told_its_closest_name() {
+        let text = "package p\n@url(\"http://127.0.0.1:9\")\nclass C {\n  public fn increment() -> int\n  public fn read() -> int\n}\n";
+        let mut workspace = crate::Workspace::new();
+        workspace.add_file("p.oaas", text);
+        let artifact = workspace.build().artifact.expect("it checks");
+        let class = artifact.find_class("C").expect("class C");
+        assert_eq!(
+            class.did_you_mean("incremnt"),
+            " (did you mean `increment`?)"
+        );
+        assert_eq!(class.did_you_mean("Read"), " (did you mean `read`?)");
+        assert_eq!(class.did_you_mean("transcode"), "");
+    }
 
     #[test]
     fn a_type_holds_objects_when_a_class_is_in_it_at_any_depth() {
