@@ -586,6 +586,36 @@ async fn get_cannot_change_state_and_async_outputs_are_known() {
     panic!("the asynchronous call did not finish");
 }
 
+/// A state field whose default is `null` stays optional when the runtime reads its package
+/// back from the store after a restart (it became required: the default was lost in JSON).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_null_default_outlives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = "package nulls\n@url(\"http://127.0.0.1:9\")\nclass Box {\n  public state j: json = null\n  public state n: int = 0\n}\n";
+    let (rt, _) = common::start(dir.path(), dir.path(), json!({"box.oaas": source})).await;
+    rt.stop().await;
+    let config = oaas_runtime::Config::new(
+        dir.path().to_path_buf(),
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().to_path_buf(),
+    );
+    let rt = oaas_runtime::start(config).await.unwrap();
+    let client = common::authed(reqwest::Client::builder(), &rt.token);
+    let (status, body) = post(
+        &client,
+        format!("{}/api/classes/nulls.Box/objects", rt.url()),
+        json!({"n": 1}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["result"]["state"],
+        json!({"j": null, "n": 1}),
+        "{body}"
+    );
+    rt.stop().await;
+}
+
 /// A container that dies while starting fails calls with the last line it logged (why it
 /// died), and its log, which may hold what its objects hold, is its owner's only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

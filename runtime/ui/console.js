@@ -78,7 +78,9 @@ function fmtType(t) {
   return q ? q.slice(q.lastIndexOf('.') + 1) : JSON.stringify(t);
 }
 function signature(f) {
-  const params = (f.params || []).map((p) => p.name + ': ' + fmtType(p.type) + (p.default !== undefined && p.default !== null ? ' = ' + JSON.stringify(p.default) : ''));
+  // `default: null` alone means none; `default_is_null` marks a default that is null.
+  const hasDefault = (p) => p.default_is_null || (p.default !== undefined && p.default !== null);
+  const params = (f.params || []).map((p) => p.name + ': ' + fmtType(p.type) + (hasDefault(p) ? ' = ' + JSON.stringify(p.default) : ''));
   return f.name + '(' + params.join(', ') + ')' + (f.returns ? ' -> ' + fmtType(f.returns) : '');
 }
 

@@ -138,8 +138,95 @@ pub struct ClassArtifact {
     pub macros: Vec<MacroArtifact>,
 }
 
+/// How a default is written: `"default": null` has meant "none" since the first format, so a
+/// default that *is* `null` (`state j: json = null`) adds `"default_is_null": true`. Without it
+/// such a default was lost on the way through JSON, and the field became required once the
+/// runtime read its package back (after a restart). Artifacts without it read as before.
+mod wire {
+    use super::{Access, TypeRef};
+    use serde::{Deserialize, Serialize};
+    use serde_json::Value;
+
+    /// [`super::StateArtifact`] as written.
+    #[derive(Serialize, Deserialize)]
+    pub struct State {
+        name: String,
+        #[serde(rename = "type")]
+        ty: TypeRef,
+        default: Option<Value>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        default_is_null: bool,
+        access: Access,
+    }
+
+    /// [`super::ParamArtifact`] as written.
+    #[derive(Serialize, Deserialize)]
+    pub struct Param {
+        name: String,
+        #[serde(rename = "type")]
+        ty: TypeRef,
+        default: Option<Value>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        default_is_null: bool,
+    }
+
+    /// The default as read: `null` with the flag, else what `default` holds.
+    fn read(default: Option<Value>, is_null: bool) -> Option<Value> {
+        if is_null {
+            Some(Value::Null)
+        } else {
+            default
+        }
+    }
+
+    impl From<State> for super::StateArtifact {
+        fn from(w: State) -> Self {
+            super::StateArtifact {
+                default: read(w.default, w.default_is_null),
+                name: w.name,
+                ty: w.ty,
+                access: w.access,
+            }
+        }
+    }
+
+    impl From<super::StateArtifact> for State {
+        fn from(a: super::StateArtifact) -> Self {
+            State {
+                default_is_null: a.default == Some(Value::Null),
+                default: a.default,
+                name: a.name,
+                ty: a.ty,
+                access: a.access,
+            }
+        }
+    }
+
+    impl From<Param> for super::ParamArtifact {
+        fn from(w: Param) -> Self {
+            super::ParamArtifact {
+                default: read(w.default, w.default_is_null),
+                name: w.name,
+                ty: w.ty,
+            }
+        }
+    }
+
+    impl From<super::ParamArtifact> for Param {
+        fn from(a: super::ParamArtifact) -> Self {
+            Param {
+                default_is_null: a.default == Some(Value::Null),
+                default: a.default,
+                name: a.name,
+                ty: a.ty,
+            }
+        }
+    }
+}
+
 /// A state field.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "wire::State", into = "wire::State")]
 pub struct StateArtifact {
     /// Name.
     pub name: String,
@@ -178,6 +265,7 @@ pub struct RefArtifact {
 
 /// A parameter.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "wire::Param", into = "wire::Param")]
 pub struct ParamArtifact {
     /// Name.
     pub name: String,
@@ -549,6 +637,52 @@ impl ClassArtifact {
 #[cfg(test)]
 mod tests {
     use super::TypeRef;
+
+    /// Found by the `pipeline` fuzz target: a default of `null` read back from JSON as no
+    /// default, so `j` became required after a restart of the runtime.
+    #[test]
+    fn a_null_default_survives_json_and_no_default_stays_none() {
+        let text = "package p\n@url(\"http://127.0.0.1:9\")\nclass C {\n  public state j: json = null\n  public state k: json\n  ref next: C?\n  public fn f(x: json = null, y: json) -> int\n}\n";
+        let mut workspace = crate::Workspace::new();
+        workspace.add_file("p.oaas", text);
+        let artifact = workspace.build().artifact.expect("it checks");
+        let back = super::Artifact::from_json(&artifact.to_json()).expect("it reads back");
+        assert_eq!(back, artifact);
+        let class = back.find_class("C").expect("class C");
+        let defaults = |params: &[super::ParamArtifact]| {
+            params
+                .iter()
+                .map(|p| (p.name.clone(), p.default.clone()))
+                .collect::<Vec<_>>()
+        };
+        let f = class.function("f").expect("f");
+        let null = Some(serde_json::Value::Null);
+        assert_eq!(
+            defaults(&f.params),
+            [("x".to_string(), null.clone()), ("y".to_string(), None)]
+        );
+        let new = class.function("new").expect("new");
+        assert_eq!(
+            defaults(&new.params),
+            [
+                ("j".to_string(), null.clone()),
+                ("k".to_string(), None),
+                ("next".to_string(), null.clone())
+            ]
+        );
+        assert_eq!(class.state[0].default, null);
+        assert_eq!(class.state[1].default, None);
+    }
+
+    /// An artifact written before `default_is_null` reads as it always did: `null` is none.
+    #[test]
+    fn an_older_artifacts_null_default_is_still_none() {
+        let old = r#"{"name": "x", "type": "json", "default": null}"#;
+        let param: super::ParamArtifact = serde_json::from_str(old).expect("a parameter");
+        assert_eq!(param.default, None);
+        let again = serde_json::to_string(&param).expect("written");
+        assert_eq!(again, r#"{"name":"x","type":"json","default":null}"#);
+    }
 
     #[test]
     fn a_missing_function_is_told_its_closest_name() {
