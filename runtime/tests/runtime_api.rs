@@ -586,6 +586,108 @@ async fn get_cannot_change_state_and_async_outputs_are_known() {
     panic!("the asynchronous call did not finish");
 }
 
+/// A container (a real HTTP server) that answers each task with the reply set last.
+async fn scripted_container() -> (String, std::sync::Arc<std::sync::Mutex<String>>) {
+    let reply = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let next = reply.clone();
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(move || {
+            let body = next.lock().unwrap().clone();
+            async move { ([("content-type", "application/json")], body) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, reply)
+}
+
+/// Every answer a container may not give is a `502` naming the function and what is wrong,
+/// and stores nothing: the object stays at its version, no output object appears. An
+/// allowed answer afterwards goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_answer_its_declaration_does_not_allow_stores_nothing() {
+    let (url, reply) = scripted_container().await;
+    let dir = tempfile::tempdir().unwrap();
+    let source = format!(
+        "package liar\n@url(\"{url}\")\nclass L {{\n  public state n: int = 0\n  public mut fn bump() -> int\n  public fn peek() -> int\n  public fn make() -> L\n  public fn many() -> [L]\n}}\n"
+    );
+    let (rt, client) = common::start(dir.path(), dir.path(), json!({"l.oaas": source})).await;
+    let base = rt.url();
+    let (status, made) = post(
+        &client,
+        format!("{base}/api/classes/liar.L/objects"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["result"]["id"].as_str().unwrap().to_string();
+    let refused = [
+        (
+            "bump",
+            r#"{"state": {"n": "two"}, "value": 1}"#,
+            "state field `n`",
+        ),
+        (
+            "bump",
+            r#"{"state": {"nope": 1}, "value": 1}"#,
+            "has no state field `nope`",
+        ),
+        (
+            "bump",
+            r#"{"state": {"n": 1}, "value": "one"}"#,
+            "its value:",
+        ),
+        ("bump", r#"{"state": [1, 2]}"#, "not a task response"),
+        ("bump", "this is not JSON", "not a task response"),
+        (
+            "peek",
+            r#"{"state": {"n": 5}, "value": 1}"#,
+            "it is not `mut`",
+        ),
+        ("make", r#"{"value": 1}"#, "must return an output object"),
+        (
+            "many",
+            r#"{"outputs": [{"id": "not-allocated", "state": {}}]}"#,
+            "was not allocated",
+        ),
+    ];
+    for (function, answer, why) in refused {
+        *reply.lock().unwrap() = answer.to_string();
+        let (status, body) = invoke(&client, &base, &id, function, json!({})).await;
+        assert_eq!(status, 502, "{function} answering {answer}: {body}");
+        assert_eq!(body["error"]["code"], "function_failed", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("`{function}`")), "{message}");
+        assert!(
+            message.contains(why),
+            "{function} answering {answer}: {message}"
+        );
+    }
+    let versions = get(&client, format!("{base}/api/objects/{id}/versions")).await;
+    assert_eq!(
+        versions["versions"].as_array().map(Vec::len),
+        Some(1),
+        "{versions}"
+    );
+    let listed = get(&client, format!("{base}/api/classes/liar.L/objects")).await;
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+    *reply.lock().unwrap() = r#"{"state": {"n": 7}, "value": 7}"#.to_string();
+    let (status, body) = invoke(&client, &base, &id, "bump", json!({})).await;
+    assert_eq!((status, body["result"].clone()), (200, json!(7)), "{body}");
+    let object = get(&client, format!("{base}/api/objects/{id}")).await;
+    assert_eq!(
+        (object["version"].clone(), object["state"]["n"].clone()),
+        (json!(2), json!(7))
+    );
+    rt.stop().await;
+}
+
 /// A state field whose default is `null` stays optional when the runtime reads its package
 /// back from the store after a restart (it became required: the default was lost in JSON).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
