@@ -107,6 +107,15 @@ fn a_bad_argument_value_is_refused_before_anything_runs() {
         stderr.contains("class `Num` has no function `nothing`"),
         "{stderr}"
     );
+    // A likely typo is named.
+    for (target, near) in [("Num.ad", "`add`"), ("Nmu.add", "`flow.Num`")] {
+        let (code, _, stderr) = run(&["runtime/tests/fixtures/flow", target]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains(&format!("(did you mean {near}?)")),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

@@ -181,6 +181,23 @@ async fn bad_input_gets_clear_errors() {
     );
     let (status, body) = invoke(&client, &base, &id, "hidden", json!({})).await;
     assert_eq!(status, 403, "{body}");
+    for (class, near) in [
+        ("testpkg.Countr", "testpkg.Counter"),
+        ("counter", "testpkg.Counter"),
+    ] {
+        let (status, body) = post(
+            &client,
+            format!("{base}/api/classes/{class}/objects"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, 404, "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("(did you mean `{near}`?)")),
+            "{message}"
+        );
+    }
     let (status, body) = post(
         &client,
         format!("{base}/api/packages"),

@@ -260,8 +260,12 @@ fn resolve_on_class(artifact: &Artifact, args: &RunArgs, call: &mut Call) -> Res
             .iter()
             .flat_map(|p| p.classes.iter().map(|c| c.qualified.clone()))
             .collect();
+        let near = match artifact.closest_class(&call.class) {
+            Some(near) => format!(" (did you mean `{near}`?)"),
+            None => String::new(),
+        };
         format!(
-            "there is no class `{}`; the package has {}",
+            "there is no class `{}`{near}; the package has {}",
             call.class,
             names.join(", ")
         )

@@ -176,8 +176,12 @@ impl Objects {
     /// Finds a class in the current packages.
     pub fn find_class(&self, name: &str) -> Result<(Arc<Artifact>, ClassHandle)> {
         let (artifact, qualified) = self.registry.class(name).ok_or_else(|| {
+            let near = match self.registry.closest_class(name) {
+                Some(near) => format!(" (did you mean `{near}`?)"),
+                None => String::new(),
+            };
             Error::not_found(format!(
-                "there is no class `{name}` in the deployed packages (give it as `package.Class`)"
+                "there is no class `{name}` in the deployed packages{near} (give it as `package.Class`)"
             ))
         })?;
         let class = ClassHandle::find(&artifact, &qualified)

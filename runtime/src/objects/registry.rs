@@ -55,6 +55,33 @@ impl Registry {
         inner.versions.get(v).cloned()
     }
 
+    /// The qualified name of a class in the current versions whose name is a likely typo of
+    /// `name`, for the message that says there is no `name`.
+    pub fn closest_class(&self, name: &str) -> Option<String> {
+        let inner = self.inner.read().ok()?;
+        let found: Vec<String> = inner
+            .current
+            .values()
+            .filter_map(|v| inner.versions.get(v))
+            .filter_map(|a| a.closest_class(name).map(str::to_string))
+            .collect();
+        // Among packages, the closest of their closest.
+        let short = |q: &str| q.rsplit('.').next().unwrap_or(q).to_string();
+        let labels: Vec<String> = found
+            .iter()
+            .map(|q| {
+                if name.contains('.') {
+                    q.clone()
+                } else {
+                    short(q)
+                }
+            })
+            .collect();
+        let near = oaas_compiler::check::suggest::closest(name, labels.iter().map(String::as_str))?;
+        let at = labels.iter().position(|l| l == near)?;
+        found.get(at).cloned()
+    }
+
     /// Finds a class (`video.Video`, or `Video` when only one package has it) in the
     /// current versions; returns the artifact with the class's qualified name.
     pub fn class(&self, name: &str) -> Option<(Arc<Artifact>, String)> {

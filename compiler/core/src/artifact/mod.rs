@@ -568,6 +568,24 @@ impl Artifact {
         found.next().is_none().then_some(first)
     }
 
+    /// The qualified name of the class whose name is a likely typo of `name`: compared with
+    /// qualified names when `name` has a package (`video.Vidoe`), else with bare ones.
+    pub fn closest_class(&self, name: &str) -> Option<&str> {
+        fn label(c: &ClassArtifact, qualified: bool) -> &str {
+            if qualified {
+                &c.qualified
+            } else {
+                &c.name
+            }
+        }
+        let classes = || self.packages.iter().flat_map(|p| &p.classes);
+        let qualified = name.contains('.');
+        let near = crate::check::suggest::closest(name, classes().map(|c| label(c, qualified)))?;
+        classes()
+            .find(|c| label(c, qualified) == near)
+            .map(|c| c.qualified.as_str())
+    }
+
     /// Deterministic JSON text of the artifact (pretty, newline-terminated).
     pub fn to_json(&self) -> String {
         let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
@@ -697,6 +715,9 @@ mod tests {
         );
         assert_eq!(class.did_you_mean("Read"), " (did you mean `read`?)");
         assert_eq!(class.did_you_mean("transcode"), "");
+        assert_eq!(artifact.closest_class("c"), Some("p.C"));
+        assert_eq!(artifact.closest_class("p.X"), Some("p.C"));
+        assert_eq!(artifact.closest_class("Video"), None);
     }
 
     #[test]
