@@ -56,30 +56,31 @@ impl Registry {
     }
 
     /// The qualified name of a class in the current versions whose name is a likely typo of
-    /// `name`, for the message that says there is no `name`.
+    /// `name` (see [`Artifact::closest_class`]), for the message that says there is no `name`.
     pub fn closest_class(&self, name: &str) -> Option<String> {
         let inner = self.inner.read().ok()?;
-        let found: Vec<String> = inner
+        let qualified = name.contains('.');
+        // Each package's closest, then the closest of those.
+        let found: Vec<(&str, &str)> = inner
             .current
             .values()
-            .filter_map(|v| inner.versions.get(v))
-            .filter_map(|a| a.closest_class(name).map(str::to_string))
-            .collect();
-        // Among packages, the closest of their closest.
-        let short = |q: &str| q.rsplit('.').next().unwrap_or(q).to_string();
-        let labels: Vec<String> = found
-            .iter()
+            .filter_map(|v| inner.versions.get(v)?.closest_class(name))
             .map(|q| {
-                if name.contains('.') {
-                    q.clone()
-                } else {
-                    short(q)
-                }
+                (
+                    if qualified {
+                        q
+                    } else {
+                        q.rsplit('.').next().unwrap_or(q)
+                    },
+                    q,
+                )
             })
             .collect();
-        let near = oaas_compiler::check::suggest::closest(name, labels.iter().map(String::as_str))?;
-        let at = labels.iter().position(|l| l == near)?;
-        found.get(at).cloned()
+        let near = oaas_compiler::check::suggest::closest(name, found.iter().map(|(l, _)| *l))?;
+        found
+            .iter()
+            .find(|(l, _)| *l == near)
+            .map(|(_, q)| q.to_string())
     }
 
     /// Finds a class (`video.Video`, or `Video` when only one package has it) in the
