@@ -142,91 +142,43 @@ pub struct ClassArtifact {
 /// default that *is* `null` (`state j: json = null`) adds `"default_is_null": true`. Without it
 /// such a default was lost on the way through JSON, and the field became required once the
 /// runtime read its package back (after a restart). Artifacts without it read as before.
-mod wire {
-    use super::{Access, TypeRef};
-    use serde::{Deserialize, Serialize};
+/// Used flattened, in place of the `default` field, so the keys keep their order.
+mod default_value {
+    use serde::ser::SerializeMap;
+    use serde::{Deserialize, Deserializer, Serializer};
     use serde_json::Value;
 
-    /// [`super::StateArtifact`] as written.
-    #[derive(Serialize, Deserialize)]
-    pub struct State {
-        name: String,
-        #[serde(rename = "type")]
-        ty: TypeRef,
+    /// The keys as written.
+    #[derive(Deserialize)]
+    struct Written {
         default: Option<Value>,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        default_is_null: bool,
-        access: Access,
-    }
-
-    /// [`super::ParamArtifact`] as written.
-    #[derive(Serialize, Deserialize)]
-    pub struct Param {
-        name: String,
-        #[serde(rename = "type")]
-        ty: TypeRef,
-        default: Option<Value>,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        #[serde(default)]
         default_is_null: bool,
     }
 
-    /// The default as read: `null` with the flag, else what `default` holds.
-    fn read(default: Option<Value>, is_null: bool) -> Option<Value> {
-        if is_null {
+    /// Writes `default`, and `default_is_null` when the default is `null`.
+    pub fn serialize<S: Serializer>(default: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("default", default)?;
+        if *default == Some(Value::Null) {
+            map.serialize_entry("default_is_null", &true)?;
+        }
+        map.end()
+    }
+
+    /// Reads `default`: `null` is none unless `default_is_null` says otherwise.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+        let written = Written::deserialize(d)?;
+        Ok(if written.default_is_null {
             Some(Value::Null)
         } else {
-            default
-        }
-    }
-
-    impl From<State> for super::StateArtifact {
-        fn from(w: State) -> Self {
-            super::StateArtifact {
-                default: read(w.default, w.default_is_null),
-                name: w.name,
-                ty: w.ty,
-                access: w.access,
-            }
-        }
-    }
-
-    impl From<super::StateArtifact> for State {
-        fn from(a: super::StateArtifact) -> Self {
-            State {
-                default_is_null: a.default == Some(Value::Null),
-                default: a.default,
-                name: a.name,
-                ty: a.ty,
-                access: a.access,
-            }
-        }
-    }
-
-    impl From<Param> for super::ParamArtifact {
-        fn from(w: Param) -> Self {
-            super::ParamArtifact {
-                default: read(w.default, w.default_is_null),
-                name: w.name,
-                ty: w.ty,
-            }
-        }
-    }
-
-    impl From<super::ParamArtifact> for Param {
-        fn from(a: super::ParamArtifact) -> Self {
-            Param {
-                default_is_null: a.default == Some(Value::Null),
-                default: a.default,
-                name: a.name,
-                ty: a.ty,
-            }
-        }
+            written.default
+        })
     }
 }
 
 /// A state field.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(from = "wire::State", into = "wire::State")]
 pub struct StateArtifact {
     /// Name.
     pub name: String,
@@ -234,6 +186,7 @@ pub struct StateArtifact {
     #[serde(rename = "type")]
     pub ty: TypeRef,
     /// Default value; fields without one (and not optional) are required by `new`.
+    #[serde(flatten, with = "default_value")]
     pub default: Option<serde_json::Value>,
     /// Who may read it.
     pub access: Access,
@@ -265,7 +218,6 @@ pub struct RefArtifact {
 
 /// A parameter.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(from = "wire::Param", into = "wire::Param")]
 pub struct ParamArtifact {
     /// Name.
     pub name: String,
@@ -273,6 +225,7 @@ pub struct ParamArtifact {
     #[serde(rename = "type")]
     pub ty: TypeRef,
     /// Default; parameters without one are required.
+    #[serde(flatten, with = "default_value")]
     pub default: Option<serde_json::Value>,
 }
 
