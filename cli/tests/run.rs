@@ -116,6 +116,23 @@ fn a_bad_argument_value_is_refused_before_anything_runs() {
             "{stderr}"
         );
     }
+    // A class's function written like an object's is told the call it likely meant,
+    // before anything is deployed.
+    for (target, told) in [
+        (
+            "flow.Num:add(by=1)",
+            "a class's function is called as `flow.Num.add(by=1)`",
+        ),
+        (
+            "Num:add(by=1)",
+            "`Num` is the class `flow.Num`: write `Num.add(by=1)`",
+        ),
+    ] {
+        let (code, _, stderr) = run(&["runtime/tests/fixtures/flow", target]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains(told), "{stderr}");
+        assert!(!stderr.contains("deployed"), "{stderr}");
+    }
 }
 
 #[test]

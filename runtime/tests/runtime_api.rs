@@ -145,6 +145,19 @@ async fn bad_input_gets_clear_errors() {
     );
     let (status, body) = invoke(&client, &base, "nope", "increment", json!({})).await;
     assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        body["error"]["message"].as_str().unwrap(),
+        "there is no object `nope`"
+    );
+    // A class's name where an object id goes (`Counter:increment(...)`) is told how to call it.
+    let (status, body) = invoke(&client, &base, "Counter", "increment", json!({})).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains(
+            "(`Counter` is the class `testpkg.Counter`: a class's functions are called as `Counter.fn(...)`"
+        ),
+        "{body}"
+    );
     let (status, body) = invoke(&client, &base, &id, "incremnt", json!({})).await;
     assert_eq!(status, 404, "{body}");
     assert!(

@@ -204,6 +204,13 @@ async fn run_async(args: RunArgs) -> u8 {
 /// function is named on its class.
 fn resolve_target(artifact: &Artifact, args: &RunArgs) -> Result<Call, String> {
     let mut call = parse_target(args.target.trim())?;
+    if let Some(class) = call
+        .object
+        .as_deref()
+        .and_then(|id| artifact.find_class(id))
+    {
+        return Err(class_as_object(args.target.trim(), &class.qualified));
+    }
     if call.object.is_none() {
         resolve_on_class(artifact, args, &mut call)?;
     } else if !args.args.is_empty() {
@@ -229,8 +236,8 @@ fn parse_target(t: &str) -> Result<Call, String> {
             ..Call::default()
         });
     }
-    let parsed =
-        parse_access_expr(t).map_err(|d| format!("`{t}` is not a target: {}", d.message))?;
+    let parsed = parse_access_expr(t)
+        .map_err(|d| format!("`{t}` is not a target: {}{}", d.message, class_call_hint(t)))?;
     if parsed.file.is_some() {
         return Err(
             "`/file` is for the runtime's /oal/ path; `oaasc run` prints the result object instead"
@@ -248,6 +255,31 @@ fn parse_target(t: &str) -> Result<Call, String> {
         args: oaas_runtime::oal::args_to_json(target.args())?,
         ..Call::default()
     })
+}
+
+/// The hint for a class's function written like an object's (`pkg.Class:fn(...)`, which
+/// does not parse): the same call with a `.`, when that parses.
+fn class_call_hint(t: &str) -> String {
+    match t.split_once(':') {
+        Some((class, rest)) if class.contains('.') => {
+            let fixed = format!("{class}.{rest}");
+            match parse_access_expr(&fixed) {
+                Ok(_) => format!(" (a class's function is called as `{fixed}`; `OBJECT_ID:fn(...)` calls an object's)"),
+                Err(_) => String::new(),
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+/// The error for an object call whose object id is a class's name (`Record:fn(...)`).
+fn class_as_object(t: &str, class: &str) -> String {
+    let fixed = t.replacen(':', ".", 1);
+    format!(
+        "`{t}` calls an object, but `{}` is the class `{class}`: write `{fixed}` to call the class's function (on a new object, for an object function), or `OBJECT_ID:{}` for an object",
+        t.split(':').next().unwrap_or(t),
+        t.split_once(':').map(|(_, f)| f).unwrap_or(""),
+    )
 }
 
 /// A call named on its class: the class and member found (or the names there are), an

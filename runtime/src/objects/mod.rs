@@ -222,7 +222,7 @@ impl Objects {
         };
         let obj = found.ok_or_else(|| match version {
             Some(v) => Error::not_found(format!("object `{id}` has no version {v}")),
-            None => Error::not_found(format!("there is no object `{id}`")),
+            None => self.no_object(id),
         })?;
         if !self.caching && self.registry.version(&obj.package_version).is_none() {
             // Written under a package deployed through another runtime, whose notice has
@@ -236,6 +236,18 @@ impl Objects {
         }
         self.see_uploads(&obj).await;
         Ok(obj)
+    }
+
+    /// The `404` for an object id that names no object; an id that is a class's name (a
+    /// class call written like an object call, `Record:fn(...)`) is told how to call it.
+    fn no_object(&self, id: &ObjectId) -> Error {
+        let hint = match self.registry.class(id.as_str()) {
+            Some((_, class)) => format!(
+                " (`{id}` is the class `{class}`: a class's functions are called as `{id}.fn(...)`, an object's as `OBJECT_ID:fn(...)`)"
+            ),
+            None => String::new(),
+        };
+        Error::not_found(format!("there is no object `{id}`{hint}"))
     }
 
     /// Asks a bucket about the files of `obj` uploaded to its own upload URLs that the
@@ -286,7 +298,7 @@ impl Objects {
     pub async fn history(&self, id: &ObjectId) -> Result<Vec<Value>> {
         let history = self.store.history(id).await?;
         if history.is_empty() {
-            return Err(Error::not_found(format!("there is no object `{id}`")));
+            return Err(self.no_object(id));
         }
         for o in &history {
             self.see_uploads(o).await;
