@@ -280,18 +280,23 @@ async fn bad_input_gets_clear_errors() {
     .await;
     assert_eq!(status, 400, "{body}");
     // A page size outside 1 to 1000 is refused, not quietly changed (found by schemathesis).
-    for limit in ["0", "1001"] {
+    // So is one of invocations outside 1 to 100.
+    for (path, limit, most) in [
+        ("classes/testpkg.Counter/objects", "0", 1000),
+        ("classes/testpkg.Counter/objects", "1001", 1000),
+        ("invocations", "0", 100),
+        ("invocations", "101", 100),
+    ] {
         let r = client
-            .get(format!(
-                "{base}/api/classes/testpkg.Counter/objects?limit={limit}"
-            ))
+            .get(format!("{base}/api/{path}?limit={limit}"))
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 400, "limit={limit}");
+        assert_eq!(r.status(), 400, "{path}?limit={limit}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(
-            body["error"]["message"], "`limit` must be between 1 and 1000",
+            body["error"]["message"],
+            format!("`limit` must be between 1 and {most}"),
             "{body}"
         );
     }

@@ -63,12 +63,7 @@ pub struct ListQuery {
 impl ListQuery {
     /// The store's query, with the page size bounded.
     fn bounded(self) -> Result<InvocationQuery, Error> {
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::bad_request(format!(
-                "`limit` must be between 1 and {MAX_PAGE}"
-            )));
-        }
+        let limit = crate::objects::page_size(self.limit.unwrap_or(DEFAULT_PAGE), MAX_PAGE)?;
         Ok(InvocationQuery {
             status: self.status,
             object: self.object.map(ObjectId::from),

@@ -40,6 +40,17 @@ pub struct FileUrl {
 /// The most objects one page of a class's objects holds (`limit`).
 pub const MAX_PAGE: usize = 1000;
 
+/// A page size a client asked for, if it is between 1 and `max` (a `400` otherwise): a
+/// client never sets how much one request reads.
+pub fn page_size(limit: usize, max: usize) -> Result<usize> {
+    match (1..=max).contains(&limit) {
+        true => Ok(limit),
+        false => Err(Error::bad_request(format!(
+            "`limit` must be between 1 and {max}"
+        ))),
+    }
+}
+
 /// A page of a class's objects.
 #[derive(Clone, Debug)]
 pub struct Page {
@@ -445,11 +456,7 @@ impl Objects {
             values::check(&artifact, &f.value, &field.ty)
                 .map_err(|e| Error::bad_request(format!("filter `{}`: {e}", f.field)))?;
         }
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::bad_request(format!(
-                "`limit` must be between 1 and {MAX_PAGE}"
-            )));
-        }
+        let limit = page_size(limit, MAX_PAGE)?;
         let objects = self
             .store
             .list(&class.qualified, &filters, after.as_ref(), limit)
