@@ -100,7 +100,7 @@ pub fn run(args: DeployArgs) -> u8 {
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                exit::FAILED
+                e.exit_code()
             }
         }
     })

@@ -1,13 +1,17 @@
-//! `oaasc invocations`: read invocations on a running runtime.
+//! `oaasc invocations`: list and read invocations on a running runtime.
 
+use super::objects::encode;
 use crate::client::{self, Client};
 use crate::exit;
-use clap::{Args, Subcommand};
-use oaas_runtime::api::types::InvocationResponse;
+use clap::{Args, Subcommand, ValueEnum};
+use oaas_runtime::api::types::{InvocationPage, InvocationResponse, InvocationSummary};
+use oaas_runtime::ids::Target;
 
-/// Read invocations (status, result or error, per-node progress of macros).
+/// List and read invocations (status, result or error, per-node progress of macros).
 ///
 /// Examples:
+///   oaasc invocations list --status failed
+///   oaasc invocations list --object OBJECT_ID --limit 10
 ///   oaasc invocations get INVOCATION_ID
 ///   oaasc invocations get INVOCATION_ID --cluster http://10.0.0.5:6000
 #[derive(Args)]
@@ -26,6 +30,25 @@ pub struct InvocationsArgs {
 
 #[derive(Subcommand)]
 enum InvocationsCommand {
+    /// The recorded invocations, newest first, one a line: asynchronous calls, calls with an
+    /// Idempotency-Key, and macros (a plain synchronous call records only its result).
+    List {
+        /// Only those with this status.
+        #[arg(long, value_enum)]
+        status: Option<Status>,
+        /// Only the calls made on this object.
+        #[arg(long, value_name = "OBJECT_ID")]
+        object: Option<String>,
+        /// Page size, 1 to 100.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Continue before this id (from the previous page's `more: --before ID`).
+        #[arg(long, value_name = "INVOCATION_ID")]
+        before: Option<String>,
+        /// Print the runtime's JSON page (`items`, `next_before`).
+        #[arg(long)]
+        json: bool,
+    },
     /// One invocation, as JSON.
     Get {
         /// The invocation id.
@@ -36,6 +59,14 @@ enum InvocationsCommand {
     },
 }
 
+/// An invocation's status, as `--status` takes it.
+#[derive(Clone, Copy, ValueEnum)]
+enum Status {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
 /// Runs the command and returns the exit code.
 pub fn run(args: InvocationsArgs) -> u8 {
     let client = Client::new(
@@ -43,19 +74,85 @@ pub fn run(args: InvocationsArgs) -> u8 {
         args.token.clone(),
     );
     super::block_on(async move {
-        let InvocationsCommand::Get { id, json: _ } = args.command;
-        match client
-            .get::<InvocationResponse>(&format!("/api/invocations/{id}"))
-            .await
-        {
-            Ok(v) => {
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-                exit::OK
+        let printed = match args.command {
+            InvocationsCommand::Get { id, json: _ } => client
+                .get::<InvocationResponse>(&format!("/api/invocations/{}", encode(&id)))
+                .await
+                .map(|v| println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default())),
+            InvocationsCommand::List {
+                status,
+                object,
+                limit,
+                before,
+                json,
+            } => {
+                let query = list_query(status, object.as_deref(), limit, before.as_deref());
+                client
+                    .get::<InvocationPage>(&format!("/api/invocations?{query}"))
+                    .await
+                    .map(|page| print_page(&page, json))
             }
+        };
+        match printed {
+            Ok(()) => exit::OK,
             Err(e) => {
                 eprintln!("error: {e}");
-                exit::FAILED
+                e.exit_code()
             }
         }
     })
+}
+
+/// The query of `GET /api/invocations`.
+fn list_query(
+    status: Option<Status>,
+    object: Option<&str>,
+    limit: usize,
+    before: Option<&str>,
+) -> String {
+    let mut q = vec![format!("limit={limit}")];
+    if let Some(s) = status.and_then(|s| s.to_possible_value()) {
+        q.push(format!("status={}", s.get_name()));
+    }
+    if let Some(o) = object {
+        q.push(format!("object={}", encode(o)));
+    }
+    if let Some(b) = before {
+        q.push(format!("before={}", encode(b)));
+    }
+    q.join("&")
+}
+
+/// A page as JSON, or one line an invocation with the next page's `--before` on stderr.
+fn print_page(page: &InvocationPage, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(page).unwrap_or_default());
+        return;
+    }
+    if page.items.is_empty() {
+        println!("no invocations");
+    }
+    for inv in &page.items {
+        println!("{}", line(inv));
+    }
+    if let Some(next) = &page.next_before {
+        eprintln!("more: --before {next}");
+    }
+}
+
+/// `ID  STATUS  CALL  DURATION`, the call written as an object access expression's target.
+fn line(inv: &InvocationSummary) -> String {
+    let call = match &inv.request.target {
+        Target::Object(id) => format!("{id}:{}", inv.request.function),
+        Target::Class(class) => format!("{class}.{}", inv.request.function),
+    };
+    let took = match inv.duration_ms {
+        Some(ms) => format!("{ms} ms"),
+        None => "running".to_string(),
+    };
+    format!(
+        "{}  {:<9}  {call}  {took}",
+        inv.invocation_id,
+        inv.status.as_str()
+    )
 }

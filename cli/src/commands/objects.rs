@@ -115,7 +115,7 @@ pub fn run(args: ObjectsArgs) -> u8 {
             }
             Err(Failure::Client(e)) => {
                 eprintln!("error: {e}");
-                exit::FAILED
+                e.exit_code()
             }
         }
     })

@@ -116,7 +116,7 @@ pub fn run(args: TokenArgs) -> u8 {
             Ok(()) => exit::OK,
             Err(e) => {
                 eprintln!("error: {e}");
-                exit::FAILED
+                e.exit_code()
             }
         }
     })
