@@ -169,3 +169,68 @@ async fn invocations_list_shows_the_newest_first_filtered_and_paged() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invocations_wait_prints_the_result_the_error_or_that_time_is_up() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, base) = common::serve(data.path(), None);
+    let client = common::client();
+    common::deploy_fixture(&client, &base).await;
+    // A macro that waits for a signal: pending until it gets one, no container needed.
+    let source = "package w\n\nclass W {\n  public macro gate() -> string {\n    let a = signal(\"go\", type: string, timeout: 1h)\n    return \"got \" + a\n  }\n}\n";
+    let (status, r) = common::post(
+        &client,
+        format!("{base}/api/packages"),
+        json!({"sources": {"w.oaas": source}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{r}");
+    let started = |path: String| {
+        let client = client.clone();
+        async move {
+            let (status, made) = common::post(&client, path, json!({})).await;
+            assert!(status == 201 || status == 202, "{made}");
+            made
+        }
+    };
+    let w = started(format!("{base}/api/classes/w.W/objects")).await;
+    let w = w["result"]["id"].as_str().unwrap();
+    let gate = started(format!("{base}/api/objects/{w}/invoke/gate?async=true")).await;
+    let gate = gate["invocation_id"].as_str().unwrap();
+    let (code, stdout, stderr) = oaasc(&base, &["wait", gate, "--timeout", "1"]);
+    assert_eq!((code, stdout.as_str()), (1, ""), "{stderr}");
+    assert!(
+        stderr.contains(&format!("`{gate}` is still pending after 1 s")),
+        "{stderr}"
+    );
+    let (status, r) = common::post(
+        &client,
+        format!("{base}/api/invocations/{gate}/signals/go"),
+        json!("yes"),
+    )
+    .await;
+    assert!(status < 300, "{r}");
+    let (code, stdout, stderr) = oaasc(&base, &["wait", gate, "--timeout", "30"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), "\"got yes\"");
+    let (code, stdout, _) = oaasc(&base, &["wait", gate, "--json"]);
+    assert_eq!(code, 0);
+    let record: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(record["status"], "succeeded", "{record}");
+    // A failed call: its error, exit 1.
+    let c = started(format!("{base}/api/classes/testpkg.Counter/objects")).await;
+    let c = c["result"]["id"].as_str().unwrap();
+    let broken = started(format!("{base}/api/objects/{c}/invoke/broken?async=true")).await;
+    let broken = broken["invocation_id"].as_str().unwrap();
+    let (code, stdout, stderr) = oaasc(&base, &["wait", broken]);
+    assert_eq!((code, stdout.as_str()), (1, ""), "{stderr}");
+    assert!(
+        stderr.contains("the frobnicator is out of order"),
+        "{stderr}"
+    );
+    // No such invocation: the runtime's 404, exit 2.
+    let (code, _, stderr) = oaasc(&base, &["wait", "no-such-invocation"]);
+    assert_eq!(code, 2, "{stderr}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

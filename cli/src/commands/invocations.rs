@@ -1,11 +1,14 @@
 //! `oaasc invocations`: list and read invocations on a running runtime.
 
 use super::objects::encode;
-use crate::client::{self, Client};
+use crate::client::{self, Client, ClientError};
 use crate::exit;
 use clap::{Args, Subcommand, ValueEnum};
 use oaas_runtime::api::types::{InvocationPage, InvocationResponse, InvocationSummary};
 use oaas_runtime::ids::Target;
+use oaas_runtime::store::InvocationStatus;
+use serde_json::Value;
+use std::time::Duration;
 
 /// List and read invocations (status, result or error, per-node progress of macros).
 ///
@@ -13,6 +16,7 @@ use oaas_runtime::ids::Target;
 ///   oaasc invocations list --status failed
 ///   oaasc invocations list --object OBJECT_ID --limit 10
 ///   oaasc invocations get INVOCATION_ID
+///   oaasc invocations wait INVOCATION_ID --timeout 30
 ///   oaasc invocations get INVOCATION_ID --cluster http://10.0.0.5:6000
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
@@ -49,6 +53,17 @@ enum InvocationsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Wait for an invocation to finish, then print its result (exit 0) or its error (exit 1).
+    Wait {
+        /// The invocation id.
+        id: String,
+        /// Give up after this many seconds (exit 1); by default wait as long as it runs.
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+        /// Print the finished invocation's record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// One invocation, as JSON.
     Get {
         /// The invocation id.
@@ -75,6 +90,9 @@ pub fn run(args: InvocationsArgs) -> u8 {
     );
     super::block_on(async move {
         let printed = match args.command {
+            InvocationsCommand::Wait { id, timeout, json } => {
+                return wait(&client, &id, timeout, json).await
+            }
             InvocationsCommand::Get { id, json: _ } => client
                 .get::<InvocationResponse>(&format!("/api/invocations/{}", encode(&id)))
                 .await
@@ -101,6 +119,75 @@ pub fn run(args: InvocationsArgs) -> u8 {
             }
         }
     })
+}
+
+/// `invocations wait`: the result or the error once the invocation has finished.
+async fn wait(client: &Client, id: &str, timeout: Option<u64>, json: bool) -> u8 {
+    let limit = timeout.map(Duration::from_secs);
+    let inv = match until_finished(client, id, limit).await {
+        Ok(inv) => inv,
+        Err(Waited::Refused(e)) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+        Err(Waited::TimedOut) => {
+            eprintln!(
+                "error: `{id}` is still pending after {} s",
+                timeout.unwrap_or(0)
+            );
+            return exit::FAILED;
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&inv).unwrap_or_default());
+    } else if let Some(e) = &inv.error {
+        eprintln!("error: {}", e.message);
+    } else {
+        print!(
+            "{}",
+            client::render_result(inv.result.as_ref().unwrap_or(&Value::Null))
+        );
+    }
+    match inv.status {
+        InvocationStatus::Succeeded => exit::OK,
+        _ => exit::FAILED,
+    }
+}
+
+/// Why [`until_finished`] gave up.
+pub(super) enum Waited {
+    /// The runtime refused to tell (no such invocation, no token, ...).
+    Refused(ClientError),
+    /// It was still pending when the time was up.
+    TimedOut,
+}
+
+/// The invocation `id` once it is no longer pending, asked for every 100 ms, for at most
+/// `limit` when one is given.
+pub(super) async fn until_finished(
+    client: &Client,
+    id: &str,
+    limit: Option<Duration>,
+) -> Result<InvocationResponse, Waited> {
+    let path = format!("/api/invocations/{}", encode(id));
+    let poll = async {
+        loop {
+            let inv = client
+                .get::<InvocationResponse>(&path)
+                .await
+                .map_err(Waited::Refused)?;
+            if inv.status != InvocationStatus::Pending {
+                return Ok(inv);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, poll)
+            .await
+            .unwrap_or(Err(Waited::TimedOut)),
+        None => poll.await,
+    }
 }
 
 /// The query of `GET /api/invocations`.

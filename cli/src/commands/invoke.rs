@@ -1,13 +1,12 @@
 //! `oaasc invoke`: run an object access expression on a running runtime.
 
+use super::invocations::{until_finished, Waited};
 use crate::client::{self, Client};
 use crate::exit;
 use clap::Args;
 use oaas_compiler::syntax::{parse_access_expr, AccessTarget};
-use oaas_runtime::api::types::{AcceptedResponse, InvocationResponse};
-use oaas_runtime::store::InvocationStatus;
+use oaas_runtime::api::types::AcceptedResponse;
 use serde_json::{Map, Value};
-use std::time::Duration;
 
 /// Call a function through the object access interface of a running runtime.
 ///
@@ -103,24 +102,19 @@ fn request(expr: &str) -> Result<(String, Map<String, Value>), String> {
     Ok((path, oaas_runtime::oal::args_to_json(target.args())?))
 }
 
-/// The invocation an asynchronous call was `accepted` as, once it has finished (polled every
-/// 100 ms); an error when it failed.
+/// The invocation an asynchronous call was `accepted` as, once it has finished; an error
+/// when it failed.
 async fn finished(client: &Client, accepted: Value) -> Result<Value, String> {
     let accepted: AcceptedResponse = serde_json::from_value(accepted)
         .map_err(|e| format!("the runtime's answer is not an accepted call: {e}"))?;
     let id = accepted.invocation_id;
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let inv = client
-            .get::<InvocationResponse>(&format!("/api/invocations/{id}"))
-            .await
-            .map_err(|e| e.to_string())?;
-        if inv.status == InvocationStatus::Pending {
-            continue;
-        }
-        if let Some(e) = &inv.error {
-            return Err(e.message.clone());
-        }
-        return Ok(serde_json::to_value(&inv).unwrap_or(Value::Null));
+    let inv = match until_finished(client, id.as_str(), None).await {
+        Ok(inv) => inv,
+        Err(Waited::Refused(e)) => return Err(e.to_string()),
+        Err(Waited::TimedOut) => return Err(format!("`{id}` is still pending")),
+    };
+    if let Some(e) = &inv.error {
+        return Err(e.message.clone());
     }
+    Ok(serde_json::to_value(&inv).unwrap_or(Value::Null))
 }
