@@ -127,6 +127,11 @@ impl Client {
                 message: format!("cannot reach the runtime at {}: {e}", self.base),
                 body: None,
             })?;
+        self.answer(r).await
+    }
+
+    /// A response read as `T`, or the error it carries.
+    async fn answer<T: DeserializeOwned>(&self, r: reqwest::Response) -> Result<T, ClientError> {
         let status = r.status().as_u16();
         let bytes = r.bytes().await.unwrap_or_default();
         if (200..300).contains(&status) {
@@ -183,6 +188,40 @@ impl Client {
         self.send::<Value>(self.http.delete(format!("{}{path}", self.base)))
             .await
             .map(|_| ())
+    }
+
+    /// `GET url` (a signed URL, of the runtime when it starts with `/`, else of its
+    /// bucket) without the token, its body written to `sink` as it comes; the bytes written.
+    pub async fn read_to(
+        &self,
+        url: &str,
+        sink: &mut dyn std::io::Write,
+    ) -> Result<u64, ClientError> {
+        let url = match url.starts_with('/') {
+            true => format!("{}{url}", self.base),
+            false => url.to_string(),
+        };
+        let unreachable = |e: reqwest::Error| ClientError {
+            status: 0,
+            message: format!("cannot read {url}: {e}"),
+            body: None,
+        };
+        let mut r = self
+            .unauthenticated
+            .get(&url)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        if !r.status().is_success() {
+            return self.answer::<Value>(r).await.map(|_| 0);
+        }
+        let mut written = 0;
+        while let Some(chunk) = r.chunk().await.map_err(unreachable)? {
+            sink.write_all(&chunk)
+                .map_err(|e| ClientError::usage(format!("cannot write the file: {e}")))?;
+            written += chunk.len() as u64;
+        }
+        Ok(written)
     }
 
     /// `PUT url` with bytes (signed upload URLs, of the runtime or of its bucket), without

@@ -1,17 +1,23 @@
-//! `oaasc objects`: list, read and create objects on a running runtime.
+//! `oaasc objects`: list, read, create and delete objects on a running runtime, and
+//! download their files.
 
-use crate::client::{self, Client};
+use crate::client::{self, Client, ClientError};
 use crate::exit;
 use clap::{Args, Subcommand};
-use oaas_runtime::api::types::ObjectPage;
+use oaas_runtime::api::types::{ObjectPage, VersionsResponse};
 use serde_json::{Map, Value};
+use std::io::Write;
+use std::path::PathBuf;
 
-/// List, read and create objects on a running runtime.
+/// List, read, create and delete objects on a running runtime, and download their files.
 ///
 /// Examples:
 ///   oaasc objects list record.Record --filter count=3
 ///   oaasc objects get OBJECT_ID --version 2
+///   oaasc objects versions OBJECT_ID
 ///   oaasc objects create record.Record --set count=1 --set 'data={"a": 1}'
+///   oaasc objects file OBJECT_ID src -o clip.mp4
+///   oaasc objects delete OBJECT_ID
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct ObjectsArgs {
@@ -53,6 +59,11 @@ enum ObjectsCommand {
         #[arg(long)]
         version: Option<u64>,
     },
+    /// Every version of an object, oldest first, each with the task that wrote it.
+    Versions {
+        /// Object id.
+        id: String,
+    },
     /// Create an object (builtin `new`).
     Create {
         /// `package.Class`.
@@ -60,6 +71,26 @@ enum ObjectsCommand {
         /// A state field, `field=value` (repeatable); values are JSON or plain strings.
         #[arg(long = "set", value_name = "FIELD=VALUE")]
         fields: Vec<String>,
+    },
+    /// Download a file of an object (the newest version's, or `--version N`'s) from where
+    /// the runtime keeps it, through the signed URL it gives.
+    File {
+        /// Object id.
+        id: String,
+        /// The file's name in its class (`src`).
+        name: String,
+        /// Where to write it; `-` for standard output.
+        #[arg(short, long, value_name = "PATH")]
+        output: PathBuf,
+        /// A version number.
+        #[arg(long)]
+        version: Option<u64>,
+    },
+    /// Delete an object (builtin `delete`): one more version, marked deleted; the earlier
+    /// ones stay readable with `get --version N`.
+    Delete {
+        /// Object id.
+        id: String,
     },
 }
 
@@ -102,7 +133,41 @@ pub fn run(args: ObjectsArgs) -> u8 {
                     .map(|v| serde_json::json!({"result": v}))
                     .map_err(Failure::Client)
             }
+            ObjectsCommand::Versions { id } => client
+                .get::<VersionsResponse>(&format!("/api/objects/{}/versions", encode(&id)))
+                .await
+                .map(|v| serde_json::json!({"versions": v.versions}))
+                .map_err(Failure::Client),
             ObjectsCommand::Create { class, fields } => create(&client, &class, &fields).await,
+            ObjectsCommand::File {
+                id,
+                name,
+                output,
+                version,
+            } => {
+                let file = FileRef {
+                    id: &id,
+                    name: &name,
+                    version,
+                };
+                return match download(&client, &file, &output).await {
+                    Ok(bytes) => {
+                        if output.as_os_str() != "-" {
+                            eprintln!("wrote {bytes} bytes to {}", output.display());
+                        }
+                        exit::OK
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        e.exit_code()
+                    }
+                };
+            }
+            ObjectsCommand::Delete { id } => client
+                .delete(&format!("/api/objects/{}", encode(&id)))
+                .await
+                .map(|()| serde_json::json!({"deleted": id}))
+                .map_err(Failure::Client),
         };
         match result {
             Ok(v) => {
@@ -176,10 +241,65 @@ async fn create(client: &Client, class: &str, fields: &[String]) -> Result<Value
         .map_err(Failure::Client)
 }
 
+/// One file of one object version.
+struct FileRef<'a> {
+    id: &'a str,
+    name: &'a str,
+    version: Option<u64>,
+}
+
+/// Writes the file to `output` (`-`: standard output) and returns its size: the runtime is
+/// asked for a signed URL, which is then read without the token (it may be a bucket's).
+async fn download(
+    client: &Client,
+    file: &FileRef<'_>,
+    output: &std::path::Path,
+) -> Result<u64, ClientError> {
+    let version = file
+        .version
+        .map(|v| format!("&version={v}"))
+        .unwrap_or_default();
+    let signed: SignedUrl = client
+        .get(&format!(
+            "/api/objects/{}/files/{}?signed=true{version}",
+            encode(file.id),
+            encode(file.name)
+        ))
+        .await?;
+    let mut sink: Box<dyn std::io::Write> =
+        match output.as_os_str() == "-" {
+            true => Box::new(std::io::stdout().lock()),
+            false => Box::new(std::fs::File::create(output).map_err(|e| {
+                ClientError::usage(format!("cannot write {}: {e}", output.display()))
+            })?),
+        };
+    let written = client.read_to(&signed.url, &mut sink).await?;
+    sink.flush()
+        .map_err(|e| ClientError::usage(format!("cannot write {}: {e}", output.display())))?;
+    Ok(written)
+}
+
+/// `?signed=true`'s answer.
+#[derive(serde::Deserialize)]
+struct SignedUrl {
+    url: String,
+}
+
 /// The answer as JSON with `--json`, else its result for people.
 fn print_answer(v: &Value, json: bool) {
     if json {
         println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+        return;
+    }
+    if let Some(id) = v.get("deleted").and_then(Value::as_str) {
+        println!("deleted {id}");
+        return;
+    }
+    if let Some(versions) = v.get("versions").and_then(Value::as_array) {
+        println!("{} versions", versions.len());
+        for version in versions {
+            print!("{}", client::render_result(version));
+        }
         return;
     }
     let r = &v["result"];

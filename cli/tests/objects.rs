@@ -1,0 +1,93 @@
+//! `oaasc objects` against a real `oaasc serve`: versions, a file downloaded through its
+//! signed URL, delete, and the exit codes of what the runtime refuses (docs/running.md).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use serde_json::{json, Value};
+use std::process::Command;
+
+/// `oaasc objects` with `args` against `base`: exit code, stdout, stderr.
+fn objects(base: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_oaasc"))
+        .arg("objects")
+        .args(args)
+        .args(["--cluster", base, "--token", common::TOKEN])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_versions_file_and_delete() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, base) = common::serve(data.path(), None);
+    let client = common::client();
+    common::deploy_fixture(&client, &base).await;
+    let (status, created) = common::post(
+        &client,
+        format!("{base}/api/classes/testpkg.Doc/objects"),
+        json!({"title": "t"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["result"]["id"].as_str().unwrap().to_string();
+    let upload = created["result"]["upload"]["body"].as_str().unwrap();
+    let upload = match upload.starts_with('/') {
+        true => format!("{base}{upload}"),
+        false => upload.to_string(),
+    };
+    let r = reqwest::Client::new()
+        .put(&upload)
+        .header("If-None-Match", "*")
+        .body("hello, file")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    // The file, to a path and to standard output.
+    let out = data.path().join("body.txt");
+    let (code, _, stderr) = objects(&base, &["file", &id, "body", "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "hello, file");
+    assert!(stderr.contains("wrote 11 bytes"), "{stderr}");
+    let (code, stdout, stderr) =
+        objects(&base, &["file", &id, "body", "-o", "-", "--version", "1"]);
+    assert_eq!((code, stdout.as_str()), (0, "hello, file"), "{stderr}");
+    // A file the class keeps private, or does not have: refused, exit 2, nothing written.
+    for name in ["draft", "nothing"] {
+        let out = data.path().join(name);
+        let (code, _, stderr) = objects(&base, &["file", &id, name, "-o", out.to_str().unwrap()]);
+        assert_eq!(code, 2, "{name}: {stderr}");
+        assert!(!out.exists(), "{name}");
+    }
+    // Deleted: one more version, the object gone, its versions still there.
+    let (code, stdout, stderr) = objects(&base, &["delete", &id]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), format!("deleted {id}"));
+    let (code, _, stderr) = objects(&base, &["get", &id]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("was deleted"), "{stderr}");
+    let (code, stdout, stderr) = objects(&base, &["versions", &id, "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let versions: Value = serde_json::from_str(&stdout).unwrap();
+    let numbers: Vec<u64> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 2], "{versions}");
+    let (code, stdout, _) = objects(&base, &["versions", &id]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("2 versions\nobject "), "{stdout}");
+    assert!(stdout.contains(" v2)"), "{stdout}");
+    let (code, _, stderr) = objects(&base, &["versions", "no-such-object"]);
+    assert_eq!(code, 2, "{stderr}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
