@@ -1,5 +1,6 @@
-//! `oaasc objects` against a real `oaasc serve`: versions, a file downloaded through its
-//! signed URL, delete, and the exit codes of what the runtime refuses (docs/running.md).
+//! `oaasc objects` and `oaasc packages` against a real `oaasc serve`: versions, a file
+//! downloaded through its signed URL, delete, what is deployed, and the exit codes of what
+//! the runtime refuses (docs/running.md).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -9,8 +10,13 @@ use std::process::Command;
 
 /// `oaasc objects` with `args` against `base`: exit code, stdout, stderr.
 fn objects(base: &str, args: &[&str]) -> (i32, String, String) {
+    oaasc(base, "objects", args)
+}
+
+/// `oaasc COMMAND` with `args` against `base`: exit code, stdout, stderr.
+fn oaasc(base: &str, command: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_oaasc"))
-        .arg("objects")
+        .arg(command)
         .args(args)
         .args(["--cluster", base, "--token", common::TOKEN])
         .output()
@@ -88,6 +94,33 @@ async fn objects_versions_file_and_delete() {
     assert!(stdout.contains(" v2)"), "{stdout}");
     let (code, _, stderr) = objects(&base, &["versions", "no-such-object"]);
     assert_eq!(code, 2, "{stderr}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packages_list_and_get_show_what_is_deployed() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, base) = common::serve(data.path(), None);
+    let (code, stdout, stderr) = oaasc(&base, "packages", &["list"]);
+    assert_eq!((code, stdout.trim()), (0, "no packages"), "{stderr}");
+    let client = common::client();
+    common::deploy_fixture(&client, &base).await;
+    let (code, stdout, stderr) = oaasc(&base, "packages", &["list"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("testpkg  sha256:"), "{stdout}");
+    let (code, stdout, stderr) = oaasc(&base, "packages", &["get", "testpkg"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("  class testpkg.Counter\n"), "{stdout}");
+    assert!(stdout.contains("  source testpkg.oaas ("), "{stdout}");
+    let (code, stdout, _) = oaasc(&base, "packages", &["get", "testpkg", "--json"]);
+    assert_eq!(code, 0);
+    let package: Value = serde_json::from_str(&stdout).unwrap();
+    let text = package["sources"][0]["text"].as_str().unwrap();
+    assert!(text.contains("class Counter"), "{package}");
+    let (code, _, stderr) = oaasc(&base, "packages", &["get", "nothing"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("there is no package `nothing`"), "{stderr}");
     server.kill().unwrap();
     server.wait().unwrap();
 }

@@ -221,6 +221,8 @@ fn every_subcommand_has_help() {
         "invoke",
         "objects",
         "invocations",
+        "packages",
+        "signal",
         "token",
         "fmt",
         "lsp",

@@ -10,6 +10,7 @@ pub mod invoke;
 pub mod lsp;
 pub mod new;
 pub mod objects;
+pub mod packages;
 pub mod run;
 pub mod serve;
 pub mod signal;
