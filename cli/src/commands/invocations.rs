@@ -6,7 +6,7 @@ use crate::exit;
 use clap::{Args, Subcommand, ValueEnum};
 use oaas_runtime::api::types::{InvocationPage, InvocationResponse, InvocationSummary};
 use oaas_runtime::ids::Target;
-use oaas_runtime::store::InvocationStatus;
+use oaas_runtime::store::{InvocationStatus, NodeStatus};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -121,10 +121,14 @@ pub fn run(args: InvocationsArgs) -> u8 {
     })
 }
 
-/// `invocations wait`: the result or the error once the invocation has finished.
+/// `invocations wait`: the result or the error once the invocation has finished, a macro's
+/// nodes shown meanwhile.
 async fn wait(client: &Client, id: &str, timeout: Option<u64>, json: bool) -> u8 {
     let limit = timeout.map(Duration::from_secs);
-    let inv = match until_finished(client, id, limit).await {
+    let bar = NodeBar::new();
+    let waited = until_finished(client, id, limit, |inv| bar.show(inv)).await;
+    bar.clear();
+    let inv = match waited {
         Ok(inv) => inv,
         Err(Waited::Refused(e)) => {
             eprintln!("error: {e}");
@@ -162,12 +166,13 @@ pub(super) enum Waited {
     TimedOut,
 }
 
-/// The invocation `id` once it is no longer pending, asked for every 100 ms, for at most
-/// `limit` when one is given.
+/// The invocation `id` once it is no longer pending, asked for every 100 ms (each answer
+/// shown to `seen`), for at most `limit` when one is given.
 pub(super) async fn until_finished(
     client: &Client,
     id: &str,
     limit: Option<Duration>,
+    mut seen: impl FnMut(&InvocationResponse),
 ) -> Result<InvocationResponse, Waited> {
     let path = format!("/api/invocations/{}", encode(id));
     let poll = async {
@@ -176,6 +181,7 @@ pub(super) async fn until_finished(
                 .get::<InvocationResponse>(&path)
                 .await
                 .map_err(Waited::Refused)?;
+            seen(&inv);
             if inv.status != InvocationStatus::Pending {
                 return Ok(inv);
             }
@@ -242,4 +248,52 @@ fn line(inv: &InvocationSummary) -> String {
         inv.invocation_id,
         inv.status.as_str()
     )
+}
+
+/// A macro's nodes on stderr while it runs: finished out of known, and the running ones
+/// (hidden when stderr is not a terminal, and for a call with no nodes).
+pub(super) struct NodeBar(indicatif::ProgressBar);
+
+impl NodeBar {
+    /// A bar not shown yet.
+    pub(super) fn new() -> NodeBar {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} nodes {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        NodeBar(bar)
+    }
+
+    /// Shows where `inv`'s nodes stand.
+    pub(super) fn show(&self, inv: &InvocationResponse) {
+        if inv.nodes.is_empty() {
+            return;
+        }
+        let finished = inv
+            .nodes
+            .values()
+            .filter(|n| {
+                matches!(
+                    n.status,
+                    NodeStatus::Succeeded | NodeStatus::Failed | NodeStatus::Skipped
+                )
+            })
+            .count();
+        self.0.set_length(inv.nodes.len() as u64);
+        self.0.set_position(finished as u64);
+        let running: Vec<&str> = inv
+            .nodes
+            .values()
+            .filter(|n| matches!(n.status, NodeStatus::Running | NodeStatus::Waiting))
+            .map(|n| n.label.as_str())
+            .take(3)
+            .collect();
+        self.0.set_message(running.join(", "));
+    }
+
+    /// Takes the bar off the terminal.
+    pub(super) fn clear(&self) {
+        self.0.finish_and_clear();
+    }
 }

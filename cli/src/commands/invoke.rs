@@ -108,7 +108,7 @@ async fn finished(client: &Client, accepted: Value) -> Result<Value, String> {
     let accepted: AcceptedResponse = serde_json::from_value(accepted)
         .map_err(|e| format!("the runtime's answer is not an accepted call: {e}"))?;
     let id = accepted.invocation_id;
-    let inv = match until_finished(client, id.as_str(), None).await {
+    let inv = match until_finished(client, id.as_str(), None, |_| {}).await {
         Ok(inv) => inv,
         Err(Waited::Refused(e)) => return Err(e.to_string()),
         Err(Waited::TimedOut) => return Err(format!("`{id}` is still pending")),

@@ -1,21 +1,19 @@
 //! `oaasc run`: run a function or macro end to end, on an embedded runtime (default) or on a
 //! cluster.
 
+use super::invocations::{until_finished, NodeBar, Waited};
 use crate::client::{self, Client};
 use crate::{exit, report};
 use clap::{Args, ValueEnum};
 use oaas_compiler::artifact::{Artifact, ClassArtifact};
 use oaas_compiler::syntax::{parse_access_expr, AccessTarget};
-use oaas_runtime::api::types::{
-    AcceptedResponse, CallResponse, DeployResponse, InvocationResponse,
-};
+use oaas_runtime::api::types::{AcceptedResponse, CallResponse, DeployResponse};
 use oaas_runtime::ids::{InvocationId, TaskId};
-use oaas_runtime::store::{InvocationStatus, NodeRecord, NodeStatus};
+use oaas_runtime::store::{InvocationStatus, NodeRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// Run a function or macro end to end, on an embedded runtime or a cluster.
 ///
@@ -522,63 +520,35 @@ struct ObjectView {
 
 /// Follows a macro's invocation to its end, with a progress bar of its nodes.
 async fn follow(client: &Client, id: &InvocationId) -> Result<Finished, client::ClientError> {
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} nodes {wide_msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let inv: InvocationResponse = client.get(&format!("/api/invocations/{id}")).await?;
-        let finished = inv
-            .nodes
-            .values()
-            .filter(|n| {
-                matches!(
-                    n.status,
-                    NodeStatus::Succeeded | NodeStatus::Failed | NodeStatus::Skipped
-                )
-            })
-            .count();
-        bar.set_length(inv.nodes.len() as u64);
-        bar.set_position(finished as u64);
-        let running: Vec<&str> = inv
-            .nodes
-            .values()
-            .filter(|n| matches!(n.status, NodeStatus::Running | NodeStatus::Waiting))
-            .map(|n| n.label.as_str())
-            .take(3)
-            .collect();
-        bar.set_message(running.join(", "));
-        match inv.status {
-            InvocationStatus::Pending => {}
-            InvocationStatus::Succeeded => {
-                bar.finish_and_clear();
-                eprintln!("{}", nodes_done(&inv.nodes));
-                return Ok(Finished {
-                    invocation_id: Some(inv.invocation_id),
-                    task_id: None,
-                    status: Some(inv.status),
-                    result: inv.result.unwrap_or(Value::Null),
-                    nodes: Some(inv.nodes),
-                });
-            }
-            InvocationStatus::Failed => {
-                bar.finish_and_clear();
-                let message = inv
-                    .error
-                    .as_ref()
-                    .map(|e| e.message.clone())
-                    .unwrap_or_else(|| "the macro failed".into());
-                let status = inv.error.as_ref().and_then(|e| e.status).unwrap_or(502);
-                return Err(client::ClientError {
-                    status,
-                    message,
-                    body: inv.error,
-                });
-            }
-        }
+    let bar = NodeBar::new();
+    let waited = until_finished(client, id.as_str(), None, |inv| bar.show(inv)).await;
+    bar.clear();
+    let inv = match waited {
+        Ok(inv) => inv,
+        Err(Waited::Refused(e)) => return Err(e),
+        Err(Waited::TimedOut) => return Err(client::ClientError::usage("gave up waiting")),
+    };
+    if inv.status == InvocationStatus::Failed {
+        let message = inv
+            .error
+            .as_ref()
+            .map(|e| e.message.clone())
+            .unwrap_or_else(|| "the macro failed".into());
+        let status = inv.error.as_ref().and_then(|e| e.status).unwrap_or(502);
+        return Err(client::ClientError {
+            status,
+            message,
+            body: inv.error,
+        });
     }
+    eprintln!("{}", nodes_done(&inv.nodes));
+    Ok(Finished {
+        invocation_id: Some(inv.invocation_id),
+        task_id: None,
+        status: Some(inv.status),
+        result: inv.result.unwrap_or(Value::Null),
+        nodes: Some(inv.nodes),
+    })
 }
 
 /// The line after a macro's run: its nodes, and how many a recorded result answered.
