@@ -71,6 +71,27 @@ impl std::fmt::Display for ClientError {
     }
 }
 
+/// Which runtime a cluster command talks to, and with what token: the options every
+/// such command takes (global, so they go before or after its subcommand).
+#[derive(clap::Args)]
+pub struct Remote {
+    /// The runtime's URL (default: $OAAS_CLUSTER, else http://127.0.0.1:6000).
+    #[arg(long, global = true)]
+    cluster: Option<String>,
+    /// The API token (default: $OAAS_TOKEN, else the file `.oaas/token` that `oaasc serve`
+    /// writes in its data folder, when run from the same directory).
+    #[arg(long, global = true, env = "OAAS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl Remote {
+    /// A client for that runtime.
+    pub fn client(&self) -> Client {
+        let base = self.cluster.clone().unwrap_or_else(default_cluster);
+        Client::new(&base, self.token.clone())
+    }
+}
+
 /// A small JSON-over-HTTP client for one runtime.
 #[derive(Clone)]
 pub struct Client {

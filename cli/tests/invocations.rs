@@ -49,17 +49,7 @@ async fn invocations_get_prints_the_record_with_or_without_json() {
 
 /// `oaasc invocations` with `args` against `base`: exit code, stdout, stderr.
 fn oaasc(base: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_oaasc"))
-        .arg("invocations")
-        .args(args)
-        .args(["--cluster", base, "--token", common::TOKEN])
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::oaasc_at(base, &[&["invocations"], args].concat())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,13 +147,8 @@ async fn invocations_list_shows_the_newest_first_filtered_and_paged() {
         ["objects", "get", "no-such-object"],
         ["token", "revoke", "no-such-token"],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_oaasc"))
-            .args(args)
-            .args(["--cluster", &base, "--token", common::TOKEN])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let (code, _, stderr) = common::oaasc_at(&base, &args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stderr.contains("(404)"), "{args:?}: {stderr}");
     }
     server.kill().unwrap();

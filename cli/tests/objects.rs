@@ -6,7 +6,6 @@
 mod common;
 
 use serde_json::{json, Value};
-use std::process::Command;
 
 /// `oaasc objects` with `args` against `base`: exit code, stdout, stderr.
 fn objects(base: &str, args: &[&str]) -> (i32, String, String) {
@@ -15,17 +14,7 @@ fn objects(base: &str, args: &[&str]) -> (i32, String, String) {
 
 /// `oaasc COMMAND` with `args` against `base`: exit code, stdout, stderr.
 fn oaasc(base: &str, command: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_oaasc"))
-        .arg(command)
-        .args(args)
-        .args(["--cluster", base, "--token", common::TOKEN])
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::oaasc_at(base, &[&[command], args].concat())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

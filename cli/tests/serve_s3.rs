@@ -99,14 +99,13 @@ async fn serve_keeps_files_in_the_bucket_and_redirects_to_it() {
     assert_eq!(got.status(), 200);
     assert_eq!(got.text().await.unwrap(), "bytes in a bucket");
     // `oaasc objects file` reads it from the bucket by the URL the runtime signs.
-    let out = Command::new(env!("CARGO_BIN_EXE_oaasc"))
-        .args(["objects", "file", &id, "body", "-o", "-"])
-        .args(["--cluster", &base, "--token", TOKEN])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "bytes in a bucket");
+    let (code, stdout, stderr) =
+        common::oaasc_at(&base, &["objects", "file", &id, "body", "-o", "-"]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "bytes in a bucket"),
+        "{stderr}"
+    );
     let relayed = client
         .get(format!("{base}/api/objects/{id}/files/body?relay=true"))
         .header("Range", "bytes=9-")

@@ -23,13 +23,8 @@ use std::time::Duration;
 pub struct InvocationsArgs {
     #[command(subcommand)]
     command: InvocationsCommand,
-    /// The runtime's URL (default: $OAAS_CLUSTER, else http://127.0.0.1:6000).
-    #[arg(long, global = true)]
-    cluster: Option<String>,
-    /// The API token (default: $OAAS_TOKEN, else the file `.oaas/token` that `oaasc serve`
-    /// writes in its data folder, when run from the same directory).
-    #[arg(long, global = true, env = "OAAS_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    #[command(flatten)]
+    runtime: client::Remote,
 }
 
 #[derive(Subcommand)]
@@ -84,10 +79,7 @@ enum Status {
 
 /// Runs the command and returns the exit code.
 pub fn run(args: InvocationsArgs) -> u8 {
-    let client = Client::new(
-        &args.cluster.clone().unwrap_or_else(client::default_cluster),
-        args.token.clone(),
-    );
+    let client = args.runtime.client();
     super::block_on(async move {
         let printed = match args.command {
             InvocationsCommand::Wait { id, timeout, json } => {

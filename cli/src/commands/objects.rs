@@ -23,13 +23,8 @@ use std::path::PathBuf;
 pub struct ObjectsArgs {
     #[command(subcommand)]
     command: ObjectsCommand,
-    /// The runtime's URL (default: $OAAS_CLUSTER, else http://127.0.0.1:6000).
-    #[arg(long, global = true)]
-    cluster: Option<String>,
-    /// The API token (default: $OAAS_TOKEN, else the file `.oaas/token` that `oaasc serve`
-    /// writes in its data folder, when run from the same directory).
-    #[arg(long, global = true, env = "OAAS_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    #[command(flatten)]
+    runtime: client::Remote,
     /// Print the runtime's JSON answer.
     #[arg(long, global = true)]
     json: bool,
@@ -112,10 +107,7 @@ pub(crate) fn encode(s: &str) -> String {
 
 /// Runs the command and returns the exit code.
 pub fn run(args: ObjectsArgs) -> u8 {
-    let client = Client::new(
-        &args.cluster.clone().unwrap_or_else(client::default_cluster),
-        args.token.clone(),
-    );
+    let client = args.runtime.client();
     let json = args.json;
     super::block_on(async move {
         let result = match args.command {

@@ -1,7 +1,7 @@
 //! `oaasc packages`: what a running runtime has deployed.
 
 use super::objects::encode;
-use crate::client::{self, Client};
+use crate::client;
 use crate::exit;
 use clap::{Args, Subcommand};
 use oaas_runtime::api::types::{PackageSources, PackagesResponse};
@@ -18,13 +18,8 @@ use oaas_runtime::api::types::{PackageSources, PackagesResponse};
 pub struct PackagesArgs {
     #[command(subcommand)]
     command: PackagesCommand,
-    /// The runtime's URL (default: $OAAS_CLUSTER, else http://127.0.0.1:6000).
-    #[arg(long, global = true)]
-    cluster: Option<String>,
-    /// The API token (default: $OAAS_TOKEN, else the file `.oaas/token` that `oaasc serve`
-    /// writes in its data folder, when run from the same directory).
-    #[arg(long, global = true, env = "OAAS_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    #[command(flatten)]
+    runtime: client::Remote,
     /// Print the runtime's JSON answer (for `get`, the sources' text included).
     #[arg(long, global = true)]
     json: bool,
@@ -43,10 +38,7 @@ enum PackagesCommand {
 
 /// Runs the command and returns the exit code.
 pub fn run(args: PackagesArgs) -> u8 {
-    let client = Client::new(
-        &args.cluster.clone().unwrap_or_else(client::default_cluster),
-        args.token.clone(),
-    );
+    let client = args.runtime.client();
     let json = args.json;
     super::block_on(async move {
         let printed = match args.command {

@@ -105,6 +105,21 @@ pub async fn counts(client: &reqwest::Client, base: &str, id: &str) -> Vec<i64> 
         .collect()
 }
 
+/// `oaasc ARGS` against the runtime at `base` with the admin token: exit code, stdout,
+/// stderr.
+pub fn oaasc_at(base: &str, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oaasc"))
+        .args(args)
+        .args(["--cluster", base, "--token", TOKEN])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Deploys the test package ([`fixture`]) through `base`.
 pub async fn deploy_fixture(client: &reqwest::Client, base: &str) {
     let source = std::fs::read_to_string(fixture().join("testpkg.oaas")).unwrap();
