@@ -92,6 +92,38 @@ impl Remote {
     }
 }
 
+/// A body on its way ([`Client::open`]).
+pub struct Download {
+    url: String,
+    response: reqwest::Response,
+}
+
+impl Download {
+    /// Writes the body to `sink` as it comes; the bytes written.
+    pub async fn write_to(mut self, sink: &mut dyn std::io::Write) -> Result<u64, ClientError> {
+        let mut written = 0;
+        while let Some(chunk) = self
+            .response
+            .chunk()
+            .await
+            .map_err(|e| unreadable(&self.url, e))?
+        {
+            sink.write_all(&chunk)
+                .map_err(|e| ClientError::usage(format!("cannot write the file: {e}")))?;
+            written += chunk.len() as u64;
+        }
+        Ok(written)
+    }
+}
+
+fn unreadable(url: &str, e: reqwest::Error) -> ClientError {
+    ClientError {
+        status: 0,
+        message: format!("cannot read {url}: {e}"),
+        body: None,
+    }
+}
+
 /// A small JSON-over-HTTP client for one runtime.
 #[derive(Clone)]
 pub struct Client {
@@ -212,37 +244,26 @@ impl Client {
     }
 
     /// `GET url` (a signed URL, of the runtime when it starts with `/`, else of its
-    /// bucket) without the token, its body written to `sink` as it comes; the bytes written.
-    pub async fn read_to(
-        &self,
-        url: &str,
-        sink: &mut dyn std::io::Write,
-    ) -> Result<u64, ClientError> {
+    /// bucket) without the token: the response, once it says the body follows.
+    pub async fn open(&self, url: &str) -> Result<Download, ClientError> {
         let url = match url.starts_with('/') {
             true => format!("{}{url}", self.base),
             false => url.to_string(),
         };
-        let unreachable = |e: reqwest::Error| ClientError {
-            status: 0,
-            message: format!("cannot read {url}: {e}"),
-            body: None,
-        };
-        let mut r = self
+        let r = self
             .unauthenticated
             .get(&url)
             .send()
             .await
-            .map_err(unreachable)?;
+            .map_err(|e| unreadable(&url, e))?;
         if !r.status().is_success() {
-            return self.answer::<Value>(r).await.map(|_| 0);
+            return Err(self
+                .answer::<Value>(r)
+                .await
+                .err()
+                .unwrap_or_else(|| ClientError::usage(format!("{url} answered no body"))));
         }
-        let mut written = 0;
-        while let Some(chunk) = r.chunk().await.map_err(unreachable)? {
-            sink.write_all(&chunk)
-                .map_err(|e| ClientError::usage(format!("cannot write the file: {e}")))?;
-            written += chunk.len() as u64;
-        }
-        Ok(written)
+        Ok(Download { url, response: r })
     }
 
     /// `PUT url` with bytes (signed upload URLs, of the runtime or of its bucket), without

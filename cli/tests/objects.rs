@@ -60,6 +60,19 @@ async fn objects_versions_file_and_delete() {
         assert_eq!(code, 2, "{name}: {stderr}");
         assert!(!out.exists(), "{name}");
     }
+    // A file declared but never uploaded: refused, and no empty file left behind.
+    let (status, bare) = common::post(
+        &client,
+        format!("{base}/api/classes/testpkg.Doc/objects"),
+        json!({"title": "bare"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{bare}");
+    let bare = bare["result"]["id"].as_str().unwrap();
+    let out = data.path().join("never.txt");
+    let (code, _, stderr) = objects(&base, &["file", bare, "body", "-o", out.to_str().unwrap()]);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(!out.exists(), "{stderr}");
     // Deleted: one more version, the object gone, its versions still there.
     let (code, stdout, stderr) = objects(&base, &["delete", &id]);
     assert_eq!(code, 0, "{stderr}");

@@ -258,17 +258,25 @@ async fn download(
             encode(file.name)
         ))
         .await?;
-    let mut sink: Box<dyn std::io::Write> =
-        match output.as_os_str() == "-" {
-            true => Box::new(std::io::stdout().lock()),
-            false => Box::new(std::fs::File::create(output).map_err(|e| {
-                ClientError::usage(format!("cannot write {}: {e}", output.display()))
-            })?),
-        };
-    let written = client.read_to(&signed.url, &mut sink).await?;
-    sink.flush()
-        .map_err(|e| ClientError::usage(format!("cannot write {}: {e}", output.display())))?;
-    Ok(written)
+    let body = client.open(&signed.url).await?;
+    if output.as_os_str() == "-" {
+        let mut stdout = std::io::stdout().lock();
+        let written = body.write_to(&mut stdout).await?;
+        stdout
+            .flush()
+            .map_err(|e| ClientError::usage(format!("cannot write to stdout: {e}")))?;
+        return Ok(written);
+    }
+    let cannot =
+        |e: std::io::Error| ClientError::usage(format!("cannot write {}: {e}", output.display()));
+    let mut sink = std::fs::File::create(output).map_err(cannot)?;
+    let written = body.write_to(&mut sink).await;
+    let flushed = written.and_then(|n| sink.flush().map(|()| n).map_err(cannot));
+    if flushed.is_err() {
+        // No half file left behind.
+        let _ = std::fs::remove_file(output);
+    }
+    flushed
 }
 
 /// `?signed=true`'s answer.
