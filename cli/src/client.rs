@@ -71,6 +71,18 @@ impl std::fmt::Display for ClientError {
     }
 }
 
+/// What stays as it is in a path segment or a query value: letters, digits and `-._~`.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes a path segment or a query value.
+pub fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
+}
+
 /// Which runtime a cluster command talks to, and with what token: the options every
 /// such command takes (global, so they go before or after its subcommand).
 #[derive(clap::Args)]
@@ -420,5 +432,16 @@ pub fn sources_body(
     DeployRequest {
         sources,
         workdir: Some(workdir.to_path_buf()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_and_values_keep_only_unreserved_characters() {
+        assert_eq!(encode("record.Record-1_~"), "record.Record-1_~");
+        assert_eq!(encode("a b/c?d=é&"), "a%20b%2Fc%3Fd%3D%C3%A9%26");
     }
 }

@@ -1,7 +1,6 @@
 //! `oaasc invocations`: list and read invocations on a running runtime.
 
-use super::objects::encode;
-use crate::client::{self, Client, ClientError};
+use crate::client::{self, encode, Client, ClientError};
 use crate::exit;
 use clap::{Args, Subcommand, ValueEnum};
 use oaas_runtime::api::types::{InvocationPage, InvocationResponse, InvocationSummary};

@@ -1,7 +1,7 @@
 //! `oaasc objects`: list, read, create and delete objects on a running runtime, and
 //! download their files.
 
-use crate::client::{self, Client, ClientError};
+use crate::client::{self, encode, Client, ClientError};
 use crate::exit;
 use clap::{Args, Subcommand};
 use oaas_runtime::api::types::{ObjectPage, VersionsResponse};
@@ -91,18 +91,6 @@ enum ObjectsCommand {
 
 fn pairs(list: &[String]) -> Result<Vec<(String, String)>, String> {
     list.iter().map(|p| client::split_pair(p)).collect()
-}
-
-/// What stays as it is in a path segment or a query value: letters, digits and `-._~`.
-const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Percent-encodes a path segment or a query value.
-pub(crate) fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 /// Runs the command and returns the exit code.
@@ -307,16 +295,5 @@ fn print_answer(v: &Value, json: bool) {
         println!("no objects");
     } else {
         print!("{}", client::render_result(r));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn segments_and_values_keep_only_unreserved_characters() {
-        assert_eq!(encode("record.Record-1_~"), "record.Record-1_~");
-        assert_eq!(encode("a b/c?d=é&"), "a%20b%2Fc%3Fd%3D%C3%A9%26");
     }
 }

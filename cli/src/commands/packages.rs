@@ -1,7 +1,6 @@
 //! `oaasc packages`: what a running runtime has deployed.
 
-use super::objects::encode;
-use crate::client;
+use crate::client::{self, encode};
 use crate::exit;
 use clap::{Args, Subcommand};
 use oaas_runtime::api::types::{PackageSources, PackagesResponse};

@@ -68,8 +68,8 @@ fn online(args: &SignalArgs, value: Value) -> u8 {
     );
     let path = format!(
         "/api/invocations/{}/signals/{}",
-        super::objects::encode(&args.invocation),
-        super::objects::encode(&args.name)
+        client::encode(&args.invocation),
+        client::encode(&args.name)
     );
     super::block_on(async move {
         match client.post::<Value>(&path, &value).await {
