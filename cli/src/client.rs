@@ -80,7 +80,11 @@ const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUME
 
 /// Percent-encodes a path segment or a query value.
 pub fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
+    match s {
+        // A URL's `.` and `..` segments would be resolved away: the path would change.
+        "." | ".." => s.replace('.', "%2E"),
+        _ => percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string(),
+    }
 }
 
 /// Which runtime a cluster command talks to, and with what token: the options every
@@ -443,5 +447,8 @@ mod tests {
     fn segments_and_values_keep_only_unreserved_characters() {
         assert_eq!(encode("record.Record-1_~"), "record.Record-1_~");
         assert_eq!(encode("a b/c?d=é&"), "a%20b%2Fc%3Fd%3D%C3%A9%26");
+        assert_eq!(encode(".."), "%2E%2E");
+        assert_eq!(encode("."), "%2E");
+        assert_eq!(encode("a..b"), "a..b");
     }
 }

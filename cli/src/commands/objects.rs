@@ -108,7 +108,7 @@ pub fn run(args: ObjectsArgs) -> u8 {
             ObjectsCommand::Get { id, version } => {
                 let q = version.map(|v| format!("?version={v}")).unwrap_or_default();
                 client
-                    .get::<Value>(&format!("/api/objects/{id}{q}"))
+                    .get::<Value>(&format!("/api/objects/{}{q}", encode(&id)))
                     .await
                     .map(|v| serde_json::json!({"result": v}))
                     .map_err(Failure::Client)
@@ -193,7 +193,11 @@ async fn list(
         q.push(format!("after={}", encode(a)));
     }
     let page = client
-        .get::<ObjectPage>(&format!("/api/classes/{class}/objects?{}", q.join("&")))
+        .get::<ObjectPage>(&format!(
+            "/api/classes/{}/objects?{}",
+            encode(class),
+            q.join("&")
+        ))
         .await
         .map_err(Failure::Client)?;
     if let (Some(next), false) = (&page.next_after, json) {
@@ -214,7 +218,7 @@ async fn create(client: &Client, class: &str, fields: &[String]) -> Result<Value
     }
     client
         .post::<Value>(
-            &format!("/api/classes/{class}/objects"),
+            &format!("/api/classes/{}/objects", encode(class)),
             &Value::Object(body),
         )
         .await

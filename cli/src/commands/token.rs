@@ -106,11 +106,12 @@ pub fn run(args: TokenArgs) -> u8 {
                         println!("{}  {}{packages}", t.id, t.role.as_str());
                     }
                 }),
-            TokenCommand::Revoke { id } => {
-                client.delete(&format!("/api/tokens/{id}")).await.map(|()| {
+            TokenCommand::Revoke { id } => client
+                .delete(&format!("/api/tokens/{}", client::encode(&id)))
+                .await
+                .map(|()| {
                     eprintln!("revoked {id}");
-                })
-            }
+                }),
         };
         match done {
             Ok(()) => exit::OK,
