@@ -30,8 +30,33 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
+/// Why a value does not fit a type.
+#[derive(Debug, PartialEq)]
+pub enum Mismatch {
+    /// The value itself is of another kind (`expected `int`, but this is string`).
+    Kind {
+        /// The type, as written in source.
+        expected: String,
+        /// What the value is (`string`, `list`, ...).
+        found: &'static str,
+    },
+    /// Something inside it is wrong: an element, a field, a missing or unknown field.
+    Inside(String),
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mismatch::Kind { expected, found } => {
+                write!(f, "expected `{expected}`, but this is {found}")
+            }
+            Mismatch::Inside(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Checks a value against a type; the error names what was expected and found.
-pub fn check(artifact: &Artifact, v: &Value, t: &TypeRef) -> Result<(), String> {
+pub fn check(artifact: &Artifact, v: &Value, t: &TypeRef) -> Result<(), Mismatch> {
     let ok = match (t, v) {
         (TypeRef::Json, _) => true,
         (TypeRef::Optional(_), Value::Null) => true,
@@ -43,7 +68,8 @@ pub fn check(artifact: &Artifact, v: &Value, t: &TypeRef) -> Result<(), String> 
         (TypeRef::Class(_), Value::String(_)) => true,
         (TypeRef::List(inner), Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                check(artifact, item, inner).map_err(|e| format!("element {i}: {e}"))?;
+                check(artifact, item, inner)
+                    .map_err(|e| Mismatch::Inside(format!("element {i}: {e}")))?;
             }
             true
         }
@@ -57,10 +83,14 @@ pub fn check(artifact: &Artifact, v: &Value, t: &TypeRef) -> Result<(), String> 
                 for f in &record.fields {
                     match map.get(&f.name) {
                         Some(v) => check(artifact, v, &f.ty)
-                            .map_err(|e| format!("field `{}`: {e}", f.name))?,
+                            .map_err(|e| Mismatch::Inside(format!("field `{}`: {e}", f.name)))?,
                         None if matches!(f.ty, TypeRef::Optional(_)) => {}
                         None => {
-                            return Err(format!("missing field `{}` of `{}`", f.name, type_name(t)))
+                            return Err(Mismatch::Inside(format!(
+                                "missing field `{}` of `{}`",
+                                f.name,
+                                type_name(t)
+                            )))
                         }
                     }
                 }
@@ -68,7 +98,10 @@ pub fn check(artifact: &Artifact, v: &Value, t: &TypeRef) -> Result<(), String> 
                     .keys()
                     .find(|k| !record.fields.iter().any(|f| &f.name == *k))
                 {
-                    return Err(format!("`{}` has no field `{extra}`", type_name(t)));
+                    return Err(Mismatch::Inside(format!(
+                        "`{}` has no field `{extra}`",
+                        type_name(t)
+                    )));
                 }
             }
             true
@@ -78,11 +111,10 @@ pub fn check(artifact: &Artifact, v: &Value, t: &TypeRef) -> Result<(), String> 
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "expected `{}`, but this is {}",
-            type_name(t),
-            kind_of(v)
-        ))
+        Err(Mismatch::Kind {
+            expected: type_name(t),
+            found: kind_of(v),
+        })
     }
 }
 
@@ -120,12 +152,17 @@ pub fn bind_args(
     for p in params {
         match given.get(&p.name) {
             Some(v) => {
+                // Worded as the checker words it (E0200).
                 check(artifact, v, &p.ty).map_err(|e| {
-                    format!(
-                        "mismatched types: `{}` expects `{}`: {e}",
-                        p.name,
-                        type_name(&p.ty)
-                    )
+                    let (name, ty) = (&p.name, type_name(&p.ty));
+                    match e {
+                        Mismatch::Kind { found, .. } => format!(
+                            "mismatched types: `{name}` expects `{ty}`, but this is `{found}`"
+                        ),
+                        Mismatch::Inside(why) => {
+                            format!("mismatched types: `{name}` expects `{ty}`: {why}")
+                        }
+                    }
                 })?;
                 out.insert(p.name.clone(), v.clone());
             }
@@ -187,9 +224,22 @@ mod tests {
         let e = bind_args(&a, "`f`", &params, &json!({"title": 1}))
             .err()
             .unwrap_or_default();
-        assert!(
-            e.contains("mismatched types: `title` expects `string`"),
-            "{e}"
+        assert_eq!(
+            e,
+            "mismatched types: `title` expects `string`, but this is `int`"
+        );
+        // Something wrong inside a value is named where it is.
+        let list = [ParamArtifact {
+            name: "xs".into(),
+            ty: TypeRef::List(Box::new(TypeRef::Int)),
+            default: None,
+        }];
+        let e = bind_args(&a, "`f`", &list, &json!({"xs": [1, "x"]}))
+            .err()
+            .unwrap_or_default();
+        assert_eq!(
+            e,
+            "mismatched types: `xs` expects `[int]`: element 1: expected `int`, but this is string"
         );
         let e = bind_args(&a, "`f`", &params, &json!({}))
             .err()
