@@ -2,7 +2,7 @@
 
 use crate::client::{self, encode, Client, ClientError};
 use crate::exit;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use oaas_runtime::api::types::{InvocationPage, InvocationResponse, InvocationSummary};
 use oaas_runtime::ids::Target;
 use oaas_runtime::store::{InvocationStatus, NodeStatus};
@@ -32,8 +32,8 @@ enum InvocationsCommand {
     /// Idempotency-Key, and macros (a plain synchronous call records only its result).
     List {
         /// Only those with this status.
-        #[arg(long, value_enum)]
-        status: Option<Status>,
+        #[arg(long, value_parser = ["pending", "succeeded", "failed"])]
+        status: Option<String>,
         /// Only the calls made on this object.
         #[arg(long, value_name = "OBJECT_ID")]
         object: Option<String>,
@@ -68,14 +68,6 @@ enum InvocationsCommand {
     },
 }
 
-/// An invocation's status, as `--status` takes it.
-#[derive(Clone, Copy, ValueEnum)]
-enum Status {
-    Pending,
-    Succeeded,
-    Failed,
-}
-
 /// Runs the command and returns the exit code.
 pub fn run(args: InvocationsArgs) -> u8 {
     let client = args.runtime.client();
@@ -95,7 +87,12 @@ pub fn run(args: InvocationsArgs) -> u8 {
                 before,
                 json,
             } => {
-                let query = list_query(status, object.as_deref(), limit, before.as_deref());
+                let query = list_query(
+                    status.as_deref(),
+                    object.as_deref(),
+                    limit,
+                    before.as_deref(),
+                );
                 client
                     .get::<InvocationPage>(&format!("/api/invocations?{query}"))
                     .await
@@ -115,17 +112,20 @@ pub fn run(args: InvocationsArgs) -> u8 {
 /// `invocations wait`: the result or the error once the invocation has finished, a macro's
 /// nodes shown meanwhile.
 async fn wait(client: &Client, id: &str, timeout: Option<u64>, json: bool) -> u8 {
-    let limit = timeout.map(Duration::from_secs);
     let bar = NodeBar::new();
-    let waited = until_finished(client, id, limit, |inv| bar.show(inv)).await;
+    let finished = until_finished(client, id, |inv| bar.show(inv));
+    let waited = match timeout {
+        Some(s) => tokio::time::timeout(Duration::from_secs(s), finished).await,
+        None => Ok(finished.await),
+    };
     bar.clear();
     let inv = match waited {
-        Ok(inv) => inv,
-        Err(Waited::Refused(e)) => {
+        Ok(Ok(inv)) => inv,
+        Ok(Err(e)) => {
             eprintln!("error: {e}");
             return e.exit_code();
         }
-        Err(Waited::TimedOut) => {
+        Err(_) => {
             eprintln!(
                 "error: `{id}` is still pending after {} s",
                 timeout.unwrap_or(0)
@@ -149,54 +149,34 @@ async fn wait(client: &Client, id: &str, timeout: Option<u64>, json: bool) -> u8
     }
 }
 
-/// Why [`until_finished`] gave up.
-pub(super) enum Waited {
-    /// The runtime refused to tell (no such invocation, no token, ...).
-    Refused(ClientError),
-    /// It was still pending when the time was up.
-    TimedOut,
-}
-
 /// The invocation `id` once it is no longer pending, asked for every 100 ms (each answer
-/// shown to `seen`), for at most `limit` when one is given.
+/// shown to `seen`).
 pub(super) async fn until_finished(
     client: &Client,
     id: &str,
-    limit: Option<Duration>,
     mut seen: impl FnMut(&InvocationResponse),
-) -> Result<InvocationResponse, Waited> {
+) -> Result<InvocationResponse, ClientError> {
     let path = format!("/api/invocations/{}", encode(id));
-    let poll = async {
-        loop {
-            let inv = client
-                .get::<InvocationResponse>(&path)
-                .await
-                .map_err(Waited::Refused)?;
-            seen(&inv);
-            if inv.status != InvocationStatus::Pending {
-                return Ok(inv);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    loop {
+        let inv = client.get::<InvocationResponse>(&path).await?;
+        seen(&inv);
+        if inv.status != InvocationStatus::Pending {
+            return Ok(inv);
         }
-    };
-    match limit {
-        Some(limit) => tokio::time::timeout(limit, poll)
-            .await
-            .unwrap_or(Err(Waited::TimedOut)),
-        None => poll.await,
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// The query of `GET /api/invocations`.
 fn list_query(
-    status: Option<Status>,
+    status: Option<&str>,
     object: Option<&str>,
     limit: usize,
     before: Option<&str>,
 ) -> String {
     let mut q = vec![format!("limit={limit}")];
-    if let Some(s) = status.and_then(|s| s.to_possible_value()) {
-        q.push(format!("status={}", s.get_name()));
+    if let Some(s) = status {
+        q.push(format!("status={s}"));
     }
     if let Some(o) = object {
         q.push(format!("object={}", encode(o)));

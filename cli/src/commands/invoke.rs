@@ -1,6 +1,6 @@
 //! `oaasc invoke`: run an object access expression on a running runtime.
 
-use super::invocations::{until_finished, Waited};
+use super::invocations::until_finished;
 use crate::client::{self, Client};
 use crate::exit;
 use clap::Args;
@@ -108,11 +108,9 @@ async fn finished(client: &Client, accepted: Value) -> Result<Value, String> {
     let accepted: AcceptedResponse = serde_json::from_value(accepted)
         .map_err(|e| format!("the runtime's answer is not an accepted call: {e}"))?;
     let id = accepted.invocation_id;
-    let inv = match until_finished(client, id.as_str(), None, |_| {}).await {
-        Ok(inv) => inv,
-        Err(Waited::Refused(e)) => return Err(e.to_string()),
-        Err(Waited::TimedOut) => return Err(format!("`{id}` is still pending")),
-    };
+    let inv = until_finished(client, id.as_str(), |_| {})
+        .await
+        .map_err(|e| e.to_string())?;
     if let Some(e) = &inv.error {
         return Err(e.message.clone());
     }

@@ -104,21 +104,25 @@ pub fn run(args: ObjectsArgs) -> u8 {
                 filters,
                 limit,
                 after,
-            } => list(&client, &class, &filters, limit, after.as_deref(), json).await,
+            } => list(&client, &class, &filters, limit, after.as_deref(), json)
+                .await
+                .map(Answer::Json),
             ObjectsCommand::Get { id, version } => {
                 let q = version.map(|v| format!("?version={v}")).unwrap_or_default();
                 client
                     .get::<Value>(&format!("/api/objects/{}{q}", encode(&id)))
                     .await
-                    .map(|v| serde_json::json!({"result": v}))
+                    .map(|v| Answer::Json(serde_json::json!({"result": v})))
                     .map_err(Failure::Client)
             }
             ObjectsCommand::Versions { id } => client
                 .get::<VersionsResponse>(&format!("/api/objects/{}/versions", encode(&id)))
                 .await
-                .map(|v| serde_json::json!({"versions": v.versions}))
+                .map(Answer::Versions)
                 .map_err(Failure::Client),
-            ObjectsCommand::Create { class, fields } => create(&client, &class, &fields).await,
+            ObjectsCommand::Create { class, fields } => {
+                create(&client, &class, &fields).await.map(Answer::Json)
+            }
             ObjectsCommand::File {
                 id,
                 name,
@@ -146,12 +150,12 @@ pub fn run(args: ObjectsArgs) -> u8 {
             ObjectsCommand::Delete { id } => client
                 .delete(&format!("/api/objects/{}", encode(&id)))
                 .await
-                .map(|()| serde_json::json!({"deleted": id}))
+                .map(|()| Answer::Deleted(id))
                 .map_err(Failure::Client),
         };
         match result {
-            Ok(v) => {
-                print_answer(&v, json);
+            Ok(answer) => {
+                print_answer(&answer, json);
                 exit::OK
             }
             Err(Failure::Usage(e)) => {
@@ -164,6 +168,16 @@ pub fn run(args: ObjectsArgs) -> u8 {
             }
         }
     })
+}
+
+/// What a command got, to print.
+enum Answer {
+    /// The runtime's answer: `{"result": ...}`, or a page with `--json`.
+    Json(Value),
+    /// An object's versions, oldest first.
+    Versions(VersionsResponse),
+    /// The id of the object deleted.
+    Deleted(String),
 }
 
 /// Why a command did not get its answer: its own arguments, or the runtime.
@@ -277,27 +291,30 @@ struct SignedUrl {
     url: String,
 }
 
-/// The answer as JSON with `--json`, else its result for people.
-fn print_answer(v: &Value, json: bool) {
+/// The answer as JSON with `--json`, else for people.
+fn print_answer(answer: &Answer, json: bool) {
     if json {
-        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+        let text = match answer {
+            Answer::Json(v) => serde_json::to_string_pretty(v),
+            Answer::Versions(v) => serde_json::to_string_pretty(v),
+            Answer::Deleted(id) => {
+                serde_json::to_string_pretty(&serde_json::json!({ "deleted": id }))
+            }
+        };
+        println!("{}", text.unwrap_or_default());
         return;
     }
-    if let Some(id) = v.get("deleted").and_then(Value::as_str) {
-        println!("deleted {id}");
-        return;
-    }
-    if let Some(versions) = v.get("versions").and_then(Value::as_array) {
-        println!("{} versions", versions.len());
-        for version in versions {
-            print!("{}", client::render_result(version));
+    match answer {
+        Answer::Deleted(id) => println!("deleted {id}"),
+        Answer::Versions(v) => {
+            println!("{} versions", v.versions.len());
+            for version in &v.versions {
+                print!("{}", client::render_result(version));
+            }
         }
-        return;
-    }
-    let r = &v["result"];
-    if r.as_array().is_some_and(|a| a.is_empty()) {
-        println!("no objects");
-    } else {
-        print!("{}", client::render_result(r));
+        Answer::Json(v) => match &v["result"] {
+            r if r.as_array().is_some_and(|a| a.is_empty()) => println!("no objects"),
+            r => print!("{}", client::render_result(r)),
+        },
     }
 }

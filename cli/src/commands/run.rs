@@ -1,7 +1,7 @@
 //! `oaasc run`: run a function or macro end to end, on an embedded runtime (default) or on a
 //! cluster.
 
-use super::invocations::{until_finished, NodeBar, Waited};
+use super::invocations::{until_finished, NodeBar};
 use crate::client::{self, Client};
 use crate::{exit, report};
 use clap::{Args, ValueEnum};
@@ -272,11 +272,9 @@ fn class_call_hint(t: &str) -> String {
 
 /// The error for an object call whose object id is a class's name (`Record:fn(...)`).
 fn class_as_object(t: &str, class: &str) -> String {
-    let fixed = t.replacen(':', ".", 1);
+    let (name, call) = t.split_once(':').unwrap_or((t, ""));
     format!(
-        "`{t}` calls an object, but `{}` is the class `{class}`: write `{fixed}` to call the class's function (on a new object, for an object function), or `OBJECT_ID:{}` for an object",
-        t.split(':').next().unwrap_or(t),
-        t.split_once(':').map(|(_, f)| f).unwrap_or(""),
+        "`{t}` calls an object, but `{name}` is the class `{class}`: write `{name}.{call}` to call the class's function (on a new object, for an object function), or `OBJECT_ID:{call}` for an object"
     )
 }
 
@@ -290,10 +288,7 @@ fn resolve_on_class(artifact: &Artifact, args: &RunArgs, call: &mut Call) -> Res
             .iter()
             .flat_map(|p| p.classes.iter().map(|c| c.qualified.clone()))
             .collect();
-        let near = match artifact.closest_class(&call.class) {
-            Some(near) => format!(" (did you mean `{near}`?)"),
-            None => String::new(),
-        };
+        let near = oaas_compiler::check::suggest::did_you_mean(artifact.closest_class(&call.class));
         format!(
             "there is no class `{}`{near}; the package has {}",
             call.class,
@@ -521,13 +516,9 @@ struct ObjectView {
 /// Follows a macro's invocation to its end, with a progress bar of its nodes.
 async fn follow(client: &Client, id: &InvocationId) -> Result<Finished, client::ClientError> {
     let bar = NodeBar::new();
-    let waited = until_finished(client, id.as_str(), None, |inv| bar.show(inv)).await;
+    let waited = until_finished(client, id.as_str(), |inv| bar.show(inv)).await;
     bar.clear();
-    let inv = match waited {
-        Ok(inv) => inv,
-        Err(Waited::Refused(e)) => return Err(e),
-        Err(Waited::TimedOut) => return Err(client::ClientError::usage("gave up waiting")),
-    };
+    let inv = waited?;
     if inv.status == InvocationStatus::Failed {
         let message = inv
             .error

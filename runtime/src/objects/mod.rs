@@ -187,10 +187,9 @@ impl Objects {
     /// Finds a class in the current packages.
     pub fn find_class(&self, name: &str) -> Result<(Arc<Artifact>, ClassHandle)> {
         let (artifact, qualified) = self.registry.class(name).ok_or_else(|| {
-            let near = match self.registry.closest_class(name) {
-                Some(near) => format!(" (did you mean `{near}`?)"),
-                None => String::new(),
-            };
+            let near = oaas_compiler::check::suggest::did_you_mean(
+                self.registry.closest_class(name).as_deref(),
+            );
             Error::not_found(format!(
                 "there is no class `{name}` in the deployed packages{near} (give it as `package.Class`)"
             ))

@@ -598,10 +598,8 @@ impl ClassArtifact {
     /// ` (did you mean `put`?)` when one of its functions or macros is a likely typo away
     /// from `name`, for the message that says it has no `name`; empty otherwise.
     pub fn did_you_mean(&self, name: &str) -> String {
-        match crate::check::suggest::closest(name, self.callable_names()) {
-            Some(near) => format!(" (did you mean `{near}`?)"),
-            None => String::new(),
-        }
+        use crate::check::suggest;
+        suggest::did_you_mean(suggest::closest(name, self.callable_names()))
     }
 }
 

@@ -12,6 +12,15 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
+/// ` (did you mean `near`?)` for a message that says a name is unknown; empty without a
+/// likely one.
+pub fn did_you_mean(near: Option<&str>) -> String {
+    match near {
+        Some(near) => format!(" (did you mean `{near}`?)"),
+        None => String::new(),
+    }
+}
+
 /// Edit distance over characters: insertions, deletions, substitutions, and swaps of two
 /// neighbouring characters (`vidoe` is one edit from `video`), each costing one.
 pub fn distance(a: &str, b: &str) -> usize {
