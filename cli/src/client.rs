@@ -252,11 +252,10 @@ impl Client {
         self.send(req).await
     }
 
-    /// `DELETE path`.
-    pub async fn delete(&self, path: &str) -> Result<(), ClientError> {
+    /// `DELETE path`: the runtime's answer (`null` when it sent no body).
+    pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
         self.send::<Value>(self.http.delete(format!("{}{path}", self.base)))
             .await
-            .map(|_| ())
     }
 
     /// `GET url` (a signed URL, of the runtime when it starts with `/`, else of its

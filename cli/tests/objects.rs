@@ -77,6 +77,20 @@ async fn objects_versions_file_and_delete() {
     let (code, stdout, stderr) = objects(&base, &["delete", &id]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.trim(), format!("deleted {id}"));
+    // `--json` prints the runtime's answer: deleting again is refused, so use another object.
+    let (status, other) = common::post(
+        &client,
+        format!("{base}/api/classes/testpkg.Doc/objects"),
+        json!({"title": "other"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{other}");
+    let other = other["result"]["id"].as_str().unwrap();
+    let (code, stdout, stderr) = objects(&base, &["delete", other, "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let answer: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(answer["result"]["id"], other, "{answer}");
+    assert_eq!(answer["result"]["deleted"], true, "{answer}");
     let (code, _, stderr) = objects(&base, &["get", &id]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("was deleted"), "{stderr}");

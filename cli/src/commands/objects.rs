@@ -150,7 +150,7 @@ pub fn run(args: ObjectsArgs) -> u8 {
             ObjectsCommand::Delete { id } => client
                 .delete(&format!("/api/objects/{}", encode(&id)))
                 .await
-                .map(|()| Answer::Deleted(id))
+                .map(|answer| Answer::Deleted { id, answer })
                 .map_err(Failure::Client),
         };
         match result {
@@ -176,8 +176,8 @@ enum Answer {
     Json(Value),
     /// An object's versions, oldest first.
     Versions(VersionsResponse),
-    /// The id of the object deleted.
-    Deleted(String),
+    /// An object deleted: its id, and the runtime's answer (the builtin call's result).
+    Deleted { id: String, answer: Value },
 }
 
 /// Why a command did not get its answer: its own arguments, or the runtime.
@@ -297,15 +297,13 @@ fn print_answer(answer: &Answer, json: bool) {
         let text = match answer {
             Answer::Json(v) => serde_json::to_string_pretty(v),
             Answer::Versions(v) => serde_json::to_string_pretty(v),
-            Answer::Deleted(id) => {
-                serde_json::to_string_pretty(&serde_json::json!({ "deleted": id }))
-            }
+            Answer::Deleted { answer, .. } => serde_json::to_string_pretty(answer),
         };
         println!("{}", text.unwrap_or_default());
         return;
     }
     match answer {
-        Answer::Deleted(id) => println!("deleted {id}"),
+        Answer::Deleted { id, .. } => println!("deleted {id}"),
         Answer::Versions(v) => {
             println!("{} versions", v.versions.len());
             for version in &v.versions {

@@ -109,7 +109,7 @@ pub fn run(args: TokenArgs) -> u8 {
             TokenCommand::Revoke { id } => client
                 .delete(&format!("/api/tokens/{}", client::encode(&id)))
                 .await
-                .map(|()| {
+                .map(|_| {
                     eprintln!("revoked {id}");
                 }),
         };
