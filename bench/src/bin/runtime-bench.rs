@@ -32,7 +32,8 @@
 //!
 //! All modes run the same number of calls at each concurrency, in the same order, so the
 //! objects' states have the same sizes. Printed: throughput, p50 and p99 at concurrency 1
-//! and 64, and the ratios.
+//! and 64, the ratios, and issue 19's goals (at c=64 at least 0.6 of the direct throughput;
+//! at c=1 at most +0.3 ms on p50), each said met or MISSED.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -746,12 +747,34 @@ fn print_results(results: &[Row], fsync: (Duration, Duration)) {
     ) {
         let ratio = rt64.throughput() / d64.throughput();
         let added = ms(rt1.p50) - ms(d1.p50);
+        let forward = find("forward", 64)
+            .map(|f| {
+                format!(
+                    "; a bare forwarder keeps {:.2}",
+                    f.throughput() / d64.throughput()
+                )
+            })
+            .unwrap_or_default();
         println!(
-            "goals: throughput at c=64 >= 1/3 of direct: {} ({ratio:.2}); p50 at c=1 adds <= 1 ms: {} (+{added:.3} ms, of which one fsync is about {:.3} ms)",
-            if ratio >= 1.0 / 3.0 { "met" } else { "MISSED" },
-            if added <= 1.0 { "met" } else { "MISSED" },
+            "goals (issue 19): throughput at c=64 >= 0.6 of direct: {} ({ratio:.2}{forward}); p50 at c=1 adds <= 0.3 ms: {} (+{added:.3} ms, of which one fsync is about {:.3} ms)",
+            verdict(ratio >= GOAL_RATIO),
+            verdict(added <= GOAL_ADDED_MS),
             ms(fsync.0)
         );
+    }
+}
+
+/// Issue 19's goal for the runtime's throughput at c=64, as a share of the direct path's.
+const GOAL_RATIO: f64 = 0.6;
+/// Issue 19's goal for what the runtime adds to the p50 at c=1, in milliseconds.
+const GOAL_ADDED_MS: f64 = 0.3;
+
+/// How a goal line names a goal's outcome.
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
     }
 }
 
