@@ -26,6 +26,37 @@ use std::time::Duration;
 /// How often a running macro's progress is written to its record, at most.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
+/// Who came first to a lazy invocation record: its write (something awaited it) or the
+/// macro's end (which then skips it). Whichever claims it first decides, so a record is
+/// either written and then finished with the outcome, or never written at all.
+#[derive(Clone, Default)]
+struct RecordClaim(Arc<std::sync::atomic::AtomicU8>);
+
+impl RecordClaim {
+    const OPEN: u8 = 0;
+    const WRITTEN: u8 = 1;
+    const SKIPPED: u8 = 2;
+
+    /// Claims the record for its write: false when the macro ended without it.
+    fn start(&self) -> bool {
+        self.claim(Self::WRITTEN) != Self::SKIPPED
+    }
+
+    /// Claims the record for no write: false when its write had started.
+    fn skip(&self) -> bool {
+        self.claim(Self::SKIPPED) != Self::WRITTEN
+    }
+
+    /// Sets `to` if nobody claimed the record yet; the claim that holds.
+    fn claim(&self, to: u8) -> u8 {
+        use std::sync::atomic::Ordering::{AcqRel, Acquire};
+        match self.0.compare_exchange(Self::OPEN, to, AcqRel, Acquire) {
+            Ok(_) => to,
+            Err(held) => held,
+        }
+    }
+}
+
 /// A finished call.
 #[derive(Clone, Debug)]
 pub struct CallResult {
@@ -207,15 +238,16 @@ impl Invocations {
         // nodes change nothing writes it only when something waits for it: its progress
         // after [`PROGRESS_EVERY`], or a commit that changes an object after all; a macro
         // that ends sooner is recorded once, with its outcome.
-        let (started, record) = match (is_macro, fresh) {
+        let (started, record, claim) = match (is_macro, fresh) {
             (true, true) => {
                 let start = Invocation::pending(id.clone(), request.clone(), None);
                 let eager = !resolved.macro_named(&request.function).is_some_and(|m| {
                     crate::executor::changes_nothing(&resolved.artifact, &m.graph)
                 });
-                (Some(start.clone()), Some(self.write_record(start, eager)))
+                let (written, claim) = self.write_record(start.clone(), eager);
+                (Some(start), Some(written), Some(claim))
             }
-            _ => (None, None),
+            _ => (None, None, None),
         };
         let writer = progress
             .as_ref()
@@ -247,7 +279,11 @@ impl Invocations {
             task_id: id.root_task(),
             result,
         });
-        if is_macro || !fresh {
+        // A synchronous macro that changed nothing and ended before anything asked for its
+        // record leaves none, as a plain synchronous call leaves none: no record is started
+        // after this, and the answer is all there is to keep.
+        let unrecorded = claim.is_some_and(|c| c.skip());
+        if (is_macro || !fresh) && !unrecorded {
             let finished = self
                 .finish(&id, &outcome, progress.as_deref(), started)
                 .await;
@@ -259,16 +295,21 @@ impl Invocations {
     }
 
     /// An invocation record's write, started now when `eager`, else when first awaited; the
-    /// returned future ends when it is written.
-    fn write_record(&self, inv: Invocation, eager: bool) -> RecordWritten {
+    /// returned future ends when it is written (or, once the claim was skipped, at once
+    /// without writing).
+    fn write_record(&self, inv: Invocation, eager: bool) -> (RecordWritten, RecordClaim) {
         let store = self.store.clone();
         let commit = Commit {
             invocations: vec![inv],
             lease: Some(self.lease.clone()),
             ..Default::default()
         };
+        let claim = RecordClaim::default();
+        let started = claim.clone();
         let written: RecordWritten = async move {
-            store.commit(commit).await?;
+            if started.start() {
+                store.commit(commit).await?;
+            }
             Ok(())
         }
         .boxed()
@@ -276,7 +317,7 @@ impl Invocations {
         if eager {
             tokio::spawn(written.clone());
         }
-        written
+        (written, claim)
     }
 
     /// Writes an invocation record durably, claiming its idempotency key in the same
@@ -770,7 +811,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_synchronous_macro_that_changes_nothing_is_recorded_once_with_its_outcome() {
+    async fn a_synchronous_macro_that_changes_nothing_and_ends_at_once_leaves_no_record() {
         let (w, store) = counting().await;
         let id = new_object(&w, 0).await;
         let started = std::time::Instant::now();
@@ -780,23 +821,23 @@ mod tests {
         };
         let took = started.elapsed();
         assert_eq!(done.result, 2);
-        let inv = w.invocations.get(&done.invocation_id).await.unwrap();
-        assert_eq!(inv.status, InvocationStatus::Succeeded);
-        assert_eq!(inv.result, Some(json!(2)));
-        assert!(!inv.nodes.is_empty(), "the nodes' progress is kept");
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let statuses = written(&store, &done.invocation_id);
-        assert_eq!(statuses.last(), Some(&InvocationStatus::Succeeded));
         if took < PROGRESS_EVERY {
-            // Done before its progress was due: nothing but its outcome was written, and no
-            // step's result (nothing could have resumed the macro from it).
-            assert_eq!(statuses, vec![InvocationStatus::Succeeded]);
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Done before its progress was due: no record, as for a plain synchronous call,
+            // and no step's result (nothing could have resumed the macro from it).
+            assert_eq!(statuses, vec![]);
+            let err = w.invocations.get(&done.invocation_id).await.unwrap_err();
+            assert_eq!(err.kind, crate::error::ErrorKind::NotFound, "{err:?}");
             let tasks = store.tasks.lock().unwrap().clone();
             let inv = done.invocation_id.as_str();
             assert!(
                 !tasks.iter().any(|t| t.as_str().starts_with(inv)),
                 "step results written: {tasks:?}"
             );
+        } else {
+            // A machine slow enough to reach the first progress write records it whole.
+            assert_eq!(statuses.last(), Some(&InvocationStatus::Succeeded));
         }
         // A macro that changes its object has its pending record written first.
         let req = request(Target::Object(id), "bump3", json!({}));
@@ -837,5 +878,18 @@ mod tests {
         assert_eq!(done.invocation_id, pending.id);
         let inv = w.invocations.get(&pending.id).await.unwrap();
         assert_eq!(inv.status, InvocationStatus::Succeeded);
+        assert_eq!(inv.result, Some(json!(2)));
+        assert!(!inv.nodes.is_empty(), "the nodes' progress is kept");
+    }
+
+    #[test]
+    fn a_lazy_record_is_either_written_or_skipped_whoever_comes_first() {
+        let claim = RecordClaim::default();
+        assert!(claim.skip(), "nobody asked: the macro's end skips it");
+        assert!(!claim.start(), "a write asked for later writes nothing");
+        assert!(claim.skip());
+        let claim = RecordClaim::default();
+        assert!(claim.start(), "asked for first: it is written");
+        assert!(!claim.skip(), "so the macro's end must finish it");
     }
 }
