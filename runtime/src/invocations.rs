@@ -237,7 +237,7 @@ impl Invocations {
         // and finished after a crash. (Recorded invocations have theirs already.) One whose
         // nodes change nothing writes it only when something waits for it: its progress
         // after [`PROGRESS_EVERY`], or a commit that changes an object after all; a macro
-        // that ends sooner is recorded once, with its outcome.
+        // that ends sooner is not recorded (see [`RecordClaim`]).
         let (started, record, claim) = match (is_macro, fresh) {
             (true, true) => {
                 let start = Invocation::pending(id.clone(), request.clone(), None);
@@ -245,7 +245,8 @@ impl Invocations {
                     crate::executor::changes_nothing(&resolved.artifact, &m.graph)
                 });
                 let (written, claim) = self.write_record(start.clone(), eager);
-                (Some(start), Some(written), Some(claim))
+                // Only a lazy record may go unwritten; an eager one is always finished.
+                (Some(start), Some(written), (!eager).then_some(claim))
             }
             _ => (None, None, None),
         };
