@@ -121,7 +121,11 @@ impl Invocations {
         self.store
             .invocation(id)
             .await?
-            .ok_or_else(|| Error::not_found(format!("there is no invocation `{id}`")))
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "there is no invocation `{id}` (a plain synchronous call of a function, or a quick one of a macro that changes nothing, is not recorded; call with ?async=true or an Idempotency-Key to keep its record)"
+                ))
+            })
     }
 
     /// Runs a request from outside: at once when synchronous without a key; otherwise
@@ -830,6 +834,7 @@ mod tests {
             assert_eq!(statuses, vec![]);
             let err = w.invocations.get(&done.invocation_id).await.unwrap_err();
             assert_eq!(err.kind, crate::error::ErrorKind::NotFound, "{err:?}");
+            assert!(err.message.contains("is not recorded"), "{}", err.message);
             let tasks = store.tasks.lock().unwrap().clone();
             let inv = done.invocation_id.as_str();
             assert!(
