@@ -23,6 +23,9 @@ pub struct ClientError {
     pub message: String,
     /// The runtime's `error` object, when it answered one.
     pub body: Option<ErrorBody>,
+    /// Whether the CLI found it itself (a bad argument, a file it cannot write): `status`
+    /// then only picks the exit code, and is not shown as the runtime's.
+    pub local: bool,
 }
 
 impl ClientError {
@@ -32,6 +35,7 @@ impl ClientError {
             status: 400,
             message: message.into(),
             body: None,
+            local: true,
         }
     }
 
@@ -63,7 +67,7 @@ impl ClientError {
 
 impl std::fmt::Display for ClientError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.status == 0 {
+        if self.status == 0 || self.local {
             write!(f, "{}", self.message)
         } else {
             write!(f, "{} ({})", self.message, self.status)
@@ -137,6 +141,7 @@ fn unreadable(url: &str, e: reqwest::Error) -> ClientError {
         status: 0,
         message: format!("cannot read {url}: {e}"),
         body: None,
+        local: false,
     }
 }
 
@@ -195,6 +200,7 @@ impl Client {
                 status: 0,
                 message: format!("cannot reach the runtime at {}: {e}", self.base),
                 body: None,
+                local: false,
             })?;
         self.answer(r).await
     }
@@ -217,6 +223,7 @@ impl Client {
                     self.base
                 ),
                 body: None,
+                local: false,
             });
         }
         let body = serde_json::from_slice::<ErrorResponse>(&bytes)
@@ -230,6 +237,7 @@ impl Client {
             status,
             message,
             body,
+            local: false,
         })
     }
 

@@ -53,6 +53,23 @@ async fn objects_versions_file_and_delete() {
     let (code, stdout, stderr) =
         objects(&base, &["file", &id, "body", "-o", "-", "--version", "1"]);
     assert_eq!((code, stdout.as_str()), (0, "hello, file"), "{stderr}");
+    // The CLI's own refusals exit 2 and show no HTTP status: no runtime answered them.
+    let (code, _, stderr) = objects(&base, &["list", "testpkg.Doc", "--filter", "no-equals"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("no-equals") && !stderr.contains("(400)"),
+        "{stderr}"
+    );
+    let nowhere = data.path().join("no-such-dir").join("body.txt");
+    let (code, _, stderr) = objects(
+        &base,
+        &["file", &id, "body", "-o", nowhere.to_str().unwrap()],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("cannot write") && !stderr.contains("(400)"),
+        "{stderr}"
+    );
     // A file the class keeps private, or does not have: refused, exit 2, nothing written.
     for name in ["draft", "nothing"] {
         let out = data.path().join(name);

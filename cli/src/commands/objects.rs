@@ -113,13 +113,11 @@ pub fn run(args: ObjectsArgs) -> u8 {
                     .get::<Value>(&format!("/api/objects/{}{q}", encode(&id)))
                     .await
                     .map(|v| Answer::Json(serde_json::json!({"result": v})))
-                    .map_err(Failure::Client)
             }
             ObjectsCommand::Versions { id } => client
                 .get::<VersionsResponse>(&format!("/api/objects/{}/versions", encode(&id)))
                 .await
-                .map(Answer::Versions)
-                .map_err(Failure::Client),
+                .map(Answer::Versions),
             ObjectsCommand::Create { class, fields } => {
                 create(&client, &class, &fields).await.map(Answer::Json)
             }
@@ -150,19 +148,14 @@ pub fn run(args: ObjectsArgs) -> u8 {
             ObjectsCommand::Delete { id } => client
                 .delete(&format!("/api/objects/{}", encode(&id)))
                 .await
-                .map(|answer| Answer::Deleted { id, answer })
-                .map_err(Failure::Client),
+                .map(|answer| Answer::Deleted { id, answer }),
         };
         match result {
             Ok(answer) => {
                 print_answer(&answer, json);
                 exit::OK
             }
-            Err(Failure::Usage(e)) => {
-                eprintln!("error: {e}");
-                exit::USAGE
-            }
-            Err(Failure::Client(e)) => {
+            Err(e) => {
                 eprintln!("error: {e}");
                 e.exit_code()
             }
@@ -180,12 +173,6 @@ enum Answer {
     Deleted { id: String, answer: Value },
 }
 
-/// Why a command did not get its answer: its own arguments, or the runtime.
-enum Failure {
-    Usage(String),
-    Client(client::ClientError),
-}
-
 /// A page of a class's objects (its `next_after` told on stderr), as `{"result": [...]}`,
 /// or the page as the runtime sent it with `--json`.
 async fn list(
@@ -195,9 +182,9 @@ async fn list(
     limit: usize,
     after: Option<&str>,
     json: bool,
-) -> Result<Value, Failure> {
+) -> Result<Value, ClientError> {
     let mut q = vec![format!("limit={limit}")];
-    let filters = pairs(filters).map_err(Failure::Usage)?;
+    let filters = pairs(filters).map_err(ClientError::usage)?;
     q.extend(
         filters
             .into_iter()
@@ -212,8 +199,7 @@ async fn list(
             encode(class),
             q.join("&")
         ))
-        .await
-        .map_err(Failure::Client)?;
+        .await?;
     if let (Some(next), false) = (&page.next_after, json) {
         eprintln!("more: --after {next}");
     }
@@ -225,9 +211,9 @@ async fn list(
 }
 
 /// A new object of `class` with the `--set` fields (JSON, or plain strings).
-async fn create(client: &Client, class: &str, fields: &[String]) -> Result<Value, Failure> {
+async fn create(client: &Client, class: &str, fields: &[String]) -> Result<Value, ClientError> {
     let mut body = Map::new();
-    for (k, v) in pairs(fields).map_err(Failure::Usage)? {
+    for (k, v) in pairs(fields).map_err(ClientError::usage)? {
         body.insert(k, serde_json::from_str(&v).unwrap_or(Value::String(v)));
     }
     client
@@ -236,7 +222,6 @@ async fn create(client: &Client, class: &str, fields: &[String]) -> Result<Value
             &Value::Object(body),
         )
         .await
-        .map_err(Failure::Client)
 }
 
 /// One file of one object version.

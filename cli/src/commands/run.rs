@@ -530,6 +530,7 @@ async fn follow(client: &Client, id: &InvocationId) -> Result<Finished, client::
             status,
             message,
             body: inv.error,
+            local: false,
         });
     }
     eprintln!("{}", nodes_done(&inv.nodes));
