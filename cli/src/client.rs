@@ -29,6 +29,17 @@ pub struct ClientError {
 }
 
 impl ClientError {
+    /// An error the runtime answered with `status` (0: the request got no answer), with
+    /// its `error` object when it sent one.
+    pub fn answered(status: u16, message: String, body: Option<ErrorBody>) -> ClientError {
+        ClientError {
+            status,
+            message,
+            body,
+            local: false,
+        }
+    }
+
     /// An error the CLI finds itself, before or instead of asking the runtime.
     pub fn usage(message: impl Into<String>) -> ClientError {
         ClientError {
@@ -137,12 +148,7 @@ impl Download {
 }
 
 fn unreadable(url: &str, e: reqwest::Error) -> ClientError {
-    ClientError {
-        status: 0,
-        message: format!("cannot read {url}: {e}"),
-        body: None,
-        local: false,
-    }
+    ClientError::answered(0, format!("cannot read {url}: {e}"), None)
 }
 
 /// A small JSON-over-HTTP client for one runtime.
@@ -196,11 +202,9 @@ impl Client {
             .timeout(Duration::from_secs(3600))
             .send()
             .await
-            .map_err(|e| ClientError {
-                status: 0,
-                message: format!("cannot reach the runtime at {}: {e}", self.base),
-                body: None,
-                local: false,
+            .map_err(|e| {
+                let message = format!("cannot reach the runtime at {}: {e}", self.base);
+                ClientError::answered(0, message, None)
             })?;
         self.answer(r).await
     }
@@ -216,14 +220,12 @@ impl Client {
             } else {
                 serde_json::from_slice(&bytes)
             };
-            return parsed.map_err(|e| ClientError {
-                status,
-                message: format!(
+            return parsed.map_err(|e| {
+                let message = format!(
                     "the runtime at {} answered something this oaasc cannot read: {e}",
                     self.base
-                ),
-                body: None,
-                local: false,
+                );
+                ClientError::answered(status, message, None)
             });
         }
         let body = serde_json::from_slice::<ErrorResponse>(&bytes)
@@ -233,12 +235,7 @@ impl Client {
             Some(b) => b.message.clone(),
             None => String::from_utf8_lossy(&bytes).into_owned(),
         };
-        Err(ClientError {
-            status,
-            message,
-            body,
-            local: false,
-        })
+        Err(ClientError::answered(status, message, body))
     }
 
     /// `GET path`, its answer read as `T`.

@@ -29,7 +29,8 @@ pub struct InvocationsArgs {
 #[derive(Subcommand)]
 enum InvocationsCommand {
     /// The recorded invocations, newest first, one a line: asynchronous calls, calls with an
-    /// Idempotency-Key, and macros (a plain synchronous call records only its result).
+    /// Idempotency-Key, and macros (a plain synchronous call records only its result, and a
+    /// synchronous macro that changes nothing and ends within 0.1 s records nothing).
     List {
         /// Only those with this status.
         #[arg(long, value_parser = ["pending", "succeeded", "failed"])]

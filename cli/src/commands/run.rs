@@ -526,12 +526,7 @@ async fn follow(client: &Client, id: &InvocationId) -> Result<Finished, client::
             .map(|e| e.message.clone())
             .unwrap_or_else(|| "the macro failed".into());
         let status = inv.error.as_ref().and_then(|e| e.status).unwrap_or(502);
-        return Err(client::ClientError {
-            status,
-            message,
-            body: inv.error,
-            local: false,
-        });
+        return Err(client::ClientError::answered(status, message, inv.error));
     }
     eprintln!("{}", nodes_done(&inv.nodes));
     Ok(Finished {
