@@ -72,7 +72,7 @@ impl InvocationId {
 
     /// The task of the call the invocation was made for (node 0).
     pub fn root_task(&self) -> TaskId {
-        TaskId(format!("{}.n0", self.0))
+        TaskId(joined(&[&self.0, ".n0"]))
     }
 }
 
@@ -89,7 +89,7 @@ pub struct ElementPath(String);
 impl ElementPath {
     /// The path one level deeper, at element `index`.
     pub fn element(&self, index: usize) -> ElementPath {
-        ElementPath(format!("{}.e{index}", self.0))
+        ElementPath(joined(&[&self.0, ".e", itoa::Buffer::new().format(index)]))
     }
 }
 
@@ -112,13 +112,28 @@ impl TaskScope {
 
 /// The key of a node's status in an invocation record: `n{node}` plus its element path.
 pub fn node_key(node: u32, path: &ElementPath) -> String {
-    format!("n{node}{}", path.0)
+    joined(&["n", itoa::Buffer::new().format(node), &path.0])
+}
+
+/// `parts` in one string, allocated once: ids are made for every macro step, and `format!`
+/// cost a sizeable share of a step's instructions (bench/RESULTS.md).
+fn joined(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        s.push_str(p);
+    }
+    s
 }
 
 impl TaskId {
     /// The task of macro node `node` at `path` in `scope`.
     pub fn node(scope: &TaskScope, node: u32, path: &ElementPath) -> TaskId {
-        TaskId(format!("{}.{}", scope.0, node_key(node, path)))
+        TaskId(joined(&[
+            &scope.0,
+            ".n",
+            itoa::Buffer::new().format(node),
+            &path.0,
+        ]))
     }
 
     /// Whether this is the root task of `invocation`.

@@ -32,6 +32,7 @@ use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Deref;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinSet;
 
@@ -98,7 +99,7 @@ pub struct MacroRun {
 #[derive(Default)]
 pub struct Progress {
     nodes: Mutex<Nodes>,
-    dirty: Mutex<bool>,
+    dirty: AtomicBool,
 }
 
 #[derive(Default)]
@@ -109,11 +110,11 @@ struct Nodes {
 
 impl Progress {
     fn set(&self, key: String, mut record: NodeRecord) {
+        let now = crate::store::now_ms();
         if let Ok(mut n) = self.nodes.lock() {
-            let now_us = crate::store::now_ms().saturating_mul(1000).max(0) as u64;
+            let now_us = now.saturating_mul(1000).max(0) as u64;
             n.last_seq = now_us.max(n.last_seq + 1);
             record.seq = n.last_seq;
-            let now = crate::store::now_ms();
             let before = n.records.get(&key).and_then(|r| r.started_at);
             match record.status {
                 NodeStatus::Pending => {}
@@ -125,9 +126,7 @@ impl Progress {
             }
             n.records.insert(key, record);
         }
-        if let Ok(mut d) = self.dirty.lock() {
-            *d = true;
-        }
+        self.dirty.store(true, Ordering::Release);
     }
 
     /// A copy of the statuses.
@@ -140,10 +139,7 @@ impl Progress {
 
     /// Whether anything changed since the last call.
     pub fn take_dirty(&self) -> bool {
-        self.dirty
-            .lock()
-            .map(|mut d| std::mem::replace(&mut *d, false))
-            .unwrap_or(false)
+        self.dirty.swap(false, Ordering::AcqRel)
     }
 }
 
@@ -605,7 +601,6 @@ fn dispatch<'a>(
             if level.started.contains(&n.id) {
                 continue;
             }
-            let key = node_key(n.id, &scope.path);
             if let Some((_, at)) = &level.returned {
                 let why = format!("skipped: the macro returned at `{at}`");
                 skip_nodes(run, std::slice::from_ref(n), scope, &why);
@@ -618,7 +613,7 @@ fn dispatch<'a>(
                     .unwrap_or("?");
                 let why = format!("skipped: `{label}` failed");
                 run.progress.set(
-                    key,
+                    node_key(n.id, &scope.path),
                     NodeRecord {
                         cause: Some(why.clone()),
                         ..record(NodeStatus::Skipped, &n.label)
@@ -630,7 +625,8 @@ fn dispatch<'a>(
                     NodeOp::Wait { .. } => NodeStatus::Waiting,
                     _ => NodeStatus::Running,
                 };
-                run.progress.set(key, record(status, &n.label));
+                run.progress
+                    .set(node_key(n.id, &scope.path), record(status, &n.label));
                 let (task, scope) = (TaskId::node(&run.scope, n.id, &scope.path), scope.clone());
                 let node = async move {
                     let ran = AssertUnwindSafe(run_node(run, n, scope, &task));

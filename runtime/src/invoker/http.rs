@@ -169,29 +169,43 @@ async fn send_once(
 }
 
 /// The task as a CloudEvent in binary mode: the document as the body, its attributes as
-/// `ce-` headers.
+/// `ce-` headers (their names made once, not parsed for every task).
 fn task_request(
     containers: &Containers,
     base: &str,
     request: &TaskRequest,
 ) -> Result<http::Request<http_body_util::Full<bytes::Bytes>>, String> {
+    use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+    const SPECVERSION: HeaderName = HeaderName::from_static("ce-specversion");
+    const ID: HeaderName = HeaderName::from_static("ce-id");
+    const TYPE: HeaderName = HeaderName::from_static("ce-type");
+    const SOURCE: HeaderName = HeaderName::from_static("ce-source");
+    const TIME: HeaderName = HeaderName::from_static("ce-time");
+    const SUBJECT: HeaderName = HeaderName::from_static("ce-subject");
+    let value = |v: &str| HeaderValue::from_str(v).map_err(|e| e.to_string());
     let url = containers.task_url(base)?;
     let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
-    let mut req = http::Request::post(url)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header("ce-specversion", "1.0")
-        .header("ce-id", request.task_id.as_str())
-        .header("ce-type", "dev.oaas.task.v1")
-        .header(
-            "ce-source",
-            format!("/classes/{}/functions/{}", request.class, request.function),
-        )
-        .header("ce-time", httpdate_now());
+    let mut req = http::Request::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+    *req.method_mut() = http::Method::POST;
+    *req.uri_mut() = url;
+    let source = [
+        "/classes/",
+        &request.class,
+        "/functions/",
+        &request.function,
+    ]
+    .concat();
+    let h = req.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(SPECVERSION, HeaderValue::from_static("1.0"));
+    h.insert(ID, value(request.task_id.as_str())?);
+    h.insert(TYPE, HeaderValue::from_static("dev.oaas.task.v1"));
+    h.insert(SOURCE, value(&source)?);
+    h.insert(TIME, value(&httpdate_now())?);
     if let Some(s) = &request.self_ {
-        req = req.header("ce-subject", s.object.id.as_str());
+        h.insert(SUBJECT, value(s.object.id.as_str())?);
     }
-    req.body(http_body_util::Full::new(bytes::Bytes::from(body)))
-        .map_err(|e| e.to_string())
+    Ok(req)
 }
 
 /// A request that did not get an answer: a refused connection means the container is down
@@ -300,6 +314,47 @@ fn rfc3339(ms: i64) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn a_task_is_a_binary_cloudevent_posted_to_its_container() {
+        let containers = Containers::new(std::env::temp_dir());
+        let object = crate::store::ObjectVersion::new("obj-1", "demo.Counter", "v1", 3, json!({}));
+        let request = TaskRequest {
+            protocol: super::super::protocol::PROTOCOL,
+            task_id: "inv-1.n2".into(),
+            invocation_id: "inv-1".into(),
+            package: "demo".into(),
+            class: "demo.Counter".into(),
+            function: "increment".into(),
+            declared_in: "demo.Counter".into(),
+            args: serde_json::Map::new(),
+            self_: Some(super::super::protocol::SelfDocument {
+                object: std::sync::Arc::new(object),
+                files: serde_json::Map::new(),
+                upload: serde_json::Map::new(),
+            }),
+            output: None,
+            outputs: None,
+            objects: serde_json::Map::new(),
+            deadline_ms: 0,
+            next_version: 4,
+        };
+        let req = task_request(&containers, "http://127.0.0.1:9", &request).unwrap();
+        assert_eq!(req.method(), http::Method::POST);
+        assert_eq!(req.uri().to_string(), "http://127.0.0.1:9/");
+        let header = |name: &str| req.headers().get(name).unwrap().to_str().unwrap();
+        assert_eq!(header("content-type"), "application/json");
+        assert_eq!(header("ce-specversion"), "1.0");
+        assert_eq!(header("ce-id"), "inv-1.n2");
+        assert_eq!(header("ce-type"), "dev.oaas.task.v1");
+        assert_eq!(
+            header("ce-source"),
+            "/classes/demo.Counter/functions/increment"
+        );
+        assert_eq!(header("ce-subject"), "obj-1");
+        assert!(header("ce-time").ends_with('Z'), "{}", header("ce-time"));
+        assert!(task_request(&containers, "ftp://host", &request).is_err());
+    }
 
     #[test]
     fn task_times_are_rfc3339_in_utc() {
