@@ -119,16 +119,18 @@ pub fn check(artifact: &Artifact, v: &Value, t: &TypeRef) -> Result<(), Mismatch
 }
 
 /// Checks call arguments (a JSON object) against parameters and fills in defaults. The
-/// messages follow the checker's: unknown names, missing required arguments, mismatched types.
+/// messages follow the checker's: unknown names, missing required arguments, mismatched types;
+/// `what` names the callee in them (made only for a message: this runs for every call).
 pub fn bind_args(
     artifact: &Artifact,
-    what: &str,
+    what: impl Fn() -> String,
     params: &[ParamArtifact],
     args: &Value,
 ) -> Result<Map<String, Value>, String> {
+    let none = Map::new();
     let given = match args {
-        Value::Null => Map::new(),
-        Value::Object(m) => m.clone(),
+        Value::Null => &none,
+        Value::Object(m) => m,
         other => {
             return Err(format!(
                 "arguments must be a JSON object of `name: value`, not {}",
@@ -139,7 +141,8 @@ pub fn bind_args(
     if let Some(unknown) = given.keys().find(|k| !params.iter().any(|p| &p.name == *k)) {
         let names: Vec<String> = params.iter().map(|p| format!("`{}`", p.name)).collect();
         return Err(format!(
-            "{what} has no parameter `{unknown}`{}",
+            "{} has no parameter `{unknown}`{}",
+            what(),
             if names.is_empty() {
                 " (it takes none)".to_string()
             } else {
@@ -179,7 +182,8 @@ pub fn bind_args(
     }
     if !missing.is_empty() {
         return Err(format!(
-            "{what} is missing the required argument(s) {}",
+            "{} is missing the required argument(s) {}",
+            what(),
             missing.join(", ")
         ));
     }
@@ -219,9 +223,10 @@ mod tests {
                 default: None,
             },
         ];
-        let bound = bind_args(&a, "`f`", &params, &json!({"title": "x"})).unwrap_or_default();
+        let bound =
+            bind_args(&a, || "`f`".into(), &params, &json!({"title": "x"})).unwrap_or_default();
         assert_eq!(bound.get("height"), Some(&json!(720)));
-        let e = bind_args(&a, "`f`", &params, &json!({"title": 1}))
+        let e = bind_args(&a, || "`f`".into(), &params, &json!({"title": 1}))
             .err()
             .unwrap_or_default();
         assert_eq!(
@@ -234,18 +239,18 @@ mod tests {
             ty: TypeRef::List(Box::new(TypeRef::Int)),
             default: None,
         }];
-        let e = bind_args(&a, "`f`", &list, &json!({"xs": [1, "x"]}))
+        let e = bind_args(&a, || "`f`".into(), &list, &json!({"xs": [1, "x"]}))
             .err()
             .unwrap_or_default();
         assert_eq!(
             e,
             "mismatched types: `xs` expects `[int]`: element 1: expected `int`, but this is string"
         );
-        let e = bind_args(&a, "`f`", &params, &json!({}))
+        let e = bind_args(&a, || "`f`".into(), &params, &json!({}))
             .err()
             .unwrap_or_default();
         assert!(e.contains("missing the required"), "{e}");
-        let e = bind_args(&a, "`f`", &params, &json!({"titel": "x"}))
+        let e = bind_args(&a, || "`f`".into(), &params, &json!({"titel": "x"}))
             .err()
             .unwrap_or_default();
         assert!(e.contains("no parameter `titel`"), "{e}");

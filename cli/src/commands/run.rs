@@ -390,8 +390,13 @@ fn check_before_running(
             args.new.clone()
         };
         let state = client::parse_args(&fields, &params, &what)?;
-        oaas_runtime::values::bind_args(artifact, &what, &params, &Value::Object(state.clone()))
-            .map_err(|e| format!("{e} (give the new object's state with --new FIELD=VALUE)"))?;
+        oaas_runtime::values::bind_args(
+            artifact,
+            || what.clone(),
+            &params,
+            &Value::Object(state.clone()),
+        )
+        .map_err(|e| format!("{e} (give the new object's state with --new FIELD=VALUE)"))?;
         call.new_state = state;
         for pair in &args.files {
             let (name, path) = client::split_pair(pair)?;
@@ -417,7 +422,7 @@ fn check_before_running(
             let what = format!("`{}.{}`", class.name, call.function);
             oaas_runtime::values::bind_args(
                 artifact,
-                &what,
+                || what.clone(),
                 &params,
                 &Value::Object(call.args.clone()),
             )?;

@@ -499,7 +499,6 @@ fn bind(
     params: &[oaas_compiler::artifact::ParamArtifact],
     args: &Value,
 ) -> Result<Map<String, Value>> {
-    // Joined, not `format!`ted: this runs for every call, macro steps included.
-    let what = ["`", resolved.class.name.as_str(), ".", name, "`"].concat();
-    values::bind_args(&resolved.artifact, &what, params, args).map_err(Error::bad_request)
+    let what = || ["`", resolved.class.name.as_str(), ".", name, "`"].concat();
+    values::bind_args(&resolved.artifact, what, params, args).map_err(Error::bad_request)
 }

@@ -425,7 +425,7 @@ impl Deref for Graph {
 #[derive(Clone, Default)]
 struct Scope {
     vars: HashMap<String, Value>,
-    outputs: HashMap<u32, Value>,
+    outputs: NodeMap<Value>,
     /// The enclosing map elements.
     path: ElementPath,
 }
@@ -534,12 +534,18 @@ impl MacroRun {
     }
 }
 
+/// A map keyed by node id. The ids come from the compiled graph, not from requests, so they
+/// are hashed with foldhash's fixed hasher rather than SipHash, which showed in every step.
+type NodeMap<V> = HashMap<u32, V, foldhash::fast::FixedState>;
+/// A set of node ids (see [`NodeMap`]).
+type NodeSet = HashSet<u32, foldhash::fast::FixedState>;
+
 /// The state of one level of a graph while it runs.
 struct Level {
-    deps: HashMap<u32, HashSet<u32>>,
-    done: HashSet<u32>,
-    failed: HashMap<u32, String>,
-    started: HashSet<u32>,
+    deps: NodeMap<NodeSet>,
+    done: NodeSet,
+    failed: NodeMap<String>,
+    started: NodeSet,
     failures: Vec<NodeFailure>,
     /// A node returned: the macro's result, and the label of the node.
     returned: Option<(Value, String)>,
@@ -547,8 +553,11 @@ struct Level {
 
 impl Level {
     fn new(graph: &GraphArtifact) -> Level {
-        let mut deps: HashMap<u32, HashSet<u32>> =
-            graph.nodes.iter().map(|n| (n.id, HashSet::new())).collect();
+        let mut deps: NodeMap<NodeSet> = graph
+            .nodes
+            .iter()
+            .map(|n| (n.id, NodeSet::default()))
+            .collect();
         for e in &graph.edges {
             if let Some(d) = deps.get_mut(&e.to) {
                 d.insert(e.from);
@@ -556,9 +565,9 @@ impl Level {
         }
         Level {
             deps,
-            done: HashSet::new(),
-            failed: HashMap::new(),
-            started: HashSet::new(),
+            done: NodeSet::default(),
+            failed: NodeMap::default(),
+            started: NodeSet::default(),
             failures: Vec::new(),
             returned: None,
         }

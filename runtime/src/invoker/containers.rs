@@ -32,8 +32,18 @@ pub struct Containers {
     logs: PathBuf,
     local: Mutex<HashMap<String, Arc<LocalContainer>>>,
     /// Task URLs parsed once per container address, not once per call.
-    task_urls: Mutex<HashMap<String, http::Uri>>,
+    task_urls: Mutex<HashMap<String, TaskTarget>>,
     shutdown: watch::Sender<bool>,
+}
+
+/// Where tasks for one container address go: the URL they are POSTed to and its `Host`
+/// header, both made once (the HTTP client would otherwise format the header for every task).
+#[derive(Clone, Debug)]
+pub struct TaskTarget {
+    /// `{base}/`.
+    pub url: http::Uri,
+    /// The URL's host and port.
+    pub host: http::HeaderValue,
 }
 
 /// A `@local` container: its command, where it runs, and its current address.
@@ -76,8 +86,8 @@ impl Containers {
         }
     }
 
-    /// The URL tasks are POSTed to for a container's base address (`{base}/`).
-    pub fn task_url(&self, base: &str) -> Result<http::Uri, String> {
+    /// Where tasks are POSTed for a container's base address (`{base}/`).
+    pub fn task_target(&self, base: &str) -> Result<TaskTarget, String> {
         if let Some(url) = self
             .task_urls
             .lock()
@@ -89,18 +99,26 @@ impl Containers {
         let url: http::Uri = format!("{base}/")
             .parse()
             .map_err(|e| format!("`{base}` is not a URL a task can be sent to: {e}"))?;
-        if url.scheme_str() != Some("http") || url.host().is_none() {
-            return Err(format!(
-                "`{base}` is not a URL a task can be sent to: functions are called over http://"
-            ));
-        }
+        let authority = match url.authority() {
+            Some(a) if url.scheme_str() == Some("http") => a.as_str(),
+            _ => {
+                return Err(format!(
+                    "`{base}` is not a URL a task can be sent to: functions are called over http://"
+                ))
+            }
+        };
+        // The authority without user info, as the HTTP client would write it.
+        let host = authority.rsplit('@').next().unwrap_or(authority);
+        let host = http::HeaderValue::from_str(host)
+            .map_err(|e| format!("`{base}` is not a URL a task can be sent to: {e}"))?;
+        let target = TaskTarget { url, host };
         if let Ok(mut m) = self.task_urls.lock() {
             if m.len() >= 10_000 {
                 m.clear();
             }
-            m.insert(base.to_string(), url.clone());
+            m.insert(base.to_string(), target.clone());
         }
-        Ok(url)
+        Ok(target)
     }
 
     /// The base URL of a `@local` container, starting it if needed.

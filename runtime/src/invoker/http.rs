@@ -183,11 +183,11 @@ fn task_request(
     const TIME: HeaderName = HeaderName::from_static("ce-time");
     const SUBJECT: HeaderName = HeaderName::from_static("ce-subject");
     let value = |v: &str| HeaderValue::from_str(v).map_err(|e| e.to_string());
-    let url = containers.task_url(base)?;
+    let target = containers.task_target(base)?;
     let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
     let mut req = http::Request::new(http_body_util::Full::new(bytes::Bytes::from(body)));
     *req.method_mut() = http::Method::POST;
-    *req.uri_mut() = url;
+    *req.uri_mut() = target.url;
     let source = [
         "/classes/",
         &request.class,
@@ -196,6 +196,7 @@ fn task_request(
     ]
     .concat();
     let h = req.headers_mut();
+    h.insert(http::header::HOST, target.host);
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(SPECVERSION, HeaderValue::from_static("1.0"));
     h.insert(ID, value(request.task_id.as_str())?);
@@ -343,6 +344,7 @@ mod tests {
         assert_eq!(req.method(), http::Method::POST);
         assert_eq!(req.uri().to_string(), "http://127.0.0.1:9/");
         let header = |name: &str| req.headers().get(name).unwrap().to_str().unwrap();
+        assert_eq!(header("host"), "127.0.0.1:9");
         assert_eq!(header("content-type"), "application/json");
         assert_eq!(header("ce-specversion"), "1.0");
         assert_eq!(header("ce-id"), "inv-1.n2");
