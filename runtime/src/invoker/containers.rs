@@ -100,7 +100,7 @@ impl Containers {
             .parse()
             .map_err(|e| format!("`{base}` is not a URL a task can be sent to: {e}"))?;
         let authority = match url.authority() {
-            Some(a) if url.scheme_str() == Some("http") => a.as_str(),
+            Some(a) if url.scheme_str() == Some("http") && !a.host().is_empty() => a.as_str(),
             _ => {
                 return Err(format!(
                     "`{base}` is not a URL a task can be sent to: functions are called over http://"

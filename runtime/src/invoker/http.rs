@@ -355,7 +355,12 @@ mod tests {
         );
         assert_eq!(header("ce-subject"), "obj-1");
         assert!(header("ce-time").ends_with('Z'), "{}", header("ce-time"));
-        assert!(task_request(&containers, "ftp://host", &request).is_err());
+        for refused in ["ftp://host", "http://:8080", "127.0.0.1:9"] {
+            assert!(
+                task_request(&containers, refused, &request).is_err(),
+                "{refused}"
+            );
+        }
     }
 
     #[test]
