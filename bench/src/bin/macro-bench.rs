@@ -428,15 +428,8 @@ async fn mut_round(
         direct_steps(c.clone(), url.clone(), ids[i % ids.len()].clone(), "g", i)
     })
     .await?;
-    for (name, s) in [("direct", &direct), ("mut", &through)] {
-        println!(
-            "{name:<8} {:>5} {calls:>8} {:>12.0} {:>10.3} {:>10.3}",
-            64,
-            s.throughput,
-            ms(s.p50),
-            ms(s.p99)
-        );
-    }
+    print_row("direct", 64, calls, &direct);
+    print_row("mut", 64, calls, &through);
     println!(
         "  c=64, a macro of three `mut` steps ({MUT_OBJECTS} objects, each step a new version committed): throughput ratio macro/direct = {:.2} (no goal set)",
         through.throughput / direct.throughput
@@ -444,17 +437,22 @@ async fn mut_round(
     Ok(())
 }
 
+/// One side's line of the table: throughput, p50 and p99.
+fn print_row(name: &str, concurrency: usize, calls: usize, s: &Stats) {
+    println!(
+        "{name:<8} {concurrency:>5} {calls:>8} {:>12.0} {:>10.3} {:>10.3}",
+        s.throughput,
+        ms(s.p50),
+        ms(s.p99)
+    );
+}
+
 /// One concurrency's figures, and the macro and the forwarder against the direct calls.
 fn print_round(concurrency: usize, calls: usize, direct: &Stats, forward: &Stats, through: &Stats) {
     let sides = [("direct", direct), ("forward", forward), ("macro", through)];
     // With `--only`, the sides not run are left out rather than shown at 0 ops/s.
     for (name, s) in sides.iter().filter(|(_, s)| s.throughput > 0.0) {
-        println!(
-            "{name:<8} {concurrency:>5} {calls:>8} {:>12.0} {:>10.3} {:>10.3}",
-            s.throughput,
-            ms(s.p50),
-            ms(s.p99)
-        );
+        print_row(name, concurrency, calls, s);
     }
     if sides.iter().any(|(_, s)| s.throughput <= 0.0) {
         return;
